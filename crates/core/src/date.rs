@@ -1,0 +1,244 @@
+//! HTTP-date ([RFC 9110 §5.6.7]) at whole-second resolution.
+//!
+//! Parsing accepts the three forms a recipient MUST accept: IMF-fixdate,
+//! the obsolete RFC 850 form and ANSI C's asctime. Formatting always
+//! produces IMF-fixdate. The grammar work is done by the `httpdate` crate;
+//! this module adds the rules around it: whole seconds, no epoch fallback
+//! for invalid input, and one date per field.
+//!
+//! [RFC 9110 §5.6.7]: https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::HeaderValue;
+
+/// A point in time at whole-second resolution, as HTTP-date carries it
+/// ([RFC 9110 §5.6.7]).
+///
+/// The range is what an IMF-fixdate can express with a four-digit year:
+/// 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+///
+/// ```
+/// use revalidate_core::HttpDate;
+///
+/// let d: HttpDate = "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap();
+/// assert_eq!(d, "Sunday, 06-Nov-94 08:49:37 GMT".parse().unwrap());
+/// assert_eq!(d, "Sun Nov  6 08:49:37 1994".parse().unwrap());
+/// assert_eq!(d.unix_seconds(), 784111777);
+/// assert_eq!(d.to_string(), "Sun, 06 Nov 1994 08:49:37 GMT");
+/// ```
+///
+/// [RFC 9110 §5.6.7]: https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HttpDate(u64);
+
+/// Why a value is not a valid HTTP-date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvalidHttpDate {
+    /// The text matches none of the three HTTP-date forms, or names a day
+    /// that does not exist (wrong weekday, 31 February, before 1970).
+    Syntax,
+    /// The field holds more than one field line, so more than one date
+    /// ("including when the field value appears to be a list of dates").
+    MultipleValues,
+    /// The field is absent or empty.
+    Missing,
+    /// A time outside 1970-01-01T00:00:00Z ..= 9999-12-31T23:59:59Z.
+    OutOfRange,
+}
+
+impl fmt::Display for InvalidHttpDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Syntax => "not a valid HTTP-date",
+            Self::MultipleValues => "more than one HTTP-date in one field",
+            Self::Missing => "no HTTP-date given",
+            Self::OutOfRange => "time outside the range an HTTP-date can express",
+        })
+    }
+}
+
+impl std::error::Error for InvalidHttpDate {}
+
+impl HttpDate {
+    /// 1970-01-01T00:00:00Z.
+    pub const UNIX_EPOCH: Self = Self(0);
+    /// 9999-12-31T23:59:59Z, the last second an IMF-fixdate can carry.
+    pub const MAX: Self = Self(253_402_300_799);
+
+    /// The date `secs` seconds after the Unix epoch, or `None` past [`HttpDate::MAX`].
+    pub const fn from_unix_seconds(secs: u64) -> Option<Self> {
+        if secs > Self::MAX.0 {
+            None
+        } else {
+            Some(Self(secs))
+        }
+    }
+
+    /// Seconds since the Unix epoch.
+    pub const fn unix_seconds(self) -> u64 {
+        self.0
+    }
+
+    /// Truncates `time` to the whole second, as HTTP-date requires: "a
+    /// sender MUST NOT generate" more precision than a second can carry,
+    /// and comparisons against received dates must not see sub-seconds.
+    ///
+    /// Fails for times before 1970 or after 9999.
+    pub fn from_system_time(time: SystemTime) -> Result<Self, InvalidHttpDate> {
+        let secs = time
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| InvalidHttpDate::OutOfRange)?
+            .as_secs();
+        Self::from_unix_seconds(secs).ok_or(InvalidHttpDate::OutOfRange)
+    }
+
+    /// The same instant as a [`SystemTime`].
+    pub fn to_system_time(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.0)
+    }
+
+    /// `self + secs`, saturating at [`HttpDate::MAX`].
+    pub fn saturating_add(self, secs: u64) -> Self {
+        Self(self.0.saturating_add(secs).min(Self::MAX.0))
+    }
+
+    /// Seconds from `earlier` to `self`, or 0 when `earlier` is later.
+    pub fn seconds_since(self, earlier: Self) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// Parses one HTTP-date in any of its three forms.
+    ///
+    /// Two-digit RFC 850 years are read by `httpdate`'s fixed pivot
+    /// (00–69 → 20xx, 70–99 → 19xx); see `DEVIATION(rfc850-year)` in the crate docs.
+    pub fn parse(bytes: &[u8]) -> Result<Self, InvalidHttpDate> {
+        // DEVIATION(rfc850-year): RFC 9110 §5.6.7 reads a two-digit year
+        // more than 50 years ahead of now as the past century. Parsing here
+        // takes no clock, so the fixed pivot of `httpdate` applies. It only
+        // differs for the years 2070–2076 written as "70"–"76" in a format
+        // that has been obsolete since 1996.
+        let text = std::str::from_utf8(bytes).map_err(|_| InvalidHttpDate::Syntax)?;
+        let parsed: httpdate::HttpDate = text.parse().map_err(|_| InvalidHttpDate::Syntax)?;
+        Self::from_system_time(SystemTime::from(parsed))
+    }
+
+    /// Parses a date field that may occur on several field lines, such as
+    /// `If-Modified-Since` or `Last-Modified`.
+    ///
+    /// More than one field line is invalid: these fields hold one
+    /// `HTTP-date`, and [RFC 9110 §13.1.3] and [§13.1.4] say to ignore a value that
+    /// "appears to be a list of dates".
+    ///
+    /// [RFC 9110 §13.1.3]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.3
+    /// [§13.1.4]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.4
+    pub fn from_field<'a, I>(lines: I) -> Result<Self, InvalidHttpDate>
+    where
+        I: IntoIterator<Item = &'a HeaderValue>,
+    {
+        let mut lines = lines.into_iter();
+        let first = lines.next().ok_or(InvalidHttpDate::Missing)?;
+        if lines.next().is_some() {
+            return Err(InvalidHttpDate::MultipleValues);
+        }
+        Self::parse(first.as_bytes())
+    }
+
+    /// The IMF-fixdate field value, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+    pub fn to_header_value(self) -> HeaderValue {
+        let text = httpdate::HttpDate::from(self.to_system_time()).to_string();
+        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+impl FromStr for HttpDate {
+    type Err = InvalidHttpDate;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s.as_bytes())
+    }
+}
+
+impl TryFrom<SystemTime> for HttpDate {
+    type Error = InvalidHttpDate;
+
+    fn try_from(time: SystemTime) -> Result<Self, Self::Error> {
+        Self::from_system_time(time)
+    }
+}
+
+impl From<HttpDate> for SystemTime {
+    fn from(date: HttpDate) -> Self {
+        date.to_system_time()
+    }
+}
+
+impl From<HttpDate> for HeaderValue {
+    fn from(date: HttpDate) -> Self {
+        date.to_header_value()
+    }
+}
+
+/// Writes the IMF-fixdate form.
+impl fmt::Display for HttpDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&httpdate::HttpDate::from(self.to_system_time()), f)
+    }
+}
+
+impl fmt::Debug for HttpDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HttpDate({self})")
+    }
+}
+
+#[cfg(feature = "serde")]
+mod serde_impls {
+    use super::HttpDate;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+    /// Serialized as IMF-fixdate text.
+    impl Serialize for HttpDate {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(self)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for HttpDate {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let text = String::deserialize(d)?;
+            text.parse().map_err(de::Error::custom)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_is_never_epoch() {
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "Thu, 01 Jan 1970 00:00:00",
+            "yesterday",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+        ] {
+            assert_eq!(
+                HttpDate::parse(bad.as_bytes()),
+                Err(InvalidHttpDate::Syntax),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn max_formats() {
+        assert_eq!(HttpDate::MAX.to_string(), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(HttpDate::from_unix_seconds(HttpDate::MAX.0 + 1), None);
+    }
+}

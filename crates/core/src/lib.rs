@@ -1,0 +1,101 @@
+//! Sans-IO HTTP validators and conditional requests.
+//!
+//! `revalidate-core` decides; it never does. It reads header maps, takes the
+//! time as an argument, and returns values and enums that tell the caller
+//! what to send. It reads no clock, opens no file or socket and has no async
+//! code, so the origin server, the tower middleware, the edge cache, the
+//! client and the checker all share one implementation of the rules.
+//!
+//! # Map
+//!
+//! | module | RFC | what it holds |
+//! |---|---|---|
+//! | [`etag`] | [RFC 9110 §8.8.3] | [`EntityTag`]: parse, format, strong and weak comparison; [`EntityTagList`] for `If-Match`/`If-None-Match` |
+//! | [`date`] | [RFC 9110 §5.6.7] | [`HttpDate`]: the three HTTP-date forms at whole-second resolution |
+//! | [`validators`] | [RFC 9110 §8.8] | [`Validators`] of the current representation; [`last_modified_is_strong`] (§8.8.2.2) |
+//! | [`precondition`] | [RFC 9110 §13] | [`Preconditions`] parsed once per request; the §13.2.2 evaluator returning an [`Outcome`] |
+//! | [`not_modified`] | [RFC 9110 §15.4.5] | the header set of a 304 |
+//!
+//! A request goes through it like this:
+//!
+//! ```
+//! use http::{HeaderMap, Method};
+//! use revalidate_core::{EntityTag, HttpDate, Outcome, Preconditions, Validators, not_modified_headers};
+//!
+//! let mut request = HeaderMap::new();
+//! request.insert("if-none-match", "\"abc123\"".parse().unwrap());
+//!
+//! let mut ok = HeaderMap::new();
+//! ok.insert("etag", "\"abc123\"".parse().unwrap());
+//! ok.insert("cache-control", "public, max-age=3600".parse().unwrap());
+//! ok.insert("content-type", "text/css".parse().unwrap());
+//!
+//! let now = HttpDate::from_unix_seconds(1_771_372_800).unwrap();
+//! let current = Validators::from_response_headers(&ok);
+//! match Preconditions::from_headers(&request).evaluate(&Method::GET, &current, now) {
+//!     Outcome::NotModified => {
+//!         let headers = not_modified_headers(&ok);
+//!         assert!(headers.get("content-type").is_none());
+//!     }
+//!     other => panic!("expected 304, got {other:?}"),
+//! }
+//! ```
+//!
+//! # Policies where the RFC leaves a choice
+//!
+//! - An invalid `If-Match` (bad syntax, `*` mixed with tags) evaluates to
+//!   false, giving 412: a write guarded by a precondition the server cannot
+//!   read must not go ahead unguarded. An invalid `If-None-Match` matches
+//!   nothing, so it evaluates to true; it still counts as present, so
+//!   `If-Modified-Since` is ignored next to it. Both follow Go's net/http.
+//! - An `If-Range` that is neither a valid entity-tag nor a valid date, or
+//!   that has several field lines, never matches: the full representation
+//!   is sent rather than a range of bytes that might splice two versions.
+//! - A field defined to hold one value (`If-Modified-Since`,
+//!   `If-Unmodified-Since`, `Last-Modified`, `ETag`) that arrives on several
+//!   field lines is invalid.
+//! - The 304 header set keeps fields that are not representation metadata
+//!   (`Set-Cookie`, application fields) and drops `Last-Modified` when an
+//!   `ETag` is present, as Go does.
+//! - The optional 2xx for "a state-changing operation that appears to have
+//!   already been applied" (§13.2.2 steps 1 and 2) is left to the caller,
+//!   who knows the state; the evaluator answers 412.
+//!
+//! # Deviations
+//!
+//! Each deviation from the RFC text is marked in the code with a comment
+//! starting `DEVIATION(name)`; `grep -rn DEVIATION crates/core` lists them.
+//!
+//! - `DEVIATION(future-ims)`: an `If-Modified-Since` later than the
+//!   server's `now` is ignored. RFC 9110 §13.1.3 would answer 304 to any
+//!   date at or after `Last-Modified`; a future date cannot have come from
+//!   this server, and honouring it lets a clock that was once fast pin
+//!   clients to old content (httpd, Varnish and ASP.NET Core do the same).
+//! - `DEVIATION(rfc850-year)`: two-digit years in the obsolete RFC 850 date
+//!   form use a fixed pivot (00–69 → 20xx, 70–99 → 19xx) instead of the
+//!   rolling "more than 50 years in the future" rule of §5.6.7, because
+//!   parsing takes no clock. Only 2070–2076 written as `70`–`76` differ.
+//!
+//! # Features
+//!
+//! - `serde`: [`EntityTag`] and [`HttpDate`] serialize as their header text.
+//!
+//! [RFC 9110 §8.8.3]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3
+//! [RFC 9110 §5.6.7]: https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7
+//! [RFC 9110 §8.8]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8
+//! [RFC 9110 §13]: https://www.rfc-editor.org/rfc/rfc9110#section-13
+//! [RFC 9110 §15.4.5]: https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5
+
+pub mod date;
+pub mod etag;
+pub mod not_modified;
+pub mod precondition;
+pub mod validators;
+
+pub use date::{HttpDate, InvalidHttpDate};
+pub use etag::{EntityTag, EntityTagList, InvalidEntityTag, InvalidEntityTagList};
+pub use not_modified::{
+    NOT_MODIFIED_DROPS, not_modified_headers, not_modified_response, strip_to_not_modified,
+};
+pub use precondition::{Condition, Evaluation, IfRange, Outcome, Preconditions};
+pub use validators::{Validators, last_modified_is_strong};

@@ -1,0 +1,433 @@
+//! Conditional requests: parsing the five precondition fields once and
+//! evaluating them in the order of [RFC 9110 §13.2.2].
+//!
+//! [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
+
+use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE};
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::etag::{strong_match, trim_ows};
+use crate::{EntityTag, EntityTagList, HttpDate, InvalidEntityTagList, InvalidHttpDate, Validators};
+
+/// What the server should do after evaluating a request's preconditions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Every precondition passed, or none applied: perform the method,
+    /// honouring `Range` if the request has one.
+    Proceed,
+    /// Answer `304 Not Modified` ([RFC 9110 §15.4.5]); see
+    /// [`not_modified_headers`](crate::not_modified_headers) for its header set.
+    ///
+    /// [RFC 9110 §15.4.5]: https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5
+    NotModified,
+    /// Answer `412 Precondition Failed` ([RFC 9110 §15.5.13]) and do not
+    /// perform the method.
+    ///
+    /// [RFC 9110 §15.5.13]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.13
+    PreconditionFailed,
+    /// `If-Range` did not match: ignore `Range` and send the whole selected
+    /// representation with `200 OK` ([RFC 9110 §13.1.5]).
+    ///
+    /// [RFC 9110 §13.1.5]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.5
+    IgnoreRange,
+}
+
+/// The precondition field that decided an [`Outcome`] other than a plain
+/// [`Outcome::Proceed`], for logs and diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Condition {
+    /// `If-Match` ([RFC 9110 §13.1.1]).
+    ///
+    /// [RFC 9110 §13.1.1]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1
+    IfMatch,
+    /// `If-None-Match` ([RFC 9110 §13.1.2]).
+    ///
+    /// [RFC 9110 §13.1.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.2
+    IfNoneMatch,
+    /// `If-Modified-Since` ([RFC 9110 §13.1.3]).
+    ///
+    /// [RFC 9110 §13.1.3]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.3
+    IfModifiedSince,
+    /// `If-Unmodified-Since` ([RFC 9110 §13.1.4]).
+    ///
+    /// [RFC 9110 §13.1.4]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.4
+    IfUnmodifiedSince,
+    /// `If-Range` ([RFC 9110 §13.1.5]).
+    ///
+    /// [RFC 9110 §13.1.5]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.5
+    IfRange,
+}
+
+impl Condition {
+    /// The field name, e.g. `if-match`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IfMatch => "if-match",
+            Self::IfNoneMatch => "if-none-match",
+            Self::IfModifiedSince => "if-modified-since",
+            Self::IfUnmodifiedSince => "if-unmodified-since",
+            Self::IfRange => "if-range",
+        }
+    }
+}
+
+/// An [`Outcome`] and the field that produced it (`None` when the outcome
+/// is [`Outcome::Proceed`] or no precondition applied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Evaluation {
+    /// What to do.
+    pub outcome: Outcome,
+    /// Which field decided it.
+    pub decided_by: Option<Condition>,
+}
+
+impl Evaluation {
+    const fn proceed() -> Self {
+        Self {
+            outcome: Outcome::Proceed,
+            decided_by: None,
+        }
+    }
+
+    const fn by(outcome: Outcome, condition: Condition) -> Self {
+        Self {
+            outcome,
+            decided_by: Some(condition),
+        }
+    }
+}
+
+/// The value of an `If-Range` field ([RFC 9110 §13.1.5]).
+///
+/// [RFC 9110 §13.1.5]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.5
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IfRange {
+    /// An entity-tag; matched by strong comparison.
+    EntityTag(EntityTag),
+    /// An HTTP-date; matched exactly against a strong `Last-Modified`.
+    Date(HttpDate),
+    /// Neither a valid entity-tag nor a valid HTTP-date, or several field
+    /// lines. It never matches, so the full representation is sent.
+    Invalid,
+}
+
+impl IfRange {
+    /// Parses the field's lines. "A valid entity-tag can be distinguished
+    /// from a valid HTTP-date by examining the first three characters for a
+    /// DQUOTE" ([RFC 9110 §13.1.5]).
+    ///
+    /// [RFC 9110 §13.1.5]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.5
+    pub fn from_field<'a, I>(lines: I) -> Option<Self>
+    where
+        I: IntoIterator<Item = &'a http::HeaderValue>,
+    {
+        let mut lines = lines.into_iter();
+        let first = lines.next()?;
+        if lines.next().is_some() {
+            return Some(Self::Invalid);
+        }
+        let bytes = trim_ows(first.as_bytes());
+        let looks_like_tag = bytes.iter().take(3).any(|&b| b == b'"');
+        Some(if looks_like_tag {
+            EntityTag::parse(bytes).map_or(Self::Invalid, Self::EntityTag)
+        } else {
+            HttpDate::parse(bytes).map_or(Self::Invalid, Self::Date)
+        })
+    }
+}
+
+/// A list field (`If-Match`, `If-None-Match`) as received: present but
+/// possibly invalid.
+type ListField = Result<EntityTagList, InvalidEntityTagList>;
+
+/// The precondition fields of one request, parsed once
+/// ([RFC 9110 §13.1]).
+///
+/// Parsing never fails: an invalid field is kept as invalid, because the
+/// evaluation rules say what each invalid field means (usually: ignore it).
+///
+/// ```
+/// use http::{HeaderMap, Method};
+/// use revalidate_core::{EntityTag, Outcome, Preconditions, Validators, HttpDate};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert("if-none-match", "W/\"v1\", \"v2\"".parse().unwrap());
+/// let pre = Preconditions::from_headers(&headers);
+///
+/// let current = Validators::new().with_etag(EntityTag::strong("v1").unwrap());
+/// let now = HttpDate::from_unix_seconds(1_700_000_000).unwrap();
+/// assert_eq!(pre.evaluate(&Method::GET, &current, now), Outcome::NotModified);
+/// assert_eq!(pre.evaluate(&Method::PUT, &current, now), Outcome::PreconditionFailed);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Preconditions {
+    if_match: Option<ListField>,
+    if_none_match: Option<ListField>,
+    if_modified_since: Option<Result<HttpDate, InvalidHttpDate>>,
+    if_unmodified_since: Option<Result<HttpDate, InvalidHttpDate>>,
+    if_range: Option<IfRange>,
+    has_range: bool,
+}
+
+fn list_field(headers: &HeaderMap, name: http::header::HeaderName) -> Option<ListField> {
+    let mut lines = headers.get_all(name).iter().peekable();
+    lines.peek()?;
+    Some(EntityTagList::parse_lines(lines.map(http::HeaderValue::as_bytes)))
+}
+
+fn date_field(
+    headers: &HeaderMap,
+    name: http::header::HeaderName,
+) -> Option<Result<HttpDate, InvalidHttpDate>> {
+    let lines = headers.get_all(name);
+    lines.iter().next()?;
+    Some(HttpDate::from_field(lines))
+}
+
+impl Preconditions {
+    /// Reads `If-Match`, `If-None-Match`, `If-Modified-Since`,
+    /// `If-Unmodified-Since`, `If-Range` and whether `Range` is present,
+    /// combining repeated field lines as [RFC 9110 §5.3] describes.
+    ///
+    /// [RFC 9110 §5.3]: https://www.rfc-editor.org/rfc/rfc9110#section-5.3
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self {
+            if_match: list_field(headers, IF_MATCH),
+            if_none_match: list_field(headers, IF_NONE_MATCH),
+            if_modified_since: date_field(headers, IF_MODIFIED_SINCE),
+            if_unmodified_since: date_field(headers, IF_UNMODIFIED_SINCE),
+            if_range: IfRange::from_field(headers.get_all(IF_RANGE)),
+            has_range: headers.contains_key(RANGE),
+        }
+    }
+
+    /// Whether the request carries any precondition field.
+    pub fn is_conditional(&self) -> bool {
+        self.if_match.is_some()
+            || self.if_none_match.is_some()
+            || self.if_modified_since.is_some()
+            || self.if_unmodified_since.is_some()
+            || (self.if_range.is_some() && self.has_range)
+    }
+
+    /// Whether the request carries a precondition that guards a write
+    /// against lost updates: `If-Match`, `If-Unmodified-Since` or
+    /// `If-None-Match`. A server that requires conditional writes answers
+    /// `428 Precondition Required` ([RFC 6585 §3]) when this is false.
+    ///
+    /// [RFC 6585 §3]: https://www.rfc-editor.org/rfc/rfc6585#section-3
+    pub fn guards_write(&self) -> bool {
+        self.if_match.is_some() || self.if_unmodified_since.is_some() || self.if_none_match.is_some()
+    }
+
+    /// The parsed `If-Match`, if present (an `Err` when invalid).
+    pub fn if_match(&self) -> Option<&Result<EntityTagList, InvalidEntityTagList>> {
+        self.if_match.as_ref()
+    }
+
+    /// The parsed `If-None-Match`, if present (an `Err` when invalid).
+    pub fn if_none_match(&self) -> Option<&Result<EntityTagList, InvalidEntityTagList>> {
+        self.if_none_match.as_ref()
+    }
+
+    /// The parsed `If-Modified-Since`, if present (an `Err` when invalid).
+    pub fn if_modified_since(&self) -> Option<Result<HttpDate, InvalidHttpDate>> {
+        self.if_modified_since
+    }
+
+    /// The parsed `If-Unmodified-Since`, if present (an `Err` when invalid).
+    pub fn if_unmodified_since(&self) -> Option<Result<HttpDate, InvalidHttpDate>> {
+        self.if_unmodified_since
+    }
+
+    /// The parsed `If-Range`, if present.
+    pub fn if_range(&self) -> Option<&IfRange> {
+        self.if_range.as_ref()
+    }
+
+    /// Whether the request has a `Range` field.
+    pub fn has_range(&self) -> bool {
+        self.has_range
+    }
+
+    /// Evaluates the preconditions as an origin server
+    /// ([RFC 9110 §13.2.2]) against the current representation's
+    /// validators, with `now` as the server's clock.
+    ///
+    /// Call it when the response to the same request without preconditions
+    /// would be 2xx; [`Preconditions::evaluate_for_status`] checks that for you.
+    ///
+    /// [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
+    pub fn evaluate(&self, method: &Method, current: &Validators, now: HttpDate) -> Outcome {
+        self.evaluate_detailed(method, current, now).outcome
+    }
+
+    /// Like [`Preconditions::evaluate`], first applying [RFC 9110 §13.2.1]:
+    /// "A server MUST ignore all received preconditions if its response to
+    /// the same request without those conditions, prior to processing the
+    /// request content, would have been a status code other than a 2xx
+    /// (Successful) or 412 (Precondition Failed)."
+    ///
+    /// [RFC 9110 §13.2.1]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1
+    pub fn evaluate_for_status(
+        &self,
+        method: &Method,
+        status_without_preconditions: StatusCode,
+        current: &Validators,
+        now: HttpDate,
+    ) -> Outcome {
+        if !(status_without_preconditions.is_success()
+            || status_without_preconditions == StatusCode::PRECONDITION_FAILED)
+        {
+            return Outcome::Proceed;
+        }
+        self.evaluate(method, current, now)
+    }
+
+    /// Evaluates as [`Preconditions::evaluate`] does and also reports which
+    /// field decided the outcome.
+    pub fn evaluate_detailed(&self, method: &Method, current: &Validators, now: HttpDate) -> Evaluation {
+        // RFC 9110 §13.2.1: "a server MUST ignore the conditional request
+        // header fields defined by this specification when received with a
+        // request method that does not involve the selection or modification
+        // of a selected representation, such as CONNECT, OPTIONS, or TRACE."
+        if matches!(*method, Method::CONNECT | Method::OPTIONS | Method::TRACE) {
+            return Evaluation::proceed();
+        }
+        let get_or_head = matches!(*method, Method::GET | Method::HEAD);
+
+        // Step 1: If-Match. Step 2: If-Unmodified-Since, only without If-Match
+        // (§13.1.4: "A recipient MUST ignore If-Unmodified-Since if the
+        // request contains an If-Match header field").
+        if let Some(if_match) = &self.if_match {
+            if !if_match_passes(if_match, current) {
+                // §13.1.1: "An origin server that evaluates an If-Match
+                // condition MUST NOT perform the requested method if the
+                // condition evaluates to false."
+                return Evaluation::by(Outcome::PreconditionFailed, Condition::IfMatch);
+            }
+        } else if let Some(Ok(date)) = self.if_unmodified_since {
+            // §13.1.4: "A recipient MUST ignore the If-Unmodified-Since header
+            // field if the received field value is not a valid HTTP-date" (the
+            // `Ok` above) and "if the resource does not have a modification
+            // date available" (the `Some` below).
+            if let Some(last_modified) = current.last_modified() {
+                // "If the selected representation's last modification date is
+                // earlier than or equal to the date provided in the field
+                // value, the condition is true."
+                if last_modified > date {
+                    return Evaluation::by(Outcome::PreconditionFailed, Condition::IfUnmodifiedSince);
+                }
+            }
+        }
+
+        // Step 3: If-None-Match.
+        if let Some(if_none_match) = &self.if_none_match {
+            if !if_none_match_passes(if_none_match, current) {
+                // §13.1.2: "the origin server MUST NOT perform the requested
+                // method; instead, if the request method was GET or HEAD, the
+                // server SHOULD respond with a 304 (Not Modified) status code
+                // [...]. For all other request methods, the server MUST
+                // respond with a 412 (Precondition Failed) status code."
+                let outcome = if get_or_head {
+                    Outcome::NotModified
+                } else {
+                    Outcome::PreconditionFailed
+                };
+                return Evaluation::by(outcome, Condition::IfNoneMatch);
+            }
+        } else if get_or_head {
+            // Step 4: If-Modified-Since, only for GET/HEAD and without
+            // If-None-Match (§13.1.3: "A recipient MUST ignore
+            // If-Modified-Since if the request contains an If-None-Match
+            // header field [...] if the request method is neither GET nor HEAD").
+            if let Some(Ok(date)) = self.if_modified_since {
+                // "A recipient MUST ignore the If-Modified-Since header field
+                // if the received field value is not a valid HTTP-date [...]
+                // or if the resource does not have a modification date available."
+                if let Some(last_modified) = current.last_modified() {
+                    // DEVIATION(future-ims): a date later than the server's
+                    // clock cannot be a Last-Modified this server sent; it is
+                    // ignored (as httpd, Varnish and ASP.NET do), so a clock
+                    // that was once fast cannot pin clients to an old copy.
+                    // "If the selected representation's last modification date
+                    // is earlier or equal to the date provided in the field
+                    // value, the condition is false."
+                    if date <= now && last_modified <= date {
+                        return Evaluation::by(Outcome::NotModified, Condition::IfModifiedSince);
+                    }
+                }
+            }
+        }
+
+        // Step 5: If-Range, for GET with Range. §13.1.5: "A server MUST ignore
+        // an If-Range header field received in a request that does not
+        // contain a Range header field."
+        if *method == Method::GET
+            && self.has_range
+            && let Some(if_range) = &self.if_range
+            && !if_range_passes(if_range, current, now)
+        {
+            return Evaluation::by(Outcome::IgnoreRange, Condition::IfRange);
+        }
+
+        Evaluation::proceed()
+    }
+}
+
+/// §13.1.1: "If the field value is "*", the condition is true if the origin
+/// server has a current representation for the target resource. If the field
+/// value is a list of entity tags, the condition is true if any of the listed
+/// tags match the entity tag of the selected representation. [...] An origin
+/// server MUST use the strong comparison function when comparing entity-tags
+/// for If-Match."
+///
+/// An invalid field fails: a write guarded by a precondition the server
+/// cannot read must not go ahead unguarded.
+fn if_match_passes(field: &ListField, current: &Validators) -> bool {
+    match field {
+        Ok(EntityTagList::Any) => current.exists(),
+        Ok(EntityTagList::Tags(tags)) => {
+            current.exists()
+                && current
+                    .etag()
+                    .is_some_and(|etag| tags.iter().any(|t| t.strong_eq(etag)))
+        }
+        Err(_) => false,
+    }
+}
+
+/// §13.1.2: "If the field value is "*", the condition is false if the origin
+/// server has a current representation for the target resource. If the field
+/// value is a list of entity tags, the condition is false if one of the
+/// listed tags matches the entity tag of the selected representation. A
+/// recipient MUST use the weak comparison function when comparing
+/// entity tags for If-None-Match."
+///
+/// An invalid field matches nothing, so the condition holds.
+fn if_none_match_passes(field: &ListField, current: &Validators) -> bool {
+    match field {
+        Ok(EntityTagList::Any) => !current.exists(),
+        Ok(EntityTagList::Tags(tags)) => {
+            !(current.exists()
+                && current
+                    .etag()
+                    .is_some_and(|etag| tags.iter().any(|t| t.weak_eq(etag))))
+        }
+        Err(_) => true,
+    }
+}
+
+/// §13.1.5: "If the validator given in the If-Range header field is an
+/// entity tag, the condition is true if [...] a strong comparison [...]
+/// matches; if it is a date, the condition is true if the Last-Modified date
+/// is a strong validator [...] and the HTTP-date exactly matches".
+fn if_range_passes(field: &IfRange, current: &Validators, now: HttpDate) -> bool {
+    match field {
+        IfRange::EntityTag(tag) => current
+            .etag()
+            .is_some_and(|etag| strong_match(tag.is_weak(), tag.opaque(), etag.is_weak(), etag.opaque())),
+        IfRange::Date(date) => current.last_modified() == Some(*date) && current.last_modified_is_strong(now),
+        IfRange::Invalid => false,
+    }
+}
