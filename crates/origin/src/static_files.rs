@@ -1,0 +1,1 @@
+//! Static files with content-hash entity-tags (work in progress).

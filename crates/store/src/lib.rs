@@ -1,0 +1,1 @@
+//! Resource storage for the origin's JSON API (work in progress).
