@@ -1,0 +1,35 @@
+//! Helpers shared by the test modules.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use revalidate_core::{EntityTag, HttpDate};
+
+/// A header map from `(name, value)` pairs; repeated names become
+/// separate field lines.
+pub(crate) fn headers(fields: &[(&str, &str)]) -> HeaderMap {
+    let raw: Vec<(&str, &[u8])> = fields.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+    headers_raw(&raw)
+}
+
+/// Like [`headers`], with raw byte values so tests can send obs-text.
+pub(crate) fn headers_raw(fields: &[(&str, &[u8])]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in fields {
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_bytes(value).unwrap(),
+        );
+    }
+    map
+}
+
+pub(crate) fn date(text: &str) -> HttpDate {
+    text.parse().unwrap()
+}
+
+pub(crate) fn strong(opaque: &str) -> EntityTag {
+    EntityTag::strong(opaque).unwrap()
+}
+
+pub(crate) fn weak(opaque: &str) -> EntityTag {
+    EntityTag::weak(opaque).unwrap()
+}
