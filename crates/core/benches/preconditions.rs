@@ -127,5 +127,51 @@ fn bench_not_modified(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_parse, bench_evaluate, bench_not_modified);
+/// Side by side with the `headers` crate (hyperium), the typed headers most
+/// Rust servers use: decode the field, then answer "304 or not" for GET.
+/// It leaves the §13.2.2 order to its caller, so only single fields compare.
+fn bench_peer_headers_crate(c: &mut Criterion) {
+    use headers::{HeaderMapExt, IfModifiedSince, IfNoneMatch};
+
+    let mut group = c.benchmark_group("peer");
+    let now = HttpDate::from_unix_seconds(1_771_372_800).unwrap();
+    let tag_text = "\"3f9a2b1c5d7e8f90a1b2c3d4e5f60718\"";
+    let current = Validators::new()
+        .with_etag(EntityTag::strong("3f9a2b1c5d7e8f90a1b2c3d4e5f60718").unwrap())
+        .with_last_modified(LM.parse().unwrap());
+    let their_etag: headers::ETag = tag_text.parse().unwrap();
+    let their_lm: std::time::SystemTime = current.last_modified().unwrap().to_system_time();
+
+    let inm = request(&[("if-none-match", "W/\"a\", \"3f9a2b1c5d7e8f90a1b2c3d4e5f60718\"")]);
+    group.bench_function("inm_list_304/revalidate", |b| {
+        b.iter(|| Preconditions::from_headers(black_box(&inm)).evaluate(&Method::GET, &current, now));
+    });
+    group.bench_function("inm_list_304/headers", |b| {
+        b.iter(|| {
+            black_box(&inm)
+                .typed_get::<IfNoneMatch>()
+                .is_some_and(|h| !h.precondition_passes(&their_etag))
+        });
+    });
+    let ims = request(&[("if-modified-since", LM)]);
+    group.bench_function("ims_304/revalidate", |b| {
+        b.iter(|| Preconditions::from_headers(black_box(&ims)).evaluate(&Method::GET, &current, now));
+    });
+    group.bench_function("ims_304/headers", |b| {
+        b.iter(|| {
+            black_box(&ims)
+                .typed_get::<IfModifiedSince>()
+                .is_some_and(|h| !h.is_modified(their_lm))
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_parse,
+    bench_evaluate,
+    bench_not_modified,
+    bench_peer_headers_crate
+);
 criterion_main!(benches);

@@ -318,6 +318,71 @@ impl From<InvalidEntityTag> for InvalidEntityTagList {
     }
 }
 
+/// What a valid list field holds, as found by [`scan_list`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ListShape {
+    /// `*`.
+    Any,
+    /// One or more entity-tags (each reported to the visitor).
+    Tags,
+}
+
+/// Walks an `If-Match`/`If-None-Match` field, spread over `lines`, without
+/// allocating: `visit(weak, opaque)` sees every entity-tag in order. The
+/// whole field is validated, so a visitor's result only counts when this
+/// returns `Ok`.
+pub(crate) fn scan_list<'a, I>(
+    lines: I,
+    mut visit: impl FnMut(bool, &'a [u8]),
+) -> Result<ListShape, InvalidEntityTagList>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut any = false;
+    let mut tags = false;
+    for line in lines {
+        let mut rest = line;
+        // `#element` lists: "a recipient MUST accept empty list elements"
+        // (RFC 9110 §5.6.1.2), so commas may stand alone.
+        loop {
+            rest = trim_ows(rest);
+            while let [b',', tail @ ..] = rest {
+                rest = trim_ows(tail);
+            }
+            if rest.is_empty() {
+                break;
+            }
+            if let [b'*', tail @ ..] = rest {
+                // `If-Match = "*" / #entity-tag`: the star stands alone.
+                if any || tags {
+                    return Err(InvalidEntityTagList::MisplacedWildcard);
+                }
+                any = true;
+                rest = tail;
+            } else {
+                if any {
+                    return Err(InvalidEntityTagList::MisplacedWildcard);
+                }
+                let (weak, opaque, tail) = split_entity_tag(rest)?;
+                visit(weak, opaque);
+                tags = true;
+                rest = tail;
+            }
+            let tail = trim_ows(rest);
+            match tail {
+                [] => break,
+                [b',', ..] => rest = tail,
+                _ => return Err(InvalidEntityTagList::MissingComma),
+            }
+        }
+    }
+    match (any, tags) {
+        (true, _) => Ok(ListShape::Any),
+        (false, true) => Ok(ListShape::Tags),
+        (false, false) => Err(InvalidEntityTagList::Empty),
+    }
+}
+
 impl EntityTagList {
     /// Parses the combined value of every field line of one list field
     /// (`If-Match` or `If-None-Match`).
@@ -335,50 +400,14 @@ impl EntityTagList {
         I: IntoIterator<Item = &'a [u8]>,
     {
         let mut tags = Vec::new();
-        let mut any = false;
-        for line in lines {
-            let mut rest = line;
-            // `#element` lists: "a recipient MUST accept empty list elements"
-            // (RFC 9110 §5.6.1.2), so commas may stand alone.
-            loop {
-                rest = trim_ows(rest);
-                while let [b',', tail @ ..] = rest {
-                    rest = trim_ows(tail);
-                }
-                if rest.is_empty() {
-                    break;
-                }
-                if let [b'*', tail @ ..] = rest {
-                    if any || !tags.is_empty() {
-                        return Err(InvalidEntityTagList::MisplacedWildcard);
-                    }
-                    any = true;
-                    rest = tail;
-                } else {
-                    if any {
-                        return Err(InvalidEntityTagList::MisplacedWildcard);
-                    }
-                    let (weak, opaque, tail) = split_entity_tag(rest)?;
-                    tags.push(EntityTag {
-                        weak,
-                        opaque: opaque.into(),
-                    });
-                    rest = tail;
-                }
-                let tail = trim_ows(rest);
-                match tail {
-                    [] => break,
-                    [b',', ..] => rest = tail,
-                    _ => return Err(InvalidEntityTagList::MissingComma),
-                }
-            }
-        }
-        if any {
-            Ok(Self::Any)
-        } else if tags.is_empty() {
-            Err(InvalidEntityTagList::Empty)
-        } else {
-            Ok(Self::Tags(tags))
+        match scan_list(lines, |weak, opaque| {
+            tags.push(EntityTag {
+                weak,
+                opaque: opaque.into(),
+            });
+        })? {
+            ListShape::Any => Ok(Self::Any),
+            ListShape::Tags => Ok(Self::Tags(tags)),
         }
     }
 

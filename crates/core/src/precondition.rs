@@ -3,10 +3,11 @@
 //!
 //! [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 
+use http::header::HeaderName;
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
-use crate::etag::{strong_match, trim_ows};
+use crate::etag::{ListShape, scan_list, strong_match, trim_ows};
 use crate::{EntityTag, EntityTagList, HttpDate, InvalidEntityTagList, InvalidHttpDate, Validators};
 
 /// What the server should do after evaluating a request's preconditions.
@@ -119,7 +120,7 @@ impl IfRange {
     /// [RFC 9110 §13.1.5]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.5
     pub fn from_field<'a, I>(lines: I) -> Option<Self>
     where
-        I: IntoIterator<Item = &'a http::HeaderValue>,
+        I: IntoIterator<Item = &'a HeaderValue>,
     {
         let mut lines = lines.into_iter();
         let first = lines.next()?;
@@ -136,9 +137,71 @@ impl IfRange {
     }
 }
 
-/// A list field (`If-Match`, `If-None-Match`) as received: present but
-/// possibly invalid.
-type ListField = Result<EntityTagList, InvalidEntityTagList>;
+/// A list field (`If-Match`, `If-None-Match`) as received: its raw field
+/// lines. Evaluation validates and matches them in one scan instead of
+/// keeping parsed tags, so parsing a request allocates nothing in the
+/// common case of one field line (`HeaderValue` clones share the request's
+/// buffer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ListField {
+    lines: FieldLines,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum FieldLines {
+    One(HeaderValue),
+    Many(Vec<HeaderValue>),
+}
+
+impl FieldLines {
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let slice = match self {
+            Self::One(value) => std::slice::from_ref(value),
+            Self::Many(values) => values.as_slice(),
+        };
+        slice.iter().map(HeaderValue::as_bytes)
+    }
+}
+
+impl ListField {
+    fn read(headers: &HeaderMap, name: HeaderName) -> Option<Self> {
+        let mut values = headers.get_all(name).iter();
+        let first = values.next()?;
+        let lines = match values.next() {
+            None => FieldLines::One(first.clone()),
+            Some(second) => {
+                let mut all = vec![first.clone(), second.clone()];
+                all.extend(values.cloned());
+                FieldLines::Many(all)
+            }
+        };
+        Some(Self { lines })
+    }
+
+    fn parsed(&self) -> Result<EntityTagList, InvalidEntityTagList> {
+        EntityTagList::parse_lines(self.lines.iter())
+    }
+
+    /// Validates the field and, in the same scan, finds whether a listed
+    /// tag matches `current` by strong or weak comparison.
+    fn scan(
+        &self,
+        current: Option<&EntityTag>,
+        strong: bool,
+    ) -> Result<(ListShape, bool), InvalidEntityTagList> {
+        let mut matched = false;
+        let shape = scan_list(self.lines.iter(), |weak, opaque| {
+            if let Some(current) = current {
+                matched |= if strong {
+                    strong_match(weak, opaque, current.is_weak(), current.opaque())
+                } else {
+                    opaque == current.opaque()
+                };
+            }
+        })?;
+        Ok((shape, matched))
+    }
+}
 
 /// The precondition fields of one request, parsed once
 /// ([RFC 9110 §13.1]).
@@ -169,12 +232,6 @@ pub struct Preconditions {
     has_range: bool,
 }
 
-fn list_field(headers: &HeaderMap, name: http::header::HeaderName) -> Option<ListField> {
-    let mut lines = headers.get_all(name).iter().peekable();
-    lines.peek()?;
-    Some(EntityTagList::parse_lines(lines.map(http::HeaderValue::as_bytes)))
-}
-
 fn date_field(
     headers: &HeaderMap,
     name: http::header::HeaderName,
@@ -191,14 +248,30 @@ impl Preconditions {
     ///
     /// [RFC 9110 §5.3]: https://www.rfc-editor.org/rfc/rfc9110#section-5.3
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        Self {
-            if_match: list_field(headers, IF_MATCH),
-            if_none_match: list_field(headers, IF_NONE_MATCH),
-            if_modified_since: date_field(headers, IF_MODIFIED_SINCE),
-            if_unmodified_since: date_field(headers, IF_UNMODIFIED_SINCE),
-            if_range: IfRange::from_field(headers.get_all(IF_RANGE)),
-            has_range: headers.contains_key(RANGE),
+        let mut pre = Self::default();
+        // One pass over the field names, then a lookup only for the fields
+        // that are there: most requests carry none or one of the six, and a
+        // first-byte test is cheaper than six hash lookups.
+        for name in headers.keys() {
+            match name.as_str().as_bytes().first() {
+                Some(b'i') => {
+                    if *name == IF_NONE_MATCH {
+                        pre.if_none_match = ListField::read(headers, IF_NONE_MATCH);
+                    } else if *name == IF_MATCH {
+                        pre.if_match = ListField::read(headers, IF_MATCH);
+                    } else if *name == IF_MODIFIED_SINCE {
+                        pre.if_modified_since = date_field(headers, IF_MODIFIED_SINCE);
+                    } else if *name == IF_UNMODIFIED_SINCE {
+                        pre.if_unmodified_since = date_field(headers, IF_UNMODIFIED_SINCE);
+                    } else if *name == IF_RANGE {
+                        pre.if_range = IfRange::from_field(headers.get_all(IF_RANGE));
+                    }
+                }
+                Some(b'r') if *name == RANGE => pre.has_range = true,
+                _ => {}
+            }
         }
+        pre
     }
 
     /// Whether the request carries any precondition field.
@@ -221,13 +294,13 @@ impl Preconditions {
     }
 
     /// The parsed `If-Match`, if present (an `Err` when invalid).
-    pub fn if_match(&self) -> Option<&Result<EntityTagList, InvalidEntityTagList>> {
-        self.if_match.as_ref()
+    pub fn if_match(&self) -> Option<Result<EntityTagList, InvalidEntityTagList>> {
+        self.if_match.as_ref().map(ListField::parsed)
     }
 
     /// The parsed `If-None-Match`, if present (an `Err` when invalid).
-    pub fn if_none_match(&self) -> Option<&Result<EntityTagList, InvalidEntityTagList>> {
-        self.if_none_match.as_ref()
+    pub fn if_none_match(&self) -> Option<Result<EntityTagList, InvalidEntityTagList>> {
+        self.if_none_match.as_ref().map(ListField::parsed)
     }
 
     /// The parsed `If-Modified-Since`, if present (an `Err` when invalid).
@@ -385,14 +458,9 @@ impl Preconditions {
 /// An invalid field fails: a write guarded by a precondition the server
 /// cannot read must not go ahead unguarded.
 fn if_match_passes(field: &ListField, current: &Validators) -> bool {
-    match field {
-        Ok(EntityTagList::Any) => current.exists(),
-        Ok(EntityTagList::Tags(tags)) => {
-            current.exists()
-                && current
-                    .etag()
-                    .is_some_and(|etag| tags.iter().any(|t| t.strong_eq(etag)))
-        }
+    match field.scan(current.etag(), true) {
+        Ok((ListShape::Any, _)) => current.exists(),
+        Ok((ListShape::Tags, matched)) => current.exists() && matched,
         Err(_) => false,
     }
 }
@@ -406,14 +474,9 @@ fn if_match_passes(field: &ListField, current: &Validators) -> bool {
 ///
 /// An invalid field matches nothing, so the condition holds.
 fn if_none_match_passes(field: &ListField, current: &Validators) -> bool {
-    match field {
-        Ok(EntityTagList::Any) => !current.exists(),
-        Ok(EntityTagList::Tags(tags)) => {
-            !(current.exists()
-                && current
-                    .etag()
-                    .is_some_and(|etag| tags.iter().any(|t| t.weak_eq(etag))))
-        }
+    match field.scan(current.etag(), false) {
+        Ok((ListShape::Any, _)) => !current.exists(),
+        Ok((ListShape::Tags, matched)) => !(current.exists() && matched),
         Err(_) => true,
     }
 }

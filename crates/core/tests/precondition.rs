@@ -757,10 +757,10 @@ fn parsed_fields_are_inspectable() {
         ("if-range", "\"a\""),
         ("range", "bytes=0-1"),
     ]));
-    assert_eq!(pre.if_match(), Some(&Ok(EntityTagList::Any)));
+    assert_eq!(pre.if_match(), Some(Ok(EntityTagList::Any)));
     assert_eq!(
         pre.if_none_match(),
-        Some(&Ok(EntityTagList::Tags(vec![weak("a")])))
+        Some(Ok(EntityTagList::Tags(vec![weak("a")])))
     );
     assert_eq!(pre.if_modified_since(), Some(Ok(date(LM))));
     assert!(matches!(pre.if_unmodified_since(), Some(Err(_))));
