@@ -5,16 +5,99 @@
 //! as one line and mapped to exit codes (0 success, 1 findings, 2 usage or
 //! runtime error), as ripgrep and cargo do.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+use revalidate_origin::config::OriginConfig;
 
 /// HTTP conditional requests done right, end to end.
 #[derive(Debug, Parser)]
-#[command(name = "revalidate", version, about, long_about = None, arg_required_else_help = true)]
-struct Cli {}
+#[command(name = "revalidate", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve static files and a JSON resource API with strong ETags, 304s and 412s.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Root of the static tree [default: public].
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Directory for the embedded database and the ETag index [default: data].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// sqlite://… or postgres://… [default: sqlite://<data>/revalidate.db].
+    #[arg(long, value_name = "URL", env = "REVALIDATE_DATABASE")]
+    database: Option<String>,
+    /// A TOML config file; flags override its values.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<OriginConfig> {
+        let mut config = match &self.config {
+            Some(path) => OriginConfig::from_file(path)?,
+            None => OriginConfig::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(root) = self.root {
+            config.root = root;
+        }
+        if let Some(data) = self.data {
+            config.data = data;
+        }
+        if let Some(database) = self.database {
+            config.database = Some(database);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => args.into_config().and_then(serve),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes.
+            eprintln!("revalidate: error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(config: OriginConfig) -> anyhow::Result<()> {
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(revalidate_origin::server::run(
+        config,
+        revalidate_origin::server::shutdown_signal(),
+    ))?;
+    Ok(())
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -20,9 +20,18 @@ const TAG: &str = "3f9a2b1c5d7e8f90a1b2c3d4e5f60718";
 fn request(name: &'static str, value: &'static str) -> HeaderMap {
     let mut map = HeaderMap::new();
     map.insert("host", HeaderValue::from_static("example.com"));
-    map.insert("user-agent", HeaderValue::from_static("Mozilla/5.0 (X11; Linux x86_64)"));
-    map.insert("accept", HeaderValue::from_static("text/html,application/xhtml+xml"));
-    map.insert("accept-encoding", HeaderValue::from_static("gzip, deflate, br, zstd"));
+    map.insert(
+        "user-agent",
+        HeaderValue::from_static("Mozilla/5.0 (X11; Linux x86_64)"),
+    );
+    map.insert(
+        "accept",
+        HeaderValue::from_static("text/html,application/xhtml+xml"),
+    );
+    map.insert(
+        "accept-encoding",
+        HeaderValue::from_static("gzip, deflate, br, zstd"),
+    );
     if !name.is_empty() {
         map.insert(name, HeaderValue::from_static(value));
     }
@@ -58,9 +67,9 @@ fn main() -> ExitCode {
                 Preconditions::from_headers(black_box(&ims)).evaluate(&Method::GET, &current, now)
                     == revalidate_core::Outcome::NotModified
             }
-            "ims-304-headers" => {
-                black_box(&ims).typed_get::<IfModifiedSince>().is_some_and(|h| !h.is_modified(their_lm))
-            }
+            "ims-304-headers" => black_box(&ims)
+                .typed_get::<IfModifiedSince>()
+                .is_some_and(|h| !h.is_modified(their_lm)),
             "unconditional" => {
                 Preconditions::from_headers(black_box(&plain)).evaluate(&Method::GET, &current, now)
                     == revalidate_core::Outcome::NotModified

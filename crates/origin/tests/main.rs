@@ -1,1 +1,5 @@
+//! Integration tests of `revalidate-origin`, over real sockets.
+#![allow(clippy::unwrap_used)]
 
+mod api;
+mod static_files;

@@ -1,1 +1,14 @@
+//! Tests of revalidate-store: one conformance suite run against every
+//! backend, plus backend-specific checks.
+//!
+//! - `support`: builds two "nodes" (two independent pools) per backend; the
+//!   PostgreSQL ones need `REVALIDATE_TEST_PG_URL` (see scripts/test-postgres.sh).
+//! - `conformance`: the cases every backend must pass.
+//! - `keys`: the name grammar.
+//! - `sqlite_file`: durability of the SQLite file across reopening, migrations.
+#![allow(clippy::unwrap_used)]
 
+mod conformance;
+mod keys;
+mod sqlite_file;
+mod support;

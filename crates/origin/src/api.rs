@@ -1,0 +1,457 @@
+//! The JSON resource API with optimistic concurrency.
+//!
+//! | route | methods |
+//! |---|---|
+//! | `{prefix}{collection}` | `POST` creates a resource with a generated id: `201` with `Location` and `ETag` |
+//! | `{prefix}{collection}/{id}` | `GET`, `HEAD`, `PUT` (create or replace), `PATCH` (JSON Merge Patch, [RFC 7396]), `DELETE` |
+//!
+//! Every representation carries a strong `ETag` computed by the store when
+//! the version was written, so every node sharing the database sends the
+//! same one. Writes evaluate `If-Match`, `If-None-Match` and
+//! `If-Unmodified-Since` with the core evaluator *inside* the store's write
+//! transaction: the comparison and the write are one atomic step, so of two
+//! writers holding the same `ETag` exactly one wins and the other gets
+//! `412` with the current `ETag` and a problem body that says to re-fetch.
+//!
+//! Deliberate leniency: `PATCH` accepts `application/json` as well as
+//! `application/merge-patch+json` (`DEVIATION(patch-json)`), since many
+//! clients send the former for merge patches.
+//!
+//! [RFC 7396]: https://www.rfc-editor.org/rfc/rfc7396
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode};
+use revalidate_core::{HttpDate, Outcome, Preconditions, not_modified_headers};
+use revalidate_store::{
+    AnyStore, Change, CollectionName, Resource, ResourceKey, Store, StoreError, WriteOutcome, validators_of,
+};
+use serde_json::Value;
+
+use crate::metrics::BytesSaved;
+use crate::problem::Problem;
+
+/// What the API needs besides the store.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// The prefix the API is mounted under, e.g. `/api/` (for `Location`).
+    pub prefix: String,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Collections whose writes must carry a precondition (`*` for all).
+    pub require_preconditions: Vec<String>,
+}
+
+impl ApiSettings {
+    fn requires_preconditions(&self, collection: &CollectionName) -> bool {
+        self.require_preconditions
+            .iter()
+            .any(|c| c == "*" || c == collection.as_str())
+    }
+}
+
+#[derive(Clone)]
+struct Api {
+    store: AnyStore,
+    settings: Arc<ApiSettings>,
+}
+
+/// The API's router, to be nested under `settings.prefix`.
+pub fn router(store: AnyStore, settings: ApiSettings) -> Router {
+    let api = Api {
+        store,
+        settings: Arc::new(settings),
+    };
+    let item: MethodRouter<Api> = get(read)
+        .put(put)
+        .patch(patch)
+        .delete(delete)
+        .fallback(item_not_allowed);
+    let collection: MethodRouter<Api> = post(create).fallback(collection_not_allowed);
+    Router::new()
+        .route("/{collection}/{id}", item)
+        .route("/{collection}", collection)
+        .fallback(not_found)
+        .with_state(api)
+}
+
+fn now() -> HttpDate {
+    HttpDate::from_system_time(SystemTime::now()).unwrap_or(HttpDate::MAX)
+}
+
+/// Why a write's decision refused to change anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    PreconditionFailed,
+    NotFound,
+}
+
+// ----- handlers ------------------------------------------------------------
+
+async fn read(
+    State(api): State<Api>,
+    method: Method,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let key = match key_from(path) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    let resource = match api.store.get(&key).await {
+        Ok(Some(resource)) => resource,
+        // §13.2.1: without preconditions this is a 404, so they are ignored.
+        Ok(None) => return not_found_resource(&key).into_response(),
+        Err(e) => return store_failure(&e).into_response(),
+    };
+    let preconditions = Preconditions::from_headers(&headers);
+    match preconditions.evaluate(&method, &resource.validators(), now()) {
+        Outcome::NotModified => {
+            let mut response = StatusCode::NOT_MODIFIED.into_response();
+            *response.headers_mut() = not_modified_headers(&representation_headers(&resource));
+            response
+                .extensions_mut()
+                .insert(BytesSaved(resource.json().len() as u64));
+            response
+        }
+        Outcome::PreconditionFailed => precondition_failed(Some(&resource)).into_response(),
+        Outcome::Proceed | Outcome::IgnoreRange => representation(StatusCode::OK, &resource),
+    }
+}
+
+async fn put(
+    State(api): State<Api>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let key = match key_from(path) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    let document = match read_json(&api, &headers, body, &["application/json"]).await {
+        Ok(document) => document,
+        Err(problem) => return problem.into_response(),
+    };
+    let preconditions = match required_preconditions(&api, &key, &headers) {
+        Ok(p) => p,
+        Err(problem) => return problem.into_response(),
+    };
+    let now = now();
+    let outcome = api
+        .store
+        .write(&key, now, |current| {
+            guard(&preconditions, &Method::PUT, current, now)?;
+            Ok(Change::Put(document.clone()))
+        })
+        .await;
+    write_response(&api, outcome)
+}
+
+async fn patch(
+    State(api): State<Api>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let key = match key_from(path) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    let merge_patch = match read_json(
+        &api,
+        &headers,
+        body,
+        &["application/merge-patch+json", "application/json"],
+    )
+    .await
+    {
+        Ok(document) => document,
+        Err(problem) => return problem.with_header(ACCEPT_PATCH, accept_patch()).into_response(),
+    };
+    let preconditions = match required_preconditions(&api, &key, &headers) {
+        Ok(p) => p,
+        Err(problem) => return problem.into_response(),
+    };
+    let now = now();
+    let outcome = api
+        .store
+        .write(&key, now, |current| {
+            // §13.2.1: a PATCH of a missing resource is a 404 whatever its
+            // preconditions, so they are not evaluated.
+            let Some(current_resource) = current else {
+                return Err(Refusal::NotFound);
+            };
+            guard(&preconditions, &Method::PATCH, current, now)?;
+            let mut merged = current_resource.body().clone();
+            json_patch::merge(&mut merged, &merge_patch);
+            Ok(Change::Put(merged))
+        })
+        .await;
+    write_response(&api, outcome)
+}
+
+async fn delete(State(api): State<Api>, path: Path<(String, String)>, headers: HeaderMap) -> Response {
+    let key = match key_from(path) {
+        Ok(key) => key,
+        Err(problem) => return problem.into_response(),
+    };
+    let preconditions = match required_preconditions(&api, &key, &headers) {
+        Ok(p) => p,
+        Err(problem) => return problem.into_response(),
+    };
+    let now = now();
+    let outcome = api
+        .store
+        .write(&key, now, |current| {
+            if current.is_none() {
+                return Err(Refusal::NotFound);
+            }
+            guard(&preconditions, &Method::DELETE, current, now)?;
+            Ok(Change::Delete)
+        })
+        .await;
+    write_response(&api, outcome)
+}
+
+async fn create(
+    State(api): State<Api>,
+    Path(collection): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let collection = match CollectionName::new(&collection) {
+        Ok(c) => c,
+        Err(e) => return invalid_name(&e.to_string()).into_response(),
+    };
+    let document = match read_json(&api, &headers, body, &["application/json"]).await {
+        Ok(document) => document,
+        Err(problem) => return problem.into_response(),
+    };
+    match api.store.create(&collection, document, now()).await {
+        Ok(resource) => created(&api, &resource),
+        Err(e) => store_failure(&e).into_response(),
+    }
+}
+
+async fn item_not_allowed(method: Method) -> Response {
+    not_allowed(&method, "GET, HEAD, PUT, PATCH, DELETE").into_response()
+}
+
+async fn collection_not_allowed(method: Method) -> Response {
+    not_allowed(&method, "POST").into_response()
+}
+
+async fn not_found() -> Response {
+    Problem::new(StatusCode::NOT_FOUND, "Not Found")
+        .with_detail("API paths are {collection} (POST) and {collection}/{id}.")
+        .into_response()
+}
+
+// ----- decisions -------------------------------------------------------------
+
+/// Evaluates the preconditions against the state the store locked.
+fn guard(
+    preconditions: &Preconditions,
+    method: &Method,
+    current: Option<&Resource>,
+    now: HttpDate,
+) -> Result<(), Refusal> {
+    match preconditions.evaluate(method, &validators_of(current), now) {
+        Outcome::Proceed | Outcome::IgnoreRange => Ok(()),
+        // Unsafe methods never get 304: a failed If-None-Match is a 412
+        // (§13.1.2), which the evaluator already says.
+        Outcome::PreconditionFailed | Outcome::NotModified => Err(Refusal::PreconditionFailed),
+    }
+}
+
+/// The request's preconditions; a `428` when the collection requires one
+/// and the request has none ([RFC 6585 §3]).
+///
+/// [RFC 6585 §3]: https://www.rfc-editor.org/rfc/rfc6585#section-3
+fn required_preconditions(
+    api: &Api,
+    key: &ResourceKey,
+    headers: &HeaderMap,
+) -> Result<Preconditions, Problem> {
+    let preconditions = Preconditions::from_headers(headers);
+    if api.settings.requires_preconditions(key.collection()) && !preconditions.guards_write() {
+        return Err(Problem::new(StatusCode::PRECONDITION_REQUIRED, "Precondition Required").with_detail(format!(
+            "Writes to collection {:?} must be conditional: send If-Match with the ETag of the version you \
+             changed (GET it first), or If-None-Match: * to create.",
+            key.collection().as_str()
+        )));
+    }
+    Ok(preconditions)
+}
+
+fn write_response(api: &Api, outcome: Result<WriteOutcome<Refusal>, StoreError>) -> Response {
+    match outcome {
+        Ok(WriteOutcome::Created(resource)) => created(api, &resource),
+        Ok(WriteOutcome::Replaced(resource)) => representation(StatusCode::OK, &resource),
+        Ok(WriteOutcome::Deleted(_)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(
+            WriteOutcome::Absent
+            | WriteOutcome::Refused {
+                refusal: Refusal::NotFound,
+                ..
+            },
+        ) => Problem::new(StatusCode::NOT_FOUND, "Not Found")
+            .with_detail("No such resource.")
+            .into_response(),
+        Ok(WriteOutcome::Refused {
+            refusal: Refusal::PreconditionFailed,
+            current,
+        }) => precondition_failed(current.as_ref()).into_response(),
+        Err(e) => store_failure(&e).into_response(),
+    }
+}
+
+// ----- responses -------------------------------------------------------------
+
+const ACCEPT_PATCH: HeaderName = HeaderName::from_static("accept-patch");
+
+fn accept_patch() -> HeaderValue {
+    HeaderValue::from_static("application/merge-patch+json")
+}
+
+/// The header fields of a 200 carrying `resource`.
+fn representation_headers(resource: &Resource) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(5);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::ETAG, resource.etag().to_header_value());
+    headers.insert(header::LAST_MODIFIED, resource.last_modified().to_header_value());
+    // The resource can change at any moment: caches may store it but must
+    // revalidate before each use (RFC 9111 §5.2.2.4).
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers
+}
+
+fn representation(status: StatusCode, resource: &Resource) -> Response {
+    let mut headers = representation_headers(resource);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(resource.json().len()));
+    (status, headers, resource.json().to_owned()).into_response()
+}
+
+fn created(api: &Api, resource: &Resource) -> Response {
+    let mut response = representation(StatusCode::CREATED, resource);
+    let location = format!(
+        "{}{}/{}",
+        api.settings.prefix,
+        resource.key().collection().as_str(),
+        resource.key().id()
+    );
+    if let Ok(value) = HeaderValue::try_from(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+fn precondition_failed(current: Option<&Resource>) -> Problem {
+    let mut problem = Problem::new(StatusCode::PRECONDITION_FAILED, "Precondition Failed").with_detail(
+        "The resource changed since you read it (or does not exist). Re-fetch it, apply your change to the \
+         current version, and retry with its ETag in If-Match.",
+    );
+    if let Some(resource) = current {
+        problem = problem
+            .with_member("current_etag", resource.etag().to_string())
+            .with_header(header::ETAG, resource.etag().to_header_value());
+    }
+    problem
+}
+
+fn not_found_resource(key: &ResourceKey) -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "Not Found").with_detail(format!(
+        "No resource {:?} in collection {:?}.",
+        key.id(),
+        key.collection().as_str()
+    ))
+}
+
+fn not_allowed(method: &Method, allow: &'static str) -> Problem {
+    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+        .with_detail(format!("{method} is not supported here; use one of: {allow}."))
+        .with_header(header::ALLOW, HeaderValue::from_static(allow))
+}
+
+fn invalid_name(message: &str) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "Invalid resource name").with_detail(message.to_owned())
+}
+
+fn store_failure(error: &StoreError) -> Problem {
+    match error {
+        StoreError::InvalidKey(e) => invalid_name(&e.to_string()),
+        e if e.is_transient() => {
+            tracing::warn!(error = %e, "store unavailable");
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+                .with_detail("The database is busy or unreachable; nothing was written. Retry shortly.")
+                .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+        }
+        e => {
+            tracing::error!(error = %e, "store failure");
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                .with_detail("The store failed; nothing was written.")
+        }
+    }
+}
+
+fn key_from(Path((collection, id)): Path<(String, String)>) -> Result<ResourceKey, Problem> {
+    ResourceKey::new(&collection, &id).map_err(|e| invalid_name(&e.to_string()))
+}
+
+/// Reads and parses a JSON request body: `415` for another media type,
+/// `413` past the limit, `400` for invalid JSON.
+async fn read_json(api: &Api, headers: &HeaderMap, body: Body, accepted: &[&str]) -> Result<Value, Problem> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    if !media_type.as_deref().is_some_and(|m| accepted.contains(&m)) {
+        return Err(
+            Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type")
+                .with_detail(format!("Send the body as {}.", accepted.join(" or "))),
+        );
+    }
+    let limit = api.settings.body_limit;
+    let too_large = || {
+        Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Content Too Large").with_detail(format!(
+            "The body is larger than the limit of {limit} bytes; nothing was written."
+        ))
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if is_length_limit(&e) {
+            too_large()
+        } else {
+            Problem::new(StatusCode::BAD_REQUEST, "Unreadable body")
+                .with_detail(format!("The request body could not be read: {e}."))
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, "Invalid JSON")
+            .with_detail(format!("The body is not valid JSON: {e}."))
+    })
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}

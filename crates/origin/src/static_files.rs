@@ -1,1 +1,0 @@
-//! Static files with content-hash entity-tags (work in progress).

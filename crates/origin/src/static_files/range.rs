@@ -1,0 +1,186 @@
+//! `Range` requests ([RFC 9110 §14]): which bytes to send. Pure.
+//!
+//! [RFC 9110 §14]: https://www.rfc-editor.org/rfc/rfc9110#section-14
+
+use std::ops::RangeInclusive;
+
+use http::{HeaderValue, Method};
+use http_range_header::RangeUnsatisfiableError;
+use revalidate_core::Outcome;
+
+/// What part of the selected representation to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RangePlan {
+    /// All of it, `200`.
+    Full,
+    /// One range, `206` with `Content-Range`.
+    Single(RangeInclusive<u64>),
+    /// Several ranges, `206 multipart/byteranges`.
+    Multiple(Vec<RangeInclusive<u64>>),
+    /// None of the ranges overlaps the representation: `416`.
+    Unsatisfiable,
+}
+
+/// Decides from the request, the precondition outcome and the length of
+/// the selected representation. Call it only after the preconditions
+/// passed (§13.2.2 puts `Range` last), with their outcome.
+pub(crate) fn plan_range(
+    method: &Method,
+    range_lines: &[HeaderValue],
+    outcome: Outcome,
+    len: u64,
+) -> RangePlan {
+    // §14.2: "A server MUST ignore a Range header field received with a
+    // request method that is unrecognized or for which range handling is
+    // not defined. For this specification, GET is the only method for
+    // which range handling is defined."
+    if *method != Method::GET {
+        return RangePlan::Full;
+    }
+    // §13.1.5: "the recipient MUST ignore the Range header field" when the
+    // If-Range condition is false; the core reports that as IgnoreRange.
+    if outcome == Outcome::IgnoreRange {
+        return RangePlan::Full;
+    }
+    let [line] = range_lines else {
+        // Absent, or repeated (not a list field, so invalid): ignore.
+        return RangePlan::Full;
+    };
+    let Ok(text) = line.to_str() else {
+        return RangePlan::Full;
+    };
+    let parsed = match http_range_header::parse_range_header(text) {
+        Ok(parsed) => parsed,
+        // §14.2: "An origin server MUST ignore a Range header field that
+        // contains a range unit it does not understand." Syntax errors
+        // and abusive shapes: "A server MAY ignore the Range header field".
+        Err(RangeUnsatisfiableError::Unsatisfiable) => return RangePlan::Unsatisfiable,
+        Err(_) => return RangePlan::Full,
+    };
+    match parsed.validate(len) {
+        // Only on an empty representation with a suffix range: send it all.
+        Ok(ranges) if ranges.is_empty() => RangePlan::Full,
+        Ok(mut ranges) if ranges.len() == 1 => RangePlan::Single(ranges.remove(0)),
+        Ok(ranges) => RangePlan::Multiple(ranges),
+        Err(RangeUnsatisfiableError::Unsatisfiable) => RangePlan::Unsatisfiable,
+        // Many overlapping ranges: §14.2 lets a server "ignore or reject
+        // ... a ranges-specifier with more than two overlapping ranges".
+        Err(_) => RangePlan::Full,
+    }
+}
+
+/// One piece of a `multipart/byteranges` body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Segment {
+    /// Literal bytes (part headers, the closing delimiter).
+    Literal(bytes::Bytes),
+    /// Bytes `start..start+len` of the representation.
+    Slice {
+        /// First byte.
+        start: u64,
+        /// How many.
+        len: u64,
+    },
+}
+
+/// The segments of a `multipart/byteranges` body ([RFC 9110 §14.6]) and
+/// its total length.
+///
+/// [RFC 9110 §14.6]: https://www.rfc-editor.org/rfc/rfc9110#section-14.6
+pub(crate) fn multipart_segments(
+    ranges: &[RangeInclusive<u64>],
+    total_len: u64,
+    content_type: &str,
+    boundary: &str,
+) -> (Vec<Segment>, u64) {
+    let mut segments = Vec::with_capacity(ranges.len() * 2 + 1);
+    let mut length = 0u64;
+    for (i, range) in ranges.iter().enumerate() {
+        let lead = if i == 0 { "" } else { "\r\n" };
+        let head = format!(
+            "{lead}--{boundary}\r\nContent-Type: {content_type}\r\nContent-Range: bytes {}-{}/{total_len}\r\n\r\n",
+            range.start(),
+            range.end()
+        );
+        length += head.len() as u64;
+        segments.push(Segment::Literal(head.into()));
+        let len = range.end() - range.start() + 1;
+        length += len;
+        segments.push(Segment::Slice {
+            start: *range.start(),
+            len,
+        });
+    }
+    let tail = format!("\r\n--{boundary}--\r\n");
+    length += tail.len() as u64;
+    segments.push(Segment::Literal(tail.into()));
+    (segments, length)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(method: Method, range: Option<&str>, outcome: Outcome, len: u64) -> RangePlan {
+        let lines: Vec<HeaderValue> = range
+            .map(|r| HeaderValue::from_str(r).unwrap())
+            .into_iter()
+            .collect();
+        plan_range(&method, &lines, outcome, len)
+    }
+
+    #[test]
+    fn table() {
+        use Outcome::{IgnoreRange, Proceed};
+        use RangePlan::*;
+        let cases: Vec<(Method, Option<&str>, Outcome, u64, RangePlan)> = vec![
+            (Method::GET, None, Proceed, 10, Full),
+            (Method::GET, Some("bytes=0-3"), Proceed, 10, Single(0..=3)),
+            (Method::GET, Some("bytes=-3"), Proceed, 10, Single(7..=9)),
+            (Method::GET, Some("bytes=5-"), Proceed, 10, Single(5..=9)),
+            (Method::GET, Some("bytes=5-100"), Proceed, 10, Single(5..=9)),
+            (
+                Method::GET,
+                Some("bytes=0-1,4-5"),
+                Proceed,
+                10,
+                Multiple(vec![0..=1, 4..=5]),
+            ),
+            (Method::GET, Some("bytes=10-"), Proceed, 10, Unsatisfiable),
+            (Method::GET, Some("bytes=20-30"), Proceed, 10, Unsatisfiable),
+            (Method::GET, Some("bytes=0-"), Proceed, 0, Unsatisfiable),
+            (
+                Method::GET,
+                Some("bytes=0-5,2-8"),
+                Proceed,
+                10,
+                Multiple(vec![0..=5, 2..=8]),
+            ),
+            (Method::GET, Some("bytes=0-5,1-6,2-7,3-8"), Proceed, 10, Full),
+            (Method::GET, Some("items=0-3"), Proceed, 10, Full),
+            (Method::GET, Some("bytes=garbage"), Proceed, 10, Full),
+            (Method::GET, Some("bytes=0-3"), IgnoreRange, 10, Full),
+            (Method::HEAD, Some("bytes=0-3"), Proceed, 10, Full),
+        ];
+        for (method, range, outcome, len, expected) in cases {
+            assert_eq!(
+                plan(method.clone(), range, outcome, len),
+                expected,
+                "{method} {range:?} {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn multipart_length_matches_segments() {
+        let (segments, len) = multipart_segments(&[0..=1, 4..=5], 10, "text/plain", "B");
+        let sum: u64 = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Literal(b) => b.len() as u64,
+                Segment::Slice { len, .. } => *len,
+            })
+            .sum();
+        assert_eq!(sum, len);
+    }
+}

@@ -1,0 +1,40 @@
+//! The bounded retry of a write transaction that lost a race.
+//!
+//! A lost race is not an error the client should see: nothing was
+//! committed, and running the transaction again (with the decision closure
+//! re-run on the fresh state) gives the answer a serial execution would
+//! have given. Only when the races go on past [`MAX_WRITE_ATTEMPTS`] does
+//! the caller get [`StoreError::Contention`] (HTTP 503).
+
+use std::hash::BuildHasher;
+use std::time::Duration;
+
+use crate::StoreError;
+
+/// How many times a write transaction is run before giving up.
+pub(crate) const MAX_WRITE_ATTEMPTS: u32 = 10;
+
+/// Why one run of a write transaction did not commit.
+#[derive(Debug)]
+pub(crate) enum AttemptError {
+    /// Rolled back after losing a race; run it again.
+    LostRace(String),
+    /// A real failure; report it.
+    Failed(StoreError),
+}
+
+impl From<StoreError> for AttemptError {
+    fn from(error: StoreError) -> Self {
+        Self::Failed(error)
+    }
+}
+
+/// Waits a little before attempt `attempt + 1`: a few milliseconds, growing
+/// with the attempt number, with jitter so that racing writers spread out.
+pub(crate) async fn pause_before_retry(attempt: u32) {
+    // `RandomState::new()` is seeded randomly per thread and bumped per
+    // call: cheap jitter without a random-number crate.
+    let jitter = std::collections::hash_map::RandomState::new().hash_one(attempt) % 4;
+    let millis = u64::from(attempt.min(8)) * 2 + jitter;
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+}

@@ -1,0 +1,282 @@
+//! [`SqliteStore`]: the embedded backend, one real SQLite file.
+//!
+//! Atomicity: every write runs in a `BEGIN IMMEDIATE` transaction, which
+//! takes SQLite's write lock *before* the current row is read. Read,
+//! decision and write are therefore one serialised step, across all
+//! connections and all processes that open the same file. The file is in
+//! WAL mode so readers never wait for the writer, and waits for the lock
+//! are bounded by a busy timeout.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use revalidate_core::HttpDate;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::StoreError;
+use crate::error::{ErrorClass, classify_transport};
+use crate::key::ResourceKey;
+use crate::resource::{Change, Plan, Resource, StoredRow, WriteOutcome, plan};
+use crate::retry::{AttemptError, MAX_WRITE_ATTEMPTS, pause_before_retry};
+use crate::store::Store;
+
+/// The SQLite schema, embedded in the binary.
+static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How long a connection waits for another writer's lock before SQLite
+/// reports busy (and the write is retried).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections per pool. SQLite has one writer at a time anyway; more
+/// connections only serve concurrent reads.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// How long an operation waits for a free connection before the store
+/// reports itself unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SELECT: &str =
+    "SELECT version, etag, last_modified, body FROM resources WHERE collection = ?1 AND id = ?2";
+const INSERT: &str = "INSERT INTO resources (collection, id, version, etag, last_modified, body) \
+                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const UPDATE: &str = "UPDATE resources SET version = ?3, etag = ?4, last_modified = ?5, body = ?6 \
+                      WHERE collection = ?1 AND id = ?2 AND version = ?7";
+const DELETE: &str = "DELETE FROM resources WHERE collection = ?1 AND id = ?2 AND version = ?3";
+
+/// A [`Store`] in a SQLite database file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database named by a `sqlite:` URL,
+    /// such as `sqlite://data/revalidate.db` or `sqlite:///var/lib/x.db`,
+    /// and brings its schema up to date. In-memory databases are refused:
+    /// each pooled connection would see its own, empty, database; use
+    /// [`MemoryStore`](crate::MemoryStore) instead.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StoreError::UnsupportedUrl(
+                "in-memory SQLite is not shared between pooled connections; use `memory:` or a file"
+                    .to_owned(),
+            ));
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::UnsupportedUrl(format!("not a SQLite URL: {e}")))?;
+        Self::connect(options).await
+    }
+
+    /// Opens (creating if missing) the database file at `path` and brings
+    /// its schema up to date.
+    pub async fn open_path(path: &Path) -> Result<Self, StoreError> {
+        Self::connect(SqliteConnectOptions::new().filename(path)).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed write survives a power cut, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| classify(&e).into_error(e))?;
+        // sqlx records applied migrations in `_sqlx_migrations`, so running
+        // this on every start is a no-op once the schema is current.
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn attempt_write<R, F>(
+        &self,
+        key: &ResourceKey,
+        now: HttpDate,
+        decide: &mut F,
+    ) -> Result<WriteOutcome<R>, AttemptError>
+    where
+        F: FnMut(Option<&Resource>) -> Result<Change, R>,
+    {
+        // IMMEDIATE takes the write lock now, before the read below, so no
+        // other writer can slip in between the read and the write.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(attempt_error)?;
+        let current = select(&mut tx, key).await?;
+        let change = match decide(current.as_ref()) {
+            Ok(change) => change,
+            Err(refusal) => {
+                tx.rollback().await.map_err(attempt_error)?;
+                return Ok(WriteOutcome::Refused { refusal, current });
+            }
+        };
+        let plan = plan(key, current, change, now)?;
+        let affected = match &plan {
+            Plan::Insert(next) => {
+                let row = next.to_row();
+                sqlx::query(INSERT)
+                    .bind(key.collection().as_str())
+                    .bind(key.id())
+                    .bind(row.version)
+                    .bind(row.etag)
+                    .bind(row.last_modified)
+                    .bind(row.body)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(attempt_error)?
+                    .rows_affected()
+            }
+            Plan::Update {
+                next,
+                expected_version,
+            } => {
+                let row = next.to_row();
+                sqlx::query(UPDATE)
+                    .bind(key.collection().as_str())
+                    .bind(key.id())
+                    .bind(row.version)
+                    .bind(row.etag)
+                    .bind(row.last_modified)
+                    .bind(row.body)
+                    .bind(*expected_version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(attempt_error)?
+                    .rows_affected()
+            }
+            Plan::Delete(previous) => sqlx::query(DELETE)
+                .bind(key.collection().as_str())
+                .bind(key.id())
+                .bind(previous.version())
+                .execute(&mut *tx)
+                .await
+                .map_err(attempt_error)?
+                .rows_affected(),
+            Plan::Nothing => 1,
+        };
+        if affected != 1 {
+            // Cannot happen under the write lock; if it does, the row moved
+            // under us, and the safe reaction is to start over.
+            return Err(AttemptError::LostRace(format!(
+                "{affected} rows matched the locked version"
+            )));
+        }
+        tx.commit().await.map_err(attempt_error)?;
+        Ok(plan.into_outcome())
+    }
+}
+
+impl Store for SqliteStore {
+    async fn get(&self, key: &ResourceKey) -> Result<Option<Resource>, StoreError> {
+        let row = sqlx::query_as::<_, (i64, String, i64, String)>(SELECT)
+            .bind(key.collection().as_str())
+            .bind(key.id())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| classify(&e).into_error(e))?;
+        row.map(|row| Resource::from_row(key.clone(), stored_row(row)))
+            .transpose()
+    }
+
+    async fn write<R, F>(
+        &self,
+        key: &ResourceKey,
+        now: HttpDate,
+        mut decide: F,
+    ) -> Result<WriteOutcome<R>, StoreError>
+    where
+        R: Send,
+        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
+    {
+        for attempt in 1..=MAX_WRITE_ATTEMPTS {
+            match self.attempt_write(key, now, &mut decide).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(AttemptError::Failed(error)) => return Err(error),
+                Err(AttemptError::LostRace(why)) => {
+                    tracing::debug!(%key, attempt, %why, "sqlite write lost a race; retrying");
+                    pause_before_retry(attempt).await;
+                }
+            }
+        }
+        Err(StoreError::Contention {
+            attempts: MAX_WRITE_ATTEMPTS,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| classify(&e).into_error(e))?;
+        Ok(())
+    }
+}
+
+async fn select(
+    tx: &mut Transaction<'_, Sqlite>,
+    key: &ResourceKey,
+) -> Result<Option<Resource>, AttemptError> {
+    let row = sqlx::query_as::<_, (i64, String, i64, String)>(SELECT)
+        .bind(key.collection().as_str())
+        .bind(key.id())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(attempt_error)?;
+    Ok(row
+        .map(|row| Resource::from_row(key.clone(), stored_row(row)))
+        .transpose()?)
+}
+
+fn stored_row((version, etag, last_modified, body): (i64, String, i64, String)) -> StoredRow {
+    StoredRow {
+        version,
+        etag,
+        last_modified,
+        body,
+    }
+}
+
+/// SQLite's primary result codes for "another connection holds the lock".
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+
+fn classify(error: &sqlx::Error) -> ErrorClass {
+    if let Some(class) = classify_transport(error) {
+        return class;
+    }
+    let Some(db) = error.as_database_error() else {
+        return ErrorClass::Fatal;
+    };
+    // sqlx reports the extended result code; its low byte is the primary code.
+    match db
+        .code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .map(|code| code & 0xff)
+    {
+        Some(SQLITE_BUSY | SQLITE_LOCKED) => ErrorClass::Retry,
+        _ => ErrorClass::Fatal,
+    }
+}
+
+fn attempt_error(error: sqlx::Error) -> AttemptError {
+    match classify(&error) {
+        ErrorClass::Retry => AttemptError::LostRace(error.to_string()),
+        class => AttemptError::Failed(class.into_error(error)),
+    }
+}

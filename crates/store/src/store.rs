@@ -1,0 +1,200 @@
+//! The [`Store`] trait every backend implements, and [`AnyStore`], the
+//! backend chosen at run time by [`open`](crate::open).
+
+use std::future::Future;
+
+use revalidate_core::HttpDate;
+use serde_json::Value;
+use uuid::{NoContext, Timestamp, Uuid};
+
+use crate::StoreError;
+use crate::key::{CollectionName, ResourceKey};
+use crate::memory::MemoryStore;
+use crate::postgres::PostgresStore;
+use crate::resource::{Change, Resource, WriteOutcome};
+use crate::sqlite::SqliteStore;
+
+/// How many fresh ids [`Store::create`] tries before giving up. A v7 UUID
+/// has 74 random bits, so a second attempt is already astronomically rare.
+const CREATE_ATTEMPTS: u32 = 3;
+
+/// Storage of JSON resources with atomic conditional writes.
+///
+/// Every backend passes the same conformance suite (`tests/conformance.rs`).
+///
+/// # The write contract
+///
+/// [`write`](Self::write) locks the resource, reads its current state, and
+/// calls `decide` with it **while the lock is held**; whatever `decide`
+/// returns is applied in the same transaction. So a compare-and-swap such
+/// as "replace if the entity-tag is still `"abc"`" is one atomic step: of
+/// two writers holding the same tag, on any number of nodes sharing the
+/// database, exactly one wins and the other's `decide` sees the winner's
+/// version. A record is always written whole (one row, one statement).
+///
+/// `decide` may be called **more than once**: when the database reports a
+/// lost race (a PostgreSQL serialization failure or deadlock, two creators
+/// of the same id, SQLite busy), the transaction is rolled back and run
+/// again with the fresh state, a bounded number of times. Only the last
+/// call's decision is ever committed, so `decide` must be a pure function of
+/// its argument and captured request data, with no side effects.
+///
+/// The HTTP layer evaluates the request's preconditions inside `decide`:
+///
+/// ```
+/// # use revalidate_store::{Change, MemoryStore, ResourceKey, Store, WriteOutcome, validators_of};
+/// # use revalidate_core::{HttpDate, Outcome, Preconditions};
+/// # use http::{HeaderMap, Method};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// let key = ResourceKey::new("notes", "a").unwrap();
+/// let now = HttpDate::from_unix_seconds(1_771_372_800).unwrap();
+/// let mut headers = HeaderMap::new();
+/// headers.insert("if-none-match", "*".parse().unwrap()); // create-only
+/// let preconditions = Preconditions::from_headers(&headers);
+/// let body = serde_json::json!({"text": "hello"});
+///
+/// let outcome = store
+///     .write(&key, now, |current| match preconditions.evaluate(&Method::PUT, &validators_of(current), now) {
+///         Outcome::Proceed | Outcome::IgnoreRange => Ok(Change::Put(body.clone())),
+///         refused => Err(refused),
+///     })
+///     .await
+///     .unwrap();
+/// assert!(matches!(outcome, WriteOutcome::Created(_)));
+/// # });
+/// ```
+pub trait Store: Send + Sync {
+    /// The current record, or `None` when the resource does not exist.
+    fn get(&self, key: &ResourceKey) -> impl Future<Output = Result<Option<Resource>, StoreError>> + Send;
+
+    /// Atomically reads the current state of `key`, lets `decide` choose a
+    /// [`Change`] or refuse, and applies the change. `now` becomes the new
+    /// version's `Last-Modified` (never earlier than the previous one's).
+    /// See the trait docs for the contract.
+    fn write<R, F>(
+        &self,
+        key: &ResourceKey,
+        now: HttpDate,
+        decide: F,
+    ) -> impl Future<Output = Result<WriteOutcome<R>, StoreError>> + Send
+    where
+        R: Send,
+        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send;
+
+    /// Creates a resource with a generated id (a UUID v7 whose time part is
+    /// `now`, so ids sort roughly by creation time) — the POST to a
+    /// collection. Never replaces an existing resource.
+    fn create(
+        &self,
+        collection: &CollectionName,
+        body: Value,
+        now: HttpDate,
+    ) -> impl Future<Output = Result<Resource, StoreError>> + Send {
+        async move {
+            for _ in 0..CREATE_ATTEMPTS {
+                let key = generated_key(collection, now)?;
+                let outcome = self
+                    .write(&key, now, |current| match current {
+                        None => Ok(Change::Put(body.clone())),
+                        Some(_) => Err(()),
+                    })
+                    .await?;
+                match outcome {
+                    WriteOutcome::Created(created) => return Ok(created),
+                    // The generated id was taken: draw another.
+                    WriteOutcome::Refused { .. }
+                    | WriteOutcome::Replaced(_)
+                    | WriteOutcome::Deleted(_)
+                    | WriteOutcome::Absent => {}
+                }
+            }
+            Err(StoreError::Contention {
+                attempts: CREATE_ATTEMPTS,
+            })
+        }
+    }
+
+    /// Checks that the database answers (for readiness probes).
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A fresh key in `collection`: a UUID v7 built from `now` (the store reads
+/// no clock) and random bits.
+fn generated_key(collection: &CollectionName, now: HttpDate) -> Result<ResourceKey, StoreError> {
+    let uuid = Uuid::new_v7(Timestamp::from_unix(NoContext, now.unix_seconds(), 0));
+    Ok(ResourceKey::in_collection(
+        collection.clone(),
+        &uuid.hyphenated().to_string(),
+    )?)
+}
+
+/// The backend chosen by [`open`](crate::open) from a URL.
+///
+/// An enum rather than `Box<dyn Store>`: the trait's generic `write` keeps
+/// it from being object-safe, and an enum costs nothing.
+#[derive(Clone, Debug)]
+pub enum AnyStore {
+    /// `memory:` — process-local, for tests and demos.
+    Memory(MemoryStore),
+    /// `sqlite://…` — the embedded default.
+    Sqlite(SqliteStore),
+    /// `postgres://…` — for several nodes sharing one database.
+    Postgres(PostgresStore),
+}
+
+impl AnyStore {
+    /// The backend's name: `memory`, `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Memory(_) => "memory",
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the connection pool, waiting for connections in use to be
+    /// returned. Operations after this fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        match self {
+            Self::Memory(_) => {}
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+impl Store for AnyStore {
+    async fn get(&self, key: &ResourceKey) -> Result<Option<Resource>, StoreError> {
+        match self {
+            Self::Memory(store) => store.get(key).await,
+            Self::Sqlite(store) => store.get(key).await,
+            Self::Postgres(store) => store.get(key).await,
+        }
+    }
+
+    async fn write<R, F>(
+        &self,
+        key: &ResourceKey,
+        now: HttpDate,
+        decide: F,
+    ) -> Result<WriteOutcome<R>, StoreError>
+    where
+        R: Send,
+        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
+    {
+        match self {
+            Self::Memory(store) => store.write(key, now, decide).await,
+            Self::Sqlite(store) => store.write(key, now, decide).await,
+            Self::Postgres(store) => store.write(key, now, decide).await,
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(store) => store.ping().await,
+            Self::Sqlite(store) => store.ping().await,
+            Self::Postgres(store) => store.ping().await,
+        }
+    }
+}

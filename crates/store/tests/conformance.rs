@@ -1,0 +1,440 @@
+//! The cases every backend must pass, each run against memory, SQLite (a
+//! real file) and PostgreSQL, with two nodes sharing the database.
+
+use http::{HeaderMap, Method};
+use revalidate_core::{EntityTag, Outcome, Preconditions};
+use revalidate_store::{
+    AnyStore, Change, CollectionName, Resource, ResourceKey, Store, WriteOutcome, validators_of,
+};
+use serde_json::{Value, json};
+
+use crate::support::now;
+
+/// Generates one test per case per backend.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                crate::support::run(crate::support::Backend::Memory, super::$case).await;
+            })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                crate::support::run(crate::support::Backend::Sqlite, super::$case).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                crate::support::run(crate::support::Backend::Postgres, super::$case).await;
+            })*
+        }
+    };
+}
+
+conformance!(
+    create_with_generated_id_then_get_from_other_node,
+    put_creates_then_replaces,
+    create_only_conflict,
+    replace_guard_table,
+    delete_then_delete_again,
+    patch_style_read_modify_write,
+    etag_identical_on_both_nodes,
+    etag_changes_on_every_write,
+    last_modified_never_moves_backwards,
+    if_match_through_core_preconditions,
+    racing_creators_of_one_id_one_wins,
+    concurrent_increments_lose_nothing,
+    unicode_and_nested_bodies_round_trip,
+);
+
+fn key(id: &str) -> ResourceKey {
+    ResourceKey::new("notes", id).unwrap()
+}
+
+/// An unconditional PUT.
+async fn put(store: &AnyStore, key: &ResourceKey, body: Value) -> Resource {
+    match store
+        .write(key, now(), |_| Ok::<_, ()>(Change::Put(body.clone())))
+        .await
+        .unwrap()
+    {
+        WriteOutcome::Created(r) | WriteOutcome::Replaced(r) => r,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A PUT guarded by "the current entity-tag is `expected`" (strong compare).
+async fn put_if_match(
+    store: &AnyStore,
+    key: &ResourceKey,
+    expected: &EntityTag,
+    body: Value,
+) -> WriteOutcome<&'static str> {
+    store
+        .write(key, now(), |current| match current {
+            Some(c) if c.etag().strong_eq(expected) => Ok(Change::Put(body.clone())),
+            _ => Err("precondition failed"),
+        })
+        .await
+        .unwrap()
+}
+
+async fn create_with_generated_id_then_get_from_other_node(a: AnyStore, b: AnyStore) {
+    let collection = CollectionName::new("notes").unwrap();
+    let created = a
+        .create(&collection, json!({"text": "hello"}), now())
+        .await
+        .unwrap();
+    assert_eq!(created.version(), 1);
+    assert_eq!(created.body(), &json!({"text": "hello"}));
+    assert_eq!(created.json(), r#"{"text":"hello"}"#);
+    assert_eq!(created.last_modified(), now());
+    let read = b.get(created.key()).await.unwrap().unwrap();
+    assert_eq!(read, created);
+    assert!(b.get(&key("missing")).await.unwrap().is_none());
+    a.ping().await.unwrap();
+}
+
+async fn put_creates_then_replaces(a: AnyStore, b: AnyStore) {
+    let k = key("p");
+    let first = a
+        .write(&k, now(), |_| Ok::<_, ()>(Change::Put(json!(1))))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&first, WriteOutcome::Created(r) if r.version() == 1),
+        "{first:?}"
+    );
+    let second = b
+        .write(&k, now(), |_| Ok::<_, ()>(Change::Put(json!(2))))
+        .await
+        .unwrap();
+    let WriteOutcome::Replaced(second) = second else {
+        panic!("{second:?}")
+    };
+    assert_eq!(second.version(), 2);
+    assert_eq!(a.get(&k).await.unwrap().unwrap().body(), &json!(2));
+}
+
+async fn create_only_conflict(a: AnyStore, b: AnyStore) {
+    let k = key("only-once");
+    let create_only = |body: Value| {
+        move |current: Option<&Resource>| match current {
+            None => Ok(Change::Put(body.clone())),
+            Some(_) => Err("exists"),
+        }
+    };
+    let first = a.write(&k, now(), create_only(json!("first"))).await.unwrap();
+    assert!(matches!(first, WriteOutcome::Created(_)));
+    let second = b.write(&k, now(), create_only(json!("second"))).await.unwrap();
+    let WriteOutcome::Refused { refusal, current } = second else {
+        panic!("{second:?}")
+    };
+    assert_eq!(refusal, "exists");
+    let current = current.unwrap();
+    assert_eq!(
+        current.body(),
+        &json!("first"),
+        "the refusal reports the state it saw"
+    );
+    assert_eq!(b.get(&k).await.unwrap().unwrap(), current, "nothing was written");
+}
+
+async fn replace_guard_table(a: AnyStore, b: AnyStore) {
+    // (case, guard is the current tag?, expect replaced?)
+    let cases = [
+        ("matching_guard_replaces", true, true),
+        ("stale_guard_is_refused", false, false),
+    ];
+    for (case, guard_is_current, expect_replaced) in cases {
+        let k = key(case);
+        let v1 = put(&a, &k, json!({"v": 1})).await;
+        let v2 = put(&a, &k, json!({"v": 2})).await;
+        let guard = if guard_is_current { v2.etag() } else { v1.etag() };
+        let outcome = put_if_match(&b, &k, guard, json!({"v": 3})).await;
+        let stored = a.get(&k).await.unwrap().unwrap();
+        match outcome {
+            WriteOutcome::Replaced(r) if expect_replaced => {
+                assert_eq!(r.version(), 3, "{case}");
+                assert_eq!(stored, r, "{case}");
+            }
+            WriteOutcome::Refused { current, .. } if !expect_replaced => {
+                assert_eq!(current.as_ref(), Some(&v2), "{case}: reports the current version");
+                assert_eq!(stored, v2, "{case}: unchanged");
+            }
+            other => panic!("{case}: unexpected {other:?}"),
+        }
+    }
+    // A guard on a missing resource is refused and creates nothing.
+    let k = key("never-created");
+    let outcome = put_if_match(&a, &k, &EntityTag::strong("x").unwrap(), json!(1)).await;
+    assert!(
+        matches!(outcome, WriteOutcome::Refused { current: None, .. }),
+        "{outcome:?}"
+    );
+    assert!(b.get(&k).await.unwrap().is_none());
+}
+
+async fn delete_then_delete_again(a: AnyStore, b: AnyStore) {
+    let k = key("doomed");
+    let stored = put(&a, &k, json!([1, 2, 3])).await;
+    let deleted = b.write(&k, now(), |_| Ok::<_, ()>(Change::Delete)).await.unwrap();
+    assert_eq!(deleted, WriteOutcome::Deleted(stored));
+    assert!(a.get(&k).await.unwrap().is_none());
+    let again = a.write(&k, now(), |_| Ok::<_, ()>(Change::Delete)).await.unwrap();
+    assert_eq!(again, WriteOutcome::Absent);
+    // Created again, it starts over at version 1.
+    let recreated = put(&b, &k, json!("new")).await;
+    assert_eq!(recreated.version(), 1);
+}
+
+async fn patch_style_read_modify_write(a: AnyStore, b: AnyStore) {
+    let k = key("patched");
+    put(&a, &k, json!({"title": "t", "tags": ["x"], "draft": true})).await;
+    // A JSON Merge Patch (RFC 7396) computed inside the closure from the
+    // locked current body.
+    let patch = json!({"draft": null, "title": "final"});
+    let outcome = b
+        .write(&k, now(), |current| {
+            let Some(current) = current else {
+                return Err("not found");
+            };
+            let mut merged = current.body().clone();
+            let (Value::Object(target), Value::Object(changes)) = (&mut merged, &patch) else {
+                return Err("not an object");
+            };
+            for (name, value) in changes {
+                if value.is_null() {
+                    target.remove(name);
+                } else {
+                    target.insert(name.clone(), value.clone());
+                }
+            }
+            Ok(Change::Put(merged))
+        })
+        .await
+        .unwrap();
+    let WriteOutcome::Replaced(patched) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(patched.body(), &json!({"title": "final", "tags": ["x"]}));
+    assert_eq!(a.get(&k).await.unwrap().unwrap(), patched);
+}
+
+async fn etag_identical_on_both_nodes(a: AnyStore, b: AnyStore) {
+    let k = key("shared");
+    let written = put(&a, &k, json!({"n": 1})).await;
+    let via_a = a.get(&k).await.unwrap().unwrap();
+    let via_b = b.get(&k).await.unwrap().unwrap();
+    assert_eq!(via_a.etag(), written.etag());
+    assert_eq!(via_b.etag(), written.etag());
+    assert!(via_b.etag().is_strong());
+    assert_eq!(via_b.last_modified(), written.last_modified());
+    assert_eq!(via_b.json(), written.json());
+    // The tag is a pure function of the version and the stored text.
+    assert_eq!(via_b.etag(), &revalidate_store::entity_tag_for(1, r#"{"n":1}"#));
+    assert_eq!(via_b.etag().opaque().len(), 32);
+}
+
+async fn etag_changes_on_every_write(a: AnyStore, b: AnyStore) {
+    let k = key("churn");
+    let mut seen = Vec::new();
+    for (i, body) in [json!(1), json!(1), json!(2), json!(1)].into_iter().enumerate() {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let r = put(node, &k, body).await;
+        assert!(!seen.contains(r.etag()), "write {i} reused a tag");
+        seen.push(r.etag().clone());
+    }
+}
+
+async fn last_modified_never_moves_backwards(a: AnyStore, b: AnyStore) {
+    let k = key("dated");
+    let later = now().saturating_add(100);
+    let v1 = a
+        .write(&k, later, |_| Ok::<_, ()>(Change::Put(json!(1))))
+        .await
+        .unwrap();
+    let WriteOutcome::Created(v1) = v1 else {
+        panic!("{v1:?}")
+    };
+    assert_eq!(v1.last_modified(), later);
+    // A node whose clock lags writes next.
+    let v2 = b
+        .write(&k, now(), |_| Ok::<_, ()>(Change::Put(json!(2))))
+        .await
+        .unwrap();
+    let WriteOutcome::Replaced(v2) = v2 else {
+        panic!("{v2:?}")
+    };
+    assert_eq!(v2.last_modified(), later);
+    let v3 = b
+        .write(&k, later.saturating_add(5), |_| {
+            Ok::<_, ()>(Change::Put(json!(3)))
+        })
+        .await
+        .unwrap();
+    let WriteOutcome::Replaced(v3) = v3 else {
+        panic!("{v3:?}")
+    };
+    assert_eq!(v3.last_modified(), later.saturating_add(5));
+}
+
+/// The way the HTTP layer will use the store: the core's evaluator inside
+/// the decision closure.
+async fn if_match_through_core_preconditions(a: AnyStore, b: AnyStore) {
+    let k = key("guarded");
+    let v1 = put(&a, &k, json!("one")).await;
+    let put_with = |store: AnyStore, headers: HeaderMap, body: Value| {
+        let k = k.clone();
+        async move {
+            let preconditions = Preconditions::from_headers(&headers);
+            store
+                .write(&k, now(), |current| {
+                    match preconditions.evaluate(&Method::PUT, &validators_of(current), now()) {
+                        Outcome::Proceed | Outcome::IgnoreRange => Ok(Change::Put(body.clone())),
+                        refused => Err(refused),
+                    }
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let mut if_match = HeaderMap::new();
+    if_match.insert("if-match", v1.etag().to_header_value());
+    let first = put_with(a.clone(), if_match.clone(), json!("two")).await;
+    assert!(matches!(first, WriteOutcome::Replaced(_)), "{first:?}");
+    // The same If-Match again (another client that read v1): 412.
+    let second = put_with(b.clone(), if_match, json!("three")).await;
+    assert!(
+        matches!(
+            second,
+            WriteOutcome::Refused {
+                refusal: Outcome::PreconditionFailed,
+                ..
+            }
+        ),
+        "{second:?}"
+    );
+    // If-None-Match: * on an existing resource: 412.
+    let mut create_only = HeaderMap::new();
+    create_only.insert("if-none-match", "*".parse().unwrap());
+    let third = put_with(b.clone(), create_only.clone(), json!("four")).await;
+    assert!(matches!(
+        third,
+        WriteOutcome::Refused {
+            refusal: Outcome::PreconditionFailed,
+            ..
+        }
+    ));
+    // If-Unmodified-Since before Last-Modified: 412.
+    let mut ius = HeaderMap::new();
+    ius.insert("if-unmodified-since", now().saturating_add(0).to_header_value());
+    let fourth = put_with(a.clone(), ius, json!("five")).await;
+    assert!(
+        matches!(fourth, WriteOutcome::Replaced(_)),
+        "same second passes: {fourth:?}"
+    );
+    assert_eq!(b.get(&k).await.unwrap().unwrap().body(), &json!("five"));
+}
+
+async fn racing_creators_of_one_id_one_wins(a: AnyStore, b: AnyStore) {
+    for round in 0..5 {
+        let k = key(&format!("race-{round}"));
+        let tasks: Vec<_> = (0..6)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let k = k.clone();
+                tokio::spawn(async move {
+                    store
+                        .write(&k, now(), |current| match current {
+                            None => Ok(Change::Put(json!(i))),
+                            Some(_) => Err(()),
+                        })
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                WriteOutcome::Created(r) => winners.push(r),
+                WriteOutcome::Refused { current: Some(_), .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one creator wins");
+        assert_eq!(a.get(&k).await.unwrap().unwrap(), winners[0]);
+    }
+}
+
+/// 8 tasks × 25 increments, split across the two nodes, each doing
+/// read → write-if-the-tag-still-matches → retry on refusal. Any lost
+/// update would leave the counter below the number of successful writes.
+async fn concurrent_increments_lose_nothing(a: AnyStore, b: AnyStore) {
+    const TASKS: u64 = 8;
+    const INCREMENTS: u64 = 25;
+    let k = key("counter");
+    put(&a, &k, json!({"count": 0})).await;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let store = if t % 2 == 0 { a.clone() } else { b.clone() };
+            let k = k.clone();
+            tokio::spawn(async move {
+                let mut successes = 0u64;
+                let mut refusals = 0u64;
+                while successes < INCREMENTS {
+                    let seen = store.get(&k).await.unwrap().unwrap();
+                    let count = seen.body()["count"].as_u64().unwrap();
+                    let outcome = store
+                        .write(&k, now(), |current| match current {
+                            Some(c) if c.etag().strong_eq(seen.etag()) => {
+                                Ok(Change::Put(json!({"count": count + 1})))
+                            }
+                            _ => Err(()),
+                        })
+                        .await
+                        .unwrap();
+                    match outcome {
+                        WriteOutcome::Replaced(_) => successes += 1,
+                        WriteOutcome::Refused { .. } => refusals += 1,
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                (successes, refusals)
+            })
+        })
+        .collect();
+    let mut successes = 0;
+    for task in tasks {
+        successes += task.await.unwrap().0;
+    }
+    let last = b.get(&k).await.unwrap().unwrap();
+    assert_eq!(successes, TASKS * INCREMENTS);
+    assert_eq!(
+        last.body()["count"].as_u64().unwrap(),
+        successes,
+        "no update was lost"
+    );
+    assert_eq!(last.version(), i64::try_from(successes).unwrap() + 1);
+}
+
+async fn unicode_and_nested_bodies_round_trip(a: AnyStore, b: AnyStore) {
+    let bodies = [
+        json!({"text": "héllo \u{1F600} \u{0000} \"quoted\" \\ back"}),
+        json!([null, true, 1.5, -2, 1e300, {"deep": [[[{"x": []}]]]}]),
+        json!(""),
+        json!({"b": 1, "a": 2}),
+    ];
+    for (i, body) in bodies.into_iter().enumerate() {
+        let k = key(&format!("body-{i}"));
+        let written = put(&a, &k, body.clone()).await;
+        let read = b.get(&k).await.unwrap().unwrap();
+        assert_eq!(read.body(), &body, "body {i}");
+        assert_eq!(read.json(), written.json(), "body {i}: same bytes");
+        assert_eq!(read.etag(), written.etag(), "body {i}");
+    }
+}
