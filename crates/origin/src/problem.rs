@@ -45,7 +45,11 @@ impl Problem {
         body.insert("type".into(), Value::from("about:blank"));
         body.insert("title".into(), Value::from(title.into()));
         body.insert("status".into(), Value::from(status.as_u16()));
-        Self(Box::new(Inner { status, body, headers: HeaderMap::new() }))
+        Self(Box::new(Inner {
+            status,
+            body,
+            headers: HeaderMap::new(),
+        }))
     }
 
     /// Sets the `type` URI that identifies the problem type.
@@ -82,7 +86,11 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let Inner { status, body, headers: extra } = *self.0;
+        let Inner {
+            status,
+            body,
+            headers: extra,
+        } = *self.0;
         let body = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();

@@ -936,6 +936,9 @@ fn respond_with(request: &StaticRequest, representation: Representation) -> Resp
             // Expires; the core picks them.
             let mut response = StatusCode::NOT_MODIFIED.into_response();
             *response.headers_mut() = not_modified_headers(&headers);
+            response
+                .extensions_mut()
+                .insert(crate::metrics::BytesSaved(representation.len));
             return response;
         }
         Outcome::PreconditionFailed => {

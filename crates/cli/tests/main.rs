@@ -1,0 +1,8 @@
+//! Tests of the `revalidate` binary as a user runs it: real processes,
+//! real sockets, a real SQLite file and a real PostgreSQL server.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod errors;
+mod two_nodes;
