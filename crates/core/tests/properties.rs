@@ -374,7 +374,7 @@ fn if_range_truth(request: &ModelRequest, current: ModelCurrent, now: u64) -> Op
         ),
         IfRangeValue::Date(date) => Some(match current.last_modified {
             Some(last_modified) => {
-                let strong = current.date.unwrap_or(now) >= last_modified + 1;
+                let strong = current.date.unwrap_or(now).saturating_sub(last_modified) >= 1;
                 strong && date == last_modified
             }
             None => false,

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `revalidate serve` against nginx on the same files and the same core, with
+# the shared wrk harness (shared/tools/bench): interleaved A/B rounds,
+# medians and ratios. Both servers are pinned to core 0 with one worker
+# (nginx worker_processes 1; revalidate TOKIO_WORKER_THREADS=1); wrk runs on
+# core 1. Needs nginx and wrk (apt-get install nginx-light wrk).
+#
+#   scripts/bench-origin-vs-nginx.sh [ROUNDS]        # default 5 rounds per scenario
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+bench=${BENCH_TOOLS:-../shared/tools/bench}
+export BENCH_ROOT=${BENCH_ROOT:-/tmp/bench-fixtures}
+port=19010
+data=$(mktemp -d)
+
+cargo build -q --release -p revalidate
+"$bench/fixtures.sh" "$BENCH_ROOT" >/dev/null
+"$bench/servers.sh" start nginx 19001 >/dev/null
+
+TOKIO_WORKER_THREADS=1 RUST_LOG=warn taskset -c 0 target/release/revalidate serve \
+  --root "$BENCH_ROOT" --data "$data" --listen "127.0.0.1:$port" >/dev/null &
+rv=$!
+cleanup() { kill "$rv" 2>/dev/null || true; wait "$rv" 2>/dev/null || true; "$bench/servers.sh" stop nginx >/dev/null || true; rm -rf "$data"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/1k.bin" && break; sleep 0.1; done
+
+for scenario in "200-small /1k.bin" "200-large /1m.bin" "304-inm /1k.bin" "304-ims /1k.bin"; do
+  set -- $scenario
+  echo "## $1 $2 (A = revalidate, B = nginx)"
+  "$bench/compare.sh" -n "$rounds" "$1" "http://127.0.0.1:$port" "http://127.0.0.1:19001" "$2"
+done
