@@ -2,7 +2,7 @@
 # `revalidate serve` against nginx on the same files and the same core, with
 # the shared wrk harness (shared/tools/bench): interleaved A/B rounds,
 # medians and ratios. Both servers are pinned to core 0 with one worker
-# (nginx worker_processes 1; revalidate TOKIO_WORKER_THREADS=1); wrk runs on
+# (nginx worker_processes 1; revalidate --workers 1); wrk runs on
 # core 1. Needs nginx and wrk (apt-get install nginx-light wrk).
 #
 #   scripts/bench-origin-vs-nginx.sh [ROUNDS]        # default 5 rounds per scenario
@@ -18,7 +18,7 @@ cargo build -q --release -p revalidate
 "$bench/fixtures.sh" "$BENCH_ROOT" >/dev/null
 "$bench/servers.sh" start nginx 19001 >/dev/null
 
-TOKIO_WORKER_THREADS=1 RUST_LOG=warn taskset -c 0 target/release/revalidate serve \
+RUST_LOG=warn taskset -c 0 target/release/revalidate serve --workers 1 \
   --root "$BENCH_ROOT" --data "$data" --listen "127.0.0.1:$port" >/dev/null &
 rv=$!
 cleanup() { kill "$rv" 2>/dev/null || true; wait "$rv" 2>/dev/null || true; "$bench/servers.sh" stop nginx >/dev/null || true; rm -rf "$data"; }

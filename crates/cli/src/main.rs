@@ -43,6 +43,11 @@ struct ServeArgs {
     /// A TOML config file; flags override its values.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Runtime worker threads [default: one per core]. With 1, the whole
+    /// server runs on one thread with no cross-thread wake-ups, like one
+    /// nginx worker.
+    #[arg(long, value_name = "N", env = "REVALIDATE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
 }
 
 impl ServeArgs {
@@ -71,7 +76,10 @@ impl ServeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => args.into_config().and_then(serve),
+        Command::Serve(args) => {
+            let workers = args.workers;
+            args.into_config().and_then(|config| serve(config, workers))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,9 +91,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: OriginConfig) -> anyhow::Result<()> {
+fn serve(config: OriginConfig, workers: Option<u16>) -> anyhow::Result<()> {
     init_tracing();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = match workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(n))
+            .enable_all()
+            .build()?,
+        None => tokio::runtime::Builder::new_multi_thread().enable_all().build()?,
+    };
     runtime.block_on(revalidate_origin::server::run(
         config,
         revalidate_origin::server::shutdown_signal(),
