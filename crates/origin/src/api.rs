@@ -100,30 +100,30 @@ async fn read(
     method: Method,
     path: Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    let key = match key_from(path) {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
-    };
-    let resource = match api.store.get(&key).await {
-        Ok(Some(resource)) => resource,
-        // §13.2.1: without preconditions this is a 404, so they are ignored.
-        Ok(None) => return not_found_resource(&key).into_response(),
-        Err(e) => return store_failure(&e).into_response(),
-    };
+) -> Result<Response, Problem> {
+    let key = key_from(path)?;
+    // §13.2.1: without preconditions a missing resource is a 404, so they are ignored.
+    let resource = api
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| store_failure(&e))?
+        .ok_or_else(|| not_found_resource(&key))?;
     let preconditions = Preconditions::from_headers(&headers);
-    match preconditions.evaluate(&method, &resource.validators(), now()) {
-        Outcome::NotModified => {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            *response.headers_mut() = not_modified_headers(&representation_headers(&resource));
-            response
-                .extensions_mut()
-                .insert(BytesSaved(resource.json().len() as u64));
-            response
-        }
-        Outcome::PreconditionFailed => precondition_failed(Some(&resource)).into_response(),
-        Outcome::Proceed | Outcome::IgnoreRange => representation(StatusCode::OK, &resource),
-    }
+    Ok(
+        match preconditions.evaluate(&method, &resource.validators(), now()) {
+            Outcome::NotModified => {
+                let mut response = StatusCode::NOT_MODIFIED.into_response();
+                *response.headers_mut() = not_modified_headers(&representation_headers(&resource));
+                response
+                    .extensions_mut()
+                    .insert(BytesSaved(resource.json().len() as u64));
+                response
+            }
+            Outcome::PreconditionFailed => precondition_failed(Some(&resource)).into_response(),
+            Outcome::Proceed | Outcome::IgnoreRange => representation(StatusCode::OK, &resource),
+        },
+    )
 }
 
 async fn put(
@@ -131,19 +131,10 @@ async fn put(
     path: Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let key = match key_from(path) {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
-    };
-    let document = match read_json(&api, &headers, body, &["application/json"]).await {
-        Ok(document) => document,
-        Err(problem) => return problem.into_response(),
-    };
-    let preconditions = match required_preconditions(&api, &key, &headers) {
-        Ok(p) => p,
-        Err(problem) => return problem.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let key = key_from(path)?;
+    let document = read_json(&api, &headers, body, &["application/json"]).await?;
+    let preconditions = required_preconditions(&api, &key, &headers)?;
     let now = now();
     let outcome = api
         .store
@@ -152,7 +143,7 @@ async fn put(
             Ok(Change::Put(document.clone()))
         })
         .await;
-    write_response(&api, outcome)
+    Ok(write_response(&api, outcome))
 }
 
 async fn patch(
@@ -160,26 +151,13 @@ async fn patch(
     path: Path<(String, String)>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let key = match key_from(path) {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
-    };
-    let merge_patch = match read_json(
-        &api,
-        &headers,
-        body,
-        &["application/merge-patch+json", "application/json"],
-    )
-    .await
-    {
-        Ok(document) => document,
-        Err(problem) => return problem.with_header(ACCEPT_PATCH, accept_patch()).into_response(),
-    };
-    let preconditions = match required_preconditions(&api, &key, &headers) {
-        Ok(p) => p,
-        Err(problem) => return problem.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let key = key_from(path)?;
+    let accepted = ["application/merge-patch+json", "application/json"];
+    let merge_patch = read_json(&api, &headers, body, &accepted)
+        .await
+        .map_err(|problem| problem.with_header(ACCEPT_PATCH, accept_patch()))?;
+    let preconditions = required_preconditions(&api, &key, &headers)?;
     let now = now();
     let outcome = api
         .store
@@ -195,18 +173,16 @@ async fn patch(
             Ok(Change::Put(merged))
         })
         .await;
-    write_response(&api, outcome)
+    Ok(write_response(&api, outcome))
 }
 
-async fn delete(State(api): State<Api>, path: Path<(String, String)>, headers: HeaderMap) -> Response {
-    let key = match key_from(path) {
-        Ok(key) => key,
-        Err(problem) => return problem.into_response(),
-    };
-    let preconditions = match required_preconditions(&api, &key, &headers) {
-        Ok(p) => p,
-        Err(problem) => return problem.into_response(),
-    };
+async fn delete(
+    State(api): State<Api>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let key = key_from(path)?;
+    let preconditions = required_preconditions(&api, &key, &headers)?;
     let now = now();
     let outcome = api
         .store
@@ -218,7 +194,7 @@ async fn delete(State(api): State<Api>, path: Path<(String, String)>, headers: H
             Ok(Change::Delete)
         })
         .await;
-    write_response(&api, outcome)
+    Ok(write_response(&api, outcome))
 }
 
 async fn create(
@@ -226,19 +202,15 @@ async fn create(
     Path(collection): Path<String>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let collection = match CollectionName::new(&collection) {
-        Ok(c) => c,
-        Err(e) => return invalid_name(&e.to_string()).into_response(),
-    };
-    let document = match read_json(&api, &headers, body, &["application/json"]).await {
-        Ok(document) => document,
-        Err(problem) => return problem.into_response(),
-    };
-    match api.store.create(&collection, document, now()).await {
-        Ok(resource) => created(&api, &resource),
-        Err(e) => store_failure(&e).into_response(),
-    }
+) -> Result<Response, Problem> {
+    let collection = CollectionName::new(&collection).map_err(|e| invalid_name(&e.to_string()))?;
+    let document = read_json(&api, &headers, body, &["application/json"]).await?;
+    let resource = api
+        .store
+        .create(&collection, document, now())
+        .await
+        .map_err(|e| store_failure(&e))?;
+    Ok(created(&api, &resource))
 }
 
 async fn item_not_allowed(method: Method) -> Response {
