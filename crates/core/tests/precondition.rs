@@ -785,6 +785,9 @@ fn if_range_forms() {
     assert_eq!(parse("\"xyzzy\""), Some(IfRange::EntityTag(strong("xyzzy"))));
     assert_eq!(parse("W/\"xyzzy\""), Some(IfRange::EntityTag(weak("xyzzy"))));
     assert_eq!(parse(LM), Some(IfRange::Date(date(LM))));
+    // The example of RFC 9110 §13.1.5.
+    let example = "Wed, 21 Oct 2015 07:28:00 GMT";
+    assert_eq!(parse(example), Some(IfRange::Date(date(example))));
     assert_eq!(parse("\"xyzzy"), Some(IfRange::Invalid));
     assert_eq!(parse("xyzzy"), Some(IfRange::Invalid));
     let two = headers(&[("if-range", "\"a\""), ("if-range", "\"a\"")]);
@@ -808,4 +811,22 @@ fn rfc9110_8_8_2_2_last_modified_strength() {
         "the stored Date decides, not now"
     );
     assert!(!Validators::new().last_modified_is_strong(HttpDate::MAX));
+}
+
+/// RFC 9110 §13.1.5's example date, against a representation last modified
+/// at that second and served a day later: the range is honoured; one
+/// second earlier or later, the whole representation is sent.
+#[test]
+fn rfc9110_13_1_5_if_range_example() {
+    let example = "Wed, 21 Oct 2015 07:28:00 GMT";
+    let now = date("Thu, 22 Oct 2015 07:28:00 GMT");
+    let current = Validators::new().with_last_modified(date(example));
+    let with_range =
+        |if_range: &'static str| {
+            Preconditions::from_headers(&headers(&[("range", "bytes=0-499"), ("if-range", if_range)]))
+                .evaluate(&Method::GET, &current, now)
+        };
+    assert_eq!(with_range(example), Proceed);
+    assert_eq!(with_range("Wed, 21 Oct 2015 07:27:59 GMT"), IgnoreRange);
+    assert_eq!(with_range("Wed, 21 Oct 2015 07:28:01 GMT"), IgnoreRange);
 }
