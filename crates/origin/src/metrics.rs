@@ -4,7 +4,7 @@
 //! The recorder is owned by the server rather than installed globally, so
 //! several servers in one process (the tests) keep separate counts.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, StatusCode};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
 /// A response extension that handlers put on a 304: the length of the
@@ -24,7 +25,26 @@ pub struct BytesSaved(pub u64);
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
+    handles: Arc<Handles>,
 }
+
+/// Handles registered once, so recording a request is a few atomic adds
+/// rather than a registry lookup with label allocation per request.
+struct Handles {
+    not_modified: Counter,
+    precondition_failed: Counter,
+    bytes_saved: Counter,
+    latency: Histogram,
+    /// `requests_total{method, status}`, registered on first use; indexed
+    /// by method label and status code.
+    requests: Box<[OnceLock<Counter>]>,
+}
+
+const METHOD_LABELS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER",
+];
+/// Status codes are 100..=999 by `http`'s parser.
+const STATUS_SLOTS: usize = 1000;
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,9 +73,19 @@ impl Metrics {
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
+        let handles = metrics::with_local_recorder(&recorder, || Handles {
+            not_modified: metrics::counter!("revalidate_http_not_modified_total"),
+            precondition_failed: metrics::counter!("revalidate_http_precondition_failed_total"),
+            bytes_saved: metrics::counter!("revalidate_http_bytes_saved_total"),
+            latency: metrics::histogram!(LATENCY),
+            requests: (0..METHOD_LABELS.len() * STATUS_SLOTS)
+                .map(|_| OnceLock::new())
+                .collect(),
+        });
         let metrics = Self {
             recorder: Arc::new(recorder),
             handle,
+            handles: Arc::new(handles),
         };
         metrics.describe();
         metrics
@@ -90,23 +120,29 @@ impl Metrics {
 
     /// Records one finished request.
     pub fn record(&self, method: &Method, status: StatusCode, bytes_saved: Option<u64>, seconds: f64) {
-        metrics::with_local_recorder(self.recorder.as_ref(), || {
-            metrics::counter!(
-                "revalidate_http_requests_total",
-                "method" => method_label(method),
-                "status" => status.as_str().to_owned()
-            )
+        let h = &self.handles;
+        let method_index = method_index(method);
+        let slot = method_index * STATUS_SLOTS + usize::from(status.as_u16()) % STATUS_SLOTS;
+        h.requests[slot]
+            .get_or_init(|| {
+                metrics::with_local_recorder(self.recorder.as_ref(), || {
+                    metrics::counter!(
+                        "revalidate_http_requests_total",
+                        "method" => METHOD_LABELS[method_index],
+                        "status" => status.as_str().to_owned()
+                    )
+                })
+            })
             .increment(1);
-            if status == StatusCode::NOT_MODIFIED {
-                metrics::counter!("revalidate_http_not_modified_total").increment(1);
-                if let Some(bytes) = bytes_saved {
-                    metrics::counter!("revalidate_http_bytes_saved_total").increment(bytes);
-                }
-            } else if status == StatusCode::PRECONDITION_FAILED {
-                metrics::counter!("revalidate_http_precondition_failed_total").increment(1);
+        if status == StatusCode::NOT_MODIFIED {
+            h.not_modified.increment(1);
+            if let Some(bytes) = bytes_saved {
+                h.bytes_saved.increment(bytes);
             }
-            metrics::histogram!(LATENCY).record(seconds);
-        });
+        } else if status == StatusCode::PRECONDITION_FAILED {
+            h.precondition_failed.increment(1);
+        }
+        h.latency.record(seconds);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -126,18 +162,19 @@ impl Metrics {
     }
 }
 
-/// Methods outside the standard set share one label, so a client cannot
-/// grow the registry without bound by inventing methods.
-fn method_label(method: &Method) -> &'static str {
+/// Index into [`METHOD_LABELS`]. Methods outside the standard set share
+/// one label, so a client cannot grow the registry without bound by
+/// inventing methods.
+fn method_index(method: &Method) -> usize {
     match *method {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        _ => "OTHER",
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::PATCH => 4,
+        Method::DELETE => 5,
+        Method::OPTIONS => 6,
+        _ => 7,
     }
 }
 
