@@ -37,7 +37,7 @@ struct ServeArgs {
     /// Directory for the embedded database and the ETag index [default: data].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// sqlite://… or postgres://… [default: sqlite://<data>/revalidate.db].
+    /// sqlite://… or postgres://… [default: sqlite://DATA/revalidate.db].
     #[arg(long, value_name = "URL", env = "REVALIDATE_DATABASE")]
     database: Option<String>,
     /// A TOML config file; flags override its values.

@@ -153,6 +153,8 @@ async fn patch(
     body: Body,
 ) -> Result<Response, Problem> {
     let key = key_from(path)?;
+    // DEVIATION(patch-json): RFC 7396 registers application/merge-patch+json;
+    // plain application/json is accepted too because many clients send it.
     let accepted = ["application/merge-patch+json", "application/json"];
     let merge_patch = read_json(&api, &headers, body, &accepted)
         .await

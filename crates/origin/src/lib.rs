@@ -1,4 +1,28 @@
-//! The origin server behind `revalidate serve` (work in progress).
+//! The origin server behind `revalidate serve`: static files with
+//! content-hash entity-tags and a JSON resource API with optimistic
+//! concurrency, both answering conditional requests through
+//! `revalidate-core`.
+//!
+//! # Map
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`static_files`] | [`StaticFiles`](static_files::StaticFiles): BLAKE3 ETags kept in a persisted index keyed by (device, inode) and stamped with size, mtime and ctime; `Cache-Control` by pattern; ranges; precompressed and on-the-fly variants with their own ETags; path safety |
+//! | [`api`] | the JSON API: `GET`/`HEAD`/`PUT`/`PATCH`/`DELETE`/`POST`, preconditions evaluated inside the store's write transaction, 428 policy |
+//! | [`problem`] | RFC 9457 problem details for every error response |
+//! | [`metrics`] | Prometheus counters and the latency histogram, and the middleware that records them |
+//! | [`config`] | the TOML configuration of `revalidate serve` |
+//! | [`server`] | [`Origin`](server::Origin): opens the store and the tree, assembles the routes, serves with graceful shutdown |
+//!
+//! The decisions (which validators, 304 or 412, which headers a 304
+//! keeps) are the core's; this crate is the IO around them: files,
+//! sockets, the database.
+//!
+//! # Deviations
+//!
+//! - `DEVIATION(patch-json)` (in [`api`]): `PATCH` accepts
+//!   `application/json` as a JSON Merge Patch as well as
+//!   `application/merge-patch+json`.
 
 pub mod api;
 pub mod config;
