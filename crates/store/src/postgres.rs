@@ -10,6 +10,7 @@
 //! locking) the first one's row. Serialization failures and deadlocks are
 //! retried the same way, a bounded number of times.
 
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use crate::StoreError;
 use crate::error::{ErrorClass, classify_transport};
 use crate::key::ResourceKey;
 use crate::resource::{Change, Plan, Resource, StoredRow, WriteOutcome, plan};
-use crate::retry::{AttemptError, MAX_WRITE_ATTEMPTS, pause_before_retry};
+use crate::retry::{AttemptError, Transactional, write_with_retries};
 use crate::store::Store;
 
 /// The PostgreSQL schema, embedded in the binary.
@@ -186,6 +187,23 @@ impl PostgresStore {
     }
 }
 
+impl Transactional for PostgresStore {
+    const BACKEND: &'static str = "postgres";
+
+    fn attempt<R, F>(
+        &self,
+        key: &ResourceKey,
+        now: HttpDate,
+        decide: &mut F,
+    ) -> impl Future<Output = Result<WriteOutcome<R>, AttemptError>> + Send
+    where
+        R: Send,
+        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
+    {
+        self.attempt_write(key, now, decide)
+    }
+}
+
 impl Store for PostgresStore {
     async fn get(&self, key: &ResourceKey) -> Result<Option<Resource>, StoreError> {
         let row = sqlx::query_as::<_, (i64, String, i64, String)>(SELECT)
@@ -202,25 +220,13 @@ impl Store for PostgresStore {
         &self,
         key: &ResourceKey,
         now: HttpDate,
-        mut decide: F,
+        decide: F,
     ) -> Result<WriteOutcome<R>, StoreError>
     where
         R: Send,
         F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
     {
-        for attempt in 1..=MAX_WRITE_ATTEMPTS {
-            match self.attempt_write(key, now, &mut decide).await {
-                Ok(outcome) => return Ok(outcome),
-                Err(AttemptError::Failed(error)) => return Err(error),
-                Err(AttemptError::LostRace(why)) => {
-                    tracing::debug!(%key, attempt, %why, "postgres write lost a race; retrying");
-                    pause_before_retry(attempt).await;
-                }
-            }
-        }
-        Err(StoreError::Contention {
-            attempts: MAX_WRITE_ATTEMPTS,
-        })
+        write_with_retries(self, key, now, decide).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

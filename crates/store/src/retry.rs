@@ -6,10 +6,62 @@
 //! have given. Only when the races go on past [`MAX_WRITE_ATTEMPTS`] does
 //! the caller get [`StoreError::Contention`] (HTTP 503).
 
+use std::future::Future;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
+use revalidate_core::HttpDate;
+
 use crate::StoreError;
+use crate::key::ResourceKey;
+use crate::resource::{Change, Resource, WriteOutcome};
+
+/// A backend whose write is one transaction that may lose a race and be
+/// run again: SQLite and PostgreSQL.
+pub(crate) trait Transactional: Sync {
+    /// The backend's name, for logs.
+    const BACKEND: &'static str;
+
+    /// Runs the write transaction once.
+    fn attempt<R, F>(
+        &self,
+        key: &ResourceKey,
+        now: HttpDate,
+        decide: &mut F,
+    ) -> impl Future<Output = Result<WriteOutcome<R>, AttemptError>> + Send
+    where
+        R: Send,
+        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send;
+}
+
+/// [`Store::write`](crate::Store::write) for a [`Transactional`] backend:
+/// runs the transaction until it commits, fails for real, or has lost
+/// [`MAX_WRITE_ATTEMPTS`] races.
+pub(crate) async fn write_with_retries<S, R, F>(
+    store: &S,
+    key: &ResourceKey,
+    now: HttpDate,
+    mut decide: F,
+) -> Result<WriteOutcome<R>, StoreError>
+where
+    S: Transactional,
+    R: Send,
+    F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
+{
+    for attempt in 1..=MAX_WRITE_ATTEMPTS {
+        match store.attempt(key, now, &mut decide).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(AttemptError::Failed(error)) => return Err(error),
+            Err(AttemptError::LostRace(why)) => {
+                tracing::debug!(%key, attempt, %why, backend = S::BACKEND, "write lost a race; retrying");
+                pause_before_retry(attempt).await;
+            }
+        }
+    }
+    Err(StoreError::Contention {
+        attempts: MAX_WRITE_ATTEMPTS,
+    })
+}
 
 /// How many times a write transaction is run before giving up.
 pub(crate) const MAX_WRITE_ATTEMPTS: u32 = 10;

@@ -7,6 +7,7 @@
 //! WAL mode so readers never wait for the writer, and waits for the lock
 //! are bounded by a busy timeout.
 
+use std::future::Future;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use crate::StoreError;
 use crate::error::{ErrorClass, classify_transport};
 use crate::key::ResourceKey;
 use crate::resource::{Change, Plan, Resource, StoredRow, WriteOutcome, plan};
-use crate::retry::{AttemptError, MAX_WRITE_ATTEMPTS, pause_before_retry};
+use crate::retry::{AttemptError, Transactional, write_with_retries};
 use crate::store::Store;
 
 /// The SQLite schema, embedded in the binary.
@@ -182,6 +183,23 @@ impl SqliteStore {
     }
 }
 
+impl Transactional for SqliteStore {
+    const BACKEND: &'static str = "sqlite";
+
+    fn attempt<R, F>(
+        &self,
+        key: &ResourceKey,
+        now: HttpDate,
+        decide: &mut F,
+    ) -> impl Future<Output = Result<WriteOutcome<R>, AttemptError>> + Send
+    where
+        R: Send,
+        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
+    {
+        self.attempt_write(key, now, decide)
+    }
+}
+
 impl Store for SqliteStore {
     async fn get(&self, key: &ResourceKey) -> Result<Option<Resource>, StoreError> {
         let row = sqlx::query_as::<_, (i64, String, i64, String)>(SELECT)
@@ -198,25 +216,13 @@ impl Store for SqliteStore {
         &self,
         key: &ResourceKey,
         now: HttpDate,
-        mut decide: F,
+        decide: F,
     ) -> Result<WriteOutcome<R>, StoreError>
     where
         R: Send,
         F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
     {
-        for attempt in 1..=MAX_WRITE_ATTEMPTS {
-            match self.attempt_write(key, now, &mut decide).await {
-                Ok(outcome) => return Ok(outcome),
-                Err(AttemptError::Failed(error)) => return Err(error),
-                Err(AttemptError::LostRace(why)) => {
-                    tracing::debug!(%key, attempt, %why, "sqlite write lost a race; retrying");
-                    pause_before_retry(attempt).await;
-                }
-            }
-        }
-        Err(StoreError::Contention {
-            attempts: MAX_WRITE_ATTEMPTS,
-        })
+        write_with_retries(self, key, now, decide).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
