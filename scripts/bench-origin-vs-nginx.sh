@@ -6,6 +6,8 @@
 # core 1. Needs nginx and wrk (apt-get install nginx-light wrk).
 #
 #   scripts/bench-origin-vs-nginx.sh [ROUNDS]        # default 5 rounds per scenario
+#   FLOOR=1 scripts/bench-origin-vs-nginx.sh [ROUNDS] # also hyper's canned 304 (examples/hyper_floor.rs)
+#                                                     # against nginx: how fast hyper alone can answer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -24,6 +26,16 @@ rv=$!
 cleanup() { kill "$rv" 2>/dev/null || true; wait "$rv" 2>/dev/null || true; "$bench/servers.sh" stop nginx >/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/1k.bin" && break; sleep 0.1; done
+
+if [[ ${FLOOR:-0} == 1 ]]; then
+  cargo build -q --release -p revalidate-origin --example hyper_floor
+  taskset -c 0 target/release/examples/hyper_floor 127.0.0.1:19011 >/dev/null &
+  floor=$!
+  trap 'kill "$floor" 2>/dev/null || true; cleanup' EXIT
+  sleep 0.5
+  echo "## 304-inm /1k.bin (A = hyper canned 304, B = nginx)"
+  "$bench/compare.sh" -n "$rounds" 304-inm "http://127.0.0.1:19011" "http://127.0.0.1:19001" /1k.bin
+fi
 
 for scenario in "200-small /1k.bin" "200-large /1m.bin" "304-inm /1k.bin" "304-ims /1k.bin"; do
   set -- $scenario

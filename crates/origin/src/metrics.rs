@@ -7,8 +7,6 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, StatusCode};
@@ -23,9 +21,14 @@ pub struct BytesSaved(pub u64);
 /// The server's metrics registry.
 #[derive(Clone)]
 pub struct Metrics {
-    recorder: Arc<PrometheusRecorder>,
+    // One Arc for all: a clone per request is one atomic add.
+    inner: Arc<MetricsInner>,
+}
+
+struct MetricsInner {
+    recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    handles: Arc<Handles>,
+    handles: Handles,
 }
 
 /// Handles registered once, so recording a request is a few atomic adds
@@ -51,6 +54,9 @@ impl std::fmt::Debug for Metrics {
         f.debug_struct("Metrics").finish_non_exhaustive()
     }
 }
+
+/// How often [`Metrics::spawn_upkeep`] drains histogram samples.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 const LATENCY: &str = "revalidate_http_request_duration_seconds";
 const LATENCY_BUCKETS: &[f64] = &[
@@ -83,16 +89,18 @@ impl Metrics {
                 .collect(),
         });
         let metrics = Self {
-            recorder: Arc::new(recorder),
-            handle,
-            handles: Arc::new(handles),
+            inner: Arc::new(MetricsInner {
+                recorder,
+                handle,
+                handles,
+            }),
         };
         metrics.describe();
         metrics
     }
 
     fn describe(&self) {
-        metrics::with_local_recorder(self.recorder.as_ref(), || {
+        metrics::with_local_recorder(&self.inner.recorder, || {
             metrics::describe_counter!(
                 "revalidate_http_requests_total",
                 "HTTP requests by method and status"
@@ -120,12 +128,15 @@ impl Metrics {
 
     /// Records one finished request.
     pub fn record(&self, method: &Method, status: StatusCode, bytes_saved: Option<u64>, seconds: f64) {
-        let h = &self.handles;
-        let method_index = method_index(method);
+        self.record_slot(method_index(method), status, bytes_saved, seconds);
+    }
+
+    fn record_slot(&self, method_index: usize, status: StatusCode, bytes_saved: Option<u64>, seconds: f64) {
+        let h = &self.inner.handles;
         let slot = method_index * STATUS_SLOTS + usize::from(status.as_u16()) % STATUS_SLOTS;
         h.requests[slot]
             .get_or_init(|| {
-                metrics::with_local_recorder(self.recorder.as_ref(), || {
+                metrics::with_local_recorder(&self.inner.recorder, || {
                     metrics::counter!(
                         "revalidate_http_requests_total",
                         "method" => METHOD_LABELS[method_index],
@@ -145,10 +156,32 @@ impl Metrics {
         h.latency.record(seconds);
     }
 
+    /// Drains recorded histogram samples into their buckets every few
+    /// seconds until the last clone of these metrics is dropped.
+    ///
+    /// The exporter keeps each latency sample until an upkeep runs; without
+    /// a scrape (none configured, or a scraper that stopped), memory grew by
+    /// about 20 bytes per request (30 MB in 10 s at 150k requests/s) and the
+    /// sample blocks' allocation showed in the tail latency.
+    pub fn spawn_upkeep(&self) {
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match inner.upgrade() {
+                    Some(inner) => inner.handle.run_upkeep(),
+                    None => return,
+                }
+            }
+        });
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        self.handle.run_upkeep();
-        self.handle.render()
+        self.inner.handle.run_upkeep();
+        self.inner.handle.render()
     }
 
     /// The `/metrics` response.
@@ -178,14 +211,98 @@ fn method_index(method: &Method) -> usize {
     }
 }
 
-/// Axum middleware that records every request in `metrics`.
-pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    let saved = response.extensions().get::<BytesSaved>().map(|b| b.0);
-    metrics.record(&method, response.status(), saved, started.elapsed().as_secs_f64());
-    response
+/// A tower layer that counts every request of the service it wraps: its
+/// method and status, 304s and 412s, bytes saved, and the latency.
+///
+/// A hand-written layer rather than `axum::middleware::from_fn`: that one
+/// boxes a future and clones the inner service per request, which showed
+/// in the profile of a 304 (a few percent of its instructions).
+#[derive(Clone, Debug)]
+pub struct TrackLayer {
+    metrics: Metrics,
+}
+
+impl TrackLayer {
+    /// Counts into `metrics`.
+    pub fn new(metrics: Metrics) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<S> tower::Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Track {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// The service of [`TrackLayer`].
+#[derive(Clone, Debug)]
+pub struct Track<S> {
+    inner: S,
+    metrics: Metrics,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Track<S>
+where
+    S: tower::Service<http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = TrackFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        TrackFuture {
+            started: Instant::now(),
+            method: method_index(request.method()),
+            metrics: self.metrics.clone(),
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Track`]: records when the response head is ready.
+    pub struct TrackFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        method: usize,
+        metrics: Metrics,
+    }
+}
+
+impl<F, E> std::future::Future for TrackFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &result {
+            let saved = response.extensions().get::<BytesSaved>().map(|b| b.0);
+            this.metrics.record_slot(
+                *this.method,
+                response.status(),
+                saved,
+                this.started.elapsed().as_secs_f64(),
+            );
+        }
+        std::task::Poll::Ready(result)
+    }
 }
 
 #[cfg(test)]

@@ -5,30 +5,193 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 
-use axum::Router;
-use axum::routing::get;
-use tokio::net::TcpListener;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use crate::metrics::{Metrics, track};
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{Method, Request, StatusCode};
+use tokio::net::TcpListener;
+use tower::{Layer, ServiceExt};
+
+use crate::metrics::{Metrics, Track, TrackLayer};
+use crate::problem::Problem;
+use crate::static_files::{Answer, StaticFiles};
 
 /// Assembles the application: `/metrics` (unless it has its own listener),
-/// the API under its prefix, everything else static; every request counted.
+/// the API under its prefix, everything else static (a 404 without a
+/// static tree); every request counted.
 pub fn app(
     api: Router,
     api_prefix: &str,
-    static_files: Router,
+    static_files: Option<StaticFiles>,
     metrics: &Metrics,
     metrics_inline: bool,
-) -> Router {
+) -> App {
     // `nest` takes the prefix without its trailing slash and serves both
     // `/api` and `/api/…` from the nested router.
     let prefix = api_prefix.trim_end_matches('/');
-    let mut app = Router::new().nest(prefix, api).merge(static_files);
-    if metrics_inline {
-        let m = metrics.clone();
-        app = app.route("/metrics", get(move || async move { m.response() }));
+    App {
+        inner: Arc::new(AppInner {
+            api: Router::new().nest(prefix, api),
+            prefix: prefix.into(),
+            static_files,
+            metrics: metrics.clone(),
+            metrics_inline,
+        }),
     }
-    app.layer(axum::middleware::from_fn_with_state(metrics.clone(), track))
+}
+
+/// The whole origin as one tower service, cheap to clone.
+///
+/// The dispatch is two string comparisons rather than an axum router: a
+/// static file answered from the index (the bulk of the traffic) goes from
+/// hyper to [`StaticFiles::respond_now`] without a boxed future, a router
+/// lookup or a body conversion. The API keeps its axum router.
+#[derive(Clone, Debug)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+#[derive(Debug)]
+struct AppInner {
+    api: Router,
+    prefix: Box<str>,
+    static_files: Option<StaticFiles>,
+    metrics: Metrics,
+    metrics_inline: bool,
+}
+
+impl App {
+    fn is_api(&self, path: &str) -> bool {
+        let prefix = &*self.inner.prefix;
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    /// Answers one request (the service without the request counting of
+    /// [`App::into_service`]).
+    fn dispatch<B>(&self, request: Request<B>) -> AppFuture
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let path = request.uri().path();
+        if self.is_api(path) {
+            let api = self.inner.api.clone();
+            return AppFuture::api(api.oneshot(request.map(axum::body::Body::new)));
+        }
+        if self.inner.metrics_inline && path == "/metrics" {
+            let response = if matches!(*request.method(), Method::GET | Method::HEAD) {
+                self.inner.metrics.response()
+            } else {
+                Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+                    .with_header(http::header::ALLOW, http::HeaderValue::from_static("GET, HEAD"))
+                    .into_response()
+            };
+            return AppFuture::ready(response);
+        }
+        let Some(static_files) = &self.inner.static_files else {
+            return AppFuture::ready(
+                Problem::new(StatusCode::NOT_FOUND, "Not Found")
+                    .with_detail("Nothing is served at this path.")
+                    .into_response(),
+            );
+        };
+        match static_files.respond_now(request.method(), request.uri(), request.headers()) {
+            Answer::Ready(response) => AppFuture::ready(response),
+            Answer::Blocking(blocking) => AppFuture::blocking(Box::pin(blocking.run())),
+        }
+    }
+
+    /// The service to serve: [`App`] with every request counted.
+    pub fn into_service(self) -> Track<App> {
+        let metrics = self.inner.metrics.clone();
+        TrackLayer::new(metrics).layer(self)
+    }
+}
+
+impl<B> tower::Service<Request<B>> for App
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AppFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        self.dispatch(request)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`App`].
+    pub struct AppFuture {
+        #[pin]
+        state: AppFutureState,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = AppFutureProjection]
+    enum AppFutureState {
+        // An API request in its router.
+        Api { #[pin] future: tower::util::Oneshot<Router, Request<axum::body::Body>> },
+        // Answered already; taken when polled.
+        Ready { response: Option<Response> },
+        // A static file on a blocking thread.
+        Blocking { future: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+impl AppFuture {
+    fn api(future: tower::util::Oneshot<Router, Request<axum::body::Body>>) -> Self {
+        Self {
+            state: AppFutureState::Api { future },
+        }
+    }
+
+    fn ready(response: Response) -> Self {
+        Self {
+            state: AppFutureState::Ready {
+                response: Some(response),
+            },
+        }
+    }
+
+    fn blocking(future: Pin<Box<dyn Future<Output = Response> + Send>>) -> Self {
+        Self {
+            state: AppFutureState::Blocking { future },
+        }
+    }
+}
+
+impl std::fmt::Debug for AppFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppFuture")
+    }
+}
+
+impl Future for AppFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            AppFutureProjection::Api { future } => future.poll(cx),
+            AppFutureProjection::Ready { response } => Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response()))),
+            AppFutureProjection::Blocking { future } => future.as_mut().poll(cx).map(Ok),
+        }
+    }
 }
 
 /// A router that serves only `/metrics`, for a separate listener.
@@ -42,7 +205,7 @@ pub fn metrics_app(metrics: &Metrics) -> Router {
 /// flight finish.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: App,
     metrics: Option<(TcpListener, Router)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -62,13 +225,45 @@ pub async fn serve(
                 .await
         })
     });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(wait_for(stop_rx))
-        .await;
+    app.inner.metrics.spawn_upkeep();
+    let service = hyper_util::service::TowerToHyperService::new(app.into_service());
+    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let stop = wait_for(stop_rx);
+    tokio::pin!(stop);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: wait, as axum::serve
+                // does, rather than spin or stop serving.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        // Responses are written whole; waiting for an ACK (Nagle) only
+        // adds latency.
+        let _ = stream.set_nodelay(true);
+        let connection = builder
+            .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service.clone())
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     if let Some(task) = metrics_task {
         task.await.map_err(io::Error::other)??;
     }
-    result
+    Ok(())
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
@@ -124,7 +319,7 @@ pub enum StartError {
 /// tree indexed.
 #[derive(Debug)]
 pub struct Origin {
-    app: Router,
+    app: App,
     metrics_app: Option<Router>,
     store: revalidate_store::AnyStore,
     static_files: crate::static_files::StaticFiles,
@@ -162,7 +357,7 @@ impl Origin {
         let app = app(
             crate::api::router(store.clone(), settings),
             &config.api.prefix,
-            static_files.router(),
+            Some(static_files.clone()),
             &metrics,
             config.metrics_listen.is_none(),
         );
@@ -175,8 +370,8 @@ impl Origin {
         })
     }
 
-    /// The application router (for tests and embedding).
-    pub fn router(&self) -> Router {
+    /// The application (for tests and embedding); serve it with [`serve`].
+    pub fn app(&self) -> App {
         self.app.clone()
     }
 

@@ -33,16 +33,10 @@ impl Api {
             require_preconditions,
         };
         let metrics = Metrics::new();
-        let app = server::app(
-            api::router(store, settings),
-            "/api/",
-            axum::Router::new(),
-            &metrics,
-            true,
-        );
+        let app = server::app(api::router(store, settings), "/api/", None, &metrics, true);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(server::serve(listener, app, None, std::future::pending()));
         Self {
             addr,
             client: reqwest::Client::new(),

@@ -2,4 +2,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod shutdown;
 mod static_files;

@@ -891,6 +891,33 @@ async fn changed_file_gets_a_new_etag_even_with_same_size() {
     assert_eq!(header(&third, "etag"), Some(tag_of(b"version-3").as_str()));
 }
 
+/// The in-memory caches of the stat fast path (response templates and
+/// small-file bytes) are keyed by the file's stamp: once warm, an in-place
+/// rewrite with the same size and the old mtime put back must still give
+/// the new bytes under the new tag, on every request after it.
+#[tokio::test]
+async fn warm_caches_never_serve_old_bytes_after_an_in_place_rewrite() {
+    let site = Site::new();
+    write(&site.root, "w.txt", b"warm-one", LM_SECS);
+    let files = StaticFiles::open(site.config()).unwrap();
+    let addr = serve(&files).await;
+    for _ in 0..3 {
+        let (status, headers, body) = get(addr, "/w.txt", &[]).await;
+        assert_eq!((status, body.as_slice()), (StatusCode::OK, &b"warm-one"[..]));
+        assert_eq!(header(&headers, "etag"), Some(tag_of(b"warm-one").as_str()));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    write(&site.root, "w.txt", b"warm-two", LM_SECS);
+    for _ in 0..3 {
+        let (status, headers, body) = get(addr, "/w.txt", &[("if-none-match", &tag_of(b"warm-one"))]).await;
+        assert_eq!(status, StatusCode::OK, "an old tag must not revalidate new bytes");
+        assert_eq!(body, b"warm-two");
+        assert_eq!(header(&headers, "etag"), Some(tag_of(b"warm-two").as_str()));
+    }
+    let (status, _, body) = get(addr, "/w.txt", &[("if-none-match", &tag_of(b"warm-two"))]).await;
+    assert_eq!((status, body.len()), (StatusCode::NOT_MODIFIED, 0));
+}
+
 #[tokio::test]
 async fn restart_reuses_the_saved_index_without_rehashing() {
     let site = Site::new();

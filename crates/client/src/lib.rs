@@ -1,0 +1,72 @@
+//! A revalidating HTTP client (RFC 9111 private cache) and an
+//! optimistic-update helper (RFC 9110 §13 preconditions).
+//!
+//! # Map
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`client`] | [`CachingClient`]: the IO shell of the private cache; [`Source`] says whether a response came from the cache, from a `304`, or from the network |
+//! | `policy` (private) | the RFC 9111 decisions as pure functions: storage, freshness and age, reuse, Vary, validators, the 304 update — `TODO(core-cache)`: shims for `revalidate_core::cache` |
+//! | [`store`] | the [`Store`] trait and the bounded [`MemoryStore`] (default) |
+//! | `disk` (feature `disk`) | `DiskStore`: one checksummed postcard file per URL; a corrupt file is a miss |
+//! | [`update`] | [`Updater`]: read, apply, write with `If-Match`; re-fetch, merge and retry on `412` with full-jitter backoff; create-only with `If-None-Match: *` |
+//! | [`transport`] | the IO seam: [`Transport`], [`ReqwestTransport`] (real HTTP) and [`InMemoryTransport`] (tests) |
+//! | [`clock`] | [`Clock`]: freshness is computed against a clock you pass in ([`SystemClock`], [`ManualClock`]) |
+//! | [`problem`] | [`Problem`]: RFC 9457 problem details read from error responses |
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use revalidate_client::{CachingClient, Source, Update, Updater};
+//! use serde_json::{Value, json};
+//!
+//! let client = CachingClient::new()?;
+//! let first = client.get("http://127.0.0.1:8080/app.css").await?;
+//! let again = client.get("http://127.0.0.1:8080/app.css").await?;
+//! assert!(matches!(again.source, Source::Cache | Source::Revalidated));
+//!
+//! let updater = Updater::new()?;
+//! updater
+//!     .update("http://127.0.0.1:8080/api/counters/a", |current: Option<Value>| {
+//!         let n = current.and_then(|v| v["n"].as_u64()).unwrap_or(0);
+//!         Ok::<_, std::convert::Infallible>(Update::Replace(json!({ "n": n + 1 })))
+//!     })
+//!     .await?;
+//! # let _ = first;
+//! # Ok(()) }
+//! ```
+//!
+//! # Policies where the RFC leaves a choice
+//!
+//! - Only `GET` is stored. A request with its own conditional fields
+//!   bypasses the cache. Unsafe methods invalidate the URL on a non-error
+//!   answer (RFC 9111 §4.4).
+//! - A stored response whose `304` names a different entity-tag is dropped
+//!   and the request is repeated without validators (§4.3.4).
+//! - Heuristic freshness is 10% of `Date − Last-Modified`, capped at a day
+//!   (§4.2.2).
+//! - The optimistic-update helper refuses to write when the `GET` has no
+//!   strong `ETag`: an unguarded write could lose someone else's update.
+//!   It cannot detect a server that ignores `If-Match` on writes.
+//!
+//! # Deviations
+//!
+//! None so far (`grep -rn DEVIATION crates/client`).
+
+pub mod client;
+pub mod clock;
+#[cfg(feature = "disk")]
+pub mod disk;
+mod policy;
+pub mod problem;
+pub mod store;
+pub mod transport;
+pub mod update;
+
+pub use client::{CachedResponse, CachingClient, ClientError, Source};
+pub use clock::{Clock, ManualClock, SystemClock};
+#[cfg(feature = "disk")]
+pub use disk::DiskStore;
+pub use problem::Problem;
+pub use store::{MemoryStore, Store, StoredResponse};
+pub use transport::{InMemoryTransport, ReqwestTransport, Transport, TransportError};
+pub use update::{RetryPolicy, Update, UpdateError, Updated, Updater, Written};

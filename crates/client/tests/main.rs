@@ -1,0 +1,20 @@
+//! Integration tests of `revalidate-client`.
+//!
+//! - `cache`: the private-cache rules as step tables over the in-memory
+//!   transport and a manual clock.
+//! - `disk` (feature `disk`): `DiskStore` survives reopening; a corrupt
+//!   file is a miss.
+//! - `live`: the caching client against `revalidate serve` over real
+//!   sockets (a static file and a JSON resource, 200 then 304).
+//! - `update`: the optimistic-update loop against `revalidate serve`
+//!   (concurrent counters, create-only) and tiny axum servers that
+//!   misbehave (always 412, no ETags).
+//! - `support`: starting servers on 127.0.0.1:0.
+#![allow(clippy::unwrap_used)]
+
+mod cache;
+#[cfg(feature = "disk")]
+mod disk;
+mod live;
+mod support;
+mod update;

@@ -1,0 +1,4 @@
+//! Integration tests for revalidate-edge.
+#![allow(clippy::unwrap_used)]
+
+mod storage;

@@ -1,0 +1,2 @@
+//! Integration tests for revalidate-tower.
+#![allow(clippy::unwrap_used)]
