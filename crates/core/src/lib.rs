@@ -15,6 +15,7 @@
 //! | [`validators`] | [RFC 9110 §8.8] | [`Validators`] of the current representation; [`last_modified_is_strong`] (§8.8.2.2) |
 //! | [`precondition`] | [RFC 9110 §13] | [`Preconditions`] parsed once per request; the §13.2.2 evaluator returning an [`Outcome`] |
 //! | [`not_modified`] | [RFC 9110 §15.4.5] | the header set of a 304 |
+//! | [`cache`] | [RFC 9111], RFC 9211, RFC 9213 | caching: directives, storing, freshness and age, reuse, validation, invalidation, `Cache-Status` |
 //!
 //! A request goes through it like this:
 //!
@@ -85,7 +86,9 @@
 //! [RFC 9110 §8.8]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8
 //! [RFC 9110 §13]: https://www.rfc-editor.org/rfc/rfc9110#section-13
 //! [RFC 9110 §15.4.5]: https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5
+//! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 
+pub mod cache;
 pub mod date;
 pub mod etag;
 pub mod not_modified;

@@ -11,6 +11,7 @@
 
 mod support;
 
+mod cache;
 mod date;
 mod etag;
 mod not_modified;
