@@ -6,7 +6,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`client`] | [`CachingClient`]: the IO shell of the private cache; [`Source`] says whether a response came from the cache, from a `304`, or from the network |
-//! | `policy` (private) | the RFC 9111 decisions as pure functions: storage, freshness and age, reuse, Vary, validators, the 304 update — `TODO(core-cache)`: shims for `revalidate_core::cache` |
+//! | `policy` (private) | the RFC 9111 decisions from `revalidate_core::cache` (private-cache configuration), adapted to the stored type |
 //! | [`store`] | the [`Store`] trait and the bounded [`MemoryStore`] (default) |
 //! | `disk` (feature `disk`) | `DiskStore`: one checksummed postcard file per URL; a corrupt file is a miss |
 //! | [`update`] | [`Updater`]: read, apply, write with `If-Match`; re-fetch, merge and retry on `412` with full-jitter backoff; create-only with `If-None-Match: *` |

@@ -102,7 +102,6 @@ pub fn storage_decision(
         || (shared && directives.s_maxage.is_some());
     let permitted = explicit
         || directives.public
-        || directives.no_cache.is_some()
         || (!shared && directives.private.is_some())
         || heuristically_cacheable(status);
     if !permitted {
