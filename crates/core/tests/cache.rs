@@ -9,6 +9,8 @@ use revalidate_core::cache::directives::DELTA_SECONDS_MAX;
 use revalidate_core::cache::status::Forward;
 use revalidate_core::cache::*;
 
+use crate::support::headers;
+
 /// Header fields as (name, value) pairs.
 type Fields<'a> = Vec<(&'a str, &'a str)>;
 
@@ -24,17 +26,6 @@ fn date(secs: u64) -> String {
             .to_vec(),
     )
     .unwrap()
-}
-
-fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in pairs {
-        map.append(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value).unwrap(),
-        );
-    }
-    map
 }
 
 #[test]
