@@ -58,6 +58,14 @@
 //! - The 304 header set keeps fields that are not representation metadata
 //!   (`Set-Cookie`, application fields) and drops `Last-Modified` when an
 //!   `ETag` is present, as Go does.
+//! - Caching ([`cache`]): a repeated `Cache-Control` directive keeps its
+//!   first occurrence; an invalid `max-age` counts as 0 (stale); `206` and
+//!   `POST` responses are not stored; `Vary: *` responses are not stored;
+//!   `Vary` values of `Accept-Encoding`, `Accept-Language` and
+//!   `Accept-Charset` are compared case- and order-insensitively; a `304`
+//!   never changes `Content-Length`, `Content-Encoding`, `Content-Range`,
+//!   `Content-MD5` or `ETag`; `Pragma: no-cache` counts only in a request
+//!   without `Cache-Control`. Each module of [`cache`] lists its own.
 //! - The optional 2xx for "a state-changing operation that appears to have
 //!   already been applied" (§13.2.2 steps 1 and 2) is left to the caller,
 //!   who knows the state; the evaluator answers 412.
@@ -72,6 +80,12 @@
 //!   date at or after `Last-Modified`; a future date cannot have come from
 //!   this server, and honouring it lets a clock that was once fast pin
 //!   clients to old content (httpd, Varnish and ASP.NET Core do the same).
+//! - `DEVIATION(age-list-is-old)`: in [`cache`], an `Age` field that is not
+//!   one line holding one delta-seconds (`abc`, `-1`, `0, 0`, two lines)
+//!   counts as 2^31 seconds, so the stored response is stale. RFC 9111 §5.1
+//!   says a cache "SHOULD use the first member" of a list and "SHOULD
+//!   ignore" an invalid value; a cache that cannot read the age should not
+//!   assume the response is new (cache-tests.fyi `age-parse-*` agree).
 //! - `DEVIATION(rfc850-year)`: two-digit years in the obsolete RFC 850 date
 //!   form use a fixed pivot (00–69 → 20xx, 70–99 → 19xx) instead of the
 //!   rolling "more than 50 years in the future" rule of §5.6.7, because

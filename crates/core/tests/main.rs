@@ -7,11 +7,23 @@
 //! - `pitfalls`: one named test per origin pitfall in `shared/guide/peers.md` §3
 //! - `properties`: property tests against a naive model written from the RFC text
 //! - `purity`: proves the clippy ban on clocks in this crate is live
+//! - `cache`: RFC 9111 tables for `revalidate_core::cache`
+//! - `cache_suite`: the cache-tests.fyi cases the cache decisions settle, replayed
+//! - `cache_directives`, `cache_freshness`, `cache_storage`, `cache_validate`,
+//!   `cache_invalidate`: RFC 9111 / 9211 / 9213 tables per cache module
+//! - `cache_properties`: property tests for the cache module
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 mod cache;
+mod cache_directives;
+mod cache_freshness;
+mod cache_invalidate;
+mod cache_properties;
+mod cache_storage;
+mod cache_suite;
+mod cache_validate;
 mod date;
 mod etag;
 mod not_modified;

@@ -2,11 +2,20 @@
 //! answer a request ([RFC 9111 §4]).
 //!
 //! Policies:
-//! - Only `GET` responses are stored; a `HEAD` may be answered from a
-//!   stored `GET` by the caller (RFC 9110 §9.3.2), which this module allows
-//!   through [`reuse_decision`] taking any safe method the caller maps.
+//! - Only `GET` responses are stored. A stored `GET` response also answers
+//!   `HEAD` (RFC 9110 §9.3.2: "The server SHOULD send the same header fields
+//!   in response to a HEAD request as it would have sent if the request
+//!   method had been GET"), without its content: see [`answers_method`].
+//!   [`reuse_decision`] does not look at the method; check it first.
 //! - `206` and `304` are never stored as a whole response: this cache does
-//!   not combine partial content (§3.3, §3.4).
+//!   not combine partial content (§3.3, §3.4), so cache-tests.fyi
+//!   `partial-store-partial-*` (optimal) are not met; a stored `200` can
+//!   still answer a `Range` request (the caller cuts the range).
+//! - A qualified `no-cache="a, b"` only forces validation while the stored
+//!   response still holds one of the listed fields; [`super::storable_headers`]
+//!   drops them before storing, after which the rest is reused (§5.2.2.4
+//!   allows exactly this: the fields "MUST NOT be sent in the response to a
+//!   subsequent request without successful revalidation").
 //! - A response whose `Vary` holds `*` is not stored: it "always fails to
 //!   match" (§4.1), so storing it would only waste space.
 //! - `must-understand` with a status this cache understands (every status
@@ -21,7 +30,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 use super::directives::{FieldNames, MaxStale, RequestDirectives};
 use super::freshness::{Freshness, freshness, heuristically_cacheable};
-use super::{CacheConfig, CacheKind, Stored};
+use super::{CacheConfig, Stored};
 
 /// Why a response may not be stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +47,9 @@ pub enum NotStorable {
     Authorization,
     /// `Vary: *` (§4.1).
     VaryStar,
+    /// `must-understand` with a status code this cache does not know
+    /// (§5.2.2.3, see [`understood_status`]).
+    StatusNotUnderstood,
     /// Nothing makes it cacheable: no explicit freshness, not
     /// heuristically cacheable, not `public` (§3).
     NoFreshnessInformation,
@@ -52,8 +64,29 @@ pub enum StoreDecision {
     DoNotStore(NotStorable),
 }
 
+/// Whether this cache knows the caching rules of `status`: the final status
+/// codes RFC 9110 §15 defines, other than `206` and `304`, which it does not
+/// store whole. Only `must-understand` asks (§5.2.2.3); any other final
+/// status may be stored under the usual rules.
+pub fn understood_status(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200..=205 | 300..=303 | 305 | 307 | 308 | 400..=418 | 421 | 422 | 426 | 500..=505
+    )
+}
+
+/// Whether a stored `GET` response may answer a request with `method`:
+/// `GET`, and `HEAD` (send the stored header fields without the content;
+/// RFC 9110 §9.3.2). Other methods never use a stored response here.
+pub fn answers_method(method: &Method) -> bool {
+    *method == Method::GET || *method == Method::HEAD
+}
+
 /// §3: "A cache MUST NOT store a response to a request unless" every
 /// condition holds; the first that fails is the reason.
+///
+/// A `Store` still needs [`super::storable_headers`] applied to the
+/// response fields before they are kept.
 pub fn storage_decision(
     config: &CacheConfig,
     method: &Method,
@@ -62,32 +95,50 @@ pub fn storage_decision(
     response: &HeaderMap,
 ) -> StoreDecision {
     use StoreDecision::DoNotStore;
+    // §3: "the request method is understood by the cache". GET only: see
+    // the module docs.
     if *method != Method::GET {
         return DoNotStore(NotStorable::Method);
     }
-    // "the response status code is final" and understood.
-    let understood = status.as_u16() >= 200
+    // §3: "the response status code is final"; 206 and 304 are not stored
+    // whole (module docs).
+    let final_status = status.as_u16() >= 200
         && status != StatusCode::PARTIAL_CONTENT
         && status != StatusCode::NOT_MODIFIED
         && status.as_u16() < 600;
-    if !understood {
+    if !final_status {
         return DoNotStore(NotStorable::Status);
     }
     let directives = config.response_directives(response);
+    // §3: "if the response status code is 206 or 304, or the must-understand
+    // cache directive (see Section 5.2.2.3) is present: the cache
+    // understands the response status code".
+    if directives.must_understand && !understood_status(status) {
+        return DoNotStore(NotStorable::StatusNotUnderstood);
+    }
     let request_directives = RequestDirectives::from_headers(request);
-    // §5.2.2.3: "a cache that understands and conforms to the requirements
-    // of a response's status code MAY ignore no-store" with must-understand.
+    // §5.2.2.3: "When a cache that implements the must-understand directive
+    // receives a response that includes it, the cache SHOULD ignore the
+    // no-store directive if it understands the status code."
     let no_store = directives.no_store && !directives.must_understand;
+    // §5.2.2.5: "a cache MUST NOT store any part of either the immediate
+    // request or the response"; §5.2.1.5: the request directive says the
+    // same.
     if no_store || request_directives.no_store {
         return DoNotStore(NotStorable::NoStore);
     }
-    let shared = config.kind == CacheKind::Shared;
-    if shared && directives.private == Some(FieldNames::All) {
+    let shared = config.is_shared();
+    // §5.2.2.7: unqualified private means "a shared cache MUST NOT store
+    // the response"; a qualified one only removes the listed fields
+    // (`storable_headers`).
+    if shared && directives.private.as_ref().is_some_and(FieldNames::is_all) {
         return DoNotStore(NotStorable::Private);
     }
     // §3.5: "A shared cache MUST NOT use a cached response to a request
-    // with an Authorization header field ... unless" must-revalidate,
-    // public or s-maxage allows it.
+    // with an Authorization header field ... to satisfy any other request
+    // unless the response contains a Cache-Control field with a response
+    // directive (Section 5.2.2) that allows it to be stored by a shared
+    // cache": must-revalidate, public or s-maxage.
     if shared
         && request.contains_key(AUTHORIZATION)
         && !(directives.must_revalidate || directives.public || directives.s_maxage.is_some())
@@ -97,9 +148,14 @@ pub fn storage_decision(
     if super::validate::vary_names(response).is_none() {
         return DoNotStore(NotStorable::VaryStar);
     }
-    let explicit = response.contains_key(EXPIRES)
-        || directives.max_age.is_some()
-        || (shared && directives.s_maxage.is_some());
+    // §3: "the response contains at least one of: a public response
+    // directive; a private response directive, if the cache is not shared;
+    // an Expires header field; a max-age response directive; if the cache
+    // is shared: an s-maxage response directive; a cache extension
+    // directive that allows it to be cached; a status code that is defined
+    // as heuristically cacheable".
+    let explicit =
+        (!directives.targeted && response.contains_key(EXPIRES)) || directives.has_explicit_age(shared);
     let permitted = explicit
         || directives.public
         || (!shared && directives.private.is_some())
@@ -136,11 +192,18 @@ pub enum Reuse {
 }
 
 /// The §4 decision for a stored response that matches the request's method
-/// and `Vary` (check those with [`super::vary_matches`] first), at `now`.
+/// ([`answers_method`]) and `Vary` ([`super::vary_matches`]); check those
+/// first. At `now`, in Unix seconds.
+///
+/// §4: "When presented with a request, a cache MUST NOT reuse a stored
+/// response unless: ... the stored response is one of the following: fresh
+/// (see Section 4.2), or allowed to be served stale (see Section 4.2.4), or
+/// successfully validated (see Section 4.3)." The first two give `Fresh`,
+/// `StaleAllowed` or `StaleWhileRevalidate`; the third is `Revalidate`.
 pub fn reuse_decision(config: &CacheConfig, stored: &Stored<'_>, request: &HeaderMap, now: u64) -> Reuse {
     let f = freshness(config, stored, now);
     let request = RequestDirectives::from_headers(request);
-    let decision = decide(config, &f, &request);
+    let decision = decide(config, stored, &f, &request);
     if request.only_if_cached && decision == Reuse::Revalidate {
         // §5.2.1.7: "the cache SHOULD either respond using a stored
         // response consistent with the other constraints of the request or
@@ -150,51 +213,74 @@ pub fn reuse_decision(config: &CacheConfig, stored: &Stored<'_>, request: &Heade
     decision
 }
 
-fn decide(config: &CacheConfig, f: &Freshness, request: &RequestDirectives) -> Reuse {
+/// §5.2.2.4 / §4: the stored response holds a field that `no-cache`
+/// withholds until validation (all of it for unqualified `no-cache`).
+fn no_cache_applies(stored: &Stored<'_>, f: &Freshness) -> bool {
+    match &f.directives.no_cache {
+        None => false,
+        Some(FieldNames::All) => true,
+        Some(FieldNames::Only(names)) => names.iter().any(|n| stored.headers.contains_key(n)),
+    }
+}
+
+fn decide(config: &CacheConfig, stored: &Stored<'_>, f: &Freshness, request: &RequestDirectives) -> Reuse {
     let age = f.age;
-    let shared = config.kind == CacheKind::Shared;
-    // §5.2.2.4: "the no-cache response directive ... indicates that the
-    // response MUST NOT be used to satisfy any other request without
-    // forwarding it for validation". Field-qualified no-cache is treated
-    // the same (the stricter reading the RFC allows).
-    if f.directives.no_cache.is_some() {
+    // §5.2.2.4: "The no-cache response directive, in its unqualified form
+    // (without an argument), indicates that the response MUST NOT be used
+    // to satisfy any other request without forwarding it for validation and
+    // receiving a successful response". The qualified form: see the module
+    // docs.
+    if no_cache_applies(stored, f) {
         return Reuse::Revalidate;
     }
     // §5.2.1.4: request no-cache: "a cache MUST NOT use a stored response
-    // to satisfy the request without successful validation".
+    // to satisfy the request without successful validation on the origin
+    // server".
     if request.no_cache {
         return Reuse::Revalidate;
     }
-    // §5.2.1.1 max-age, §5.2.1.3 min-fresh.
+    // §5.2.1.1: max-age: "the client prefers a response whose age is less
+    // than or equal to the specified number of seconds".
     if let Some(max_age) = request.max_age
         && age > max_age
     {
         return Reuse::Revalidate;
     }
-    let min_fresh = request.min_fresh.unwrap_or(0);
-    if f.is_fresh() && f.remaining() > min_fresh {
-        return Reuse::Fresh { age };
-    }
     if f.is_fresh() {
-        // Fresh, but not for long enough for this request.
-        return Reuse::Revalidate;
+        // §5.2.1.3: min-fresh: "the client prefers a response whose
+        // freshness lifetime is no less than its current age plus the
+        // specified time in seconds".
+        return if f.remaining() >= request.min_fresh.unwrap_or(0) {
+            Reuse::Fresh { age }
+        } else {
+            Reuse::Revalidate
+        };
     }
     // Stale from here on. §4.2.4: "A cache MUST NOT generate a stale
     // response if it is prohibited by an explicit in-protocol directive
     // (e.g., by a no-cache response directive, a must-revalidate response
     // directive, or an applicable s-maxage or proxy-revalidate response
     // directive)".
-    let must_revalidate = f.directives.must_revalidate
-        || (shared && (f.directives.proxy_revalidate || f.directives.s_maxage.is_some()));
-    if must_revalidate {
+    if f.forbids_stale(config.kind) {
         return Reuse::Revalidate;
     }
     let staleness = f.staleness();
-    match request.max_stale {
-        Some(MaxStale::Any) => return Reuse::StaleAllowed { age },
-        Some(MaxStale::Seconds(limit)) if staleness <= limit => return Reuse::StaleAllowed { age },
-        _ => {}
+    // §5.2.1.2: max-stale: "the client will accept a response that has
+    // exceeded its freshness lifetime by no more than the specified number
+    // of seconds. If no value is assigned to max-stale, then the client
+    // will accept a stale response of any age." min-fresh cannot be met by
+    // a stale response, so it rules this out.
+    if request.min_fresh.is_none() {
+        match request.max_stale {
+            Some(MaxStale::Any) => return Reuse::StaleAllowed { age },
+            Some(MaxStale::Seconds(limit)) if staleness <= limit => return Reuse::StaleAllowed { age },
+            _ => {}
+        }
     }
+    // RFC 5861 §3: stale-while-revalidate "indicates that caches MAY serve
+    // the response in which it appears after it becomes stale, up to the
+    // indicated number of seconds". Not when the request asked for a
+    // bounded age or freshness.
     if let Some(window) = f.directives.stale_while_revalidate
         && staleness <= window
         && request.max_age.is_none()
@@ -206,9 +292,10 @@ fn decide(config: &CacheConfig, f: &Freshness, request: &RequestDirectives) -> R
 }
 
 /// Whether a stale `stored` response may be sent because the origin failed
-/// (unreachable, or a 5xx), per `stale-if-error` in the response or the
-/// request (RFC 5861 §4), at `now`. Never when the response or the cache
-/// kind forbids serving stale (§4.2.4).
+/// (unreachable, or a `500`, `502`, `503` or `504`), per `stale-if-error` in
+/// the response or the request (RFC 5861 §4), at `now`. A fresh response
+/// always may. Never when a directive forbids serving stale (§4.2.4), when
+/// the request has `no-cache`, or while a `no-cache` field is still stored.
 pub fn stale_if_error_allows(
     config: &CacheConfig,
     stored: &Stored<'_>,
@@ -216,17 +303,24 @@ pub fn stale_if_error_allows(
     now: u64,
 ) -> bool {
     let f = freshness(config, stored, now);
-    let shared = config.kind == CacheKind::Shared;
-    if f.directives.no_cache.is_some()
-        || f.directives.must_revalidate
-        || (shared && (f.directives.proxy_revalidate || f.directives.s_maxage.is_some()))
-    {
+    let request = RequestDirectives::from_headers(request);
+    // §5.2.1.4: the client's no-cache needs "successful validation on the
+    // origin server", which an error is not.
+    if no_cache_applies(stored, &f) || request.no_cache {
         return false;
     }
-    let request = RequestDirectives::from_headers(request);
+    if f.is_fresh() {
+        return true;
+    }
+    if f.forbids_stale(config.kind) {
+        return false;
+    }
+    // RFC 5861 §4: the response directive lets caches serve it stale for
+    // that long on error; the request directive says the client accepts
+    // that. Either grants; the longer window wins.
     let window = match (f.directives.stale_if_error, request.stale_if_error) {
         (Some(a), Some(b)) => a.max(b),
         (a, b) => a.or(b).unwrap_or(0),
     };
-    f.staleness() <= window && (window > 0 || f.is_fresh())
+    (f.directives.stale_if_error.is_some() || request.stale_if_error.is_some()) && f.staleness() <= window
 }

@@ -1,17 +1,32 @@
 //! Freshness lifetime and age ([RFC 9111 §4.2]).
 //!
 //! Policies:
-//! - A response without `Date` is dated by its arrival (§4.2.1 lets the
-//!   cache use "the time at which the message was received").
+//! - A response without a valid `Date` is dated by its arrival: RFC 9110
+//!   §6.6.1, "A recipient with a clock that receives a response message
+//!   without a Date header field MUST record the time it was received and
+//!   append a corresponding Date header field to the message's header
+//!   section if it is cached or forwarded downstream".
+//! - An `Expires` that is not one valid HTTP-date (`0`, `-1`, two lines)
+//!   makes the response stale from the start (§5.3 MUST, quoted below).
+//! - `DEVIATION(age-list-is-old)`: an `Age` that is not exactly one field
+//!   line holding one delta-seconds (`Age: abc`, `-7200`, `7200.0`,
+//!   `0, 0`, two lines, `7200;foo=bar`) is taken as 2^31 seconds, so the
+//!   response is stale and must be validated before reuse. §5.1 says a cache
+//!   "SHOULD use the first member of the field value" and "SHOULD ignore the
+//!   field" when invalid; ignoring an age the cache cannot read can serve a
+//!   response far older than its lifetime, and the cache-tests.fyi
+//!   `age-parse-*` tests (required) expect such responses to be stale. The
+//!   one test this fails is `age-parse-prefix` (`Age: 0,7200` reused).
+//! - A response from a targeted field (RFC 9213) ignores `Expires`.
 //! - Heuristic freshness is a [`CacheConfig::heuristic_percent`] of the time
 //!   since `Last-Modified`, capped at [`CacheConfig::heuristic_max`].
 //!
 //! [RFC 9111 §4.2]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2
 
 use http::header::{AGE, DATE, EXPIRES, LAST_MODIFIED};
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
 
-use super::directives::{ResponseDirectives, delta_seconds};
+use super::directives::{DELTA_SECONDS_MAX, ResponseDirectives, delta_seconds};
 use super::{CacheConfig, CacheKind, Stored};
 use crate::HttpDate;
 
@@ -58,6 +73,32 @@ impl Freshness {
     pub fn remaining(&self) -> u64 {
         self.lifetime.saturating_sub(self.age)
     }
+
+    /// Freshness left in seconds, negative once stale: the RFC 9211 `ttl`.
+    pub fn ttl(&self) -> i64 {
+        let lifetime = i64::try_from(self.lifetime).unwrap_or(i64::MAX);
+        let age = i64::try_from(self.age).unwrap_or(i64::MAX);
+        lifetime.saturating_sub(age)
+    }
+
+    /// Whether a directive forbids serving this response stale in a cache
+    /// of `kind` (§4.2.4; see [`ResponseDirectives::forbids_stale`]).
+    pub fn forbids_stale(&self, kind: CacheKind) -> bool {
+        self.directives.forbids_stale(kind == CacheKind::Shared)
+    }
+
+    /// The `Age` field to send with the stored response now (§5.1).
+    pub fn age_header_value(&self) -> HeaderValue {
+        age_header_value(self.age)
+    }
+}
+
+/// The `Age` field value for an age in seconds: §5.1, "If a cache receives
+/// a value larger than the largest positive integer it can represent, or if
+/// any of its age calculations overflows, it MUST transmit an Age header
+/// field with a value of 2147483648 (2^31)." Ages are capped there.
+pub fn age_header_value(age: u64) -> HeaderValue {
+    HeaderValue::from(age.min(DELTA_SECONDS_MAX))
 }
 
 /// The freshness of `stored` at `now`.
@@ -94,7 +135,7 @@ fn lifetime(
         return (max_age, LifetimeSource::MaxAge);
     }
     let date = date_of(stored.headers, DATE).unwrap_or(stored.response_time);
-    if stored.headers.contains_key(EXPIRES) {
+    if !directives.targeted && stored.headers.contains_key(EXPIRES) {
         // §5.3: "A cache recipient MUST interpret invalid date formats,
         // especially the value "0", as representing a time in the past
         // (i.e., "already expired")."
@@ -104,12 +145,17 @@ fn lifetime(
         };
     }
     // §4.2.2: "a cache MUST NOT use heuristics to determine freshness when
-    // an explicit expiration time is present"; only heuristically
-    // cacheable statuses, or responses marked public.
+    // an explicit expiration time is present in the stored response" (the
+    // returns above), and heuristics are for statuses "defined as
+    // heuristically cacheable" or responses "marked explicitly cacheable
+    // (e.g., with a public response directive)".
     if (heuristically_cacheable(stored.status) || directives.public)
         && let Some(modified) = date_of(stored.headers, LAST_MODIFIED)
     {
-        let heuristic = date.saturating_sub(modified) * config.heuristic_percent / 100;
+        let heuristic = date
+            .saturating_sub(modified)
+            .saturating_mul(config.heuristic_percent)
+            / 100;
         return (heuristic.min(config.heuristic_max), LifetimeSource::Heuristic);
     }
     (0, LifetimeSource::None)
@@ -134,15 +180,11 @@ pub fn heuristically_cacheable(status: StatusCode) -> bool {
 /// current_age = corrected_initial_age + resident_time;
 /// ```
 ///
-/// An `Age` that is not a valid delta-seconds counts as absent (§5.1: "a
-/// cache SHOULD ignore" invalid values); with several values, the first.
+/// `Age` is read as described in the module docs
+/// (`DEVIATION(age-list-is-old)`): absent is 0, one valid delta-seconds is
+/// its value, anything else is 2^31.
 pub fn current_age(stored: &Stored<'_>, now: u64) -> u64 {
-    let age_value = stored
-        .headers
-        .get(AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| delta_seconds(v.split(',').next().unwrap_or("").trim()))
-        .unwrap_or(0);
+    let age_value = age_value(stored.headers);
     let date_value = date_of(stored.headers, DATE).unwrap_or(stored.response_time);
     let apparent_age = stored.response_time.saturating_sub(date_value);
     let response_delay = stored.response_time.saturating_sub(stored.request_time);
@@ -150,4 +192,22 @@ pub fn current_age(stored: &Stored<'_>, now: u64) -> u64 {
     let corrected_initial_age = apparent_age.max(corrected_age_value);
     let resident_time = now.saturating_sub(stored.response_time);
     corrected_initial_age.saturating_add(resident_time)
+}
+
+/// The `age_value` of §4.2.3 from the stored `Age` field.
+pub fn age_value(headers: &HeaderMap) -> u64 {
+    let mut lines = headers.get_all(AGE).iter();
+    let Some(first) = lines.next() else {
+        return 0;
+    };
+    if lines.next().is_some() {
+        // DEVIATION(age-list-is-old): several lines; see the module docs.
+        return DELTA_SECONDS_MAX;
+    }
+    first
+        .to_str()
+        .ok()
+        .and_then(|v| delta_seconds(v.trim_matches([' ', '\t'])))
+        // DEVIATION(age-list-is-old): a list, a parameter or junk.
+        .unwrap_or(DELTA_SECONDS_MAX)
 }

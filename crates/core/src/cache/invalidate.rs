@@ -5,18 +5,25 @@
 use http::header::{CONTENT_LOCATION, LOCATION};
 use http::{HeaderMap, Method, StatusCode, Uri};
 
-/// The URIs whose stored responses must be invalidated after a response
-/// with `status` to `method` on `target` (an absolute URI):
+/// The URIs whose stored responses to invalidate after a response with
+/// `status` to `method` on `target` (an absolute URI), target first.
 ///
-/// §4.4: "A cache MUST invalidate the target URI when it receives a
-/// non-error status code in response to an unsafe request method", and
-/// "MAY invalidate other URIs": the `Location` and `Content-Location`
-/// URIs, but "MUST NOT invalidate a URI from a Location or
-/// Content-Location response header field if the host part of that URI
-/// differs from the host part in the target URI".
+/// §4.4: "A cache MUST invalidate the target URI (Section 7.1 of \[HTTP\])
+/// when it receives a non-error status code in response to an unsafe
+/// request method (including methods whose safety is unknown)." "A cache
+/// MAY invalidate other URIs when it receives a non-error status code in
+/// response to an unsafe request method", in particular "the URI(s) in the
+/// Location and Content-Location response header fields (if present)";
+/// "However, a cache MUST NOT trigger an invalidation under these
+/// conditions if the origin (Section 4.3.1 of \[HTTP\]) of the URI to be
+/// invalidated differs from that of the target URI".
 ///
-/// "Non-error" is 2xx and 3xx. Relative references resolve against the
-/// target. An unparsable or other-origin reference is skipped.
+/// "Non-error" is 2xx and 3xx. Methods are unsafe unless RFC 9110 §9.2.1
+/// defines them safe (`GET`, `HEAD`, `OPTIONS`, `TRACE`), so an extension
+/// method such as `M-SEARCH` invalidates. Relative references resolve
+/// against the target (RFC 3986 §5.2, dot segments removed); an
+/// unparsable or other-origin reference (scheme, host or port differ) is
+/// skipped.
 pub fn invalidation_targets(
     method: &Method,
     status: StatusCode,
@@ -41,31 +48,74 @@ pub fn invalidation_targets(
     out
 }
 
-/// `reference` resolved against `base` (absolute, network-path `//`,
-/// absolute-path `/…`, or a relative path).
+/// `reference` resolved against `base` (RFC 3986 §5.2.2), without any
+/// fragment.
 fn resolve(base: &Uri, reference: &str) -> Option<Uri> {
+    let reference = reference.split('#').next().unwrap_or(reference);
     if reference.is_empty() {
         return None;
     }
-    let reference = reference.split('#').next().unwrap_or(reference);
-    if let Ok(uri) = reference.parse::<Uri>()
-        && uri.scheme().is_some()
-    {
-        return Some(uri);
+    // RFC 3986 §4.2: a relative-path reference has no ":" in its first
+    // segment, so one that does is an absolute URI that failed to parse.
+    let first_segment = reference.split(['/', '?']).next().unwrap_or("");
+    if first_segment.contains(':') {
+        return reference.parse::<Uri>().ok().filter(|uri| uri.scheme().is_some());
     }
     let scheme = base.scheme_str()?;
     let authority = base.authority()?.as_str();
+    let (path_part, query) = match reference.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (reference, None),
+    };
     let joined = if let Some(rest) = reference.strip_prefix("//") {
         format!("{scheme}://{rest}")
-    } else if reference.starts_with('/') {
-        format!("{scheme}://{authority}{reference}")
     } else {
-        let path = base.path();
-        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-        let dir = if dir.is_empty() { "/" } else { dir };
-        format!("{scheme}://{authority}{dir}{reference}")
+        let path = if path_part.is_empty() {
+            base.path().to_owned()
+        } else if path_part.starts_with('/') {
+            remove_dot_segments(path_part)
+        } else {
+            // §5.2.3 merge: the base path up to its last "/", then the reference.
+            let base_path = base.path();
+            let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
+            let dir = if dir.is_empty() { "/" } else { dir };
+            remove_dot_segments(&format!("{dir}{path_part}"))
+        };
+        let query = match (query, path_part.is_empty()) {
+            (Some(q), _) => format!("?{q}"),
+            (None, true) => base.query().map(|q| format!("?{q}")).unwrap_or_default(),
+            (None, false) => String::new(),
+        };
+        format!("{scheme}://{authority}{path}{query}")
     };
     joined.parse().ok()
+}
+
+/// RFC 3986 §5.2.4, on a path that starts with "/".
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let mut trailing_slash = false;
+    for (i, segment) in segments.iter().enumerate() {
+        match *segment {
+            "." => trailing_slash = i == last,
+            ".." => {
+                out.pop();
+                trailing_slash = i == last;
+            }
+            s => {
+                out.push(s);
+                trailing_slash = false;
+            }
+        }
+    }
+    let mut joined = String::from("/");
+    joined.push_str(&out.join("/"));
+    if trailing_slash && !joined.ends_with('/') {
+        joined.push('/');
+    }
+    joined
 }
 
 fn same_origin(a: &Uri, b: &Uri) -> bool {

@@ -11,6 +11,10 @@ use http::{HeaderValue, StatusCode};
 /// Why the cache went forward to the next hop (RFC 9211 §2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Forward {
+    /// The cache was configured not to handle this request.
+    Bypass,
+    /// The request method's semantics require forwarding (e.g. `POST`).
+    Method,
     /// Nothing was stored for the URI.
     UriMiss,
     /// Something was stored, but no variant matched the request's `Vary` fields.
@@ -28,6 +32,8 @@ pub enum Forward {
 impl Forward {
     fn token(self) -> &'static str {
         match self {
+            Self::Bypass => "bypass",
+            Self::Method => "method",
             Self::UriMiss => "uri-miss",
             Self::VaryMiss => "vary-miss",
             Self::Miss => "miss",

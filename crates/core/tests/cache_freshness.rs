@@ -1,0 +1,176 @@
+//! Freshness lifetime and age (RFC 9111 §4.2, §5.1, §5.3), rows named
+//! after the sentence or cache-tests.fyi id they check.
+
+use http::{HeaderMap, StatusCode};
+use revalidate_core::HttpDate;
+use revalidate_core::cache::directives::DELTA_SECONDS_MAX;
+use revalidate_core::cache::freshness::age_value;
+use revalidate_core::cache::*;
+
+use crate::support::headers;
+
+const NOW: u64 = 1_771_372_800;
+
+fn date(secs: u64) -> String {
+    HttpDate::from_unix_seconds(secs)
+        .unwrap()
+        .to_header_value()
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn stored(map: &HeaderMap) -> Stored<'_> {
+    Stored {
+        status: StatusCode::OK,
+        headers: map,
+        request_time: NOW,
+        response_time: NOW,
+    }
+}
+
+#[test]
+fn age_field_table() {
+    let cases: &[(&str, &[&str], u64)] = &[
+        ("absent is 0", &[], 0),
+        ("one delta-seconds", &["7200"], 7200),
+        ("surrounding whitespace is fine", &[" 30 "], 30),
+        (
+            "§1.2.2: overflow is 2^31",
+            &["99999999999999999999"],
+            DELTA_SECONDS_MAX,
+        ),
+        ("age-parse-nonnumeric", &["abc"], DELTA_SECONDS_MAX),
+        ("age-parse-negative", &["-7200"], DELTA_SECONDS_MAX),
+        ("age-parse-float", &["7200.0"], DELTA_SECONDS_MAX),
+        ("age-parse-suffix", &["7200,0"], DELTA_SECONDS_MAX),
+        (
+            "age-parse-prefix (the one given up)",
+            &["0,7200"],
+            DELTA_SECONDS_MAX,
+        ),
+        ("age-parse-dup-0", &["0, 0"], DELTA_SECONDS_MAX),
+        ("age-parse-dup-0-twoline", &["0", "0"], DELTA_SECONDS_MAX),
+        ("age-parse-parameter", &["7200;foo=bar"], DELTA_SECONDS_MAX),
+        ("an empty Age", &[""], DELTA_SECONDS_MAX),
+    ];
+    for (name, lines, expected) in cases {
+        let pairs: Vec<(&str, &str)> = lines.iter().map(|l| ("age", *l)).collect();
+        assert_eq!(age_value(&headers(&pairs)), *expected, "{name}");
+    }
+}
+
+#[test]
+fn age_header_value_is_capped_at_2_pow_31() {
+    // §5.1: "it MUST transmit an Age header field with a value of 2147483648".
+    assert_eq!(age_header_value(5), "5");
+    assert_eq!(age_header_value(DELTA_SECONDS_MAX + 10), "2147483648");
+    assert_eq!(age_header_value(u64::MAX), "2147483648");
+}
+
+#[test]
+fn freshness_table() {
+    let shared = CacheConfig::shared();
+    let private = CacheConfig::private();
+    let d = date;
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(&str, &CacheConfig, Vec<(&str, String)>, u64, LifetimeSource)> = vec![
+        (
+            "§5.3: Expires `0` is already expired",
+            &shared,
+            vec![("expires", "0".into()), ("date", d(NOW))],
+            0,
+            LifetimeSource::Expires,
+        ),
+        (
+            "§4.2.1: two Expires lines are invalid, so expired",
+            &shared,
+            vec![("expires", d(NOW + 60)), ("expires", d(NOW + 90))],
+            0,
+            LifetimeSource::Expires,
+        ),
+        (
+            "RFC 9213 §2.2: a targeted field makes the cache ignore Expires",
+            &shared,
+            vec![
+                ("cdn-cache-control", "must-revalidate".into()),
+                ("expires", d(NOW + 600)),
+                ("date", d(NOW)),
+            ],
+            0,
+            LifetimeSource::None,
+        ),
+        (
+            "surrogate-max-age-expires (CDN-Cache-Control form): targeted max-age beats a past Expires",
+            &shared,
+            vec![
+                ("cdn-cache-control", "max-age=3600".into()),
+                ("expires", d(NOW - 10_000)),
+                ("date", d(NOW)),
+            ],
+            3600,
+            LifetimeSource::MaxAge,
+        ),
+        (
+            "§4.2.2: heuristic is 10 % of Date − Last-Modified",
+            &shared,
+            vec![("last-modified", d(NOW - 1000)), ("date", d(NOW))],
+            100,
+            LifetimeSource::Heuristic,
+        ),
+        (
+            "heuristic is capped",
+            &shared,
+            vec![("last-modified", d(0)), ("date", d(NOW))],
+            24 * 60 * 60,
+            LifetimeSource::Heuristic,
+        ),
+        (
+            "a Last-Modified after Date gives no heuristic lifetime",
+            &shared,
+            vec![("last-modified", d(NOW + 1000)), ("date", d(NOW))],
+            0,
+            LifetimeSource::Heuristic,
+        ),
+        (
+            "freshness-max-age-s-maxage-private: a private cache ignores s-maxage",
+            &private,
+            vec![("cache-control", "s-maxage=3600, max-age=1".into())],
+            1,
+            LifetimeSource::MaxAge,
+        ),
+    ];
+    for (name, config, pairs, lifetime, source) in cases {
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let map = headers(&pairs);
+        let f = freshness(config, &stored(&map), NOW);
+        assert_eq!((f.lifetime, f.source), (lifetime, source), "{name}");
+    }
+}
+
+#[test]
+fn heuristic_percent_overflow_saturates() {
+    let config = CacheConfig {
+        heuristic_percent: u64::MAX,
+        heuristic_max: 7,
+        ..CacheConfig::shared()
+    };
+    let map = headers(&[("last-modified", &date(0)), ("date", &date(NOW))]);
+    assert_eq!(freshness(&config, &stored(&map), NOW).lifetime, 7);
+}
+
+#[test]
+fn ttl_is_negative_once_stale() {
+    let map = headers(&[("cache-control", "max-age=10"), ("date", &date(NOW))]);
+    let config = CacheConfig::shared();
+    assert_eq!(freshness(&config, &stored(&map), NOW + 4).ttl(), 6);
+    assert_eq!(freshness(&config, &stored(&map), NOW + 25).ttl(), -15);
+}
+
+#[test]
+fn missing_date_uses_the_arrival_time() {
+    // RFC 9110 §6.6.1: the recipient records the time it was received.
+    let map = headers(&[("expires", &date(NOW + 60))]);
+    let f = freshness(&CacheConfig::shared(), &stored(&map), NOW + 10);
+    assert_eq!((f.lifetime, f.age), (60, 10));
+}

@@ -1,0 +1,498 @@
+//! Storing (RFC 9111 §3) and reusing (§4) beyond the basic tables in
+//! `cache.rs`: must-understand, qualified private / no-cache, HEAD, the
+//! request directives' edges, stale-if-error.
+
+use http::{HeaderMap, HeaderName, Method, StatusCode};
+use revalidate_core::HttpDate;
+use revalidate_core::cache::*;
+
+use crate::support::headers;
+
+const NOW: u64 = 1_771_372_800;
+
+fn date(secs: u64) -> String {
+    HttpDate::from_unix_seconds(secs)
+        .unwrap()
+        .to_header_value()
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn decide(
+    config: &CacheConfig,
+    status: u16,
+    request: &[(&str, &str)],
+    response: &[(&str, &str)],
+) -> StoreDecision {
+    storage_decision(
+        config,
+        &Method::GET,
+        &headers(request),
+        StatusCode::from_u16(status).unwrap(),
+        &headers(response),
+    )
+}
+
+#[test]
+fn storage_table() {
+    let shared = CacheConfig::shared();
+    let private = CacheConfig::private();
+    use NotStorable::*;
+    use StoreDecision::{DoNotStore, Store};
+    #[allow(clippy::type_complexity)]
+    let cases: &[(
+        &str,
+        &CacheConfig,
+        u16,
+        &[(&str, &str)],
+        &[(&str, &str)],
+        StoreDecision,
+    )] = &[
+        (
+            "status-599-must-understand: §3 must-understand needs an understood status",
+            &shared,
+            599,
+            &[],
+            &[("cache-control", "max-age=3600, must-understand")],
+            DoNotStore(StatusNotUnderstood),
+        ),
+        (
+            "§5.2.2.3: must-understand with a known status overrides no-store",
+            &shared,
+            200,
+            &[],
+            &[("cache-control", "max-age=60, must-understand, no-store")],
+            Store,
+        ),
+        (
+            "must-understand and no-store with an unknown status",
+            &shared,
+            299,
+            &[],
+            &[("cache-control", "max-age=60, must-understand, no-store")],
+            DoNotStore(StatusNotUnderstood),
+        ),
+        (
+            "status-599-fresh: an unknown status is stored under explicit freshness",
+            &shared,
+            599,
+            &[],
+            &[("cache-control", "max-age=60")],
+            Store,
+        ),
+        (
+            "§5.2.2.7: a qualified private is stored by a shared cache (fields removed)",
+            &shared,
+            200,
+            &[],
+            &[("cache-control", "private=\"set-cookie\", max-age=60")],
+            Store,
+        ),
+        (
+            "§3: private permits storing in a private cache without other freshness",
+            &private,
+            299,
+            &[],
+            &[("cache-control", "private")],
+            Store,
+        ),
+        (
+            "§3: no-cache alone does not make an unknown status storable",
+            &shared,
+            299,
+            &[],
+            &[("cache-control", "no-cache")],
+            DoNotStore(NoFreshnessInformation),
+        ),
+        (
+            "§3.5: Authorization in a private cache is fine",
+            &private,
+            200,
+            &[("authorization", "Basic eA==")],
+            &[("cache-control", "max-age=60")],
+            Store,
+        ),
+        (
+            "§5.2.1.5: request no-store",
+            &private,
+            200,
+            &[("cache-control", "no-store")],
+            &[("cache-control", "max-age=60")],
+            DoNotStore(NoStore),
+        ),
+        (
+            "RFC 9213: targeted no-store wins over Cache-Control",
+            &shared,
+            200,
+            &[],
+            &[("cache-control", "max-age=60"), ("cdn-cache-control", "no-store")],
+            DoNotStore(NoStore),
+        ),
+        (
+            "RFC 9213 §2.2: Expires does not count next to a targeted field",
+            &shared,
+            299,
+            &[],
+            &[
+                ("cdn-cache-control", "must-revalidate"),
+                ("expires", "Thu, 01 Jan 2037 00:00:00 GMT"),
+            ],
+            DoNotStore(NoFreshnessInformation),
+        ),
+        (
+            "1xx is not final",
+            &shared,
+            103,
+            &[],
+            &[("cache-control", "max-age=60")],
+            DoNotStore(Status),
+        ),
+        (
+            "206 is not stored whole",
+            &shared,
+            206,
+            &[],
+            &[("cache-control", "max-age=60")],
+            DoNotStore(Status),
+        ),
+    ];
+    for (name, config, status, request, response, expected) in cases {
+        assert_eq!(decide(config, *status, request, response), *expected, "{name}");
+    }
+    // method-POST (optimal) is not met: POST responses are not stored.
+    assert_eq!(
+        storage_decision(
+            &shared,
+            &http::Method::POST,
+            &HeaderMap::new(),
+            StatusCode::OK,
+            &headers(&[("cache-control", "max-age=60")])
+        ),
+        DoNotStore(Method)
+    );
+}
+
+#[test]
+fn understood_statuses_and_methods() {
+    for code in [200, 203, 204, 301, 308, 404, 410, 501, 503] {
+        assert!(understood_status(StatusCode::from_u16(code).unwrap()), "{code}");
+    }
+    for code in [206, 299, 304, 306, 419, 499, 599] {
+        assert!(!understood_status(StatusCode::from_u16(code).unwrap()), "{code}");
+    }
+    // RFC 9110 §9.3.2: a stored GET answers HEAD.
+    assert!(answers_method(&Method::GET) && answers_method(&Method::HEAD));
+    assert!(!answers_method(&Method::POST) && !answers_method(&Method::OPTIONS));
+}
+
+#[test]
+fn storable_headers_table() {
+    let shared = CacheConfig::shared();
+    let private = CacheConfig::private();
+    #[allow(clippy::type_complexity)]
+    let cases: &[(&str, &CacheConfig, &[(&str, &str)], &[&str], &[&str])] = &[
+        (
+            "headers-omit-headers-listed-in-Connection (§3.1)",
+            &shared,
+            &[("connection", "a, b"), ("a", "1"), ("b", "2"), ("c", "3")],
+            &["c"],
+            &["connection", "a", "b"],
+        ),
+        (
+            "headers-store-*: §3.1 hop-by-hop and proxy fields are not stored",
+            &shared,
+            &[
+                ("keep-alive", "x"),
+                ("proxy-authenticate", "x"),
+                ("proxy-authentication-info", "x"),
+                ("proxy-authorization", "x"),
+                ("proxy-connection", "x"),
+                ("te", "x"),
+                ("transfer-encoding", "x"),
+                ("upgrade", "x"),
+                ("set-cookie", "a=b"),
+                ("content-md5", "x"),
+            ],
+            &["set-cookie", "content-md5"],
+            &[
+                "keep-alive",
+                "proxy-authenticate",
+                "proxy-authentication-info",
+                "te",
+                "upgrade",
+            ],
+        ),
+        (
+            "§5.2.2.7: a shared cache drops the fields a qualified private names",
+            &shared,
+            &[
+                ("cache-control", "private=\"set-cookie\", max-age=9"),
+                ("set-cookie", "a=b"),
+                ("x", "1"),
+            ],
+            &["x", "cache-control"],
+            &["set-cookie"],
+        ),
+        (
+            "a private cache keeps them",
+            &private,
+            &[
+                ("cache-control", "private=\"set-cookie\", max-age=9"),
+                ("set-cookie", "a=b"),
+            ],
+            &["set-cookie"],
+            &[],
+        ),
+        (
+            "headers-omit-headers-listed-in-Cache-Control-no-cache (§5.2.2.4)",
+            &private,
+            &[
+                ("cache-control", "no-cache=\"a, b\""),
+                ("a", "1"),
+                ("b", "2"),
+                ("c", "3"),
+            ],
+            &["c"],
+            &["a", "b"],
+        ),
+    ];
+    for (name, config, response, kept, dropped) in cases {
+        let out = storable_headers(config, &headers(response));
+        for field in *kept {
+            assert!(out.contains_key(*field), "{name}: {field} kept");
+        }
+        for field in *dropped {
+            assert!(!out.contains_key(*field), "{name}: {field} dropped");
+        }
+    }
+}
+
+fn reuse(config: &CacheConfig, response: &[(&str, &str)], request: &[(&str, &str)], now: u64) -> Reuse {
+    let map = headers(response);
+    let stored = Stored {
+        status: StatusCode::OK,
+        headers: &map,
+        request_time: NOW,
+        response_time: NOW,
+    };
+    reuse_decision(config, &stored, &headers(request), now)
+}
+
+#[test]
+fn reuse_table() {
+    let shared = CacheConfig::shared();
+    let private = CacheConfig::private();
+    let now_date = date(NOW);
+    let dated = |cc: &'static str| -> Vec<(&'static str, String)> {
+        vec![("cache-control", cc.to_owned()), ("date", now_date.clone())]
+    };
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(
+        &str,
+        &CacheConfig,
+        Vec<(&str, String)>,
+        &[(&str, &str)],
+        u64,
+        Reuse,
+    )> = vec![
+        (
+            "§5.2.1.3 min-fresh: exactly the remaining freshness is enough",
+            &shared,
+            dated("max-age=100"),
+            &[("cache-control", "min-fresh=40")],
+            NOW + 60,
+            Reuse::Fresh { age: 60 },
+        ),
+        (
+            "ccreq-min-fresh-age: one second short is not",
+            &shared,
+            dated("max-age=100"),
+            &[("cache-control", "min-fresh=41")],
+            NOW + 60,
+            Reuse::Revalidate,
+        ),
+        (
+            "§5.2.1.1 max-age: age equal to it is fine",
+            &shared,
+            dated("max-age=100"),
+            &[("cache-control", "max-age=60")],
+            NOW + 60,
+            Reuse::Fresh { age: 60 },
+        ),
+        (
+            "ccreq-max-stale: within max-stale",
+            &shared,
+            dated("max-age=1"),
+            &[("cache-control", "max-stale=1000")],
+            NOW + 3,
+            Reuse::StaleAllowed { age: 3 },
+        ),
+        (
+            "max-stale does not override min-fresh",
+            &shared,
+            dated("max-age=1"),
+            &[("cache-control", "max-stale, min-fresh=1")],
+            NOW + 3,
+            Reuse::Revalidate,
+        ),
+        (
+            "§5.2.2.2: max-stale cannot beat must-revalidate",
+            &private,
+            dated("max-age=1, must-revalidate"),
+            &[("cache-control", "max-stale")],
+            NOW + 3,
+            Reuse::Revalidate,
+        ),
+        (
+            "§5.2.2.8: proxy-revalidate binds shared caches only",
+            &private,
+            dated("max-age=1, proxy-revalidate"),
+            &[("cache-control", "max-stale")],
+            NOW + 3,
+            Reuse::StaleAllowed { age: 3 },
+        ),
+        (
+            "RFC 5861 §3: within stale-while-revalidate",
+            &shared,
+            dated("max-age=1, stale-while-revalidate=10"),
+            &[],
+            NOW + 5,
+            Reuse::StaleWhileRevalidate { age: 5 },
+        ),
+        (
+            "past stale-while-revalidate",
+            &shared,
+            dated("max-age=1, stale-while-revalidate=10"),
+            &[],
+            NOW + 12,
+            Reuse::Revalidate,
+        ),
+        (
+            "§5.2.1.7 ccreq-oic: only-if-cached and nothing usable is a 504",
+            &shared,
+            dated("max-age=1"),
+            &[("cache-control", "only-if-cached")],
+            NOW + 5,
+            Reuse::GatewayTimeout,
+        ),
+        (
+            "only-if-cached with a fresh response serves it",
+            &shared,
+            dated("max-age=100"),
+            &[("cache-control", "only-if-cached")],
+            NOW + 5,
+            Reuse::Fresh { age: 5 },
+        ),
+        (
+            "§5.2.2.4: a qualified no-cache field still stored forces validation",
+            &shared,
+            vec![
+                ("cache-control", "max-age=100, no-cache=\"x-a\"".into()),
+                ("x-a", "1".into()),
+            ],
+            &[],
+            NOW + 5,
+            Reuse::Revalidate,
+        ),
+        (
+            "once the field is gone the rest is reused",
+            &shared,
+            dated("max-age=100, no-cache=\"x-a\""),
+            &[],
+            NOW + 5,
+            Reuse::Fresh { age: 5 },
+        ),
+        (
+            "pragma-request-no-cache (check): Pragma without Cache-Control forces validation",
+            &shared,
+            dated("max-age=100"),
+            &[("pragma", "no-cache")],
+            NOW + 5,
+            Reuse::Revalidate,
+        ),
+        (
+            "pragma-response-no-cache: Pragma in a response means nothing",
+            &shared,
+            vec![
+                ("cache-control", "max-age=100".into()),
+                ("pragma", "no-cache".into()),
+            ],
+            &[],
+            NOW + 5,
+            Reuse::Fresh { age: 5 },
+        ),
+    ];
+    for (name, config, response, request, now, expected) in cases {
+        let response: Vec<(&str, &str)> = response.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        assert_eq!(reuse(config, &response, request, now), expected, "{name}");
+    }
+}
+
+#[test]
+fn stale_if_error_table() {
+    let shared = CacheConfig::shared();
+    #[allow(clippy::type_complexity)]
+    let cases: &[(&str, &str, &[(&str, &str)], u64, bool)] = &[
+        (
+            "stale-sie-503: within the response window",
+            "max-age=2, stale-if-error=60",
+            &[],
+            NOW + 30,
+            true,
+        ),
+        (
+            "past the window",
+            "max-age=2, stale-if-error=60",
+            &[],
+            NOW + 63,
+            false,
+        ),
+        (
+            "the request directive grants it too",
+            "max-age=2",
+            &[("cache-control", "stale-if-error=60")],
+            NOW + 30,
+            true,
+        ),
+        ("no window, stale", "max-age=2", &[], NOW + 30, false),
+        ("fresh always may", "max-age=100", &[], NOW + 30, true),
+        (
+            "§4.2.4: must-revalidate forbids it",
+            "max-age=2, must-revalidate, stale-if-error=60",
+            &[],
+            NOW + 30,
+            false,
+        ),
+        (
+            "§5.2.1.4: request no-cache needs validation, fresh or not",
+            "max-age=100",
+            &[("cache-control", "no-cache")],
+            NOW + 30,
+            false,
+        ),
+    ];
+    for (name, cc, request, now, expected) in cases {
+        let map = headers(&[("cache-control", cc), ("date", &date(NOW))]);
+        let stored = Stored {
+            status: StatusCode::OK,
+            headers: &map,
+            request_time: NOW,
+            response_time: NOW,
+        };
+        assert_eq!(
+            stale_if_error_allows(&shared, &stored, &headers(request), *now),
+            *expected,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn no_cache_names_are_header_names() {
+    let d = ResponseDirectives::from_headers(&headers(&[("cache-control", "no-cache=\"X-A, x-b\"")]));
+    assert_eq!(
+        d.no_cache.unwrap().names(),
+        &[HeaderName::from_static("x-a"), HeaderName::from_static("x-b")]
+    );
+}
