@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use mimalloc::MiMalloc;
+use revalidate_edge::config::EdgeConfig;
 use revalidate_origin::config::OriginConfig;
 
 /// The server allocates and frees small buffers per request (header maps,
@@ -43,6 +44,59 @@ enum LogFormat {
 enum Command {
     /// Serve static files and a JSON resource API with strong ETags, 304s and 412s.
     Serve(ServeArgs),
+    /// Run an RFC 9111 edge cache in front of an origin.
+    Edge(EdgeArgs),
+}
+
+#[derive(Debug, Args)]
+struct EdgeArgs {
+    /// The origin to cache, http://host:port.
+    #[arg(long, value_name = "URL")]
+    origin: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8081].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Keep a disk tier in DIR (survives restarts) [default: memory only].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Memory tier size, such as 256MiB [default: 256MiB].
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// Disk tier size, such as 4GiB [default: 4GiB].
+    #[arg(long, value_name = "SIZE")]
+    disk: Option<String>,
+    /// A TOML config file; flags override its values.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl EdgeArgs {
+    fn into_config(self) -> anyhow::Result<EdgeConfig> {
+        let mut config = match &self.config {
+            Some(path) => EdgeConfig::from_file(path)?,
+            None => EdgeConfig::default(),
+        };
+        if let Some(origin) = self.origin {
+            config.origin = origin;
+        }
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = self.cache_dir {
+            config.cache_dir = Some(dir);
+        }
+        if let Some(memory) = self.memory {
+            config.memory = memory;
+        }
+        if let Some(disk) = self.disk {
+            config.disk = disk;
+        }
+        if config.origin.is_empty() {
+            anyhow::bail!("an origin is required: --origin http://host:port (or `origin` in --config)");
+        }
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +154,7 @@ fn main() -> ExitCode {
             let workers = args.workers;
             args.into_config().and_then(|config| serve(config, workers))
         }
+        Command::Edge(args) => args.into_config().and_then(edge),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -123,6 +178,15 @@ fn serve(config: OriginConfig, workers: Option<u16>) -> anyhow::Result<()> {
         None => tokio::runtime::Builder::new_multi_thread().enable_all().build()?,
     };
     runtime.block_on(revalidate_origin::server::run(
+        config,
+        revalidate_origin::server::shutdown_signal(),
+    ))?;
+    Ok(())
+}
+
+fn edge(config: EdgeConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(revalidate_edge::server::run(
         config,
         revalidate_origin::server::shutdown_signal(),
     ))?;

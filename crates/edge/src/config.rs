@@ -1,0 +1,241 @@
+//! Configuration of `revalidate edge`: a TOML file whose every key has a
+//! default, overridden by command-line flags.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8081"
+//! origin = "http://127.0.0.1:8080"
+//! cache_dir = "edge-cache"          # optional; default: memory only
+//! memory = "256MiB"
+//! disk = "4GiB"
+//! max_object_size = "8MiB"
+//! cache_name = "revalidate-edge"    # the Cache-Status member name (RFC 9211)
+//! cdn_cache_control = true          # honour CDN-Cache-Control (RFC 9213)
+//! purge_token = "…"                 # enables the purge API; default: off
+//! connect_timeout_ms = 2000
+//! response_timeout_ms = 30000
+//! max_header_bytes = 65536          # a bigger request head gets 431
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use http::Uri;
+use serde::Deserialize;
+
+use crate::storage::{DEFAULT_MAX_OBJECT_SIZE, parse_size};
+
+/// Everything `revalidate edge` needs to start.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Address of the HTTP listener.
+    pub listen: SocketAddr,
+    /// The origin every request goes to: `http://host:port`, no path.
+    pub origin: String,
+    /// The disk tier's directory; `None` keeps the cache in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// Memory tier capacity, such as `256MiB`.
+    pub memory: String,
+    /// Disk tier capacity, such as `4GiB` (used with `cache_dir`).
+    pub disk: String,
+    /// The largest response body (plus metadata) that is stored; bigger
+    /// ones stream through uncached.
+    pub max_object_size: String,
+    /// This cache's name in `Cache-Status` and `Via`.
+    pub cache_name: String,
+    /// Whether `CDN-Cache-Control` replaces `Cache-Control` for this cache
+    /// ([RFC 9213 §2.1](https://www.rfc-editor.org/rfc/rfc9213#section-2.1)).
+    pub cdn_cache_control: bool,
+    /// The bearer token of the purge API; `None` turns the API off.
+    pub purge_token: Option<String>,
+    /// How long to wait for a connection to the origin.
+    pub connect_timeout_ms: u64,
+    /// How long to wait for the origin's response head.
+    pub response_timeout_ms: u64,
+    /// The largest request head accepted; a bigger one gets `431`.
+    pub max_header_bytes: usize,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            origin: String::new(),
+            cache_dir: None,
+            memory: "256MiB".into(),
+            disk: "4GiB".into(),
+            max_object_size: format!("{DEFAULT_MAX_OBJECT_SIZE}"),
+            cache_name: "revalidate-edge".into(),
+            cdn_cache_control: true,
+            purge_token: None,
+            connect_timeout_ms: 2_000,
+            response_timeout_ms: 30_000,
+            max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of its domain.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// The sizes of a validated configuration, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizes {
+    /// Memory tier capacity.
+    pub memory: u64,
+    /// Disk tier capacity.
+    pub disk: u64,
+    /// Largest stored object.
+    pub max_object_size: u64,
+}
+
+impl EdgeConfig {
+    /// Reads a TOML file; missing keys keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The origin as a URI with scheme and authority.
+    pub fn origin_uri(&self) -> Result<Uri, ConfigError> {
+        let uri: Uri = self
+            .origin
+            .parse()
+            .map_err(|e| ConfigError::Invalid(format!("origin {:?} is not a URL: {e}", self.origin)))?;
+        if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "origin must be an http://host:port URL, got {:?}",
+                self.origin
+            )));
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(ConfigError::Invalid(format!(
+                "origin must not have a path or query, got {:?}",
+                self.origin
+            )));
+        }
+        Ok(uri)
+    }
+
+    /// The sizes, parsed.
+    pub fn sizes(&self) -> Result<Sizes, ConfigError> {
+        let size = |name: &str, value: &str| {
+            parse_size(value).map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))
+        };
+        let sizes = Sizes {
+            memory: size("memory", &self.memory)?,
+            disk: size("disk", &self.disk)?,
+            max_object_size: size("max_object_size", &self.max_object_size)?,
+        };
+        if sizes.memory == 0 {
+            return Err(ConfigError::Invalid("memory must be more than 0 bytes".into()));
+        }
+        Ok(sizes)
+    }
+
+    /// Checks values that TOML types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.origin_uri()?;
+        self.sizes()?;
+        if self.cache_name.is_empty() {
+            return Err(ConfigError::Invalid("cache_name must not be empty".into()));
+        }
+        if self.purge_token.as_deref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Invalid(
+                "purge_token must be at least 16 characters".into(),
+            ));
+        }
+        if self.connect_timeout_ms == 0 || self.response_timeout_ms == 0 {
+            return Err(ConfigError::Invalid("timeouts must be at least 1 ms".into()));
+        }
+        if self.max_header_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_header_bytes must be at least 1024".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults_which_need_an_origin() {
+        let config: EdgeConfig = toml::from_str("").unwrap();
+        assert_eq!(config, EdgeConfig::default());
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert!(toml::from_str::<EdgeConfig>("orign = \"http://127.0.0.1:1\"").is_err());
+        for (text, why) in [
+            ("origin = \"ftp://127.0.0.1:1\"", "scheme"),
+            ("origin = \"http://127.0.0.1:1/base\"", "path"),
+            ("origin = \"http://127.0.0.1:1\"\nmemory = \"lots\"", "size"),
+            (
+                "origin = \"http://127.0.0.1:1\"\npurge_token = \"short\"",
+                "token",
+            ),
+            (
+                "origin = \"http://127.0.0.1:1\"\nmax_header_bytes = 10",
+                "header limit",
+            ),
+        ] {
+            let config: EdgeConfig = toml::from_str(text).unwrap();
+            assert!(config.validate().is_err(), "{why}");
+        }
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let text = r#"
+            listen = "127.0.0.1:9999"
+            origin = "http://127.0.0.1:8080"
+            cache_dir = "cache"
+            memory = "64MiB"
+            disk = "1GiB"
+            max_object_size = "1MiB"
+            cache_name = "edge-1"
+            cdn_cache_control = false
+            purge_token = "0123456789abcdef"
+            connect_timeout_ms = 100
+            response_timeout_ms = 200
+            max_header_bytes = 8192
+        "#;
+        let config: EdgeConfig = toml::from_str(text).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.sizes().unwrap().max_object_size, 1 << 20);
+        assert_eq!(config.origin_uri().unwrap().port_u16(), Some(8080));
+    }
+}

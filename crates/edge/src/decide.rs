@@ -1,0 +1,485 @@
+//! The edge's own pure decisions, around the core's RFC 9111 ones: which
+//! requests the cache handles, the header sets sent to the origin and to
+//! the client, how a client's conditional request is answered from a
+//! stored (or just fetched) response, and what an origin's answer to a
+//! revalidation means.
+//!
+//! Nothing here does IO or reads a clock; [`crate::proxy`] does, and calls
+//! these.
+
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+
+use http::header::{
+    AGE, CONTENT_LENGTH, CONTENT_RANGE, HeaderName, HeaderValue, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    IF_RANGE, IF_UNMODIFIED_SINCE, RANGE, VIA,
+};
+use http::{HeaderMap, Method, StatusCode};
+use revalidate_core::cache::{revalidation_request_headers, strip_hop_by_hop};
+use revalidate_core::{HttpDate, Outcome, Preconditions, Validators};
+
+/// `Cache-Status` ([RFC 9211](https://www.rfc-editor.org/rfc/rfc9211)).
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
+/// What the edge does with a request, by method and path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /metrics` (or `HEAD`): the edge's own metrics.
+    Metrics,
+    /// The purge API (only when a token is configured).
+    Purge,
+    /// `GET` or `HEAD`: through the cache.
+    Cacheable,
+    /// Any other method: to the origin, then invalidate on success (§4.4).
+    Pass,
+}
+
+/// The path of the purge API.
+pub const PURGE_PATH: &str = "/_revalidate/purge";
+
+/// The path of the metrics.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// Routes a request.
+pub fn route(method: &Method, path: &str, purge_enabled: bool) -> Route {
+    if purge_enabled && path == PURGE_PATH {
+        return Route::Purge;
+    }
+    let get_or_head = *method == Method::GET || *method == Method::HEAD;
+    if get_or_head && path == METRICS_PATH {
+        return Route::Metrics;
+    }
+    if get_or_head {
+        Route::Cacheable
+    } else {
+        Route::Pass
+    }
+}
+
+/// The primary cache key of a request target: its path and query. One
+/// edge fronts one origin, so scheme and authority are the same for every
+/// stored response (see the crate docs on `Host`).
+pub fn primary_key(uri: &http::Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
+}
+
+/// The client's own preconditions and range, which a cache fill does not
+/// forward: the edge asks for the whole response and answers them itself.
+const CLIENT_CONDITIONALS: [HeaderName; 6] = [
+    IF_MATCH,
+    IF_NONE_MATCH,
+    IF_MODIFIED_SINCE,
+    IF_UNMODIFIED_SINCE,
+    IF_RANGE,
+    RANGE,
+];
+
+/// The fields sent to the origin with any forwarded request: the client's
+/// end-to-end fields (`Host` kept), plus `Via` ([RFC 9110 §7.6.3]) and
+/// `X-Forwarded-For`.
+///
+/// [RFC 9110 §7.6.3]: https://www.rfc-editor.org/rfc/rfc9110#section-7.6.3
+pub fn forwarded_headers(client: &HeaderMap, via: &HeaderValue, peer: Option<IpAddr>) -> HeaderMap {
+    let mut headers = client.clone();
+    // RFC 9110 §7.6.1: "a proxy MUST parse the Connection header field ...
+    // remove any header or trailer field(s) from the message with the same
+    // name as the connection option, and then remove the Connection header
+    // field itself".
+    strip_hop_by_hop(&mut headers);
+    headers.append(VIA, via.clone());
+    if let Some(peer) = peer {
+        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(previous) => format!("{previous}, {peer}"),
+            None => peer.to_string(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+            headers.insert("x-forwarded-for", value);
+        }
+    }
+    headers
+}
+
+/// The fields of a cache fill: [`forwarded_headers`] without the client's
+/// conditionals and range; when revalidating `stored`, with its validators
+/// through the core's [`revalidation_request_headers`] (§4.3.1).
+pub fn fill_headers(
+    client: &HeaderMap,
+    stored: Option<&HeaderMap>,
+    via: &HeaderValue,
+    peer: Option<IpAddr>,
+) -> HeaderMap {
+    let mut headers = forwarded_headers(client, via, peer);
+    for name in CLIENT_CONDITIONALS {
+        headers.remove(name);
+    }
+    match stored {
+        Some(stored) => revalidation_request_headers([stored], &headers),
+        None => headers,
+    }
+}
+
+/// How the edge answers a client from a complete response it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientAnswer {
+    /// The response as it is.
+    Full,
+    /// `304 Not Modified` (the client's `If-None-Match` or
+    /// `If-Modified-Since` matched).
+    NotModified,
+    /// `412 Precondition Failed` (`If-Match` or `If-Unmodified-Since`
+    /// failed against the stored response).
+    PreconditionFailed,
+    /// `206 Partial Content` with this byte range of the body.
+    Range(RangeInclusive<u64>),
+    /// `416 Range Not Satisfiable` for a body of this length.
+    Unsatisfiable(u64),
+}
+
+/// Answers a client's `GET`/`HEAD` from a complete response (`status`, its
+/// `validators` — for a stored response the core's
+/// [`revalidate_core::cache::stored_validators`] — and a body of `body_len`
+/// bytes when known): the client's
+/// preconditions through the core's [RFC 9110 §13.2.2] evaluator, then its
+/// `Range` ([RFC 9110 §14.2]) when the whole body is at hand.
+///
+/// Policy: `If-Match` and `If-Unmodified-Since` on a `GET` or `HEAD` are
+/// evaluated against the stored response, like `If-None-Match`: a fresh
+/// stored response is the selected representation as far as this request
+/// is concerned (§13.1.1 lets a cache evaluate them). Unsafe methods are
+/// never answered from the cache; their preconditions go to the origin.
+///
+/// [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
+/// [RFC 9110 §14.2]: https://www.rfc-editor.org/rfc/rfc9110#section-14.2
+pub fn answer_client(
+    method: &Method,
+    request: &HeaderMap,
+    status: StatusCode,
+    validators: &Validators,
+    body_len: Option<u64>,
+    now: u64,
+) -> ClientAnswer {
+    let preconditions = Preconditions::from_headers(request);
+    // The clock is past year 9999 only in a broken test.
+    let Some(now) = HttpDate::from_unix_seconds(now) else {
+        return ClientAnswer::Full;
+    };
+    match preconditions.evaluate_for_status(method, status, validators, now) {
+        Outcome::NotModified => return ClientAnswer::NotModified,
+        Outcome::PreconditionFailed => return ClientAnswer::PreconditionFailed,
+        Outcome::IgnoreRange => return ClientAnswer::Full,
+        Outcome::Proceed => {}
+    }
+    // §14.2: "A server MUST ignore a Range header field received with a
+    // request method that is unrecognized or for which range handling is
+    // not defined"; only GET has it. Only a whole 200 can be cut.
+    if *method != Method::GET || status != StatusCode::OK {
+        return ClientAnswer::Full;
+    }
+    let (Some(len), Some(range)) = (body_len, request.get(RANGE)) else {
+        return ClientAnswer::Full;
+    };
+    let Ok(text) = range.to_str() else {
+        return ClientAnswer::Full;
+    };
+    use http_range_header::RangeUnsatisfiableError::Unsatisfiable;
+    let parsed = match http_range_header::parse_range_header(text) {
+        Ok(parsed) => parsed,
+        Err(Unsatisfiable) => return ClientAnswer::Unsatisfiable(len),
+        // Other syntax: "A server MAY ignore the Range header field."
+        Err(_) => return ClientAnswer::Full,
+    };
+    match parsed.validate(len) {
+        Ok(mut ranges) if ranges.len() == 1 => ClientAnswer::Range(ranges.remove(0)),
+        // Several ranges: the whole body, which §14.2 allows, rather than
+        // a multipart body.
+        Ok(_) => ClientAnswer::Full,
+        Err(Unsatisfiable) => ClientAnswer::Unsatisfiable(len),
+        Err(_) => ClientAnswer::Full,
+    }
+}
+
+/// The `Content-Range` of a 206 or 416.
+pub fn content_range(range: Option<&RangeInclusive<u64>>, len: u64) -> HeaderValue {
+    let text = match range {
+        Some(r) => format!("bytes {}-{}/{len}", r.start(), r.end()),
+        None => format!("bytes */{len}"),
+    };
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("bytes */0"))
+}
+
+/// Adds what every response served by the edge carries: `Age` when served
+/// from the cache ([RFC 9111 §5.1]: "a cache SHOULD generate an Age header
+/// field"; the stored `Age` is replaced, not added to), `Via`, and this
+/// cache's `Cache-Status` member appended to any from caches closer to the
+/// origin ([RFC 9211 §2]).
+///
+/// [RFC 9111 §5.1]: https://www.rfc-editor.org/rfc/rfc9111#section-5.1
+/// [RFC 9211 §2]: https://www.rfc-editor.org/rfc/rfc9211#section-2
+pub fn decorate(headers: &mut HeaderMap, age: Option<u64>, cache_status: &HeaderValue, via: &HeaderValue) {
+    if let Some(age) = age {
+        headers.insert(AGE, revalidate_core::cache::age_header_value(age));
+    }
+    headers.append(VIA, via.clone());
+    let status = match headers.get(CACHE_STATUS).and_then(|v| v.to_str().ok()) {
+        Some(previous) if !previous.trim().is_empty() => {
+            let mut joined = Vec::with_capacity(previous.len() + 2 + cache_status.len());
+            joined.extend_from_slice(previous.as_bytes());
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(cache_status.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| cache_status.clone())
+        }
+        _ => cache_status.clone(),
+    };
+    headers.insert(CACHE_STATUS, status);
+}
+
+/// The header set of a `206` from a stored `200`: the stored fields, with
+/// `Content-Range` and the slice's `Content-Length`.
+pub fn partial_headers(stored: &HeaderMap, range: &RangeInclusive<u64>, len: u64) -> HeaderMap {
+    let mut headers = stored.clone();
+    headers.insert(CONTENT_RANGE, content_range(Some(range), len));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(range.end() - range.start() + 1));
+    headers
+}
+
+/// The surrogate keys a response carries, for purging by tag: the
+/// space- or comma-separated values of `Cache-Tag` and `Surrogate-Key`.
+pub fn surrogate_tags(headers: &HeaderMap) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for name in ["cache-tag", "surrogate-key"] {
+        for value in headers.get_all(name) {
+            let Ok(value) = value.to_str() else { continue };
+            for tag in value.split([',', ' ', '\t']).filter(|t| !t.is_empty()) {
+                if !tags.iter().any(|t| t == tag) {
+                    tags.push(tag.to_owned());
+                }
+            }
+        }
+    }
+    tags
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn headers(fields: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in fields {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    const NOW: u64 = 1_771_372_800;
+
+    #[test]
+    fn routes() {
+        let cases = [
+            (Method::GET, "/metrics", false, Route::Metrics),
+            (Method::POST, "/metrics", false, Route::Pass),
+            (Method::GET, "/a", false, Route::Cacheable),
+            (Method::HEAD, "/a", false, Route::Cacheable),
+            (Method::DELETE, "/a", false, Route::Pass),
+            (Method::POST, PURGE_PATH, true, Route::Purge),
+            (Method::POST, PURGE_PATH, false, Route::Pass),
+            (Method::GET, PURGE_PATH, true, Route::Purge),
+        ];
+        for (method, path, purge, expected) in cases {
+            assert_eq!(route(&method, path, purge), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn client_answers_from_a_stored_response() {
+        let stored = headers(&[
+            ("etag", "\"v1\""),
+            ("last-modified", "Wed, 01 Jan 2020 00:00:00 GMT"),
+            ("content-length", "10"),
+        ]);
+        let validators = Validators::from_response_headers(&stored);
+        let get = Method::GET;
+        type Fields<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(&str, Fields<'_>, ClientAnswer)] = &[
+            ("plain", &[], ClientAnswer::Full),
+            (
+                "inm match",
+                &[("if-none-match", "\"v1\"")],
+                ClientAnswer::NotModified,
+            ),
+            (
+                "inm weak match",
+                &[("if-none-match", "W/\"v1\"")],
+                ClientAnswer::NotModified,
+            ),
+            (
+                "inm list",
+                &[("if-none-match", "\"a\", \"v1\"")],
+                ClientAnswer::NotModified,
+            ),
+            ("inm star", &[("if-none-match", "*")], ClientAnswer::NotModified),
+            ("inm other", &[("if-none-match", "\"v2\"")], ClientAnswer::Full),
+            (
+                "inm malformed is ignored",
+                &[("if-none-match", "v1")],
+                ClientAnswer::Full,
+            ),
+            (
+                "ims equal",
+                &[("if-modified-since", "Wed, 01 Jan 2020 00:00:00 GMT")],
+                ClientAnswer::NotModified,
+            ),
+            (
+                "ims earlier",
+                &[("if-modified-since", "Tue, 31 Dec 2019 00:00:00 GMT")],
+                ClientAnswer::Full,
+            ),
+            (
+                "ims malformed is ignored",
+                &[("if-modified-since", "yesterday")],
+                ClientAnswer::Full,
+            ),
+            (
+                "inm beats ims",
+                &[
+                    ("if-none-match", "\"v2\""),
+                    ("if-modified-since", "Wed, 01 Jan 2020 00:00:00 GMT"),
+                ],
+                ClientAnswer::Full,
+            ),
+            (
+                "if-match fails",
+                &[("if-match", "\"v2\"")],
+                ClientAnswer::PreconditionFailed,
+            ),
+            ("if-match passes", &[("if-match", "\"v1\"")], ClientAnswer::Full),
+            (
+                "ius fails",
+                &[("if-unmodified-since", "Tue, 31 Dec 2019 00:00:00 GMT")],
+                ClientAnswer::PreconditionFailed,
+            ),
+            ("range", &[("range", "bytes=2-4")], ClientAnswer::Range(2..=4)),
+            (
+                "suffix range",
+                &[("range", "bytes=-3")],
+                ClientAnswer::Range(7..=9),
+            ),
+            ("open range", &[("range", "bytes=8-")], ClientAnswer::Range(8..=9)),
+            (
+                "unsatisfiable",
+                &[("range", "bytes=20-30")],
+                ClientAnswer::Unsatisfiable(10),
+            ),
+            ("bad range ignored", &[("range", "lines=1-2")], ClientAnswer::Full),
+            (
+                "two ranges: whole",
+                &[("range", "bytes=0-1,4-5")],
+                ClientAnswer::Full,
+            ),
+            (
+                "if-range match",
+                &[("range", "bytes=0-1"), ("if-range", "\"v1\"")],
+                ClientAnswer::Range(0..=1),
+            ),
+            (
+                "if-range mismatch",
+                &[("range", "bytes=0-1"), ("if-range", "\"v0\"")],
+                ClientAnswer::Full,
+            ),
+        ];
+        for (name, request, expected) in cases {
+            let answer = answer_client(
+                &get,
+                &headers(request),
+                StatusCode::OK,
+                &validators,
+                Some(10),
+                NOW,
+            );
+            assert_eq!(&answer, expected, "{name}");
+        }
+        // Preconditions do not apply to a stored 404 (RFC 9110 §13.2.1).
+        let answer = answer_client(
+            &get,
+            &headers(&[("if-none-match", "\"v1\"")]),
+            StatusCode::NOT_FOUND,
+            &validators,
+            Some(10),
+            NOW,
+        );
+        assert_eq!(answer, ClientAnswer::Full);
+        // HEAD never gets a range.
+        let answer = answer_client(
+            &Method::HEAD,
+            &headers(&[("range", "bytes=0-1")]),
+            StatusCode::OK,
+            &validators,
+            Some(10),
+            NOW,
+        );
+        assert_eq!(answer, ClientAnswer::Full);
+    }
+
+    #[test]
+    fn fills_drop_client_conditionals_and_add_stored_validators() {
+        let client = headers(&[
+            ("host", "example.test"),
+            ("if-none-match", "\"client\""),
+            ("if-match", "\"client\""),
+            ("range", "bytes=0-1"),
+            ("connection", "x-private, keep-alive"),
+            ("x-private", "secret"),
+            ("accept", "text/html"),
+        ]);
+        let stored = headers(&[("etag", "\"stored\"")]);
+        let via = HeaderValue::from_static("1.1 edge");
+        let peer: IpAddr = "127.0.0.9".parse().unwrap();
+        let fill = fill_headers(&client, Some(&stored), &via, Some(peer));
+        assert_eq!(fill.get("host").unwrap(), "example.test");
+        assert_eq!(fill.get_all("if-none-match").iter().count(), 1);
+        assert_eq!(fill.get("if-none-match").unwrap(), "\"stored\"");
+        assert!(fill.get("if-match").is_none() && fill.get("range").is_none());
+        assert!(fill.get("x-private").is_none() && fill.get("connection").is_none());
+        assert_eq!(fill.get("via").unwrap(), "1.1 edge");
+        assert_eq!(fill.get("x-forwarded-for").unwrap(), "127.0.0.9");
+        let pass = forwarded_headers(
+            &headers(&[("if-match", "\"c\""), ("x-forwarded-for", "10.0.0.1")]),
+            &via,
+            Some(peer),
+        );
+        assert_eq!(pass.get("if-match").unwrap(), "\"c\"");
+        assert_eq!(pass.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.9");
+    }
+
+    #[test]
+    fn decorate_sets_age_and_appends_cache_status() {
+        let mut served = headers(&[("age", "100"), ("cache-status", "origin-cache; hit")]);
+        let ours = HeaderValue::from_static("edge; hit");
+        decorate(&mut served, Some(5), &ours, &HeaderValue::from_static("1.1 edge"));
+        assert_eq!(served.get_all("age").iter().count(), 1);
+        assert_eq!(served.get("age").unwrap(), "5");
+        assert_eq!(
+            served.get("cache-status").unwrap(),
+            "origin-cache; hit, edge; hit"
+        );
+        let mut fresh = HeaderMap::new();
+        decorate(&mut fresh, None, &ours, &HeaderValue::from_static("1.1 edge"));
+        assert!(fresh.get("age").is_none());
+        assert_eq!(fresh.get("cache-status").unwrap(), "edge; hit");
+    }
+
+    #[test]
+    fn tags_from_cache_tag_and_surrogate_key() {
+        let h = headers(&[
+            ("cache-tag", "a, b"),
+            ("surrogate-key", "b c"),
+            ("cache-tag", "d"),
+        ]);
+        assert_eq!(surrogate_tags(&h), ["a", "b", "d", "c"]);
+    }
+}

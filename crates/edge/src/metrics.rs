@@ -1,0 +1,285 @@
+//! Prometheus metrics of the edge, served at `/metrics`.
+//!
+//! | metric | what it counts |
+//! |---|---|
+//! | `revalidate_edge_requests_total{outcome}` | requests by how they were answered: `hit`, `miss`, `collapsed` (waited for another request's origin fetch), `revalidated`, `stale`, `pass` (not cacheable by method), `error` |
+//! | `revalidate_edge_revalidations_total{origin_status}` | conditional requests sent to the origin, by answer: `304`, `200`, `other`, `error` |
+//! | `revalidate_edge_not_modified_total` | `304 Not Modified` sent to clients from the cache |
+//! | `revalidate_edge_stale_total{reason}` | stale responses served: `max-stale`, `stale-while-revalidate`, `stale-if-error` |
+//! | `revalidate_edge_bytes_saved_total{link}` | body bytes not transferred: `origin` (a hit or a 304 from the origin instead of a body), `client` (a 304 to the client instead of a body) |
+//! | `revalidate_edge_origin_errors_total{kind}` | origin failures: `connect`, `timeout`, `protocol` |
+//! | `revalidate_edge_purges_total{kind}` | purge API calls: `url`, `prefix`, `tag`; and invalidations by unsafe methods: `invalidation` |
+//! | `revalidate_edge_storage_*` | what the storage holds (gauges, set at scrape time) |
+//!
+//! The recorder is owned by the edge rather than installed globally, so
+//! several edges in one process (the tests) keep separate counts.
+
+use std::sync::Arc;
+
+use http::Response;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use metrics::{Counter, Gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::body::{EdgeBody, full};
+use crate::storage::StorageStats;
+
+/// How a request was answered, for `revalidate_edge_requests_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// From the cache, without contacting the origin.
+    Hit,
+    /// Fetched from the origin (nothing usable stored).
+    Miss,
+    /// Answered from another request's origin fetch.
+    Collapsed,
+    /// A stored response validated with the origin.
+    Revalidated,
+    /// A stale stored response (max-stale, stale-while-revalidate, stale-if-error).
+    Stale,
+    /// Passed to the origin (method not cacheable).
+    Pass,
+    /// An error answered by the edge.
+    Error,
+}
+
+const OUTCOMES: [(Outcome, &str); 7] = [
+    (Outcome::Hit, "hit"),
+    (Outcome::Miss, "miss"),
+    (Outcome::Collapsed, "collapsed"),
+    (Outcome::Revalidated, "revalidated"),
+    (Outcome::Stale, "stale"),
+    (Outcome::Pass, "pass"),
+    (Outcome::Error, "error"),
+];
+
+/// Why a stale response was served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaleReason {
+    /// The request's `max-stale` allowed it.
+    MaxStale,
+    /// `stale-while-revalidate`: served while a background refresh runs.
+    WhileRevalidate,
+    /// `stale-if-error`: the origin failed.
+    IfError,
+}
+
+/// The origin's answer to a revalidation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revalidation {
+    /// `304 Not Modified`: the stored body was reused.
+    NotModified,
+    /// `200 OK`: a new body replaced the stored one.
+    Replaced,
+    /// Another status.
+    Other,
+    /// The origin could not be reached.
+    Failed,
+}
+
+/// Kinds of origin failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OriginError {
+    /// No connection.
+    Connect,
+    /// No answer in time.
+    Timeout,
+    /// A broken answer.
+    Protocol,
+}
+
+/// Kinds of purge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PurgeKind {
+    /// By URL.
+    Url,
+    /// By prefix.
+    Prefix,
+    /// By tag.
+    Tag,
+    /// By an unsafe method's success (RFC 9111 §4.4).
+    Invalidation,
+}
+
+/// The edge's metrics registry; cheap to clone.
+#[derive(Clone)]
+pub struct EdgeMetrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    handle: PrometheusHandle,
+    requests: [Counter; 7],
+    revalidations: [Counter; 4],
+    not_modified: Counter,
+    stale: [Counter; 3],
+    saved_origin: Counter,
+    saved_client: Counter,
+    origin_errors: [Counter; 3],
+    purges: [Counter; 4],
+    memory_bytes: Gauge,
+    memory_entries: Gauge,
+    bans: Gauge,
+    disk_bytes_written: Gauge,
+}
+
+impl std::fmt::Debug for EdgeMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeMetrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for EdgeMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EdgeMetrics {
+    /// A new, empty registry with every series registered (at zero), so a
+    /// scrape shows them before the first event.
+    pub fn new() -> Self {
+        let recorder: PrometheusRecorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let inner = metrics::with_local_recorder(&recorder, || {
+            describe();
+            Inner {
+                handle: handle.clone(),
+                requests: OUTCOMES.map(|(_, label)| metrics::counter!("revalidate_edge_requests_total", "outcome" => label)),
+                revalidations: ["304", "200", "other", "error"].map(|label| {
+                    metrics::counter!("revalidate_edge_revalidations_total", "origin_status" => label)
+                }),
+                not_modified: metrics::counter!("revalidate_edge_not_modified_total"),
+                stale: ["max-stale", "stale-while-revalidate", "stale-if-error"]
+                    .map(|label| metrics::counter!("revalidate_edge_stale_total", "reason" => label)),
+                saved_origin: metrics::counter!("revalidate_edge_bytes_saved_total", "link" => "origin"),
+                saved_client: metrics::counter!("revalidate_edge_bytes_saved_total", "link" => "client"),
+                origin_errors: ["connect", "timeout", "protocol"]
+                    .map(|label| metrics::counter!("revalidate_edge_origin_errors_total", "kind" => label)),
+                purges: ["url", "prefix", "tag", "invalidation"]
+                    .map(|label| metrics::counter!("revalidate_edge_purges_total", "kind" => label)),
+                memory_bytes: metrics::gauge!("revalidate_edge_storage_memory_bytes"),
+                memory_entries: metrics::gauge!("revalidate_edge_storage_memory_entries"),
+                bans: metrics::gauge!("revalidate_edge_storage_bans"),
+                disk_bytes_written: metrics::gauge!("revalidate_edge_storage_disk_written_bytes"),
+            }
+        });
+        for counter in inner
+            .requests
+            .iter()
+            .chain(&inner.revalidations)
+            .chain(&inner.stale)
+        {
+            counter.increment(0);
+        }
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn request(&self, outcome: Outcome) {
+        let index = OUTCOMES.iter().position(|(o, _)| *o == outcome).unwrap_or(0);
+        self.inner.requests[index].increment(1);
+    }
+
+    /// Counts one revalidation.
+    pub fn revalidation(&self, result: Revalidation) {
+        let index = match result {
+            Revalidation::NotModified => 0,
+            Revalidation::Replaced => 1,
+            Revalidation::Other => 2,
+            Revalidation::Failed => 3,
+        };
+        self.inner.revalidations[index].increment(1);
+    }
+
+    /// Counts one 304 sent to a client from the cache, saving `body_len` bytes.
+    pub fn not_modified(&self, body_len: u64) {
+        self.inner.not_modified.increment(1);
+        self.inner.saved_client.increment(body_len);
+    }
+
+    /// Counts one stale response served.
+    pub fn stale(&self, reason: StaleReason) {
+        let index = match reason {
+            StaleReason::MaxStale => 0,
+            StaleReason::WhileRevalidate => 1,
+            StaleReason::IfError => 2,
+        };
+        self.inner.stale[index].increment(1);
+    }
+
+    /// Counts body bytes the origin did not have to send.
+    pub fn saved_from_origin(&self, bytes: u64) {
+        self.inner.saved_origin.increment(bytes);
+    }
+
+    /// Counts one origin failure.
+    pub fn origin_error(&self, kind: OriginError) {
+        let index = match kind {
+            OriginError::Connect => 0,
+            OriginError::Timeout => 1,
+            OriginError::Protocol => 2,
+        };
+        self.inner.origin_errors[index].increment(1);
+    }
+
+    /// Counts one purge.
+    pub fn purge(&self, kind: PurgeKind) {
+        let index = match kind {
+            PurgeKind::Url => 0,
+            PurgeKind::Prefix => 1,
+            PurgeKind::Tag => 2,
+            PurgeKind::Invalidation => 3,
+        };
+        self.inner.purges[index].increment(1);
+    }
+
+    /// The Prometheus text exposition, with the storage gauges set from `stats`.
+    pub fn render(&self, stats: &StorageStats) -> String {
+        let inner = &self.inner;
+        inner.memory_bytes.set(stats.memory_bytes as f64);
+        inner.memory_entries.set(stats.memory_entries as f64);
+        inner.bans.set(stats.bans as f64);
+        inner.disk_bytes_written.set(stats.disk_bytes_written as f64);
+        inner.handle.run_upkeep();
+        inner.handle.render()
+    }
+
+    /// The `/metrics` response.
+    pub fn response(&self, stats: &StorageStats) -> Response<EdgeBody> {
+        let mut response = Response::new(full(self.render(stats)));
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        response
+            .headers_mut()
+            .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        "revalidate_edge_requests_total",
+        "Requests by how the edge answered them"
+    );
+    metrics::describe_counter!(
+        "revalidate_edge_revalidations_total",
+        "Conditional requests sent to the origin, by its answer"
+    );
+    metrics::describe_counter!(
+        "revalidate_edge_not_modified_total",
+        "304 Not Modified responses sent to clients from the cache"
+    );
+    metrics::describe_counter!("revalidate_edge_stale_total", "Stale responses served, by reason");
+    metrics::describe_counter!(
+        "revalidate_edge_bytes_saved_total",
+        metrics::Unit::Bytes,
+        "Body bytes not transferred thanks to the cache, by link"
+    );
+    metrics::describe_counter!("revalidate_edge_origin_errors_total", "Origin failures by kind");
+    metrics::describe_counter!("revalidate_edge_purges_total", "Purges and invalidations by kind");
+}

@@ -1,0 +1,220 @@
+//! The purge API: `POST /_revalidate/purge` with a bearer token, off unless
+//! a token is configured.
+//!
+//! ```text
+//! POST /_revalidate/purge HTTP/1.1
+//! Authorization: Bearer <purge_token>
+//! Content-Type: application/json
+//!
+//! {"urls": ["/api/notes/1"], "prefixes": ["/assets/"], "tags": ["note-1"]}
+//! ```
+//!
+//! - `urls`: every stored variant of these request targets (a path with
+//!   query, or an absolute URL whose path and query are used).
+//! - `prefixes`: every stored response whose target starts with one.
+//! - `tags`: every stored response whose `Cache-Tag` or `Surrogate-Key`
+//!   field named it.
+//!
+//! Purges are durable when the answer (`200`, with counts) is sent: they
+//! survive a restart of an edge with a `--cache-dir`. The next request for
+//! a purged response goes to the origin.
+//!
+//! `revalidate serve` (or any application) purges its edges after a write
+//! by sending this request to each edge; a write that itself goes through
+//! the edge needs no purge for its own URL, which §4.4 invalidation covers.
+
+use bytes::Bytes;
+use http::header::{ALLOW, AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Limited};
+use serde::Deserialize;
+
+use crate::body::{BoxError, EdgeBody, full};
+use crate::metrics::PurgeKind;
+use crate::problem::Problem;
+use crate::proxy::Edge;
+use crate::storage::Storage;
+
+/// The largest purge request body.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// A purge request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PurgeRequest {
+    urls: Vec<String>,
+    prefixes: Vec<String>,
+    tags: Vec<String>,
+}
+
+/// Compares without an early exit, so the time taken does not tell how
+/// much of a guessed token was right.
+fn same_token(given: &[u8], expected: &[u8]) -> bool {
+    let mut difference = u8::from(given.len() != expected.len());
+    for (i, e) in expected.iter().enumerate() {
+        difference |= given.get(i).copied().unwrap_or(0) ^ e;
+    }
+    difference == 0
+}
+
+fn authorized(request_token: Option<&HeaderValue>, expected: &str) -> bool {
+    let Some(value) = request_token.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some((scheme, token)) = value.split_once(' ') else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer") && same_token(token.trim().as_bytes(), expected.as_bytes())
+}
+
+/// The request target a URL purge matches: the path and query.
+fn target_of(url: &str) -> Option<String> {
+    if url.starts_with('/') {
+        return Some(url.to_owned());
+    }
+    let uri: http::Uri = url.parse().ok()?;
+    uri.scheme()?;
+    Some(
+        uri.path_and_query()
+            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()),
+    )
+}
+
+pub(crate) async fn handle<B>(edge: &Edge, request: Request<B>) -> Response<EdgeBody>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let Some(token) = edge.purge_token() else {
+        return Problem::new(StatusCode::NOT_FOUND, "Not Found").into_response();
+    };
+    if request.method() != Method::POST {
+        return Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+            .with_detail("Purge with POST and a JSON body.")
+            .with_header(ALLOW, HeaderValue::from_static("POST"))
+            .into_response();
+    }
+    if !authorized(request.headers().get(AUTHORIZATION), token) {
+        return Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized")
+            .with_detail("The purge API needs `Authorization: Bearer <purge_token>`.")
+            .with_header(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"revalidate-edge purge\""),
+            )
+            .into_response();
+    }
+    let body = match Limited::new(request.into_body(), BODY_LIMIT).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => {
+            return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Content Too Large")
+                .with_detail(format!("A purge request body holds at most {BODY_LIMIT} bytes."))
+                .into_response();
+        }
+    };
+    let purge: PurgeRequest = match serde_json::from_slice(&body) {
+        Ok(purge) => purge,
+        Err(e) => {
+            return Problem::new(StatusCode::BAD_REQUEST, "Invalid purge request")
+                .with_detail(format!(
+                    "Expected {{\"urls\": [...], \"prefixes\": [...], \"tags\": [...]}}: {e}"
+                ))
+                .into_response();
+        }
+    };
+    if purge.urls.is_empty() && purge.prefixes.is_empty() && purge.tags.is_empty() {
+        return Problem::new(StatusCode::BAD_REQUEST, "Empty purge request")
+            .with_detail("Name at least one URL, prefix or tag.")
+            .into_response();
+    }
+    let mut targets = Vec::with_capacity(purge.urls.len());
+    for url in &purge.urls {
+        match target_of(url) {
+            Some(target) => targets.push(target),
+            None => {
+                return Problem::new(StatusCode::BAD_REQUEST, "Invalid purge URL")
+                    .with_detail(format!(
+                        "{url:?} is neither a path starting with '/' nor an absolute URL."
+                    ))
+                    .into_response();
+            }
+        }
+    }
+    if let Some(bad) = purge.prefixes.iter().chain(&purge.tags).find(|s| s.is_empty()) {
+        return Problem::new(StatusCode::BAD_REQUEST, "Invalid purge request")
+            .with_detail(format!(
+                "An empty prefix or tag ({bad:?}) would purge everything or nothing."
+            ))
+            .into_response();
+    }
+    let storage = edge.storage();
+    let metrics = edge.metrics();
+    let mut result = Ok(());
+    for target in &targets {
+        result = result.and(storage.purge_url(target).await);
+        metrics.purge(PurgeKind::Url);
+    }
+    for prefix in &purge.prefixes {
+        result = result.and(storage.ban_prefix(prefix).await);
+        metrics.purge(PurgeKind::Prefix);
+    }
+    for tag in &purge.tags {
+        result = result.and(storage.ban_tag(tag).await);
+        metrics.purge(PurgeKind::Tag);
+    }
+    if let Err(e) = result {
+        tracing::error!(error = %e, "purge failed");
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Purge not recorded")
+            .with_detail(format!("The cache could not record the purge durably: {e}"))
+            .into_response();
+    }
+    let body = serde_json::json!({
+        "purged": {"urls": targets.len(), "prefixes": purge.prefixes.len(), "tags": purge.tags.len()}
+    });
+    let mut response = Response::new(full(body.to_string()));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_exactly() {
+        let cases = [
+            ("Bearer 0123456789abcdef", true),
+            ("bearer 0123456789abcdef", true),
+            ("Bearer 0123456789abcde", false),
+            ("Bearer 0123456789abcdefg", false),
+            ("Basic 0123456789abcdef", false),
+            ("0123456789abcdef", false),
+            ("Bearer ", false),
+        ];
+        for (header, expected) in cases {
+            let value = HeaderValue::from_static(header);
+            assert_eq!(authorized(Some(&value), "0123456789abcdef"), expected, "{header}");
+        }
+        assert!(!authorized(None, "0123456789abcdef"));
+    }
+
+    #[test]
+    fn purge_urls_become_targets() {
+        let cases = [
+            ("/a?b=1", Some("/a?b=1")),
+            ("http://edge.example/a/b?c", Some("/a/b?c")),
+            ("http://edge.example", Some("/")),
+            ("a/b", None),
+            ("", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(target_of(url).as_deref(), expected, "{url}");
+        }
+    }
+}

@@ -1,0 +1,854 @@
+//! The proxy over real sockets: a scripted origin on 127.0.0.1:0 with
+//! request counters, the edge in front of it on a manual clock.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use revalidate_edge::clock::{Clock, SystemClock};
+
+use crate::support::{Reply, Seen, TestEdge, TestOrigin, by_path, clock, eventually};
+
+const LAST_MODIFIED: &str = "Wed, 01 Jan 2020 00:00:00 GMT";
+
+type Route = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+
+fn fixed(reply: Reply) -> Route {
+    Arc::new(move |_| reply.clone())
+}
+
+/// Each case stores a response, moves the clock, and asks again: does the
+/// second request come from the cache?
+#[tokio::test]
+async fn storing_and_reuse_by_response_directives() {
+    let ten_days_ago = revalidate_core::HttpDate::from_unix_seconds(SystemClock.now() - 10 * 86_400)
+        .unwrap()
+        .to_string();
+    let in_an_hour = revalidate_core::HttpDate::from_unix_seconds(SystemClock.now() + 3600)
+        .unwrap()
+        .to_string();
+    let cases: Vec<(&str, Fields<'_>, bool)> = vec![
+        ("max-age", vec![("cache-control", "max-age=60")], true),
+        ("no-store", vec![("cache-control", "max-age=60, no-store")], false),
+        ("private", vec![("cache-control", "private, max-age=60")], false),
+        ("no-cache", vec![("cache-control", "no-cache, max-age=60")], false),
+        (
+            "s-maxage",
+            vec![("cache-control", "max-age=0, s-maxage=60")],
+            true,
+        ),
+        (
+            "cdn-cache-control",
+            vec![("cache-control", "no-store"), ("cdn-cache-control", "max-age=60")],
+            true,
+        ),
+        (
+            "surrogate-control",
+            vec![("cache-control", "no-store"), ("surrogate-control", "max-age=60")],
+            true,
+        ),
+        ("expires", vec![("expires", in_an_hour.as_str())], true),
+        ("heuristic", vec![("last-modified", ten_days_ago.as_str())], true),
+        ("nothing", vec![], false),
+        (
+            "vary-star",
+            vec![("cache-control", "max-age=60"), ("vary", "*")],
+            false,
+        ),
+    ];
+    let mut routes: HashMap<String, Route> = HashMap::new();
+    for (name, headers, _) in &cases {
+        let mut reply = Reply::ok(name);
+        for (n, v) in headers {
+            reply = reply.header(n, v);
+        }
+        routes.insert(format!("/{name}"), fixed(reply));
+    }
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), by_path(routes)).await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    for (name, _, _) in &cases {
+        let path = format!("/{name}");
+        let first = edge.get(&path, &[]).await;
+        assert_eq!((first.status, first.body.as_str()), (200, *name), "{name}");
+        assert!(
+            first
+                .cache_status()
+                .starts_with("edge; fwd=uri-miss; fwd-status=200"),
+            "{name}: {}",
+            first.cache_status()
+        );
+    }
+    edge.advance(5);
+    for (name, _, reused) in &cases {
+        let path = format!("/{name}");
+        let second = edge.get(&path, &[]).await;
+        assert_eq!(second.body, *name, "{name}");
+        assert_eq!(second.is_hit(), *reused, "{name}: {}", second.cache_status());
+        assert_eq!(origin.count(&path), if *reused { 1 } else { 2 }, "{name}");
+        if *reused {
+            assert_eq!(second.header("age"), Some("5"), "{name}: Age on a hit");
+        }
+        assert!(second.header("via").unwrap().contains("1.1 edge"), "{name}");
+    }
+}
+
+/// Request directives against a response stored with `max-age=60` and one
+/// with `max-age=10`, both 20 s old.
+#[tokio::test]
+async fn request_directives() {
+    let cases: Vec<(&str, &str, &str, bool)> = vec![
+        // (name, response cache-control, request cache-control, reused)
+        ("plain", "max-age=60", "", true),
+        ("no-cache", "max-age=60", "no-cache", false),
+        ("max-age-below-age", "max-age=60", "max-age=10", false),
+        ("max-age-above-age", "max-age=60", "max-age=100", true),
+        ("min-fresh-too-long", "max-age=60", "min-fresh=50", false),
+        ("min-fresh-ok", "max-age=60", "min-fresh=10", true),
+        ("stale-plain", "max-age=10", "", false),
+        ("max-stale-enough", "max-age=10", "max-stale=30", true),
+        ("max-stale-short", "max-age=10", "max-stale=5", false),
+        ("max-stale-any", "max-age=10", "max-stale", true),
+        (
+            "max-stale-must-revalidate",
+            "max-age=10, must-revalidate",
+            "max-stale",
+            false,
+        ),
+        (
+            "max-stale-proxy-revalidate",
+            "max-age=10, proxy-revalidate",
+            "max-stale",
+            false,
+        ),
+    ];
+    let mut routes: HashMap<String, Route> = HashMap::new();
+    for (name, response, _, _) in &cases {
+        routes.insert(
+            format!("/{name}"),
+            fixed(Reply::ok(name).header("cache-control", response)),
+        );
+    }
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), by_path(routes)).await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    for (name, ..) in &cases {
+        edge.get(&format!("/{name}"), &[]).await;
+    }
+    edge.advance(20);
+    for (name, _, request, reused) in &cases {
+        let path = format!("/{name}");
+        let headers: Vec<(&str, &str)> = if request.is_empty() {
+            vec![]
+        } else {
+            vec![("cache-control", request)]
+        };
+        let answer = edge.get(&path, &headers).await;
+        assert_eq!(answer.status, 200, "{name}");
+        assert_eq!(answer.is_hit(), *reused, "{name}: {}", answer.cache_status());
+        assert_eq!(origin.count(&path), if *reused { 1 } else { 2 }, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn revalidation_304_updates_the_stored_headers() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        if seen.number == 1 {
+            return Reply::ok("body one")
+                .header("etag", "\"v1\"")
+                .header("cache-control", "max-age=10")
+                .header("x-version", "a")
+                .header("content-type", "text/plain");
+        }
+        assert_eq!(
+            seen.header("if-none-match"),
+            Some("\"v1\""),
+            "the conditional request carries the stored ETag"
+        );
+        Reply::status(304)
+            .header("etag", "\"v1\"")
+            .header("cache-control", "max-age=100")
+            .header("x-version", "b")
+            .header("content-type", "text/html")
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    edge.get("/r", &[]).await;
+    edge.advance(11);
+    let refreshed = edge.get("/r", &[]).await;
+    assert_eq!(refreshed.status, 200);
+    assert_eq!(refreshed.body, "body one");
+    assert_eq!(refreshed.header("x-version"), Some("b"));
+    assert_eq!(refreshed.header("content-type"), Some("text/html"));
+    assert_eq!(refreshed.header("etag"), Some("\"v1\""));
+    assert!(
+        refreshed.cache_status().contains("fwd=stale; fwd-status=304"),
+        "{}",
+        refreshed.cache_status()
+    );
+    // The new max-age=100 applies from the validation on.
+    edge.advance(50);
+    let hit = edge.get("/r", &[]).await;
+    assert!(hit.is_hit(), "{}", hit.cache_status());
+    assert_eq!(
+        (hit.body.as_str(), hit.header("x-version")),
+        ("body one", Some("b"))
+    );
+    assert_eq!(origin.count("/r"), 2);
+    assert_eq!(
+        edge.metric("revalidate_edge_revalidations_total{origin_status=\"304\"}")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn revalidation_200_replaces_the_stored_response() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| match seen.number {
+        1 => Reply::ok("one")
+            .header("etag", "\"v1\"")
+            .header("cache-control", "max-age=10"),
+        _ => Reply::ok("two")
+            .header("etag", "\"v2\"")
+            .header("cache-control", "max-age=10"),
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    assert_eq!(edge.get("/r", &[]).await.body, "one");
+    edge.advance(11);
+    let replaced = edge.get("/r", &[]).await;
+    assert_eq!(replaced.body, "two");
+    assert!(
+        replaced
+            .cache_status()
+            .contains("fwd=stale; fwd-status=200; ttl=10; stored"),
+        "{}",
+        replaced.cache_status()
+    );
+    let hit = edge.get("/r", &[]).await;
+    assert_eq!((hit.body.as_str(), hit.is_hit()), ("two", true));
+    assert_eq!(origin.requests("/r")[1].header("if-none-match"), Some("\"v1\""));
+    assert_eq!(
+        edge.metric("revalidate_edge_revalidations_total{origin_status=\"200\"}")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn an_unsolicited_304_is_a_502() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| {
+        Reply::status(304).header("etag", "\"x\"")
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    let answer = edge.get("/u", &[]).await;
+    assert_eq!(answer.status, 502);
+    assert_eq!(answer.header("content-type"), Some("application/problem+json"));
+}
+
+#[tokio::test]
+async fn a_304_for_another_validator_is_not_used_and_the_edge_fetches_again() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| match seen.number {
+        1 => Reply::ok("old")
+            .header("etag", "\"v1\"")
+            .header("cache-control", "max-age=1"),
+        2 => Reply::status(304).header("etag", "\"other\""),
+        _ => Reply::ok("new")
+            .header("etag", "\"v3\"")
+            .header("cache-control", "max-age=60"),
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    edge.get("/m", &[]).await;
+    edge.advance(5);
+    let answer = edge.get("/m", &[]).await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, "new"));
+    let seen = origin.requests("/m");
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[1].header("if-none-match"), Some("\"v1\""));
+    assert_eq!(
+        seen[2].header("if-none-match"),
+        None,
+        "the retry is unconditional"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_misses_and_revalidations_send_one_origin_request() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        Reply::ok(&format!("version {}", seen.number))
+            .header("cache-control", "max-age=60")
+            .header("etag", &format!("\"{}\"", seen.number))
+            .delay(Duration::from_millis(300))
+    })
+    .await;
+    let edge = Arc::new(TestEdge::start(origin.addr, clock).await);
+    for round in 1..=2 {
+        let requests: Vec<_> = (0..10)
+            .map(|_| {
+                let edge = Arc::clone(&edge);
+                tokio::spawn(async move { edge.get("/c", &[]).await })
+            })
+            .collect();
+        let mut collapsed = 0;
+        for request in requests {
+            let answer = request.await.unwrap();
+            assert_eq!(answer.body, format!("version {round}"));
+            if answer.cache_status().contains("collapsed") {
+                collapsed += 1;
+            }
+        }
+        assert_eq!(origin.count("/c"), round, "round {round}: one origin request");
+        assert!(collapsed >= 9, "round {round}: {collapsed} collapsed");
+        edge.advance(61);
+    }
+    assert!(
+        edge.metric("revalidate_edge_requests_total{outcome=\"collapsed\"}")
+            .await
+            >= 18.0
+    );
+}
+
+/// Followers share what their leader fetched for them even when it is
+/// stale on arrival (`max-age=0`): it is as new as what they would have got.
+#[tokio::test]
+async fn concurrent_requests_for_an_always_stale_response_still_collapse() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        Reply::ok(&format!("version {}", seen.number))
+            .header("cache-control", "max-age=0")
+            .delay(Duration::from_millis(300))
+    })
+    .await;
+    let edge = Arc::new(TestEdge::start(origin.addr, clock).await);
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let edge = Arc::clone(&edge);
+            tokio::spawn(async move { edge.get("/c0", &[]).await })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap().body, "version 1");
+    }
+    assert_eq!(origin.count("/c0"), 1);
+    // A later request revalidates as max-age=0 says.
+    assert_eq!(edge.get("/c0", &[]).await.body, "version 2");
+}
+
+#[tokio::test]
+async fn stale_while_revalidate_serves_stale_and_refreshes_in_the_background() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        Reply::ok(&format!("v{}", seen.number))
+            .header("cache-control", "max-age=1, stale-while-revalidate=60")
+            .header("etag", &format!("\"{}\"", seen.number))
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    edge.get("/swr", &[]).await;
+    edge.advance(10);
+    let stale = edge.get("/swr", &[]).await;
+    assert_eq!(stale.body, "v1");
+    assert!(stale.cache_status().contains("hit") && stale.cache_status().contains("stale-while-revalidate"));
+    eventually("the background refresh", || origin.count("/swr") == 2).await;
+    assert_eq!(origin.requests("/swr")[1].header("if-none-match"), Some("\"1\""));
+    let mut refreshed = edge.get("/swr", &[]).await;
+    for _ in 0..100 {
+        if refreshed.body == "v2" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        refreshed = edge.get("/swr", &[]).await;
+    }
+    assert_eq!((refreshed.body.as_str(), refreshed.is_hit()), ("v2", true));
+    assert_eq!(origin.count("/swr"), 2);
+    assert!(
+        edge.metric("revalidate_edge_stale_total{reason=\"stale-while-revalidate\"}")
+            .await
+            >= 1.0
+    );
+}
+
+#[tokio::test]
+async fn stale_if_error_serves_stale_on_5xx_and_when_the_origin_is_down() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        match (seen.path.as_str(), seen.number) {
+            (_, 1) if seen.path.starts_with("/sie") => {
+                Reply::ok("kept").header("cache-control", "max-age=1, stale-if-error=60")
+            }
+            (_, 1) => Reply::ok("plain").header("cache-control", "max-age=1"),
+            _ => Reply::status(503).header("content-type", "text/plain"),
+        }
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock.clone()).await;
+    for path in ["/sie-5xx", "/sie-down", "/plain"] {
+        edge.get(path, &[]).await;
+    }
+    edge.advance(10);
+    let stale = edge.get("/sie-5xx", &[]).await;
+    assert_eq!((stale.status, stale.body.as_str()), (200, "kept"));
+    assert!(
+        stale.cache_status().contains("fwd-status=503") && stale.cache_status().contains("stale-if-error")
+    );
+    let passed = edge.get("/plain", &[]).await;
+    assert_eq!(passed.status, 503, "without stale-if-error the 5xx goes through");
+    // The origin goes away (listener and connections closed).
+    origin.stop();
+    let down = edge.get("/sie-down", &[]).await;
+    assert_eq!(
+        (down.status, down.body.as_str()),
+        (200, "kept"),
+        "{}",
+        down.cache_status()
+    );
+    assert!(
+        down.cache_status().contains("stale-if-error"),
+        "{}",
+        down.cache_status()
+    );
+    let plain = edge.get("/plain", &[]).await;
+    assert_eq!(plain.status, 502, "without stale-if-error: 502");
+    assert_eq!(
+        edge.metric("revalidate_edge_stale_total{reason=\"stale-if-error\"}")
+            .await,
+        2.0
+    );
+    // Beyond the window: the error goes through.
+    edge.advance(100);
+    assert_eq!(edge.get("/sie-down", &[]).await.status, 502);
+}
+
+#[tokio::test]
+async fn only_if_cached() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| {
+        Reply::ok("x").header("cache-control", "max-age=10")
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    let only = [("cache-control", "only-if-cached")];
+    let nothing = edge.get("/o", &only).await;
+    assert_eq!(nothing.status, 504);
+    assert_eq!(nothing.header("content-type"), Some("application/problem+json"));
+    assert_eq!(origin.count("/o"), 0);
+    edge.get("/o", &[]).await;
+    assert_eq!(edge.get("/o", &only).await.status, 200);
+    edge.advance(11);
+    assert_eq!(
+        edge.get("/o", &only).await.status,
+        504,
+        "stale and not allowed: 504"
+    );
+    assert_eq!(origin.count("/o"), 1);
+}
+
+/// Client conditionals answered from a fresh stored response, without the origin.
+#[tokio::test]
+async fn client_conditionals_are_answered_from_the_cache() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| {
+        Reply::ok("0123456789")
+            .header("etag", "\"v1\"")
+            .header("last-modified", LAST_MODIFIED)
+            .header("cache-control", "max-age=600")
+            .header("content-type", "text/plain")
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    // A miss with If-None-Match: the fill is unconditional, the client still gets its 304.
+    let first = edge.get("/cond", &[("if-none-match", "\"v1\"")]).await;
+    assert_eq!(first.status, 304);
+    assert_eq!(origin.requests("/cond")[0].header("if-none-match"), None);
+    let cases: Vec<(&str, Fields<'_>, u16, &str)> = vec![
+        ("inm match", vec![("if-none-match", "\"v1\"")], 304, ""),
+        ("inm list", vec![("if-none-match", "\"x\", W/\"v1\"")], 304, ""),
+        ("inm star", vec![("if-none-match", "*")], 304, ""),
+        ("inm other", vec![("if-none-match", "\"x\"")], 200, "0123456789"),
+        (
+            "inm malformed is ignored",
+            vec![("if-none-match", "v1")],
+            200,
+            "0123456789",
+        ),
+        ("ims equal", vec![("if-modified-since", LAST_MODIFIED)], 304, ""),
+        (
+            "ims earlier",
+            vec![("if-modified-since", "Tue, 31 Dec 2019 00:00:00 GMT")],
+            200,
+            "0123456789",
+        ),
+        (
+            "ims malformed is ignored",
+            vec![("if-modified-since", "soon")],
+            200,
+            "0123456789",
+        ),
+        ("if-match fails", vec![("if-match", "\"x\"")], 412, ""),
+        ("if-match passes", vec![("if-match", "\"v1\"")], 200, "0123456789"),
+        (
+            "ius fails",
+            vec![("if-unmodified-since", "Tue, 31 Dec 2019 00:00:00 GMT")],
+            412,
+            "",
+        ),
+        ("range", vec![("range", "bytes=2-5")], 206, "2345"),
+        ("suffix range", vec![("range", "bytes=-3")], 206, "789"),
+        (
+            "if-range match",
+            vec![("range", "bytes=0-1"), ("if-range", "\"v1\"")],
+            206,
+            "01",
+        ),
+        (
+            "if-range stale",
+            vec![("range", "bytes=0-1"), ("if-range", "\"v0\"")],
+            200,
+            "0123456789",
+        ),
+        ("unsatisfiable", vec![("range", "bytes=50-60")], 416, ""),
+    ];
+    for (name, headers, status, body) in &cases {
+        let answer = edge.get("/cond", headers).await;
+        assert_eq!(answer.status, *status, "{name}");
+        assert!(answer.is_hit(), "{name}: {}", answer.cache_status());
+        if *status == 304 {
+            assert_eq!(answer.header("etag"), Some("\"v1\""), "{name}");
+            assert_eq!(
+                answer.header("content-type"),
+                None,
+                "{name}: a 304 carries no representation metadata"
+            );
+            assert!(answer.body.is_empty(), "{name}");
+        }
+        if *status == 206 {
+            assert!(answer.header("content-range").unwrap().ends_with("/10"), "{name}");
+        }
+        if *status == 412 || *status == 416 {
+            assert_eq!(
+                answer.header("content-type"),
+                Some("application/problem+json"),
+                "{name}"
+            );
+        } else {
+            assert_eq!(answer.body, *body, "{name}");
+        }
+    }
+    assert_eq!(origin.count("/cond"), 1);
+    assert!(edge.metric("revalidate_edge_not_modified_total").await >= 5.0);
+    // HEAD from the stored GET.
+    let head = edge.send(Method::HEAD, "/cond", &[], "").await;
+    assert_eq!(
+        (head.status, head.body.as_str(), head.header("content-length")),
+        (200, "", Some("10"))
+    );
+    assert_eq!(origin.count("/cond"), 1);
+}
+
+/// If-Match on an unsafe method goes to the origin, which decides.
+#[tokio::test]
+async fn preconditions_on_writes_go_to_the_origin() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| match seen.method {
+        Method::GET => Reply::ok("doc")
+            .header("etag", "\"v1\"")
+            .header("cache-control", "max-age=600"),
+        _ if seen.header("if-match") == Some("\"v1\"") => Reply::status(204),
+        _ => Reply::status(412),
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    edge.get("/w", &[]).await;
+    let refused = edge.send(Method::PUT, "/w", &[("if-match", "\"v0\"")], "x").await;
+    assert_eq!(refused.status, 412);
+    assert!(
+        refused.cache_status().contains("fwd=method"),
+        "{}",
+        refused.cache_status()
+    );
+    assert!(
+        edge.get("/w", &[]).await.is_hit(),
+        "a failed write invalidates nothing"
+    );
+    let done = edge.send(Method::PUT, "/w", &[("if-match", "\"v1\"")], "x").await;
+    assert_eq!(done.status, 204);
+    assert_eq!(origin.requests("/w")[2].header("if-match"), Some("\"v1\""));
+    assert!(
+        !edge.get("/w", &[]).await.is_hit(),
+        "a successful write invalidates"
+    );
+}
+
+#[tokio::test]
+async fn unsafe_methods_invalidate_target_location_and_content_location() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        match (seen.method.as_str(), seen.path.as_str()) {
+            ("GET", _) => Reply::ok(&seen.path).header("cache-control", "max-age=600"),
+            ("POST", "/inv/a") => Reply::status(201)
+                .header("location", "/inv/b")
+                .header("content-location", "c"),
+            ("POST", "/inv/d") => Reply::status(500),
+            ("DELETE", "/inv/e") => Reply::status(200).header("location", "http://elsewhere.example/inv/f"),
+            _ => Reply::status(404),
+        }
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    let paths = ["/inv/a", "/inv/b", "/inv/c", "/inv/d", "/inv/e", "/inv/f"];
+    for path in paths {
+        edge.get(path, &[]).await;
+    }
+    assert_eq!(edge.send(Method::POST, "/inv/a", &[], "{}").await.status, 201);
+    assert_eq!(edge.send(Method::POST, "/inv/d", &[], "{}").await.status, 500);
+    assert_eq!(edge.send(Method::DELETE, "/inv/e", &[], "").await.status, 200);
+    let expected = [
+        ("/inv/a", false),
+        ("/inv/b", false),
+        ("/inv/c", false),
+        ("/inv/d", true),
+        ("/inv/e", false),
+        ("/inv/f", true),
+    ];
+    for (path, still_stored) in expected {
+        let answer = edge.get(path, &[]).await;
+        assert_eq!(answer.is_hit(), still_stored, "{path}: {}", answer.cache_status());
+    }
+    assert!(
+        edge.metric("revalidate_edge_purges_total{kind=\"invalidation\"}")
+            .await
+            >= 4.0
+    );
+}
+
+const TOKEN: &str = "0123456789abcdef-token";
+
+#[tokio::test]
+async fn purge_api_needs_the_token_and_purges_by_url_prefix_and_tag() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        let reply = Reply::ok(&seen.path).header("cache-control", "max-age=600");
+        match seen.path.as_str() {
+            "/q/tagged" => reply.header("cache-tag", "team-a, shared"),
+            "/q/keyed" => reply.header("surrogate-key", "team-b shared"),
+            _ => reply,
+        }
+    })
+    .await;
+    let edge = TestEdge::start_with(origin.addr, clock, |s| s.purge_token = Some(TOKEN.into())).await;
+    let paths = ["/p/one?x=1", "/p/two", "/q/tagged", "/q/keyed", "/r/other"];
+    for path in paths {
+        edge.get(path, &[]).await;
+        assert!(edge.get(path, &[]).await.is_hit(), "{path}");
+    }
+    let purge = |body: &'static str, token: Option<&'static str>| {
+        let edge = &edge;
+        async move {
+            let auth = token.map(|t| format!("Bearer {t}"));
+            let mut headers = vec![("content-type", "application/json")];
+            if let Some(auth) = &auth {
+                headers.push(("authorization", auth.as_str()));
+            }
+            edge.send(Method::POST, "/_revalidate/purge", &headers, body)
+                .await
+        }
+    };
+    let refusals = [
+        (purge(r#"{"urls":["/p/two"]}"#, None).await, 401),
+        (
+            purge(r#"{"urls":["/p/two"]}"#, Some("0123456789abcdef-wrong")).await,
+            401,
+        ),
+        (purge("not json", Some(TOKEN)).await, 400),
+        (purge(r#"{"urls":[]}"#, Some(TOKEN)).await, 400),
+        (purge(r#"{"paths":["/"]}"#, Some(TOKEN)).await, 400),
+        (purge(r#"{"prefixes":[""]}"#, Some(TOKEN)).await, 400),
+        (purge(r#"{"urls":["relative"]}"#, Some(TOKEN)).await, 400),
+    ];
+    for (answer, status) in refusals {
+        assert_eq!(answer.status, status, "{}", answer.body);
+        assert_eq!(answer.header("content-type"), Some("application/problem+json"));
+    }
+    let unauthorized = purge("{}", None).await;
+    assert!(
+        unauthorized
+            .header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    assert_eq!(edge.get("/_revalidate/purge", &[]).await.status, 405);
+    for path in paths {
+        assert!(
+            edge.get(path, &[]).await.is_hit(),
+            "refused purges purge nothing: {path}"
+        );
+    }
+
+    let by_url = purge(r#"{"urls":["http://edge.example/p/one?x=1"]}"#, Some(TOKEN)).await;
+    assert_eq!(by_url.status, 200, "{}", by_url.body);
+    assert!(!edge.get("/p/one?x=1", &[]).await.is_hit());
+    assert!(edge.get("/p/two", &[]).await.is_hit());
+    assert_eq!(purge(r#"{"prefixes":["/p/"]}"#, Some(TOKEN)).await.status, 200);
+    assert!(!edge.get("/p/two", &[]).await.is_hit());
+    assert_eq!(purge(r#"{"tags":["shared"]}"#, Some(TOKEN)).await.status, 200);
+    assert!(!edge.get("/q/tagged", &[]).await.is_hit());
+    assert!(!edge.get("/q/keyed", &[]).await.is_hit());
+    assert!(edge.get("/r/other", &[]).await.is_hit());
+    assert_eq!(
+        edge.metric("revalidate_edge_purges_total{kind=\"tag\"}").await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn without_a_token_the_purge_path_is_an_ordinary_request() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| Reply::status(404)).await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    let answer = edge.send(Method::POST, "/_revalidate/purge", &[], "{}").await;
+    assert_eq!(answer.status, 404);
+    assert_eq!(origin.count("/_revalidate/purge"), 1);
+}
+
+#[tokio::test]
+async fn vary_keeps_one_response_per_variant() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        let language = seen.header("accept-language").unwrap_or("none").to_owned();
+        Reply::ok(&language)
+            .header("cache-control", "max-age=600")
+            .header("vary", "Accept-Language")
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    let cases = [
+        ("fr", "fr", false, "uri-miss"),
+        ("en", "en", false, "vary-miss"),
+        ("fr", "fr", true, ""),
+        ("en", "en", true, ""),
+        ("", "none", false, "vary-miss"),
+        ("", "none", true, ""),
+    ];
+    for (language, body, hit, why) in cases {
+        let headers: Vec<(&str, &str)> = if language.is_empty() {
+            vec![]
+        } else {
+            vec![("accept-language", language)]
+        };
+        let answer = edge.get("/v", &headers).await;
+        assert_eq!(answer.body, body);
+        assert_eq!(answer.is_hit(), hit, "{language}: {}", answer.cache_status());
+        assert!(
+            answer.cache_status().contains(why),
+            "{language}: {}",
+            answer.cache_status()
+        );
+    }
+    assert_eq!(origin.count("/v"), 3);
+}
+
+#[tokio::test]
+async fn origin_faults_are_502_or_504_never_500() {
+    let clock = clock();
+    // Refused: a port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let refused = TestEdge::start(closed_addr, clock.clone()).await;
+    let answer = refused.get("/x", &[]).await;
+    assert_eq!(answer.status, 502);
+    assert_eq!(answer.header("content-type"), Some("application/problem+json"));
+    assert!(
+        answer.cache_status().contains("origin-unreachable"),
+        "{}",
+        answer.cache_status()
+    );
+    assert_eq!(refused.send(Method::POST, "/x", &[], "").await.status, 502);
+    assert_eq!(
+        refused
+            .metric("revalidate_edge_origin_errors_total{kind=\"connect\"}")
+            .await,
+        2.0
+    );
+
+    // Slow: the origin answers after the edge's response timeout.
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| {
+        Reply::ok("late").delay(Duration::from_millis(1500))
+    })
+    .await;
+    let slow = TestEdge::start_with(origin.addr, clock, |s| {
+        s.response_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let answer = slow.get("/slow", &[]).await;
+    assert_eq!(answer.status, 504);
+    assert_eq!(answer.header("content-type"), Some("application/problem+json"));
+}
+
+/// Wire-exact: a request head over the limit gets 431 from the server.
+#[tokio::test]
+async fn an_oversized_request_head_gets_431() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| Reply::ok("x")).await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    let addr = edge.addr;
+    let response = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let big = "a".repeat(64 * 1024);
+        let request = format!("GET / HTTP/1.1\r\nHost: edge\r\nX-Big: {big}\r\n\r\n");
+        let _ = stream.write_all(request.as_bytes());
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        String::from_utf8_lossy(&response).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+        "{response:?}"
+    );
+    assert_eq!(origin.count("/"), 0);
+}
+
+#[tokio::test]
+async fn metrics_count_what_happened() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| match seen.number {
+        1 => Reply::ok("0123456789")
+            .header("etag", "\"v1\"")
+            .header("cache-control", "max-age=10"),
+        _ => Reply::status(304).header("etag", "\"v1\""),
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    edge.get("/mx", &[]).await; // miss
+    edge.get("/mx", &[]).await; // hit
+    edge.get("/mx", &[("if-none-match", "\"v1\"")]).await; // hit, 304 to the client
+    edge.advance(11);
+    edge.get("/mx", &[]).await; // revalidated, 304 from the origin
+    let expected = [
+        ("revalidate_edge_requests_total{outcome=\"miss\"}", 1.0),
+        ("revalidate_edge_requests_total{outcome=\"hit\"}", 2.0),
+        ("revalidate_edge_requests_total{outcome=\"revalidated\"}", 1.0),
+        ("revalidate_edge_revalidations_total{origin_status=\"304\"}", 1.0),
+        ("revalidate_edge_not_modified_total", 1.0),
+        // Two hits and one 304 from the origin saved 10 bytes each on the origin link.
+        ("revalidate_edge_bytes_saved_total{link=\"origin\"}", 30.0),
+        ("revalidate_edge_bytes_saved_total{link=\"client\"}", 10.0),
+        ("revalidate_edge_storage_memory_entries", 1.0),
+    ];
+    for (series, value) in expected {
+        assert_eq!(edge.metric(series).await, value, "{series}");
+    }
+}

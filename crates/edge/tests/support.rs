@@ -1,0 +1,342 @@
+//! A scriptable origin and an edge in front of it, both on 127.0.0.1:0.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use revalidate_edge::clock::{Clock, ManualClock};
+use revalidate_edge::storage::{MemoryConfig, MemoryStorage};
+use revalidate_edge::{Edge, EdgeSettings};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// What the test origin answers.
+#[derive(Clone, Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) delay: Duration,
+}
+
+impl Reply {
+    pub(crate) fn ok(body: &str) -> Self {
+        Self {
+            status: 200,
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub(crate) fn status(status: u16) -> Self {
+        Self {
+            status,
+            ..Self::ok("")
+        }
+    }
+
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub(crate) fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A request the test origin received.
+#[derive(Clone, Debug)]
+pub(crate) struct Seen {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) headers: HeaderMap,
+    /// 1 for the first request to this path, and so on.
+    pub(crate) number: usize,
+}
+
+impl Seen {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
+
+/// An origin whose answers a closure scripts; it records every request and
+/// dates every response by the shared test clock.
+pub(crate) struct TestOrigin {
+    pub(crate) addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl TestOrigin {
+    pub(crate) async fn start(
+        clock: Arc<ManualClock>,
+        handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let handler: Handler = Arc::new(handler);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let record = Arc::clone(&seen);
+        let mut accept_stopped = stopped.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    accepted = listener.accept() => accepted.unwrap(),
+                    _ = accept_stopped.wait_for(|s| *s) => return,
+                };
+                let mut connection_stopped = stopped.clone();
+                let (record, handler, clock) =
+                    (Arc::clone(&record), Arc::clone(&handler), Arc::clone(&clock));
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let (record, handler, clock) =
+                        (Arc::clone(&record), Arc::clone(&handler), Arc::clone(&clock));
+                    async move {
+                        let path = request.uri().path_and_query().unwrap().as_str().to_owned();
+                        let seen = {
+                            let mut record = record.lock().unwrap();
+                            let number = record.iter().filter(|s| s.path == path).count() + 1;
+                            let seen = Seen {
+                                method: request.method().clone(),
+                                path,
+                                headers: request.headers().clone(),
+                                number,
+                            };
+                            record.push(seen.clone());
+                            seen
+                        };
+                        let _ = request.into_body().collect().await;
+                        let reply = handler(&seen);
+                        tokio::time::sleep(reply.delay).await;
+                        let mut response = Response::new(Full::new(Bytes::from(reply.body)));
+                        *response.status_mut() = StatusCode::from_u16(reply.status).unwrap();
+                        let date = revalidate_core::HttpDate::from_unix_seconds(clock.now()).unwrap();
+                        response.headers_mut().insert("date", date.to_header_value());
+                        for (name, value) in reply.headers {
+                            let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+                            if name == "date" {
+                                response.headers_mut().remove("date");
+                            }
+                            response
+                                .headers_mut()
+                                .append(name, HeaderValue::from_str(&value).unwrap());
+                        }
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                tokio::spawn(async move {
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = connection_stopped.wait_for(|s| *s) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, seen, stop }
+    }
+
+    /// Requests received for `path`.
+    pub(crate) fn requests(&self, path: &str) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn count(&self, path: &str) -> usize {
+        self.requests(path).len()
+    }
+
+    /// Closes the listener and every open connection: the origin is down.
+    pub(crate) fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for TestOrigin {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A response as the test client saw it.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
+}
+
+impl Answer {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub(crate) fn cache_status(&self) -> &str {
+        self.header("cache-status").unwrap_or("")
+    }
+
+    pub(crate) fn is_hit(&self) -> bool {
+        self.cache_status().contains("; hit")
+    }
+}
+
+/// An edge in front of `origin`, on a manual clock, served on 127.0.0.1:0.
+pub(crate) struct TestEdge {
+    pub(crate) addr: SocketAddr,
+    /// `None` on the system clock.
+    pub(crate) clock: Option<Arc<ManualClock>>,
+    client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl TestEdge {
+    pub(crate) async fn start(origin: SocketAddr, clock: Arc<ManualClock>) -> Self {
+        Self::start_with(origin, clock, |_| {}).await
+    }
+
+    pub(crate) async fn start_with(
+        origin: SocketAddr,
+        clock: Arc<ManualClock>,
+        tweak: impl FnOnce(&mut EdgeSettings),
+    ) -> Self {
+        Self::start_on(origin, Some(clock), tweak).await
+    }
+
+    /// On the manual clock, or the system clock with `None`.
+    pub(crate) async fn start_on(
+        origin: SocketAddr,
+        clock: Option<Arc<ManualClock>>,
+        tweak: impl FnOnce(&mut EdgeSettings),
+    ) -> Self {
+        let mut settings = EdgeSettings::new(format!("http://{origin}").parse().unwrap());
+        settings.cache_name = "edge".into();
+        settings.response_timeout = Duration::from_secs(5);
+        tweak(&mut settings);
+        let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
+        let edge_clock: Arc<dyn Clock> = match &clock {
+            Some(clock) => clock.clone(),
+            None => Arc::new(revalidate_edge::clock::SystemClock),
+        };
+        let edge = Edge::new(settings, storage.into(), edge_clock);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(revalidate_edge::server::serve(
+            listener,
+            edge.clone(),
+            16 * 1024,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            addr,
+            clock,
+            client,
+            stop: Some(stop),
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub(crate) async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send(Method::GET, path, headers, "").await
+    }
+
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
+        let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap();
+        let mut request = self.client.request(method, self.url(path)).body(body.to_owned());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let mut headers = HeaderMap::new();
+        for (name, value) in response.headers() {
+            headers.append(
+                http::HeaderName::from_bytes(name.as_str().as_bytes()).unwrap(),
+                HeaderValue::from_bytes(value.as_bytes()).unwrap(),
+            );
+        }
+        let body = response.text().await.unwrap();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub(crate) fn advance(&self, seconds: u64) {
+        self.clock.as_ref().expect("a manual clock").advance(seconds);
+    }
+
+    /// The value of one series in `/metrics`.
+    pub(crate) async fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics", &[]).await.body;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for TestEdge {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A clock at the current time, shared by the origin and the edge.
+pub(crate) fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new())
+}
+
+/// Waits (bounded) until `check` holds.
+pub(crate) async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Routes by path for table tests: each case's path gets its own script.
+pub(crate) fn by_path(routes: HashMap<String, Handler>) -> impl Fn(&Seen) -> Reply {
+    move |seen| match routes.get(&seen.path) {
+        Some(route) => route(seen),
+        None => Reply::status(404),
+    }
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Runs the HTTP cache test suite (npm http-cache-tests@0.4.5, cache-tests.fyi)
+# against `revalidate edge` and checks the result against the committed
+# baseline.
+#
+#   scripts/cache-tests.sh            run, write conformance/results.json and
+#                                     conformance/score.md, fail (exit 1) if a
+#                                     test listed in conformance/passing.txt
+#                                     no longer passes
+#   scripts/cache-tests.sh --update   same, then rewrite conformance/passing.txt
+#   scripts/cache-tests.sh --id ID    run one test and print the suite's
+#                                     request/response dump (no scoring)
+#
+# The suite is installed with npm into $REVALIDATE_HCT_HOME (default
+# /tmp/revalidate-http-cache-tests), outside the repository. Everything
+# listens on 127.0.0.1: the suite's origin on $REVALIDATE_HCT_ORIGIN_PORT
+# (default 18100), the edge on $REVALIDATE_HCT_EDGE_PORT (default 18101).
+# Both are fresh per run (the origin keeps per-test state, the edge a memory
+# cache) and are stopped by PID when the script exits.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+conformance=$root/conformance
+version=0.4.5
+home=${REVALIDATE_HCT_HOME:-/tmp/revalidate-http-cache-tests}
+origin_port=${REVALIDATE_HCT_ORIGIN_PORT:-18100}
+edge_port=${REVALIDATE_HCT_EDGE_PORT:-18101}
+update=0 test_id=''
+while (($#)); do
+  case $1 in
+    --update) update=1; shift;;
+    --id) test_id=${2:?--id needs a test id}; shift 2;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0;;
+    *) echo "cache-tests.sh: unknown argument '$1' (try --help)" >&2; exit 2;;
+  esac
+done
+die() { echo "cache-tests.sh: $*" >&2; exit 1; }
+for port in "$origin_port" "$edge_port"; do
+  [[ $port =~ ^[0-9]+$ ]] && ((port >= 18100 && port <= 18199)) || die "port $port outside 18100-18199"
+done
+[[ $origin_port != "$edge_port" ]] || die "origin and edge on the same port"
+command -v node >/dev/null || die "node is required"
+command -v npm >/dev/null || die "npm is required"
+case $home in "$root"|"$root"/*) die "refusing to install the suite inside the repository ($home)";; esac
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() {
+  local i
+  for ((i = 0; i < 300; i++)); do
+    port_busy "$1" && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+for port in "$origin_port" "$edge_port"; do
+  ! port_busy "$port" || die "port $port is already in use"
+done
+
+# --- the suite ---------------------------------------------------------------
+suite=$home/node_modules/http-cache-tests
+installed=$( [[ -f $suite/package.json ]] && node -p "require('$suite/package.json').version" || true)
+if [[ $installed != "$version" ]]; then
+  mkdir -p "$home"
+  # A private package.json so that npm installs here and nowhere else.
+  [[ -f $home/package.json ]] || echo '{"name":"revalidate-hct","private":true}' > "$home/package.json"
+  echo "cache-tests.sh: installing http-cache-tests@$version into $home" >&2
+  (cd "$home" && npm install --no-audit --no-fund --loglevel=error "http-cache-tests@$version" >&2)
+fi
+[[ -f $suite/cli.mjs ]] || die "no cli.mjs in $suite"
+
+# --- the edge binary -----------------------------------------------------------
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+(cd "$root" && cargo build --quiet -p revalidate) || die "cargo build failed"
+bin=$target_dir/debug/revalidate
+[[ -x $bin ]] || die "no binary at $bin"
+
+# --- run ---------------------------------------------------------------------
+run=$(mktemp -d "${TMPDIR:-/tmp}/revalidate-hct.XXXXXX")
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+node "$conformance/origin.mjs" "$suite" "$origin_port" 2> "$run/origin.log" &
+pids+=($!)
+wait_port "$origin_port" "${pids[-1]}" || { cat "$run/origin.log" >&2; die "the suite's origin did not start"; }
+RUST_LOG=${RUST_LOG:-warn} "$bin" edge --origin "http://127.0.0.1:$origin_port" \
+  --listen "127.0.0.1:$edge_port" > "$run/edge.out" 2> "$run/edge.log" &
+pids+=($!)
+wait_port "$edge_port" "${pids[-1]}" || { cat "$run/edge.log" >&2; die "the edge did not start"; }
+
+set +e
+(cd "$suite" && env npm_config_base="http://127.0.0.1:$edge_port" npm_package_config_base="" \
+    npm_config_id="$test_id" npm_package_config_id="" \
+    timeout -k 10 600 node --no-warnings --require "$conformance/client-preload.cjs" cli.mjs) \
+  > "$run/raw.json" 2> "$run/client.log"
+status=$?
+set -e
+if [[ -n $test_id ]]; then
+  cat "$run/raw.json"
+  cat "$run/client.log" >&2
+  exit "$status"
+fi
+((status == 0)) || { tail -n 20 "$run/client.log" >&2; tail -n 20 "$run/edge.log" >&2; die "the suite's client failed (exit $status)"; }
+args=("$suite" "$run/raw.json" "$conformance")
+((update)) && args+=(--update)
+node "$conformance/score.mjs" "${args[@]}"
