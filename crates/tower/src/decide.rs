@@ -1,0 +1,859 @@
+//! The layer's decisions, as pure functions over header maps and sizes.
+//! The service and its future only carry them out.
+
+use std::ops::RangeInclusive;
+
+use http::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, ETAG, LAST_MODIFIED, VARY,
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body::SizeHint;
+use revalidate_core::cache::ResponseDirectives;
+use revalidate_core::{
+    Condition, EntityTag, EntityTagList, HttpDate, Outcome, Preconditions, Validators, not_modified_headers,
+};
+
+/// How big a response body is, as far as can be told without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodySize {
+    /// The body announces its exact length (its size hint, or
+    /// `Content-Length` when the hint is open).
+    Exact(u64),
+    /// A HEAD response whose body was already removed below the layer
+    /// (it is empty but `Content-Length` says otherwise): hashing it would
+    /// give a tag that differs from the GET's.
+    StrippedHead,
+    /// A stream of unknown length.
+    Unknown,
+}
+
+impl BodySize {
+    pub(crate) fn of(method: &Method, hint: &SizeHint, headers: &HeaderMap) -> Self {
+        match hint.exact() {
+            Some(0) if *method == Method::HEAD && content_length(headers).is_some_and(|n| n > 0) => {
+                Self::StrippedHead
+            }
+            Some(n) => Self::Exact(n),
+            None => content_length(headers).map_or(Self::Unknown, Self::Exact),
+        }
+    }
+
+    fn fits(self, max: u64) -> bool {
+        matches!(self, Self::Exact(n) if n <= max)
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let mut lines = headers.get_all(CONTENT_LENGTH).iter();
+    match (lines.next(), lines.next()) {
+        (Some(value), None) => value.to_str().ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Which of the two jobs a layer instance does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// [`ConditionalLayer`](crate::ConditionalLayer): tags and evaluates.
+    Evaluate,
+    /// [`ETagLayer`](crate::ETagLayer): tags the identity body only, below
+    /// a compression layer.
+    TagOnly,
+}
+
+/// Why a response goes on untouched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Untouched {
+    /// RFC 9110 §13.2.1: preconditions apply only where the response
+    /// would have been 2xx.
+    NotSuccess,
+    /// The response forbids storing (`no-store`): nothing keeps it, so
+    /// nothing will revalidate it.
+    NoStore,
+    /// Not GET or HEAD: the response does not carry the selected
+    /// representation, and a write's preconditions were due before it ran.
+    Method,
+    /// No validator, and the body cannot be hashed without buffering a
+    /// stream or more than the limit.
+    Unhashable,
+    /// (ETagLayer) the body is already content-coded: an outer layer owns it.
+    Encoded,
+}
+
+/// What to do with a handler's response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AfterHandler {
+    /// Hand it on as it is.
+    PassThrough(Untouched),
+    /// The headers carry validators: evaluate without reading the body.
+    Evaluate,
+    /// Read the whole body (it fits the limit): to hash it when `hash`,
+    /// and to cut a range out of it.
+    Collect {
+        /// Whether to compute the entity-tag from the bytes.
+        hash: bool,
+    },
+}
+
+/// The facts about a response that [`after_handler`] decides on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ResponseFacts {
+    pub(crate) status: StatusCode,
+    pub(crate) no_store: bool,
+    pub(crate) safe_read: bool,
+    /// The response has an entity-tag (its own, or one the layer was given).
+    pub(crate) has_etag: bool,
+    /// The response has a modification date.
+    pub(crate) has_last_modified: bool,
+    pub(crate) content_coded: bool,
+    pub(crate) size: BodySize,
+    /// The request has a `Range` the layer may serve from the bytes.
+    pub(crate) range_requested: bool,
+}
+
+impl ResponseFacts {
+    pub(crate) fn read(method: &Method, status: StatusCode, headers: &HeaderMap, size: BodySize) -> Self {
+        let mut facts = Self {
+            status,
+            no_store: false,
+            safe_read: matches!(*method, Method::GET | Method::HEAD),
+            has_etag: false,
+            has_last_modified: false,
+            content_coded: false,
+            size,
+            range_requested: false,
+        };
+        // One pass over the few field names a handler sets, instead of a
+        // hash lookup for each of the four fields asked about: this runs on
+        // every response.
+        for name in headers.keys() {
+            if *name == ETAG {
+                facts.has_etag = true;
+            } else if *name == LAST_MODIFIED {
+                facts.has_last_modified = true;
+            } else if *name == CACHE_CONTROL {
+                facts.no_store = is_no_store(headers);
+            } else if *name == CONTENT_ENCODING {
+                facts.content_coded = is_content_coded(headers);
+            }
+        }
+        facts
+    }
+}
+
+/// Decides what to do with a handler's response.
+pub(crate) fn after_handler(role: Role, facts: &ResponseFacts, max_body: u64) -> AfterHandler {
+    // RFC 9110 §13.2.1: "A server MUST ignore all received preconditions if
+    // its response to the same request without those conditions, prior to
+    // processing the request content, would have been a status code other
+    // than a 2xx (Successful) or 412 (Precondition Failed)."
+    if !facts.status.is_success() {
+        return AfterHandler::PassThrough(Untouched::NotSuccess);
+    }
+    if facts.no_store {
+        return AfterHandler::PassThrough(Untouched::NoStore);
+    }
+    if !facts.safe_read {
+        return AfterHandler::PassThrough(Untouched::Method);
+    }
+    let fits = facts.size.fits(max_body);
+    match role {
+        Role::TagOnly => {
+            if facts.content_coded {
+                AfterHandler::PassThrough(Untouched::Encoded)
+            } else if facts.has_etag {
+                AfterHandler::Evaluate
+            } else if fits {
+                AfterHandler::Collect { hash: true }
+            } else {
+                AfterHandler::PassThrough(Untouched::Unhashable)
+            }
+        }
+        Role::Evaluate => {
+            // A handler's tag makes reading unnecessary, unless the layer is
+            // to cut a range out of the bytes. Without one, a body that fits
+            // is hashed even next to a Last-Modified: a strong tag is
+            // exact where a date has one-second resolution.
+            let range_from_bytes = facts.range_requested && facts.status == StatusCode::OK;
+            if facts.has_etag && !(range_from_bytes && fits) {
+                AfterHandler::Evaluate
+            } else if fits {
+                AfterHandler::Collect {
+                    hash: !facts.has_etag,
+                }
+            } else if facts.has_etag || facts.has_last_modified {
+                AfterHandler::Evaluate
+            } else {
+                AfterHandler::PassThrough(Untouched::Unhashable)
+            }
+        }
+    }
+}
+
+/// `Cache-Control: no-store` ([RFC 9111 §5.2.2.5]), read by the core's
+/// directive parser.
+///
+/// [RFC 9111 §5.2.2.5]: https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.5
+pub(crate) fn is_no_store(headers: &HeaderMap) -> bool {
+    headers.contains_key(CACHE_CONTROL) && ResponseDirectives::from_headers(headers).no_store
+}
+
+/// Whether `Content-Encoding` names a coding other than `identity`.
+pub(crate) fn is_content_coded(headers: &HeaderMap) -> bool {
+    headers.get_all(CONTENT_ENCODING).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity"))
+    })
+}
+
+/// The content codings of a response, lowercased, in the order applied.
+fn codings(headers: &HeaderMap) -> Vec<String> {
+    let mut out = Vec::new();
+    for value in headers.get_all(CONTENT_ENCODING) {
+        for coding in value.as_bytes().split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            if coding.is_empty() || coding.eq_ignore_ascii_case(b"identity") {
+                continue;
+            }
+            out.push(String::from_utf8_lossy(coding).to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// The entity-tag of a content-coded variant, given the tag of the
+/// identity representation: `"<opaque>-<coding>"`, several codings joined
+/// by `+`, weakness kept.
+///
+/// [RFC 9110 §8.8.3.3] gives the reason: "a server might use different
+/// entity tags for representations that differ only by content coding";
+/// identity and gzip bytes differ, so a strong tag shared by both would
+/// let a cache splice ranges across them or answer 304 for the wrong one.
+///
+/// `None` when a coding name cannot appear in an entity-tag.
+///
+/// [RFC 9110 §8.8.3.3]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3.3
+pub(crate) fn coded_tag(identity: &EntityTag, codings: &[String]) -> Option<EntityTag> {
+    if codings.is_empty() {
+        return Some(identity.clone());
+    }
+    // DEVIATION(coded-tag): the coded variant's tag is derived from the
+    // identity tag, not hashed from the coded bytes, which the layer never
+    // holds; it is strong only while the compression settings stay fixed.
+    let mut opaque = identity.opaque().to_vec();
+    opaque.push(b'-');
+    opaque.extend_from_slice(codings.join("+").as_bytes());
+    if identity.is_weak() {
+        EntityTag::weak(opaque).ok()
+    } else {
+        EntityTag::strong(opaque).ok()
+    }
+}
+
+/// Rewrites the `ETag` of a response whose tag names the identity bytes
+/// to the tag of the coding actually sent, and makes sure `Vary` names
+/// `Accept-Encoding` on coded responses, and on identity ones too when
+/// `vary_identity` (a compression layer is known to sit below): the same
+/// URL has variants per coding ([RFC 9110 §12.5.5]).
+///
+/// A tag that cannot carry the coding's name is removed rather than kept:
+/// no tag is better than one that two different byte sequences share.
+///
+/// [RFC 9110 §12.5.5]: https://www.rfc-editor.org/rfc/rfc9110#section-12.5.5
+pub(crate) fn tag_for_coding(headers: &mut HeaderMap, vary_identity: bool) {
+    let codings = codings(headers);
+    let coded = !codings.is_empty();
+    if coded {
+        let identity = single_etag(headers);
+        match identity.as_ref().and_then(|tag| coded_tag(tag, &codings)) {
+            Some(tag) => {
+                headers.insert(ETAG, tag.to_header_value());
+            }
+            None => {
+                headers.remove(ETAG);
+            }
+        }
+    }
+    if coded || vary_identity {
+        ensure_vary_accept_encoding(headers);
+    }
+}
+
+fn single_etag(headers: &HeaderMap) -> Option<EntityTag> {
+    let mut lines = headers.get_all(ETAG).iter();
+    match (lines.next(), lines.next()) {
+        (Some(value), None) => EntityTag::from_header(value).ok(),
+        _ => None,
+    }
+}
+
+/// Adds `Vary: accept-encoding` unless `Vary` already names it or is `*`.
+///
+/// `revalidate_core::cache` reads `Vary` for caches but does not export its
+/// reader; the list syntax is simple enough to scan here.
+pub(crate) fn ensure_vary_accept_encoding(headers: &mut HeaderMap) {
+    let covered = headers.get_all(VARY).iter().any(|line| {
+        line.as_bytes()
+            .split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|name| name == b"*" || name.eq_ignore_ascii_case(b"accept-encoding"))
+    });
+    if !covered {
+        headers.append(VARY, HeaderValue::from_static("accept-encoding"));
+    }
+}
+
+/// Sets `ETag` and `Last-Modified` from validators the layer was given,
+/// unless the response carries an `ETag` of its own, which wins. Returns
+/// whether the layer set the tag.
+pub(crate) fn apply_validators(headers: &mut HeaderMap, validators: &Validators) -> bool {
+    if headers.contains_key(ETAG) {
+        return false;
+    }
+    let mut set = false;
+    if let Some(tag) = validators.etag() {
+        headers.insert(ETAG, tag.to_header_value());
+        set = true;
+    }
+    if let Some(date) = validators.last_modified()
+        && !headers.contains_key(LAST_MODIFIED)
+    {
+        headers.insert(LAST_MODIFIED, date.to_header_value());
+    }
+    set
+}
+
+/// Codings whose names a client may find appended to a tag
+/// ([IANA HTTP Content Coding Registry]).
+///
+/// [IANA HTTP Content Coding Registry]: https://www.iana.org/assignments/http-parameters/http-parameters.xhtml#content-coding
+const KNOWN_CODINGS: &[&str] = &[
+    "gzip",
+    "x-gzip",
+    "br",
+    "zstd",
+    "deflate",
+    "compress",
+    "x-compress",
+    "dcb",
+    "dcz",
+    "aes128gcm",
+    "exi",
+    "pack200-gzip",
+];
+
+/// If `candidate` is `identity`'s tag with codings appended (as
+/// [`coded_tag`] makes them), those codings.
+fn coding_suffix<'a>(identity: &EntityTag, candidate: &'a EntityTag) -> Option<Vec<&'a str>> {
+    let rest = candidate
+        .opaque()
+        .strip_prefix(identity.opaque())?
+        .strip_prefix(b"-")?;
+    let rest = std::str::from_utf8(rest).ok()?;
+    let codings: Vec<&str> = rest.split('+').collect();
+    codings
+        .iter()
+        .all(|c| KNOWN_CODINGS.iter().any(|k| k.eq_ignore_ascii_case(c)))
+        .then_some(codings)
+}
+
+/// Whether the request's `Accept-Encoding` accepts `coding` with a
+/// non-zero weight ([RFC 9110 §12.5.3]). A request without the field is
+/// taken as wanting identity, as compression layers treat it.
+///
+/// [RFC 9110 §12.5.3]: https://www.rfc-editor.org/rfc/rfc9110#section-12.5.3
+pub(crate) fn accepts_coding(request: &HeaderMap, coding: &str) -> bool {
+    let coding = coding.strip_prefix("x-").unwrap_or(coding);
+    let mut named = None;
+    let mut star = None;
+    for value in request.get_all(ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let mut params = item.split(';');
+            let name = params.next().unwrap_or("").trim();
+            let name = name.strip_prefix("x-").unwrap_or(name);
+            let weight = params
+                .filter_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .or_else(|| p.trim().strip_prefix("Q="))
+                })
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if name.eq_ignore_ascii_case(coding) {
+                named = Some(weight > 0.0);
+            } else if name == "*" {
+                star = Some(weight > 0.0);
+            }
+        }
+    }
+    named.or(star).unwrap_or(false)
+}
+
+/// Which tag stands for the current representation when a [`Lookup`]
+/// answered with the identity validators and a compression layer below
+/// may send a coded variant.
+///
+/// The client may hold a coded variant's tag (`"v-gzip"`), which the
+/// plain evaluation against `"v"` would not recognise:
+/// - for GET and HEAD, an `If-None-Match` tag naming a coding this request
+///   accepts stands for the current representation, and the 304 carries
+///   it, telling the cache which stored variant to reuse ([RFC 9111
+///   §4.3.4]);
+/// - for other methods, a tag naming any coding of the current
+///   representation proves the client saw the current state.
+///
+/// `None` when no request tag names a coded variant of `current`.
+///
+/// [`Lookup`]: crate::Lookup
+/// [RFC 9111 §4.3.4]: https://www.rfc-editor.org/rfc/rfc9111#section-4.3.4
+pub(crate) fn variant_in_request(
+    current: &EntityTag,
+    pre: &Preconditions,
+    method: &Method,
+    request: &HeaderMap,
+) -> Option<EntityTag> {
+    let safe = matches!(*method, Method::GET | Method::HEAD);
+    let lists = if safe {
+        [pre.if_none_match(), None]
+    } else {
+        [pre.if_match(), pre.if_none_match()]
+    };
+    for list in lists.into_iter().flatten() {
+        let Ok(EntityTagList::Tags(tags)) = list else {
+            continue;
+        };
+        for tag in tags {
+            let Some(codings) = coding_suffix(current, &tag) else {
+                continue;
+            };
+            // DEVIATION(variant-304): before the handler, the coding the
+            // compression layer will choose is unknown; any coding this
+            // request accepts stands for the selected representation.
+            if !safe || codings.iter().all(|c| accepts_coding(request, c)) {
+                let variant = if current.is_weak() {
+                    EntityTag::weak(tag.opaque())
+                } else {
+                    EntityTag::strong(tag.opaque())
+                };
+                return variant.ok();
+            }
+        }
+    }
+    None
+}
+
+/// Validators equal to `current` but with another entity-tag.
+pub(crate) fn with_tag(current: &Validators, tag: EntityTag) -> Validators {
+    let mut v = Validators::new().with_etag(tag);
+    if let Some(lm) = current.last_modified() {
+        v = v.with_last_modified(lm);
+    }
+    if let Some(date) = current.date() {
+        v = v.with_date(date);
+    }
+    v
+}
+
+/// The validators of a response, as the request's preconditions need
+/// them: `Last-Modified` and `Date` are parsed only when a date
+/// precondition or `If-Range` is present, since an `If-None-Match` alone
+/// never reads them.
+pub(crate) fn response_validators(pre: &Preconditions, headers: &HeaderMap) -> Validators {
+    let needs_dates =
+        pre.if_modified_since().is_some() || pre.if_unmodified_since().is_some() || pre.if_range().is_some();
+    if needs_dates {
+        return Validators::from_response_headers(headers);
+    }
+    match single_etag(headers) {
+        Some(tag) => Validators::new().with_etag(tag),
+        None => Validators::new(),
+    }
+}
+
+/// What to do before the handler runs, once a [`Lookup`] gave the current
+/// validators.
+///
+/// [`Lookup`]: crate::Lookup
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BeforeHandler {
+    /// Call the handler.
+    Proceed,
+    /// Answer 304 with these headers, without calling the handler.
+    NotModified(HeaderMap),
+    /// Answer 412, without calling the handler.
+    PreconditionFailed {
+        /// The field that failed.
+        condition: Option<Condition>,
+        /// The current entity-tag, which a 412 may carry so the client can
+        /// retry without another GET.
+        etag: Option<HeaderValue>,
+    },
+}
+
+/// Evaluates the preconditions against validators known before the
+/// handler runs ([RFC 9110 §13.2.2]).
+///
+/// `If-Range` is left for after the handler: it needs the representation
+/// the handler is about to send.
+///
+/// [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
+pub(crate) fn before_handler(
+    pre: &Preconditions,
+    method: &Method,
+    now: HttpDate,
+    current: &Validators,
+    extra: &HeaderMap,
+    request: &HeaderMap,
+) -> BeforeHandler {
+    if !pre.is_conditional() {
+        return BeforeHandler::Proceed;
+    }
+    let variant = current
+        .etag()
+        .filter(|_| current.exists())
+        .and_then(|tag| variant_in_request(tag, pre, method, request));
+    let evaluated = match &variant {
+        Some(tag) => pre.evaluate_detailed(method, &with_tag(current, tag.clone()), now),
+        None => pre.evaluate_detailed(method, current, now),
+    };
+    match evaluated.outcome {
+        Outcome::NotModified => {
+            // §15.4.5: the fields a 200 would carry, then the validators;
+            // the 304 names the variant the client holds, when it holds a
+            // coded one.
+            let mut ok = extra.clone();
+            let coded = variant.is_some();
+            if let Some(tag) = variant.or_else(|| current.etag().cloned()) {
+                ok.insert(ETAG, tag.to_header_value());
+            }
+            if let Some(date) = current.last_modified() {
+                ok.insert(LAST_MODIFIED, date.to_header_value());
+            }
+            if coded {
+                ensure_vary_accept_encoding(&mut ok);
+            }
+            // The core's §15.4.5 set; it copies the kept fields, which is
+            // cheaper than removing every dropped name in place.
+            let headers = not_modified_headers(&ok);
+            BeforeHandler::NotModified(headers)
+        }
+        // §13.1.1: "An origin server that evaluates an If-Match condition
+        // MUST NOT perform the requested method if the condition evaluates
+        // to false"; §13.1.4 says the same of If-Unmodified-Since. The
+        // handler is not called.
+        Outcome::PreconditionFailed => BeforeHandler::PreconditionFailed {
+            condition: evaluated.decided_by,
+            etag: current.etag().map(EntityTag::to_header_value),
+        },
+        Outcome::Proceed | Outcome::IgnoreRange => BeforeHandler::Proceed,
+    }
+}
+
+/// What to send for a `Range` request once the layer holds the whole body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RangePlan {
+    /// Send the whole representation with 200: the field is invalid, asks
+    /// for several ranges, or covers everything. "A server MAY ignore the
+    /// Range header field" ([RFC 9110 §14.2]).
+    ///
+    /// [RFC 9110 §14.2]: https://www.rfc-editor.org/rfc/rfc9110#section-14.2
+    Full,
+    /// Send these bytes with 206 ([RFC 9110 §15.3.7]).
+    ///
+    /// [RFC 9110 §15.3.7]: https://www.rfc-editor.org/rfc/rfc9110#section-15.3.7
+    Partial(RangeInclusive<u64>),
+    /// 416 ([RFC 9110 §15.5.17]): no range overlaps the representation.
+    ///
+    /// [RFC 9110 §15.5.17]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.17
+    Unsatisfiable,
+}
+
+/// Decides how to answer a `Range` field over `len` bytes, parsing it with
+/// `http-range-header`.
+pub(crate) fn range_plan(range: &HeaderValue, len: u64) -> RangePlan {
+    use http_range_header::RangeUnsatisfiableError;
+    let Ok(text) = range.to_str() else {
+        return RangePlan::Full;
+    };
+    // "An origin server MUST ignore a Range header field that contains a
+    // range unit it does not understand" (§14.2); a malformed field is
+    // ignored the same way.
+    let Ok(parsed) = http_range_header::parse_range_header(text) else {
+        return RangePlan::Full;
+    };
+    match parsed.validate(len) {
+        Ok(ranges) => match ranges.as_slice() {
+            [one] if !(*one.start() == 0 && *one.end() + 1 == len) => RangePlan::Partial(one.clone()),
+            // Several ranges would need multipart/byteranges; the whole
+            // representation is a valid answer.
+            _ => RangePlan::Full,
+        },
+        Err(RangeUnsatisfiableError::Unsatisfiable) => RangePlan::Unsatisfiable,
+        Err(_) => RangePlan::Full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Request or response fields of a table row.
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+
+    fn headers(pairs: Fields<'_>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("test header name"),
+                HeaderValue::from_str(value).expect("test header value"),
+            );
+        }
+        h
+    }
+
+    fn facts(status: u16, size: BodySize) -> ResponseFacts {
+        ResponseFacts {
+            status: StatusCode::from_u16(status).expect("test status"),
+            no_store: false,
+            safe_read: true,
+            has_etag: false,
+            has_last_modified: false,
+            content_coded: false,
+            size,
+            range_requested: false,
+        }
+    }
+
+    #[test]
+    fn after_handler_table() {
+        use AfterHandler::*;
+        let max = 1024;
+        let small = BodySize::Exact(10);
+        let big = BodySize::Exact(2048);
+        let with_validator = ResponseFacts {
+            has_etag: true,
+            ..facts(200, small)
+        };
+        let dated_stream = ResponseFacts {
+            has_last_modified: true,
+            ..facts(200, BodySize::Unknown)
+        };
+        let dated_small = ResponseFacts {
+            has_last_modified: true,
+            ..facts(200, small)
+        };
+        let no_store = ResponseFacts {
+            no_store: true,
+            ..facts(200, small)
+        };
+        let post = ResponseFacts {
+            safe_read: false,
+            ..facts(200, small)
+        };
+        let ranged = ResponseFacts {
+            has_etag: true,
+            range_requested: true,
+            ..facts(200, small)
+        };
+        let coded = ResponseFacts {
+            content_coded: true,
+            ..facts(200, small)
+        };
+        #[rustfmt::skip]
+        let cases: &[(&str, Role, ResponseFacts, AfterHandler)] = &[
+            ("small_200_hashed", Role::Evaluate, facts(200, small), Collect { hash: true }),
+            ("exactly_limit_hashed", Role::Evaluate, facts(200, BodySize::Exact(max)), Collect { hash: true }),
+            ("empty_200_hashed", Role::Evaluate, facts(200, BodySize::Exact(0)), Collect { hash: true }),
+            ("no_content_hashed", Role::Evaluate, facts(204, BodySize::Exact(0)), Collect { hash: true }),
+            ("above_limit_untouched", Role::Evaluate, facts(200, big), PassThrough(Untouched::Unhashable)),
+            ("stream_untouched", Role::Evaluate, facts(200, BodySize::Unknown), PassThrough(Untouched::Unhashable)),
+            ("stripped_head_untouched", Role::Evaluate, facts(200, BodySize::StrippedHead), PassThrough(Untouched::Unhashable)),
+            ("not_found_untouched", Role::Evaluate, facts(404, small), PassThrough(Untouched::NotSuccess)),
+            ("redirect_untouched", Role::Evaluate, facts(302, small), PassThrough(Untouched::NotSuccess)),
+            ("no_store_untouched", Role::Evaluate, no_store, PassThrough(Untouched::NoStore)),
+            ("post_untouched", Role::Evaluate, post, PassThrough(Untouched::Method)),
+            ("validator_not_read", Role::Evaluate, with_validator, Evaluate),
+            ("dated_stream_evaluated_unread", Role::Evaluate, dated_stream, Evaluate),
+            ("dated_small_still_hashed", Role::Evaluate, dated_small, Collect { hash: true }),
+            ("validator_range_read", Role::Evaluate, ranged, Collect { hash: false }),
+            ("validator_stream_range_not_read", Role::Evaluate, ResponseFacts { size: BodySize::Unknown, ..ranged }, Evaluate),
+            ("tag_only_hashes", Role::TagOnly, facts(200, small), Collect { hash: true }),
+            ("tag_only_skips_coded", Role::TagOnly, coded, PassThrough(Untouched::Encoded)),
+            ("tag_only_keeps_handler_tag", Role::TagOnly, with_validator, Evaluate),
+            ("tag_only_dated_stream_untouched", Role::TagOnly, dated_stream, PassThrough(Untouched::Unhashable)),
+        ];
+        for (name, role, facts, expected) in cases {
+            assert_eq!(after_handler(*role, facts, max), *expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn body_size_reads_hint_then_content_length() {
+        let exact = SizeHint::with_exact(5);
+        let open = SizeHint::new();
+        let cl = headers(&[("content-length", "7")]);
+        assert_eq!(
+            BodySize::of(&Method::GET, &exact, &HeaderMap::new()),
+            BodySize::Exact(5)
+        );
+        assert_eq!(BodySize::of(&Method::GET, &open, &cl), BodySize::Exact(7));
+        assert_eq!(
+            BodySize::of(&Method::GET, &open, &HeaderMap::new()),
+            BodySize::Unknown
+        );
+        assert_eq!(
+            BodySize::of(&Method::HEAD, &SizeHint::with_exact(0), &cl),
+            BodySize::StrippedHead
+        );
+    }
+
+    #[test]
+    fn no_store_is_read_by_the_core_parser() {
+        assert!(is_no_store(&headers(&[("cache-control", "max-age=5, NO-STORE")])));
+        assert!(is_no_store(&headers(&[
+            ("cache-control", "private"),
+            ("cache-control", "no-store")
+        ])));
+        assert!(!is_no_store(&headers(&[("cache-control", "no-cache")])));
+        assert!(!is_no_store(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn coded_tags_differ_per_coding_and_keep_weakness() {
+        let strong = EntityTag::strong("abc").expect("valid");
+        let weak = EntityTag::weak("abc").expect("valid");
+        let gzip = coded_tag(&strong, &["gzip".into()]).expect("tag");
+        let br = coded_tag(&strong, &["br".into()]).expect("tag");
+        assert_eq!(gzip.to_string(), "\"abc-gzip\"");
+        assert_ne!(gzip, br);
+        assert_eq!(
+            coded_tag(&weak, &["gzip".into(), "br".into()])
+                .expect("tag")
+                .to_string(),
+            "W/\"abc-gzip+br\""
+        );
+        assert_eq!(coded_tag(&strong, &[]), Some(strong.clone()));
+        assert_eq!(coded_tag(&strong, &["bad\"coding".into()]), None);
+    }
+
+    #[test]
+    fn tag_for_coding_rewrites_and_varies() {
+        let mut coded = headers(&[("etag", "\"h\""), ("content-encoding", "gzip")]);
+        tag_for_coding(&mut coded, false);
+        assert_eq!(coded["etag"], "\"h-gzip\"");
+        assert_eq!(coded["vary"], "accept-encoding");
+
+        let mut identity = headers(&[("etag", "\"h\""), ("vary", "Accept-Encoding")]);
+        tag_for_coding(&mut identity, true);
+        assert_eq!(identity["etag"], "\"h\"");
+        assert_eq!(identity.get_all("vary").iter().count(), 1);
+
+        let mut star = headers(&[("etag", "\"h\""), ("vary", "*")]);
+        tag_for_coding(&mut star, true);
+        assert_eq!(star.get_all("vary").iter().count(), 1);
+
+        let mut listed = headers(&[("etag", "\"h\""), ("vary", "origin, accept-encoding")]);
+        tag_for_coding(&mut listed, true);
+        assert_eq!(listed.get_all("vary").iter().count(), 1);
+
+        let mut plain = headers(&[("etag", "\"h\"")]);
+        tag_for_coding(&mut plain, false);
+        assert!(plain.get("vary").is_none(), "no compression below: no Vary");
+        tag_for_coding(&mut plain, true);
+        assert_eq!(plain["vary"], "accept-encoding");
+    }
+
+    #[test]
+    fn accept_encoding_weights() {
+        #[rustfmt::skip]
+        let cases: &[(Fields<'_>, &str, bool)] = &[
+            (&[], "gzip", false),
+            (&[("accept-encoding", "gzip")], "gzip", true),
+            (&[("accept-encoding", "GZIP;q=0.5")], "gzip", true),
+            (&[("accept-encoding", "gzip;q=0")], "gzip", false),
+            (&[("accept-encoding", "br, gzip;q=0")], "gzip", false),
+            (&[("accept-encoding", "*")], "br", true),
+            (&[("accept-encoding", "*, br;q=0")], "br", false),
+            (&[("accept-encoding", "x-gzip")], "gzip", true),
+            (&[("accept-encoding", "identity")], "gzip", false),
+            (&[("accept-encoding", "deflate"), ("accept-encoding", "gzip")], "gzip", true),
+        ];
+        for (fields, coding, expected) in cases {
+            assert_eq!(
+                accepts_coding(&headers(fields), coding),
+                *expected,
+                "{fields:?} {coding}"
+            );
+        }
+    }
+
+    #[test]
+    fn variant_in_request_table() {
+        let current = EntityTag::strong("v1").expect("valid");
+        let gzip_ae = headers(&[("accept-encoding", "gzip")]);
+        #[rustfmt::skip]
+        let cases: &[(&str, Method, Fields<'_>, Option<&str>)] = &[
+            ("inm_gzip_accepted", Method::GET, &[("if-none-match", "\"v1-gzip\"")], Some("\"v1-gzip\"")),
+            ("inm_br_not_accepted", Method::GET, &[("if-none-match", "\"v1-br\"")], None),
+            ("inm_plain_is_not_a_variant", Method::GET, &[("if-none-match", "\"v1\"")], None),
+            ("inm_other_resource", Method::GET, &[("if-none-match", "\"v2-gzip\"")], None),
+            ("inm_unknown_suffix", Method::GET, &[("if-none-match", "\"v1-old\"")], None),
+            ("if_match_any_coding", Method::PUT, &[("if-match", "\"v1-br\"")], Some("\"v1-br\"")),
+            ("if_match_stale", Method::PUT, &[("if-match", "\"v0-gzip\"")], None),
+            ("weak_request_tag", Method::GET, &[("if-none-match", "W/\"v1-gzip\"")], Some("\"v1-gzip\"")),
+        ];
+        for (name, method, fields, expected) in cases {
+            let mut request = headers(fields);
+            request.extend(gzip_ae.clone());
+            let pre = Preconditions::from_headers(&request);
+            let got = variant_in_request(&current, &pre, method, &request).map(|t| t.to_string());
+            assert_eq!(got.as_deref(), *expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn before_handler_answers_304_with_the_variant_and_vary() {
+        let current = Validators::new().with_etag(EntityTag::strong("v1").expect("valid"));
+        let extra = headers(&[
+            ("cache-control", "no-cache"),
+            ("content-type", "application/json"),
+        ]);
+        let request = headers(&[("if-none-match", "\"v1-gzip\""), ("accept-encoding", "gzip")]);
+        let pre = Preconditions::from_headers(&request);
+        let now = HttpDate::from_unix_seconds(1_700_000_000).expect("valid date");
+        let BeforeHandler::NotModified(h) =
+            before_handler(&pre, &Method::GET, now, &current, &extra, &request)
+        else {
+            panic!("expected 304");
+        };
+        assert_eq!(h["etag"], "\"v1-gzip\"");
+        assert_eq!(h["vary"], "accept-encoding");
+        assert_eq!(h["cache-control"], "no-cache");
+        assert!(h.get("content-type").is_none(), "§15.4.5 drops content metadata");
+    }
+
+    #[test]
+    fn range_plan_table() {
+        let cases: &[(&str, u64, RangePlan)] = &[
+            ("bytes=0-9", 100, RangePlan::Partial(0..=9)),
+            ("bytes=90-", 100, RangePlan::Partial(90..=99)),
+            ("bytes=-10", 100, RangePlan::Partial(90..=99)),
+            ("bytes=50-500", 100, RangePlan::Partial(50..=99)),
+            ("bytes=0-99", 100, RangePlan::Full),
+            ("bytes=0-1,5-6", 100, RangePlan::Full),
+            ("bytes=100-", 100, RangePlan::Unsatisfiable),
+            ("items=0-1", 100, RangePlan::Full),
+            ("bytes=x-y", 100, RangePlan::Full),
+        ];
+        for (field, len, expected) in cases {
+            assert_eq!(
+                range_plan(&HeaderValue::from_static(field), *len),
+                *expected,
+                "{field}"
+            );
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! The response future: runs the lookup, calls the inner service, reads
+//! the body when the decision needs its bytes, and builds the answer.
+
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, response};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use revalidate_core::{Condition, HttpDate, Outcome, Preconditions, Validators, not_modified_headers};
+use tower_service::Service;
+
+use crate::body::ConditionalBody;
+use crate::decide::{
+    self, AfterHandler, BeforeHandler, BodySize, RangePlan, ResponseFacts, Role, apply_validators,
+    tag_for_coding,
+};
+use crate::layer::{IdentityTag, KnownValidators, Settings};
+use crate::lookup::Current;
+use crate::problem;
+use crate::tag::body_tag;
+
+/// What the future needs to know about the request once the request
+/// itself has gone to the inner service.
+pub(crate) struct RequestContext {
+    settings: Settings,
+    method: Method,
+    pre: Preconditions,
+    now: HttpDate,
+    /// The `Range` field the layer may serve from the bytes it reads.
+    range: Option<HeaderValue>,
+    /// The validators the lookup found, to set on the response.
+    current: Option<Validators>,
+    /// The request's one `If-None-Match` line, when it is the only
+    /// condition that decides a GET or HEAD: compared byte for byte with a
+    /// tag the layer computed, before any parsing.
+    sole_if_none_match: Option<HeaderValue>,
+}
+
+impl RequestContext {
+    pub(crate) fn tag_only(settings: Settings, method: Method) -> Self {
+        Self {
+            settings,
+            method,
+            pre: Preconditions::default(),
+            now: HttpDate::UNIX_EPOCH,
+            range: None,
+            current: None,
+            sole_if_none_match: None,
+        }
+    }
+
+    pub(crate) fn evaluate(
+        settings: Settings,
+        method: Method,
+        pre: Preconditions,
+        now: HttpDate,
+        range: Option<HeaderValue>,
+        sole_if_none_match: Option<HeaderValue>,
+    ) -> Self {
+        Self {
+            settings,
+            method,
+            pre,
+            now,
+            range,
+            current: None,
+            sole_if_none_match,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Conditional`](crate::Conditional).
+    pub struct ResponseFuture<S, ReqBody, ResBody, LF>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        state: State<S, ReqBody, S::Future, ResBody, LF>,
+        ctx: RequestContext,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, ReqBody, F, ResBody, LF> {
+        // Waiting for the lookup; the service and request wait with it.
+        Lookup {
+            #[pin]
+            lookup: LF,
+            service: Option<S>,
+            request: Option<Request<ReqBody>>,
+        },
+        // Waiting for the inner service.
+        Call {
+            #[pin]
+            future: F,
+        },
+        // Reading a body that announced a length within the limit. Boxed,
+        // so that it can be handed on after a partial read.
+        Collect {
+            body: Option<Pin<Box<ResBody>>>,
+            parts: Option<response::Parts>,
+            chunks: Vec<Bytes>,
+            len: u64,
+            trailers: Option<HeaderMap>,
+            hash: bool,
+        },
+        Done,
+    }
+}
+
+impl<S, ReqBody, ResBody, LF> ResponseFuture<S, ReqBody, ResBody, LF>
+where
+    S: Service<Request<ReqBody>>,
+{
+    pub(crate) fn call(ctx: RequestContext, future: S::Future) -> Self {
+        Self {
+            state: State::Call { future },
+            ctx,
+        }
+    }
+
+    pub(crate) fn lookup(ctx: RequestContext, lookup: LF, service: S, request: Request<ReqBody>) -> Self {
+        Self {
+            state: State::Lookup {
+                lookup,
+                service: Some(service),
+                request: Some(request),
+            },
+            ctx,
+        }
+    }
+}
+
+type Output<B, E> = Result<Response<ConditionalBody<B>>, E>;
+
+impl<S, ReqBody, ResBody, LF> Future for ResponseFuture<S, ReqBody, ResBody, LF>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
+    LF: Future<Output = Option<Current>>,
+{
+    type Output = Output<ResBody, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let next = match this.state.as_mut().project() {
+                StateProj::Lookup {
+                    lookup,
+                    service,
+                    request,
+                } => {
+                    let current = ready!(lookup.poll(cx));
+                    let (Some(mut service), Some(request)) = (service.take(), request.take()) else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    if let Some(current) = current {
+                        let (validators, extra) = current.into_parts();
+                        let ctx = &mut *this.ctx;
+                        match decide::before_handler(
+                            &ctx.pre,
+                            &ctx.method,
+                            ctx.now,
+                            &validators,
+                            &extra,
+                            request.headers(),
+                        ) {
+                            BeforeHandler::Proceed => ctx.current = Some(validators),
+                            BeforeHandler::NotModified(headers) => {
+                                this.state.set(State::Done);
+                                return Poll::Ready(Ok(not_modified(headers)));
+                            }
+                            BeforeHandler::PreconditionFailed { condition, etag } => {
+                                this.state.set(State::Done);
+                                return Poll::Ready(Ok(precondition_failed(condition, etag)));
+                            }
+                        }
+                    }
+                    State::Call {
+                        future: service.call(request),
+                    }
+                }
+                StateProj::Call { future } => {
+                    let (mut parts, body) = ready!(future.poll(cx))?.into_parts();
+                    match plan(this.ctx, &mut parts, &body) {
+                        AfterHandler::PassThrough(_) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Ok(Response::from_parts(
+                                parts,
+                                ConditionalBody::pass_through(body),
+                            )));
+                        }
+                        AfterHandler::Evaluate => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Ok(match this.ctx.settings.role {
+                                Role::TagOnly => {
+                                    Response::from_parts(parts, ConditionalBody::pass_through(body))
+                                }
+                                Role::Evaluate => answer(this.ctx, parts, Content::Unread(body)),
+                            }));
+                        }
+                        AfterHandler::Collect { hash } => State::Collect {
+                            body: Some(Box::pin(body)),
+                            parts: Some(parts),
+                            chunks: Vec::new(),
+                            len: 0,
+                            trailers: None,
+                            hash,
+                        },
+                    }
+                }
+                StateProj::Collect {
+                    body,
+                    parts,
+                    chunks,
+                    len,
+                    trailers,
+                    hash,
+                } => {
+                    let Some(reading) = body.as_mut() else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    let mut failed = None;
+                    loop {
+                        match ready!(reading.as_mut().poll_frame(cx)) {
+                            Some(Ok(frame)) => match frame.into_data() {
+                                Ok(mut data) => {
+                                    let bytes = data.copy_to_bytes(data.remaining());
+                                    *len += bytes.len() as u64;
+                                    if !bytes.is_empty() {
+                                        chunks.push(bytes);
+                                    }
+                                    if *len > this.ctx.settings.max_body {
+                                        // The body announced a length it then
+                                        // exceeded: stop reading and hand on
+                                        // what was read, then the rest.
+                                        break;
+                                    }
+                                    if reading.is_end_stream() {
+                                        break;
+                                    }
+                                }
+                                Err(frame) => {
+                                    if let Ok(more) = frame.into_trailers() {
+                                        trailers.get_or_insert_with(HeaderMap::new).extend(more);
+                                    }
+                                }
+                            },
+                            Some(Err(error)) => {
+                                failed = Some(error);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    let (Some(parts), Some(rest)) = (parts.take(), body.take()) else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    let chunks = mem::take(chunks);
+                    let output = if failed.is_some() || *len > this.ctx.settings.max_body {
+                        // The response goes on as the handler made it, error
+                        // and all, untagged.
+                        Response::from_parts(parts, ConditionalBody::resume(chunks, failed, rest))
+                    } else {
+                        let data = concat(chunks, *len);
+                        collected(this.ctx, parts, data, trailers.take(), *hash)
+                    };
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(output));
+                }
+                StateProj::Done => panic!("ResponseFuture polled after completion"),
+            };
+            this.state.set(next);
+        }
+    }
+}
+
+/// Reads the response's facts, applies the validators the layer was given,
+/// and decides.
+fn plan<B: Body>(ctx: &mut RequestContext, parts: &mut response::Parts, body: &B) -> AfterHandler {
+    let size = BodySize::of(&ctx.method, &body.size_hint(), &parts.headers);
+    let mut facts = ResponseFacts::read(&ctx.method, parts.status, &parts.headers, size);
+    let max = ctx.settings.max_body;
+    match ctx.settings.role {
+        Role::TagOnly => {
+            // Validators the handler attached are for the outer layer.
+            facts.has_etag |= parts
+                .extensions
+                .get::<KnownValidators>()
+                .is_some_and(|known| known.0.etag().is_some());
+            let plan = decide::after_handler(Role::TagOnly, &facts, max);
+            if plan == AfterHandler::Evaluate && parts.headers.contains_key(ETAG) {
+                parts.extensions.insert(IdentityTag { hashed: false });
+            }
+            plan
+        }
+        Role::Evaluate => {
+            let known = parts
+                .extensions
+                .remove::<KnownValidators>()
+                .map(|known| known.0)
+                .or_else(|| ctx.current.take());
+            facts.has_etag |= known.as_ref().is_some_and(|v| v.etag().is_some());
+            facts.has_last_modified |= known.as_ref().is_some_and(|v| v.last_modified().is_some());
+            facts.range_requested = ctx.range.is_some();
+            let plan = decide::after_handler(Role::Evaluate, &facts, max);
+            if matches!(plan, AfterHandler::PassThrough(_)) {
+                return plan;
+            }
+            let identity = parts.extensions.remove::<IdentityTag>();
+            if identity.is_some_and(|tag| tag.hashed) && known.as_ref().is_some_and(|v| v.etag().is_some()) {
+                // The lookup's or handler's validators name the resource
+                // version, which the tags checked before the handler used;
+                // they replace the ETagLayer's hash.
+                parts.headers.remove(ETAG);
+            }
+            let layer_set = known.is_some_and(|v| apply_validators(&mut parts.headers, &v));
+            if layer_set || identity.is_some() {
+                // The tag names the identity bytes; a compression layer below
+                // may have coded them. The ETagLayer's mark says one is there.
+                tag_for_coding(&mut parts.headers, identity.is_some());
+            }
+            plan
+        }
+    }
+}
+
+fn concat(mut chunks: Vec<Bytes>, len: u64) -> Bytes {
+    match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut buf = BytesMut::with_capacity(usize::try_from(len).unwrap_or(0));
+            for chunk in chunks {
+                buf.extend_from_slice(&chunk);
+            }
+            buf.freeze()
+        }
+    }
+}
+
+/// The response body as the layer holds it.
+enum Content<B> {
+    /// Not read: handed on, or dropped unread for a 304.
+    Unread(B),
+    /// Read whole.
+    Read {
+        data: Bytes,
+        trailers: Option<HeaderMap>,
+    },
+}
+
+/// Finishes a response whose body the layer read.
+fn collected<B: Body>(
+    ctx: &RequestContext,
+    mut parts: response::Parts,
+    data: Bytes,
+    trailers: Option<HeaderMap>,
+    hash: bool,
+) -> Response<ConditionalBody<B>> {
+    if hash {
+        let tag = body_tag(&data, &parts.headers);
+        if ctx.settings.role == Role::Evaluate
+            && let Some(sole) = &ctx.sole_if_none_match
+            && sole.as_bytes() == tag.as_bytes()
+        {
+            // The common revalidation: one `If-None-Match` naming exactly the
+            // strong tag just computed, and no `If-Match` or
+            // `If-Unmodified-Since` before it in the §13.2.2 order. Identical
+            // bytes of a valid tag match under the weak comparison (§13.1.2),
+            // so this is the 304 the core would decide, without parsing the
+            // list and the tag back. `If-Modified-Since` is ignored when
+            // `If-None-Match` is present (§13.1.3), and a 304 comes before
+            // `If-Range` (§13.2.2 step 3).
+            parts.headers.insert(ETAG, tag);
+            parts.status = StatusCode::NOT_MODIFIED;
+            parts.headers = not_modified_headers(&parts.headers);
+            return Response::from_parts(parts, ConditionalBody::empty());
+        }
+        parts.headers.insert(ETAG, tag);
+    }
+    match ctx.settings.role {
+        Role::TagOnly => {
+            if hash {
+                parts.extensions.insert(IdentityTag { hashed: true });
+            }
+            Response::from_parts(parts, ConditionalBody::full(data, trailers))
+        }
+        Role::Evaluate => answer(ctx, parts, Content::Read { data, trailers }),
+    }
+}
+
+/// Evaluates the request's preconditions against the response's
+/// validators ([RFC 9110 §13.2.2]) and builds what goes out.
+///
+/// [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
+fn answer<B: Body>(
+    ctx: &RequestContext,
+    mut parts: response::Parts,
+    content: Content<B>,
+) -> Response<ConditionalBody<B>> {
+    let (outcome, decided_by) = if ctx.pre.is_conditional() {
+        let validators = decide::response_validators(&ctx.pre, &parts.headers);
+        let evaluation = ctx.pre.evaluate_detailed(&ctx.method, &validators, ctx.now);
+        (evaluation.outcome, evaluation.decided_by)
+    } else {
+        (Outcome::Proceed, None)
+    };
+    match outcome {
+        Outcome::NotModified => {
+            // §15.4.5: "The server generating a 304 response MUST generate any
+            // of the following header fields that would have been sent in a
+            // 200 (OK) response to the same request: Content-Location, Date,
+            // ETag, and Vary; Cache-Control and Expires": the core's
+            // `not_modified_headers` keeps them from the 200's fields.
+            // The body is dropped unread: a deferred body is never rendered.
+            parts.status = StatusCode::NOT_MODIFIED;
+            // Copying the few kept fields is cheaper than removing each
+            // dropped name from the map.
+            parts.headers = not_modified_headers(&parts.headers);
+            return Response::from_parts(parts, ConditionalBody::empty());
+        }
+        Outcome::PreconditionFailed => {
+            return precondition_failed(decided_by, parts.headers.get(ETAG).cloned());
+        }
+        Outcome::Proceed | Outcome::IgnoreRange => {}
+    }
+    let (data, trailers) = match content {
+        Content::Unread(body) => return Response::from_parts(parts, ConditionalBody::pass_through(body)),
+        Content::Read { data, trailers } => (data, trailers),
+    };
+    let len = data.len() as u64;
+    if ctx.settings.ranges && parts.status == StatusCode::OK && !parts.headers.contains_key(ACCEPT_RANGES) {
+        parts
+            .headers
+            .insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    if outcome == Outcome::Proceed
+        && parts.status == StatusCode::OK
+        && let Some(range) = &ctx.range
+    {
+        match decide::range_plan(range, len) {
+            RangePlan::Full => {}
+            RangePlan::Partial(range) => {
+                let (start, end) = (*range.start(), *range.end());
+                parts.status = StatusCode::PARTIAL_CONTENT;
+                if let Ok(value) = HeaderValue::try_from(format!("bytes {start}-{end}/{len}")) {
+                    parts.headers.insert(CONTENT_RANGE, value);
+                }
+                parts
+                    .headers
+                    .insert(CONTENT_LENGTH, HeaderValue::from(end - start + 1));
+                let slice = data.slice(to_index(start)..=to_index(end));
+                return Response::from_parts(parts, ConditionalBody::full(slice, None));
+            }
+            RangePlan::Unsatisfiable => return range_not_satisfiable(parts, len),
+        }
+    }
+    if ctx.method == Method::HEAD {
+        // The same fields as the GET, without the body: the length the GET
+        // would send stays, or a server below would write 0 from the empty body.
+        if !parts.headers.contains_key(CONTENT_LENGTH) {
+            parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        return Response::from_parts(parts, ConditionalBody::empty());
+    }
+    Response::from_parts(parts, ConditionalBody::full(data, trailers))
+}
+
+fn to_index(offset: u64) -> usize {
+    usize::try_from(offset).expect("a range of bytes held in memory fits in usize")
+}
+
+fn not_modified<B: Body>(headers: HeaderMap) -> Response<ConditionalBody<B>> {
+    let mut response = Response::new(ConditionalBody::empty());
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// A 412 with a problem body ([RFC 9110 §15.5.13]), carrying the current
+/// `ETag` so the client can see what changed.
+///
+/// [RFC 9110 §15.5.13]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.13
+fn precondition_failed<B: Body>(
+    condition: Option<Condition>,
+    etag: Option<HeaderValue>,
+) -> Response<ConditionalBody<B>> {
+    let body = problem::precondition_failed(condition);
+    let mut headers = problem::headers(&body);
+    if let Some(etag) = etag {
+        headers.insert(ETAG, etag);
+    }
+    let mut response = Response::new(ConditionalBody::full(body, None));
+    *response.status_mut() = StatusCode::PRECONDITION_FAILED;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// A 416: "the server SHOULD send a Content-Range header field with an
+/// unsatisfied-range value" ([RFC 9110 §15.5.17]).
+///
+/// [RFC 9110 §15.5.17]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.17
+fn range_not_satisfiable<B: Body>(mut parts: response::Parts, len: u64) -> Response<ConditionalBody<B>> {
+    let body = problem::range_not_satisfiable();
+    let etag = parts.headers.remove(ETAG);
+    parts.status = StatusCode::RANGE_NOT_SATISFIABLE;
+    parts.headers = problem::headers(&body);
+    parts.headers.remove(CONTENT_ENCODING);
+    if let Ok(value) = HeaderValue::try_from(format!("bytes */{len}")) {
+        parts.headers.insert(CONTENT_RANGE, value);
+    }
+    if let Some(etag) = etag {
+        parts.headers.insert(ETAG, etag);
+    }
+    Response::from_parts(parts, ConditionalBody::full(body, None))
+}
