@@ -106,6 +106,9 @@ pin_project! {
         Collect {
             body: Option<Pin<Box<ResBody>>>,
             parts: Option<response::Parts>,
+            // The first chunk, kept apart: most bodies arrive in one, and
+            // then no vector is allocated.
+            first: Option<Bytes>,
             chunks: Vec<Bytes>,
             len: u64,
             trailers: Option<HeaderMap>,
@@ -209,6 +212,7 @@ where
                         AfterHandler::Collect { hash } => State::Collect {
                             body: Some(Box::pin(body)),
                             parts: Some(parts),
+                            first: None,
                             chunks: Vec::new(),
                             len: 0,
                             trailers: None,
@@ -219,6 +223,7 @@ where
                 StateProj::Collect {
                     body,
                     parts,
+                    first,
                     chunks,
                     len,
                     trailers,
@@ -234,7 +239,11 @@ where
                                 Ok(mut data) => {
                                     let bytes = data.copy_to_bytes(data.remaining());
                                     *len += bytes.len() as u64;
-                                    if !bytes.is_empty() {
+                                    if bytes.is_empty() {
+                                    } else if first.is_none() && chunks.is_empty() {
+                                        *first = Some(bytes);
+                                    } else {
+                                        chunks.extend(first.take());
                                         chunks.push(bytes);
                                     }
                                     if *len > this.ctx.settings.max_body {
@@ -263,13 +272,20 @@ where
                     let (Some(parts), Some(rest)) = (parts.take(), body.take()) else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    let chunks = mem::take(chunks);
+                    let first = first.take();
+                    let mut chunks = mem::take(chunks);
                     let output = if failed.is_some() || *len > this.ctx.settings.max_body {
                         // The response goes on as the handler made it, error
                         // and all, untagged.
+                        if let Some(first) = first {
+                            chunks.insert(0, first);
+                        }
                         Response::from_parts(parts, ConditionalBody::resume(chunks, failed, rest))
                     } else {
-                        let data = concat(chunks, *len);
+                        let data = match first {
+                            Some(only) => only,
+                            None => concat(chunks, *len),
+                        };
                         collected(this.ctx, parts, data, trailers.take(), *hash)
                     };
                     this.state.set(State::Done);
