@@ -1,0 +1,192 @@
+//! `revalidate check URL…`: an audit of any site's validators, conditional
+//! requests, caching and CDN behaviour.
+//!
+//! REDbot probes `If-None-Match`, `If-Modified-Since`, `Range` and gzip.
+//! This checker also sends `If-None-Match` lists, `*` and `W/` forms,
+//! `If-Modified-Since` next to `If-None-Match`, stale `If-Range`s, `HEAD`,
+//! each content coding's tag back, the same request to every node behind a
+//! name, the origin behind a CDN, and (only with `--unsafe`) conditional
+//! writes and two racing writers.
+//!
+//! # Map
+//!
+//! | module | IO? | what it holds |
+//! |---|---|---|
+//! | [`model`] | no | [`Recording`]: every [`Exchange`] (request, status, fields, capped body, hash, timing) |
+//! | [`plan`] | no | [`plan::next_batch`]: which probes to send, given what came back so far |
+//! | [`probe`] | **yes** | [`probe::Transport`] (real sockets: reqwest with redirects and decompression off, a raw HTTP/1.1 connection for bytes after a 304), [`probe::record`] runs the plan |
+//! | [`rules`] | no | [`rules::evaluate`]: pure functions from a recording to [`Finding`]s, every judgement through `revalidate-core` |
+//! | [`finding`] | no | [`Severity`], [`finding::Rule`] (stable id, RFC section, fix), [`finding::RULES`] |
+//! | [`report`] | no | human text (colour through anstyle/anstream) and JSON lines; [`report::exit_code`] |
+//!
+//! A check is `record` (IO) then `evaluate` (pure) then `render` (pure):
+//! rules are tested on hand-built recordings without a network.
+//!
+//! # Rules
+//!
+//! Errors break a MUST or give clients wrong content; warnings break a
+//! SHOULD or waste caching; infos explain.
+//!
+//! | id | severity | section |
+//! |---|---|---|
+//! | `unexpected-status` | warning | RFC 9110 §15 |
+//! | `redirect-not-followed` | warning | RFC 9110 §15.4 |
+//! | `probe-failed` | warning | RFC 9110 §9.3.1 |
+//! | `no-validators` | warning | RFC 9110 §8.8.3 |
+//! | `etag-malformed` | error | RFC 9110 §8.8.3 |
+//! | `last-modified-malformed` | error | RFC 9110 §8.8.2 |
+//! | `last-modified-in-future` | error | RFC 9110 §8.8.2.1 |
+//! | `etag-unstable` | error | RFC 9110 §8.8.3 |
+//! | `last-modified-unstable` | warning | RFC 9110 §8.8.2 |
+//! | `etag-same-for-different-bytes` | error | RFC 9110 §8.8.1 |
+//! | `if-none-match-ignored` | warning | RFC 9110 §13.1.2 |
+//! | `if-none-match-weak-comparison` | error | RFC 9110 §8.8.3.2 |
+//! | `if-none-match-list` | error | RFC 9110 §13.1.2 |
+//! | `if-none-match-star` | warning | RFC 9110 §13.1.2 |
+//! | `not-modified-for-changed-content` | error | RFC 9110 §13.1.2 |
+//! | `conditional-unexpected-status` | error | RFC 9110 §13.2.2 |
+//! | `if-modified-since-ignored` | warning | RFC 9110 §13.1.3 |
+//! | `if-modified-since-not-ignored` | error | RFC 9110 §13.1.3 |
+//! | `not-modified-missing-fields` | error | RFC 9110 §15.4.5 |
+//! | `not-modified-extra-metadata` | warning | RFC 9110 §15.4.5 |
+//! | `not-modified-different-etag` | error | RFC 9110 §15.4.5 |
+//! | `not-modified-content-length` | error | RFC 9110 §8.6 |
+//! | `not-modified-has-body` | error | RFC 9112 §6.3 |
+//! | `head-status-differs` | error | RFC 9110 §9.3.2 |
+//! | `head-validators-differ` | error | RFC 9110 §9.3.2 |
+//! | `head-fields-differ` | warning | RFC 9110 §9.3.2 |
+//! | `range-inconsistent` | error | RFC 9110 §14.4 |
+//! | `range-validators-differ` | error | RFC 9110 §15.3.7 |
+//! | `range-ignored` | warning | RFC 9110 §14.3 |
+//! | `if-range-stale-gave-partial` | error | RFC 9110 §13.1.5 |
+//! | `if-range-match-ignored` | warning | RFC 9110 §13.1.5 |
+//! | `encoding-same-strong-etag` | error | RFC 9110 §8.8.3.3 |
+//! | `encoding-etag-round-trip` | warning | RFC 9110 §13.1.2 |
+//! | `vary-missing-accept-encoding` | error | RFC 9110 §12.5.5 |
+//! | `vary-inconsistent` | warning | RFC 9111 §4.1 |
+//! | `vary-star` | warning | RFC 9111 §4.1 |
+//! | `vary-fragments-cache` | warning | RFC 9111 §4.1 |
+//! | `cache-control-syntax` | warning | RFC 9111 §5.2 |
+//! | `cache-control-conflict` | warning | RFC 9111 §5.2.2 |
+//! | `expires-malformed` | warning | RFC 9111 §5.3 |
+//! | `freshness-heuristic` | warning | RFC 9111 §4.2.2 |
+//! | `freshness` | info | RFC 9111 §4.2 |
+//! | `etag-differs-between-nodes` | error | RFC 9110 §8.8.3 |
+//! | `last-modified-differs-between-nodes` | warning | RFC 9110 §8.8.2 |
+//! | `content-differs-between-nodes` | warning | RFC 9110 §8.8.1 |
+//! | `node-revalidation-fails` | error | RFC 9110 §13.1.2 |
+//! | `cdn-detected` | info | RFC 9111 §5.1 |
+//! | `cdn-answers-not-modified` | info | RFC 9111 §4.3.2 |
+//! | `cdn-etag-differs-from-origin` | error | RFC 9110 §8.8.3 |
+//! | `cdn-last-modified-differs-from-origin` | warning | RFC 9110 §8.8.2 |
+//! | `cdn-stale-etag` | error | RFC 9111 §4.2.4 |
+//! | `cdn-holds-older-copy` | info | RFC 9111 §4.2 |
+//! | `cdn-same-etag-different-bytes` | error | RFC 9110 §8.8.1 |
+//! | `if-match-ignored` | error | RFC 9110 §13.1.1 |
+//! | `if-unmodified-since-ignored` | error | RFC 9110 §13.1.4 |
+//! | `create-only-not-enforced` | error | RFC 9110 §13.1.2 |
+//! | `write-despite-precondition-failure` | error | RFC 9110 §13.1.1 |
+//! | `unconditional-write-accepted` | info | RFC 6585 §3 |
+//! | `preconditions-required` | info | RFC 6585 §3 |
+//! | `lost-update` | error | RFC 9110 §13.1.1 |
+//! | `conditional-write-refused` | error | RFC 9110 §13.1.1 |
+//! | `writes-skipped` | info | RFC 9110 §9.3.4 |
+//!
+//! # Policies
+//!
+//! - Redirects are reported (`redirect-not-followed`), never followed.
+//! - Probes go out on fresh connections, so a server that writes a body
+//!   after a 304 cannot corrupt the next answer; the raw probe (plain
+//!   `http://` only) reads the bytes after the 304's header section.
+//! - Bodies are kept up to [`model::BODY_CAP`] and hashed whole.
+//! - `--origin` without a path takes the checked URL's path and query.
+//! - Default nodes are every A/AAAA record of the host, when there are at
+//!   least two.
+//! - Writes (`--unsafe`) send back the bytes the server sent, refused
+//!   writes first, then two racing writers, then restore the original bytes
+//!   with `If-Match`.
+
+pub mod finding;
+pub mod model;
+pub mod plan;
+pub mod probe;
+pub mod report;
+pub mod rules;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use finding::{Finding, Rule, Severity};
+pub use model::{CheckOptions, Exchange, ProbeKind, RecordedResponse, Recording};
+pub use probe::CheckError;
+pub use report::{Checked, UrlReport, exit_code, render_json, render_text};
+
+/// What `revalidate check` was asked.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Nodes to compare (`--backend`); empty for every A/AAAA record.
+    pub backends: Vec<SocketAddr>,
+    /// The origin behind a CDN (`--origin`).
+    pub origin: Option<String>,
+    /// Whether write checks may run (`--unsafe`).
+    pub unsafe_writes: bool,
+    /// The timeout per request.
+    pub timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            backends: Vec::new(),
+            origin: None,
+            unsafe_writes: false,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Checks one URL over the network.
+pub async fn check_url(url: &str, settings: &Settings) -> UrlReport {
+    let outcome = async {
+        let parsed = probe::parse_url(url)?;
+        let backends = probe::nodes_of(&parsed, &settings.backends).await;
+        let origin = settings
+            .origin
+            .as_deref()
+            .map(|o| probe::origin_for(o, &parsed))
+            .transpose()?;
+        let transport = probe::HttpTransport::new(&parsed, &backends, settings.timeout)?;
+        let options = CheckOptions {
+            backends,
+            origin,
+            unsafe_writes: settings.unsafe_writes,
+        };
+        let recording = probe::record(&transport, &parsed, options).await?;
+        Ok(checked(&recording))
+    }
+    .await;
+    UrlReport {
+        url: url.to_owned(),
+        outcome,
+    }
+}
+
+/// The findings of a recording, with its first status and request count.
+pub fn checked(recording: &Recording) -> Checked {
+    Checked {
+        status: recording
+            .initial()
+            .map_or(http::StatusCode::INTERNAL_SERVER_ERROR, |r| r.status),
+        requests: recording.exchanges.len(),
+        findings: rules::evaluate(recording),
+    }
+}
+
+/// Checks each URL in turn.
+pub async fn check_all(urls: &[String], settings: &Settings) -> Vec<UrlReport> {
+    let mut reports = Vec::with_capacity(urls.len());
+    for url in urls {
+        reports.push(check_url(url, settings).await);
+    }
+    reports
+}
