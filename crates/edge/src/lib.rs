@@ -28,9 +28,13 @@
 //! # Policies where the RFCs leave a choice
 //!
 //! - **Cache key**: the request target's path and query. One edge fronts
-//!   one origin, so the scheme and authority are the same for every entry;
-//!   `Host` is forwarded unchanged and is not part of the key, so an origin
-//!   that serves different sites by `Host` needs one edge per site.
+//!   one origin, so the scheme and authority are the same for every entry.
+//!   Requests reach the origin with `Host` set to the `--origin` URL's
+//!   authority, not the client's (as nginx's `proxy_pass` does by default;
+//!   a gateway is the origin's client, [RFC 9110 §7.2]), so that a client
+//!   cannot make the origin answer for another site under a shared key
+//!   (cache poisoning); an origin that serves several sites by `Host`
+//!   needs one edge per site.
 //! - **Client conditionals**: a cache fill never forwards the client's
 //!   `If-None-Match`, `If-Modified-Since`, `If-Match`,
 //!   `If-Unmodified-Since`, `If-Range` or `Range`; the edge asks for the
@@ -75,6 +79,7 @@
 //! None (`grep -rn DEVIATION crates/edge`).
 //!
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
+//! [RFC 9110 §7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-7.2
 
 pub mod body;
 pub mod clock;

@@ -94,6 +94,9 @@ struct Inner {
     upstream: Upstream,
     origin_scheme: String,
     origin_authority: String,
+    /// `Host` on every request to the origin: the origin's own authority,
+    /// never the client's (see the crate docs on the cache key).
+    origin_host: Option<HeaderValue>,
     cache: CacheConfig,
     name: String,
     via: HeaderValue,
@@ -152,6 +155,10 @@ impl Edge {
                     .origin
                     .authority()
                     .map_or_else(String::new, |a| a.as_str().to_owned()),
+                origin_host: settings
+                    .origin
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
                 cache,
                 name: settings.cache_name,
                 via,
@@ -551,10 +558,22 @@ impl Edge {
         response
     }
 
+    /// The client's `Host` is replaced by the origin's authority, as
+    /// nginx's `proxy_pass` does by default (crate docs, "Cache key"). The cache
+    /// key is the path and query; forwarding a client-chosen `Host` would let
+    /// one client store another site's response (or an error page) under a
+    /// path every client shares: cache poisoning.
+    fn set_origin_host(&self, headers: &mut HeaderMap) {
+        if let Some(host) = &self.inner.origin_host {
+            headers.insert(HOST, host.clone());
+        }
+    }
+
     fn fill_request(&self, ask: &Ask, stored: Option<&HeaderMap>) -> Request<EdgeBody> {
         let mut request = Request::new(empty());
         *request.uri_mut() = self.origin_uri(&ask.uri);
         *request.headers_mut() = fill_headers(&ask.headers, stored, &self.inner.via, ask.peer);
+        self.set_origin_host(request.headers_mut());
         if self.inner.cache.targeted_field.is_some()
             && let Some(capability) = crate::surrogate::capability(&self.inner.name)
         {
@@ -947,17 +966,15 @@ impl Edge {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = request.into_parts();
-        let host = parts
-            .headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
-            .unwrap_or_else(|| self.inner.origin_authority.clone());
+        // The origin sees its own authority as `Host` (below), so its
+        // `Location` and `Content-Location` are judged same-origin (§4.4)
+        // against that authority.
+        let host = self.inner.origin_authority.clone();
         let mut forward = Request::new(boxed(body));
         *forward.method_mut() = parts.method.clone();
         *forward.uri_mut() = self.origin_uri(&parts.uri);
         *forward.headers_mut() = forwarded_headers(&parts.headers, &self.inner.via, peer);
+        self.set_origin_host(forward.headers_mut());
         let method_status = |status: Option<StatusCode>| {
             let builder = self.status(Some(Forward::Method));
             match status {

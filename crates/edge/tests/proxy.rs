@@ -631,6 +631,30 @@ async fn unsafe_methods_invalidate_target_location_and_content_location() {
     );
 }
 
+/// Cache poisoning through `Host`: the key is the path, so a client-chosen
+/// `Host` must never reach the origin, or one client could store another
+/// site's page under a path every client shares.
+#[tokio::test]
+async fn client_host_never_reaches_the_origin() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        Reply::ok(seen.header("host").unwrap_or("none")).header("cache-control", "max-age=600")
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    let own = origin.addr.to_string();
+    let poisoned = edge.get("/poison", &[("host", "evil.example")]).await;
+    assert_eq!(poisoned.body, own, "the origin saw the client's Host");
+    let next = edge.get("/poison", &[]).await;
+    assert!(next.is_hit(), "{}", next.cache_status());
+    assert_eq!(next.body, own);
+    edge.send(Method::POST, "/poison-write", &[("host", "evil.example")], "{}")
+        .await;
+    let writes = origin.requests("/poison-write");
+    assert_eq!(writes.len(), 1);
+    assert_eq!(writes[0].header("host"), Some(own.as_str()));
+}
+
 const TOKEN: &str = "0123456789abcdef-token";
 
 #[tokio::test]
