@@ -8,6 +8,12 @@
 # it: compare syscalls per response with strace -c.
 #
 #   scripts/bench-instructions.sh            # all scenarios, both servers
+#   ONLY=revalidate scripts/bench-instructions.sh   # one server
+#   KEEP=/tmp/cg scripts/bench-instructions.sh      # keep the callgrind files
+#                                                   # (NAME-SCENARIO.out) for callgrind_annotate
+#
+# Builds the release binary into $CARGO_TARGET_DIR (default target/); for
+# annotated profiles add CARGO_PROFILE_RELEASE_DEBUG=true.
 #
 # Needs valgrind, nginx and wrk (apt-get install valgrind nginx-light wrk).
 set -euo pipefail
@@ -17,6 +23,7 @@ root=${BENCH_ROOT:-/tmp/bench-fixtures}
 work=$(mktemp -d)
 trap 'pkill -INT -f "callgrind-out-file=$work" 2>/dev/null || true; rm -rf "$work"' EXIT
 cargo build -q --release -p revalidate
+bin=${CARGO_TARGET_DIR:-target}/release/revalidate
 "$bench/fixtures.sh" "$root" >/dev/null
 
 # start_server NAME PORT: under callgrind, waits until it answers.
@@ -25,7 +32,7 @@ start_server() {
   case $name in
     revalidate)
       RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$work/$name.out" \
-        target/release/revalidate serve --workers 1 --root "$root" --data "$work/data" \
+        "$bin" serve --workers 1 --root "$root" --data "$work/data" \
         --listen "127.0.0.1:$port" >"$work/$name.log" 2>&1 &;;
     nginx)
       mkdir -p "$work/nginx-tmp"
@@ -56,10 +63,11 @@ measure() {
   sleep 1
   local total
   total=$(cat "$work/$name.out".* | awk '/^summary:/ {s+=$2} END {print s}')
+  if [[ -n ${KEEP:-} ]]; then mkdir -p "$KEEP"; cat "$work/$name.out".* >"$KEEP/$name-$scenario.out"; fi
   printf '%-10s %-10s %-9s responses=%-7s instructions_per_response=%s\n' "$name" "$scenario" "$path" "$n" "$((total / n))"
 }
 
-for name in revalidate nginx; do
+for name in ${ONLY:-revalidate nginx}; do
   port=19020
   start_server "$name" "$port"
   for scenario in "200-small /1k.bin" "200-large /1m.bin" "304-inm /1k.bin" "304-ims /1k.bin"; do

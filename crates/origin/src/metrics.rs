@@ -156,6 +156,13 @@ impl Metrics {
         h.latency.record(seconds);
     }
 
+    /// Counts the bytes a `304` saved, for a handler that knows these
+    /// metrics (cheaper than a [`BytesSaved`] extension on the response;
+    /// the `304` itself is counted by [`TrackLayer`] from its status).
+    pub fn record_bytes_saved(&self, bytes: u64) {
+        self.inner.handles.bytes_saved.increment(bytes);
+    }
+
     /// Drains recorded histogram samples into their buckets every few
     /// seconds until the last clone of these metrics is dropped.
     ///
@@ -265,6 +272,21 @@ where
             method: method_index(request.method()),
             metrics: self.metrics.clone(),
             inner: self.inner.call(request),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts the response of a request with `method` as [`TrackLayer`]
+    /// does, for a service that calls its handler itself: the clock starts
+    /// now, and `handle` makes the future to count.
+    pub fn track<F>(&self, method: &Method, handle: impl FnOnce() -> F) -> TrackFuture<F> {
+        let method = method_index(method);
+        TrackFuture {
+            started: Instant::now(),
+            method,
+            metrics: self.clone(),
+            inner: handle(),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use axum::Router;
@@ -82,7 +83,7 @@ impl App {
         let path = request.uri().path();
         if self.is_api(path) {
             let api = self.inner.api.clone();
-            return AppFuture::api(api.oneshot(request.map(axum::body::Body::new)));
+            return AppFuture::api(Box::pin(api.oneshot(request.map(axum::body::Body::new))));
         }
         if self.inner.metrics_inline && path == "/metrics" {
             let response = if matches!(*request.method(), Method::GET | Method::HEAD) {
@@ -101,7 +102,12 @@ impl App {
                     .into_response(),
             );
         };
-        match static_files.respond_now(request.method(), request.uri(), request.headers()) {
+        match static_files.respond_now_counting(
+            request.method(),
+            request.uri(),
+            request.headers(),
+            Some(&self.inner.metrics),
+        ) {
             Answer::Ready(response) => AppFuture::ready(response),
             Answer::Blocking(blocking) => AppFuture::blocking(Box::pin(blocking.run())),
         }
@@ -111,6 +117,34 @@ impl App {
     pub fn into_service(self) -> Track<App> {
         let metrics = self.inner.metrics.clone();
         TrackLayer::new(metrics).layer(self)
+    }
+
+    /// [`App::into_service`] as a hyper service, what [`serve`] runs:
+    /// hyper calls it by reference, so a request costs no service clone
+    /// and no readiness state machine (tower's `Oneshot`), a few percent
+    /// of a 304.
+    fn into_hyper_service(self) -> HyperApp {
+        HyperApp { app: self }
+    }
+}
+
+/// See [`App::into_hyper_service`].
+#[derive(Clone, Debug)]
+struct HyperApp {
+    app: App,
+}
+
+impl hyper::service::Service<Request<hyper::body::Incoming>> for HyperApp {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = crate::metrics::TrackFuture<AppFuture>;
+
+    fn call(&self, request: Request<hyper::body::Incoming>) -> Self::Future {
+        let method = request.method().clone();
+        self.app
+            .inner
+            .metrics
+            .track(&method, || self.app.dispatch(request))
     }
 }
 
@@ -143,8 +177,10 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     #[project = AppFutureProjection]
     enum AppFutureState {
-        // An API request in its router.
-        Api { #[pin] future: tower::util::Oneshot<Router, Request<axum::body::Body>> },
+        // An API request in its router; boxed, as the router's future is
+        // large and the static files' answers would otherwise move it
+        // around too.
+        Api { future: Pin<Box<tower::util::Oneshot<Router, Request<axum::body::Body>>>> },
         // Answered already; taken when polled.
         Ready { response: Option<Response> },
         // A static file on a blocking thread.
@@ -153,7 +189,7 @@ pin_project_lite::pin_project! {
 }
 
 impl AppFuture {
-    fn api(future: tower::util::Oneshot<Router, Request<axum::body::Body>>) -> Self {
+    fn api(future: Pin<Box<tower::util::Oneshot<Router, Request<axum::body::Body>>>>) -> Self {
         Self {
             state: AppFutureState::Api { future },
         }
@@ -185,7 +221,7 @@ impl Future for AppFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            AppFutureProjection::Api { future } => future.poll(cx),
+            AppFutureProjection::Api { future } => future.as_mut().poll(cx),
             AppFutureProjection::Ready { response } => Poll::Ready(Ok(response
                 .take()
                 .unwrap_or_else(|| StatusCode::INTERNAL_SERVER_ERROR.into_response()))),
@@ -210,8 +246,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let stopping_now = Arc::clone(&stopping);
     tokio::spawn(async move {
         shutdown.await;
+        // The flag first: a connection woken by the send must see it.
+        stopping_now.store(true, Ordering::Release);
         let _ = stop_tx.send(true);
     });
     let wait_for = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -226,10 +266,11 @@ pub async fn serve(
         })
     });
     app.inner.metrics.spawn_upkeep();
-    let service = hyper_util::service::TowerToHyperService::new(app.into_service());
+    let service = app.into_hyper_service();
     let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let stop = wait_for(stop_rx);
+    // Each connection task holds a sender; all dropped = all finished.
+    let (finished_tx, mut finished_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let stop = wait_for(stop_rx.clone());
     tokio::pin!(stop);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -249,21 +290,73 @@ pub async fn serve(
         // adds latency.
         let _ = stream.set_nodelay(true);
         let connection = builder
-            .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service.clone())
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service.clone())
             .into_owned();
-        let connection = graceful.watch(connection);
+        let connection = GracefulConnection {
+            connection,
+            stop: Some(Box::pin(tokio::task::unconstrained(wait_for(stop_rx.clone())))),
+            stopping: Arc::clone(&stopping),
+            registered: false,
+        };
+        let finished = finished_tx.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(finished);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    drop(finished_tx);
+    let _ = finished_rx.recv().await;
     if let Some(task) = metrics_task {
         task.await.map_err(io::Error::other)??;
     }
     Ok(())
+}
+
+type Connection = hyper_util::server::conn::auto::Connection<
+    'static,
+    hyper_util::rt::TokioIo<tokio::net::TcpStream>,
+    HyperApp,
+    hyper_util::rt::TokioExecutor,
+>;
+
+pin_project_lite::pin_project! {
+    /// A connection that shuts down gracefully (finishes the request in
+    /// flight, then closes) once `stop` resolves.
+    ///
+    /// Cheaper per request than hyper-util's `GracefulShutdown`, which
+    /// polls its watch future (a lock) on every wake-up: here `stop` is
+    /// polled once to register the task's waker and afterwards only when
+    /// `stopping` says it has fired (one atomic load). `stop` runs
+    /// unconstrained by tokio's budget, so that first poll always
+    /// registers rather than yielding.
+    struct GracefulConnection {
+        #[pin]
+        connection: Connection,
+        stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+        stopping: Arc<AtomicBool>,
+        registered: bool,
+    }
+}
+
+impl Future for GracefulConnection {
+    type Output = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Some(stop) = this.stop.as_mut()
+            && (!*this.registered || this.stopping.load(Ordering::Acquire))
+        {
+            *this.registered = true;
+            if stop.as_mut().poll(cx).is_ready() {
+                *this.stop = None;
+                this.connection.as_mut().graceful_shutdown();
+            }
+        }
+        this.connection.poll(cx)
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
@@ -417,4 +510,56 @@ pub async fn run(
     tracing::info!(%addr, store = origin.store.backend(), "serving");
     origin.serve(listener, metrics_listener, shutdown).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// An idle keep-alive connection must not hold up the shutdown: its
+    /// task registered for the stop signal on its first poll and is woken
+    /// by it, without polling the signal on every request.
+    #[tokio::test]
+    async fn shutdown_closes_an_idle_keep_alive_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = app(Router::new(), "/api", None, &Metrics::new(), true);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, app, None, async move {
+            let _ = stop_rx.await;
+        }));
+
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        for _ in 0..3 {
+            stream
+                .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut head = [0u8; 12];
+            stream.read_exact(&mut head).await.unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200");
+            // Drain the rest of this response.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let mut rest = [0u8; 65536];
+            let _ = tokio::time::timeout(Duration::from_millis(50), stream.read(&mut rest)).await;
+        }
+
+        stop_tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve returned although a keep-alive connection was idle")
+            .unwrap()
+            .unwrap();
+        // Closed by the server: end of stream (or a reset), not a hang.
+        let mut rest = Vec::new();
+        let _closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
+            .await
+            .expect("the idle connection was not closed");
+    }
 }

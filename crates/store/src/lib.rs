@@ -11,6 +11,7 @@
 //! | `memory` | [`MemoryStore`]: a `HashMap` behind a mutex, for tests of other crates |
 //! | `sqlite` | [`SqliteStore`]: the embedded default, a real file (WAL, `BEGIN IMMEDIATE`) |
 //! | `postgres` | [`PostgresStore`]: several nodes on one database (`SELECT … FOR UPDATE`, `INSERT … ON CONFLICT DO NOTHING`) |
+//! | `sql` | what both SQL backends share: decide, plan, run the one row statement, check it touched one row, commit (`SqlDialect` says the statements) |
 //! | `retry` | bounded re-runs of a write transaction that lost a race |
 //! | `error` | [`StoreError`], classified for the HTTP layer ([`StoreError::is_transient`] → 503) |
 //!
@@ -76,6 +77,7 @@ mod memory;
 mod postgres;
 mod resource;
 mod retry;
+mod sql;
 mod sqlite;
 mod store;
 

@@ -16,14 +16,15 @@ use std::time::Duration;
 
 use revalidate_core::HttpDate;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use crate::StoreError;
 use crate::error::{ErrorClass, classify_transport};
 use crate::key::ResourceKey;
-use crate::resource::{Change, Plan, Resource, StoredRow, WriteOutcome, plan};
+use crate::resource::{Change, Resource, WriteOutcome};
 use crate::retry::{AttemptError, Transactional, write_with_retries};
+use crate::sql::{SqlDialect, decide_and_write, read_row};
 use crate::store::Store;
 
 /// The PostgreSQL schema, embedded in the binary.
@@ -123,67 +124,29 @@ impl PostgresStore {
     {
         let mut tx = self.pool.begin().await.map_err(attempt_error)?;
         let current = select(&mut tx, key).await?;
-        let change = match decide(current.as_ref()) {
-            Ok(change) => change,
-            Err(refusal) => {
-                tx.rollback().await.map_err(attempt_error)?;
-                return Ok(WriteOutcome::Refused { refusal, current });
-            }
-        };
-        let plan = plan(key, current, change, now)?;
-        let affected = match &plan {
-            Plan::Insert(next) => {
-                let row = next.to_row();
-                sqlx::query(INSERT)
-                    .bind(key.collection().as_str())
-                    .bind(key.id())
-                    .bind(row.version)
-                    .bind(row.etag)
-                    .bind(row.last_modified)
-                    .bind(row.body)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(attempt_error)?
-                    .rows_affected()
-            }
-            Plan::Update {
-                next,
-                expected_version,
-            } => {
-                let row = next.to_row();
-                sqlx::query(UPDATE)
-                    .bind(key.collection().as_str())
-                    .bind(key.id())
-                    .bind(row.version)
-                    .bind(row.etag)
-                    .bind(row.last_modified)
-                    .bind(row.body)
-                    .bind(*expected_version)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(attempt_error)?
-                    .rows_affected()
-            }
-            Plan::Delete(previous) => sqlx::query(DELETE)
-                .bind(key.collection().as_str())
-                .bind(key.id())
-                .bind(previous.version())
-                .execute(&mut *tx)
-                .await
-                .map_err(attempt_error)?
-                .rows_affected(),
-            Plan::Nothing => 1,
-        };
-        if affected != 1 {
-            // An insert that hit ON CONFLICT: another writer created the
-            // resource after our SELECT found nothing. Roll back (dropping
-            // `tx` does) and decide again against its record.
-            return Err(AttemptError::LostRace(format!(
-                "{affected} rows written; the resource was created concurrently"
-            )));
-        }
-        tx.commit().await.map_err(attempt_error)?;
-        Ok(plan.into_outcome())
+        decide_and_write::<Self, R, F>(tx, key, current, now, decide).await
+    }
+}
+
+impl SqlDialect for PostgresStore {
+    type Db = Postgres;
+    const INSERT: &'static str = INSERT;
+    const UPDATE: &'static str = UPDATE;
+    const DELETE: &'static str = DELETE;
+
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn attempt_error(error: sqlx::Error) -> AttemptError {
+        attempt_error(error)
+    }
+
+    fn lost_race(affected: u64) -> String {
+        // An insert that hit ON CONFLICT: another writer created the
+        // resource after our SELECT found nothing. Roll back (dropping the
+        // transaction does) and decide again against its record.
+        format!("{affected} rows written; the resource was created concurrently")
     }
 }
 
@@ -206,13 +169,15 @@ impl Transactional for PostgresStore {
 
 impl Store for PostgresStore {
     async fn get(&self, key: &ResourceKey) -> Result<Option<Resource>, StoreError> {
-        let row = sqlx::query_as::<_, (i64, String, i64, String)>(SELECT)
-            .bind(key.collection().as_str())
-            .bind(key.id())
-            .fetch_optional(&self.pool)
+        let mut connection = self
+            .pool
+            .acquire()
             .await
             .map_err(|e| classify(&e).into_error(e))?;
-        row.map(|row| Resource::from_row(key.clone(), stored_row(row)))
+        read_row::<Postgres>(&mut connection, SELECT, key)
+            .await
+            .map_err(|e| classify(&e).into_error(e))?
+            .map(|row| Resource::from_row(key.clone(), row))
             .transpose()
     }
 
@@ -242,24 +207,10 @@ async fn select(
     tx: &mut Transaction<'_, Postgres>,
     key: &ResourceKey,
 ) -> Result<Option<Resource>, AttemptError> {
-    let row = sqlx::query_as::<_, (i64, String, i64, String)>(SELECT_FOR_UPDATE)
-        .bind(key.collection().as_str())
-        .bind(key.id())
-        .fetch_optional(&mut **tx)
+    let row = read_row::<Postgres>(tx, SELECT_FOR_UPDATE, key)
         .await
         .map_err(attempt_error)?;
-    Ok(row
-        .map(|row| Resource::from_row(key.clone(), stored_row(row)))
-        .transpose()?)
-}
-
-fn stored_row((version, etag, last_modified, body): (i64, String, i64, String)) -> StoredRow {
-    StoredRow {
-        version,
-        etag,
-        last_modified,
-        body,
-    }
+    Ok(row.map(|row| Resource::from_row(key.clone(), row)).transpose()?)
 }
 
 fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {

@@ -15,15 +15,17 @@ use std::time::Duration;
 use revalidate_core::HttpDate;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
 use crate::StoreError;
 use crate::error::{ErrorClass, classify_transport};
 use crate::key::ResourceKey;
-use crate::resource::{Change, Plan, Resource, StoredRow, WriteOutcome, plan};
+use crate::resource::{Change, Resource, WriteOutcome};
 use crate::retry::{AttemptError, Transactional, write_with_retries};
+use crate::sql::{SqlDialect, decide_and_write, read_row};
 use crate::store::Store;
 
 /// The SQLite schema, embedded in the binary.
@@ -120,66 +122,28 @@ impl SqliteStore {
             .await
             .map_err(attempt_error)?;
         let current = select(&mut tx, key).await?;
-        let change = match decide(current.as_ref()) {
-            Ok(change) => change,
-            Err(refusal) => {
-                tx.rollback().await.map_err(attempt_error)?;
-                return Ok(WriteOutcome::Refused { refusal, current });
-            }
-        };
-        let plan = plan(key, current, change, now)?;
-        let affected = match &plan {
-            Plan::Insert(next) => {
-                let row = next.to_row();
-                sqlx::query(INSERT)
-                    .bind(key.collection().as_str())
-                    .bind(key.id())
-                    .bind(row.version)
-                    .bind(row.etag)
-                    .bind(row.last_modified)
-                    .bind(row.body)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(attempt_error)?
-                    .rows_affected()
-            }
-            Plan::Update {
-                next,
-                expected_version,
-            } => {
-                let row = next.to_row();
-                sqlx::query(UPDATE)
-                    .bind(key.collection().as_str())
-                    .bind(key.id())
-                    .bind(row.version)
-                    .bind(row.etag)
-                    .bind(row.last_modified)
-                    .bind(row.body)
-                    .bind(*expected_version)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(attempt_error)?
-                    .rows_affected()
-            }
-            Plan::Delete(previous) => sqlx::query(DELETE)
-                .bind(key.collection().as_str())
-                .bind(key.id())
-                .bind(previous.version())
-                .execute(&mut *tx)
-                .await
-                .map_err(attempt_error)?
-                .rows_affected(),
-            Plan::Nothing => 1,
-        };
-        if affected != 1 {
-            // Cannot happen under the write lock; if it does, the row moved
-            // under us, and the safe reaction is to start over.
-            return Err(AttemptError::LostRace(format!(
-                "{affected} rows matched the locked version"
-            )));
-        }
-        tx.commit().await.map_err(attempt_error)?;
-        Ok(plan.into_outcome())
+        decide_and_write::<Self, R, F>(tx, key, current, now, decide).await
+    }
+}
+
+impl SqlDialect for SqliteStore {
+    type Db = Sqlite;
+    const INSERT: &'static str = INSERT;
+    const UPDATE: &'static str = UPDATE;
+    const DELETE: &'static str = DELETE;
+
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn attempt_error(error: sqlx::Error) -> AttemptError {
+        attempt_error(error)
+    }
+
+    fn lost_race(affected: u64) -> String {
+        // Cannot happen under the write lock; if it does, the row moved
+        // under us, and the safe reaction is to start over.
+        format!("{affected} rows matched the locked version")
     }
 }
 
@@ -202,13 +166,15 @@ impl Transactional for SqliteStore {
 
 impl Store for SqliteStore {
     async fn get(&self, key: &ResourceKey) -> Result<Option<Resource>, StoreError> {
-        let row = sqlx::query_as::<_, (i64, String, i64, String)>(SELECT)
-            .bind(key.collection().as_str())
-            .bind(key.id())
-            .fetch_optional(&self.pool)
+        let mut connection = self
+            .pool
+            .acquire()
             .await
             .map_err(|e| classify(&e).into_error(e))?;
-        row.map(|row| Resource::from_row(key.clone(), stored_row(row)))
+        read_row::<Sqlite>(&mut connection, SELECT, key)
+            .await
+            .map_err(|e| classify(&e).into_error(e))?
+            .map(|row| Resource::from_row(key.clone(), row))
             .transpose()
     }
 
@@ -238,24 +204,8 @@ async fn select(
     tx: &mut Transaction<'_, Sqlite>,
     key: &ResourceKey,
 ) -> Result<Option<Resource>, AttemptError> {
-    let row = sqlx::query_as::<_, (i64, String, i64, String)>(SELECT)
-        .bind(key.collection().as_str())
-        .bind(key.id())
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(attempt_error)?;
-    Ok(row
-        .map(|row| Resource::from_row(key.clone(), stored_row(row)))
-        .transpose()?)
-}
-
-fn stored_row((version, etag, last_modified, body): (i64, String, i64, String)) -> StoredRow {
-    StoredRow {
-        version,
-        etag,
-        last_modified,
-        body,
-    }
+    let row = read_row::<Sqlite>(tx, SELECT, key).await.map_err(attempt_error)?;
+    Ok(row.map(|row| Resource::from_row(key.clone(), row)).transpose()?)
 }
 
 /// SQLite's primary result codes for "another connection holds the lock".

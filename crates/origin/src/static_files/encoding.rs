@@ -145,6 +145,14 @@ impl AcceptEncoding {
     /// client's weight, then by server preference, identity last among
     /// equals.
     pub(crate) fn ranked(&self) -> RankedCodings {
+        if self.brotli == 0 && self.zstd == 0 && self.gzip == 0 {
+            // No coding wanted (no `Accept-Encoding` at all, most often):
+            // identity or nothing, without sorting.
+            return RankedCodings {
+                items: [None; 4],
+                len: usize::from(self.identity > 0),
+            };
+        }
         let mut items = [Some(Coding::Brotli), Some(Coding::Zstd), Some(Coding::Gzip), None];
         // A stable sort keeps the server order among equal weights.
         items.sort_by_key(|coding| std::cmp::Reverse(self.quality(*coding)));

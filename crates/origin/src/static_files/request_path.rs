@@ -6,17 +6,25 @@ use percent_encoding::percent_decode_str;
 /// A request path that is safe to join onto the root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CleanPath {
-    /// Decoded segments, none empty, `.`, `..`, hidden, or holding a
-    /// separator or NUL.
-    pub(crate) segments: Vec<String>,
+    /// The decoded segments joined by `/`: none empty, `.`, `..`, hidden,
+    /// or holding a separator or NUL, so splitting on `/` gives them back.
+    /// Empty for the root. Kept joined because the hot path needs exactly
+    /// this (the template key, one path to `lstat`); a segment list cost
+    /// an allocation per segment and a join per request.
+    relative: String,
     /// Whether the request path ended in `/` (always true for `/`).
     pub(crate) trailing_slash: bool,
 }
 
 impl CleanPath {
     /// The path relative to the root, segments joined by `/`.
-    pub(crate) fn relative(&self) -> String {
-        self.segments.join("/")
+    pub(crate) fn relative(&self) -> &str {
+        &self.relative
+    }
+
+    /// The decoded segments, in order.
+    pub(crate) fn segments(&self) -> impl Iterator<Item = &str> {
+        segments(&self.relative)
     }
 
     /// The canonical request path of the directory form, `/a/b/`, built
@@ -24,12 +32,18 @@ impl CleanPath {
     /// (a raw `//evil.example` would be a protocol-relative URL).
     pub(crate) fn directory_location(&self) -> String {
         let mut location = String::from("/");
-        for segment in &self.segments {
+        for segment in self.segments() {
             location.extend(percent_encoding::utf8_percent_encode(segment, SEGMENT));
             location.push('/');
         }
         location
     }
+}
+
+/// The segments of a relative path made of clean segments joined by `/`
+/// (none for the empty path).
+pub(crate) fn segments(relative: &str) -> impl Iterator<Item = &str> {
+    relative.split('/').filter(|segment| !segment.is_empty())
 }
 
 /// Characters escaped when a segment is put back into a URL path.
@@ -69,35 +83,74 @@ pub(crate) fn clean_request_path(raw: &str) -> Result<CleanPath, PathRejection> 
     let Some(rest) = raw.strip_prefix('/') else {
         return Err(PathRejection::Malformed("the request path must start with '/'"));
     };
-    let mut segments = Vec::new();
+    if is_plain(rest) {
+        // Nothing to decode, merge or refuse: the path is its own cleaning.
+        return Ok(CleanPath {
+            relative: rest.strip_suffix('/').unwrap_or(rest).to_owned(),
+            trailing_slash: rest.is_empty() || rest.ends_with('/'),
+        });
+    }
+    let mut relative = String::with_capacity(rest.len());
     for raw_segment in rest.split('/') {
         if raw_segment.is_empty() {
             continue;
         }
-        let decoded = percent_decode_str(raw_segment)
-            .decode_utf8()
-            .map_err(|_| PathRejection::Malformed("the request path is not valid UTF-8 once decoded"))?;
-        if decoded.contains('\0') {
-            return Err(PathRejection::Malformed("the request path contains NUL"));
-        }
-        if decoded.contains(['/', '\\']) {
-            return Err(PathRejection::Refused(
-                "a path segment contains an encoded separator",
-            ));
-        }
+        // Most segments hold neither a `%` nor a byte the checks below are
+        // about: one pass over the bytes, and the segment is its own
+        // decoding (a `&str` split on `/` has no `/` left).
+        let plain = raw_segment.bytes().all(|b| !matches!(b, b'%' | b'\\' | 0));
+        let decoded = if plain {
+            std::borrow::Cow::Borrowed(raw_segment)
+        } else {
+            let decoded = percent_decode_str(raw_segment)
+                .decode_utf8()
+                .map_err(|_| PathRejection::Malformed("the request path is not valid UTF-8 once decoded"))?;
+            if decoded.contains('\0') {
+                return Err(PathRejection::Malformed("the request path contains NUL"));
+            }
+            if decoded.contains(['/', '\\']) {
+                return Err(PathRejection::Refused(
+                    "a path segment contains an encoded separator",
+                ));
+            }
+            decoded
+        };
         if decoded == "." || decoded == ".." {
             return Err(PathRejection::Refused("dot segments are not allowed"));
         }
         if decoded.starts_with('.') && decoded != ".well-known" {
             return Err(PathRejection::Refused("hidden files are not served"));
         }
-        segments.push(decoded.into_owned());
+        if !relative.is_empty() {
+            relative.push('/');
+        }
+        relative.push_str(&decoded);
     }
     let trailing_slash = rest.is_empty() || rest.ends_with('/');
     Ok(CleanPath {
-        segments,
+        relative,
         trailing_slash,
     })
+}
+
+/// Whether `rest` (the path after its leading `/`) needs no cleaning: no
+/// `%` to decode, no `\\` or NUL, no empty segment (`//`), and no segment
+/// starting with `.` (dot segments, hidden files, `.well-known`), which the
+/// general loop decides. One pass over the bytes, for the common path.
+fn is_plain(rest: &str) -> bool {
+    let mut previous = b'/';
+    for b in rest.bytes() {
+        let general = match b {
+            b'%' | b'\\' | 0 => true,
+            b'/' | b'.' => previous == b'/',
+            _ => false,
+        };
+        if general {
+            return false;
+        }
+        previous = b;
+    }
+    true
 }
 
 #[cfg(test)]
@@ -108,7 +161,8 @@ mod tests {
     fn table() {
         let ok = |raw: &str, segs: &[&str], slash: bool| {
             let clean = clean_request_path(raw).unwrap();
-            assert_eq!(clean.segments, segs, "{raw}");
+            assert_eq!(clean.segments().collect::<Vec<_>>(), segs, "{raw}");
+            assert_eq!(clean.relative(), segs.join("/"), "{raw}");
             assert_eq!(clean.trailing_slash, slash, "{raw}");
         };
         ok("/", &[], true);
@@ -116,6 +170,9 @@ mod tests {
         ok("/a//b/", &["a", "b"], true);
         ok("/a%20b", &["a b"], false);
         ok("/.well-known/x", &[".well-known", "x"], false);
+        ok("/a/b/", &["a", "b"], true);
+        ok("/a.b/c..d/e.", &["a.b", "c..d", "e."], false);
+        ok("/%61/b", &["a", "b"], false);
         for refused in [
             "/..",
             "/a/../b",
@@ -126,13 +183,17 @@ mod tests {
             "/a\\b",
             "/.git/config",
             "/.",
+            "/a/.",
+            "/a/..",
+            "/a/.hidden",
+            "/a/./b",
         ] {
             assert!(
                 matches!(clean_request_path(refused), Err(PathRejection::Refused(_))),
                 "{refused}"
             );
         }
-        for malformed in ["a", "", "/a%00b", "/%ff"] {
+        for malformed in ["a", "", "/a%00b", "/a\0b", "/%ff"] {
             assert!(
                 matches!(clean_request_path(malformed), Err(PathRejection::Malformed(_))),
                 "{malformed}"
