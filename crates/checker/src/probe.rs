@@ -4,7 +4,7 @@
 //! sockets (reqwest, with redirects and decompression off so the checker
 //! sees exactly what the server sent, and a raw HTTP/1.1 connection for the
 //! bytes after a 304's header section); tests may pass any other
-//! implementation. [`record`] drives the [`plan`](crate::plan) loop.
+//! implementation. [`record`] drives the [`plan`] loop.
 
 use std::collections::HashMap;
 use std::error::Error as _;
