@@ -260,7 +260,7 @@ impl Edge {
 
     fn ttl(&self, meta: &ResponseMeta, now: u64) -> i64 {
         let f = freshness(&self.inner.cache, &meta.stored(), now);
-        i64::try_from(f.lifetime).unwrap_or(i64::MAX) - i64::try_from(f.age).unwrap_or(i64::MAX)
+        ttl_of(f.lifetime, f.age)
     }
 
     async fn lookup(&self, ask: &Ask) -> Lookup {
@@ -332,44 +332,23 @@ impl Edge {
                     }
                     match decision {
                         Reuse::Fresh { .. } => {
-                            self.count(
-                                &ask,
-                                if collapsed {
-                                    Outcome::Collapsed
-                                } else {
-                                    Outcome::Hit
-                                },
-                            );
-                            self.inner
-                                .metrics
-                                .saved_from_origin(found.object.body.len() as u64);
-                            let status = self
-                                .status(None)
-                                .ttl(self.ttl(&found.meta, now))
-                                .collapsed(collapsed);
-                            return self.serve_stored(&ask, &found, &status);
+                            let outcome = if collapsed {
+                                Outcome::Collapsed
+                            } else {
+                                Outcome::Hit
+                            };
+                            let status = self.status(None).collapsed(collapsed);
+                            return self.serve_reused(&ask, &found, outcome, status);
                         }
                         Reuse::StaleAllowed { .. } => {
-                            self.count(&ask, Outcome::Stale);
                             self.inner.metrics.stale(StaleReason::MaxStale);
-                            self.inner
-                                .metrics
-                                .saved_from_origin(found.object.body.len() as u64);
-                            let status = self.status(None).ttl(self.ttl(&found.meta, now));
-                            return self.serve_stored(&ask, &found, &status);
+                            return self.serve_reused(&ask, &found, Outcome::Stale, self.status(None));
                         }
                         Reuse::StaleWhileRevalidate { .. } => {
-                            self.count(&ask, Outcome::Stale);
                             self.inner.metrics.stale(StaleReason::WhileRevalidate);
-                            self.inner
-                                .metrics
-                                .saved_from_origin(found.object.body.len() as u64);
                             self.spawn_refresh(&ask, &found);
-                            let status = self
-                                .status(None)
-                                .ttl(self.ttl(&found.meta, now))
-                                .detail("stale-while-revalidate");
-                            return self.serve_stored(&ask, &found, &status);
+                            let status = self.status(None).detail("stale-while-revalidate");
+                            return self.serve_reused(&ask, &found, Outcome::Stale, status);
                         }
                         Reuse::GatewayTimeout => return self.only_if_cached(&ask),
                         Reuse::Revalidate => match self.inner.flights.join(&ask.key) {
@@ -434,9 +413,29 @@ impl Edge {
 
     /// Answers from a stored response, applying the client's conditionals
     /// and range.
-    fn serve_stored(&self, ask: &Ask, found: &Found, status: &CacheStatus) -> Response<EdgeBody> {
+    /// A stored response reused without the origin: counted, with the
+    /// bytes it saved, and served.
+    fn serve_reused(
+        &self,
+        ask: &Ask,
+        found: &Found,
+        outcome: Outcome,
+        status: CacheStatus,
+    ) -> Response<EdgeBody> {
+        self.count(ask, outcome);
+        self.inner
+            .metrics
+            .saved_from_origin(found.object.body.len() as u64);
+        self.serve_stored(ask, found, status)
+    }
+
+    /// Serves a stored response; `status` gets its `ttl` here, from the same
+    /// freshness computation that gives the `Age`.
+    fn serve_stored(&self, ask: &Ask, found: &Found, status: CacheStatus) -> Response<EdgeBody> {
         let now = self.now();
-        let age = current_age(&found.meta.stored(), now);
+        let fresh = freshness(&self.inner.cache, &found.meta.stored(), now);
+        let age = fresh.age;
+        let status = status.ttl(ttl_of(fresh.lifetime, fresh.age));
         let body = found.object.body.clone();
         let answer = answer_client(
             &ask.method,
@@ -453,7 +452,7 @@ impl Edge {
             answer,
             body,
             age,
-            status,
+            &status,
         )
     }
 
@@ -535,10 +534,9 @@ impl Edge {
             self.inner.metrics.stale(StaleReason::IfError);
             let status = self
                 .status(Some(Forward::Stale))
-                .ttl(self.ttl(&found.meta, now))
                 .collapsed(collapsed)
                 .detail("stale-if-error");
-            return self.serve_stored(ask, found, &status);
+            return self.serve_stored(ask, found, status);
         }
         self.count(ask, Outcome::Error);
         let mut response = Problem::new(failure.status(), "Origin unavailable")
@@ -721,15 +719,13 @@ impl Edge {
                         Outcome::Revalidated
                     },
                 );
-                let now = self.now();
                 let status = self
                     .status(Some(Forward::Stale))
                     .forward_status(StatusCode::NOT_MODIFIED)
                     .stored(storable)
-                    .ttl(self.ttl(&meta, now))
                     .collapsed(collapsed);
                 let refreshed = Found { meta, ..found };
-                self.serve_stored(ask, &refreshed, &status)
+                self.serve_stored(ask, &refreshed, status)
             }
             Validation::NotModifiedMismatch => {
                 // §4.3.4: a 304 that selects no stored response cannot be
@@ -751,10 +747,9 @@ impl Edge {
                 let status = self
                     .status(Some(Forward::Stale))
                     .forward_status(origin_status)
-                    .ttl(self.ttl(&found.meta, received))
                     .collapsed(collapsed)
                     .detail("stale-if-error");
-                self.serve_stored(ask, &found, &status)
+                self.serve_stored(ask, &found, status)
             }
             Validation::ServerError | Validation::Replace => {
                 self.inner
@@ -1096,4 +1091,10 @@ async fn tee(
     if let Some(flight) = flight {
         flight.land(landed);
     }
+}
+
+/// RFC 9211 `ttl`: the freshness lifetime minus the current age, negative
+/// once stale.
+fn ttl_of(lifetime: u64, age: u64) -> i64 {
+    i64::try_from(lifetime).unwrap_or(i64::MAX) - i64::try_from(age).unwrap_or(i64::MAX)
 }
