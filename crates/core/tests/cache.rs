@@ -4,29 +4,14 @@
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri};
 use proptest::prelude::*;
-use revalidate_core::HttpDate;
 use revalidate_core::cache::directives::DELTA_SECONDS_MAX;
 use revalidate_core::cache::status::Forward;
 use revalidate_core::cache::*;
 
-use crate::support::headers;
+use crate::support::{CACHE_NOW as NOW, date_at as date, headers};
 
 /// Header fields as (name, value) pairs.
 type Fields<'a> = Vec<(&'a str, &'a str)>;
-
-/// A fixed "now" and helpers to write dates relative to it.
-const NOW: u64 = 1_771_372_800;
-
-fn date(secs: u64) -> String {
-    String::from_utf8(
-        HttpDate::from_unix_seconds(secs)
-            .unwrap()
-            .to_header_value()
-            .as_bytes()
-            .to_vec(),
-    )
-    .unwrap()
-}
 
 #[test]
 fn response_directive_parsing_table() {

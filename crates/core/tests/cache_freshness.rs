@@ -2,23 +2,11 @@
 //! after the sentence or cache-tests.fyi id they check.
 
 use http::{HeaderMap, StatusCode};
-use revalidate_core::HttpDate;
 use revalidate_core::cache::directives::DELTA_SECONDS_MAX;
 use revalidate_core::cache::freshness::age_value;
 use revalidate_core::cache::*;
 
-use crate::support::headers;
-
-const NOW: u64 = 1_771_372_800;
-
-fn date(secs: u64) -> String {
-    HttpDate::from_unix_seconds(secs)
-        .unwrap()
-        .to_header_value()
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
+use crate::support::{CACHE_NOW as NOW, date_at as date, headers};
 
 fn stored(map: &HeaderMap) -> Stored<'_> {
     Stored {

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use revalidate_core::cache::directives::DELTA_SECONDS_MAX;
 use revalidate_core::cache::*;
 
-const NOW: u64 = 1_771_372_800;
+use crate::support::CACHE_NOW as NOW;
 
 fn map_of(pairs: &[(&'static str, HeaderValue)]) -> HeaderMap {
     let mut map = HeaderMap::new();

@@ -3,21 +3,9 @@
 //! request directives' edges, stale-if-error.
 
 use http::{HeaderMap, HeaderName, Method, StatusCode};
-use revalidate_core::HttpDate;
 use revalidate_core::cache::*;
 
-use crate::support::headers;
-
-const NOW: u64 = 1_771_372_800;
-
-fn date(secs: u64) -> String {
-    HttpDate::from_unix_seconds(secs)
-        .unwrap()
-        .to_header_value()
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
+use crate::support::{CACHE_NOW as NOW, date_at as date, headers};
 
 fn decide(
     config: &CacheConfig,

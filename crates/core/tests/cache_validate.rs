@@ -4,18 +4,7 @@ use http::{HeaderMap, Method, StatusCode};
 use revalidate_core::cache::*;
 use revalidate_core::{HttpDate, Outcome, Preconditions};
 
-use crate::support::headers;
-
-const NOW: u64 = 1_771_372_800;
-
-fn date(secs: u64) -> String {
-    HttpDate::from_unix_seconds(secs)
-        .unwrap()
-        .to_header_value()
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
+use crate::support::{CACHE_NOW as NOW, date_at as date, headers};
 
 #[test]
 fn vary_normalisation_table() {

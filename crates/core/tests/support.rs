@@ -33,3 +33,16 @@ pub(crate) fn strong(opaque: &str) -> EntityTag {
 pub(crate) fn weak(opaque: &str) -> EntityTag {
     EntityTag::weak(opaque).unwrap()
 }
+
+/// The clock of the cache tables (2026-02-18T00:00:00Z), in Unix seconds.
+pub(crate) const CACHE_NOW: u64 = 1_771_372_800;
+
+/// The IMF-fixdate field value of `secs` Unix seconds.
+pub(crate) fn date_at(secs: u64) -> String {
+    HttpDate::from_unix_seconds(secs)
+        .unwrap()
+        .to_header_value()
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
