@@ -112,7 +112,8 @@ pub mod validators;
 pub use date::{HttpDate, InvalidHttpDate};
 pub use etag::{EntityTag, EntityTagList, InvalidEntityTag, InvalidEntityTagList};
 pub use not_modified::{
-    NOT_MODIFIED_DROPS, not_modified_headers, not_modified_response, strip_to_not_modified,
+    NOT_MODIFIED_DROPS, NOT_MODIFIED_REQUIRED, not_modified_headers, not_modified_response,
+    strip_to_not_modified,
 };
 pub use precondition::{Condition, Evaluation, IfRange, Outcome, Preconditions};
 pub use validators::{Validators, last_modified_is_strong};

@@ -15,6 +15,21 @@
 use http::header::{self, HeaderName};
 use http::{HeaderMap, Response, StatusCode};
 
+/// Names of the fields a 304 MUST carry when the 200 to the same request
+/// would have: "Content-Location, Date, ETag, and Vary; Cache-Control and
+/// Expires" ([RFC 9110 §15.4.5]). [`not_modified_headers`] keeps all of
+/// them; a checker compares a server's 304 against this list.
+///
+/// [RFC 9110 §15.4.5]: https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5
+pub const NOT_MODIFIED_REQUIRED: [&str; 6] = [
+    "cache-control",
+    "content-location",
+    "date",
+    "etag",
+    "expires",
+    "vary",
+];
+
 /// Names of the fields a 304 drops from the 200's headers: representation metadata
 /// ([RFC 9110 §8]) and message framing ([RFC 9112 §6]), which would describe
 /// content the 304 does not carry.

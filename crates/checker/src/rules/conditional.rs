@@ -10,18 +10,11 @@ use super::{Findings, etag_of, etag_text};
 use crate::finding;
 use crate::model::{ImsForm, InmForm, ProbeKind, RecordedResponse, Recording};
 
-/// §15.4.5: "The server generating a 304 response MUST generate any of the
-/// following header fields that would have been sent in a 200 (OK)
-/// response to the same request: Content-Location, Date, ETag, and Vary;
-/// Cache-Control and Expires".
-const REQUIRED_ON_304: [&str; 6] = [
-    "cache-control",
-    "content-location",
-    "date",
-    "etag",
-    "expires",
-    "vary",
-];
+// §15.4.5: "The server generating a 304 response MUST generate any of the
+// following header fields that would have been sent in a 200 (OK) response
+// to the same request: Content-Location, Date, ETag, and Vary; Cache-Control
+// and Expires".
+use revalidate_core::NOT_MODIFIED_REQUIRED as REQUIRED_ON_304;
 
 /// Representation metadata a 304 "SHOULD NOT" carry (§15.4.5): the
 /// core's list of what a 304 drops, less the framing and `Accept-Ranges`,
