@@ -120,6 +120,12 @@ impl HttpDate {
         // takes no clock, so the fixed pivot of `httpdate` applies. It only
         // differs for the years 2070–2076 written as "70"–"76" in a format
         // that has been obsolete since 1996.
+        // Nearly every date on the wire is an IMF-fixdate, which senders
+        // MUST generate (§5.6.7); reading its fixed layout directly costs a
+        // tenth of the general parser, which then only sees the rest.
+        if let Some(secs) = parse_imf_fixdate(bytes) {
+            return Ok(Self(secs));
+        }
         let text = std::str::from_utf8(bytes).map_err(|_| InvalidHttpDate::Syntax)?;
         let parsed: httpdate::HttpDate = text.parse().map_err(|_| InvalidHttpDate::Syntax)?;
         Self::from_system_time(SystemTime::from(parsed))
@@ -151,6 +157,71 @@ impl HttpDate {
         let text = httpdate::HttpDate::from(self.to_system_time()).to_string();
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
+}
+
+/// Seconds since the epoch of a well-formed, existing IMF-fixdate such as
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, or `None` for anything else, which the
+/// general parser then judges. It accepts exactly what that parser accepts
+/// in this form (names are case-sensitive, the weekday must match the date,
+/// seconds stop at 59); `imf_fixdate_fast_path_agrees_with_httpdate` holds
+/// it to that.
+fn parse_imf_fixdate(b: &[u8]) -> Option<u64> {
+    const DAYS: [&[u8; 3]; 7] = [b"Sun", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat"];
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+    ];
+    let b: &[u8; 29] = b.try_into().ok()?;
+    if &b[3..5] != b", "
+        || b[7] != b' '
+        || b[11] != b' '
+        || b[16] != b' '
+        || b[19] != b':'
+        || b[22] != b':'
+        || &b[25..] != b" GMT"
+    {
+        return None;
+    }
+    let digit = |i: usize| -> Option<u64> {
+        let d = b[i].wrapping_sub(b'0');
+        (d < 10).then_some(u64::from(d))
+    };
+    let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+    let day = two(5)?;
+    let year = two(12)? * 100 + two(14)?;
+    let (hour, minute, second) = (two(17)?, two(20)?, two(23)?);
+    let month = MONTHS.iter().position(|m| m[..] == b[8..11])? as u64 + 1;
+    if year < 1970 || hour > 23 || minute > 59 || second > 59 || day == 0 || day > days_in_month(year, month)
+    {
+        return None;
+    }
+    let days = days_since_epoch(year, month, day);
+    // 1970-01-01 was a Thursday.
+    if DAYS[((days + 4) % 7) as usize][..] != b[0..3] {
+        return None;
+    }
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+fn days_in_month(year: u64, month: u64) -> u64 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to a date on or after it in the proleptic
+/// Gregorian calendar, counting years from March so that the leap day
+/// falls last.
+fn days_since_epoch(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year / 400;
+    let year_of_era = year % 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    // 719_468 days from 0000-03-01 to 1970-01-01.
+    era * 146_097 + day_of_era - 719_468
 }
 
 impl FromStr for HttpDate {
@@ -233,6 +304,58 @@ mod tests {
                 Err(InvalidHttpDate::Syntax),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn imf_fixdate_fast_path_reads_the_calendar() {
+        for (text, secs) in [
+            ("Thu, 01 Jan 1970 00:00:00 GMT", 0),
+            ("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_777),
+            ("Tue, 29 Feb 2000 12:00:00 GMT", 951_825_600),
+            ("Mon, 01 Mar 2100 00:00:00 GMT", 4_107_542_400),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", HttpDate::MAX.0),
+        ] {
+            assert_eq!(parse_imf_fixdate(text.as_bytes()), Some(secs), "{text}");
+        }
+        for not_fast in [
+            "Mon, 06 Nov 1994 08:49:37 GMT", // wrong weekday
+            "Mon, 29 Feb 2100 00:00:00 GMT", // 2100 is not a leap year
+            "Sun, 06 Nov 1994 08:49:60 GMT",
+            "Sun, 06 nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 gmt",
+            "Wed, 31 Dec 1969 23:59:59 GMT",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 8:49:37 GMT ",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_imf_fixdate(not_fast.as_bytes()), None, "{not_fast}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path is an optimisation only: on any IMF-shaped input
+        /// it agrees with the general parser, accepting and rejecting alike.
+        #[test]
+        fn imf_fixdate_fast_path_agrees_with_httpdate(
+            secs in 0u64..=HttpDate::MAX.0,
+            position in 0usize..29,
+            replacement in proptest::sample::select(b"0123456789 :,GMTSunMonFebXx\xff".to_vec()),
+        ) {
+            let text = httpdate::HttpDate::from(UNIX_EPOCH + Duration::from_secs(secs)).to_string();
+            proptest::prop_assert_eq!(parse_imf_fixdate(text.as_bytes()), Some(secs));
+            let mut mutated = text.into_bytes();
+            mutated[position] = replacement;
+            let general = std::str::from_utf8(&mutated)
+                .ok()
+                .and_then(|t| t.parse::<httpdate::HttpDate>().ok())
+                .and_then(|d| SystemTime::from(d).duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs());
+            if let Some(fast) = parse_imf_fixdate(&mutated) {
+                proptest::prop_assert_eq!(Some(fast), general);
+            }
+            proptest::prop_assert_eq!(HttpDate::parse(&mutated).ok().map(HttpDate::unix_seconds), general);
         }
     }
 

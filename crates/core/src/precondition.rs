@@ -3,7 +3,6 @@
 //!
 //! [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 
-use http::header::HeaderName;
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
@@ -164,18 +163,19 @@ impl FieldLines {
 }
 
 impl ListField {
-    fn read(headers: &HeaderMap, name: HeaderName) -> Option<Self> {
-        let mut values = headers.get_all(name).iter();
-        let first = values.next()?;
-        let lines = match values.next() {
-            None => FieldLines::One(first.clone()),
-            Some(second) => {
-                let mut all = vec![first.clone(), second.clone()];
-                all.extend(values.cloned());
-                FieldLines::Many(all)
+    /// Adds one field line; lines combine as a list (§5.3).
+    fn push(field: &mut Option<Self>, line: &HeaderValue) {
+        match field {
+            None => {
+                *field = Some(Self {
+                    lines: FieldLines::One(line.clone()),
+                });
             }
-        };
-        Some(Self { lines })
+            Some(Self { lines }) => match lines {
+                FieldLines::One(first) => *lines = FieldLines::Many(vec![first.clone(), line.clone()]),
+                FieldLines::Many(all) => all.push(line.clone()),
+            },
+        }
     }
 
     fn parsed(&self) -> Result<EntityTagList, InvalidEntityTagList> {
@@ -189,6 +189,17 @@ impl ListField {
         current: Option<&EntityTag>,
         strong: bool,
     ) -> Result<(ListShape, bool), InvalidEntityTagList> {
+        // The usual revalidation sends back exactly the tag it was given.
+        // A sole line equal to the current tag, quoted, is a valid
+        // one-element list without a grammar check: the current tag's
+        // opaque part is all `etagc`, so it holds no DQUOTE or comma.
+        if let (FieldLines::One(line), Some(current)) = (&self.lines, current)
+            && let Some(weak) = sole_tag_with_opaque(trim_ows(line.as_bytes()), current.opaque())
+        {
+            let matched =
+                !strong || strong_match(weak, current.opaque(), current.is_weak(), current.opaque());
+            return Ok((ListShape::Tags, matched));
+        }
         let mut matched = false;
         let shape = scan_list(self.lines.iter(), |weak, opaque| {
             if let Some(current) = current {
@@ -201,6 +212,17 @@ impl ListField {
         })?;
         Ok((shape, matched))
     }
+}
+
+/// Whether `line` is exactly `"<opaque>"` or `W/"<opaque>"`, and if so
+/// whether it is the weak form.
+fn sole_tag_with_opaque(line: &[u8], opaque: &[u8]) -> Option<bool> {
+    let (weak, quoted) = match line.strip_prefix(b"W/") {
+        Some(rest) => (true, rest),
+        None => (false, line),
+    };
+    let inner = quoted.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    (inner == opaque).then_some(weak)
 }
 
 /// The precondition fields of one request, parsed once
@@ -232,13 +254,14 @@ pub struct Preconditions {
     has_range: bool,
 }
 
-fn date_field(
-    headers: &HeaderMap,
-    name: http::header::HeaderName,
-) -> Option<Result<HttpDate, InvalidHttpDate>> {
-    let lines = headers.get_all(name);
-    lines.iter().next()?;
-    Some(HttpDate::from_field(lines))
+/// Adds one field line of a date field: the first is parsed, a second
+/// makes the field invalid (§13.1.3, §13.1.4: a value that "appears to be
+/// a list of dates" is ignored).
+fn push_date(field: &mut Option<Result<HttpDate, InvalidHttpDate>>, line: &HeaderValue) {
+    *field = Some(match field {
+        None => HttpDate::parse(line.as_bytes()),
+        Some(_) => Err(InvalidHttpDate::MultipleValues),
+    });
 }
 
 impl Preconditions {
@@ -249,22 +272,28 @@ impl Preconditions {
     /// [RFC 9110 §5.3]: https://www.rfc-editor.org/rfc/rfc9110#section-5.3
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let mut pre = Self::default();
-        // One pass over the field names, then a lookup only for the fields
-        // that are there: most requests carry none or one of the six, and a
-        // first-byte test is cheaper than six hash lookups.
-        for name in headers.keys() {
+        // One pass over the field lines: most requests carry none or one of
+        // the six fields, and a first-byte test per line is cheaper than a
+        // hash lookup per field. `HeaderMap::iter` yields a name's lines
+        // together and in order, so a list grows line by line, and a
+        // second line of a one-value field makes it invalid, as
+        // `HttpDate::from_field` and `IfRange::from_field` rule.
+        for (name, value) in headers {
             match name.as_str().as_bytes().first() {
                 Some(b'i') => {
                     if *name == IF_NONE_MATCH {
-                        pre.if_none_match = ListField::read(headers, IF_NONE_MATCH);
+                        ListField::push(&mut pre.if_none_match, value);
                     } else if *name == IF_MATCH {
-                        pre.if_match = ListField::read(headers, IF_MATCH);
+                        ListField::push(&mut pre.if_match, value);
                     } else if *name == IF_MODIFIED_SINCE {
-                        pre.if_modified_since = date_field(headers, IF_MODIFIED_SINCE);
+                        push_date(&mut pre.if_modified_since, value);
                     } else if *name == IF_UNMODIFIED_SINCE {
-                        pre.if_unmodified_since = date_field(headers, IF_UNMODIFIED_SINCE);
+                        push_date(&mut pre.if_unmodified_since, value);
                     } else if *name == IF_RANGE {
-                        pre.if_range = IfRange::from_field(headers.get_all(IF_RANGE));
+                        pre.if_range = match pre.if_range {
+                            None => IfRange::from_field([value]),
+                            Some(_) => Some(IfRange::Invalid),
+                        };
                     }
                 }
                 Some(b'r') if *name == RANGE => pre.has_range = true,
