@@ -166,6 +166,11 @@ fn request_directives_table() {
             },
         ),
         (
+            "a request with neither Cache-Control nor Pragma asks for nothing",
+            &[("accept", "*/*"), ("if-none-match", "\"v1\"")],
+            RequestDirectives::default(),
+        ),
+        (
             "pragma-request-extension: an unknown Pragma means nothing",
             &[("pragma", "unrecognised-extension")],
             RequestDirectives::default(),

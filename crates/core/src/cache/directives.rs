@@ -411,6 +411,10 @@ impl RequestDirectives {
     /// Cache-Control header field is also present and understood in a
     /// request, Pragma is ignored").
     pub fn from_headers(headers: &HeaderMap) -> Self {
+        // Most requests carry neither field; a cache asks for every one.
+        if !headers.contains_key(CACHE_CONTROL) && !headers.contains_key(PRAGMA) {
+            return Self::default();
+        }
         let d = parse_field(lines_of(headers, &CACHE_CONTROL));
         let has = |name: &str| first(&d, name).is_some();
         let pragma_no_cache = !headers.contains_key(CACHE_CONTROL)
