@@ -5,5 +5,6 @@
 mod support;
 
 mod check;
+mod edge;
 mod errors;
 mod two_nodes;

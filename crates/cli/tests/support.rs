@@ -1,4 +1,4 @@
-//! Starting `revalidate serve` processes and stopping them.
+//! Starting `revalidate serve` and `revalidate edge` processes and stopping them.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A running `revalidate serve`, killed on drop.
+/// A running `revalidate serve` or `revalidate edge`, killed on drop.
 pub(crate) struct Server {
     child: Child,
     pub(crate) addr: SocketAddr,
@@ -16,9 +16,15 @@ impl Server {
     /// Starts `revalidate serve --listen 127.0.0.1:0 ARGS…` and waits for
     /// the line that says where it listens.
     pub(crate) fn start(args: &[&str]) -> Self {
+        let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        Self::spawn(&all, "revalidate: listening on http://")
+    }
+
+    /// Starts `revalidate ARGS…` (a command that listens) and waits for its
+    /// first stdout line, `announcement` followed by the address.
+    pub(crate) fn spawn(args: &[&str], announcement: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_revalidate"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -30,7 +36,7 @@ impl Server {
         BufReader::new(stdout).read_line(&mut line).unwrap();
         let addr = line
             .trim()
-            .strip_prefix("revalidate: listening on http://")
+            .strip_prefix(announcement)
             .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
             .parse()
             .unwrap();

@@ -16,10 +16,14 @@
 //! [RFC 9111 §4.1]: https://www.rfc-editor.org/rfc/rfc9111#section-4.1
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use revalidate_core::cache::Stored;
+use revalidate_core::Validators;
+use revalidate_core::cache::{
+    CacheConfig, RequestDirectives, Reuse, Stored, freshness, reuse_decision, stored_validators,
+};
 use serde::{Deserialize, Serialize};
 
 /// The first byte of every meta blob; a different value is a miss.
@@ -49,6 +53,137 @@ impl ResponseMeta {
             request_time: self.request_time,
             response_time: self.response_time,
         }
+    }
+}
+
+/// A stored response with what one edge derives from it while it is
+/// stored: the core's validators, freshness lifetime and latest reuse
+/// decision for it, and the header sets it was last sent with as a plain
+/// hit. Built once per stored
+/// object (kept with it by [`crate::storage::StoredObject::derived`]) or
+/// per refresh, so that a hit neither decodes the meta bytes nor reparses
+/// `Date`, `Last-Modified` and `Cache-Control` for these.
+///
+/// The lifetime and the header sets depend on the edge's configuration
+/// (cache name, `CDN-Cache-Control`), so an entry records which edge built
+/// it ([`ResponseEntry::built_by`]); another edge sharing the storage
+/// builds its own.
+#[derive(Debug)]
+pub struct ResponseEntry {
+    /// The response.
+    pub meta: ResponseMeta,
+    /// [`stored_validators`] of it: what the client's conditionals are
+    /// evaluated against.
+    pub validators: Validators,
+    /// Its freshness lifetime ([RFC 9111 §4.2.1]) under the building edge's
+    /// configuration: it depends on the header fields, the `response_time`
+    /// and the configuration, never on the time it is read.
+    ///
+    /// [RFC 9111 §4.2.1]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2.1
+    pub lifetime: u64,
+    /// The edge that built it.
+    edge: u64,
+    /// [`reuse_decision`] for a request without cache directives, and the
+    /// second it was made at.
+    plain_reuse: Mutex<Option<(u64, Reuse)>>,
+    hit_headers: Mutex<HitHeaders>,
+}
+
+/// The header sets of plain hits within one second of age; see
+/// [`ResponseEntry::hit_headers`].
+#[derive(Debug, Default)]
+struct HitHeaders {
+    age: u64,
+    sets: [Option<HeaderMap>; 2],
+}
+
+/// Which plain-hit answer a header set is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HitAnswer {
+    /// The stored response, whole (`GET` or `HEAD`).
+    Full,
+    /// `304 Not Modified` for the client's own conditional.
+    NotModified,
+}
+
+impl ResponseEntry {
+    /// `meta` with its validators and its lifetime under `config`, for the
+    /// edge numbered `edge`.
+    pub fn new(meta: ResponseMeta, config: &CacheConfig, edge: u64) -> Self {
+        let stored = meta.stored();
+        let validators = stored_validators(&stored);
+        let lifetime = freshness(config, &stored, meta.response_time).lifetime;
+        Self {
+            meta,
+            validators,
+            lifetime,
+            edge,
+            plain_reuse: Mutex::new(None),
+            hit_headers: Mutex::new(HitHeaders::default()),
+        }
+    }
+
+    /// The core's [`reuse_decision`] for `request` at `now` under `config`
+    /// (the building edge's). The decision reads the request only through
+    /// its [`RequestDirectives`], so for a request without any (most
+    /// requests) it is the same for every request within one second: that
+    /// one is made once a second and kept; any other is made afresh.
+    pub fn reuse_decision(&self, config: &CacheConfig, request: &HeaderMap, now: u64) -> Reuse {
+        let decide = || reuse_decision(config, &self.meta.stored(), request, now);
+        if RequestDirectives::from_headers(request) != RequestDirectives::default() {
+            return decide();
+        }
+        let mut memo = self.plain_reuse.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*memo {
+            Some((at, decision)) if *at == now => decision.clone(),
+            _ => {
+                let decision = decide();
+                *memo = Some((now, decision.clone()));
+                decision
+            }
+        }
+    }
+
+    /// Whether the edge numbered `edge` built it.
+    pub fn built_by(&self, edge: u64) -> bool {
+        self.edge == edge
+    }
+
+    /// The client's header set for a plain hit (`Cache-Status: <name>; hit;
+    /// ttl=…`, nothing else varying) answered with `answer` at this `age`:
+    /// `build`'s result, kept until the age changes. Within one second
+    /// every such hit gets the same fields (`Age`, the `ttl` and the rest
+    /// follow from the age), so a hot entry builds them once a second.
+    pub fn hit_headers(&self, age: u64, answer: HitAnswer, build: impl FnOnce() -> HeaderMap) -> HeaderMap {
+        let mut memo = self.hit_headers.lock().unwrap_or_else(PoisonError::into_inner);
+        if memo.age != age {
+            *memo = HitHeaders {
+                age,
+                sets: [None, None],
+            };
+        }
+        memo.sets[answer as usize].get_or_insert_with(build).clone()
+    }
+}
+
+/// What the proxy makes of a storage object's meta bytes: [`Meta`] with
+/// a response's derived values.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    /// A response.
+    Response(Arc<ResponseEntry>),
+    /// The index of a response with `Vary`.
+    Vary(VaryIndex),
+}
+
+impl Entry {
+    /// Decodes meta bytes ([`Meta::decode`]) for the edge numbered `edge`
+    /// with `config`; `None` for anything this version did not write.
+    pub fn decode(bytes: &[u8], config: &CacheConfig, edge: u64) -> Option<Self> {
+        Some(match Meta::decode(bytes)? {
+            Meta::Response(meta) => Self::Response(Arc::new(ResponseEntry::new(meta, config, edge))),
+            Meta::Vary(index) => Self::Vary(index),
+        })
     }
 }
 
@@ -230,6 +365,80 @@ mod tests {
         assert_eq!(Meta::decode(b""), None);
         assert_eq!(Meta::decode(b"\x02abc"), None);
         assert_eq!(Meta::decode(b"\x01\xff\xff"), None);
+    }
+
+    #[test]
+    fn the_kept_reuse_decision_serves_only_plain_requests_of_its_second() {
+        let mut headers = HeaderMap::new();
+        headers.insert("cache-control", HeaderValue::from_static("max-age=10"));
+        let meta = ResponseMeta {
+            status: StatusCode::OK,
+            headers,
+            request_time: 100,
+            response_time: 100,
+            vary_request: HeaderMap::new(),
+        };
+        let config = CacheConfig::shared();
+        let entry = ResponseEntry::new(meta, &config, 1);
+        assert_eq!(entry.lifetime, 10);
+        let plain = HeaderMap::new();
+        let mut no_cache = HeaderMap::new();
+        no_cache.insert("cache-control", HeaderValue::from_static("no-cache"));
+        let mut max_age_1 = HeaderMap::new();
+        max_age_1.insert("cache-control", HeaderValue::from_static("max-age=1"));
+        let mut pragma = HeaderMap::new();
+        pragma.insert("pragma", HeaderValue::from_static("no-cache"));
+        // (now, request, decision): each row's answer must be the core's own
+        // for that request and second, whatever was kept before it.
+        let rows = [
+            (103, &plain, Reuse::Fresh { age: 3 }),
+            (103, &no_cache, Reuse::Revalidate),
+            (103, &max_age_1, Reuse::Revalidate),
+            (103, &pragma, Reuse::Revalidate),
+            (103, &plain, Reuse::Fresh { age: 3 }),
+            (104, &plain, Reuse::Fresh { age: 4 }),
+            (111, &plain, Reuse::Revalidate),
+        ];
+        for (row, (now, request, decision)) in rows.into_iter().enumerate() {
+            let core = reuse_decision(&config, &entry.meta.stored(), request, now);
+            assert_eq!(core, decision, "row {row}: the table itself");
+            assert_eq!(entry.reuse_decision(&config, request, now), decision, "row {row}");
+        }
+    }
+
+    #[test]
+    fn hit_headers_are_built_once_per_age_and_answer() {
+        let meta = ResponseMeta {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            request_time: 10,
+            response_time: 10,
+            vary_request: HeaderMap::new(),
+        };
+        let entry = ResponseEntry::new(meta, &CacheConfig::shared(), 7);
+        assert!(entry.built_by(7) && !entry.built_by(8));
+        let built = std::cell::Cell::new(0);
+        let build = |label: &'static str| {
+            built.set(built.get() + 1);
+            let mut headers = HeaderMap::new();
+            headers.insert("x-built", HeaderValue::from_static(label));
+            headers
+        };
+        // (age, answer, what a build would make, what is served)
+        let rows = [
+            (1, HitAnswer::Full, "full 1", "full 1"),
+            (1, HitAnswer::Full, "full 1 again", "full 1"),
+            (1, HitAnswer::NotModified, "304 1", "304 1"),
+            (2, HitAnswer::Full, "full 2", "full 2"),
+            (2, HitAnswer::NotModified, "304 2", "304 2"),
+            (2, HitAnswer::NotModified, "304 2 again", "304 2"),
+            (1, HitAnswer::Full, "full 1 later", "full 1 later"),
+        ];
+        for (row, (age, answer, label, served)) in rows.into_iter().enumerate() {
+            let headers = entry.hit_headers(age, answer, || build(label));
+            assert_eq!(headers.get("x-built").unwrap(), served, "row {row}");
+        }
+        assert_eq!(built.get(), 5);
     }
 
     #[test]

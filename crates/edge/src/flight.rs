@@ -20,8 +20,9 @@ use crate::upstream::Failure;
 /// How a leader's origin request ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Landed {
-    /// A response was stored (or refreshed) under the key.
-    Stored,
+    /// A response was stored (or refreshed) under the key; the origin
+    /// answered with this status (`304` for a refresh).
+    Stored(http::StatusCode),
     /// Nothing was stored; followers must ask the origin themselves.
     NotStored,
     /// The origin could not be reached.
@@ -29,6 +30,16 @@ pub(crate) enum Landed {
 }
 
 type Slot = watch::Receiver<Option<Landed>>;
+
+impl Landed {
+    /// The status the origin answered, when it answered.
+    pub(crate) fn origin_status(&self) -> Option<http::StatusCode> {
+        match self {
+            Self::Stored(status) => Some(*status),
+            Self::NotStored | Self::Failed(_) => None,
+        }
+    }
+}
 
 /// The keys with an origin request in flight.
 #[derive(Debug, Default)]
@@ -147,8 +158,8 @@ mod tests {
         };
         assert!(matches!(flights.join("/b"), Join::Lead(_)));
         let waiting = tokio::spawn(follower.landed());
-        flight.land(Landed::Stored);
-        assert_eq!(waiting.await.unwrap(), Some(Landed::Stored));
+        flight.land(Landed::Stored(http::StatusCode::OK));
+        assert_eq!(waiting.await.unwrap(), Some(Landed::Stored(http::StatusCode::OK)));
         assert_eq!(flights.len(), 0);
         assert!(matches!(flights.join("/a"), Join::Lead(_)));
     }

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | [`proxy`] | [`Edge`]: the request state machine (lookup → [`revalidate_core::cache`] decision → serve, revalidate or fetch), streaming origin bodies to the client while storing them |
 //! | [`decide`] | the edge's pure decisions: routing, header sets to the origin and the client, client conditionals and ranges answered from a stored response, what an origin's answer to a revalidation means |
-//! | [`entry`] | what is stored per response (status, headers, clock readings, the request fields `Vary` names) and the `Vary` index |
+//! | [`entry`] | what is stored per response (status, headers, clock readings, the request fields `Vary` names), the `Vary` index, and what the first lookup derives from a stored response and keeps with it (the core's validators and lifetime, the plain-hit header sets of the current second) |
 //! | `flight` | request collapsing: one origin request per key in flight |
 //! | [`upstream`] | the pooled HTTP/1.1 client to the origin; failures → 502/504 |
 //! | [`surrogate`] | `Surrogate-Control` translated into `CDN-Cache-Control` |
@@ -63,7 +63,10 @@
 //! - **Collapsing**: requests that wait for another request's origin fetch
 //!   are answered from what it stored, even when it is already stale
 //!   (`max-age=0`), because it was fetched after they arrived; if it was
-//!   not storable they go to the origin themselves.
+//!   not storable they go to the origin themselves. Their `Cache-Status`
+//!   says they went forward with the leader (`fwd=uri-miss` or
+//!   `fwd=stale`, the leader's `fwd-status`, `collapsed`), never `hit`
+//!   ([RFC 9211 §2.8]).
 //! - **`Surrogate-Control`** (Edge Architecture 1.0) is honoured like
 //!   `CDN-Cache-Control` when the response has no `CDN-Cache-Control`:
 //!   translated into it (directives for this device only; the original is
@@ -80,6 +83,7 @@
 //!
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 //! [RFC 9110 §7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-7.2
+//! [RFC 9211 §2.8]: https://www.rfc-editor.org/rfc/rfc9211#section-2.8
 
 pub mod body;
 pub mod clock;

@@ -28,9 +28,8 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use revalidate_core::cache::{
     CacheConfig, CacheStatus, Forward, RequestDirectives, Reuse, StoreDecision, Validation, current_age,
-    freshness, invalidation_targets, on_validation_response, reuse_decision, stale_if_error_allows,
-    storable_headers, storage_decision, stored_validators, strip_hop_by_hop, update_stored_headers,
-    vary_matches,
+    freshness, invalidation_targets, on_validation_response, stale_if_error_allows, storable_headers,
+    storage_decision, stored_validators, strip_hop_by_hop, update_stored_headers, vary_matches,
 };
 use revalidate_core::not_modified_headers;
 
@@ -40,12 +39,15 @@ use crate::decide::{
     self, ClientAnswer, Route, answer_client, decorate, fill_headers, forwarded_headers, partial_headers,
     primary_key, surrogate_tags,
 };
-use crate::entry::{Meta, ResponseMeta, VaryIndex, vary_request_fields};
+use crate::entry::{Entry, HitAnswer, Meta, ResponseEntry, ResponseMeta, VaryIndex, vary_request_fields};
 use crate::flight::{Flight, Flights, Join, Landed};
 use crate::metrics::{EdgeMetrics, Outcome, Revalidation, StaleReason};
 use crate::problem::Problem;
 use crate::storage::{AnyStorage, ObjectHead, ObjectWriter, Storage, StoredObject};
 use crate::upstream::{Failure, Upstream};
+
+/// Numbers the edges of this process.
+static NEXT_EDGE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The client's address, put into request extensions by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +106,9 @@ struct Inner {
     flights: Arc<Flights>,
     metrics: EdgeMetrics,
     clock: Arc<dyn Clock>,
+    /// Tells the entries this edge derived from stored objects from those
+    /// another edge over the same storage derived ([`ResponseEntry::built_by`]).
+    id: u64,
 }
 
 /// One `GET`/`HEAD` as the proxy sees it.
@@ -120,11 +125,31 @@ struct Ask {
     background: bool,
 }
 
+/// How a stored response served to a client is labelled in `Cache-Status`
+/// (which then gets its `ttl`).
+#[derive(Clone, Debug)]
+enum Label {
+    /// A plain hit, `<name>; hit`: the same for every client within one
+    /// second of age, so its header sets are kept with the entry.
+    Hit,
+    /// Anything else (collapsed, stale, revalidated).
+    Other(CacheStatus),
+}
+
+/// A stored response being served: the entry, its label, its current age
+/// and its body length.
+struct ServedAt<'a> {
+    entry: &'a ResponseEntry,
+    label: Label,
+    age: u64,
+    len: u64,
+}
+
 /// A stored response that matches the request.
 #[derive(Clone, Debug)]
 struct Found {
     storage_key: String,
-    meta: ResponseMeta,
+    entry: Arc<ResponseEntry>,
     object: Arc<StoredObject>,
     index: Option<VaryIndex>,
 }
@@ -166,6 +191,7 @@ impl Edge {
                 flights: Arc::new(Flights::default()),
                 metrics: EdgeMetrics::new(),
                 clock,
+                id: NEXT_EDGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             }),
         }
     }
@@ -188,14 +214,27 @@ impl Edge {
         self.inner.clock.now()
     }
 
-    /// Answers one request. Never fails: origin faults become 502/504 (or
-    /// stale responses), bad input a 4xx.
+    /// Answers one request, from the client whose address is in the
+    /// request's [`PeerAddr`] extension if any. Never fails: origin faults
+    /// become 502/504 (or stale responses), bad input a 4xx.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<EdgeBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let peer = request.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+        let peer = request.extensions().get::<PeerAddr>().map(|p| p.0);
+        self.handle_from(request, peer).await
+    }
+
+    /// [`Edge::handle`] with the client's address given (for
+    /// `X-Forwarded-For`); the server passes it so that no request needs an
+    /// extension map allocated for it.
+    pub async fn handle_from<B>(&self, request: Request<B>, peer: Option<SocketAddr>) -> Response<EdgeBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let peer = peer.map(|peer| peer.ip());
         let route = decide::route(
             request.method(),
             request.uri().path(),
@@ -264,15 +303,15 @@ impl Edge {
     }
 
     async fn lookup(&self, ask: &Ask) -> Lookup {
-        let Some(meta) = self.get(&ask.key).await else {
+        let Some(entry) = self.get(&ask.key).await else {
             return Lookup::Miss;
         };
-        match meta {
-            (Meta::Response(meta), object) => {
-                if vary_matches(&meta.headers, &meta.vary_request, &ask.headers) {
+        match entry {
+            (Entry::Response(entry), object) => {
+                if vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers) {
                     Lookup::Found(Box::new(Found {
                         storage_key: ask.key.clone(),
-                        meta,
+                        entry,
                         object,
                         index: None,
                     }))
@@ -280,17 +319,17 @@ impl Edge {
                     Lookup::Miss
                 }
             }
-            (Meta::Vary(index), _) => {
+            (Entry::Vary(index), _) => {
                 let Some(variant) = index.variant_key(&ask.key, &ask.headers) else {
                     return Lookup::Miss;
                 };
                 match self.get(&variant).await {
-                    Some((Meta::Response(meta), object))
-                        if vary_matches(&meta.headers, &meta.vary_request, &ask.headers) =>
+                    Some((Entry::Response(entry), object))
+                        if vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers) =>
                     {
                         Lookup::Found(Box::new(Found {
                             storage_key: variant,
-                            meta,
+                            entry,
                             object,
                             index: Some(index),
                         }))
@@ -301,9 +340,20 @@ impl Edge {
         }
     }
 
-    async fn get(&self, key: &str) -> Option<(Meta, Arc<StoredObject>)> {
+    /// The object under `key` and what its meta bytes say, decoded on the
+    /// object's first lookup and kept with it.
+    async fn get(&self, key: &str) -> Option<(Entry, Arc<StoredObject>)> {
         match self.inner.storage.get(key).await {
-            Ok(Some(object)) => Meta::decode(&object.meta).map(|meta| (meta, object)),
+            Ok(Some(object)) => {
+                let (cache, id) = (&self.inner.cache, self.inner.id);
+                let entry = match object.derived(|object| Entry::decode(&object.meta, cache, id)) {
+                    Some(Some(Entry::Response(entry))) if !entry.built_by(id) => {
+                        Entry::decode(&object.meta, cache, id)?
+                    }
+                    derived => derived.cloned().flatten()?,
+                };
+                Some((entry, object))
+            }
             Ok(None) => None,
             Err(e) => {
                 // A storage fault is a miss, never an error for the client.
@@ -314,41 +364,51 @@ impl Edge {
     }
 
     async fn cacheable(&self, ask: Ask) -> Response<EdgeBody> {
-        let mut collapsed = false;
+        // The origin request this one was collapsed onto, once it waited
+        // for one: why that went forward and what the origin answered.
+        let mut collapsed_onto: Option<(Forward, Option<StatusCode>)> = None;
         // A few rounds: a follower looks again after its leader landed; a
         // purge or a different variant can send it round once more.
-        for _ in 0..4 {
+        for round in 0..4 {
+            let collapsed = collapsed_onto.is_some();
             match self.lookup(&ask).await {
                 Lookup::Found(found) => {
-                    let now = self.now();
-                    let mut decision =
-                        reuse_decision(&self.inner.cache, &found.meta.stored(), &ask.headers, now);
+                    // The first look is the request's arrival; later ones
+                    // come after waiting for a leader.
+                    let now = if round == 0 { ask.arrival } else { self.now() };
+                    let mut decision = found.entry.reuse_decision(&self.inner.cache, &ask.headers, now);
                     // A follower may use what its leader received after this
                     // request arrived, as if it had gone forward itself.
-                    if collapsed && decision == Reuse::Revalidate && found.meta.response_time >= ask.arrival {
+                    if collapsed
+                        && decision == Reuse::Revalidate
+                        && found.entry.meta.response_time >= ask.arrival
+                    {
                         decision = Reuse::Fresh {
-                            age: current_age(&found.meta.stored(), now),
+                            age: current_age(&found.entry.meta.stored(), now),
                         };
                     }
                     match decision {
-                        Reuse::Fresh { .. } => {
-                            let outcome = if collapsed {
-                                Outcome::Collapsed
-                            } else {
-                                Outcome::Hit
+                        Reuse::Fresh { age } => {
+                            let (outcome, label) = match collapsed_onto {
+                                None => (Outcome::Hit, Label::Hit),
+                                Some((why, origin_status)) => (
+                                    Outcome::Collapsed,
+                                    Label::Other(self.collapsed_status(why, origin_status)),
+                                ),
                             };
-                            let status = self.status(None).collapsed(collapsed);
-                            return self.serve_reused(&ask, &found, outcome, status);
+                            return self.serve_reused(&ask, &found, outcome, label, (now, age));
                         }
-                        Reuse::StaleAllowed { .. } => {
+                        Reuse::StaleAllowed { age } => {
                             self.inner.metrics.stale(StaleReason::MaxStale);
-                            return self.serve_reused(&ask, &found, Outcome::Stale, self.status(None));
+                            // The same member as a fresh hit, `ttl` negative.
+                            return self.serve_reused(&ask, &found, Outcome::Stale, Label::Hit, (now, age));
                         }
-                        Reuse::StaleWhileRevalidate { .. } => {
+                        Reuse::StaleWhileRevalidate { age } => {
                             self.inner.metrics.stale(StaleReason::WhileRevalidate);
                             self.spawn_refresh(&ask, &found);
                             let status = self.status(None).detail("stale-while-revalidate");
-                            return self.serve_reused(&ask, &found, Outcome::Stale, status);
+                            let label = Label::Other(status);
+                            return self.serve_reused(&ask, &found, Outcome::Stale, label, (now, age));
                         }
                         Reuse::GatewayTimeout => return self.only_if_cached(&ask),
                         Reuse::Revalidate => match self.inner.flights.join(&ask.key) {
@@ -356,8 +416,10 @@ impl Edge {
                                 return Box::pin(self.revalidate(&ask, *found, flight, collapsed)).await;
                             }
                             Join::Follow(follower) => {
-                                collapsed = true;
-                                if let Some(Landed::Failed(failure)) = follower.landed().await {
+                                let landed = follower.landed().await;
+                                collapsed_onto =
+                                    Some((Forward::Stale, landed.as_ref().and_then(Landed::origin_status)));
+                                if let Some(Landed::Failed(failure)) = landed {
                                     return self.failed(&ask, Some(&found), failure, Forward::Stale, true);
                                 }
                             }
@@ -377,9 +439,10 @@ impl Edge {
                             return self.fetch(&ask, index, Some(flight), why, collapsed).await;
                         }
                         Join::Follow(follower) => {
-                            collapsed = true;
-                            match follower.landed().await {
-                                Some(Landed::Stored) | None => {}
+                            let landed = follower.landed().await;
+                            collapsed_onto = Some((why, landed.as_ref().and_then(Landed::origin_status)));
+                            match landed {
+                                Some(Landed::Stored(_)) | None => {}
                                 Some(Landed::NotStored) => {
                                     return self.fetch(&ask, index, None, why, true).await;
                                 }
@@ -392,7 +455,25 @@ impl Edge {
                 }
             }
         }
-        self.fetch(&ask, None, None, Forward::Miss, collapsed).await
+        self.fetch(&ask, None, None, Forward::Miss, collapsed_onto.is_some())
+            .await
+    }
+
+    /// [RFC 9211 §2.8]: a request that waited for another's origin request
+    /// and is answered from what that stored was "collapsed together with
+    /// one or more other forward requests": it went forward (`fwd`, with
+    /// the reason it would have gone and the status the origin answered,
+    /// §2.2 and §2.3), so it is not a `hit`, which §2.1 keeps for requests
+    /// that were "not forwarded" (as §3's example `fwd=uri-miss;
+    /// collapsed`).
+    ///
+    /// [RFC 9211 §2.8]: https://www.rfc-editor.org/rfc/rfc9211#section-2.8
+    fn collapsed_status(&self, why: Forward, origin_status: Option<StatusCode>) -> CacheStatus {
+        let status = self.status(Some(why)).collapsed(true);
+        match origin_status {
+            Some(origin_status) => status.forward_status(origin_status),
+            None => status,
+        }
     }
 
     /// §5.2.1.7 only-if-cached: "respond with a 504 (Gateway Timeout)".
@@ -411,8 +492,13 @@ impl Edge {
         response
     }
 
-    /// Answers from a stored response, applying the client's conditionals
-    /// and range.
+    /// The clock and `found`'s current age (§4.2.3), for
+    /// [`Self::serve_stored`] where no reuse decision computed them.
+    fn age_now(&self, found: &Found) -> (u64, u64) {
+        let now = self.now();
+        (now, current_age(&found.entry.meta.stored(), now))
+    }
+
     /// A stored response reused without the origin: counted, with the
     /// bytes it saved, and served.
     fn serve_reused(
@@ -420,71 +506,73 @@ impl Edge {
         ask: &Ask,
         found: &Found,
         outcome: Outcome,
-        status: CacheStatus,
+        label: Label,
+        at: (u64, u64),
     ) -> Response<EdgeBody> {
         self.count(ask, outcome);
         self.inner
             .metrics
             .saved_from_origin(found.object.body.len() as u64);
-        self.serve_stored(ask, found, status)
+        self.serve_stored(ask, found, label, at)
     }
 
-    /// Serves a stored response; `status` gets its `ttl` here, from the same
-    /// freshness computation that gives the `Age`.
-    fn serve_stored(&self, ask: &Ask, found: &Found, status: CacheStatus) -> Response<EdgeBody> {
-        let now = self.now();
-        let fresh = freshness(&self.inner.cache, &found.meta.stored(), now);
-        let age = fresh.age;
-        let status = status.ttl(ttl_of(fresh.lifetime, fresh.age));
+    /// Answers from a stored response, applying the client's conditionals
+    /// and range, at `(now, age)`: the clock reading and the stored
+    /// response's current age (§4.2.3) at it, which the reuse decision has
+    /// already computed. The `Cache-Status` gets its `ttl` here, from that
+    /// age and the stored lifetime.
+    fn serve_stored(
+        &self,
+        ask: &Ask,
+        found: &Found,
+        label: Label,
+        (now, age): (u64, u64),
+    ) -> Response<EdgeBody> {
+        let entry = &found.entry;
         let body = found.object.body.clone();
+        let len = body.len() as u64;
         let answer = answer_client(
             &ask.method,
             &ask.headers,
-            found.meta.status,
-            &stored_validators(&found.meta.stored()),
-            Some(body.len() as u64),
+            entry.meta.status,
+            &entry.validators,
+            Some(len),
             now,
         );
-        self.respond(
-            ask,
-            found.meta.status,
-            &found.meta.headers,
-            answer,
-            body,
+        let served = ServedAt {
+            entry,
+            label,
             age,
-            &status,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn respond(
-        &self,
-        ask: &Ask,
-        status: StatusCode,
-        headers: &HeaderMap,
-        answer: ClientAnswer,
-        body: Bytes,
-        age: u64,
-        cache_status: &CacheStatus,
-    ) -> Response<EdgeBody> {
-        let len = body.len() as u64;
+            len,
+        };
+        let whole = |body: Bytes| {
+            if ask.method == Method::HEAD {
+                empty()
+            } else {
+                full(body)
+            }
+        };
         let mut response = match answer {
             ClientAnswer::NotModified => {
                 self.inner.metrics.not_modified(len);
+                let headers = self.served_headers(&served, HitAnswer::NotModified);
                 let mut response = Response::new(empty());
                 *response.status_mut() = StatusCode::NOT_MODIFIED;
-                *response.headers_mut() = not_modified_headers(headers);
-                response
+                *response.headers_mut() = headers;
+                return response;
             }
-            ClientAnswer::PreconditionFailed => precondition_failed(headers),
+            ClientAnswer::Full => {
+                let headers = self.served_headers(&served, HitAnswer::Full);
+                let mut response = Response::new(whole(body));
+                *response.status_mut() = entry.meta.status;
+                *response.headers_mut() = headers;
+                return response;
+            }
+            ClientAnswer::PreconditionFailed => precondition_failed(&entry.meta.headers),
             ClientAnswer::Range(range) => {
-                let mut response = Response::new(if ask.method == Method::HEAD {
-                    empty()
-                } else {
-                    full(body.slice(slice_bounds(&range)))
-                });
+                let mut response = Response::new(whole(body.slice(slice_bounds(&range))));
                 *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-                *response.headers_mut() = partial_headers(headers, &range, len);
+                *response.headers_mut() = partial_headers(&entry.meta.headers, &range, len);
                 response
             }
             ClientAnswer::Unsatisfiable(len) => {
@@ -493,28 +581,55 @@ impl Edge {
                     .with_header(http::header::CONTENT_RANGE, decide::content_range(None, len))
                     .into_response()
             }
-            ClientAnswer::Full => {
-                let mut response = Response::new(if ask.method == Method::HEAD {
-                    empty()
-                } else {
-                    full(body)
-                });
-                *response.status_mut() = status;
-                let mut headers = headers.clone();
-                if status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED {
-                    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
-                }
-                *response.headers_mut() = headers;
-                response
-            }
         };
         decorate(
             response.headers_mut(),
             Some(age),
-            &cache_status.to_header_value(),
+            &self.served_status(&served),
             &self.inner.via,
         );
         response
+    }
+
+    /// The `Cache-Status` member of a stored response served at `served.age`.
+    fn served_status(&self, served: &ServedAt<'_>) -> HeaderValue {
+        let ttl = ttl_of(served.entry.lifetime, served.age);
+        match &served.label {
+            Label::Hit => self.status(None).ttl(ttl),
+            Label::Other(status) => status.clone().ttl(ttl),
+        }
+        .to_header_value()
+    }
+
+    /// The fields of the stored response whole (`Content-Length` set to the
+    /// stored body's) or of a `304` for it, with `Age`, `Via` and
+    /// `Cache-Status`. A plain hit's are kept with the entry for the second
+    /// its age stays the same ([`ResponseEntry::hit_headers`]).
+    fn served_headers(&self, served: &ServedAt<'_>, answer: HitAnswer) -> HeaderMap {
+        let build = || {
+            let stored = &served.entry.meta;
+            let mut headers = match answer {
+                HitAnswer::NotModified => not_modified_headers(&stored.headers),
+                HitAnswer::Full => {
+                    let mut headers = stored.headers.clone();
+                    if stored.status != StatusCode::NO_CONTENT && stored.status != StatusCode::NOT_MODIFIED {
+                        headers.insert(CONTENT_LENGTH, HeaderValue::from(served.len));
+                    }
+                    headers
+                }
+            };
+            decorate(
+                &mut headers,
+                Some(served.age),
+                &self.served_status(served),
+                &self.inner.via,
+            );
+            headers
+        };
+        match served.label {
+            Label::Hit => served.entry.hit_headers(served.age, answer, build),
+            Label::Other(_) => build(),
+        }
     }
 
     /// The origin failed: serve stale if `stale-if-error` allows, else 502/504.
@@ -528,7 +643,7 @@ impl Edge {
     ) -> Response<EdgeBody> {
         let now = self.now();
         if let Some(found) = found
-            && stale_if_error_allows(&self.inner.cache, &found.meta.stored(), &ask.headers, now)
+            && stale_if_error_allows(&self.inner.cache, &found.entry.meta.stored(), &ask.headers, now)
         {
             self.count(ask, Outcome::Stale);
             self.inner.metrics.stale(StaleReason::IfError);
@@ -536,7 +651,7 @@ impl Edge {
                 .status(Some(Forward::Stale))
                 .collapsed(collapsed)
                 .detail("stale-if-error");
-            return self.serve_stored(ask, found, status);
+            return self.serve_stored(ask, found, Label::Other(status), self.age_now(found));
         }
         self.count(ask, Outcome::Error);
         let mut response = Problem::new(failure.status(), "Origin unavailable")
@@ -651,7 +766,7 @@ impl Edge {
         collapsed: bool,
     ) -> Response<EdgeBody> {
         let sent = self.now();
-        let request = self.fill_request(ask, Some(&found.meta.headers));
+        let request = self.fill_request(ask, Some(&found.entry.meta.headers));
         let response = match self.inner.upstream.send(request).await {
             Ok(response) => response,
             Err(failure) => {
@@ -662,7 +777,12 @@ impl Edge {
             }
         };
         let received = self.now();
-        match on_validation_response(response.status(), response.headers(), &found.meta.headers, true) {
+        match on_validation_response(
+            response.status(),
+            response.headers(),
+            &found.entry.meta.headers,
+            true,
+        ) {
             Validation::NotModified => {
                 self.inner.metrics.revalidation(Revalidation::NotModified);
                 self.inner
@@ -674,14 +794,14 @@ impl Edge {
                 if self.inner.cache.targeted_field.is_some() {
                     crate::surrogate::translate(&self.inner.name, &mut update);
                 }
-                let mut headers = found.meta.headers.clone();
+                let mut headers = found.entry.meta.headers.clone();
                 update_stored_headers(&mut headers, &update);
                 let meta = ResponseMeta {
-                    status: found.meta.status,
+                    status: found.entry.meta.status,
                     headers: storable_headers(&self.inner.cache, &headers),
                     request_time: sent,
                     response_time: received,
-                    vary_request: found.meta.vary_request.clone(),
+                    vary_request: found.entry.meta.vary_request.clone(),
                 };
                 drop(response);
                 // §4.3.4: the refreshed headers may forbid storing now.
@@ -700,7 +820,7 @@ impl Edge {
                         found.object.body.clone(),
                     );
                     match self.inner.storage.insert(found.storage_key.clone(), object).await {
-                        Ok(()) => Landed::Stored,
+                        Ok(()) => Landed::Stored(StatusCode::NOT_MODIFIED),
                         Err(e) => {
                             tracing::warn!(error = %e, key = found.storage_key, "could not store a refreshed response");
                             Landed::NotStored
@@ -724,8 +844,12 @@ impl Edge {
                     .forward_status(StatusCode::NOT_MODIFIED)
                     .stored(storable)
                     .collapsed(collapsed);
-                let refreshed = Found { meta, ..found };
-                self.serve_stored(ask, &refreshed, status)
+                let refreshed = Found {
+                    entry: Arc::new(ResponseEntry::new(meta, &self.inner.cache, self.inner.id)),
+                    ..found
+                };
+                let at = self.age_now(&refreshed);
+                self.serve_stored(ask, &refreshed, Label::Other(status), at)
             }
             Validation::NotModifiedMismatch => {
                 // §4.3.4: a 304 that selects no stored response cannot be
@@ -736,7 +860,12 @@ impl Edge {
                     .await
             }
             Validation::ServerError
-                if stale_if_error_allows(&self.inner.cache, &found.meta.stored(), &ask.headers, received) =>
+                if stale_if_error_allows(
+                    &self.inner.cache,
+                    &found.entry.meta.stored(),
+                    &ask.headers,
+                    received,
+                ) =>
             {
                 self.inner.metrics.revalidation(Revalidation::Other);
                 let origin_status = response.status();
@@ -749,7 +878,8 @@ impl Edge {
                     .forward_status(origin_status)
                     .collapsed(collapsed)
                     .detail("stale-if-error");
-                self.serve_stored(ask, &found, status)
+                let at = self.age_now(&found);
+                self.serve_stored(ask, &found, Label::Other(status), at)
             }
             Validation::ServerError | Validation::Replace => {
                 self.inner
@@ -889,7 +1019,7 @@ impl Edge {
                 flight.land(Landed::NotStored);
             }
         } else {
-            tokio::spawn(tee(body, writer, tx, flight));
+            tokio::spawn(tee(body, writer, tx, flight.map(|flight| (flight, status))));
         }
         response
     }
@@ -1039,12 +1169,12 @@ fn precondition_failed(stored: &HeaderMap) -> Response<EdgeBody> {
 
 /// Reads the origin's body to its end, feeding the client (while it is
 /// there) and the storage writer (while the body fits), then commits and
-/// lands the flight.
+/// lands the flight (with the status the origin answered).
 async fn tee(
     mut body: Incoming,
     mut writer: Option<crate::storage::CacheWriter>,
     mut tx: Option<tokio::sync::mpsc::Sender<Result<http_body::Frame<Bytes>, BoxError>>>,
-    flight: Option<Flight>,
+    flight: Option<(Flight, StatusCode)>,
 ) {
     let mut complete = true;
     loop {
@@ -1078,18 +1208,22 @@ async fn tee(
             }
         }
     }
-    let landed = match (complete, writer) {
+    let stored = match (complete, writer) {
         (true, Some(writer)) => match writer.commit().await {
-            Ok(()) => Landed::Stored,
+            Ok(()) => true,
             Err(e) => {
                 tracing::debug!(error = %e, "response not stored");
-                Landed::NotStored
+                false
             }
         },
-        _ => Landed::NotStored,
+        _ => false,
     };
-    if let Some(flight) = flight {
-        flight.land(landed);
+    if let Some((flight, origin_status)) = flight {
+        flight.land(if stored {
+            Landed::Stored(origin_status)
+        } else {
+            Landed::NotStored
+        });
     }
 }
 

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, EdgeConfig};
-use crate::proxy::{Edge, EdgeSettings, PeerAddr};
+use crate::proxy::{Edge, EdgeSettings};
 use crate::storage::{
     AnyStorage, HybridConfig, HybridStorage, MemoryConfig, MemoryStorage, Storage, StorageError,
 };
@@ -107,10 +107,9 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let edge = edge.clone();
-        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let edge = edge.clone();
-            request.extensions_mut().insert(PeerAddr(peer));
-            async move { Ok::<_, Infallible>(edge.handle(request).await) }
+            async move { Ok::<_, Infallible>(edge.handle_from(request, Some(peer)).await) }
         });
         let connection = builder
             .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)

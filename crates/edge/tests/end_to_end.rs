@@ -1,65 +1,14 @@
 //! The edge in front of a real `revalidate serve` (static files and the
 //! JSON API on a SQLite file), over real sockets.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use http::Method;
-use revalidate_origin::config::{CacheControlRule, OriginConfig};
-use revalidate_origin::server::Origin;
 use serde_json::Value;
 
-use crate::support::TestEdge;
+use crate::support::{Site, TestEdge};
 
 const TOKEN: &str = "end-to-end-purge-token";
-
-struct Site {
-    origin: SocketAddr,
-    root: tempfile::TempDir,
-    _data: tempfile::TempDir,
-}
-
-impl Site {
-    async fn start() -> Self {
-        let root = tempfile::tempdir().unwrap();
-        let data = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("fresh")).unwrap();
-        std::fs::create_dir_all(root.path().join("long")).unwrap();
-        let mut config = OriginConfig {
-            root: root.path().into(),
-            data: data.path().into(),
-            ..OriginConfig::default()
-        };
-        config.static_files.cache_control = vec![
-            CacheControlRule {
-                pattern: "fresh/**".into(),
-                value: "public, max-age=2".into(),
-            },
-            CacheControlRule {
-                pattern: "long/**".into(),
-                value: "public, max-age=3600".into(),
-            },
-        ];
-        let origin = Origin::open(&config).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(origin.serve(listener, None, std::future::pending()));
-        Self {
-            origin: addr,
-            root,
-            _data: data,
-        }
-    }
-
-    fn write(&self, path: &str, content: &str) {
-        write_file(&self.root.path().join(path), content);
-    }
-}
-
-fn write_file(path: &Path, content: &str) {
-    std::fs::write(path, content).unwrap();
-}
 
 async fn edge_for(site: &Site) -> TestEdge {
     TestEdge::start_on(site.origin, None, |s| s.purge_token = Some(TOKEN.into())).await

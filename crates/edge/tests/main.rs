@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod end_to_end;
+mod origin_purge;
 mod proxy;
 mod storage;
 mod support;

@@ -240,6 +240,36 @@ async fn revalidation_200_replaces_the_stored_response() {
     );
 }
 
+/// The server hands the client's address to the proxy, which adds it to
+/// `X-Forwarded-For` on every request it sends to the origin.
+#[tokio::test]
+async fn the_origin_sees_the_client_address_in_x_forwarded_for() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| {
+        Reply::ok("x").header("cache-control", "max-age=60")
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    // (case, method, path, the client's own X-Forwarded-For, what the origin sees)
+    let cases: [(&str, Method, &str, Fields<'_>, &str); 3] = [
+        ("cache fill", Method::GET, "/xff", vec![], "127.0.0.1"),
+        ("pass", Method::POST, "/xff-post", vec![], "127.0.0.1"),
+        (
+            "appended",
+            Method::GET,
+            "/xff-chain",
+            vec![("x-forwarded-for", "192.0.2.7")],
+            "192.0.2.7, 127.0.0.1",
+        ),
+    ];
+    for (case, method, path, fields, expected) in cases {
+        edge.send(method, path, &fields, "").await;
+        let seen = origin.requests(path);
+        assert_eq!(seen.len(), 1, "{case}");
+        assert_eq!(seen[0].header("x-forwarded-for"), Some(expected), "{case}");
+    }
+}
+
 #[tokio::test]
 async fn an_unsolicited_304_is_a_502() {
     let clock = clock();
@@ -342,6 +372,128 @@ async fn concurrent_requests_for_an_always_stale_response_still_collapse() {
     assert_eq!(origin.count("/c0"), 1);
     // A later request revalidates as max-age=0 says.
     assert_eq!(edge.get("/c0", &[]).await.body, "version 2");
+}
+
+/// A plain hit's fields are kept with the stored response for as long as
+/// its age stays the same; each row asks after moving the clock and must
+/// get the `Age`, `ttl` and status of its own moment (a whole response, a
+/// `304` to the client's `If-None-Match`, a `HEAD`), never a neighbour's.
+#[tokio::test]
+async fn plain_hits_carry_the_age_and_ttl_of_the_second_they_are_served_in() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| {
+        Reply::ok("kept body")
+            .header("etag", "\"k\"")
+            .header("cache-control", "max-age=60")
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    edge.get("/kept", &[]).await;
+    let inm: Fields<'_> = vec![("if-none-match", "\"k\"")];
+    let max_stale: Fields<'_> = vec![("cache-control", "max-stale")];
+    // (seconds to move first, method, request fields, status, Age, Cache-Status)
+    let rows = [
+        (2, Method::GET, vec![], 200, "2", "edge; hit; ttl=58"),
+        (0, Method::GET, inm.clone(), 304, "2", "edge; hit; ttl=58"),
+        (0, Method::HEAD, vec![], 200, "2", "edge; hit; ttl=58"),
+        (0, Method::GET, vec![], 200, "2", "edge; hit; ttl=58"),
+        (3, Method::GET, inm, 304, "5", "edge; hit; ttl=55"),
+        (0, Method::GET, vec![], 200, "5", "edge; hit; ttl=55"),
+        (70, Method::GET, max_stale, 200, "75", "edge; hit; ttl=-15"),
+    ];
+    for (row, (advance, method, fields, status, age, cache_status)) in rows.into_iter().enumerate() {
+        edge.advance(advance);
+        let answer = edge.send(method.clone(), "/kept", &fields, "").await;
+        let got = (answer.status, answer.header("age"), answer.cache_status());
+        assert_eq!(
+            got,
+            (status, Some(age), cache_status),
+            "row {row}: {method} {fields:?}"
+        );
+        match status {
+            304 => assert_eq!(answer.header("content-length"), None, "row {row}"),
+            _ => assert_eq!(answer.header("content-length"), Some("9"), "row {row}"),
+        }
+        let body = if method == Method::GET && status == 200 {
+            "kept body"
+        } else {
+            ""
+        };
+        assert_eq!(answer.body, body, "row {row}");
+        assert_eq!(answer.header("via"), Some("1.1 edge"), "row {row}");
+    }
+    assert_eq!(origin.count("/kept"), 1);
+}
+
+/// RFC 9211: a request answered from what another request's origin fetch
+/// stored went forward with it (`fwd`, `collapsed`, §2.8 and the §3
+/// example `fwd=uri-miss; collapsed`); it is not a `hit`, which §2.1 keeps
+/// for requests that were not forwarded. It used to say
+/// `hit; ttl=0; collapsed`.
+#[tokio::test]
+async fn a_request_collapsed_onto_a_revalidation_says_fwd_stale_collapsed_not_hit() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        let reply = if seen.number == 1 {
+            Reply::ok("v1")
+        } else {
+            Reply::status(304)
+        };
+        reply
+            .header("etag", "\"1\"")
+            .header("cache-control", "max-age=60")
+            .delay(Duration::from_millis(300))
+    })
+    .await;
+    let edge = Arc::new(TestEdge::start(origin.addr, clock).await);
+    // (case, seconds to move the clock first, the leader's member, the followers')
+    let cases = [
+        (
+            "miss",
+            0,
+            "edge; fwd=uri-miss; fwd-status=200; ttl=60; stored",
+            "edge; fwd=uri-miss; fwd-status=200; ttl=60; collapsed",
+        ),
+        (
+            "revalidation answered 304",
+            61,
+            "edge; fwd=stale; fwd-status=304; ttl=60; stored",
+            "edge; fwd=stale; fwd-status=304; ttl=60; collapsed",
+        ),
+    ];
+    for (round, (case, advance, leader, follower)) in cases.into_iter().enumerate() {
+        edge.advance(advance);
+        let requests: Vec<_> = (0..6)
+            .map(|_| {
+                let edge = Arc::clone(&edge);
+                tokio::spawn(async move { edge.get("/collapsed", &[]).await })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for request in requests {
+            let answer = request.await.unwrap();
+            assert_eq!((answer.status, answer.body.as_str()), (200, "v1"), "{case}");
+            statuses.push(answer.cache_status().to_owned());
+        }
+        assert_eq!(
+            origin.count("/collapsed"),
+            round + 1,
+            "{case}: one origin request"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| *s == leader).count(),
+            1,
+            "{case}: {statuses:?}"
+        );
+        let followers = statuses.iter().filter(|s| *s == follower).count();
+        assert!(followers >= 4, "{case}: {statuses:?}");
+        // A late request that found the refreshed response is a plain hit.
+        let late = "edge; hit; ttl=60";
+        assert!(
+            statuses.iter().all(|s| s == leader || s == follower || s == late),
+            "{case}: {statuses:?}"
+        );
+    }
 }
 
 #[tokio::test]

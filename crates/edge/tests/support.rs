@@ -1,8 +1,10 @@
-//! A scriptable origin and an edge in front of it, both on 127.0.0.1:0.
+//! A scriptable origin and an edge in front of it, both on 127.0.0.1:0;
+//! and a real `revalidate serve` origin ([`Site`]).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +15,8 @@ use hyper::body::Incoming;
 use revalidate_edge::clock::{Clock, ManualClock};
 use revalidate_edge::storage::{MemoryConfig, MemoryStorage};
 use revalidate_edge::{Edge, EdgeSettings};
+use revalidate_origin::config::{CacheControlRule, OriginConfig};
+use revalidate_origin::server::Origin;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -339,4 +343,66 @@ pub(crate) fn by_path(routes: HashMap<String, Handler>) -> impl Fn(&Seen) -> Rep
         Some(route) => route(seen),
         None => Reply::status(404),
     }
+}
+
+/// A real `revalidate serve` (static files and the JSON API on a SQLite
+/// file) on 127.0.0.1:0. Files under `fresh/` are fresh for 2 s, under
+/// `long/` for an hour.
+pub(crate) struct Site {
+    pub(crate) origin: SocketAddr,
+    pub(crate) root: tempfile::TempDir,
+    pub(crate) data: tempfile::TempDir,
+}
+
+impl Site {
+    pub(crate) async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener, |_| {}).await
+    }
+
+    /// Serves on `listener`, bound by the caller so that an edge can be
+    /// pointed at it before the origin's configuration (which may name the
+    /// edge) is complete; `tweak` changes the configuration.
+    pub(crate) async fn start_on(listener: TcpListener, tweak: impl FnOnce(&mut OriginConfig)) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("fresh")).unwrap();
+        std::fs::create_dir_all(root.path().join("long")).unwrap();
+        let mut config = OriginConfig {
+            root: root.path().into(),
+            data: data.path().into(),
+            ..OriginConfig::default()
+        };
+        config.static_files.cache_control = vec![
+            CacheControlRule {
+                pattern: "fresh/**".into(),
+                value: "public, max-age=2".into(),
+            },
+            CacheControlRule {
+                pattern: "long/**".into(),
+                value: "public, max-age=3600".into(),
+            },
+        ];
+        tweak(&mut config);
+        let origin = Origin::open(&config).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(origin.serve(listener, None, std::future::pending()));
+        Self {
+            origin: addr,
+            root,
+            data,
+        }
+    }
+
+    pub(crate) fn write(&self, path: &str, content: &str) {
+        write_file(&self.root.path().join(path), content);
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.origin)
+    }
+}
+
+fn write_file(path: &Path, content: &str) {
+    std::fs::write(path, content).unwrap();
 }

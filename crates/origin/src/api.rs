@@ -17,6 +17,9 @@
 //! `application/merge-patch+json` (`DEVIATION(patch-json)`), since many
 //! clients send the former for merge patches.
 //!
+//! After each successful write the [`EdgePurger`], if configured, purges
+//! the resource's URL on the edges ([`crate::edge_purge`]).
+//!
 //! [RFC 7396]: https://www.rfc-editor.org/rfc/rfc7396
 
 use std::sync::Arc;
@@ -35,6 +38,7 @@ use revalidate_store::{
 };
 use serde_json::Value;
 
+use crate::edge_purge::{CDN_CACHE_CONTROL, EdgePurger};
 use crate::metrics::BytesSaved;
 use crate::problem::Problem;
 
@@ -61,13 +65,42 @@ impl ApiSettings {
 struct Api {
     store: AnyStore,
     settings: Arc<ApiSettings>,
+    edge_purge: Option<EdgePurger>,
+}
+
+impl Api {
+    /// A write of `key` succeeded: the edges forget their copies.
+    fn written(&self, key: &ResourceKey) {
+        if let Some(purger) = &self.edge_purge {
+            purger.after_write(key);
+        }
+    }
+
+    /// Adds what the edges are told beyond `Cache-Control` to a read's
+    /// header fields.
+    fn for_edges(&self, headers: &mut HeaderMap) {
+        if let Some(value) = self.edge_purge.as_ref().and_then(EdgePurger::cdn_cache_control) {
+            headers.insert(CDN_CACHE_CONTROL, value.clone());
+        }
+    }
 }
 
 /// The API's router, to be nested under `settings.prefix`.
 pub fn router(store: AnyStore, settings: ApiSettings) -> Router {
+    router_with_edge_purge(store, settings, None)
+}
+
+/// [`router`] that purges the edges after each successful write, and
+/// gives reads the edges' `CDN-Cache-Control` (see [`crate::edge_purge`]).
+pub fn router_with_edge_purge(
+    store: AnyStore,
+    settings: ApiSettings,
+    edge_purge: Option<EdgePurger>,
+) -> Router {
     let api = Api {
         store,
         settings: Arc::new(settings),
+        edge_purge,
     };
     let item: MethodRouter<Api> = get(read)
         .put(put)
@@ -114,14 +147,20 @@ async fn read(
         match preconditions.evaluate(&method, &resource.validators(), now()) {
             Outcome::NotModified => {
                 let mut response = StatusCode::NOT_MODIFIED.into_response();
-                *response.headers_mut() = not_modified_headers(&representation_headers(&resource));
+                let mut headers = representation_headers(&resource);
+                api.for_edges(&mut headers);
+                *response.headers_mut() = not_modified_headers(&headers);
                 response
                     .extensions_mut()
                     .insert(BytesSaved(resource.json().len() as u64));
                 response
             }
             Outcome::PreconditionFailed => precondition_failed(Some(&resource)).into_response(),
-            Outcome::Proceed | Outcome::IgnoreRange => representation(StatusCode::OK, &resource),
+            Outcome::Proceed | Outcome::IgnoreRange => {
+                let mut response = representation(StatusCode::OK, &resource);
+                api.for_edges(response.headers_mut());
+                response
+            }
         },
     )
 }
@@ -212,6 +251,7 @@ async fn create(
         .create(&collection, document, now())
         .await
         .map_err(|e| store_failure(&e))?;
+    api.written(resource.key());
     Ok(created(&api, &resource))
 }
 
@@ -268,9 +308,18 @@ fn required_preconditions(
 
 fn write_response(api: &Api, outcome: Result<WriteOutcome<Refusal>, StoreError>) -> Response {
     match outcome {
-        Ok(WriteOutcome::Created(resource)) => created(api, &resource),
-        Ok(WriteOutcome::Replaced(resource)) => representation(StatusCode::OK, &resource),
-        Ok(WriteOutcome::Deleted(_)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(WriteOutcome::Created(resource)) => {
+            api.written(resource.key());
+            created(api, &resource)
+        }
+        Ok(WriteOutcome::Replaced(resource)) => {
+            api.written(resource.key());
+            representation(StatusCode::OK, &resource)
+        }
+        Ok(WriteOutcome::Deleted(resource)) => {
+            api.written(resource.key());
+            StatusCode::NO_CONTENT.into_response()
+        }
         Ok(
             WriteOutcome::Absent
             | WriteOutcome::Refused {

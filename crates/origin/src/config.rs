@@ -19,6 +19,12 @@
 //! [[static.cache_control]]
 //! pattern = "**/*.pdf"
 //! value = "public, max-age=600"
+//!
+//! [edge_purge]                                 # optional; see crate::edge_purge
+//! edges = ["http://127.0.0.1:8081"]            # `revalidate edge` instances in front of this origin
+//! token = "the edges' purge_token"
+//! timeout_ms = 2000                            # per purge request
+//! cdn_max_age = 86400                          # optional: API reads carry CDN-Cache-Control: max-age=86400
 //! ```
 
 use std::net::SocketAddr;
@@ -45,6 +51,45 @@ pub struct OriginConfig {
     /// The static files.
     #[serde(rename = "static")]
     pub static_files: StaticSection,
+    /// The edges to purge after each API write; `None`: no purges.
+    pub edge_purge: Option<EdgePurgeConfig>,
+}
+
+/// The `[edge_purge]` section: the `revalidate edge` instances (or any
+/// cache with the same purge API) to tell about each successful API write.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EdgePurgeConfig {
+    /// Base URLs of the edges, `http://host:port` without a path.
+    pub edges: Vec<String>,
+    /// The bearer token the edges were given as their `purge_token`.
+    pub token: String,
+    /// How long one purge request may take before it counts as failed
+    /// (and is retried).
+    #[serde(default = "default_purge_timeout_ms")]
+    pub timeout_ms: u64,
+    /// When set, API reads carry `CDN-Cache-Control: max-age=<this>`, so
+    /// the edges keep them that long without asking the origin, relying on
+    /// the purge after each write; without it they revalidate every use
+    /// (`Cache-Control: no-cache`).
+    #[serde(default)]
+    pub cdn_max_age: Option<u64>,
+}
+
+fn default_purge_timeout_ms() -> u64 {
+    2_000
+}
+
+/// The token stays out of logs and panic messages.
+impl std::fmt::Debug for EdgePurgeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgePurgeConfig")
+            .field("edges", &self.edges)
+            .field("token", &"<redacted>")
+            .field("timeout_ms", &self.timeout_ms)
+            .field("cdn_max_age", &self.cdn_max_age)
+            .finish()
+    }
 }
 
 /// The `[api]` section.
@@ -94,6 +139,7 @@ impl Default for OriginConfig {
             metrics_listen: None,
             api: ApiConfig::default(),
             static_files: StaticSection::default(),
+            edge_purge: None,
         }
     }
 }
@@ -176,6 +222,9 @@ impl OriginConfig {
                 "database must be a sqlite:// or postgres:// URL, got {db:?}"
             )));
         }
+        if let Some(edge_purge) = &self.edge_purge {
+            edge_purge.validate()?;
+        }
         Ok(())
     }
 
@@ -185,6 +234,69 @@ impl OriginConfig {
             .require_preconditions
             .iter()
             .any(|c| c == "*" || c == collection)
+    }
+}
+
+impl EdgePurgeConfig {
+    /// The shortest token an edge accepts as its `purge_token`.
+    pub const MIN_TOKEN_LEN: usize = 16;
+    /// The longest `timeout_ms`: a purge that takes longer is better retried.
+    pub const MAX_TIMEOUT_MS: u64 = 60_000;
+
+    /// The edges' base URIs, each checked to be `http://host:port` without
+    /// a path (the purge API lives at a fixed path on the edge).
+    pub fn edge_uris(&self) -> Result<Vec<http::Uri>, ConfigError> {
+        let mut uris: Vec<http::Uri> = Vec::with_capacity(self.edges.len());
+        for edge in &self.edges {
+            let bad = |why: &str| {
+                ConfigError::Invalid(format!(
+                    "edge_purge.edges: {edge:?} {why}; expected http://host:port, such as \"http://127.0.0.1:8081\""
+                ))
+            };
+            let uri: http::Uri = edge.parse().map_err(|_| bad("is not a URL"))?;
+            if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) {
+                return Err(bad("is not an http:// URL with a host"));
+            }
+            if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+                return Err(bad(
+                    "has a path or query (the purge API is always at /_revalidate/purge)",
+                ));
+            }
+            if uris.iter().any(|u| u.authority() == uri.authority()) {
+                return Err(bad("is listed twice"));
+            }
+            uris.push(uri);
+        }
+        Ok(uris)
+    }
+
+    /// Checks values that TOML types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.edges.is_empty() {
+            return Err(ConfigError::Invalid(
+                "edge_purge.edges is empty: list the edges to purge, or remove [edge_purge]".into(),
+            ));
+        }
+        self.edge_uris()?;
+        if self.token.len() < Self::MIN_TOKEN_LEN {
+            return Err(ConfigError::Invalid(format!(
+                "edge_purge.token must be at least {} characters (as the edges' purge_token)",
+                Self::MIN_TOKEN_LEN
+            )));
+        }
+        if !self.token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::Invalid(
+                "edge_purge.token must be printable ASCII without spaces".into(),
+            ));
+        }
+        if !(1..=Self::MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "edge_purge.timeout_ms must be between 1 and {}, got {}",
+                Self::MAX_TIMEOUT_MS,
+                self.timeout_ms
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -227,5 +339,73 @@ mod tests {
         config.validate().unwrap();
         assert!(config.requires_preconditions("orders") && !config.requires_preconditions("notes"));
         assert_eq!(config.static_files.cache_control[0].value, "public, max-age=600");
+    }
+
+    #[test]
+    fn edge_purge_section_parses_with_defaults() {
+        let text = r#"
+            [edge_purge]
+            edges = ["http://127.0.0.1:8081", "http://edge-2.internal:80/"]
+            token = "0123456789abcdef"
+        "#;
+        let config: OriginConfig = toml::from_str(text).unwrap();
+        config.validate().unwrap();
+        let edge_purge = config.edge_purge.as_ref().unwrap();
+        assert_eq!(edge_purge.timeout_ms, 2_000);
+        assert_eq!(edge_purge.cdn_max_age, None);
+        assert_eq!(edge_purge.edge_uris().unwrap()[1].port_u16(), Some(80));
+        assert!(
+            !format!("{config:?}").contains("0123456789abcdef"),
+            "the token is not logged"
+        );
+    }
+
+    #[test]
+    fn edge_purge_bad_values_are_clear_errors() {
+        let cases = [
+            (
+                "edges = []\ntoken = \"0123456789abcdef\"",
+                "edge_purge.edges is empty",
+            ),
+            (
+                "edges = [\"127.0.0.1:8081\"]\ntoken = \"0123456789abcdef\"",
+                "not an http:// URL",
+            ),
+            (
+                "edges = [\"https://e:443\"]\ntoken = \"0123456789abcdef\"",
+                "not an http:// URL",
+            ),
+            (
+                "edges = [\"not a url\"]\ntoken = \"0123456789abcdef\"",
+                "is not a URL",
+            ),
+            (
+                "edges = [\"http://e:1/purge\"]\ntoken = \"0123456789abcdef\"",
+                "has a path",
+            ),
+            (
+                "edges = [\"http://e:1\", \"http://e:1/\"]\ntoken = \"0123456789abcdef\"",
+                "listed twice",
+            ),
+            (
+                "edges = [\"http://e:1\"]\ntoken = \"short\"",
+                "at least 16 characters",
+            ),
+            (
+                "edges = [\"http://e:1\"]\ntoken = \"0123456789 abcdef\"",
+                "without spaces",
+            ),
+            (
+                "edges = [\"http://e:1\"]\ntoken = \"0123456789abcdef\"\ntimeout_ms = 0",
+                "timeout_ms",
+            ),
+        ];
+        for (section, message) in cases {
+            let config: OriginConfig = toml::from_str(&format!("[edge_purge]\n{section}")).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(error.contains(message), "{section}: {error}");
+        }
+        let missing_token = toml::from_str::<OriginConfig>("[edge_purge]\nedges = [\"http://e:1\"]");
+        assert!(missing_token.unwrap_err().to_string().contains("token"));
     }
 }

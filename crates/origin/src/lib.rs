@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`static_files`] | [`StaticFiles`](static_files::StaticFiles): BLAKE3 ETags kept in a persisted index keyed by (device, inode) and stamped with size, mtime and ctime; `Cache-Control` by pattern; ranges; precompressed and on-the-fly variants with their own ETags; path safety |
 //! | [`api`] | the JSON API: `GET`/`HEAD`/`PUT`/`PATCH`/`DELETE`/`POST`, preconditions evaluated inside the store's write transaction, 428 policy |
+//! | [`edge_purge`] | [`EdgePurger`](edge_purge::EdgePurger): after each API write, purges the resource's URL on the configured edges, asynchronously, with timeouts, bounded retries and a counter; the pure parts (purge body, retry decision) apart from the HTTP transport |
 //! | [`problem`] | RFC 9457 problem details for every error response |
 //! | [`metrics`] | Prometheus counters and the latency histogram, and the middleware that records them |
 //! | [`config`] | the TOML configuration of `revalidate serve` |
@@ -26,6 +27,7 @@
 
 pub mod api;
 pub mod config;
+pub mod edge_purge;
 pub mod metrics;
 pub mod problem;
 pub mod server;

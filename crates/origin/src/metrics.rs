@@ -1,5 +1,8 @@
 //! Prometheus metrics for the origin: requests by method and status, 304s
-//! and 412s, bytes saved by 304s, and a latency histogram.
+//! and 412s, bytes saved by 304s, a latency histogram, and the purges sent
+//! to edges after writes (`revalidate_edge_purges_sent_total{result}`, one
+//! per write and edge: `ok` once the edge acknowledged it, `failed` when it
+//! gave up after its retries or its queue was full).
 //!
 //! The recorder is owned by the server rather than installed globally, so
 //! several servers in one process (the tests) keep separate counts.
@@ -41,7 +44,12 @@ struct Handles {
     /// `requests_total{method, status}`, registered on first use; indexed
     /// by method label and status code.
     requests: Box<[OnceLock<Counter>]>,
+    /// `edge_purges_sent_total{result="ok"}` and `{result="failed"}`,
+    /// registered on first use so an origin without edges does not show them.
+    edge_purges: [OnceLock<Counter>; 2],
 }
+
+const EDGE_PURGES: &str = "revalidate_edge_purges_sent_total";
 
 const METHOD_LABELS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER",
@@ -87,6 +95,7 @@ impl Metrics {
             requests: (0..METHOD_LABELS.len() * STATUS_SLOTS)
                 .map(|_| OnceLock::new())
                 .collect(),
+            edge_purges: [OnceLock::new(), OnceLock::new()],
         });
         let metrics = Self {
             inner: Arc::new(MetricsInner {
@@ -117,6 +126,10 @@ impl Metrics {
                 "revalidate_http_bytes_saved_total",
                 metrics::Unit::Bytes,
                 "Representation bytes not sent because a 304 answered instead"
+            );
+            metrics::describe_counter!(
+                EDGE_PURGES,
+                "Purges of written API URLs sent to edges, one per write and edge, by result"
             );
             metrics::describe_histogram!(
                 LATENCY,
@@ -161,6 +174,20 @@ impl Metrics {
     /// the `304` itself is counted by [`TrackLayer`] from its status).
     pub fn record_bytes_saved(&self, bytes: u64) {
         self.inner.handles.bytes_saved.increment(bytes);
+    }
+
+    /// Counts `writes` purges sent to one edge: acknowledged (`ok`) or
+    /// given up (`failed`).
+    pub fn record_edge_purges(&self, ok: bool, writes: u64) {
+        let (slot, result) = if ok { (0, "ok") } else { (1, "failed") };
+        self.inner.handles.edge_purges[slot]
+            .get_or_init(|| {
+                metrics::with_local_recorder(
+                    &self.inner.recorder,
+                    || metrics::counter!(EDGE_PURGES, "result" => result),
+                )
+            })
+            .increment(writes);
     }
 
     /// Drains recorded histogram samples into their buckets every few
@@ -355,6 +382,18 @@ mod tests {
         assert!(text.contains("method=\"OTHER\""), "{text}");
         assert!(
             text.contains("revalidate_http_request_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(!text.contains("revalidate_edge_purges_sent_total{"), "{text}");
+        m.record_edge_purges(true, 2);
+        m.record_edge_purges(false, 1);
+        let text = m.render();
+        assert!(
+            text.contains("revalidate_edge_purges_sent_total{result=\"ok\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("revalidate_edge_purges_sent_total{result=\"failed\"} 1"),
             "{text}"
         );
     }

@@ -447,8 +447,16 @@ impl Origin {
             body_limit: config.api.body_limit,
             require_preconditions: config.api.require_preconditions.clone(),
         };
+        let edge_purge = match &config.edge_purge {
+            Some(edges) => Some(crate::edge_purge::EdgePurger::start(
+                edges,
+                &config.api.prefix,
+                &metrics,
+            )?),
+            None => None,
+        };
         let app = app(
-            crate::api::router(store.clone(), settings),
+            crate::api::router_with_edge_purge(store.clone(), settings, edge_purge),
             &config.api.prefix,
             Some(static_files.clone()),
             &metrics,

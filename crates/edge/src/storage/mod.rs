@@ -28,6 +28,10 @@
 //! tier starts empty after a restart and fills from disk on lookups. Call [`Storage::close`] on
 //! shutdown so queued disk writes are flushed.
 //!
+//! Objects are shared (`Arc`): a hit is a reference-count bump, and the proxy keeps what it decodes
+//! from an object's metadata with the object ([`StoredObject::derived`]), so it decodes once per
+//! stored object rather than once per hit.
+//!
 //! Keys are opaque strings built by the proxy (method-normalised URL plus the secondary Vary key);
 //! the URL and tags stored with each object are what purges match against.
 

@@ -10,8 +10,9 @@
 //! failure is reported to foyer as a checksum mismatch, which makes foyer drop the entry and answer
 //! a miss.
 
+use std::any::Any;
 use std::io::{Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use foyer::{Code, Error as FoyerError, ErrorKind};
@@ -19,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 /// A cached response as the storage keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {
     /// The effective request URL (what URL and prefix purges match).
     pub url: String,
@@ -31,18 +31,44 @@ pub struct StoredObject {
     pub body: Bytes,
     /// The ban generation current when the object was stored; set by the storage.
     pub(crate) generation: u64,
+    /// What the proxy derived from `meta` on the first lookup; see [`StoredObject::derived`].
+    derived: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 impl StoredObject {
     /// A new object; the storage stamps its ban generation when it is inserted.
     pub fn new(url: impl Into<String>, tags: Vec<String>, meta: Bytes, body: Bytes) -> Self {
+        Self::with_generation(url.into(), tags, meta, body, 0)
+    }
+
+    pub(crate) fn with_generation(
+        url: String,
+        tags: Vec<String>,
+        meta: Bytes,
+        body: Bytes,
+        generation: u64,
+    ) -> Self {
         Self {
-            url: url.into(),
+            url,
             tags,
             meta,
             body,
-            generation: 0,
+            generation,
+            derived: OnceLock::new(),
         }
+    }
+
+    /// What `derive` makes of this object, computed on the first call and kept with the object
+    /// for as long as the storage holds it, so that every later hit skips decoding `meta`. The
+    /// storage never looks inside; `None` only if an earlier call derived a different type (one
+    /// caller, one type: the proxy's decoded metadata).
+    ///
+    /// What is kept is not counted by the memory tier's weigher (it is computed after the insert,
+    /// and only for objects that are read).
+    pub fn derived<T: Any + Send + Sync>(&self, derive: impl FnOnce(&Self) -> T) -> Option<&T> {
+        self.derived
+            .get_or_init(|| Box::new(derive(self)))
+            .downcast_ref::<T>()
     }
 
     /// The ban generation the storage stamped on this object when storing it (0 before that).
@@ -58,11 +84,50 @@ impl StoredObject {
     }
 }
 
+impl Clone for StoredObject {
+    /// A copy without what was derived from it (derived again on demand).
+    fn clone(&self) -> Self {
+        Self::with_generation(
+            self.url.clone(),
+            self.tags.clone(),
+            self.meta.clone(),
+            self.body.clone(),
+            self.generation,
+        )
+    }
+}
+
+impl PartialEq for StoredObject {
+    /// The stored fields; what was derived from them follows from them.
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+            && self.tags == other.tags
+            && self.meta == other.meta
+            && self.body == other.body
+            && self.generation == other.generation
+    }
+}
+
+impl Eq for StoredObject {}
+
+impl std::fmt::Debug for StoredObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredObject")
+            .field("url", &self.url)
+            .field("tags", &self.tags)
+            .field("meta", &self.meta)
+            .field("body", &self.body)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Approximate heap bytes of one memory-tier entry that are not part of the payload: foyer's record,
-/// the key's allocation header, the `Arc<StoredObject>` and the `Bytes` bookkeeping. Measured with
-/// the `memory_overhead_per_object` test (about 380 bytes per 1 KiB object, glibc malloc rounding
-/// included); keep in step with it.
-pub(crate) const ENTRY_OVERHEAD: usize = 384;
+/// the key's allocation header, the `Arc<StoredObject>` (with its empty `derived` slot) and the
+/// `Bytes` bookkeeping. Measured with the `memory_overhead_per_object` test (about 430 bytes per
+/// 1 KiB object, allocator rounding included); keep in step with it. What the proxy derives on a
+/// lookup ([`StoredObject::derived`]) is not counted.
+pub(crate) const ENTRY_OVERHEAD: usize = 416;
 
 /// The weight of `key → object` in the memory tier.
 pub(crate) fn weight(key: &str, object: &StoredObject) -> usize {
@@ -194,17 +259,17 @@ impl Code for CachedValue {
         // One allocation holds meta and body; both are zero-copy slices of it.
         let payload = Bytes::from(payload);
         let meta_len = header.meta_len as usize;
-        let object = StoredObject {
-            url: header.url.into_owned(),
-            tags: header
+        let object = StoredObject::with_generation(
+            header.url.into_owned(),
+            header
                 .tags
                 .into_iter()
                 .map(std::borrow::Cow::into_owned)
                 .collect(),
-            meta: payload.slice(..meta_len),
-            body: payload.slice(meta_len..),
-            generation: header.generation,
-        };
+            payload.slice(..meta_len),
+            payload.slice(meta_len..),
+            header.generation,
+        );
         Ok(Self(Arc::new(object)))
     }
 
@@ -240,6 +305,24 @@ mod tests {
         assert_eq!(value.estimated_size(), bytes.len());
         let decoded = CachedValue::decode(&mut &bytes[..]).unwrap();
         assert_eq!(decoded.0, value.0);
+    }
+
+    #[test]
+    fn derived_is_computed_once_per_object_and_not_cloned() {
+        let object = StoredObject::new("/d", Vec::new(), Bytes::from_static(b"meta"), Bytes::new());
+        let calls = std::cell::Cell::new(0);
+        let derive = |object: &StoredObject| {
+            calls.set(calls.get() + 1);
+            object.meta.len()
+        };
+        assert_eq!(object.derived(derive), Some(&4));
+        assert_eq!(object.derived(derive), Some(&4));
+        assert_eq!(calls.get(), 1);
+        assert_eq!(object.derived(|_| "another type"), None);
+        let copy = object.clone();
+        assert_eq!(copy, object);
+        assert_eq!(copy.derived(derive), Some(&4));
+        assert_eq!(calls.get(), 2, "a clone derives again");
     }
 
     #[test]

@@ -482,13 +482,8 @@ impl ObjectWriter for CacheWriter {
             });
         };
         let head = self.head;
-        let object = StoredObject {
-            url: head.url,
-            tags: head.tags,
-            meta: head.meta,
-            body: Bytes::from(body),
-            generation: self.generation,
-        };
+        let object =
+            StoredObject::with_generation(head.url, head.tags, head.meta, Bytes::from(body), self.generation);
         self.core.insert_stamped(self.key, object)
     }
 }

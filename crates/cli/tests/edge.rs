@@ -1,0 +1,201 @@
+//! `revalidate edge` as a user runs it: the real binary in front of a real
+//! `revalidate serve`, over real sockets.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{Server, sample_root};
+
+/// Starts `revalidate edge --listen 127.0.0.1:0 --origin ORIGIN` and waits
+/// for the line that says where it listens; killed on drop.
+fn start_edge(origin: &str) -> Server {
+    Server::spawn(
+        &["edge", "--listen", "127.0.0.1:0", "--origin", origin],
+        "revalidate: edge listening on http://",
+    )
+}
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn edge_serves_a_miss_then_a_hit_answers_304_and_stops_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let origin = Server::start(&[
+        "--root",
+        sample_root().to_str().unwrap(),
+        "--data",
+        data.path().to_str().unwrap(),
+    ]);
+    let edge = start_edge(&origin.url(""));
+    let client = reqwest::Client::new();
+    let path = "/assets/site.3f9a2b1c.css";
+
+    let miss = client.get(edge.url(path)).send().await.unwrap();
+    assert_eq!(miss.status(), 200);
+    let miss_status = header(&miss, "cache-status");
+    assert!(miss_status.contains("fwd=uri-miss"), "{miss_status}");
+    let etag = header(&miss, "etag");
+    let body = miss.text().await.unwrap();
+    let direct = client.get(origin.url(path)).send().await.unwrap();
+    assert_eq!(
+        header(&direct, "etag"),
+        etag,
+        "the edge forwards the origin's ETag"
+    );
+    assert_eq!(direct.text().await.unwrap(), body);
+
+    let hit = client.get(edge.url(path)).send().await.unwrap();
+    assert_eq!(hit.status(), 200);
+    let hit_status = header(&hit, "cache-status");
+    assert!(hit_status.contains("; hit"), "{hit_status}");
+    assert_eq!(hit.text().await.unwrap(), body);
+
+    let not_modified = client
+        .get(edge.url(path))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    assert!(header(&not_modified, "cache-status").contains("; hit"));
+    assert_eq!(header(&not_modified, "etag"), etag);
+    assert!(not_modified.bytes().await.unwrap().is_empty());
+
+    let status = edge.terminate();
+    assert!(status.success(), "SIGTERM: {status:?}");
+    // The origin is untouched by the edge stopping.
+    assert_eq!(client.get(origin.url(path)).send().await.unwrap().status(), 200);
+    assert!(origin.terminate().success());
+}
+
+#[test]
+fn edge_bad_flags_are_one_line_errors() {
+    let cases: [(&str, &[&str], &str); 4] = [
+        ("no origin", &["edge"], "an origin is required"),
+        (
+            "origin not http",
+            &["edge", "--origin", "ftp://127.0.0.1:1"],
+            "origin must be an http://",
+        ),
+        (
+            "origin with a path",
+            &["edge", "--origin", "http://127.0.0.1:1/base"],
+            "path",
+        ),
+        (
+            "bad memory size",
+            &["edge", "--origin", "http://127.0.0.1:1", "--memory", "lots"],
+            "memory",
+        ),
+    ];
+    for (case, args, message) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_revalidate"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(2), "{case}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{case}: {stderr}");
+        assert!(
+            lines[0].starts_with("revalidate: error:") && lines[0].contains(message),
+            "{case}: {stderr}"
+        );
+    }
+    // A flag the edge does not have: clap's usage error, exit 2, naming it.
+    let output = Command::new(env!("CARGO_BIN_EXE_revalidate"))
+        .args(["edge", "--origin", "http://127.0.0.1:1", "--frobnicate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.lines().next().unwrap().contains("--frobnicate"),
+        "{stderr}"
+    );
+}
+
+/// `revalidate serve` with `[edge_purge]` naming an edge that accepts
+/// connections but never answers: writes answer at once, and SIGTERM
+/// stops the server promptly although purges are still waiting.
+#[tokio::test]
+async fn serve_with_a_silent_edge_answers_writes_and_stops_promptly() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("origin.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[edge_purge]\nedges = [\"http://{}\"]\ntoken = \"0123456789abcdef\"\ntimeout_ms = 10000\n",
+            silent.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    let origin = Server::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--root",
+        sample_root().to_str().unwrap(),
+        "--data",
+        data.path().to_str().unwrap(),
+    ]);
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let written = client
+        .put(origin.url("/api/notes/a"))
+        .header("content-type", "application/json")
+        .body(r#"{"text": "v1"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.status(), 201);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // The purge waits for the silent edge (10 s timeout, retried); the
+    // server must not.
+    let stopping = std::time::Instant::now();
+    assert!(origin.terminate().success());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopping.elapsed()
+    );
+    drop(silent);
+}
+
+#[test]
+fn serve_rejects_a_bad_edge_purge_section_in_one_line() {
+    let data = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "edges = [\"edge:8081\"]\ntoken = \"0123456789abcdef\"",
+            "edge_purge.edges",
+        ),
+        (
+            "edges = [\"http://127.0.0.1:8081\"]\ntoken = \"short\"",
+            "edge_purge.token",
+        ),
+    ];
+    for (section, message) in cases {
+        let config = data.path().join("origin.toml");
+        std::fs::write(&config, format!("[edge_purge]\n{section}\n")).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_revalidate"))
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .args(["--data", data.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(2), "{section}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{section}: {stderr}");
+        assert!(stderr.contains(message), "{section}: {stderr}");
+    }
+}
