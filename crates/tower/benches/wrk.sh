@@ -4,11 +4,12 @@
 # server alone on core 0, A/B interleaved, medians and paired ratios).
 #
 # Starts examples/bench_server.rs (release, one current-thread runtime) on
-# 127.0.0.1:$PORT, runs four comparisons, stops the server by its PID:
+# 127.0.0.1:$PORT, runs five comparisons, stops the server by its PID:
 #   1. 200, 1 KiB JSON:  /layered/1k  vs /plain/1k   (cost of hashing and tagging)
 #   2. 200, 64 KiB JSON: /layered/64k vs /plain/64k
 #   3. 304 vs 200, 1 KiB, body hashed: /layered/1k with If-None-Match vs without
 #   4. 304 by lookup vs plain 200, 1 KiB: /lookup/1k with If-None-Match vs /plain/1k
+#   5. 200, 1 KiB, the layer on the handler (Handler::layer) vs no layer: /handler/1k vs /plain/1k
 set -euo pipefail
 rounds=${1:-5}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,3 +29,4 @@ base=http://127.0.0.1:$port
 "$tools/compare.sh" -n "$rounds" x "$base#200-medium#/layered/64k" "$base#200-medium#/plain/64k"
 "$tools/compare.sh" -n "$rounds" x "$base#304-inm#/layered/1k" "$base#200-small#/layered/1k"
 "$tools/compare.sh" -n "$rounds" x "$base#304-inm#/lookup/1k" "$base#200-small#/plain/1k"
+"$tools/compare.sh" -n "$rounds" x "$base#200-small#/handler/1k" "$base#200-small#/plain/1k"

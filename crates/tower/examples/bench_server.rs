@@ -7,6 +7,8 @@
 //! | `/plain/1k`, `/plain/64k` | the handler alone |
 //! | `/layered/1k`, `/layered/64k` | behind `ConditionalLayer::new()` (body hashed) |
 //! | `/lookup/1k` | behind a layer whose lookup knows the tag (304 skips the handler) |
+//! | `/noop/1k` | behind a layer that does nothing (`tower::layer::util::Identity`): what axum's `Router::layer` costs any layer |
+//! | `/handler/1k` | `ConditionalLayer::new()` on the handler (`Handler::layer`) rather than the router |
 //!
 //! ```sh
 //! ADDR=127.0.0.1:19080 taskset -c 0 cargo run --release -p revalidate-tower --example bench_server
@@ -18,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::handler::Handler;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -32,20 +35,22 @@ fn document(bytes: usize) -> Value {
     Value::Array((0..bytes / one).map(record).collect())
 }
 
-/// Routes serialising `doc` on every request, as a real handler would.
-fn routes(small: Arc<Value>, large: Arc<Value>) -> Router {
-    let json = |doc: Arc<Value>| {
-        move || {
-            let doc = Arc::clone(&doc);
-            async move {
-                (
-                    [(CONTENT_TYPE, "application/json")],
-                    serde_json::to_vec(&*doc).unwrap_or_default(),
-                )
-                    .into_response()
-            }
+/// A handler serialising `doc` on every request, as a real handler would.
+fn json(doc: Arc<Value>) -> impl Handler<((),), ()> {
+    move || {
+        let doc = Arc::clone(&doc);
+        async move {
+            (
+                [(CONTENT_TYPE, "application/json")],
+                serde_json::to_vec(&*doc).unwrap_or_default(),
+            )
+                .into_response()
         }
-    };
+    }
+}
+
+/// The two document routes.
+fn routes(small: Arc<Value>, large: Arc<Value>) -> Router {
     Router::new()
         .route("/1k", get(json(small)))
         .route("/64k", get(json(large)))
@@ -70,7 +75,15 @@ async fn main() -> std::io::Result<()> {
         )
         .nest(
             "/lookup",
-            routes(small, large).layer(ConditionalLayer::new().with_lookup(lookup)),
+            routes(Arc::clone(&small), Arc::clone(&large)).layer(ConditionalLayer::new().with_lookup(lookup)),
+        )
+        .nest(
+            "/noop",
+            routes(Arc::clone(&small), Arc::clone(&large)).layer(tower::layer::util::Identity::new()),
+        )
+        .nest(
+            "/handler",
+            Router::new().route("/1k", get(json(small).layer(ConditionalLayer::new()))),
         );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("bench_server on http://{}", listener.local_addr()?);

@@ -2,7 +2,6 @@
 //! the body when the decision needs its bytes, and builds the answer.
 
 use std::future::Future;
-use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -101,18 +100,12 @@ pin_project! {
             #[pin]
             future: F,
         },
-        // Reading a body that announced a length within the limit. Boxed,
-        // so that it can be handed on after a partial read.
+        // Reading a body that announced a length within the limit, when its
+        // first poll did not deliver all of it. Boxed, so that it can be
+        // handed on after a partial read.
         Collect {
             body: Option<Pin<Box<ResBody>>>,
-            parts: Option<response::Parts>,
-            // The first chunk, kept apart: most bodies arrive in one, and
-            // then no vector is allocated.
-            first: Option<Bytes>,
-            chunks: Vec<Bytes>,
-            len: u64,
-            trailers: Option<HeaderMap>,
-            hash: bool,
+            read: Option<Collecting>,
         },
         Done,
     }
@@ -209,87 +202,35 @@ where
                                 Role::Evaluate => answer(this.ctx, parts, Content::Unread(body)),
                             }));
                         }
-                        AfterHandler::Collect { hash } => State::Collect {
-                            body: Some(Box::pin(body)),
-                            parts: Some(parts),
-                            first: None,
-                            chunks: Vec::new(),
-                            len: 0,
-                            trailers: None,
-                            hash,
-                        },
+                        AfterHandler::Collect { hash } => {
+                            // Most bodies are ready at once: read them here, and
+                            // only keep the state for one that is not.
+                            let mut body = Box::pin(body);
+                            let mut read = Collecting::new(parts, hash);
+                            let Poll::Ready(failed) =
+                                read.poll(body.as_mut(), this.ctx.settings.max_body, cx)
+                            else {
+                                this.state.set(State::Collect {
+                                    body: Some(body),
+                                    read: Some(read),
+                                });
+                                return Poll::Pending;
+                            };
+                            this.state.set(State::Done);
+                            return Poll::Ready(Ok(read.finish(this.ctx, body, failed)));
+                        }
                     }
                 }
-                StateProj::Collect {
-                    body,
-                    parts,
-                    first,
-                    chunks,
-                    len,
-                    trailers,
-                    hash,
-                } => {
-                    let Some(reading) = body.as_mut() else {
+                StateProj::Collect { body, read } => {
+                    let (Some(reading), Some(progress)) = (body.as_mut(), read.as_mut()) else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    let mut failed = None;
-                    loop {
-                        match ready!(reading.as_mut().poll_frame(cx)) {
-                            Some(Ok(frame)) => match frame.into_data() {
-                                Ok(mut data) => {
-                                    let bytes = data.copy_to_bytes(data.remaining());
-                                    *len += bytes.len() as u64;
-                                    if bytes.is_empty() {
-                                    } else if first.is_none() && chunks.is_empty() {
-                                        *first = Some(bytes);
-                                    } else {
-                                        chunks.extend(first.take());
-                                        chunks.push(bytes);
-                                    }
-                                    if *len > this.ctx.settings.max_body {
-                                        // The body announced a length it then
-                                        // exceeded: stop reading and hand on
-                                        // what was read, then the rest.
-                                        break;
-                                    }
-                                    if reading.is_end_stream() {
-                                        break;
-                                    }
-                                }
-                                Err(frame) => {
-                                    if let Ok(more) = frame.into_trailers() {
-                                        trailers.get_or_insert_with(HeaderMap::new).extend(more);
-                                    }
-                                }
-                            },
-                            Some(Err(error)) => {
-                                failed = Some(error);
-                                break;
-                            }
-                            None => break,
-                        }
-                    }
-                    let (Some(parts), Some(rest)) = (parts.take(), body.take()) else {
+                    let failed = ready!(progress.poll(reading.as_mut(), this.ctx.settings.max_body, cx));
+                    let (Some(body), Some(read)) = (body.take(), read.take()) else {
                         panic!("ResponseFuture polled after completion");
-                    };
-                    let first = first.take();
-                    let mut chunks = mem::take(chunks);
-                    let output = if failed.is_some() || *len > this.ctx.settings.max_body {
-                        // The response goes on as the handler made it, error
-                        // and all, untagged.
-                        if let Some(first) = first {
-                            chunks.insert(0, first);
-                        }
-                        Response::from_parts(parts, ConditionalBody::resume(chunks, failed, rest))
-                    } else {
-                        let data = match first {
-                            Some(only) => only,
-                            None => concat(chunks, *len),
-                        };
-                        collected(this.ctx, parts, data, trailers.take(), *hash)
                     };
                     this.state.set(State::Done);
-                    return Poll::Ready(Ok(output));
+                    return Poll::Ready(Ok(read.finish(this.ctx, body, failed)));
                 }
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
             };
@@ -318,9 +259,12 @@ fn plan<B: Body>(ctx: &mut RequestContext, parts: &mut response::Parts, body: &B
             plan
         }
         Role::Evaluate => {
-            let known = parts
-                .extensions
-                .remove::<KnownValidators>()
+            // Most responses carry no extensions: then the two type-map
+            // lookups below are skipped.
+            let extended = !parts.extensions.is_empty();
+            let known = extended
+                .then(|| parts.extensions.remove::<KnownValidators>())
+                .flatten()
                 .map(|known| known.0)
                 .or_else(|| ctx.current.take());
             facts.has_etag |= known.as_ref().is_some_and(|v| v.etag().is_some());
@@ -330,7 +274,9 @@ fn plan<B: Body>(ctx: &mut RequestContext, parts: &mut response::Parts, body: &B
             if matches!(plan, AfterHandler::PassThrough(_)) {
                 return plan;
             }
-            let identity = parts.extensions.remove::<IdentityTag>();
+            let identity = extended
+                .then(|| parts.extensions.remove::<IdentityTag>())
+                .flatten();
             if identity.is_some_and(|tag| tag.hashed) && known.as_ref().is_some_and(|v| v.etag().is_some()) {
                 // The lookup's or handler's validators name the resource
                 // version, which the tags checked before the handler used;
@@ -345,6 +291,104 @@ fn plan<B: Body>(ctx: &mut RequestContext, parts: &mut response::Parts, body: &B
             }
             plan
         }
+    }
+}
+
+/// A body being read whole, and what has arrived of it.
+struct Collecting {
+    parts: response::Parts,
+    // The first chunk, kept apart: most bodies arrive in one, and then no
+    // vector is allocated.
+    first: Option<Bytes>,
+    chunks: Vec<Bytes>,
+    len: u64,
+    trailers: Option<HeaderMap>,
+    hash: bool,
+}
+
+impl Collecting {
+    fn new(parts: response::Parts, hash: bool) -> Self {
+        Self {
+            parts,
+            first: None,
+            chunks: Vec::new(),
+            len: 0,
+            trailers: None,
+            hash,
+        }
+    }
+
+    /// Reads frames until the body ends, fails, or outgrows `max`; the
+    /// error, if it failed.
+    fn poll<B: Body>(
+        &mut self,
+        mut body: Pin<&mut B>,
+        max: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<B::Error>> {
+        loop {
+            match ready!(body.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(mut data) => {
+                        let bytes = data.copy_to_bytes(data.remaining());
+                        self.len += bytes.len() as u64;
+                        if bytes.is_empty() {
+                        } else if self.first.is_none() && self.chunks.is_empty() {
+                            self.first = Some(bytes);
+                        } else {
+                            self.chunks.extend(self.first.take());
+                            self.chunks.push(bytes);
+                        }
+                        if self.len > max {
+                            // The body announced a length it then exceeded:
+                            // stop reading and hand on what was read, then
+                            // the rest.
+                            return Poll::Ready(None);
+                        }
+                        if body.is_end_stream() {
+                            return Poll::Ready(None);
+                        }
+                    }
+                    Err(frame) => {
+                        if let Ok(more) = frame.into_trailers() {
+                            self.trailers.get_or_insert_with(HeaderMap::new).extend(more);
+                        }
+                    }
+                },
+                Some(Err(error)) => return Poll::Ready(Some(error)),
+                None => return Poll::Ready(None),
+            }
+        }
+    }
+
+    /// The response, once [`Collecting::poll`] is done with `rest`.
+    fn finish<B: Body>(
+        self,
+        ctx: &RequestContext,
+        rest: Pin<Box<B>>,
+        failed: Option<B::Error>,
+    ) -> Response<ConditionalBody<B>> {
+        let Self {
+            parts,
+            first,
+            mut chunks,
+            len,
+            trailers,
+            hash,
+        } = self;
+        if failed.is_some() || len > ctx.settings.max_body {
+            // The response goes on as the handler made it, error and all,
+            // untagged.
+            if let Some(first) = first {
+                chunks.insert(0, first);
+            }
+            return Response::from_parts(parts, ConditionalBody::resume(chunks, failed, rest));
+        }
+        let data = match first {
+            Some(only) => only,
+            None => concat(chunks, len),
+        };
+        collected(ctx, parts, data, trailers, hash)
     }
 }
 
@@ -453,10 +497,12 @@ fn answer<B: Body>(
         Content::Read { data, trailers } => (data, trailers),
     };
     let len = data.len() as u64;
-    if ctx.settings.ranges && parts.status == StatusCode::OK && !parts.headers.contains_key(ACCEPT_RANGES) {
+    if ctx.settings.ranges && parts.status == StatusCode::OK {
+        // A handler's own `Accept-Ranges` stays; one hash probe either way.
         parts
             .headers
-            .insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            .entry(ACCEPT_RANGES)
+            .or_insert_with(|| HeaderValue::from_static("bytes"));
     }
     if outcome == Outcome::Proceed
         && parts.status == StatusCode::OK

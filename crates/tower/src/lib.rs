@@ -77,6 +77,36 @@
 //! read; a body that then outgrows its announced length is handed on as
 //! read plus the rest, untagged.
 //!
+//! # Where to apply it
+//!
+//! The layer must sit inside the route, where axum still hands the GET
+//! body to a HEAD request (see HEAD above). Two ways do that, with the
+//! same behaviour:
+//!
+//! - `Router::layer` (or `route_layer`, or `MethodRouter::layer`) for all
+//!   routes at once, as in the example at the top. axum wraps each route's
+//!   service in one more boxed service, which it clones for every request:
+//!   a cost any layer applied this way pays (about 1.5k instructions per
+//!   request in `crates/tower/benches/instructions-server.sh`, measured
+//!   with a layer that does nothing).
+//! - `Handler::layer` on a hot handler, which skips that extra box: about
+//!   800 fewer instructions per request than `Router::layer` there
+//!   (BENCHMARKS.md has the figures).
+//!
+//! ```
+//! use axum::handler::Handler;
+//! use axum::{Router, routing::get};
+//! use revalidate_tower::ConditionalLayer;
+//!
+//! let items = || async { axum::Json(vec!["a", "b"]) };
+//! let app: Router = Router::new().route("/items", get(items.layer(ConditionalLayer::new())));
+//! # let _ = app;
+//! ```
+//!
+//! Not around the whole `Router` (`ServiceBuilder::new().layer(…).service(router)`):
+//! the router has removed a HEAD response's body by then, so HEAD would
+//! go out untagged while GET is tagged.
+//!
 //! # Validators before the handler
 //!
 //! [`ConditionalLayer::with_lookup`] takes a function from the request

@@ -95,7 +95,9 @@ where
             // Read only by the evaluation, which an unconditional request skips.
             HttpDate::UNIX_EPOCH
         };
-        let range = if self.settings.ranges && method == Method::GET {
+        // `has_range` comes from the pass `from_headers` made over the fields:
+        // most requests have no `Range`, and then no lookup is spent on it.
+        let range = if self.settings.ranges && method == Method::GET && pre.has_range() {
             single_range(&request)
         } else {
             None

@@ -112,21 +112,59 @@ async fn dated_stream_gets_304_unread() {
 }
 
 /// A body that announced 4 bytes and sent more: the layer stops at its
-/// limit and hands on what it read plus the rest, untagged.
+/// limit and hands on what it read plus the rest, untagged; also when the
+/// body is not ready between its chunks.
 #[tokio::test]
 async fn body_longer_than_announced_resumes() {
-    let (body, _) = ProbeBody::new(&["0123456789", "abcdefghij", "KLMNOPQRST"], exact(4));
-    let response = through(
-        &layer().max_body(16),
-        StatusCode::OK,
-        &[],
-        body,
-        request("GET", &[]),
-    )
-    .await;
-    assert!(response.headers().get("etag").is_none());
-    let answer = read(response).await;
-    assert_eq!(answer.body, "0123456789abcdefghijKLMNOPQRST");
+    for yielding in [false, true] {
+        let (body, _) = ProbeBody::new(&["0123456789", "abcdefghij", "KLMNOPQRST"], exact(4));
+        let body = if yielding { body.yielding() } else { body };
+        let response = through(
+            &layer().max_body(16),
+            StatusCode::OK,
+            &[],
+            body,
+            request("GET", &[]),
+        )
+        .await;
+        assert!(response.headers().get("etag").is_none(), "yielding: {yielding}");
+        let answer = read(response).await;
+        assert_eq!(
+            answer.body, "0123456789abcdefghijKLMNOPQRST",
+            "yielding: {yielding}"
+        );
+    }
+}
+
+/// A body that is not ready at the first poll, or arrives in several
+/// chunks, is read whole over as many polls as it takes: the same tag, the
+/// same bytes and the same 304 as a body that arrives at once.
+#[tokio::test]
+async fn body_arriving_over_several_polls_is_read_whole() {
+    const JSON: StaticFields = &[("content-type", "application/json")];
+    let (at_once, _) = ProbeBody::new(&["{\"a\":1}"], exact(7));
+    let response = through(&layer(), StatusCode::OK, JSON, at_once, request("GET", &[])).await;
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let cases: [(&[&'static str], bool); 3] = [
+        (&["{\"a\":1}"], true),
+        (&["{\"a\"", ":1}"], false),
+        (&["{\"a\"", ":1}"], true),
+    ];
+    for (chunks, yielding) in cases {
+        let case = format!("{chunks:?}, yielding: {yielding}");
+        let probe = || {
+            let (body, _) = ProbeBody::new(chunks, exact(7));
+            if yielding { body.yielding() } else { body }
+        };
+        let answer = read(through(&layer(), StatusCode::OK, JSON, probe(), request("GET", &[])).await).await;
+        assert_eq!(answer.status, StatusCode::OK, "{case}");
+        assert_eq!(answer.header("etag"), Some(etag.as_str()), "{case}");
+        assert_eq!(answer.body, "{\"a\":1}", "{case}");
+        let revalidation = request("GET", &[("if-none-match", etag.as_str())]);
+        let answer = read(through(&layer(), StatusCode::OK, JSON, probe(), revalidation).await).await;
+        assert_eq!(answer.status, StatusCode::NOT_MODIFIED, "{case}");
+        assert!(answer.body.is_empty(), "{case}");
+    }
 }
 
 /// A body that fails while the layer reads it: the error reaches the

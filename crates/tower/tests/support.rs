@@ -173,12 +173,15 @@ pub(crate) async fn doc_etag() -> String {
 }
 
 /// A body that records every poll, for proving that the layer did not read
-/// it. It yields its chunks, then ends, or fails if `fail` is set.
+/// it. It yields its chunks, then ends, or fails if `fail` is set; with
+/// `yielding`, each frame comes one poll late (`Pending`, woken at once).
 pub(crate) struct ProbeBody {
     chunks: VecDeque<Bytes>,
     hint: SizeHint,
     polls: Arc<AtomicUsize>,
     fail: bool,
+    yielding: bool,
+    yielded: bool,
 }
 
 /// The poll counter of a [`ProbeBody`].
@@ -200,6 +203,8 @@ impl ProbeBody {
             hint,
             polls: Arc::clone(&polls),
             fail: false,
+            yielding: false,
+            yielded: false,
         };
         (body, Polls(polls))
     }
@@ -207,6 +212,13 @@ impl ProbeBody {
     /// The same, failing after its chunks.
     pub(crate) fn failing(mut self) -> Self {
         self.fail = true;
+        self
+    }
+
+    /// The same, not ready before each frame and the end: a body that
+    /// arrives over several polls.
+    pub(crate) fn yielding(mut self) -> Self {
+        self.yielding = true;
         self
     }
 }
@@ -221,9 +233,15 @@ impl Body for ProbeBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ProbeError>>> {
         self.polls.fetch_add(1, Ordering::SeqCst);
+        if self.yielding && !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.yielded = false;
         if let Some(chunk) = self.chunks.pop_front() {
             return Poll::Ready(Some(Ok(Frame::data(chunk))));
         }
