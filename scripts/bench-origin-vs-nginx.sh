@@ -8,6 +8,7 @@
 #   scripts/bench-origin-vs-nginx.sh [ROUNDS]        # default 5 rounds per scenario
 #   FLOOR=1 scripts/bench-origin-vs-nginx.sh [ROUNDS] # also hyper's canned 304 (examples/hyper_floor.rs)
 #                                                     # against nginx: how fast hyper alone can answer
+#   ROWS="304-inm 304-ims" scripts/bench-origin-vs-nginx.sh 5   # only some rows
 #   PORT=19110 NGINX_PORT=19101 BENCH_RUN=/tmp/my-run scripts/bench-origin-vs-nginx.sh
 #                                                     # other ports and pid-file directory, to run
 #                                                     # beside another copy of this script
@@ -46,6 +47,7 @@ fi
 
 for scenario in "200-small /1k.bin" "200-large /1m.bin" "304-inm /1k.bin" "304-ims /1k.bin"; do
   set -- $scenario
+  [[ " ${ROWS:-200-small 200-large 304-inm 304-ims} " == *" $1 "* ]] || continue
   echo "## $1 $2 (A = revalidate, B = nginx)"
   "$bench/compare.sh" -n "$rounds" "$1" "http://127.0.0.1:$port" "http://127.0.0.1:$nginx_port" "$2"
 done
