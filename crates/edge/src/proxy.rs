@@ -707,6 +707,8 @@ impl Edge {
         collapsed: bool,
     ) -> Response<EdgeBody> {
         let sent = self.now();
+        // A purge from here on must also cover what this fetch stores.
+        let fetched_at = self.inner.storage.generation();
         match self.inner.upstream.send(self.fill_request(ask, None)).await {
             Err(failure) => {
                 self.inner.metrics.origin_error(failure.metric());
@@ -745,7 +747,7 @@ impl Edge {
                 self.store_and_stream(
                     ask,
                     response,
-                    (sent, received),
+                    (sent, received, fetched_at),
                     index,
                     flight,
                     None,
@@ -766,6 +768,7 @@ impl Edge {
         collapsed: bool,
     ) -> Response<EdgeBody> {
         let sent = self.now();
+        let fetched_at = self.inner.storage.generation();
         let request = self.fill_request(ask, Some(&found.entry.meta.headers));
         let response = match self.inner.upstream.send(request).await {
             Ok(response) => response,
@@ -818,7 +821,8 @@ impl Edge {
                         surrogate_tags(&meta.headers),
                         Meta::Response(meta.clone()).encode(),
                         found.object.body.clone(),
-                    );
+                    )
+                    .fetched_at(fetched_at);
                     match self.inner.storage.insert(found.storage_key.clone(), object).await {
                         Ok(()) => Landed::Stored(StatusCode::NOT_MODIFIED),
                         Err(e) => {
@@ -897,7 +901,7 @@ impl Edge {
                 self.store_and_stream(
                     ask,
                     response,
-                    (sent, received),
+                    (sent, received, fetched_at),
                     found.index.clone(),
                     Some(flight),
                     Some(&found.storage_key),
@@ -922,7 +926,7 @@ impl Edge {
         &self,
         ask: &Ask,
         response: Response<Incoming>,
-        (sent, received): (u64, u64),
+        (sent, received, fetched_at): (u64, u64, u64),
         index: Option<VaryIndex>,
         flight: Option<Flight>,
         previous: Option<&str>,
@@ -959,7 +963,8 @@ impl Edge {
             response_time: received,
         };
         let writer = if decision == StoreDecision::Store {
-            self.begin_store(ask, &meta, index, content_length).await
+            self.begin_store(ask, &meta, index, content_length, fetched_at)
+                .await
         } else {
             if let Some(previous) = previous {
                 self.remove(previous).await;
@@ -1032,6 +1037,7 @@ impl Edge {
         meta: &ResponseMeta,
         index: Option<VaryIndex>,
         size_hint: Option<u64>,
+        fetched_at: u64,
     ) -> Option<crate::storage::CacheWriter> {
         let varies = revalidate_core::cache::validate::vary_names(&meta.headers)
             .is_some_and(|names| !names.is_empty());
@@ -1062,6 +1068,7 @@ impl Edge {
             tags: surrogate_tags(&meta.headers),
             meta: Meta::Response(meta.clone()).encode(),
             size_hint,
+            fetched_at: Some(fetched_at),
         };
         Some(self.inner.storage.begin(storage_key, head))
     }

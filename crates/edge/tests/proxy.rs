@@ -1028,3 +1028,44 @@ async fn metrics_count_what_happened() {
         assert_eq!(edge.metric(series).await, value, "{series}");
     }
 }
+
+/// The race the origin's purge hook left open: the origin reads the old
+/// version, then a write commits and its purge reaches the edge while that
+/// old response is still on its way. What the fill then stores is as old as
+/// the request that fetched it, so the purge covers it and the next request
+/// goes to the origin again, instead of the old copy living for its max-age.
+#[tokio::test]
+async fn a_purge_while_the_fill_is_in_flight_covers_what_the_fill_stores() {
+    const TOKEN: &str = "in-flight-purge-token";
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| {
+        Reply::ok("old edition")
+            .header("cache-control", "max-age=3600")
+            .delay(Duration::from_millis(400))
+    })
+    .await;
+    let edge = TestEdge::start_with(origin.addr, clock, |s| s.purge_token = Some(TOKEN.into())).await;
+    let authorization = format!("Bearer {TOKEN}");
+    let purge = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        edge.send(
+            Method::POST,
+            "/_revalidate/purge",
+            &[
+                ("authorization", &authorization),
+                ("content-type", "application/json"),
+            ],
+            r#"{"urls": ["/doc"]}"#,
+        )
+        .await
+    };
+    let (filled, purged) = tokio::join!(edge.get("/doc", &[]), purge);
+    assert_eq!(purged.status, 200, "{}", purged.body);
+    assert_eq!(filled.body, "old edition");
+    assert_eq!(origin.count("/doc"), 1);
+    let after = edge.get("/doc", &[]).await;
+    assert!(!after.is_hit(), "{}", after.cache_status());
+    assert_eq!(origin.count("/doc"), 2);
+    // The refill started after the purge, so it is kept.
+    assert!(edge.get("/doc", &[]).await.is_hit());
+}

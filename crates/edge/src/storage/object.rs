@@ -71,6 +71,15 @@ impl StoredObject {
             .downcast_ref::<T>()
     }
 
+    /// Stores this object as of `generation` ([`Storage::generation`](super::Storage::generation)
+    /// when the request that fetched it was sent) rather than as of the insert, so that a purge made
+    /// while that request was in flight covers it.
+    #[must_use]
+    pub fn fetched_at(mut self, generation: u64) -> Self {
+        self.generation = generation;
+        self
+    }
+
     /// The ban generation the storage stamped on this object when storing it (0 before that).
     pub fn generation(&self) -> u64 {
         self.generation

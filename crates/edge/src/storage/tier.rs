@@ -234,7 +234,7 @@ impl Core {
         CacheWriter {
             core: self.clone(),
             key,
-            generation: self.bans.current(),
+            generation: as_of(head.fetched_at, self.bans.current()),
             head: ObjectHead {
                 size_hint: None,
                 ..head
@@ -250,6 +250,11 @@ impl Core {
     }
 }
 
+/// The generation to stamp: that of the fetch when known, never one later than now.
+fn as_of(fetched_at: Option<u64>, current: u64) -> u64 {
+    fetched_at.map_or(current, |fetched_at| fetched_at.min(current))
+}
+
 macro_rules! delegate_storage {
     ($ty:ty) => {
         impl Storage for $ty {
@@ -260,7 +265,8 @@ macro_rules! delegate_storage {
             }
 
             async fn insert(&self, key: String, mut object: StoredObject) -> Result<(), StorageError> {
-                object.generation = self.core.bans.current();
+                let fetched_at = (object.generation != 0).then_some(object.generation);
+                object.generation = as_of(fetched_at, self.core.bans.current());
                 self.core.insert_stamped(key, object)
             }
 
@@ -284,6 +290,10 @@ macro_rules! delegate_storage {
 
             async fn ban_tag(&self, tag: &str) -> Result<(), StorageError> {
                 self.core.ban(BanKind::Tag(tag.to_owned())).await
+            }
+
+            fn generation(&self) -> u64 {
+                self.core.bans.current()
             }
 
             fn max_object_size(&self) -> u64 {
