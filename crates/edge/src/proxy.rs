@@ -413,7 +413,7 @@ impl Edge {
                         Reuse::GatewayTimeout => return self.only_if_cached(&ask),
                         Reuse::Revalidate => match self.inner.flights.join(&ask.key) {
                             Join::Lead(flight) => {
-                                return Box::pin(self.revalidate(&ask, *found, flight, collapsed)).await;
+                                return Box::pin(self.revalidate(&ask, *found, flight)).await;
                             }
                             Join::Follow(follower) => {
                                 let landed = follower.landed().await;
@@ -436,15 +436,17 @@ impl Edge {
                     };
                     match self.inner.flights.join(&ask.key) {
                         Join::Lead(flight) => {
-                            return self.fetch(&ask, index, Some(flight), why, collapsed).await;
+                            return self.fetch(&ask, index, Some(flight), why).await;
                         }
                         Join::Follow(follower) => {
                             let landed = follower.landed().await;
                             collapsed_onto = Some((why, landed.as_ref().and_then(Landed::origin_status)));
                             match landed {
                                 Some(Landed::Stored(_)) | None => {}
+                                // Nothing to share: this request goes forward
+                                // itself, so it was not collapsed (RFC 9211 §2.8).
                                 Some(Landed::NotStored) => {
-                                    return self.fetch(&ask, index, None, why, true).await;
+                                    return self.fetch(&ask, index, None, why).await;
                                 }
                                 Some(Landed::Failed(failure)) => {
                                     return self.failed(&ask, None, failure, why, true);
@@ -455,8 +457,7 @@ impl Edge {
                 }
             }
         }
-        self.fetch(&ask, None, None, Forward::Miss, collapsed_onto.is_some())
-            .await
+        self.fetch(&ask, None, None, Forward::Miss).await
     }
 
     /// [RFC 9211 §2.8]: a request that waited for another's origin request
@@ -704,7 +705,6 @@ impl Edge {
         index: Option<VaryIndex>,
         flight: Option<Flight>,
         why: Forward,
-        collapsed: bool,
     ) -> Response<EdgeBody> {
         let sent = self.now();
         // A purge from here on must also cover what this fetch stores.
@@ -715,7 +715,7 @@ impl Edge {
                 if let Some(flight) = flight {
                     flight.land(Landed::Failed(failure));
                 }
-                self.failed(ask, None, failure, why, collapsed)
+                self.failed(ask, None, failure, why, false)
             }
             Ok(response) if response.status() == StatusCode::NOT_MODIFIED => {
                 // Unsolicited: the fill carried no validators, so a 304 has
@@ -739,11 +739,6 @@ impl Edge {
             }
             Ok(response) => {
                 let received = self.now();
-                let outcome = if collapsed {
-                    Outcome::Collapsed
-                } else {
-                    Outcome::Miss
-                };
                 self.store_and_stream(
                     ask,
                     response,
@@ -751,8 +746,7 @@ impl Edge {
                     index,
                     flight,
                     None,
-                    (why, outcome),
-                    collapsed,
+                    (why, Outcome::Miss),
                 )
                 .await
             }
@@ -760,13 +754,7 @@ impl Edge {
     }
 
     /// §4.3: validates `found` with the origin.
-    async fn revalidate(
-        &self,
-        ask: &Ask,
-        found: Found,
-        flight: Flight,
-        collapsed: bool,
-    ) -> Response<EdgeBody> {
+    async fn revalidate(&self, ask: &Ask, found: Found, flight: Flight) -> Response<EdgeBody> {
         let sent = self.now();
         let fetched_at = self.inner.storage.generation();
         let request = self.fill_request(ask, Some(&found.entry.meta.headers));
@@ -776,7 +764,7 @@ impl Edge {
                 self.inner.metrics.origin_error(failure.metric());
                 self.inner.metrics.revalidation(Revalidation::Failed);
                 flight.land(Landed::Failed(failure));
-                return self.failed(ask, Some(&found), failure, Forward::Stale, collapsed);
+                return self.failed(ask, Some(&found), failure, Forward::Stale, false);
             }
         };
         let received = self.now();
@@ -835,19 +823,11 @@ impl Edge {
                     Landed::NotStored
                 };
                 flight.land(landed);
-                self.count(
-                    ask,
-                    if collapsed {
-                        Outcome::Collapsed
-                    } else {
-                        Outcome::Revalidated
-                    },
-                );
+                self.count(ask, Outcome::Revalidated);
                 let status = self
                     .status(Some(Forward::Stale))
                     .forward_status(StatusCode::NOT_MODIFIED)
-                    .stored(storable)
-                    .collapsed(collapsed);
+                    .stored(storable);
                 let refreshed = Found {
                     entry: Arc::new(ResponseEntry::new(meta, &self.inner.cache, self.inner.id)),
                     ..found
@@ -860,7 +840,7 @@ impl Edge {
                 // used; ask again without validators.
                 self.inner.metrics.revalidation(Revalidation::Other);
                 drop(response);
-                self.fetch(ask, found.index.clone(), Some(flight), Forward::Stale, collapsed)
+                self.fetch(ask, found.index.clone(), Some(flight), Forward::Stale)
                     .await
             }
             Validation::ServerError
@@ -880,7 +860,6 @@ impl Edge {
                 let status = self
                     .status(Some(Forward::Stale))
                     .forward_status(origin_status)
-                    .collapsed(collapsed)
                     .detail("stale-if-error");
                 let at = self.age_now(&found);
                 self.serve_stored(ask, &found, Label::Other(status), at)
@@ -893,11 +872,6 @@ impl Edge {
                     } else {
                         Revalidation::Other
                     });
-                let outcome = if collapsed {
-                    Outcome::Collapsed
-                } else {
-                    Outcome::Revalidated
-                };
                 self.store_and_stream(
                     ask,
                     response,
@@ -905,8 +879,7 @@ impl Edge {
                     found.index.clone(),
                     Some(flight),
                     Some(&found.storage_key),
-                    (Forward::Stale, outcome),
-                    collapsed,
+                    (Forward::Stale, Outcome::Revalidated),
                 )
                 .await
             }
@@ -931,7 +904,6 @@ impl Edge {
         flight: Option<Flight>,
         previous: Option<&str>,
         (why, outcome): (Forward, Outcome),
-        collapsed: bool,
     ) -> Response<EdgeBody> {
         let (mut parts, body) = response.into_parts();
         if self.inner.cache.targeted_field.is_some() {
@@ -972,11 +944,7 @@ impl Edge {
             None
         };
         let stored = writer.is_some();
-        let mut cache_status = self
-            .status(Some(why))
-            .forward_status(status)
-            .stored(stored)
-            .collapsed(collapsed);
+        let mut cache_status = self.status(Some(why)).forward_status(status).stored(stored);
         if stored {
             cache_status = cache_status.ttl(self.ttl(&meta, received));
         }
@@ -1086,7 +1054,7 @@ impl Edge {
         tokio::spawn(async move {
             // The response is nobody's; dropping it lets the storing task
             // finish on its own.
-            drop(Box::pin(edge.revalidate(&ask, found, flight, false)).await);
+            drop(Box::pin(edge.revalidate(&ask, found, flight)).await);
         });
     }
 

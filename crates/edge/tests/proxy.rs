@@ -1069,3 +1069,36 @@ async fn a_purge_while_the_fill_is_in_flight_covers_what_the_fill_stores() {
     // The refill started after the purge, so it is kept.
     assert!(edge.get("/doc", &[]).await.is_hit());
 }
+
+/// RFC 9211 §2.8: `collapsed` means the response was reused from another
+/// request's forward. A request that waited for a leader whose response
+/// could not be stored (`no-store`) then goes forward itself: it was not
+/// collapsed, and its Cache-Status says a plain `fwd=uri-miss`.
+#[tokio::test]
+async fn a_follower_that_must_go_forward_itself_is_not_labelled_collapsed() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| {
+        Reply::ok("private")
+            .header("cache-control", "no-store")
+            .delay(Duration::from_millis(300))
+    })
+    .await;
+    let edge = Arc::new(TestEdge::start(origin.addr, clock).await);
+    let requests: Vec<_> = (0..4)
+        .map(|_| {
+            let edge = Arc::clone(&edge);
+            tokio::spawn(async move { edge.get("/uncacheable", &[]).await })
+        })
+        .collect();
+    for request in requests {
+        let answer = request.await.unwrap();
+        assert_eq!((answer.status, answer.body.as_str()), (200, "private"));
+        assert_eq!(answer.cache_status(), "edge; fwd=uri-miss; fwd-status=200");
+    }
+    assert_eq!(origin.count("/uncacheable"), 4);
+    assert_eq!(
+        edge.metric("revalidate_edge_requests_total{outcome=\"collapsed\"}")
+            .await,
+        0.0
+    );
+}
