@@ -162,3 +162,33 @@ fn missing_date_uses_the_arrival_time() {
     let f = freshness(&CacheConfig::shared(), &stored(&map), NOW + 10);
     assert_eq!((f.lifetime, f.age), (60, 10));
 }
+
+/// A cache may work freshness out once, when the response arrives, and
+/// age it afterwards: [`Freshness::after`] then gives what [`freshness()`]
+/// gives at the later time, and so does the reuse decision made from it.
+#[test]
+fn freshness_worked_out_at_arrival_and_aged_equals_freshness_later() {
+    let responses = [
+        headers(&[("cache-control", "max-age=60")]),
+        headers(&[("cache-control", "max-age=60"), ("age", "20")]),
+        headers(&[("last-modified", &date(NOW - 1000)), ("date", &date(NOW - 5))]),
+        headers(&[("cache-control", "s-maxage=30, stale-while-revalidate=60")]),
+        headers(&[("cache-control", "no-cache=\"set-cookie\", max-age=100")]),
+    ];
+    let config = CacheConfig::shared();
+    let plain = HeaderMap::new();
+    for response in &responses {
+        let stored = stored(response);
+        let arrival = freshness(&config, &stored, NOW);
+        for later in [0, 1, 29, 30, 59, 60, 61, 500, 5000] {
+            let now = NOW + later;
+            let aged = arrival.after(later);
+            assert_eq!(aged, freshness(&config, &stored, now), "{response:?} +{later}");
+            assert_eq!(
+                reuse_decision_with(&config, &stored, &aged, &plain),
+                reuse_decision(&config, &stored, &plain, now),
+                "{response:?} +{later}"
+            );
+        }
+    }
+}

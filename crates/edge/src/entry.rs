@@ -22,7 +22,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use revalidate_core::Validators;
 use revalidate_core::cache::{
-    CacheConfig, RequestDirectives, Reuse, Stored, freshness, reuse_decision, stored_validators,
+    CacheConfig, Freshness, Reuse, Stored, freshness, reuse_decision_with, stored_validators,
 };
 use serde::{Deserialize, Serialize};
 
@@ -57,9 +57,8 @@ impl ResponseMeta {
 }
 
 /// A stored response with what one edge derives from it while it is
-/// stored: the core's validators, freshness lifetime and latest reuse
-/// decision for it, and the header sets it was last sent with as a plain
-/// hit. Built once per stored
+/// stored: the core's validators and freshness for it, and the header sets
+/// it was last sent with as a plain hit. Built once per stored
 /// object (kept with it by [`crate::storage::StoredObject::derived`]) or
 /// per refresh, so that a hit neither decodes the meta bytes nor reparses
 /// `Date`, `Last-Modified` and `Cache-Control` for these.
@@ -75,17 +74,15 @@ pub struct ResponseEntry {
     /// [`stored_validators`] of it: what the client's conditionals are
     /// evaluated against.
     pub validators: Validators,
-    /// Its freshness lifetime ([RFC 9111 §4.2.1]) under the building edge's
-    /// configuration: it depends on the header fields, the `response_time`
-    /// and the configuration, never on the time it is read.
+    /// Its freshness ([RFC 9111 §4.2]) under the building edge's
+    /// configuration when it arrived (`response_time`): the lifetime and
+    /// directives hold while it is stored, and the age at any later time
+    /// is [`Freshness::after`] the resident time ([`Self::freshness_at`]).
     ///
-    /// [RFC 9111 §4.2.1]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2.1
-    pub lifetime: u64,
+    /// [RFC 9111 §4.2]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2
+    pub arrival: Freshness,
     /// The edge that built it.
     edge: u64,
-    /// [`reuse_decision`] for a request without cache directives, and the
-    /// second it was made at.
-    plain_reuse: Mutex<Option<(u64, Reuse)>>,
     hit_headers: Mutex<HitHeaders>,
 }
 
@@ -112,36 +109,34 @@ impl ResponseEntry {
     pub fn new(meta: ResponseMeta, config: &CacheConfig, edge: u64) -> Self {
         let stored = meta.stored();
         let validators = stored_validators(&stored);
-        let lifetime = freshness(config, &stored, meta.response_time).lifetime;
+        let arrival = freshness(config, &stored, meta.response_time);
         Self {
             meta,
             validators,
-            lifetime,
+            arrival,
             edge,
-            plain_reuse: Mutex::new(None),
             hit_headers: Mutex::new(HitHeaders::default()),
         }
     }
 
-    /// The core's [`reuse_decision`] for `request` at `now` under `config`
-    /// (the building edge's). The decision reads the request only through
-    /// its [`RequestDirectives`], so for a request without any (most
-    /// requests) it is the same for every request within one second: that
-    /// one is made once a second and kept; any other is made afresh.
+    /// Its freshness at `now`, without reading its header fields again.
+    pub fn freshness_at(&self, now: u64) -> Freshness {
+        self.arrival.after(now.saturating_sub(self.meta.response_time))
+    }
+
+    /// Its current age ([RFC 9111 §4.2.3]) at `now`.
+    ///
+    /// [RFC 9111 §4.2.3]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2.3
+    pub fn age_at(&self, now: u64) -> u64 {
+        self.arrival
+            .age
+            .saturating_add(now.saturating_sub(self.meta.response_time))
+    }
+
+    /// The core's reuse decision for `request` at `now` under `config` (the
+    /// building edge's), from the freshness worked out on arrival.
     pub fn reuse_decision(&self, config: &CacheConfig, request: &HeaderMap, now: u64) -> Reuse {
-        let decide = || reuse_decision(config, &self.meta.stored(), request, now);
-        if RequestDirectives::from_headers(request) != RequestDirectives::default() {
-            return decide();
-        }
-        let mut memo = self.plain_reuse.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*memo {
-            Some((at, decision)) if *at == now => decision.clone(),
-            _ => {
-                let decision = decide();
-                *memo = Some((now, decision.clone()));
-                decision
-            }
-        }
+        reuse_decision_with(config, &self.meta.stored(), &self.freshness_at(now), request)
     }
 
     /// Whether the edge numbered `edge` built it.
@@ -368,7 +363,7 @@ mod tests {
     }
 
     #[test]
-    fn the_kept_reuse_decision_serves_only_plain_requests_of_its_second() {
+    fn the_entry_reuse_decision_is_the_cores_for_every_request_and_second() {
         let mut headers = HeaderMap::new();
         headers.insert("cache-control", HeaderValue::from_static("max-age=10"));
         let meta = ResponseMeta {
@@ -380,7 +375,7 @@ mod tests {
         };
         let config = CacheConfig::shared();
         let entry = ResponseEntry::new(meta, &config, 1);
-        assert_eq!(entry.lifetime, 10);
+        assert_eq!(entry.arrival.lifetime, 10);
         let plain = HeaderMap::new();
         let mut no_cache = HeaderMap::new();
         no_cache.insert("cache-control", HeaderValue::from_static("no-cache"));
@@ -400,7 +395,7 @@ mod tests {
             (111, &plain, Reuse::Revalidate),
         ];
         for (row, (now, request, decision)) in rows.into_iter().enumerate() {
-            let core = reuse_decision(&config, &entry.meta.stored(), request, now);
+            let core = revalidate_core::cache::reuse_decision(&config, &entry.meta.stored(), request, now);
             assert_eq!(core, decision, "row {row}: the table itself");
             assert_eq!(entry.reuse_decision(&config, request, now), decision, "row {row}");
         }

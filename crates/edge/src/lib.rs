@@ -10,7 +10,7 @@
 //! |---|---|
 //! | [`proxy`] | [`Edge`]: the request state machine (lookup → [`revalidate_core::cache`] decision → serve, revalidate or fetch), streaming origin bodies to the client while storing them |
 //! | [`decide`] | the edge's pure decisions: routing, header sets to the origin and the client, client conditionals and ranges answered from a stored response, what an origin's answer to a revalidation means |
-//! | [`entry`] | what is stored per response (status, headers, clock readings, the request fields `Vary` names), the `Vary` index, and what the first lookup derives from a stored response and keeps with it (the core's validators and lifetime, the plain-hit header sets of the current second) |
+//! | [`entry`] | what is stored per response (status, headers, clock readings, the request fields `Vary` names), the `Vary` index, and what the first lookup derives from a stored response and keeps with it (the core's validators and its freshness on arrival, the plain-hit header sets of the current second) |
 //! | `flight` | request collapsing: one origin request per key in flight |
 //! | [`upstream`] | the pooled HTTP/1.1 client to the origin; failures → 502/504 |
 //! | [`surrogate`] | `Surrogate-Control` translated into `CDN-Cache-Control` |

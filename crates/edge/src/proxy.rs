@@ -27,9 +27,9 @@ use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use revalidate_core::cache::{
-    CacheConfig, CacheStatus, Forward, RequestDirectives, Reuse, StoreDecision, Validation, current_age,
-    freshness, invalidation_targets, on_validation_response, stale_if_error_allows, storable_headers,
-    storage_decision, stored_validators, strip_hop_by_hop, update_stored_headers, vary_matches,
+    CacheConfig, CacheStatus, Forward, RequestDirectives, Reuse, StoreDecision, Validation, freshness,
+    invalidation_targets, on_validation_response, stale_if_error_allows, storable_headers, storage_decision,
+    stored_validators, strip_hop_by_hop, update_stored_headers, vary_matches,
 };
 use revalidate_core::not_modified_headers;
 
@@ -384,7 +384,7 @@ impl Edge {
                         && found.entry.meta.response_time >= ask.arrival
                     {
                         decision = Reuse::Fresh {
-                            age: current_age(&found.entry.meta.stored(), now),
+                            age: found.entry.age_at(now),
                         };
                     }
                     match decision {
@@ -497,7 +497,7 @@ impl Edge {
     /// [`Self::serve_stored`] where no reuse decision computed them.
     fn age_now(&self, found: &Found) -> (u64, u64) {
         let now = self.now();
-        (now, current_age(&found.entry.meta.stored(), now))
+        (now, found.entry.age_at(now))
     }
 
     /// A stored response reused without the origin: counted, with the
@@ -594,7 +594,7 @@ impl Edge {
 
     /// The `Cache-Status` member of a stored response served at `served.age`.
     fn served_status(&self, served: &ServedAt<'_>) -> HeaderValue {
-        let ttl = ttl_of(served.entry.lifetime, served.age);
+        let ttl = ttl_of(served.entry.arrival.lifetime, served.age);
         match &served.label {
             Label::Hit => self.status(None).ttl(ttl),
             Label::Other(status) => status.clone().ttl(ttl),

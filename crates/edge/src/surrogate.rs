@@ -20,8 +20,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 pub const SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
 /// `Surrogate-Capability`.
 pub const SURROGATE_CAPABILITY: HeaderName = HeaderName::from_static("surrogate-capability");
-/// `CDN-Cache-Control`.
-pub const CDN_CACHE_CONTROL: HeaderName = HeaderName::from_static("cdn-cache-control");
+pub use revalidate_core::cache::CDN_CACHE_CONTROL;
 
 /// The `Surrogate-Capability` value announcing `device`.
 pub fn capability(device: &str) -> Option<HeaderValue> {

@@ -32,13 +32,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
+use revalidate_core::cache::CDN_CACHE_CONTROL;
 use revalidate_core::{HttpDate, Outcome, Preconditions, not_modified_headers};
 use revalidate_store::{
     AnyStore, Change, CollectionName, Resource, ResourceKey, Store, StoreError, WriteOutcome, validators_of,
 };
 use serde_json::Value;
 
-use crate::edge_purge::{CDN_CACHE_CONTROL, EdgePurger};
+use crate::edge_purge::EdgePurger;
 use crate::metrics::BytesSaved;
 use crate::problem::Problem;
 

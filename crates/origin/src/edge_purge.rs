@@ -50,9 +50,10 @@
 //! and revalidate (with the edge). Without it every edge revalidates every
 //! use, and a purge only frees the edge's storage sooner.
 //!
-//! Known limit: a read that an edge forwarded before the write committed
-//! and that arrives back after the purge is stored with the old version;
-//! with `cdn_max_age` it is then served until it expires or the next write.
+//! A read that an edge forwarded before the purge arrived (the origin may
+//! have answered it with the old version) is not kept past the purge:
+//! `revalidate edge` stores a response as of when its fetch was sent, so
+//! the purge covers it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -60,7 +61,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
@@ -74,10 +75,6 @@ use crate::metrics::Metrics;
 
 /// Where the purge API lives on an edge.
 pub const PURGE_PATH: &str = "/_revalidate/purge";
-
-/// The targeted cache-control field for CDNs and edges
-/// ([RFC 9213 §2](https://www.rfc-editor.org/rfc/rfc9213#section-2)).
-pub const CDN_CACHE_CONTROL: HeaderName = HeaderName::from_static("cdn-cache-control");
 
 // ----- pure parts ------------------------------------------------------------
 

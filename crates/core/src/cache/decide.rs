@@ -201,9 +201,20 @@ pub enum Reuse {
 /// successfully validated (see Section 4.3)." The first two give `Fresh`,
 /// `StaleAllowed` or `StaleWhileRevalidate`; the third is `Revalidate`.
 pub fn reuse_decision(config: &CacheConfig, stored: &Stored<'_>, request: &HeaderMap, now: u64) -> Reuse {
-    let f = freshness(config, stored, now);
+    reuse_decision_with(config, stored, &freshness(config, stored, now), request)
+}
+
+/// [`reuse_decision`] for a caller that already has `stored`'s
+/// [`Freshness`] at the time of the request (from [`freshness()`], or
+/// [`Freshness::after`] on one worked out earlier).
+pub fn reuse_decision_with(
+    config: &CacheConfig,
+    stored: &Stored<'_>,
+    f: &Freshness,
+    request: &HeaderMap,
+) -> Reuse {
     let request = RequestDirectives::from_headers(request);
-    let decision = decide(config, stored, &f, &request);
+    let decision = decide(config, stored, f, &request);
     if request.only_if_cached && decision == Reuse::Revalidate {
         // §5.2.1.7: "the cache SHOULD either respond using a stored
         // response consistent with the other constraints of the request or

@@ -69,6 +69,19 @@ impl Freshness {
         self.age.saturating_sub(self.lifetime)
     }
 
+    /// The same stored response's freshness `seconds` later. Its lifetime
+    /// and directives do not change while it stays stored unchanged; only
+    /// its age grows, by the resident time (§4.2.3). A cache that worked
+    /// the freshness out once, when the response arrived, gets it for any
+    /// later time from this without reading the header fields again.
+    pub fn after(&self, seconds: u64) -> Self {
+        Self {
+            age: self.age.saturating_add(seconds),
+            directives: self.directives.clone(),
+            ..*self
+        }
+    }
+
     /// Seconds of freshness left (0 once stale).
     pub fn remaining(&self) -> u64 {
         self.lifetime.saturating_sub(self.age)

@@ -55,9 +55,13 @@ pub mod validate;
 
 use http::{HeaderMap, HeaderName, StatusCode};
 
+/// `CDN-Cache-Control`, the targeted field for CDNs and edges
+/// ([RFC 9213 §2](https://www.rfc-editor.org/rfc/rfc9213#section-2)).
+pub const CDN_CACHE_CONTROL: HeaderName = HeaderName::from_static("cdn-cache-control");
+
 pub use decide::{
-    NotStorable, Reuse, StoreDecision, answers_method, reuse_decision, stale_if_error_allows,
-    storage_decision, understood_status,
+    NotStorable, Reuse, StoreDecision, answers_method, reuse_decision, reuse_decision_with,
+    stale_if_error_allows, storage_decision, understood_status,
 };
 pub use directives::{FieldNames, MaxStale, RequestDirectives, ResponseDirectives};
 pub use freshness::{Freshness, LifetimeSource, age_header_value, current_age, freshness};
@@ -105,7 +109,7 @@ impl CacheConfig {
             kind: CacheKind::Shared,
             heuristic_percent: 10,
             heuristic_max: 24 * 60 * 60,
-            targeted_field: Some(HeaderName::from_static("cdn-cache-control")),
+            targeted_field: Some(CDN_CACHE_CONTROL),
         }
     }
 
