@@ -77,16 +77,52 @@ port_in_use() {
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
 }
 
+# Whether a server answers on our port and holds our test database.
+answers() {
+  "$bin_dir/psql" -h 127.0.0.1 -p "$port" -U "$superuser" -d "$database" -Atqc 'select 1' >/dev/null 2>&1
+}
+
+# Whether the server answering on our port is ours (its data directory is $data_dir).
+ours() {
+  [ "$("$bin_dir/psql" -h 127.0.0.1 -p "$port" -U "$superuser" -d postgres -Atqc 'show data_directory' 2>/dev/null)" = "$data_dir" ]
+}
+
+# Stops whatever an earlier, interrupted run left behind: a server started from $data_dir (running even
+# if its directory was deleted, or with a stale pid file), then the directory itself.
+clean_leftovers() {
+  if [ -f "$data_dir/postmaster.pid" ]; then
+    as_pg_user "$bin_dir/pg_ctl" -D "$data_dir" -m immediate -w -t 10 stop >/dev/null 2>&1 || true
+  fi
+  local pids
+  pids=$(pgrep -f -- "-D $data_dir" 2>/dev/null || true)
+  if [ -n "$pids" ]; then
+    echo "test-postgres.sh: stopping a server left by an earlier run (pids $pids)" >&2
+    kill -QUIT $pids 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      pgrep -f -- "-D $data_dir" >/dev/null 2>&1 || break
+      sleep 0.1
+    done
+    pgrep -f -- "-D $data_dir" >/dev/null 2>&1 && kill -KILL $(pgrep -f -- "-D $data_dir") 2>/dev/null || true
+  fi
+  rm -rf "$work_dir"
+}
+
 start() {
-  if [ -d "$work_dir" ] && is_running; then
+  # Idempotent: a cluster of ours that already answers is reused (its database created if an earlier
+  # run stopped before that step); anything else an interrupted run left is cleaned up first.
+  if [ -f "$data_dir/PG_VERSION" ] && port_in_use && ours; then
+    if ! answers; then
+      as_pg_user "$bin_dir/createdb" -h 127.0.0.1 -p "$port" -U "$superuser" "$database" >&2 \
+        || die "could not create database $database"
+    fi
     echo "test-postgres.sh: already running ($data_dir)" >&2
     echo "$url"
     return
   fi
+  clean_leftovers
   if port_in_use; then
     die "port $port on 127.0.0.1 is taken by another program; choose another with REVALIDATE_PG_PORT"
   fi
-  rm -rf "$work_dir"
   mkdir -p "$data_dir" "$socket_dir"
   chmod 700 "$data_dir"
   if [ "$(id -u)" -eq 0 ]; then
@@ -105,12 +141,10 @@ start() {
 }
 
 stop() {
-  if [ -d "$work_dir" ]; then
-    if is_running; then
-      as_pg_user "$bin_dir/pg_ctl" -D "$data_dir" -m fast -w stop >&2
-    fi
-    rm -rf "$work_dir"
+  if [ -d "$work_dir" ] && is_running; then
+    as_pg_user "$bin_dir/pg_ctl" -D "$data_dir" -m fast -w stop >&2 || true
   fi
+  clean_leftovers
   echo "test-postgres.sh: stopped" >&2
 }
 
