@@ -57,6 +57,8 @@ pub(crate) async fn run(ctx: Arc<Context>) -> anyhow::Result<Observation> {
     // An oversized upload, written whole before the answer is read.
     let mut statuses: Vec<String> = Vec::new();
     let mut got_413 = 0;
+    // The origin's problem document reaches the client unchanged.
+    let mut problem_413 = 0;
     let mut body = b"[".to_vec();
     while body.len() < UPLOAD_BYTES {
         body.extend_from_slice(b"12345678,");
@@ -75,6 +77,7 @@ pub(crate) async fn run(ctx: Arc<Context>) -> anyhow::Result<Observation> {
         let ending = wire::exchange_upload(edge.addr, &head, &body, REQUEST_TIMEOUT).await;
         if ending.status() == Some(413) {
             got_413 += 1;
+            problem_413 += usize::from(ending.response().is_some_and(wire::RawResponse::is_problem_json));
         } else {
             statuses.push(ending.summary());
         }
@@ -86,8 +89,11 @@ pub(crate) async fn run(ctx: Arc<Context>) -> anyhow::Result<Observation> {
             "an upload of {} KiB over the origin's body_limit",
             UPLOAD_BYTES / 1024
         ),
-        got_413 == UPLOAD_TRIES,
-        format!("413 in {got_413} of {UPLOAD_TRIES} tries; otherwise: {statuses:?}"),
+        got_413 == UPLOAD_TRIES && problem_413 == got_413,
+        format!(
+            "413 in {got_413} of {UPLOAD_TRIES} tries ({problem_413} with the origin's problem+json); otherwise: \
+             {statuses:?}"
+        ),
     );
 
     // A malformed chunked body.
