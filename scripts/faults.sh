@@ -7,22 +7,29 @@
 #   scripts/faults.sh --case 428-bypass    one case (repeatable); --list lists them
 #   scripts/faults.sh --rounds 1000        racing rounds per lost-update case (default 200)
 #
-# It builds `revalidate` and the runner in release mode, and starts a throwaway PostgreSQL
+# It builds `revalidate` and the runner with the dev profile by default, reusing what the README's
+# test command (scripts/test.sh) already built — FAULTS_PROFILE=release for optimised binaries — and starts a throwaway PostgreSQL
 # (scripts/test-postgres.sh) on its own port and directory so that it never meets the test run's
 # cluster, stopping it on exit. Without PostgreSQL the two-node cases report SKIPPED, and fail
 # under CI. REVALIDATE_FAULTS_PG_URL uses an existing database instead (the run's resources
 # are named after the run, so it may be shared).
 #
-# Settings (environment): REVALIDATE_PG_PORT (default 55442), REVALIDATE_PG_DIR
-# (default /tmp/pg-faults), CARGO_TARGET_DIR (default target).
+# Settings (environment): FAULTS_PROFILE (dev or release, default dev), REVALIDATE_PG_PORT
+# (default 55442), REVALIDATE_PG_DIR (default /tmp/pg-faults), CARGO_TARGET_DIR (default target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export REVALIDATE_PG_PORT="${REVALIDATE_PG_PORT:-55442}"
 export REVALIDATE_PG_DIR="${REVALIDATE_PG_DIR:-/tmp/pg-faults}"
 
-cargo build --release --locked -p revalidate -p revalidate-faults
-target_dir="${CARGO_TARGET_DIR:-target}"
+profile="${FAULTS_PROFILE:-dev}"
+case "$profile" in
+  dev) out=debug ;;
+  release) out=release ;;
+  *) echo "faults.sh: FAULTS_PROFILE must be dev or release, not $profile" >&2; exit 2 ;;
+esac
+cargo build --profile "$profile" --locked -p revalidate -p revalidate-faults
+bin_dir="${CARGO_TARGET_DIR:-target}/$out"
 
 pg_url="${REVALIDATE_FAULTS_PG_URL:-}"
 if [ -z "$pg_url" ]; then
@@ -38,6 +45,6 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 status=0
-REVALIDATE_TEST_PG_URL="$pg_url" "$target_dir/release/revalidate-faults" \
-  --revalidate "$target_dir/release/revalidate" "$@" || status=$?
+REVALIDATE_TEST_PG_URL="$pg_url" "$bin_dir/revalidate-faults" \
+  --revalidate "$bin_dir/revalidate" "$@" || status=$?
 exit "$status"
