@@ -8,7 +8,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`proxy`] | [`Edge`]: the request state machine (lookup → [`revalidate_core::cache`] decision → serve, revalidate or fetch), streaming origin bodies to the client while storing them |
+//! | [`proxy`] | [`Edge`]: the request state machine (lookup → [`revalidate_core::cache`] decision → serve, revalidate or fetch), streaming origin bodies to the client while storing them; rooms `serve` (answers from stored responses), `fill` (fetch, revalidate, store), `pass` (other methods, invalidation) |
 //! | [`decide`] | the edge's pure decisions: routing, header sets to the origin and the client, client conditionals and ranges answered from a stored response, what an origin's answer to a revalidation means |
 //! | [`entry`] | what is stored per response (status, headers, clock readings, the request fields `Vary` names), the `Vary` index, and what the first lookup derives from a stored response and keeps with it (the core's validators and its freshness on arrival, the plain-hit header sets of the current second) |
 //! | `flight` | request collapsing: one origin request per key in flight |
