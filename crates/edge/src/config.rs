@@ -14,14 +14,20 @@
 //! connect_timeout_ms = 2000
 //! response_timeout_ms = 30000
 //! max_header_bytes = 65536          # a bigger request head gets 431
+//!
+//! # Towards clients and the origin: bounds between body chunks.
+//! client_body_timeout_ms = 30000    # silence allowed between two chunks of a
+//!                                   # request body, then 408 (nginx client_body_timeout)
 //! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use http::Uri;
 use serde::Deserialize;
 
+use crate::proxy::EdgeSettings;
 use crate::storage::{DEFAULT_MAX_OBJECT_SIZE, parse_size};
 
 /// Everything `revalidate edge` needs to start.
@@ -54,6 +60,10 @@ pub struct EdgeConfig {
     pub response_timeout_ms: u64,
     /// The largest request head accepted; a bigger one gets `431`.
     pub max_header_bytes: usize,
+
+    // Towards clients and the origin (see the module docs).
+    /// Silence allowed between two chunks of a client's request body.
+    pub client_body_timeout_ms: u64,
 }
 
 impl Default for EdgeConfig {
@@ -71,6 +81,8 @@ impl Default for EdgeConfig {
             connect_timeout_ms: 2_000,
             response_timeout_ms: 30_000,
             max_header_bytes: 64 * 1024,
+
+            client_body_timeout_ms: 30_000,
         }
     }
 }
@@ -180,6 +192,27 @@ impl EdgeConfig {
                 "max_header_bytes must be at least 1024".into(),
             ));
         }
+        self.validate_towards_clients_and_origin()
+    }
+
+    /// The [`EdgeSettings`] of the proxy this configuration describes.
+    pub fn edge_settings(&self) -> Result<EdgeSettings, ConfigError> {
+        let mut settings = EdgeSettings::new(self.origin_uri()?);
+        settings.cache_name = self.cache_name.clone();
+        settings.cdn_cache_control = self.cdn_cache_control;
+        settings.purge_token = self.purge_token.clone();
+        settings.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
+        settings.response_timeout = Duration::from_millis(self.response_timeout_ms);
+        settings.client_body_timeout = Duration::from_millis(self.client_body_timeout_ms);
+        Ok(settings)
+    }
+
+    fn validate_towards_clients_and_origin(&self) -> Result<(), ConfigError> {
+        if self.client_body_timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "client_body_timeout_ms must be at least 1 ms".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -211,6 +244,10 @@ mod tests {
                 "origin = \"http://127.0.0.1:1\"\nmax_header_bytes = 10",
                 "header limit",
             ),
+            (
+                "origin = \"http://127.0.0.1:1\"\nclient_body_timeout_ms = 0",
+                "client body timeout",
+            ),
         ] {
             let config: EdgeConfig = toml::from_str(text).unwrap();
             assert!(config.validate().is_err(), "{why}");
@@ -232,10 +269,23 @@ mod tests {
             connect_timeout_ms = 100
             response_timeout_ms = 200
             max_header_bytes = 8192
+            client_body_timeout_ms = 1000
         "#;
         let config: EdgeConfig = toml::from_str(text).unwrap();
         config.validate().unwrap();
         assert_eq!(config.sizes().unwrap().max_object_size, 1 << 20);
         assert_eq!(config.origin_uri().unwrap().port_u16(), Some(8080));
+        let settings = config.edge_settings().unwrap();
+        assert_eq!(settings.client_body_timeout, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn defaults_of_the_settings_towards_clients_and_origin() {
+        let config = EdgeConfig {
+            origin: "http://127.0.0.1:8080".into(),
+            ..EdgeConfig::default()
+        };
+        let settings = config.edge_settings().unwrap();
+        assert_eq!(settings.client_body_timeout, Duration::from_secs(30));
     }
 }

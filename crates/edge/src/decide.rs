@@ -1,5 +1,5 @@
 //! The edge's own pure decisions, around the core's RFC 9111 ones: which
-//! requests the cache handles, the header sets sent to the origin and to
+//! requests the cache handles (and which the edge answers itself), the header sets sent to the origin and to
 //! the client, how a client's conditional request is answered from a
 //! stored (or just fetched) response, and what an origin's answer to a
 //! revalidation means.
@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
 use http::header::{
-    AGE, CONTENT_LENGTH, CONTENT_RANGE, HeaderName, HeaderValue, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    IF_RANGE, IF_UNMODIFIED_SINCE, RANGE, VIA,
+    AGE, CONTENT_LENGTH, CONTENT_RANGE, EXPECT, HeaderName, HeaderValue, IF_MATCH, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE, TRANSFER_ENCODING, VIA,
 };
 use http::{HeaderMap, Method, StatusCode};
 use revalidate_core::cache::{revalidation_request_headers, strip_hop_by_hop};
@@ -21,7 +21,7 @@ use revalidate_core::{HttpDate, Outcome, Preconditions, Validators};
 /// `Cache-Status` ([RFC 9211](https://www.rfc-editor.org/rfc/rfc9211)).
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
-/// What the edge does with a request, by method and path.
+/// What the edge does with a request, by method and target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     /// `GET /metrics` (or `HEAD`): the edge's own metrics.
@@ -32,7 +32,21 @@ pub enum Route {
     Cacheable,
     /// Any other method: to the origin, then invalidate on success (§4.4).
     Pass,
+    /// `OPTIONS *`: a question about the server itself, which the edge
+    /// answers ([RFC 9110 §9.3.7]: `200` with `Allow`).
+    ///
+    /// [RFC 9110 §9.3.7]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.7
+    ServerOptions,
+    /// The asterisk form with any method but `OPTIONS` (RFC 9112 §3.2.4:
+    /// "only used for a server-wide OPTIONS request"): `400`.
+    AsteriskTarget,
+    /// `CONNECT`: a reverse proxy opens no tunnels: `405` with `Allow`.
+    Connect,
 }
+
+/// The methods the edge handles, for `Allow` (on `OPTIONS *` and a `405`
+/// to `CONNECT`).
+pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE";
 
 /// The path of the purge API.
 pub const PURGE_PATH: &str = "/_revalidate/purge";
@@ -40,8 +54,16 @@ pub const PURGE_PATH: &str = "/_revalidate/purge";
 /// The path of the metrics.
 pub const METRICS_PATH: &str = "/metrics";
 
-/// Routes a request.
+/// Routes a request by its method and its target's path (`*` for the
+/// asterisk form).
 pub fn route(method: &Method, path: &str, purge_enabled: bool) -> Route {
+    if path == "*" {
+        return if *method == Method::OPTIONS {
+            Route::ServerOptions
+        } else {
+            Route::AsteriskTarget
+        };
+    }
     if purge_enabled && path == PURGE_PATH {
         return Route::Purge;
     }
@@ -51,6 +73,8 @@ pub fn route(method: &Method, path: &str, purge_enabled: bool) -> Route {
     }
     if get_or_head {
         Route::Cacheable
+    } else if *method == Method::CONNECT {
+        Route::Connect
     } else {
         Route::Pass
     }
@@ -101,8 +125,11 @@ pub fn forwarded_headers(client: &HeaderMap, via: &HeaderValue, peer: Option<IpA
 }
 
 /// The fields of a cache fill: [`forwarded_headers`] without the client's
-/// conditionals and range; when revalidating `stored`, with its validators
-/// through the core's [`revalidation_request_headers`] (§4.3.1).
+/// conditionals and range, and without framing: a fill carries no content
+/// (the edge drops a `GET`'s, which RFC 9110 §9.3.1 gives no meaning), so
+/// a `Content-Length` would leave the origin waiting for bytes that never
+/// come. When revalidating `stored`, with its validators through the
+/// core's [`revalidation_request_headers`] (§4.3.1).
 pub fn fill_headers(
     client: &HeaderMap,
     stored: Option<&HeaderMap>,
@@ -113,6 +140,13 @@ pub fn fill_headers(
     for name in CLIENT_CONDITIONALS {
         headers.remove(name);
     }
+    // `Transfer-Encoding` is hop-by-hop and already gone; `Content-Length`
+    // describes content the fill does not have.
+    headers.remove(CONTENT_LENGTH);
+    headers.remove(TRANSFER_ENCODING);
+    // RFC 9110 §10.1.1: "A client MUST NOT generate a 100-continue
+    // expectation in a request that does not include content."
+    headers.remove(EXPECT);
     match stored {
         Some(stored) => revalidation_request_headers([stored], &headers),
         None => headers,
@@ -289,6 +323,13 @@ mod tests {
             (Method::POST, PURGE_PATH, true, Route::Purge),
             (Method::POST, PURGE_PATH, false, Route::Pass),
             (Method::GET, PURGE_PATH, true, Route::Purge),
+            (Method::OPTIONS, "*", false, Route::ServerOptions),
+            (Method::OPTIONS, "/a", false, Route::Pass),
+            (Method::GET, "*", false, Route::AsteriskTarget),
+            (Method::HEAD, "*", false, Route::AsteriskTarget),
+            (Method::POST, "*", true, Route::AsteriskTarget),
+            (Method::CONNECT, "", false, Route::Connect),
+            (Method::CONNECT, "*", false, Route::AsteriskTarget),
         ];
         for (method, path, purge, expected) in cases {
             assert_eq!(route(&method, path, purge), expected, "{method} {path}");
@@ -454,6 +495,24 @@ mod tests {
         );
         assert_eq!(pass.get("if-match").unwrap(), "\"c\"");
         assert_eq!(pass.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.9");
+    }
+
+    #[test]
+    fn a_fill_carries_no_framing_fields() {
+        let client = headers(&[
+            ("content-length", "5"),
+            ("transfer-encoding", "chunked"),
+            ("expect", "100-continue"),
+            ("content-type", "text/plain"),
+        ]);
+        let via = HeaderValue::from_static("1.1 edge");
+        let fill = fill_headers(&client, None, &via, None);
+        for name in ["content-length", "transfer-encoding", "expect"] {
+            assert!(fill.get(name).is_none(), "{name}");
+        }
+        // A write keeps its framing: its body goes along.
+        let pass = forwarded_headers(&headers(&[("content-length", "5")]), &via, None);
+        assert_eq!(pass.get("content-length").unwrap(), "5");
     }
 
     #[test]

@@ -8,11 +8,12 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`proxy`] | [`Edge`]: the request state machine (lookup → [`revalidate_core::cache`] decision → serve, revalidate or fetch), streaming origin bodies to the client while storing them; rooms `serve` (answers from stored responses), `fill` (fetch, revalidate, store), `pass` (other methods, invalidation) |
-//! | [`decide`] | the edge's pure decisions: routing, header sets to the origin and the client, client conditionals and ranges answered from a stored response, what an origin's answer to a revalidation means |
+//! | [`proxy`] | [`Edge`]: the request state machine (lookup → [`revalidate_core::cache`] decision → serve, revalidate or fetch), streaming origin bodies to the client while storing them; rooms `serve` (answers from stored responses), `fill` (fetch, revalidate, store), `pass` (other methods, invalidation, what the edge answers itself) |
+//! | [`decide`] | the edge's pure decisions: routing (and the requests the edge answers itself), header sets to the origin and the client, client conditionals and ranges answered from a stored response, what an origin's answer to a revalidation means |
 //! | [`entry`] | what is stored per response (status, headers, clock readings, the request fields `Vary` names), the `Vary` index, and what the first lookup derives from a stored response and keeps with it (the core's validators and its freshness on arrival, the plain-hit header sets of the current second) |
 //! | `flight` | request collapsing: one origin request per key in flight |
-//! | [`upstream`] | the pooled HTTP/1.1 client to the origin; failures → 502/504 |
+//! | `upload` | the client's request body on its way to the origin: silence between chunks bounded, faults blamed on the client |
+//! | [`upstream`] | the pooled HTTP/1.1 client to the origin; failures by whose fault they are: the origin's (502/504) or the client's request (400/408) |
 //! | [`surrogate`] | `Surrogate-Control` translated into `CDN-Cache-Control` |
 //! | [`storage`] | memory and disk tiers, checksums, purges by URL, prefix and tag |
 //! | [`purge`] | the token-protected purge API |
@@ -67,6 +68,18 @@
 //!   says they went forward with the leader (`fwd=uri-miss` or
 //!   `fwd=stale`, the leader's `fwd-status`, `collapsed`), never `hit`
 //!   ([RFC 9211 §2.8]).
+//! - **The client's faults are the client's**: an upload with broken
+//!   framing is `400`; one that stops arriving for `client_body_timeout`
+//!   (default 30 s, nginx's `client_body_timeout`) between two chunks is
+//!   `408`; neither counts as an origin error, and the origin's response
+//!   timeout runs only while the origin has the turn (from the end of the
+//!   upload). `OPTIONS *` is answered by the edge (`200`, `Allow`,
+//!   [RFC 9110 §9.3.7]), the asterisk form with another method is `400`,
+//!   `CONNECT` is `405`. An origin's own `4xx` (a `413` sent before it read
+//!   the upload, say) reaches the client unchanged.
+//! - **`GET` with content**: the content is not forwarded (RFC 9110
+//!   §9.3.1 gives it no meaning), and neither are its framing fields: a
+//!   fill carries no `Content-Length`, `Transfer-Encoding` or `Expect`.
 //! - **`Surrogate-Control`** (Edge Architecture 1.0) is honoured like
 //!   `CDN-Cache-Control` when the response has no `CDN-Cache-Control`:
 //!   translated into it (directives for this device only; the original is
@@ -83,6 +96,7 @@
 //!
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 //! [RFC 9110 §7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-7.2
+//! [RFC 9110 §9.3.7]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.7
 //! [RFC 9211 §2.8]: https://www.rfc-editor.org/rfc/rfc9211#section-2.8
 
 pub mod body;
@@ -98,6 +112,7 @@ pub mod purge;
 pub mod server;
 pub mod storage;
 pub mod surrogate;
+mod upload;
 pub mod upstream;
 
 pub use proxy::{Edge, EdgeSettings};

@@ -18,7 +18,8 @@
 //!
 //! Rooms: this file holds the types, routing and the lookup and collapse
 //! loop; `serve` answers from stored responses (and for a failed origin),
-//! `fill` fetches, revalidates and stores, `pass` forwards other methods.
+//! `fill` fetches, revalidates and stores, `pass` forwards other methods
+//! and answers what the edge answers itself.
 
 mod fill;
 mod pass;
@@ -66,8 +67,12 @@ pub struct EdgeSettings {
     pub purge_token: Option<String>,
     /// Connect timeout to the origin.
     pub connect_timeout: Duration,
-    /// Response-head timeout from the origin.
+    /// Response-head timeout from the origin, counted from the end of the
+    /// request's upload (or from the last chunk of it that the origin took).
     pub response_timeout: Duration,
+    /// The longest silence allowed between two chunks of a client's request
+    /// body (nginx `client_body_timeout`); then `408`.
+    pub client_body_timeout: Duration,
 }
 
 impl EdgeSettings {
@@ -80,6 +85,7 @@ impl EdgeSettings {
             purge_token: None,
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(30),
+            client_body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -106,6 +112,7 @@ struct Inner {
     flights: Arc<Flights>,
     metrics: EdgeMetrics,
     clock: Arc<dyn Clock>,
+    client_body_timeout: Duration,
     /// Tells the entries this edge derived from stored objects from those
     /// another edge over the same storage derived ([`ResponseEntry::built_by`]).
     id: u64,
@@ -191,6 +198,7 @@ impl Edge {
                 flights: Arc::new(Flights::default()),
                 metrics: EdgeMetrics::new(),
                 clock,
+                client_body_timeout: settings.client_body_timeout,
                 id: NEXT_EDGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             }),
         }
@@ -208,6 +216,11 @@ impl Edge {
 
     pub(crate) fn purge_token(&self) -> Option<&str> {
         self.inner.purge_token.as_deref()
+    }
+
+    /// The longest silence allowed between two chunks of a request body.
+    pub(crate) fn client_body_timeout(&self) -> Duration {
+        self.inner.client_body_timeout
     }
 
     fn now(&self) -> u64 {
@@ -258,6 +271,7 @@ impl Edge {
                 response
             }
             Route::Pass => self.pass(request, peer).await,
+            Route::ServerOptions | Route::AsteriskTarget | Route::Connect => self.answer_itself(route),
             Route::Cacheable => {
                 let (parts, _body) = request.into_parts();
                 let ask = Ask {

@@ -53,6 +53,12 @@ impl Edge {
         request
     }
 
+    fn origin_failed(&self, failure: Failure) {
+        if let Some(kind) = failure.origin_error() {
+            self.inner.metrics.origin_error(kind);
+        }
+    }
+
     /// A cache fill: an unconditional `GET` to the origin.
     pub(super) async fn fetch(
         &self,
@@ -66,7 +72,7 @@ impl Edge {
         let fetched_at = self.inner.storage.generation();
         match self.inner.upstream.send(self.fill_request(ask, None)).await {
             Err(failure) => {
-                self.inner.metrics.origin_error(failure.metric());
+                self.origin_failed(failure);
                 if let Some(flight) = flight {
                     flight.land(Landed::Failed(failure));
                 }
@@ -78,7 +84,7 @@ impl Edge {
                 if let Some(flight) = flight {
                     flight.land(Landed::NotStored);
                 }
-                self.inner.metrics.origin_error(Failure::Protocol.metric());
+                self.origin_failed(Failure::Origin(crate::metrics::OriginError::Protocol));
                 self.count(ask, Outcome::Error);
                 let mut response = Problem::new(StatusCode::BAD_GATEWAY, "Unsolicited 304 from the origin")
                     .with_detail("The origin answered 304 Not Modified to a request without validators.")
@@ -116,7 +122,7 @@ impl Edge {
         let response = match self.inner.upstream.send(request).await {
             Ok(response) => response,
             Err(failure) => {
-                self.inner.metrics.origin_error(failure.metric());
+                self.origin_failed(failure);
                 self.inner.metrics.revalidation(Revalidation::Failed);
                 flight.land(Landed::Failed(failure));
                 return self.failed(ask, Some(&found), failure, Forward::Stale, false);

@@ -1,22 +1,26 @@
 //! Requests the cache does not answer: other methods go to the origin with
-//! the client's body, and a success invalidates (§4.4).
+//! the client's body (a success invalidates, §4.4), and the few requests
+//! the edge answers itself (`OPTIONS *`, the asterisk form, `CONNECT`).
 
 use std::net::IpAddr;
 
 use bytes::Bytes;
+use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body::Body;
 use revalidate_core::cache::{Forward, invalidation_targets, strip_hop_by_hop};
 
 use super::Edge;
-use crate::body::{BoxError, EdgeBody, boxed};
-use crate::decide::{decorate, forwarded_headers, primary_key};
-use crate::metrics::Outcome;
+use crate::body::{BoxError, EdgeBody, boxed, empty};
+use crate::decide::{ALLOWED_METHODS, Route, decorate, forwarded_headers, primary_key};
+use crate::metrics::{Outcome, PurgeKind};
 use crate::problem::Problem;
+use crate::upstream::Failure;
 
 impl Edge {
-    /// Any method but `GET`/`HEAD`: forwarded as is; a success invalidates
-    /// (§4.4).
+    /// Any method but `GET`/`HEAD`: forwarded as is, with the client's body
+    /// watched ([`crate::upload`]) so that its faults are the client's; a
+    /// success invalidates (§4.4).
     pub(super) async fn pass<B>(&self, request: Request<B>, peer: Option<IpAddr>) -> Response<EdgeBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
@@ -27,35 +31,15 @@ impl Edge {
         // `Location` and `Content-Location` are judged same-origin (§4.4)
         // against that authority.
         let host = self.inner.origin_authority.clone();
-        let mut forward = Request::new(boxed(body));
+        let (body, upload) = crate::upload::watch(body, self.inner.client_body_timeout);
+        let mut forward = Request::new(body);
         *forward.method_mut() = parts.method.clone();
         *forward.uri_mut() = self.origin_uri(&parts.uri);
         *forward.headers_mut() = forwarded_headers(&parts.headers, &self.inner.via, peer);
         self.set_origin_host(forward.headers_mut());
-        let method_status = |status: Option<StatusCode>| {
-            let builder = self.status(Some(Forward::Method));
-            match status {
-                Some(status) => builder.forward_status(status),
-                None => builder,
-            }
-            .to_header_value()
-        };
-        let response = match self.inner.upstream.send(forward).await {
+        let response = match self.inner.upstream.send_upload(forward, &upload).await {
             Ok(response) => response,
-            Err(failure) => {
-                self.inner.metrics.origin_error(failure.metric());
-                self.inner.metrics.request(Outcome::Error);
-                let mut response = Problem::new(failure.status(), "Origin unavailable")
-                    .with_detail(failure.detail())
-                    .into_response();
-                decorate(
-                    response.headers_mut(),
-                    None,
-                    &method_status(None),
-                    &self.inner.via,
-                );
-                return response;
-            }
+            Err(failure) => return self.pass_failed(failure),
         };
         self.inner.metrics.request(Outcome::Pass);
         let target: Uri = format!("{}://{host}{}", self.inner.origin_scheme, primary_key(&parts.uri))
@@ -67,16 +51,86 @@ impl Edge {
         // same origin, which the core includes.
         for uri in invalidation_targets(&parts.method, response.status(), &target, response.headers()) {
             self.remove(&primary_key(&uri)).await;
-            self.inner.metrics.purge(crate::metrics::PurgeKind::Invalidation);
+            self.inner.metrics.purge(PurgeKind::Invalidation);
         }
         let (mut head, body) = response.into_parts();
         strip_hop_by_hop(&mut head.headers);
+        let status = self
+            .status(Some(Forward::Method))
+            .forward_status(head.status)
+            .to_header_value();
+        decorate(&mut head.headers, None, &status, &self.inner.via);
+        Response::from_parts(head, boxed(body))
+    }
+
+    /// The origin, or the client's own upload, failed a forwarded request.
+    fn pass_failed(&self, failure: Failure) -> Response<EdgeBody> {
+        let mut problem = Problem::new(failure.status(), failure.title()).with_detail(failure.detail());
+        match failure.origin_error() {
+            Some(kind) => {
+                self.inner.metrics.origin_error(kind);
+                self.inner.metrics.request(Outcome::Error);
+            }
+            None => {
+                self.inner.metrics.request(Outcome::ClientError);
+                // The rest of the upload will not be read: the connection
+                // cannot carry another request.
+                problem = problem.with_header(CONNECTION, HeaderValue::from_static("close"));
+            }
+        }
+        let mut response = problem.into_response();
+        let status = self
+            .status(Some(Forward::Method))
+            .detail(failure.token())
+            .to_header_value();
+        decorate(response.headers_mut(), None, &status, &self.inner.via);
+        response
+    }
+
+    /// The requests the edge answers itself, without the origin.
+    pub(super) fn answer_itself(&self, route: Route) -> Response<EdgeBody> {
+        let allow = HeaderValue::from_static(ALLOWED_METHODS);
+        let mut response = match route {
+            // RFC 9110 §9.3.7: "An OPTIONS request with an asterisk ("*") as
+            // the request target applies to the server in general"; "A
+            // server generating a successful response to OPTIONS SHOULD send
+            // any header that might indicate optional features implemented
+            // by the server ... (e.g., Allow)", and with no content it sends
+            // "Content-Length" 0.
+            Route::ServerOptions => {
+                let mut response = Response::new(empty());
+                response.headers_mut().insert(ALLOW, allow);
+                response
+                    .headers_mut()
+                    .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+                response
+            }
+            // RFC 9110 §9.3.6: CONNECT asks for a tunnel, which a reverse
+            // proxy in front of one origin does not open; §15.5.6: a 405
+            // "MUST generate an Allow header field".
+            Route::Connect => {
+                self.inner.metrics.request(Outcome::ClientError);
+                Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+                    .with_detail("The edge is a reverse proxy for one origin; it opens no tunnels.")
+                    .with_header(ALLOW, allow)
+                    .into_response()
+            }
+            // RFC 9112 §3.2.4: the asterisk form "is only used for a
+            // server-wide OPTIONS request".
+            _ => {
+                self.inner.metrics.request(Outcome::ClientError);
+                Problem::new(StatusCode::BAD_REQUEST, "Bad Request")
+                    .with_detail("The request target \"*\" is only for OPTIONS.")
+                    .into_response()
+            }
+        };
+        let status = self.status(Some(Forward::Bypass)).detail("edge-endpoint");
         decorate(
-            &mut head.headers,
+            response.headers_mut(),
             None,
-            &method_status(Some(head.status)),
+            &status.to_header_value(),
             &self.inner.via,
         );
-        Response::from_parts(head, boxed(body))
+        response
     }
 }

@@ -157,7 +157,8 @@ impl Edge {
         }
     }
 
-    /// The origin failed: serve stale if `stale-if-error` allows, else 502/504.
+    /// The origin failed a fill or revalidation: serve stale if
+    /// `stale-if-error` allows, else 502/504.
     pub(super) fn failed(
         &self,
         ask: &Ask,
@@ -179,14 +180,13 @@ impl Edge {
             return self.serve_stored(ask, found, Label::Other(status), self.age_now(found));
         }
         self.count(ask, Outcome::Error);
-        let mut response = Problem::new(failure.status(), "Origin unavailable")
+        let mut response = Problem::new(failure.status(), failure.title())
             .with_detail(failure.detail())
             .into_response();
-        let status = self.status(Some(why)).collapsed(collapsed).detail(match failure {
-            Failure::Connect => "origin-unreachable",
-            Failure::Timeout => "origin-timeout",
-            Failure::Protocol => "origin-broken",
-        });
+        let status = self
+            .status(Some(why))
+            .collapsed(collapsed)
+            .detail(failure.token());
         decorate(
             response.headers_mut(),
             None,
