@@ -15,10 +15,21 @@
 //! response_timeout_ms = 30000
 //! max_header_bytes = 65536          # a bigger request head gets 431
 //!
-//! # Towards clients and the origin: bounds between body chunks.
+//! # Towards clients and the origin: bounds between body chunks, and
+//! # request collapsing.
 //! client_body_timeout_ms = 30000    # silence allowed between two chunks of a
 //!                                   # request body, then 408 (nginx client_body_timeout)
+//! upstream_body_timeout_ms = 30000  # silence allowed between two chunks of an origin
+//!                                   # body, then abort, store nothing (nginx proxy_read_timeout)
+//! collapse_timeout_ms = 5000        # longest wait for another request's origin fetch,
+//!                                   # then go to the origin (nginx proxy_cache_lock_timeout)
 //! ```
+//!
+//! `collapse_timeout_ms` defaults to nginx's 5 s: long enough for an
+//! ordinary fill to land (so concurrent misses still cost the origin one
+//! request), short enough that a leader whose origin stalls costs the
+//! requests waiting for it 5 s rather than the origin timeouts (up to
+//! 30 s for the head plus 30 s per silent gap in the body).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -64,6 +75,10 @@ pub struct EdgeConfig {
     // Towards clients and the origin (see the module docs).
     /// Silence allowed between two chunks of a client's request body.
     pub client_body_timeout_ms: u64,
+    /// Silence allowed between two chunks of an origin's response body.
+    pub upstream_body_timeout_ms: u64,
+    /// The longest a request waits for another request's origin fetch.
+    pub collapse_timeout_ms: u64,
 }
 
 impl Default for EdgeConfig {
@@ -83,6 +98,8 @@ impl Default for EdgeConfig {
             max_header_bytes: 64 * 1024,
 
             client_body_timeout_ms: 30_000,
+            upstream_body_timeout_ms: 30_000,
+            collapse_timeout_ms: 5_000,
         }
     }
 }
@@ -204,14 +221,20 @@ impl EdgeConfig {
         settings.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
         settings.response_timeout = Duration::from_millis(self.response_timeout_ms);
         settings.client_body_timeout = Duration::from_millis(self.client_body_timeout_ms);
+        settings.upstream_body_timeout = Duration::from_millis(self.upstream_body_timeout_ms);
+        settings.collapse_timeout = Duration::from_millis(self.collapse_timeout_ms);
         Ok(settings)
     }
 
     fn validate_towards_clients_and_origin(&self) -> Result<(), ConfigError> {
-        if self.client_body_timeout_ms == 0 {
-            return Err(ConfigError::Invalid(
-                "client_body_timeout_ms must be at least 1 ms".into(),
-            ));
+        for (name, value) in [
+            ("client_body_timeout_ms", self.client_body_timeout_ms),
+            ("upstream_body_timeout_ms", self.upstream_body_timeout_ms),
+            ("collapse_timeout_ms", self.collapse_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1 ms")));
+            }
         }
         Ok(())
     }
@@ -248,6 +271,14 @@ mod tests {
                 "origin = \"http://127.0.0.1:1\"\nclient_body_timeout_ms = 0",
                 "client body timeout",
             ),
+            (
+                "origin = \"http://127.0.0.1:1\"\nupstream_body_timeout_ms = 0",
+                "upstream body timeout",
+            ),
+            (
+                "origin = \"http://127.0.0.1:1\"\ncollapse_timeout_ms = 0",
+                "collapse timeout",
+            ),
         ] {
             let config: EdgeConfig = toml::from_str(text).unwrap();
             assert!(config.validate().is_err(), "{why}");
@@ -270,6 +301,8 @@ mod tests {
             response_timeout_ms = 200
             max_header_bytes = 8192
             client_body_timeout_ms = 1000
+            upstream_body_timeout_ms = 2000
+            collapse_timeout_ms = 300
         "#;
         let config: EdgeConfig = toml::from_str(text).unwrap();
         config.validate().unwrap();
@@ -277,6 +310,8 @@ mod tests {
         assert_eq!(config.origin_uri().unwrap().port_u16(), Some(8080));
         let settings = config.edge_settings().unwrap();
         assert_eq!(settings.client_body_timeout, Duration::from_secs(1));
+        assert_eq!(settings.upstream_body_timeout, Duration::from_secs(2));
+        assert_eq!(settings.collapse_timeout, Duration::from_millis(300));
     }
 
     #[test]
@@ -287,5 +322,7 @@ mod tests {
         };
         let settings = config.edge_settings().unwrap();
         assert_eq!(settings.client_body_timeout, Duration::from_secs(30));
+        assert_eq!(settings.upstream_body_timeout, Duration::from_secs(30));
+        assert_eq!(settings.collapse_timeout, Duration::from_secs(5));
     }
 }

@@ -11,7 +11,8 @@
 //! | [`proxy`] | [`Edge`]: the request state machine (lookup → [`revalidate_core::cache`] decision → serve, revalidate or fetch), streaming origin bodies to the client while storing them; rooms `serve` (answers from stored responses), `fill` (fetch, revalidate, store), `pass` (other methods, invalidation, what the edge answers itself) |
 //! | [`decide`] | the edge's pure decisions: routing (and the requests the edge answers itself), header sets to the origin and the client, client conditionals and ranges answered from a stored response, what an origin's answer to a revalidation means |
 //! | [`entry`] | what is stored per response (status, headers, clock readings, the request fields `Vary` names), the `Vary` index, and what the first lookup derives from a stored response and keeps with it (the core's validators and its freshness on arrival, the plain-hit header sets of the current second) |
-//! | `flight` | request collapsing: one origin request per key in flight |
+//! | `flight` | request collapsing: one origin request per key in flight plus one queued; a request follows only a fetch sent after it arrived |
+//! | [`body`] | response bodies, and the origin's body with its silence between chunks bounded |
 //! | `upload` | the client's request body on its way to the origin: silence between chunks bounded, faults blamed on the client |
 //! | [`upstream`] | the pooled HTTP/1.1 client to the origin; failures by whose fault they are: the origin's (502/504) or the client's request (400/408) |
 //! | [`surrogate`] | `Surrogate-Control` translated into `CDN-Cache-Control` |
@@ -61,13 +62,22 @@
 //! - **Stale on error** only within `stale-if-error` (response or
 //!   request); otherwise an unreachable origin gives `502` (refused) or
 //!   `504` (timeout).
-//! - **Collapsing**: requests that wait for another request's origin fetch
-//!   are answered from what it stored, even when it is already stale
-//!   (`max-age=0`), because it was fetched after they arrived; if it was
-//!   not storable they go to the origin themselves. Their `Cache-Status`
-//!   says they went forward with the leader (`fwd=uri-miss` or
-//!   `fwd=stale`, the leader's `fwd-status`, `collapsed`), never `hit`
-//!   ([RFC 9211 §2.8]).
+//! - **Collapsing**: a request that needs the origin while another
+//!   request's fetch for the same key is in flight follows that fetch only
+//!   if it was sent after the request arrived (monotonic time), and is
+//!   then answered with what it stored even when already stale
+//!   (`max-age=0`, `no-cache`): it is as new as what the request would
+//!   have fetched. A fetch sent before the request arrived may predate a
+//!   write that returned before the request started, so the request waits
+//!   for it to land, is answered from what it stored only if that is still
+//!   fresh for it, and otherwise joins again: the first such request leads
+//!   the next fetch and the others follow it. The origin gets at most one
+//!   request per key in flight plus one queued. If nothing was stored they
+//!   go to the origin themselves, and none waits longer than
+//!   `collapse_timeout` (default 5 s, nginx's `proxy_cache_lock_timeout`)
+//!   before it does. Their `Cache-Status` says they went forward with the
+//!   leader (`fwd=uri-miss` or `fwd=stale`, the leader's `fwd-status`,
+//!   `collapsed`), never `hit` ([RFC 9211 §2.8]).
 //! - **The client's faults are the client's**: an upload with broken
 //!   framing is `400`; one that stops arriving for `client_body_timeout`
 //!   (default 30 s, nginx's `client_body_timeout`) between two chunks is
@@ -77,6 +87,12 @@
 //!   [RFC 9110 §9.3.7]), the asterisk form with another method is `400`,
 //!   `CONNECT` is `405`. An origin's own `4xx` (a `413` sent before it read
 //!   the upload, say) reaches the client unchanged.
+//! - **Stalled origin bodies**: an origin body silent for
+//!   `upstream_body_timeout` (default 30 s, nginx's `proxy_read_timeout`)
+//!   between two chunks is aborted: nothing is stored, the client's
+//!   response ends as an error (never a complete-looking short one), an
+//!   origin timeout is counted, and requests that waited for that fill go
+//!   to the origin themselves.
 //! - **`GET` with content**: the content is not forwarded (RFC 9110
 //!   §9.3.1 gives it no meaning), and neither are its framing fields: a
 //!   fill carries no `Content-Length`, `Transfer-Encoding` or `Expect`.
@@ -88,7 +104,9 @@
 //!   Off together with `cdn_cache_control = false`.
 //! - **Purge** removes (a later request is a miss and fetches again);
 //!   unsafe methods invalidate the target URI and same-origin `Location`
-//!   and `Content-Location` (§4.4).
+//!   and `Content-Location` (§4.4) the same way, with a ban on the URL:
+//!   every `Vary` variant, and also what a fill sent before the write
+//!   returned stores afterwards.
 //!
 //! # Deviations
 //!

@@ -7,7 +7,7 @@
 //! | `revalidate_edge_not_modified_total` | `304 Not Modified` sent to clients from the cache |
 //! | `revalidate_edge_stale_total{reason}` | stale responses served: `max-stale`, `stale-while-revalidate`, `stale-if-error` |
 //! | `revalidate_edge_bytes_saved_total{link}` | body bytes not transferred: `origin` (a hit or a 304 from the origin instead of a body), `client` (a 304 to the client instead of a body) |
-//! | `revalidate_edge_origin_errors_total{kind}` | origin failures: `connect`, `timeout`, `protocol`; never a fault of the client's request |
+//! | `revalidate_edge_origin_errors_total{kind}` | origin failures: `connect`, `timeout` (no head in time, or a body silent for `upstream_body_timeout`), `protocol` (a broken head or body); never a fault of the client's request |
 //! | `revalidate_edge_purges_total{kind}` | purge API calls: `url`, `prefix`, `tag`; and invalidations by unsafe methods: `invalidation` |
 //! | `revalidate_edge_storage_*` | what the storage holds (gauges, set at scrape time) |
 //!

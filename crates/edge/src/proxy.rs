@@ -16,6 +16,10 @@
 //! `If-Unmodified-Since`, `If-Range` and `Range`) and carries `Age` when it
 //! came from the cache, `Via` and `Cache-Status`.
 //!
+//! "(collapse)" is the `flight` module: a request follows an origin fetch
+//! only if it was sent after the request arrived, waits at most
+//! `collapse_timeout` for others' fetches, and otherwise goes itself.
+//!
 //! Rooms: this file holds the types, routing and the lookup and collapse
 //! loop; `serve` answers from stored responses (and for a failed origin),
 //! `fill` fetches, revalidates and stores, `pass` forwards other methods
@@ -27,7 +31,7 @@ mod serve;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::HeaderValue;
@@ -41,11 +45,16 @@ use crate::body::{BoxError, EdgeBody};
 use crate::clock::Clock;
 use crate::decide::{self, Route, decorate, primary_key};
 use crate::entry::{Entry, ResponseEntry, ResponseMeta, VaryIndex};
-use crate::flight::{Flights, Join, Landed};
+use crate::flight::{Flights, Join, Landed, Product};
 use crate::metrics::{EdgeMetrics, Outcome, StaleReason};
 use crate::problem::Problem;
 use crate::storage::{AnyStorage, Storage, StoredObject};
 use crate::upstream::Upstream;
+
+/// How many times a request looks the cache up and joins a flight before
+/// it goes to the origin on its own: a wait, the next flight, and room for
+/// a purge or another variant in between.
+const MAX_ROUNDS: usize = 4;
 
 /// Numbers the edges of this process.
 static NEXT_EDGE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -73,6 +82,13 @@ pub struct EdgeSettings {
     /// The longest silence allowed between two chunks of a client's request
     /// body (nginx `client_body_timeout`); then `408`.
     pub client_body_timeout: Duration,
+    /// The longest silence allowed between two chunks of an origin's
+    /// response body (nginx `proxy_read_timeout`); then the response is
+    /// aborted, not stored, and counted as an origin timeout.
+    pub upstream_body_timeout: Duration,
+    /// The longest a request waits for another request's origin fetch
+    /// (nginx `proxy_cache_lock_timeout`) before it goes to the origin itself.
+    pub collapse_timeout: Duration,
 }
 
 impl EdgeSettings {
@@ -86,6 +102,8 @@ impl EdgeSettings {
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(30),
             client_body_timeout: Duration::from_secs(30),
+            upstream_body_timeout: Duration::from_secs(30),
+            collapse_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -113,6 +131,8 @@ struct Inner {
     metrics: EdgeMetrics,
     clock: Arc<dyn Clock>,
     client_body_timeout: Duration,
+    upstream_body_timeout: Duration,
+    collapse_timeout: Duration,
     /// Tells the entries this edge derived from stored objects from those
     /// another edge over the same storage derived ([`ResponseEntry::built_by`]).
     id: u64,
@@ -195,10 +215,12 @@ impl Edge {
                 name: settings.cache_name,
                 via,
                 purge_token: settings.purge_token,
-                flights: Arc::new(Flights::default()),
+                flights: Arc::new(Flights::new(Arc::clone(&clock))),
                 metrics: EdgeMetrics::new(),
                 clock,
                 client_body_timeout: settings.client_body_timeout,
+                upstream_body_timeout: settings.upstream_body_timeout,
+                collapse_timeout: settings.collapse_timeout,
                 id: NEXT_EDGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             }),
         }
@@ -358,16 +380,7 @@ impl Edge {
     /// object's first lookup and kept with it.
     async fn get(&self, key: &str) -> Option<(Entry, Arc<StoredObject>)> {
         match self.inner.storage.get(key).await {
-            Ok(Some(object)) => {
-                let (cache, id) = (&self.inner.cache, self.inner.id);
-                let entry = match object.derived(|object| Entry::decode(&object.meta, cache, id)) {
-                    Some(Some(Entry::Response(entry))) if !entry.built_by(id) => {
-                        Entry::decode(&object.meta, cache, id)?
-                    }
-                    derived => derived.cloned().flatten()?,
-                };
-                Some((entry, object))
-            }
+            Ok(Some(object)) => Some((self.entry_of(&object)?, object)),
             Ok(None) => None,
             Err(e) => {
                 // A storage fault is a miss, never an error for the client.
@@ -377,33 +390,39 @@ impl Edge {
         }
     }
 
+    /// What a stored object's meta bytes say, decoded on the object's first
+    /// lookup and kept with it (again for another edge over the same
+    /// storage).
+    fn entry_of(&self, object: &StoredObject) -> Option<Entry> {
+        let (cache, id) = (&self.inner.cache, self.inner.id);
+        match object.derived(|object| Entry::decode(&object.meta, cache, id)) {
+            Some(Some(Entry::Response(entry))) if !entry.built_by(id) => {
+                Entry::decode(&object.meta, cache, id)
+            }
+            derived => derived.cloned().flatten(),
+        }
+    }
+
     async fn cacheable(&self, ask: Ask) -> Response<EdgeBody> {
-        // The origin request this one was collapsed onto, once it waited
-        // for one: why that went forward and what the origin answered.
-        let mut collapsed_onto: Option<(Forward, Option<StatusCode>)> = None;
-        // A few rounds: a follower looks again after its leader landed; a
-        // purge or a different variant can send it round once more.
-        for round in 0..4 {
-            let collapsed = collapsed_onto.is_some();
-            match self.lookup(&ask).await {
+        // When this request first needed the origin: read then rather than
+        // on arrival, so that a hit reads no monotonic clock. It is at or
+        // after the true arrival, so comparing flights with it errs towards
+        // not sharing a fetch, never towards sharing an older one.
+        let mut arrival: Option<Instant> = None;
+        // How long it may wait for other requests' fetches in all.
+        let mut wait_until: Option<tokio::time::Instant> = None;
+        // The fetch this request waited for, if it stored something: why
+        // that went forward and what the origin answered.
+        let mut waited_for: Option<(Forward, StatusCode)> = None;
+        for round in 0..MAX_ROUNDS {
+            let (why, index, found) = match self.lookup(&ask).await {
                 Lookup::Found(found) => {
                     // The first look is the request's arrival; later ones
-                    // come after waiting for a leader.
+                    // come after waiting for another request's fetch.
                     let now = if round == 0 { ask.arrival } else { self.now() };
-                    let mut decision = found.entry.reuse_decision(&self.inner.cache, &ask.headers, now);
-                    // A follower may use what its leader received after this
-                    // request arrived, as if it had gone forward itself.
-                    if collapsed
-                        && decision == Reuse::Revalidate
-                        && found.entry.meta.response_time >= ask.arrival
-                    {
-                        decision = Reuse::Fresh {
-                            age: found.entry.age_at(now),
-                        };
-                    }
-                    match decision {
+                    match found.entry.reuse_decision(&self.inner.cache, &ask.headers, now) {
                         Reuse::Fresh { age } => {
-                            let (outcome, label) = match collapsed_onto {
+                            let (outcome, label) = match waited_for {
                                 None => (Outcome::Hit, Label::Hit),
                                 Some((why, origin_status)) => (
                                     Outcome::Collapsed,
@@ -425,53 +444,93 @@ impl Edge {
                             return self.serve_reused(&ask, &found, Outcome::Stale, label, (now, age));
                         }
                         Reuse::GatewayTimeout => return self.only_if_cached(&ask),
-                        Reuse::Revalidate => match self.inner.flights.join(&ask.key) {
-                            Join::Lead(flight) => {
-                                return Box::pin(self.revalidate(&ask, *found, flight)).await;
-                            }
-                            Join::Follow(follower) => {
-                                let landed = follower.landed().await;
-                                collapsed_onto =
-                                    Some((Forward::Stale, landed.as_ref().and_then(Landed::origin_status)));
-                                if let Some(Landed::Failed(failure)) = landed {
-                                    return self.failed(&ask, Some(&found), failure, Forward::Stale, true);
-                                }
-                            }
-                        },
+                        Reuse::Revalidate => (Forward::Stale, found.index.clone(), Some(found)),
                     }
                 }
-                lookup @ (Lookup::VaryMiss(_) | Lookup::Miss) => {
-                    if RequestDirectives::from_headers(&ask.headers).only_if_cached {
-                        return self.only_if_cached(&ask);
-                    }
-                    let (why, index) = match lookup {
-                        Lookup::VaryMiss(index) => (Forward::VaryMiss, Some(index)),
-                        _ => (Forward::UriMiss, None),
-                    };
-                    match self.inner.flights.join(&ask.key) {
-                        Join::Lead(flight) => {
-                            return self.fetch(&ask, index, Some(flight), why).await;
-                        }
-                        Join::Follow(follower) => {
-                            let landed = follower.landed().await;
-                            collapsed_onto = Some((why, landed.as_ref().and_then(Landed::origin_status)));
-                            match landed {
-                                Some(Landed::Stored(_)) | None => {}
-                                // Nothing to share: this request goes forward
-                                // itself, so it was not collapsed (RFC 9211 §2.8).
-                                Some(Landed::NotStored) => {
-                                    return self.fetch(&ask, index, None, why).await;
-                                }
-                                Some(Landed::Failed(failure)) => {
-                                    return self.failed(&ask, None, failure, why, true);
-                                }
-                            }
-                        }
+                Lookup::VaryMiss(_) | Lookup::Miss
+                    if RequestDirectives::from_headers(&ask.headers).only_if_cached =>
+                {
+                    return self.only_if_cached(&ask);
+                }
+                Lookup::VaryMiss(index) => (Forward::VaryMiss, Some(index), None),
+                Lookup::Miss => (Forward::UriMiss, None, None),
+            };
+            let arrival = *arrival.get_or_insert_with(|| self.inner.clock.instant());
+            let (wait, follows) = match self.inner.flights.join(&ask.key, arrival) {
+                Join::Lead(flight) => return self.go_forward(&ask, found, index, why, Some(flight)).await,
+                Join::Follow(wait) => (wait, true),
+                Join::Queue(wait) => (wait, false),
+            };
+            let deadline =
+                *wait_until.get_or_insert_with(|| tokio::time::Instant::now() + self.inner.collapse_timeout);
+            let Ok(landed) = tokio::time::timeout_at(deadline, wait.landed()).await else {
+                // Waited `collapse_timeout` for others (nginx's
+                // `proxy_cache_lock_timeout`): go to the origin on its own.
+                return self.go_forward(&ask, found, index, why, None).await;
+            };
+            match landed {
+                // The leader was cancelled: start over.
+                None => {}
+                Some(Landed::Failed(failure)) => {
+                    return self.failed(&ask, found.as_deref(), failure, why, true);
+                }
+                // Nothing to share: a miss goes forward itself, so it was
+                // not collapsed (RFC 9211 §2.8); a revalidation looks again
+                // (the leader may have removed what it found).
+                Some(Landed::NotStored) if found.is_none() => {
+                    return self.fetch(&ask, index, None, why).await;
+                }
+                Some(Landed::NotStored) => {}
+                Some(Landed::Stored { status, product }) => {
+                    waited_for = Some((why, status));
+                    // A fetch sent after this request arrived is as new as
+                    // what it would have fetched itself: its answer, even
+                    // if already stale (`max-age=0`, `no-cache`). What a
+                    // fetch sent before it stored answers it only if still
+                    // fresh for it (the next round's lookup).
+                    if follows && let Some(answer) = self.product_for(&ask, product) {
+                        let label = Label::Other(self.collapsed_status(why, status));
+                        let at = self.age_now(&answer);
+                        return self.serve_reused(&ask, &answer, Outcome::Collapsed, label, at);
                     }
                 }
             }
         }
         self.fetch(&ask, None, None, Forward::Miss).await
+    }
+
+    /// Goes to the origin: revalidates `found`, or fetches; `flight` when
+    /// this request leads one.
+    async fn go_forward(
+        &self,
+        ask: &Ask,
+        found: Option<Box<Found>>,
+        index: Option<VaryIndex>,
+        why: Forward,
+        flight: Option<crate::flight::Flight>,
+    ) -> Response<EdgeBody> {
+        match found {
+            Some(found) => Box::pin(self.revalidate(ask, *found, flight)).await,
+            None => self.fetch(ask, index, flight, why).await,
+        }
+    }
+
+    /// A flight's product as the answer to `ask`, if it is the variant
+    /// `ask` selects.
+    fn product_for(&self, ask: &Ask, product: Product) -> Option<Found> {
+        let entry = match product.entry {
+            Some(entry) => entry,
+            None => match self.entry_of(&product.object)? {
+                Entry::Response(entry) => entry,
+                Entry::Vary(_) => return None,
+            },
+        };
+        vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers).then(|| Found {
+            storage_key: product.storage_key,
+            entry,
+            object: product.object,
+            index: None,
+        })
     }
 
     /// [RFC 9211 §2.8]: a request that waited for another's origin request
@@ -483,12 +542,10 @@ impl Edge {
     /// collapsed`).
     ///
     /// [RFC 9211 §2.8]: https://www.rfc-editor.org/rfc/rfc9211#section-2.8
-    fn collapsed_status(&self, why: Forward, origin_status: Option<StatusCode>) -> CacheStatus {
-        let status = self.status(Some(why)).collapsed(true);
-        match origin_status {
-            Some(origin_status) => status.forward_status(origin_status),
-            None => status,
-        }
+    fn collapsed_status(&self, why: Forward, origin_status: StatusCode) -> CacheStatus {
+        self.status(Some(why))
+            .collapsed(true)
+            .forward_status(origin_status)
     }
 
     /// §5.2.1.7 only-if-cached: "respond with a 504 (Gateway Timeout)".

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod client_faults;
+mod collapse;
 mod end_to_end;
 mod origin_purge;
 mod proxy;

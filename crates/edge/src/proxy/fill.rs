@@ -1,11 +1,11 @@
 //! Going to the origin for a `GET`/`HEAD`: a cache fill (unconditional) or
 //! a revalidation (§4.3), then storing what may be stored while streaming
-//! it to the client, and landing the flight.
+//! it to the client, and landing the flight with what was stored.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HOST};
+use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -17,27 +17,18 @@ use revalidate_core::not_modified_headers;
 
 use super::serve::precondition_failed;
 use super::{Ask, Edge, Found, Label};
-use crate::body::{BoxError, ChannelBody, EdgeBody, boxed, empty};
+use crate::body::{BoxError, ChannelBody, EdgeBody, OriginBody, boxed, empty};
 use crate::decide::{ClientAnswer, answer_client, decorate, fill_headers, surrogate_tags};
 use crate::entry::{Meta, ResponseEntry, ResponseMeta, VaryIndex, vary_request_fields};
-use crate::flight::{Flight, Landed};
+use crate::flight::{Flight, Landed, Product, land};
 use crate::metrics::{Outcome, Revalidation, StaleReason};
 use crate::problem::Problem;
-use crate::storage::{ObjectHead, ObjectWriter, Storage, StoredObject};
+use crate::storage::{CacheWriter, ObjectHead, ObjectWriter, Storage, StoredObject};
 use crate::upstream::Failure;
 
-impl Edge {
-    /// The client's `Host` is replaced by the origin's authority, as
-    /// nginx's `proxy_pass` does by default (crate docs, "Cache key"). The cache
-    /// key is the path and query; forwarding a client-chosen `Host` would let
-    /// one client store another site's response (or an error page) under a
-    /// path every client shares: cache poisoning.
-    pub(super) fn set_origin_host(&self, headers: &mut HeaderMap) {
-        if let Some(host) = &self.inner.origin_host {
-            headers.insert(HOST, host.clone());
-        }
-    }
+type ClientSender = tokio::sync::mpsc::Sender<Result<http_body::Frame<Bytes>, BoxError>>;
 
+impl Edge {
     fn fill_request(&self, ask: &Ask, stored: Option<&HeaderMap>) -> Request<EdgeBody> {
         let mut request = Request::new(empty());
         *request.uri_mut() = self.origin_uri(&ask.uri);
@@ -59,7 +50,8 @@ impl Edge {
         }
     }
 
-    /// A cache fill: an unconditional `GET` to the origin.
+    /// A cache fill: an unconditional `GET` to the origin; `flight` when
+    /// other requests may wait for it.
     pub(super) async fn fetch(
         &self,
         ask: &Ask,
@@ -73,17 +65,13 @@ impl Edge {
         match self.inner.upstream.send(self.fill_request(ask, None)).await {
             Err(failure) => {
                 self.origin_failed(failure);
-                if let Some(flight) = flight {
-                    flight.land(Landed::Failed(failure));
-                }
+                land(flight, || Landed::Failed(failure));
                 self.failed(ask, None, failure, why, false)
             }
             Ok(response) if response.status() == StatusCode::NOT_MODIFIED => {
                 // Unsolicited: the fill carried no validators, so a 304 has
                 // nothing to refresh and no body to give the client.
-                if let Some(flight) = flight {
-                    flight.land(Landed::NotStored);
-                }
+                land(flight, || Landed::NotStored);
                 self.origin_failed(Failure::Origin(crate::metrics::OriginError::Protocol));
                 self.count(ask, Outcome::Error);
                 let mut response = Problem::new(StatusCode::BAD_GATEWAY, "Unsolicited 304 from the origin")
@@ -114,8 +102,14 @@ impl Edge {
         }
     }
 
-    /// §4.3: validates `found` with the origin.
-    pub(super) async fn revalidate(&self, ask: &Ask, found: Found, flight: Flight) -> Response<EdgeBody> {
+    /// §4.3: validates `found` with the origin; `flight` when other
+    /// requests may wait for it.
+    pub(super) async fn revalidate(
+        &self,
+        ask: &Ask,
+        found: Found,
+        flight: Option<Flight>,
+    ) -> Response<EdgeBody> {
         let sent = self.now();
         let fetched_at = self.inner.storage.generation();
         let request = self.fill_request(ask, Some(&found.entry.meta.headers));
@@ -124,7 +118,7 @@ impl Edge {
             Err(failure) => {
                 self.origin_failed(failure);
                 self.inner.metrics.revalidation(Revalidation::Failed);
-                flight.land(Landed::Failed(failure));
+                land(flight, || Landed::Failed(failure));
                 return self.failed(ask, Some(&found), failure, Forward::Stale, false);
             }
         };
@@ -164,35 +158,45 @@ impl Edge {
                     meta.status,
                     &meta.headers,
                 ) == StoreDecision::Store;
-                let landed = if storable {
-                    let object = StoredObject::new(
-                        ask.key.clone(),
-                        surrogate_tags(&meta.headers),
-                        Meta::Response(meta.clone()).encode(),
-                        found.object.body.clone(),
-                    )
-                    .fetched_at(fetched_at);
-                    match self.inner.storage.insert(found.storage_key.clone(), object).await {
-                        Ok(()) => Landed::Stored(StatusCode::NOT_MODIFIED),
-                        Err(e) => {
-                            tracing::warn!(error = %e, key = found.storage_key, "could not store a refreshed response");
-                            Landed::NotStored
+                let encoded = storable.then(|| Meta::Response(meta.clone()).encode());
+                let entry = Arc::new(ResponseEntry::new(meta, &self.inner.cache, self.inner.id));
+                let landed = match encoded {
+                    Some(encoded) => {
+                        let object = StoredObject::new(
+                            ask.key.clone(),
+                            surrogate_tags(&entry.meta.headers),
+                            encoded,
+                            found.object.body.clone(),
+                        )
+                        .fetched_at(fetched_at);
+                        match self.inner.storage.insert(found.storage_key.clone(), object).await {
+                            Ok(()) => Landed::Stored {
+                                status: StatusCode::NOT_MODIFIED,
+                                // The body is the one validated; the head is new.
+                                product: Product {
+                                    storage_key: found.storage_key.clone(),
+                                    object: Arc::clone(&found.object),
+                                    entry: Some(Arc::clone(&entry)),
+                                },
+                            },
+                            Err(e) => {
+                                tracing::warn!(error = %e, key = found.storage_key, "could not store a refreshed response");
+                                Landed::NotStored
+                            }
                         }
                     }
-                } else {
-                    self.remove(&found.storage_key).await;
-                    Landed::NotStored
+                    None => {
+                        self.remove(&found.storage_key).await;
+                        Landed::NotStored
+                    }
                 };
-                flight.land(landed);
+                land(flight, || landed);
                 self.count(ask, Outcome::Revalidated);
                 let status = self
                     .status(Some(Forward::Stale))
                     .forward_status(StatusCode::NOT_MODIFIED)
                     .stored(storable);
-                let refreshed = Found {
-                    entry: Arc::new(ResponseEntry::new(meta, &self.inner.cache, self.inner.id)),
-                    ..found
-                };
+                let refreshed = Found { entry, ..found };
                 let at = self.age_now(&refreshed);
                 self.serve_stored(ask, &refreshed, Label::Other(status), at)
             }
@@ -201,8 +205,7 @@ impl Edge {
                 // used; ask again without validators.
                 self.inner.metrics.revalidation(Revalidation::Other);
                 drop(response);
-                self.fetch(ask, found.index.clone(), Some(flight), Forward::Stale)
-                    .await
+                self.fetch(ask, found.index.clone(), flight, Forward::Stale).await
             }
             Validation::ServerError
                 if stale_if_error_allows(
@@ -215,7 +218,7 @@ impl Edge {
                 self.inner.metrics.revalidation(Revalidation::Other);
                 let origin_status = response.status();
                 drop(response);
-                flight.land(Landed::NotStored);
+                land(flight, || Landed::NotStored);
                 self.count(ask, Outcome::Stale);
                 self.inner.metrics.stale(StaleReason::IfError);
                 let status = self
@@ -238,7 +241,7 @@ impl Edge {
                     response,
                     (sent, received, fetched_at),
                     found.index.clone(),
-                    Some(flight),
+                    flight,
                     Some(&found.storage_key),
                     (Forward::Stale, Outcome::Revalidated),
                 )
@@ -349,17 +352,17 @@ impl Edge {
         );
         if writer.is_none() && tx.is_none() {
             drop(body);
-            if let Some(flight) = flight {
-                flight.land(Landed::NotStored);
-            }
+            land(flight, || Landed::NotStored);
         } else {
+            let body = OriginBody::new(body, self.inner.upstream_body_timeout, self.inner.metrics.clone());
             tokio::spawn(tee(body, writer, tx, flight.map(|flight| (flight, status))));
         }
         response
     }
 
     /// Starts storing a response: under the primary key, or under its
-    /// variant key with the `Vary` index at the primary key.
+    /// variant key with the `Vary` index at the primary key. Returns the
+    /// storage key with the writer.
     async fn begin_store(
         &self,
         ask: &Ask,
@@ -367,7 +370,7 @@ impl Edge {
         index: Option<VaryIndex>,
         size_hint: Option<u64>,
         fetched_at: u64,
-    ) -> Option<crate::storage::CacheWriter> {
+    ) -> Option<(String, CacheWriter)> {
         let varies = revalidate_core::cache::validate::vary_names(&meta.headers)
             .is_some_and(|names| !names.is_empty());
         let storage_key = if varies {
@@ -399,7 +402,8 @@ impl Edge {
             size_hint,
             fetched_at: Some(fetched_at),
         };
-        Some(self.inner.storage.begin(storage_key, head))
+        let writer = self.inner.storage.begin(storage_key.clone(), head);
+        Some((storage_key, writer))
     }
 
     /// stale-while-revalidate: one background refresh per key.
@@ -415,18 +419,34 @@ impl Edge {
         tokio::spawn(async move {
             // The response is nobody's; dropping it lets the storing task
             // finish on its own.
-            drop(Box::pin(edge.revalidate(&ask, found, flight)).await);
+            drop(Box::pin(edge.revalidate(&ask, found, Some(flight))).await);
         });
+    }
+
+    /// The client's `Host` is replaced by the origin's authority, as
+    /// nginx's `proxy_pass` does by default (crate docs, "Cache key"). The cache
+    /// key is the path and query; forwarding a client-chosen `Host` would let
+    /// one client store another site's response (or an error page) under a
+    /// path every client shares: cache poisoning.
+    pub(super) fn set_origin_host(&self, headers: &mut HeaderMap) {
+        if let Some(host) = &self.inner.origin_host {
+            headers.insert(http::header::HOST, HeaderValue::clone(host));
+        }
     }
 }
 
 /// Reads the origin's body to its end, feeding the client (while it is
 /// there) and the storage writer (while the body fits), then commits and
-/// lands the flight (with the status the origin answered).
+/// lands the flight (with the status the origin answered and what was
+/// stored). A body that breaks off or goes silent ([`OriginBody`]) is
+/// stored nowhere and ends the client's response with the error, so the
+/// client sees an aborted response, never a complete-looking short one;
+/// the flight lands as not stored, so the requests waiting for it go to
+/// the origin themselves.
 async fn tee(
-    mut body: Incoming,
-    mut writer: Option<crate::storage::CacheWriter>,
-    mut tx: Option<tokio::sync::mpsc::Sender<Result<http_body::Frame<Bytes>, BoxError>>>,
+    mut body: OriginBody,
+    mut writer: Option<(String, CacheWriter)>,
+    mut tx: Option<ClientSender>,
     flight: Option<(Flight, StatusCode)>,
 ) {
     let mut complete = true;
@@ -440,13 +460,13 @@ async fn tee(
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "origin body broke off");
                 if let Some(tx) = tx.take() {
-                    let _ = tx.send(Err(Box::new(e))).await;
+                    let _ = tx.send(Err(e)).await;
                 }
                 complete = false;
                 break;
             }
             Some(Ok(frame)) => {
-                if let (Some(data), Some(w)) = (frame.data_ref(), writer.as_mut())
+                if let (Some(data), Some((_, w))) = (frame.data_ref(), writer.as_mut())
                     && w.push(data).is_err()
                 {
                     // Too large to store: keep streaming to the client.
@@ -461,21 +481,24 @@ async fn tee(
             }
         }
     }
-    let stored = match (complete, writer) {
-        (true, Some(writer)) => match writer.commit().await {
-            Ok(()) => true,
+    let product = match (complete, writer) {
+        (true, Some((storage_key, writer))) => match writer.commit().await {
+            Ok(object) => Some(Product {
+                storage_key,
+                object,
+                entry: None,
+            }),
             Err(e) => {
                 tracing::debug!(error = %e, "response not stored");
-                false
+                None
             }
         },
-        _ => false,
+        _ => None,
     };
-    if let Some((flight, origin_status)) = flight {
-        flight.land(if stored {
-            Landed::Stored(origin_status)
-        } else {
-            Landed::NotStored
+    if let Some((flight, status)) = flight {
+        flight.land(match product {
+            Some(product) => Landed::Stored { status, product },
+            None => Landed::NotStored,
         });
     }
 }

@@ -11,10 +11,11 @@ use http_body::Body;
 use revalidate_core::cache::{Forward, invalidation_targets, strip_hop_by_hop};
 
 use super::Edge;
-use crate::body::{BoxError, EdgeBody, boxed, empty};
+use crate::body::{BoxError, EdgeBody, OriginBody, boxed, empty};
 use crate::decide::{ALLOWED_METHODS, Route, decorate, forwarded_headers, primary_key};
 use crate::metrics::{Outcome, PurgeKind};
 use crate::problem::Problem;
+use crate::storage::Storage;
 use crate::upstream::Failure;
 
 impl Edge {
@@ -50,7 +51,7 @@ impl Edge {
         // method", and MAY the Location and Content-Location URIs on the
         // same origin, which the core includes.
         for uri in invalidation_targets(&parts.method, response.status(), &target, response.headers()) {
-            self.remove(&primary_key(&uri)).await;
+            self.invalidate(&primary_key(&uri)).await;
             self.inner.metrics.purge(PurgeKind::Invalidation);
         }
         let (mut head, body) = response.into_parts();
@@ -60,7 +61,20 @@ impl Edge {
             .forward_status(head.status)
             .to_header_value();
         decorate(&mut head.headers, None, &status, &self.inner.via);
+        let body = OriginBody::new(body, self.inner.upstream_body_timeout, self.inner.metrics.clone());
         Response::from_parts(head, boxed(body))
+    }
+
+    /// §4.4 invalidation done the way a purge is: a ban on the URL rather
+    /// than removing the one stored object, so that it covers every `Vary`
+    /// variant and also a fill that was sent before the write returned and
+    /// would store the old version after this (bans cover what was fetched
+    /// before them, [`crate::storage`]).
+    async fn invalidate(&self, key: &str) {
+        if let Err(e) = self.inner.storage.purge_url(key).await {
+            tracing::warn!(error = %e, key, "could not record an invalidation; removing the stored copy only");
+            self.remove(key).await;
+        }
     }
 
     /// The origin, or the client's own upload, failed a forwarded request.
