@@ -15,14 +15,17 @@
 //! response_timeout_ms = 30000
 //! max_header_bytes = 65536          # a bigger request head gets 431
 //!
-//! # Towards clients and the origin: bounds between body chunks, and
-//! # request collapsing.
+//! # Towards clients and the origin: bounds between body chunks, request
+//! # collapsing, and what a shared cache keeps and forwards.
 //! client_body_timeout_ms = 30000    # silence allowed between two chunks of a
 //!                                   # request body, then 408 (nginx client_body_timeout)
 //! upstream_body_timeout_ms = 30000  # silence allowed between two chunks of an origin
 //!                                   # body, then abort, store nothing (nginx proxy_read_timeout)
 //! collapse_timeout_ms = 5000        # longest wait for another request's origin fetch,
 //!                                   # then go to the origin (nginx proxy_cache_lock_timeout)
+//! cache_set_cookie = false          # store responses carrying Set-Cookie?
+//! trusted_proxies = []              # CIDRs (or addresses) whose X-Forwarded-For and
+//!                                   # X-Forwarded-Proto are passed on, e.g. ["10.0.0.0/8"]
 //! ```
 //!
 //! `collapse_timeout_ms` defaults to nginx's 5 s: long enough for an
@@ -31,11 +34,12 @@
 //! requests waiting for it 5 s rather than the origin timeouts (up to
 //! 30 s for the head plus 30 s per silent gap in the body).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::Uri;
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::proxy::EdgeSettings;
@@ -79,6 +83,11 @@ pub struct EdgeConfig {
     pub upstream_body_timeout_ms: u64,
     /// The longest a request waits for another request's origin fetch.
     pub collapse_timeout_ms: u64,
+    /// Whether responses carrying `Set-Cookie` may be stored.
+    pub cache_set_cookie: bool,
+    /// Peers (CIDR ranges or single addresses) whose forwarding fields are
+    /// passed on.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for EdgeConfig {
@@ -100,6 +109,8 @@ impl Default for EdgeConfig {
             client_body_timeout_ms: 30_000,
             upstream_body_timeout_ms: 30_000,
             collapse_timeout_ms: 5_000,
+            cache_set_cookie: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -223,6 +234,8 @@ impl EdgeConfig {
         settings.client_body_timeout = Duration::from_millis(self.client_body_timeout_ms);
         settings.upstream_body_timeout = Duration::from_millis(self.upstream_body_timeout_ms);
         settings.collapse_timeout = Duration::from_millis(self.collapse_timeout_ms);
+        settings.cache_set_cookie = self.cache_set_cookie;
+        settings.trusted_proxies = self.trusted_proxy_ranges()?;
         Ok(settings)
     }
 
@@ -236,7 +249,26 @@ impl EdgeConfig {
                 return Err(ConfigError::Invalid(format!("{name} must be at least 1 ms")));
             }
         }
-        Ok(())
+        self.trusted_proxy_ranges().map(drop)
+    }
+
+    /// `trusted_proxies` parsed: `10.0.0.0/8`, `::1/128`, or a single
+    /// address (`192.0.2.7`, a /32 or /128).
+    pub fn trusted_proxy_ranges(&self) -> Result<Vec<IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|text| {
+                let text = text.trim();
+                text.parse::<IpNet>()
+                    .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+                    .map(|range| range.trunc())
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "trusted_proxies: {text:?} is neither a CIDR range (10.0.0.0/8) nor an IP address"
+                        ))
+                    })
+            })
+            .collect()
     }
 }
 
@@ -279,6 +311,14 @@ mod tests {
                 "origin = \"http://127.0.0.1:1\"\ncollapse_timeout_ms = 0",
                 "collapse timeout",
             ),
+            (
+                "origin = \"http://127.0.0.1:1\"\ntrusted_proxies = [\"10.0.0.0/33\"]",
+                "prefix too long",
+            ),
+            (
+                "origin = \"http://127.0.0.1:1\"\ntrusted_proxies = [\"lb.internal\"]",
+                "a host name",
+            ),
         ] {
             let config: EdgeConfig = toml::from_str(text).unwrap();
             assert!(config.validate().is_err(), "{why}");
@@ -303,6 +343,8 @@ mod tests {
             client_body_timeout_ms = 1000
             upstream_body_timeout_ms = 2000
             collapse_timeout_ms = 300
+            cache_set_cookie = true
+            trusted_proxies = ["10.1.2.3/8", "192.0.2.7", "::1"]
         "#;
         let config: EdgeConfig = toml::from_str(text).unwrap();
         config.validate().unwrap();
@@ -312,6 +354,9 @@ mod tests {
         assert_eq!(settings.client_body_timeout, Duration::from_secs(1));
         assert_eq!(settings.upstream_body_timeout, Duration::from_secs(2));
         assert_eq!(settings.collapse_timeout, Duration::from_millis(300));
+        assert!(settings.cache_set_cookie);
+        let ranges: Vec<String> = settings.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(ranges, ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]);
     }
 
     #[test]
@@ -324,5 +369,7 @@ mod tests {
         assert_eq!(settings.client_body_timeout, Duration::from_secs(30));
         assert_eq!(settings.upstream_body_timeout, Duration::from_secs(30));
         assert_eq!(settings.collapse_timeout, Duration::from_secs(5));
+        assert!(!settings.cache_set_cookie);
+        assert!(settings.trusted_proxies.is_empty());
     }
 }

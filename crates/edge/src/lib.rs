@@ -9,11 +9,12 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`proxy`] | [`Edge`]: the request state machine (lookup → [`revalidate_core::cache`] decision → serve, revalidate or fetch), streaming origin bodies to the client while storing them; rooms `serve` (answers from stored responses), `fill` (fetch, revalidate, store), `pass` (other methods, invalidation, what the edge answers itself) |
-//! | [`decide`] | the edge's pure decisions: routing (and the requests the edge answers itself), header sets to the origin and the client, client conditionals and ranges answered from a stored response, what an origin's answer to a revalidation means |
+//! | [`decide`] | the edge's pure decisions: routing (and the requests the edge answers itself), header sets to the client, client conditionals and ranges answered from a stored response, responses the edge declines to store (`Set-Cookie`) |
+//! | [`forward`] | the pure header sets sent to the origin: forwarding fields (`X-Forwarded-*`, trusted proxies), what a fill leaves out |
 //! | [`entry`] | what is stored per response (status, headers, clock readings, the request fields `Vary` names), the `Vary` index, and what the first lookup derives from a stored response and keeps with it (the core's validators and its freshness on arrival, the plain-hit header sets of the current second) |
 //! | `flight` | request collapsing: one origin request per key in flight plus one queued; a request follows only a fetch sent after it arrived |
-//! | [`body`] | response bodies, and the origin's body with its silence between chunks bounded |
 //! | `upload` | the client's request body on its way to the origin: silence between chunks bounded, faults blamed on the client |
+//! | [`body`] | response bodies, and the origin's body with its silence between chunks bounded |
 //! | [`upstream`] | the pooled HTTP/1.1 client to the origin; failures by whose fault they are: the origin's (502/504) or the client's request (400/408) |
 //! | [`surrogate`] | `Surrogate-Control` translated into `CDN-Cache-Control` |
 //! | [`storage`] | memory and disk tiers, checksums, purges by URL, prefix and tag |
@@ -78,6 +79,24 @@
 //!   before it does. Their `Cache-Status` says they went forward with the
 //!   leader (`fwd=uri-miss` or `fwd=stale`, the leader's `fwd-status`,
 //!   `collapsed`), never `hit` ([RFC 9211 §2.8]).
+//! - **`Set-Cookie`**: a response that would be stored with a `Set-Cookie`
+//!   field is not stored (`Cache-Status` says `detail=set-cookie`, no
+//!   `stored`); the client that caused the fetch gets its cookie, and so
+//!   does every other client, each from the origin. As Varnish's built-in
+//!   VCL, nginx's `proxy_cache`, Fastly and Cloudflare do by default.
+//!   RFC 9111 lets a cache decline to store (§2: caching is "entirely
+//!   OPTIONAL"), so this is not a deviation. A cookie the origin names in
+//!   `no-cache="Set-Cookie"` or `private="Set-Cookie"` is not stored
+//!   anyway, so such responses are. `cache_set_cookie = true` stores them
+//!   as §3.1 says.
+//! - **Forwarding fields**: the client's own `Forwarded`,
+//!   `X-Forwarded-For`, `-Host`, `-Proto`, `-Port`, `-Prefix` and
+//!   `X-Real-IP` are not forwarded (the cache key does not hold them, so
+//!   an origin that builds its answer from `X-Forwarded-Host` would store
+//!   one client's choice for everyone); the edge sets `X-Forwarded-For` to
+//!   the peer and `X-Forwarded-Proto` to the connection's scheme. A peer in
+//!   `trusted_proxies` passes its `X-Forwarded-For` chain (appended to) and
+//!   its `X-Forwarded-Proto`, never `X-Forwarded-Host` or `Forwarded`.
 //! - **The client's faults are the client's**: an upload with broken
 //!   framing is `400`; one that stops arriving for `client_body_timeout`
 //!   (default 30 s, nginx's `client_body_timeout`) between two chunks is
@@ -123,6 +142,7 @@ pub mod config;
 pub mod decide;
 pub mod entry;
 mod flight;
+pub mod forward;
 pub mod metrics;
 pub mod problem;
 pub mod proxy;

@@ -46,6 +46,7 @@ use crate::clock::Clock;
 use crate::decide::{self, Route, decorate, primary_key};
 use crate::entry::{Entry, ResponseEntry, ResponseMeta, VaryIndex};
 use crate::flight::{Flights, Join, Landed, Product};
+use crate::forward::Forwarding;
 use crate::metrics::{EdgeMetrics, Outcome, StaleReason};
 use crate::problem::Problem;
 use crate::storage::{AnyStorage, Storage, StoredObject};
@@ -55,6 +56,10 @@ use crate::upstream::Upstream;
 /// it goes to the origin on its own: a wait, the next flight, and room for
 /// a purge or another variant in between.
 const MAX_ROUNDS: usize = 4;
+
+/// The scheme of the connections the edge's listener serves, for
+/// `X-Forwarded-Proto`.
+const LISTENER_SCHEME: &str = "http";
 
 /// Numbers the edges of this process.
 static NEXT_EDGE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -89,6 +94,12 @@ pub struct EdgeSettings {
     /// The longest a request waits for another request's origin fetch
     /// (nginx `proxy_cache_lock_timeout`) before it goes to the origin itself.
     pub collapse_timeout: Duration,
+    /// Whether responses carrying `Set-Cookie` may be stored (as RFC 9111
+    /// §3.1 allows); off by default, as in Varnish, nginx and most CDNs.
+    pub cache_set_cookie: bool,
+    /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are passed on
+    /// (appended to); every other client's forwarding fields are dropped.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl EdgeSettings {
@@ -104,6 +115,8 @@ impl EdgeSettings {
             client_body_timeout: Duration::from_secs(30),
             upstream_body_timeout: Duration::from_secs(30),
             collapse_timeout: Duration::from_secs(5),
+            cache_set_cookie: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -133,6 +146,8 @@ struct Inner {
     client_body_timeout: Duration,
     upstream_body_timeout: Duration,
     collapse_timeout: Duration,
+    cache_set_cookie: bool,
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Tells the entries this edge derived from stored objects from those
     /// another edge over the same storage derived ([`ResponseEntry::built_by`]).
     id: u64,
@@ -221,6 +236,8 @@ impl Edge {
                 client_body_timeout: settings.client_body_timeout,
                 upstream_body_timeout: settings.upstream_body_timeout,
                 collapse_timeout: settings.collapse_timeout,
+                cache_set_cookie: settings.cache_set_cookie,
+                trusted_proxies: settings.trusted_proxies,
                 id: NEXT_EDGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             }),
         }
@@ -330,6 +347,23 @@ impl Edge {
         match forward {
             None => CacheStatus::hit(self.inner.name.clone()),
             Some(why) => CacheStatus::forward(self.inner.name.clone(), why),
+        }
+    }
+
+    /// Who a request to the origin is from, for its forwarding fields.
+    fn forwarding(&self, peer: Option<IpAddr>) -> Forwarding<'_> {
+        let trusted_peer = peer.is_some_and(|peer| {
+            let peer = peer.to_canonical();
+            self.inner
+                .trusted_proxies
+                .iter()
+                .any(|range| range.contains(&peer))
+        });
+        Forwarding {
+            via: &self.inner.via,
+            peer,
+            trusted_peer,
+            proto: LISTENER_SCHEME,
         }
     }
 

@@ -6,5 +6,6 @@ mod collapse;
 mod end_to_end;
 mod origin_purge;
 mod proxy;
+mod shared_cache;
 mod storage;
 mod support;

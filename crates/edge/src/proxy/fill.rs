@@ -18,9 +18,10 @@ use revalidate_core::not_modified_headers;
 use super::serve::precondition_failed;
 use super::{Ask, Edge, Found, Label};
 use crate::body::{BoxError, ChannelBody, EdgeBody, OriginBody, boxed, empty};
-use crate::decide::{ClientAnswer, answer_client, decorate, fill_headers, surrogate_tags};
+use crate::decide::{ClientAnswer, answer_client, declines_to_store, decorate, surrogate_tags};
 use crate::entry::{Meta, ResponseEntry, ResponseMeta, VaryIndex, vary_request_fields};
 use crate::flight::{Flight, Landed, Product, land};
+use crate::forward::fill_headers;
 use crate::metrics::{Outcome, Revalidation, StaleReason};
 use crate::problem::Problem;
 use crate::storage::{CacheWriter, ObjectHead, ObjectWriter, Storage, StoredObject};
@@ -32,7 +33,7 @@ impl Edge {
     fn fill_request(&self, ask: &Ask, stored: Option<&HeaderMap>) -> Request<EdgeBody> {
         let mut request = Request::new(empty());
         *request.uri_mut() = self.origin_uri(&ask.uri);
-        *request.headers_mut() = fill_headers(&ask.headers, stored, &self.inner.via, ask.peer);
+        *request.headers_mut() = fill_headers(&ask.headers, stored, &self.forwarding(ask.peer));
         self.set_origin_host(request.headers_mut());
         if self.inner.cache.targeted_field.is_some()
             && let Some(capability) = crate::surrogate::capability(&self.inner.name)
@@ -150,14 +151,17 @@ impl Edge {
                     vary_request: found.entry.meta.vary_request.clone(),
                 };
                 drop(response);
-                // §4.3.4: the refreshed headers may forbid storing now.
+                // §4.3.4: the refreshed headers may forbid storing now (or
+                // the 304 set a cookie the edge does not share).
+                let declined = declines_to_store(&meta.headers, self.inner.cache_set_cookie);
                 let storable = storage_decision(
                     &self.inner.cache,
                     &Method::GET,
                     &ask.headers,
                     meta.status,
                     &meta.headers,
-                ) == StoreDecision::Store;
+                ) == StoreDecision::Store
+                    && declined.is_none();
                 let encoded = storable.then(|| Meta::Response(meta.clone()).encode());
                 let entry = Arc::new(ResponseEntry::new(meta, &self.inner.cache, self.inner.id));
                 let landed = match encoded {
@@ -192,10 +196,13 @@ impl Edge {
                 };
                 land(flight, || landed);
                 self.count(ask, Outcome::Revalidated);
-                let status = self
+                let mut status = self
                     .status(Some(Forward::Stale))
                     .forward_status(StatusCode::NOT_MODIFIED)
                     .stored(storable);
+                if let Some(declined) = declined {
+                    status = status.detail(declined.token());
+                }
                 let refreshed = Found { entry, ..found };
                 let at = self.age_now(&refreshed);
                 self.serve_stored(ask, &refreshed, Label::Other(status), at)
@@ -257,7 +264,8 @@ impl Edge {
     }
 
     /// Sends a response from the origin to the client, storing it on the
-    /// way when §3 allows; `previous` is the stored response it replaces.
+    /// way when §3 allows and the edge does not decline it (`Set-Cookie`);
+    /// `previous` is the stored response it replaces.
     #[allow(clippy::too_many_arguments)]
     async fn store_and_stream(
         &self,
@@ -285,6 +293,12 @@ impl Edge {
         // gets, which is the whole response less its hop-by-hop fields
         // (RFC 9110 §7.6.1).
         let stored_headers = storable_headers(&self.inner.cache, &parts.headers);
+        // What would be kept, not what was sent: a cookie the origin named
+        // in `no-cache="Set-Cookie"` or `private="Set-Cookie"` is not kept.
+        let declined = match decision {
+            StoreDecision::Store => declines_to_store(&stored_headers, self.inner.cache_set_cookie),
+            StoreDecision::DoNotStore(_) => None,
+        };
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
         let content_length = headers
@@ -298,7 +312,7 @@ impl Edge {
             request_time: sent,
             response_time: received,
         };
-        let writer = if decision == StoreDecision::Store {
+        let writer = if decision == StoreDecision::Store && declined.is_none() {
             self.begin_store(ask, &meta, index, content_length, fetched_at)
                 .await
         } else {
@@ -311,6 +325,9 @@ impl Edge {
         let mut cache_status = self.status(Some(why)).forward_status(status).stored(stored);
         if stored {
             cache_status = cache_status.ttl(self.ttl(&meta, received));
+        }
+        if let Some(declined) = declined {
+            cache_status = cache_status.detail(declined.token());
         }
         self.count(ask, outcome);
         let answer = answer_client(

@@ -12,7 +12,8 @@ use revalidate_core::cache::{Forward, invalidation_targets, strip_hop_by_hop};
 
 use super::Edge;
 use crate::body::{BoxError, EdgeBody, OriginBody, boxed, empty};
-use crate::decide::{ALLOWED_METHODS, Route, decorate, forwarded_headers, primary_key};
+use crate::decide::{ALLOWED_METHODS, Route, decorate, primary_key};
+use crate::forward::forwarded_headers;
 use crate::metrics::{Outcome, PurgeKind};
 use crate::problem::Problem;
 use crate::storage::Storage;
@@ -36,7 +37,7 @@ impl Edge {
         let mut forward = Request::new(body);
         *forward.method_mut() = parts.method.clone();
         *forward.uri_mut() = self.origin_uri(&parts.uri);
-        *forward.headers_mut() = forwarded_headers(&parts.headers, &self.inner.via, peer);
+        *forward.headers_mut() = forwarded_headers(&parts.headers, &self.forwarding(peer));
         self.set_origin_host(forward.headers_mut());
         let response = match self.inner.upstream.send_upload(forward, &upload).await {
             Ok(response) => response,
