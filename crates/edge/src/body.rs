@@ -1,14 +1,21 @@
 //! Response bodies: whole (from the cache), streamed through a channel
-//! (from the origin, while the storage writer keeps a copy), or empty.
+//! (from the origin, while the storage writer keeps a copy), or empty;
+//! and the origin's body as the edge reads it (`OriginBody`: bounded
+//! silence between chunks).
 
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
 use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
+
+use crate::metrics::{EdgeMetrics, OriginError};
 
 /// Errors carried by bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -71,5 +78,101 @@ impl Body for ChannelBody {
 
     fn size_hint(&self) -> SizeHint {
         self.length.map_or_else(SizeHint::default, SizeHint::with_exact)
+    }
+}
+
+/// An origin's response body with a bound on the silence between two of
+/// its chunks (`upstream_body_timeout`, like nginx's `proxy_read_timeout`):
+/// an origin that stops sending half-way ends the body with an error
+/// instead of holding the client, the storage writer and every request
+/// waiting for this fill. An error (that timeout, or the origin's
+/// connection breaking) is counted as an origin error here, once; whoever
+/// reads the body passes it on, so that the client's response is aborted,
+/// never completed short.
+#[derive(Debug)]
+pub(crate) struct OriginBody {
+    inner: Incoming,
+    idle: Duration,
+    last_frame: Instant,
+    /// Armed the first time the origin keeps the edge waiting; moved on
+    /// (not re-created) when it does again.
+    timer: Option<Pin<Box<Sleep>>>,
+    metrics: EdgeMetrics,
+    failed: bool,
+}
+
+/// How an origin body broke off.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OriginBodyError {
+    /// Nothing for `upstream_body_timeout`.
+    #[error("the origin sent nothing for {0:?} in the middle of a response body")]
+    Stalled(Duration),
+    /// The connection broke or the framing was wrong.
+    #[error("the origin's response body broke off: {0}")]
+    Broken(#[source] hyper::Error),
+}
+
+impl OriginBody {
+    pub(crate) fn new(inner: Incoming, idle: Duration, metrics: EdgeMetrics) -> Self {
+        Self {
+            inner,
+            idle,
+            last_frame: Instant::now(),
+            timer: None,
+            metrics,
+            failed: false,
+        }
+    }
+
+    fn fail(
+        &mut self,
+        kind: OriginError,
+        error: OriginBodyError,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.failed = true;
+        self.metrics.origin_error(kind);
+        Poll::Ready(Some(Err(Box::new(error))))
+    }
+}
+
+impl Body for OriginBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.last_frame = Instant::now();
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => self.fail(OriginError::Protocol, OriginBodyError::Broken(e)),
+            Poll::Pending => {
+                let deadline = self.last_frame + self.idle;
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.deadline() != deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                ready!(timer.as_mut().poll(cx));
+                let idle = self.idle;
+                self.fail(OriginError::Timeout, OriginBodyError::Stalled(idle))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.failed || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -1,18 +1,27 @@
 //! The clock seam: every freshness decision takes the time as an argument,
 //! and the proxy reads it here, so tests can move time forward instead of
 //! sleeping.
+//!
+//! Two readings: Unix seconds for HTTP's freshness arithmetic (HTTP dates
+//! have one-second resolution), and a monotonic [`Instant`] for ordering
+//! events within the process (was an origin fetch sent before or after a
+//! request arrived?), which one-second readings cannot tell apart.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Where the proxy reads the current time, in whole Unix seconds (HTTP
-/// dates have one-second resolution).
+/// Where the proxy reads the current time.
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     /// Seconds since the Unix epoch.
     fn now(&self) -> u64;
+
+    /// A monotonic reading, for ordering events within this process.
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
 }
 
-/// The system's wall clock.
+/// The system's wall clock, and its monotonic clock.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;
 
@@ -24,19 +33,30 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to (tests).
+/// A clock that moves only when told to (tests): both readings stand
+/// still between [`ManualClock::advance`] calls, so events between two
+/// calls happen at the same instant.
 #[derive(Debug)]
-pub struct ManualClock(AtomicU64);
+pub struct ManualClock {
+    seconds: AtomicU64,
+    start_seconds: u64,
+    start: Instant,
+}
 
 impl ManualClock {
     /// A clock showing the system time now.
     pub fn new() -> Self {
-        Self(AtomicU64::new(SystemClock.now()))
+        let seconds = SystemClock.now();
+        Self {
+            seconds: AtomicU64::new(seconds),
+            start_seconds: seconds,
+            start: Instant::now(),
+        }
     }
 
     /// Moves the clock forward by `seconds`.
     pub fn advance(&self, seconds: u64) {
-        self.0.fetch_add(seconds, Ordering::SeqCst);
+        self.seconds.fetch_add(seconds, Ordering::SeqCst);
     }
 }
 
@@ -48,6 +68,26 @@ impl Default for ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
+        self.seconds.load(Ordering::SeqCst)
+    }
+
+    fn instant(&self) -> Instant {
+        let advanced = self.now().saturating_sub(self.start_seconds);
+        self.start + Duration::from_secs(advanced)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_both_readings_only_when_told() {
+        let clock = ManualClock::new();
+        let (seconds, instant) = (clock.now(), clock.instant());
+        assert_eq!((clock.now(), clock.instant()), (seconds, instant));
+        clock.advance(3);
+        assert_eq!(clock.now(), seconds + 3);
+        assert_eq!(clock.instant() - instant, Duration::from_secs(3));
     }
 }

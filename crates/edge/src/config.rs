@@ -14,14 +14,35 @@
 //! connect_timeout_ms = 2000
 //! response_timeout_ms = 30000
 //! max_header_bytes = 65536          # a bigger request head gets 431
+//!
+//! # Towards clients and the origin: bounds between body chunks, request
+//! # collapsing, and what a shared cache keeps and forwards.
+//! client_body_timeout_ms = 30000    # silence allowed between two chunks of a
+//!                                   # request body, then 408 (nginx client_body_timeout)
+//! upstream_body_timeout_ms = 30000  # silence allowed between two chunks of an origin
+//!                                   # body, then abort, store nothing (nginx proxy_read_timeout)
+//! collapse_timeout_ms = 5000        # longest wait for another request's origin fetch,
+//!                                   # then go to the origin (nginx proxy_cache_lock_timeout)
+//! cache_set_cookie = false          # store responses carrying Set-Cookie?
+//! trusted_proxies = []              # CIDRs (or addresses) whose X-Forwarded-For and
+//!                                   # X-Forwarded-Proto are passed on, e.g. ["10.0.0.0/8"]
 //! ```
+//!
+//! `collapse_timeout_ms` defaults to nginx's 5 s: long enough for an
+//! ordinary fill to land (so concurrent misses still cost the origin one
+//! request), short enough that a leader whose origin stalls costs the
+//! requests waiting for it 5 s rather than the origin timeouts (up to
+//! 30 s for the head plus 30 s per silent gap in the body).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use http::Uri;
+use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::proxy::EdgeSettings;
 use crate::storage::{DEFAULT_MAX_OBJECT_SIZE, parse_size};
 
 /// Everything `revalidate edge` needs to start.
@@ -54,6 +75,19 @@ pub struct EdgeConfig {
     pub response_timeout_ms: u64,
     /// The largest request head accepted; a bigger one gets `431`.
     pub max_header_bytes: usize,
+
+    // Towards clients and the origin (see the module docs).
+    /// Silence allowed between two chunks of a client's request body.
+    pub client_body_timeout_ms: u64,
+    /// Silence allowed between two chunks of an origin's response body.
+    pub upstream_body_timeout_ms: u64,
+    /// The longest a request waits for another request's origin fetch.
+    pub collapse_timeout_ms: u64,
+    /// Whether responses carrying `Set-Cookie` may be stored.
+    pub cache_set_cookie: bool,
+    /// Peers (CIDR ranges or single addresses) whose forwarding fields are
+    /// passed on.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for EdgeConfig {
@@ -71,6 +105,12 @@ impl Default for EdgeConfig {
             connect_timeout_ms: 2_000,
             response_timeout_ms: 30_000,
             max_header_bytes: 64 * 1024,
+
+            client_body_timeout_ms: 30_000,
+            upstream_body_timeout_ms: 30_000,
+            collapse_timeout_ms: 5_000,
+            cache_set_cookie: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -180,7 +220,55 @@ impl EdgeConfig {
                 "max_header_bytes must be at least 1024".into(),
             ));
         }
-        Ok(())
+        self.validate_towards_clients_and_origin()
+    }
+
+    /// The [`EdgeSettings`] of the proxy this configuration describes.
+    pub fn edge_settings(&self) -> Result<EdgeSettings, ConfigError> {
+        let mut settings = EdgeSettings::new(self.origin_uri()?);
+        settings.cache_name = self.cache_name.clone();
+        settings.cdn_cache_control = self.cdn_cache_control;
+        settings.purge_token = self.purge_token.clone();
+        settings.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
+        settings.response_timeout = Duration::from_millis(self.response_timeout_ms);
+        settings.client_body_timeout = Duration::from_millis(self.client_body_timeout_ms);
+        settings.upstream_body_timeout = Duration::from_millis(self.upstream_body_timeout_ms);
+        settings.collapse_timeout = Duration::from_millis(self.collapse_timeout_ms);
+        settings.cache_set_cookie = self.cache_set_cookie;
+        settings.trusted_proxies = self.trusted_proxy_ranges()?;
+        Ok(settings)
+    }
+
+    fn validate_towards_clients_and_origin(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("client_body_timeout_ms", self.client_body_timeout_ms),
+            ("upstream_body_timeout_ms", self.upstream_body_timeout_ms),
+            ("collapse_timeout_ms", self.collapse_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1 ms")));
+            }
+        }
+        self.trusted_proxy_ranges().map(drop)
+    }
+
+    /// `trusted_proxies` parsed: `10.0.0.0/8`, `::1/128`, or a single
+    /// address (`192.0.2.7`, a /32 or /128).
+    pub fn trusted_proxy_ranges(&self) -> Result<Vec<IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|text| {
+                let text = text.trim();
+                text.parse::<IpNet>()
+                    .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+                    .map(|range| range.trunc())
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "trusted_proxies: {text:?} is neither a CIDR range (10.0.0.0/8) nor an IP address"
+                        ))
+                    })
+            })
+            .collect()
     }
 }
 
@@ -211,6 +299,26 @@ mod tests {
                 "origin = \"http://127.0.0.1:1\"\nmax_header_bytes = 10",
                 "header limit",
             ),
+            (
+                "origin = \"http://127.0.0.1:1\"\nclient_body_timeout_ms = 0",
+                "client body timeout",
+            ),
+            (
+                "origin = \"http://127.0.0.1:1\"\nupstream_body_timeout_ms = 0",
+                "upstream body timeout",
+            ),
+            (
+                "origin = \"http://127.0.0.1:1\"\ncollapse_timeout_ms = 0",
+                "collapse timeout",
+            ),
+            (
+                "origin = \"http://127.0.0.1:1\"\ntrusted_proxies = [\"10.0.0.0/33\"]",
+                "prefix too long",
+            ),
+            (
+                "origin = \"http://127.0.0.1:1\"\ntrusted_proxies = [\"lb.internal\"]",
+                "a host name",
+            ),
         ] {
             let config: EdgeConfig = toml::from_str(text).unwrap();
             assert!(config.validate().is_err(), "{why}");
@@ -232,10 +340,36 @@ mod tests {
             connect_timeout_ms = 100
             response_timeout_ms = 200
             max_header_bytes = 8192
+            client_body_timeout_ms = 1000
+            upstream_body_timeout_ms = 2000
+            collapse_timeout_ms = 300
+            cache_set_cookie = true
+            trusted_proxies = ["10.1.2.3/8", "192.0.2.7", "::1"]
         "#;
         let config: EdgeConfig = toml::from_str(text).unwrap();
         config.validate().unwrap();
         assert_eq!(config.sizes().unwrap().max_object_size, 1 << 20);
         assert_eq!(config.origin_uri().unwrap().port_u16(), Some(8080));
+        let settings = config.edge_settings().unwrap();
+        assert_eq!(settings.client_body_timeout, Duration::from_secs(1));
+        assert_eq!(settings.upstream_body_timeout, Duration::from_secs(2));
+        assert_eq!(settings.collapse_timeout, Duration::from_millis(300));
+        assert!(settings.cache_set_cookie);
+        let ranges: Vec<String> = settings.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(ranges, ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]);
+    }
+
+    #[test]
+    fn defaults_of_the_settings_towards_clients_and_origin() {
+        let config = EdgeConfig {
+            origin: "http://127.0.0.1:8080".into(),
+            ..EdgeConfig::default()
+        };
+        let settings = config.edge_settings().unwrap();
+        assert_eq!(settings.client_body_timeout, Duration::from_secs(30));
+        assert_eq!(settings.upstream_body_timeout, Duration::from_secs(30));
+        assert_eq!(settings.collapse_timeout, Duration::from_secs(5));
+        assert!(!settings.cache_set_cookie);
+        assert!(settings.trusted_proxies.is_empty());
     }
 }

@@ -1,27 +1,23 @@
 //! The edge's own pure decisions, around the core's RFC 9111 ones: which
-//! requests the cache handles, the header sets sent to the origin and to
-//! the client, how a client's conditional request is answered from a
-//! stored (or just fetched) response, and what an origin's answer to a
-//! revalidation means.
+//! requests the cache handles (and which the edge answers itself), the
+//! header sets sent to the client, how a client's conditional request is
+//! answered from a stored (or just fetched) response, and which responses
+//! the core would store that the edge declines to (`Set-Cookie`). The
+//! header sets sent to the origin are [`crate::forward`]'s.
 //!
 //! Nothing here does IO or reads a clock; [`crate::proxy`] does, and calls
 //! these.
 
-use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
-use http::header::{
-    AGE, CONTENT_LENGTH, CONTENT_RANGE, HeaderName, HeaderValue, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH,
-    IF_RANGE, IF_UNMODIFIED_SINCE, RANGE, VIA,
-};
+use http::header::{AGE, CONTENT_LENGTH, CONTENT_RANGE, HeaderName, HeaderValue, RANGE, SET_COOKIE, VIA};
 use http::{HeaderMap, Method, StatusCode};
-use revalidate_core::cache::{revalidation_request_headers, strip_hop_by_hop};
 use revalidate_core::{HttpDate, Outcome, Preconditions, Validators};
 
 /// `Cache-Status` ([RFC 9211](https://www.rfc-editor.org/rfc/rfc9211)).
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
-/// What the edge does with a request, by method and path.
+/// What the edge does with a request, by method and target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
     /// `GET /metrics` (or `HEAD`): the edge's own metrics.
@@ -32,7 +28,21 @@ pub enum Route {
     Cacheable,
     /// Any other method: to the origin, then invalidate on success (§4.4).
     Pass,
+    /// `OPTIONS *`: a question about the server itself, which the edge
+    /// answers ([RFC 9110 §9.3.7]: `200` with `Allow`).
+    ///
+    /// [RFC 9110 §9.3.7]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.7
+    ServerOptions,
+    /// The asterisk form with any method but `OPTIONS` (RFC 9112 §3.2.4:
+    /// "only used for a server-wide OPTIONS request"): `400`.
+    AsteriskTarget,
+    /// `CONNECT`: a reverse proxy opens no tunnels: `405` with `Allow`.
+    Connect,
 }
+
+/// The methods the edge handles, for `Allow` (on `OPTIONS *` and a `405`
+/// to `CONNECT`).
+pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE";
 
 /// The path of the purge API.
 pub const PURGE_PATH: &str = "/_revalidate/purge";
@@ -40,8 +50,16 @@ pub const PURGE_PATH: &str = "/_revalidate/purge";
 /// The path of the metrics.
 pub const METRICS_PATH: &str = "/metrics";
 
-/// Routes a request.
+/// Routes a request by its method and its target's path (`*` for the
+/// asterisk form).
 pub fn route(method: &Method, path: &str, purge_enabled: bool) -> Route {
+    if path == "*" {
+        return if *method == Method::OPTIONS {
+            Route::ServerOptions
+        } else {
+            Route::AsteriskTarget
+        };
+    }
     if purge_enabled && path == PURGE_PATH {
         return Route::Purge;
     }
@@ -51,6 +69,8 @@ pub fn route(method: &Method, path: &str, purge_enabled: bool) -> Route {
     }
     if get_or_head {
         Route::Cacheable
+    } else if *method == Method::CONNECT {
+        Route::Connect
     } else {
         Route::Pass
     }
@@ -64,59 +84,31 @@ pub fn primary_key(uri: &http::Uri) -> String {
         .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
 }
 
-/// The client's own preconditions and range, which a cache fill does not
-/// forward: the edge asks for the whole response and answers them itself.
-const CLIENT_CONDITIONALS: [HeaderName; 6] = [
-    IF_MATCH,
-    IF_NONE_MATCH,
-    IF_MODIFIED_SINCE,
-    IF_UNMODIFIED_SINCE,
-    IF_RANGE,
-    RANGE,
-];
-
-/// The fields sent to the origin with any forwarded request: the client's
-/// end-to-end fields (`Host` kept), plus `Via` ([RFC 9110 §7.6.3]) and
-/// `X-Forwarded-For`.
-///
-/// [RFC 9110 §7.6.3]: https://www.rfc-editor.org/rfc/rfc9110#section-7.6.3
-pub fn forwarded_headers(client: &HeaderMap, via: &HeaderValue, peer: Option<IpAddr>) -> HeaderMap {
-    let mut headers = client.clone();
-    // RFC 9110 §7.6.1: "a proxy MUST parse the Connection header field ...
-    // remove any header or trailer field(s) from the message with the same
-    // name as the connection option, and then remove the Connection header
-    // field itself".
-    strip_hop_by_hop(&mut headers);
-    headers.append(VIA, via.clone());
-    if let Some(peer) = peer {
-        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-            Some(previous) => format!("{previous}, {peer}"),
-            None => peer.to_string(),
-        };
-        if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-            headers.insert("x-forwarded-for", value);
-        }
-    }
-    headers
+/// Why the edge declines to store a response the core would store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Declined {
+    /// It sets a cookie and `cache_set_cookie` is off: one client's session
+    /// must not be handed to the next. RFC 9111 lets a cache decline to
+    /// store any response (§2: "caching is an entirely OPTIONAL feature of
+    /// HTTP"; §3 lists when a cache MUST NOT store, never when it must), and
+    /// Varnish's built-in VCL, nginx's `proxy_cache`, Fastly and Cloudflare
+    /// all decline these by default, so this is a policy, not a deviation.
+    SetCookie,
 }
 
-/// The fields of a cache fill: [`forwarded_headers`] without the client's
-/// conditionals and range; when revalidating `stored`, with its validators
-/// through the core's [`revalidation_request_headers`] (§4.3.1).
-pub fn fill_headers(
-    client: &HeaderMap,
-    stored: Option<&HeaderMap>,
-    via: &HeaderValue,
-    peer: Option<IpAddr>,
-) -> HeaderMap {
-    let mut headers = forwarded_headers(client, via, peer);
-    for name in CLIENT_CONDITIONALS {
-        headers.remove(name);
+impl Declined {
+    /// The `Cache-Status` detail.
+    pub fn token(self) -> &'static str {
+        match self {
+            Self::SetCookie => "set-cookie",
+        }
     }
-    match stored {
-        Some(stored) => revalidation_request_headers([stored], &headers),
-        None => headers,
-    }
+}
+
+/// Whether the edge declines to store `response` (fields as they would be
+/// stored, 304 updates applied), which the core's `storage_decision` allows.
+pub fn declines_to_store(response: &HeaderMap, cache_set_cookie: bool) -> Option<Declined> {
+    (!cache_set_cookie && response.contains_key(SET_COOKIE)).then_some(Declined::SetCookie)
 }
 
 /// How the edge answers a client from a complete response it holds.
@@ -289,6 +281,13 @@ mod tests {
             (Method::POST, PURGE_PATH, true, Route::Purge),
             (Method::POST, PURGE_PATH, false, Route::Pass),
             (Method::GET, PURGE_PATH, true, Route::Purge),
+            (Method::OPTIONS, "*", false, Route::ServerOptions),
+            (Method::OPTIONS, "/a", false, Route::Pass),
+            (Method::GET, "*", false, Route::AsteriskTarget),
+            (Method::HEAD, "*", false, Route::AsteriskTarget),
+            (Method::POST, "*", true, Route::AsteriskTarget),
+            (Method::CONNECT, "", false, Route::Connect),
+            (Method::CONNECT, "*", false, Route::AsteriskTarget),
         ];
         for (method, path, purge, expected) in cases {
             assert_eq!(route(&method, path, purge), expected, "{method} {path}");
@@ -426,34 +425,12 @@ mod tests {
     }
 
     #[test]
-    fn fills_drop_client_conditionals_and_add_stored_validators() {
-        let client = headers(&[
-            ("host", "example.test"),
-            ("if-none-match", "\"client\""),
-            ("if-match", "\"client\""),
-            ("range", "bytes=0-1"),
-            ("connection", "x-private, keep-alive"),
-            ("x-private", "secret"),
-            ("accept", "text/html"),
-        ]);
-        let stored = headers(&[("etag", "\"stored\"")]);
-        let via = HeaderValue::from_static("1.1 edge");
-        let peer: IpAddr = "127.0.0.9".parse().unwrap();
-        let fill = fill_headers(&client, Some(&stored), &via, Some(peer));
-        assert_eq!(fill.get("host").unwrap(), "example.test");
-        assert_eq!(fill.get_all("if-none-match").iter().count(), 1);
-        assert_eq!(fill.get("if-none-match").unwrap(), "\"stored\"");
-        assert!(fill.get("if-match").is_none() && fill.get("range").is_none());
-        assert!(fill.get("x-private").is_none() && fill.get("connection").is_none());
-        assert_eq!(fill.get("via").unwrap(), "1.1 edge");
-        assert_eq!(fill.get("x-forwarded-for").unwrap(), "127.0.0.9");
-        let pass = forwarded_headers(
-            &headers(&[("if-match", "\"c\""), ("x-forwarded-for", "10.0.0.1")]),
-            &via,
-            Some(peer),
-        );
-        assert_eq!(pass.get("if-match").unwrap(), "\"c\"");
-        assert_eq!(pass.get("x-forwarded-for").unwrap(), "10.0.0.1, 127.0.0.9");
+    fn set_cookie_responses_are_declined_unless_configured() {
+        let cookie = headers(&[("set-cookie", "session=1"), ("cache-control", "max-age=60")]);
+        let plain = headers(&[("cache-control", "max-age=60")]);
+        assert_eq!(declines_to_store(&cookie, false), Some(Declined::SetCookie));
+        assert_eq!(declines_to_store(&cookie, true), None);
+        assert_eq!(declines_to_store(&plain, false), None);
     }
 
     #[test]

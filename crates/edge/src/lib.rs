@@ -8,11 +8,14 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`proxy`] | [`Edge`]: the request state machine (lookup → [`revalidate_core::cache`] decision → serve, revalidate or fetch), streaming origin bodies to the client while storing them |
-//! | [`decide`] | the edge's pure decisions: routing, header sets to the origin and the client, client conditionals and ranges answered from a stored response, what an origin's answer to a revalidation means |
+//! | [`proxy`] | [`Edge`]: the request state machine (lookup → [`revalidate_core::cache`] decision → serve, revalidate or fetch), streaming origin bodies to the client while storing them; rooms `serve` (answers from stored responses), `fill` (fetch, revalidate, store), `pass` (other methods, invalidation, what the edge answers itself) |
+//! | [`decide`] | the edge's pure decisions: routing (and the requests the edge answers itself), header sets to the client, client conditionals and ranges answered from a stored response, responses the edge declines to store (`Set-Cookie`) |
+//! | [`forward`] | the pure header sets sent to the origin: forwarding fields (`X-Forwarded-*`, trusted proxies), what a fill leaves out |
 //! | [`entry`] | what is stored per response (status, headers, clock readings, the request fields `Vary` names), the `Vary` index, and what the first lookup derives from a stored response and keeps with it (the core's validators and its freshness on arrival, the plain-hit header sets of the current second) |
-//! | `flight` | request collapsing: one origin request per key in flight |
-//! | [`upstream`] | the pooled HTTP/1.1 client to the origin; failures → 502/504 |
+//! | `flight` | request collapsing: one origin request per key in flight plus one queued; a request follows only a fetch sent after it arrived |
+//! | `upload` | the client's request body on its way to the origin: silence between chunks bounded, faults blamed on the client |
+//! | [`body`] | response bodies, and the origin's body with its silence between chunks bounded |
+//! | [`upstream`] | the pooled HTTP/1.1 client to the origin; failures by whose fault they are: the origin's (502/504) or the client's request (400/408) |
 //! | [`surrogate`] | `Surrogate-Control` translated into `CDN-Cache-Control` |
 //! | [`storage`] | memory and disk tiers, checksums, purges by URL, prefix and tag |
 //! | [`purge`] | the token-protected purge API |
@@ -60,13 +63,58 @@
 //! - **Stale on error** only within `stale-if-error` (response or
 //!   request); otherwise an unreachable origin gives `502` (refused) or
 //!   `504` (timeout).
-//! - **Collapsing**: requests that wait for another request's origin fetch
-//!   are answered from what it stored, even when it is already stale
-//!   (`max-age=0`), because it was fetched after they arrived; if it was
-//!   not storable they go to the origin themselves. Their `Cache-Status`
-//!   says they went forward with the leader (`fwd=uri-miss` or
-//!   `fwd=stale`, the leader's `fwd-status`, `collapsed`), never `hit`
-//!   ([RFC 9211 §2.8]).
+//! - **Collapsing**: a request that needs the origin while another
+//!   request's fetch for the same key is in flight follows that fetch only
+//!   if it was sent after the request arrived (monotonic time), and is
+//!   then answered with what it stored even when already stale
+//!   (`max-age=0`, `no-cache`): it is as new as what the request would
+//!   have fetched. A fetch sent before the request arrived may predate a
+//!   write that returned before the request started, so the request waits
+//!   for it to land, is answered from what it stored only if that is still
+//!   fresh for it, and otherwise joins again: the first such request leads
+//!   the next fetch and the others follow it. The origin gets at most one
+//!   request per key in flight plus one queued. If nothing was stored they
+//!   go to the origin themselves, and none waits longer than
+//!   `collapse_timeout` (default 5 s, nginx's `proxy_cache_lock_timeout`)
+//!   before it does. Their `Cache-Status` says they went forward with the
+//!   leader (`fwd=uri-miss` or `fwd=stale`, the leader's `fwd-status`,
+//!   `collapsed`), never `hit` ([RFC 9211 §2.8]).
+//! - **`Set-Cookie`**: a response that would be stored with a `Set-Cookie`
+//!   field is not stored (`Cache-Status` says `detail=set-cookie`, no
+//!   `stored`); the client that caused the fetch gets its cookie, and so
+//!   does every other client, each from the origin. As Varnish's built-in
+//!   VCL, nginx's `proxy_cache`, Fastly and Cloudflare do by default.
+//!   RFC 9111 lets a cache decline to store (§2: caching is "entirely
+//!   OPTIONAL"), so this is not a deviation. A cookie the origin names in
+//!   `no-cache="Set-Cookie"` or `private="Set-Cookie"` is not stored
+//!   anyway, so such responses are. `cache_set_cookie = true` stores them
+//!   as §3.1 says.
+//! - **Forwarding fields**: the client's own `Forwarded`,
+//!   `X-Forwarded-For`, `-Host`, `-Proto`, `-Port`, `-Prefix` and
+//!   `X-Real-IP` are not forwarded (the cache key does not hold them, so
+//!   an origin that builds its answer from `X-Forwarded-Host` would store
+//!   one client's choice for everyone); the edge sets `X-Forwarded-For` to
+//!   the peer and `X-Forwarded-Proto` to the connection's scheme. A peer in
+//!   `trusted_proxies` passes its `X-Forwarded-For` chain (appended to) and
+//!   its `X-Forwarded-Proto`, never `X-Forwarded-Host` or `Forwarded`.
+//! - **The client's faults are the client's**: an upload with broken
+//!   framing is `400`; one that stops arriving for `client_body_timeout`
+//!   (default 30 s, nginx's `client_body_timeout`) between two chunks is
+//!   `408`; neither counts as an origin error, and the origin's response
+//!   timeout runs only while the origin has the turn (from the end of the
+//!   upload). `OPTIONS *` is answered by the edge (`200`, `Allow`,
+//!   [RFC 9110 §9.3.7]), the asterisk form with another method is `400`,
+//!   `CONNECT` is `405`. An origin's own `4xx` (a `413` sent before it read
+//!   the upload, say) reaches the client unchanged.
+//! - **Stalled origin bodies**: an origin body silent for
+//!   `upstream_body_timeout` (default 30 s, nginx's `proxy_read_timeout`)
+//!   between two chunks is aborted: nothing is stored, the client's
+//!   response ends as an error (never a complete-looking short one), an
+//!   origin timeout is counted, and requests that waited for that fill go
+//!   to the origin themselves.
+//! - **`GET` with content**: the content is not forwarded (RFC 9110
+//!   §9.3.1 gives it no meaning), and neither are its framing fields: a
+//!   fill carries no `Content-Length`, `Transfer-Encoding` or `Expect`.
 //! - **`Surrogate-Control`** (Edge Architecture 1.0) is honoured like
 //!   `CDN-Cache-Control` when the response has no `CDN-Cache-Control`:
 //!   translated into it (directives for this device only; the original is
@@ -75,7 +123,9 @@
 //!   Off together with `cdn_cache_control = false`.
 //! - **Purge** removes (a later request is a miss and fetches again);
 //!   unsafe methods invalidate the target URI and same-origin `Location`
-//!   and `Content-Location` (§4.4).
+//!   and `Content-Location` (§4.4) the same way, with a ban on the URL:
+//!   every `Vary` variant, and also what a fill sent before the write
+//!   returned stores afterwards.
 //!
 //! # Deviations
 //!
@@ -83,6 +133,7 @@
 //!
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 //! [RFC 9110 §7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-7.2
+//! [RFC 9110 §9.3.7]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.7
 //! [RFC 9211 §2.8]: https://www.rfc-editor.org/rfc/rfc9211#section-2.8
 
 pub mod body;
@@ -91,6 +142,7 @@ pub mod config;
 pub mod decide;
 pub mod entry;
 mod flight;
+pub mod forward;
 pub mod metrics;
 pub mod problem;
 pub mod proxy;
@@ -98,6 +150,7 @@ pub mod purge;
 pub mod server;
 pub mod storage;
 pub mod surrogate;
+mod upload;
 pub mod upstream;
 
 pub use proxy::{Edge, EdgeSettings};

@@ -2,12 +2,12 @@
 //!
 //! | metric | what it counts |
 //! |---|---|
-//! | `revalidate_edge_requests_total{outcome}` | requests by how they were answered: `hit`, `miss`, `collapsed` (waited for another request's origin fetch), `revalidated`, `stale`, `pass` (not cacheable by method), `error` |
+//! | `revalidate_edge_requests_total{outcome}` | requests by how they were answered: `hit`, `miss`, `collapsed` (waited for another request's origin fetch), `revalidated`, `stale`, `pass` (not cacheable by method), `error` (answered by the edge for the origin's fault or an unusable `only-if-cached`), `client-error` (the client's own request was at fault: a broken or stalled upload, the asterisk form, `CONNECT`) |
 //! | `revalidate_edge_revalidations_total{origin_status}` | conditional requests sent to the origin, by answer: `304`, `200`, `other`, `error` |
 //! | `revalidate_edge_not_modified_total` | `304 Not Modified` sent to clients from the cache |
 //! | `revalidate_edge_stale_total{reason}` | stale responses served: `max-stale`, `stale-while-revalidate`, `stale-if-error` |
 //! | `revalidate_edge_bytes_saved_total{link}` | body bytes not transferred: `origin` (a hit or a 304 from the origin instead of a body), `client` (a 304 to the client instead of a body) |
-//! | `revalidate_edge_origin_errors_total{kind}` | origin failures: `connect`, `timeout`, `protocol` |
+//! | `revalidate_edge_origin_errors_total{kind}` | origin failures: `connect`, `timeout` (no head in time, or a body silent for `upstream_body_timeout`), `protocol` (a broken head or body); never a fault of the client's request |
 //! | `revalidate_edge_purges_total{kind}` | purge API calls: `url`, `prefix`, `tag`; and invalidations by unsafe methods: `invalidation` |
 //! | `revalidate_edge_storage_*` | what the storage holds (gauges, set at scrape time) |
 //!
@@ -41,9 +41,11 @@ pub enum Outcome {
     Pass,
     /// An error answered by the edge.
     Error,
+    /// The client's own request was at fault (4xx from the edge).
+    ClientError,
 }
 
-const OUTCOMES: [(Outcome, &str); 7] = [
+const OUTCOMES: [(Outcome, &str); 8] = [
     (Outcome::Hit, "hit"),
     (Outcome::Miss, "miss"),
     (Outcome::Collapsed, "collapsed"),
@@ -51,6 +53,7 @@ const OUTCOMES: [(Outcome, &str); 7] = [
     (Outcome::Stale, "stale"),
     (Outcome::Pass, "pass"),
     (Outcome::Error, "error"),
+    (Outcome::ClientError, "client-error"),
 ];
 
 /// Why a stale response was served.
@@ -109,7 +112,7 @@ pub struct EdgeMetrics {
 
 struct Inner {
     handle: PrometheusHandle,
-    requests: [Counter; 7],
+    requests: [Counter; 8],
     revalidations: [Counter; 4],
     not_modified: Counter,
     stale: [Counter; 3],

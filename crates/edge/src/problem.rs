@@ -1,6 +1,8 @@
 //! Problem details ([RFC 9457]) for every error the edge itself answers:
 //! the origin unreachable or too slow, `only-if-cached` with nothing
-//! stored, a failed precondition, the purge API's refusals.
+//! stored, a failed precondition, the purge API's refusals, and faults in
+//! the client's own request (a broken or stalled upload, the asterisk
+//! form, `CONNECT`).
 //!
 //! [RFC 9457]: https://www.rfc-editor.org/rfc/rfc9457
 

@@ -24,10 +24,9 @@
 //! the edge needs no purge for its own URL, which §4.4 invalidation covers.
 
 use bytes::Bytes;
-use http::header::{ALLOW, AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
+use http::header::{ALLOW, AUTHORIZATION, CONNECTION, HeaderValue, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 
 use crate::body::{BoxError, EdgeBody, full};
@@ -35,6 +34,8 @@ use crate::metrics::PurgeKind;
 use crate::problem::Problem;
 use crate::proxy::Edge;
 use crate::storage::Storage;
+use crate::upload::ReadError;
+use crate::upstream::Failure;
 
 /// The largest purge request body.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -104,9 +105,18 @@ where
             )
             .into_response();
     }
-    let body = match Limited::new(request.into_body(), BODY_LIMIT).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(_) => {
+    // The same bound between chunks as any upload ([`crate::upload`]).
+    let (body, upload) = crate::upload::watch(request.into_body(), edge.client_body_timeout());
+    let body = match crate::upload::read_limited(body, &upload, BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(ReadError::Client(fault)) => {
+            let failure = Failure::Client(fault);
+            return Problem::new(failure.status(), failure.title())
+                .with_detail(failure.detail())
+                .with_header(CONNECTION, HeaderValue::from_static("close"))
+                .into_response();
+        }
+        Err(ReadError::TooLarge) => {
             return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Content Too Large")
                 .with_detail(format!("A purge request body holds at most {BODY_LIMIT} bytes."))
                 .into_response();

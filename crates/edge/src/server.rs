@@ -61,14 +61,7 @@ fn object_limit(configured: u64, memory: u64) -> u64 {
 pub async fn open(config: &EdgeConfig) -> Result<Edge, StartError> {
     config.validate()?;
     let storage = open_storage(config).await?;
-    let settings = EdgeSettings {
-        origin: config.origin_uri()?,
-        cache_name: config.cache_name.clone(),
-        cdn_cache_control: config.cdn_cache_control,
-        purge_token: config.purge_token.clone(),
-        connect_timeout: Duration::from_millis(config.connect_timeout_ms),
-        response_timeout: Duration::from_millis(config.response_timeout_ms),
-    };
+    let settings: EdgeSettings = config.edge_settings()?;
     Ok(Edge::new(settings, storage, Arc::new(SystemClock)))
 }
 

@@ -1,8 +1,11 @@
 //! Integration tests for revalidate-edge.
 #![allow(clippy::unwrap_used)]
 
+mod client_faults;
+mod collapse;
 mod end_to_end;
 mod origin_purge;
 mod proxy;
+mod shared_cache;
 mod storage;
 mod support;

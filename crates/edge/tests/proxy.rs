@@ -241,7 +241,10 @@ async fn revalidation_200_replaces_the_stored_response() {
 }
 
 /// The server hands the client's address to the proxy, which adds it to
-/// `X-Forwarded-For` on every request it sends to the origin.
+/// `X-Forwarded-For` on every request it sends to the origin. The peer
+/// here is trusted (`trusted_proxies`), so its own chain is appended to;
+/// an untrusted client's chain is dropped
+/// (`shared_cache::client_x_forwarded_host_never_reaches_the_origin`).
 #[tokio::test]
 async fn the_origin_sees_the_client_address_in_x_forwarded_for() {
     let clock = clock();
@@ -249,7 +252,10 @@ async fn the_origin_sees_the_client_address_in_x_forwarded_for() {
         Reply::ok("x").header("cache-control", "max-age=60")
     })
     .await;
-    let edge = TestEdge::start(origin.addr, clock).await;
+    let edge = TestEdge::start_with(origin.addr, clock, |s| {
+        s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
     // (case, method, path, the client's own X-Forwarded-For, what the origin sees)
     let cases: [(&str, Method, &str, Fields<'_>, &str); 3] = [
         ("cache fill", Method::GET, "/xff", vec![], "127.0.0.1"),

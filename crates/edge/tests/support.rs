@@ -406,3 +406,116 @@ impl Site {
 fn write_file(path: &Path, content: &str) {
     std::fs::write(path, content).unwrap();
 }
+
+/// An origin that hands each connection to a script working on the raw
+/// socket: for answers a well-behaved server would never give (a body
+/// that stops half-way, an answer before the upload was read).
+pub(crate) struct RawOrigin {
+    pub(crate) addr: SocketAddr,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    accept_loop: tokio::task::JoinHandle<()>,
+}
+
+impl RawOrigin {
+    /// `script` gets each accepted connection and its number (1, 2, ...).
+    pub(crate) async fn start<F, Fut>(script: F) -> Self
+    where
+        F: Fn(tokio::net::TcpStream, usize) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        let accept_loop = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let number = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                tokio::spawn(script(stream, number));
+            }
+        });
+        Self {
+            addr,
+            accepted,
+            accept_loop,
+        }
+    }
+
+    /// Connections accepted so far.
+    pub(crate) fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for RawOrigin {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
+}
+
+/// Reads a request or response head (through the blank line) from
+/// `stream`; what follows it stays unread unless it came in the same read.
+pub(crate) async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// What a raw client read: everything until the peer closed (or the
+/// deadline passed, which `closed` tells apart).
+#[derive(Debug)]
+pub(crate) struct RawAnswer {
+    pub(crate) text: String,
+    /// Whether the edge closed the connection before the deadline.
+    pub(crate) closed: bool,
+}
+
+impl RawAnswer {
+    pub(crate) fn status_line(&self) -> &str {
+        self.text.lines().next().unwrap_or("")
+    }
+
+    /// The value of the first header field `name` (case-insensitive).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        let head = self.text.split("\r\n\r\n").next()?;
+        head.lines().skip(1).find_map(|line| {
+            let (field, value) = line.split_once(':')?;
+            field.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
+    /// What follows the head.
+    pub(crate) fn body(&self) -> &str {
+        self.text.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+    }
+}
+
+/// Sends `request` (raw bytes) to `addr` and reads until the peer closes
+/// or `deadline` passes; `hold_open` keeps the write side open (a client
+/// that has not finished its upload).
+pub(crate) async fn raw_exchange(addr: SocketAddr, request: &[u8], deadline: Duration) -> RawAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(deadline, async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    RawAnswer {
+        text: String::from_utf8_lossy(&received).into_owned(),
+        closed: read.is_ok(),
+    }
+}

@@ -192,8 +192,9 @@ pub trait ObjectWriter: Send + 'static {
     /// Body bytes accepted so far.
     fn written(&self) -> u64;
 
-    /// Stores the complete object. Fails with [`StorageError::TooLarge`] if a push overflowed.
-    fn commit(self) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Stores the complete object and returns it as stored (for the requests that waited for it).
+    /// Fails with [`StorageError::TooLarge`] if a push overflowed.
+    fn commit(self) -> impl Future<Output = Result<Arc<StoredObject>, StorageError>> + Send;
 
     /// Discards the body: nothing is stored. Same as dropping the writer; reads better at call sites.
     fn abort(self)

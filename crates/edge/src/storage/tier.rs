@@ -134,7 +134,7 @@ impl Core {
         }
     }
 
-    fn insert_stamped(&self, key: String, object: StoredObject) -> Result<(), StorageError> {
+    fn insert_stamped(&self, key: String, object: StoredObject) -> Result<Arc<StoredObject>, StorageError> {
         self.check_open()?;
         let size = object.payload_len();
         if size > self.max_object_size {
@@ -143,12 +143,13 @@ impl Core {
                 max: self.max_object_size,
             });
         }
-        let value = CachedValue(Arc::new(object));
+        let object = Arc::new(object);
+        let value = CachedValue(Arc::clone(&object));
         match &self.tier {
             Tier::Memory(cache) => drop(cache.insert(key, value)),
             Tier::Hybrid { cache, .. } => drop(cache.insert(key, value)),
         }
-        Ok(())
+        Ok(object)
     }
 
     fn remove_now(&self, key: &str) {
@@ -267,7 +268,7 @@ macro_rules! delegate_storage {
             async fn insert(&self, key: String, mut object: StoredObject) -> Result<(), StorageError> {
                 let fetched_at = (object.generation != 0).then_some(object.generation);
                 object.generation = as_of(fetched_at, self.core.bans.current());
-                self.core.insert_stamped(key, object)
+                self.core.insert_stamped(key, object).map(drop)
             }
 
             fn begin(&self, key: String, head: ObjectHead) -> CacheWriter {
@@ -483,7 +484,7 @@ impl ObjectWriter for CacheWriter {
         self.written
     }
 
-    async fn commit(self) -> Result<(), StorageError> {
+    async fn commit(self) -> Result<Arc<StoredObject>, StorageError> {
         let max = self.core.max_object_size;
         let Some(body) = self.body else {
             return Err(StorageError::TooLarge {

@@ -1,0 +1,164 @@
+//! What a shared cache must not share: one client's cookie, and answers
+//! an origin built from request fields that are not in the cache key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+
+use crate::support::{Reply, Seen, TestEdge, TestOrigin, clock};
+
+/// An origin that hands every client a new session cookie on a response
+/// that says `max-age=60`.
+fn cookie_origin(seen: &Seen) -> Reply {
+    Reply::ok("page").header("cache-control", "max-age=60").header(
+        "set-cookie",
+        &format!("session={}; Path=/; HttpOnly", seen.number),
+    )
+}
+
+/// Like Varnish's built-in VCL, nginx's `proxy_cache`, Fastly and
+/// Cloudflare, the edge does not store a response that sets a cookie
+/// (RFC 9111 lets a cache decline to store): each client gets its own
+/// cookie from the origin, and `Cache-Status` says nothing was stored. It
+/// used to store it and hand the first client's session to every client.
+#[tokio::test]
+async fn a_set_cookie_response_is_not_stored() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), cookie_origin).await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    for client in 1..=3 {
+        let answer = edge.get("/account", &[]).await;
+        assert_eq!(answer.status, 200);
+        let cookie = format!("session={client}; Path=/; HttpOnly");
+        assert_eq!(
+            answer.header("set-cookie"),
+            Some(cookie.as_str()),
+            "client {client}"
+        );
+        assert!(!answer.is_hit(), "client {client}: {}", answer.cache_status());
+        assert!(
+            !answer.cache_status().contains("stored") && answer.cache_status().contains("detail=set-cookie"),
+            "client {client}: {}",
+            answer.cache_status()
+        );
+    }
+    assert_eq!(origin.count("/account"), 3);
+    assert_eq!(edge.metric("revalidate_edge_storage_memory_entries").await, 0.0);
+}
+
+/// Concurrent requests for a response that sets a cookie: the leader's
+/// response is not stored, so the others go to the origin themselves and
+/// each gets its own cookie, never the leader's.
+#[tokio::test]
+async fn requests_waiting_for_a_set_cookie_fill_get_their_own_cookies() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        cookie_origin(seen).delay(Duration::from_millis(200))
+    })
+    .await;
+    let edge = Arc::new(TestEdge::start(origin.addr, clock).await);
+    let requests: Vec<_> = (0..4)
+        .map(|_| {
+            let edge = Arc::clone(&edge);
+            tokio::spawn(async move { edge.get("/account", &[]).await })
+        })
+        .collect();
+    let mut cookies = Vec::new();
+    for request in requests {
+        let answer = request.await.unwrap();
+        cookies.push(answer.header("set-cookie").unwrap().to_owned());
+    }
+    cookies.sort();
+    cookies.dedup();
+    assert_eq!(cookies.len(), 4, "{cookies:?}");
+    assert_eq!(origin.count("/account"), 4);
+}
+
+/// `cache_set_cookie = true` stores such responses as RFC 9111 §3.1 says
+/// (for an origin that marks what must not be shared with `private` or
+/// `no-cache="Set-Cookie"`).
+#[tokio::test]
+async fn with_cache_set_cookie_a_set_cookie_response_is_stored() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), cookie_origin).await;
+    let edge = TestEdge::start_with(origin.addr, clock, |s| s.cache_set_cookie = true).await;
+    let first = edge.get("/shared", &[]).await;
+    assert!(
+        first.cache_status().contains("stored"),
+        "{}",
+        first.cache_status()
+    );
+    let second = edge.get("/shared", &[]).await;
+    assert!(second.is_hit(), "{}", second.cache_status());
+    assert_eq!(origin.count("/shared"), 1);
+}
+
+/// The client-supplied forwarding fields a shared cache must not pass on.
+const CLIENT_FORWARDING: [(&str, &str); 7] = [
+    ("x-forwarded-host", "evil.example"),
+    ("forwarded", "for=192.0.2.1;host=evil.example;proto=https"),
+    ("x-forwarded-for", "192.0.2.1"),
+    ("x-forwarded-proto", "https"),
+    ("x-forwarded-port", "8443"),
+    ("x-forwarded-prefix", "/evil"),
+    ("x-real-ip", "192.0.2.1"),
+];
+
+/// An origin that builds its page from `X-Forwarded-Host` (as many
+/// frameworks do for absolute links) would poison the cache for every
+/// client if the edge forwarded a client's value: the field is not in the
+/// cache key. The edge forwards none of the client's forwarding fields; it
+/// sets its own `X-Forwarded-For` (the peer) and `X-Forwarded-Proto` (the
+/// connection's scheme), on fills and on writes alike.
+#[tokio::test]
+async fn client_x_forwarded_host_never_reaches_the_origin() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        let host = seen.header("x-forwarded-host").unwrap_or("edge.example");
+        Reply::ok(&format!("<a href=\"http://{host}/next\">")).header("cache-control", "max-age=600")
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    let poisoned = edge.get("/page", &CLIENT_FORWARDING).await;
+    assert_eq!(poisoned.body, "<a href=\"http://edge.example/next\">");
+    assert!(edge.get("/page", &[]).await.is_hit());
+    edge.send(Method::POST, "/form", &CLIENT_FORWARDING, "x").await;
+    for path in ["/page", "/form"] {
+        let seen = &origin.requests(path)[0];
+        for (name, _) in CLIENT_FORWARDING {
+            let expected = match name {
+                "x-forwarded-for" => Some("127.0.0.1"),
+                "x-forwarded-proto" => Some("http"),
+                _ => None,
+            };
+            assert_eq!(seen.header(name), expected, "{path}: {name}");
+        }
+    }
+}
+
+/// `trusted_proxies`: a peer inside those ranges (a load balancer in
+/// front of the edge) passes its `X-Forwarded-For` chain, appended to,
+/// and its `X-Forwarded-Proto`; never `X-Forwarded-Host` or `Forwarded`.
+#[tokio::test]
+async fn a_trusted_proxy_passes_its_forwarded_for_chain_but_never_the_host() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| Reply::ok("x")).await;
+    let edge = TestEdge::start_with(origin.addr, clock, |s| {
+        s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    edge.get("/behind-lb", &CLIENT_FORWARDING).await;
+    let seen = &origin.requests("/behind-lb")[0];
+    assert_eq!(seen.header("x-forwarded-for"), Some("192.0.2.1, 127.0.0.1"));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
+    for name in [
+        "x-forwarded-host",
+        "forwarded",
+        "x-forwarded-port",
+        "x-forwarded-prefix",
+        "x-real-ip",
+    ] {
+        assert_eq!(seen.header(name), None, "{name}");
+    }
+}
