@@ -297,7 +297,7 @@ fn required_preconditions(
     headers: &HeaderMap,
 ) -> Result<Preconditions, Problem> {
     let preconditions = Preconditions::from_headers(headers);
-    if api.settings.requires_preconditions(key.collection()) && !preconditions.guards_write() {
+    if api.settings.requires_preconditions(key.collection()) && !preconditions.guards_write(now()) {
         return Err(Problem::new(StatusCode::PRECONDITION_REQUIRED, "Precondition Required").with_detail(format!(
             "Writes to collection {:?} must be conditional: send If-Match with the ETag of the version you \
              changed (GET it first), or If-None-Match: * to create.",
