@@ -346,7 +346,7 @@ async fn read(state: &tokio::sync::Mutex<State>, breakage: &Breakage, request: &
 
 async fn write(state: &tokio::sync::Mutex<State>, breakage: &Breakage, request: &Request) -> Reply {
     let guards = Preconditions::from_headers(&request.headers);
-    if breakage.require_preconditions && !guards.guards_write() {
+    if breakage.require_preconditions && !guards.guards_write(HttpDate::from_unix_seconds(now()).unwrap()) {
         return Reply {
             status: 428,
             headers: Vec::new(),

@@ -12,8 +12,8 @@
 //! |---|---|---|
 //! | [`etag`] | [RFC 9110 §8.8.3] | [`EntityTag`]: parse, format, strong and weak comparison; [`EntityTagList`] for `If-Match`/`If-None-Match` |
 //! | [`date`] | [RFC 9110 §5.6.7] | [`HttpDate`]: the three HTTP-date forms at whole-second resolution |
-//! | [`validators`] | [RFC 9110 §8.8] | [`Validators`] of the current representation; [`last_modified_is_strong`] (§8.8.2.2) |
-//! | [`precondition`] | [RFC 9110 §13] | [`Preconditions`] parsed once per request; the §13.2.2 evaluator returning an [`Outcome`] |
+//! | [`validators`] | [RFC 9110 §8.8] | [`Validators`] of the current representation; [`LastModifiedStrength`] and [`last_modified_is_strong`] (§8.8.2.2) |
+//! | [`precondition`] | [RFC 9110 §13], RFC 6585 §3 | [`Preconditions`] parsed once per request; the §13.2.2 evaluator returning an [`Outcome`]; [`WriteGuard`]: whether they protect a write from a lost update (428) |
 //! | [`not_modified`] | [RFC 9110 §15.4.5] | the header set of a 304 |
 //! | [`cache`] | [RFC 9111], RFC 9211, RFC 9213 | caching: directives, storing, freshness and age, reuse, validation, invalidation, `Cache-Status` |
 //!
@@ -66,6 +66,12 @@
 //!   never changes `Content-Length`, `Content-Encoding`, `Content-Range`,
 //!   `Content-MD5` or `ETag`; `Pragma: no-cache` counts only in a request
 //!   without `Cache-Control`. Each module of [`cache`] lists its own.
+//! - Whether a request guards a write for a server that requires
+//!   conditional requests (RFC 6585 §3, [`Preconditions::write_guard`]):
+//!   only a valid `If-Match` listing entity-tags, a valid
+//!   `If-Unmodified-Since` no later than the server's clock (without
+//!   `If-Match`), or `If-None-Match: *`. `If-Match: *` does not: it holds
+//!   for every version, so it cannot prevent a lost update.
 //! - The optional 2xx for "a state-changing operation that appears to have
 //!   already been applied" (§13.2.2 steps 1 and 2) is left to the caller,
 //!   who knows the state; the evaluator answers 412.
@@ -80,6 +86,17 @@
 //!   date at or after `Last-Modified`; a future date cannot have come from
 //!   this server, and honouring it lets a clock that was once fast pin
 //!   clients to old content (httpd, Varnish and ASP.NET Core do the same).
+//! - `DEVIATION(weak-unmodified-since)`: an `If-Unmodified-Since` equal to
+//!   a `Last-Modified` the server marked [`LastModifiedStrength::Weak`] (the
+//!   representation may have changed twice in that second) is false, where
+//!   RFC 9110 §13.1.4 compares dates only. §8.8.2.2 calls such a date weak;
+//!   taking it as proof that nothing changed lets two writers who read the
+//!   same version both win. The refused client re-reads and retries.
+//! - `DEVIATION(removed-unmodified-since)`: with
+//!   [`Validators::removed_at`], `If-Unmodified-Since` is evaluated against
+//!   the time the representation was removed, where §13.1.4 ignores it
+//!   without a representation; otherwise a client that read the removed
+//!   version would re-create it over another client's DELETE.
 //! - `DEVIATION(age-list-is-old)`: in [`cache`], an `Age` field that is not
 //!   one line holding one delta-seconds (`abc`, `-1`, `0, 0`, two lines)
 //!   counts as 2^31 seconds, so the stored response is stale. RFC 9111 §5.1
@@ -115,5 +132,5 @@ pub use not_modified::{
     NOT_MODIFIED_DROPS, NOT_MODIFIED_REQUIRED, not_modified_headers, not_modified_response,
     strip_to_not_modified,
 };
-pub use precondition::{Condition, Evaluation, IfRange, Outcome, Preconditions};
-pub use validators::{Validators, last_modified_is_strong};
+pub use precondition::{Condition, Evaluation, IfRange, Outcome, Preconditions, Unguarded, WriteGuard};
+pub use validators::{LastModifiedStrength, Validators, last_modified_is_strong};

@@ -7,6 +7,7 @@ use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMO
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::etag::{ListShape, scan_list, strong_match, trim_ows};
+use crate::validators::LastModifiedStrength;
 use crate::{EntityTag, EntityTagList, HttpDate, InvalidEntityTagList, InvalidHttpDate, Validators};
 
 /// What the server should do after evaluating a request's preconditions.
@@ -312,14 +313,69 @@ impl Preconditions {
             || (self.if_range.is_some() && self.has_range)
     }
 
-    /// Whether the request carries a precondition that guards a write
-    /// against lost updates: `If-Match`, `If-Unmodified-Since` or
-    /// `If-None-Match`. A server that requires conditional writes answers
-    /// `428 Precondition Required` ([RFC 6585 §3]) when this is false.
+    /// Whether the request's preconditions protect a write from a lost
+    /// update, and which one does; see [`WriteGuard`]. A server that
+    /// requires conditional writes answers `428 Precondition Required`
+    /// ([RFC 6585 §3]) to a [`WriteGuard::Unguarded`] request. `now` is the
+    /// server's clock: an `If-Unmodified-Since` later than it cannot be a
+    /// `Last-Modified` the server sent, and guards nothing.
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use revalidate_core::{HttpDate, Preconditions, Unguarded, WriteGuard};
+    ///
+    /// let now = HttpDate::from_unix_seconds(1_700_000_000).unwrap();
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("if-match", "*".parse().unwrap());
+    /// let guard = Preconditions::from_headers(&headers).write_guard(now);
+    /// assert_eq!(guard, WriteGuard::Unguarded(Unguarded::IfMatchAny));
+    ///
+    /// headers.insert("if-match", "\"v7\"".parse().unwrap());
+    /// assert_eq!(Preconditions::from_headers(&headers).write_guard(now), WriteGuard::IfMatch);
+    /// ```
     ///
     /// [RFC 6585 §3]: https://www.rfc-editor.org/rfc/rfc6585#section-3
-    pub fn guards_write(&self) -> bool {
-        self.if_match.is_some() || self.if_unmodified_since.is_some() || self.if_none_match.is_some()
+    pub fn write_guard(&self, now: HttpDate) -> WriteGuard {
+        // If-None-Match: * lets the method proceed only where there is no
+        // current representation, so no version can be overwritten,
+        // whatever the other fields say (§13.1.2).
+        let if_none_match = self.if_none_match.as_ref().map(|field| field.scan(None, false));
+        if let Some(Ok((ListShape::Any, _))) = if_none_match {
+            return WriteGuard::CreateOnly;
+        }
+        // §13.1.4: "A recipient MUST ignore If-Unmodified-Since if the
+        // request contains an If-Match header field", so If-Match alone
+        // decides whether the write is guarded.
+        if let Some(if_match) = &self.if_match {
+            return match if_match.scan(None, true) {
+                Ok((ListShape::Tags, _)) => WriteGuard::IfMatch,
+                // "*" is true for any current representation: it says the
+                // resource exists, not which version the client changed.
+                Ok((ListShape::Any, _)) => WriteGuard::Unguarded(Unguarded::IfMatchAny),
+                Err(_) => WriteGuard::Unguarded(Unguarded::InvalidIfMatch),
+            };
+        }
+        match self.if_unmodified_since {
+            Some(Ok(date)) if date <= now => return WriteGuard::IfUnmodifiedSince,
+            Some(Ok(_)) => return WriteGuard::Unguarded(Unguarded::FutureIfUnmodifiedSince),
+            // §13.1.4: "A recipient MUST ignore the If-Unmodified-Since
+            // header field if the received field value is not a valid
+            // HTTP-date".
+            Some(Err(_)) => return WriteGuard::Unguarded(Unguarded::InvalidIfUnmodifiedSince),
+            None => {}
+        }
+        match if_none_match {
+            // Listed tags only keep the client from overwriting versions
+            // it names; any other version is overwritten.
+            Some(Ok(_)) => WriteGuard::Unguarded(Unguarded::IfNoneMatchTags),
+            Some(Err(_)) => WriteGuard::Unguarded(Unguarded::InvalidIfNoneMatch),
+            None => WriteGuard::Unguarded(Unguarded::Missing),
+        }
+    }
+
+    /// Whether [`Preconditions::write_guard`] finds a guard.
+    pub fn guards_write(&self, now: HttpDate) -> bool {
+        !matches!(self.write_guard(now), WriteGuard::Unguarded(_))
     }
 
     /// The parsed `If-Match`, if present (an `Err` when invalid).
@@ -412,14 +468,12 @@ impl Preconditions {
             // §13.1.4: "A recipient MUST ignore the If-Unmodified-Since header
             // field if the received field value is not a valid HTTP-date" (the
             // `Ok` above) and "if the resource does not have a modification
-            // date available" (the `Some` below).
-            if let Some(last_modified) = current.last_modified() {
-                // "If the selected representation's last modification date is
-                // earlier than or equal to the date provided in the field
-                // value, the condition is true."
-                if last_modified > date {
-                    return Evaluation::by(Outcome::PreconditionFailed, Condition::IfUnmodifiedSince);
-                }
+            // date available" (the `Some` below; a removal the server still
+            // knows of is such a date: see `Validators::removed_at`).
+            if let Some(last_modified) = current.last_modified()
+                && !unmodified_since(last_modified, current.last_modified_strength(), date)
+            {
+                return Evaluation::by(Outcome::PreconditionFailed, Condition::IfUnmodifiedSince);
             }
         }
 
@@ -447,7 +501,7 @@ impl Preconditions {
                 // "A recipient MUST ignore the If-Modified-Since header field
                 // if the received field value is not a valid HTTP-date [...]
                 // or if the resource does not have a modification date available."
-                if let Some(last_modified) = current.last_modified() {
+                if let Some(last_modified) = current.last_modified().filter(|_| current.exists()) {
                     // DEVIATION(future-ims): a date later than the server's
                     // clock cannot be a Last-Modified this server sent; it is
                     // ignored (as httpd, Varnish and ASP.NET do), so a clock
@@ -474,6 +528,92 @@ impl Preconditions {
         }
 
         Evaluation::proceed()
+    }
+}
+
+/// §13.1.4: "If the selected representation's last modification date is
+/// earlier than or equal to the date provided in the field value, the
+/// condition is true."
+///
+/// DEVIATION(weak-unmodified-since): an equal date does not satisfy the
+/// condition when the server says the representation may have changed
+/// twice during that second ([`LastModifiedStrength::Weak`]). A date has
+/// one-second resolution, and a Last-Modified is "implicitly weak unless
+/// [...] that origin server reliably knows that the associated
+/// representation did not change twice during the second covered by the
+/// presented validator" (§8.8.2.2): two writers that read the same version
+/// would otherwise both pass when the first write falls in that second,
+/// the lost update the field exists to prevent. The client that gets this
+/// 412 re-reads and retries with the new date.
+fn unmodified_since(last_modified: HttpDate, strength: LastModifiedStrength, date: HttpDate) -> bool {
+    last_modified < date || (last_modified == date && strength != LastModifiedStrength::Weak)
+}
+
+/// Whether a request's preconditions protect a write from a lost update
+/// ([RFC 6585 §3]: a server that requires conditional requests answers
+/// those without such a guard with `428 Precondition Required`), from
+/// [`Preconditions::write_guard`].
+///
+/// [RFC 6585 §3]: https://www.rfc-editor.org/rfc/rfc6585#section-3
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WriteGuard {
+    /// A valid `If-Match` listing entity-tags: the write proceeds only on
+    /// a version the client names.
+    IfMatch,
+    /// A valid `If-Unmodified-Since` no later than the server's clock, and
+    /// no `If-Match`: the write proceeds only if nothing changed since.
+    IfUnmodifiedSince,
+    /// `If-None-Match: *`: the write proceeds only where nothing exists,
+    /// so it can create but never overwrite.
+    CreateOnly,
+    /// Nothing protects the write from a lost update.
+    Unguarded(Unguarded),
+}
+
+/// Why a request's preconditions do not guard a write ([`WriteGuard`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unguarded {
+    /// No `If-Match`, `If-Unmodified-Since` or `If-None-Match` field.
+    Missing,
+    /// `If-Match: *` is true for any current version: it does not say
+    /// which one the client changed.
+    IfMatchAny,
+    /// `If-Match` is not a valid list of entity-tags.
+    InvalidIfMatch,
+    /// `If-Unmodified-Since` is not one valid HTTP-date, so it is ignored
+    /// (§13.1.4).
+    InvalidIfUnmodifiedSince,
+    /// `If-Unmodified-Since` is later than the server's clock: it cannot
+    /// be a `Last-Modified` the server sent, and any version passes it.
+    FutureIfUnmodifiedSince,
+    /// `If-None-Match` lists entity-tags: it only refuses the versions it
+    /// names, and overwrites any other.
+    IfNoneMatchTags,
+    /// `If-None-Match` is not a valid list, so it matches nothing.
+    InvalidIfNoneMatch,
+}
+
+impl Unguarded {
+    /// One sentence on why the fields do not guard the write, for a 428's
+    /// problem details.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Missing => "The request has no If-Match, If-Unmodified-Since or If-None-Match field.",
+            Self::IfMatchAny => {
+                "If-Match: * only says that the resource exists, not which version you changed."
+            }
+            Self::InvalidIfMatch => "The If-Match field is not a valid list of entity-tags.",
+            Self::InvalidIfUnmodifiedSince => {
+                "The If-Unmodified-Since field is not a valid HTTP-date, so it is ignored."
+            }
+            Self::FutureIfUnmodifiedSince => {
+                "The If-Unmodified-Since date is in the future, so every version passes it."
+            }
+            Self::IfNoneMatchTags => {
+                "If-None-Match with entity-tags only refuses those versions; it does not guard an update."
+            }
+            Self::InvalidIfNoneMatch => "The If-None-Match field is not a valid list of entity-tags.",
+        }
     }
 }
 
@@ -519,7 +659,9 @@ fn if_range_passes(field: &IfRange, current: &Validators, now: HttpDate) -> bool
         IfRange::EntityTag(tag) => current
             .etag()
             .is_some_and(|etag| strong_match(tag.is_weak(), tag.opaque(), etag.is_weak(), etag.opaque())),
-        IfRange::Date(date) => current.last_modified() == Some(*date) && current.last_modified_is_strong(now),
+        IfRange::Date(date) => {
+            current.exists() && current.last_modified() == Some(*date) && current.last_modified_is_strong(now)
+        }
         IfRange::Invalid => false,
     }
 }

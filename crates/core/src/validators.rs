@@ -26,7 +26,32 @@ pub struct Validators {
     exists: bool,
     etag: Option<EntityTag>,
     last_modified: Option<HttpDate>,
+    last_modified_strength: LastModifiedStrength,
     date: Option<HttpDate>,
+}
+
+/// What the server knows about the second a `Last-Modified` names
+/// ([RFC 9110 §8.8.2.2]): a date has one-second resolution, so it tells
+/// two changes within that second apart only if the server knows there
+/// was just one.
+///
+/// [RFC 9110 §8.8.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.2.2
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LastModifiedStrength {
+    /// Nothing beyond the date itself (the default). `If-Range` deduces
+    /// strength from a `Date` at least one second later
+    /// ([`last_modified_is_strong`]); `If-Unmodified-Since` is the plain
+    /// date comparison of §13.1.4.
+    #[default]
+    Deduced,
+    /// The origin "reliably knows that the associated representation did
+    /// not change twice during the second covered by" the date (§8.8.2.2).
+    Strong,
+    /// The representation may have changed more than once during that
+    /// second: a client holding this date may hold an earlier version, so
+    /// the date cannot confirm that nothing changed. `If-Unmodified-Since`
+    /// with exactly this date fails, and `If-Range` with it never matches.
+    Weak,
 }
 
 impl Default for Validators {
@@ -42,6 +67,7 @@ impl Validators {
             exists: true,
             etag: None,
             last_modified: None,
+            last_modified_strength: LastModifiedStrength::Deduced,
             date: None,
         }
     }
@@ -57,7 +83,38 @@ impl Validators {
             exists: false,
             etag: None,
             last_modified: None,
+            last_modified_strength: LastModifiedStrength::Deduced,
             date: None,
+        }
+    }
+
+    /// There is no current representation because it was removed at
+    /// `removed` (a server that keeps a record of recent deletions knows
+    /// this). Like [`Validators::missing`] for `If-Match` and
+    /// `If-None-Match`, but `If-Unmodified-Since` is evaluated against the
+    /// removal, the resource's last change: a client that read the removed
+    /// version and sends its `Last-Modified` gets 412 rather than
+    /// re-creating what another client deleted ([RFC 9110 §13.1.4]: the
+    /// field is ignored only "if the resource does not have a modification
+    /// date available").
+    ///
+    /// ```
+    /// use revalidate_core::{HttpDate, Validators};
+    ///
+    /// let removed = HttpDate::from_unix_seconds(1_700_000_000).unwrap();
+    /// let v = Validators::removed_at(removed);
+    /// assert!(!v.exists());
+    /// assert_eq!(v.last_modified(), Some(removed));
+    /// ```
+    ///
+    /// [RFC 9110 §13.1.4]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.4
+    pub fn removed_at(removed: HttpDate) -> Self {
+        // DEVIATION(removed-unmodified-since): §13.1.4 ignores the field
+        // without a selected representation; a removal the server knows of
+        // is a modification a stale writer must not undo.
+        Self {
+            last_modified: Some(removed),
+            ..Self::missing()
         }
     }
 
@@ -76,6 +133,14 @@ impl Validators {
     pub fn with_last_modified(mut self, last_modified: HttpDate) -> Self {
         self.exists = true;
         self.last_modified = Some(last_modified);
+        self
+    }
+
+    /// Says what the server knows about the second the modification date
+    /// names ([`LastModifiedStrength`]); the default is
+    /// [`LastModifiedStrength::Deduced`].
+    pub fn with_last_modified_strength(mut self, strength: LastModifiedStrength) -> Self {
+        self.last_modified_strength = strength;
         self
     }
 
@@ -119,18 +184,29 @@ impl Validators {
         self.last_modified
     }
 
+    /// What the server knows about the second the modification date names.
+    pub fn last_modified_strength(&self) -> LastModifiedStrength {
+        self.last_modified_strength
+    }
+
     /// The `Date` of the response the validators came from, if known.
     pub fn date(&self) -> Option<HttpDate> {
         self.date
     }
 
     /// Whether the modification date may be used as a strong validator
-    /// ([RFC 9110 §8.8.2.2]), judged at `now` when no `Date` is set.
+    /// ([RFC 9110 §8.8.2.2]): as the server said
+    /// ([`with_last_modified_strength`](Self::with_last_modified_strength)),
+    /// else deduced from the `Date` (or `now` when no `Date` is set).
     ///
     /// [RFC 9110 §8.8.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.2.2
     pub fn last_modified_is_strong(&self, now: HttpDate) -> bool {
         self.last_modified
-            .is_some_and(|lm| last_modified_is_strong(lm, self.date.unwrap_or(now)))
+            .is_some_and(|lm| match self.last_modified_strength {
+                LastModifiedStrength::Strong => true,
+                LastModifiedStrength::Weak => false,
+                LastModifiedStrength::Deduced => last_modified_is_strong(lm, self.date.unwrap_or(now)),
+            })
     }
 }
 

@@ -4,6 +4,8 @@
 //! - `date`: HTTP-date forms of RFC 9110 §5.6.7
 //! - `precondition`: the §13 examples and the §13.2.2 evaluation order, as tables
 //! - `not_modified`: the 304 header set of §15.4.5
+//! - `write_guard`: RFC 6585 §3 (which fields guard a write) and If-Unmodified-Since
+//!   against a weak `Last-Modified` or a removal (RFC 9110 §8.8.2.2, §13.1.4), as tables
 //! - `pitfalls`: one named test per origin pitfall in `shared/guide/peers.md` §3
 //! - `properties`: property tests against a naive model written from the RFC text
 //! - `purity`: proves the clippy ban on clocks in this crate is live
@@ -31,3 +33,4 @@ mod pitfalls;
 mod precondition;
 mod properties;
 mod purity;
+mod write_guard;

@@ -338,9 +338,9 @@ fn p18_no_last_modified_still_etag_caddy7730_go60940() {
 #[test]
 fn p_guards_write_for_428_nestjs7859() {
     let unguarded = Preconditions::from_headers(&headers(&[("if-modified-since", LM)]));
-    assert!(!unguarded.guards_write());
+    assert!(!unguarded.guards_write(date(NOW)));
     let guarded = Preconditions::from_headers(&headers(&[("if-match", "\"v2\"")]));
-    assert!(guarded.guards_write());
+    assert!(guarded.guards_write(date(NOW)));
     // §13.2.1: a 404 without preconditions stays a 404.
     assert_eq!(
         guarded.evaluate_for_status(

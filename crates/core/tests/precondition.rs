@@ -765,16 +765,20 @@ fn parsed_fields_are_inspectable() {
     assert_eq!(pre.if_modified_since(), Some(Ok(date(LM))));
     assert!(matches!(pre.if_unmodified_since(), Some(Err(_))));
     assert_eq!(pre.if_range(), Some(&IfRange::EntityTag(strong("a"))));
-    assert!(pre.has_range() && pre.is_conditional() && pre.guards_write());
+    assert!(pre.has_range() && pre.is_conditional());
+    assert!(
+        !pre.guards_write(date(NOW)),
+        "If-Match: * decides, and guards nothing"
+    );
 
     let none = Preconditions::from_headers(&headers(&[("if-range", "\"a\"")]));
     assert!(
         !none.is_conditional(),
         "If-Range without Range is not a precondition"
     );
-    assert!(!none.guards_write());
+    assert!(!none.guards_write(date(NOW)));
     let ims_only = Preconditions::from_headers(&headers(&[("if-modified-since", LM)]));
-    assert!(ims_only.is_conditional() && !ims_only.guards_write());
+    assert!(ims_only.is_conditional() && !ims_only.guards_write(date(NOW)));
 }
 
 /// "A valid entity-tag can be distinguished from a valid HTTP-date by

@@ -1037,7 +1037,7 @@ proptest! {
                 let _ = pre.evaluate_detailed(&method, validators, date_at(now));
             }
         }
-        let _ = (pre.is_conditional(), pre.guards_write());
+        let _ = (pre.is_conditional(), pre.guards_write(date_at(now)));
     }
 
     #[test]

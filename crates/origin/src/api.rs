@@ -13,6 +13,28 @@
 //! writers holding the same `ETag` exactly one wins and the other gets
 //! `412` with the current `ETag` and a problem body that says to re-fetch.
 //!
+//! `If-Unmodified-Since` is as safe as `If-Match` against racing writers:
+//! the store knows when a resource changed more than once within the
+//! second a `Last-Modified` names (or was deleted and created again in it),
+//! sends that date as weak while the second lasts and the next second
+//! after it, and the core's evaluator refuses a weak date
+//! (`revalidate_store`'s crate docs; `DEVIATION(weak-unmodified-since)` in
+//! `revalidate_core`). A stale `If-Unmodified-Since` cannot re-create a
+//! resource another client deleted either
+//! (`DEVIATION(removed-unmodified-since)`).
+//!
+//! On a collection listed in `require_preconditions`, a write must carry a
+//! precondition that guards it ([`revalidate_core::WriteGuard`]): `If-Match`
+//! with entity-tags, an `If-Unmodified-Since` not later than the server's
+//! clock, or `If-None-Match: *` to create. Anything else, `If-Match: *`
+//! included (it holds for every version), gets `428` ([RFC 6585 §3]).
+//!
+//! Request bodies are read within `body_read_timeout` (`[api]
+//! body_read_timeout_ms`): a client that stops sending gets `408` with
+//! `Connection: close`, and nothing is written. Store operations are
+//! bounded by the store's own timeout; one that runs out is a `503` with
+//! `Retry-After`.
+//!
 //! Deliberate leniency: `PATCH` accepts `application/json` as well as
 //! `application/merge-patch+json` (`DEVIATION(patch-json)`), since many
 //! clients send the former for merge patches.
@@ -21,9 +43,10 @@
 //! the resource's URL on the edges ([`crate::edge_purge`]).
 //!
 //! [RFC 7396]: https://www.rfc-editor.org/rfc/rfc7396
+//! [RFC 6585 §3]: https://www.rfc-editor.org/rfc/rfc6585#section-3
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -33,9 +56,9 @@ use axum::routing::{MethodRouter, get, post};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
 use revalidate_core::cache::CDN_CACHE_CONTROL;
-use revalidate_core::{HttpDate, Outcome, Preconditions, not_modified_headers};
+use revalidate_core::{HttpDate, Outcome, Preconditions, WriteGuard, not_modified_headers};
 use revalidate_store::{
-    AnyStore, Change, CollectionName, Resource, ResourceKey, Store, StoreError, WriteOutcome, validators_of,
+    AnyStore, Change, CollectionName, Current, Resource, ResourceKey, Store, StoreError, WriteOutcome,
 };
 use serde_json::Value;
 
@@ -52,6 +75,9 @@ pub struct ApiSettings {
     pub body_limit: usize,
     /// Collections whose writes must carry a precondition (`*` for all).
     pub require_preconditions: Vec<String>,
+    /// How long reading a request body may take, from the handler's first
+    /// read to its last byte; past it the client gets `408`.
+    pub body_read_timeout: Duration,
 }
 
 impl ApiSettings {
@@ -116,8 +142,21 @@ pub fn router_with_edge_purge(
         .with_state(api)
 }
 
-fn now() -> HttpDate {
-    HttpDate::from_system_time(SystemTime::now()).unwrap_or(HttpDate::MAX)
+/// The server's clock, read once per request: the exact time for the
+/// store (a write's modification time) and the HTTP-date for the
+/// evaluation and the headers.
+#[derive(Clone, Copy)]
+struct Clock {
+    exact: SystemTime,
+    date: HttpDate,
+}
+
+fn now() -> Clock {
+    let exact = SystemTime::now();
+    Clock {
+        exact,
+        date: HttpDate::from_system_time(exact).unwrap_or(HttpDate::MAX),
+    }
 }
 
 /// Why a write's decision refused to change anything.
@@ -144,11 +183,12 @@ async fn read(
         .map_err(|e| store_failure(&e))?
         .ok_or_else(|| not_found_resource(&key))?;
     let preconditions = Preconditions::from_headers(&headers);
+    let now = now().date;
     Ok(
-        match preconditions.evaluate(&method, &resource.validators(), now()) {
+        match preconditions.evaluate(&method, &resource.validators(now), now) {
             Outcome::NotModified => {
                 let mut response = StatusCode::NOT_MODIFIED.into_response();
-                let mut headers = representation_headers(&resource);
+                let mut headers = representation_headers(&resource, now);
                 api.for_edges(&mut headers);
                 *response.headers_mut() = not_modified_headers(&headers);
                 response
@@ -158,7 +198,7 @@ async fn read(
             }
             Outcome::PreconditionFailed => precondition_failed(Some(&resource)).into_response(),
             Outcome::Proceed | Outcome::IgnoreRange => {
-                let mut response = representation(StatusCode::OK, &resource);
+                let mut response = representation(StatusCode::OK, &resource, now);
                 api.for_edges(response.headers_mut());
                 response
             }
@@ -173,17 +213,17 @@ async fn put(
     body: Body,
 ) -> Result<Response, Problem> {
     let key = key_from(path)?;
+    let preconditions = required_preconditions(&api, &key, &headers, now().date)?;
     let document = read_json(&api, &headers, body, &["application/json"]).await?;
-    let preconditions = required_preconditions(&api, &key, &headers)?;
     let now = now();
     let outcome = api
         .store
-        .write(&key, now, |current| {
-            guard(&preconditions, &Method::PUT, current, now)?;
+        .write(&key, now.exact, |current| {
+            guard(&preconditions, &Method::PUT, current, now.date)?;
             Ok(Change::Put(document.clone()))
         })
         .await;
-    Ok(write_response(&api, outcome))
+    Ok(write_response(&api, outcome, now.date))
 }
 
 async fn patch(
@@ -196,26 +236,26 @@ async fn patch(
     // DEVIATION(patch-json): RFC 7396 registers application/merge-patch+json;
     // plain application/json is accepted too because many clients send it.
     let accepted = ["application/merge-patch+json", "application/json"];
+    let preconditions = required_preconditions(&api, &key, &headers, now().date)?;
     let merge_patch = read_json(&api, &headers, body, &accepted)
         .await
         .map_err(|problem| problem.with_header(ACCEPT_PATCH, accept_patch()))?;
-    let preconditions = required_preconditions(&api, &key, &headers)?;
     let now = now();
     let outcome = api
         .store
-        .write(&key, now, |current| {
+        .write(&key, now.exact, |current| {
             // §13.2.1: a PATCH of a missing resource is a 404 whatever its
             // preconditions, so they are not evaluated.
-            let Some(current_resource) = current else {
+            let Some(current_resource) = current.resource() else {
                 return Err(Refusal::NotFound);
             };
-            guard(&preconditions, &Method::PATCH, current, now)?;
+            guard(&preconditions, &Method::PATCH, current, now.date)?;
             let mut merged = current_resource.body().clone();
             json_patch::merge(&mut merged, &merge_patch);
             Ok(Change::Put(merged))
         })
         .await;
-    Ok(write_response(&api, outcome))
+    Ok(write_response(&api, outcome, now.date))
 }
 
 async fn delete(
@@ -224,19 +264,19 @@ async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let key = key_from(path)?;
-    let preconditions = required_preconditions(&api, &key, &headers)?;
     let now = now();
+    let preconditions = required_preconditions(&api, &key, &headers, now.date)?;
     let outcome = api
         .store
-        .write(&key, now, |current| {
-            if current.is_none() {
+        .write(&key, now.exact, |current| {
+            if current.resource().is_none() {
                 return Err(Refusal::NotFound);
             }
-            guard(&preconditions, &Method::DELETE, current, now)?;
+            guard(&preconditions, &Method::DELETE, current, now.date)?;
             Ok(Change::Delete)
         })
         .await;
-    Ok(write_response(&api, outcome))
+    Ok(write_response(&api, outcome, now.date))
 }
 
 async fn create(
@@ -247,13 +287,14 @@ async fn create(
 ) -> Result<Response, Problem> {
     let collection = CollectionName::new(&collection).map_err(|e| invalid_name(&e.to_string()))?;
     let document = read_json(&api, &headers, body, &["application/json"]).await?;
+    let now = now();
     let resource = api
         .store
-        .create(&collection, document, now())
+        .create(&collection, document, now.exact)
         .await
         .map_err(|e| store_failure(&e))?;
     api.written(resource.key());
-    Ok(created(&api, &resource))
+    Ok(created(&api, &resource, now.date))
 }
 
 async fn item_not_allowed(method: Method) -> Response {
@@ -276,10 +317,10 @@ async fn not_found() -> Response {
 fn guard(
     preconditions: &Preconditions,
     method: &Method,
-    current: Option<&Resource>,
+    current: Current<'_>,
     now: HttpDate,
 ) -> Result<(), Refusal> {
-    match preconditions.evaluate(method, &validators_of(current), now) {
+    match preconditions.evaluate(method, &current.validators(now), now) {
         Outcome::Proceed | Outcome::IgnoreRange => Ok(()),
         // Unsafe methods never get 304: a failed If-None-Match is a 412
         // (§13.1.2), which the evaluator already says.
@@ -287,35 +328,44 @@ fn guard(
     }
 }
 
-/// The request's preconditions; a `428` when the collection requires one
-/// and the request has none ([RFC 6585 §3]).
+/// The request's preconditions; a `428` when the collection requires them
+/// and none guards the write ([RFC 6585 §3]; the core's
+/// [`Preconditions::write_guard`] decides). Checked before the body is
+/// read, so a refused write costs no upload.
 ///
 /// [RFC 6585 §3]: https://www.rfc-editor.org/rfc/rfc6585#section-3
 fn required_preconditions(
     api: &Api,
     key: &ResourceKey,
     headers: &HeaderMap,
+    now: HttpDate,
 ) -> Result<Preconditions, Problem> {
     let preconditions = Preconditions::from_headers(headers);
-    if api.settings.requires_preconditions(key.collection()) && !preconditions.guards_write() {
-        return Err(Problem::new(StatusCode::PRECONDITION_REQUIRED, "Precondition Required").with_detail(format!(
-            "Writes to collection {:?} must be conditional: send If-Match with the ETag of the version you \
-             changed (GET it first), or If-None-Match: * to create.",
-            key.collection().as_str()
-        )));
+    if api.settings.requires_preconditions(key.collection())
+        && let WriteGuard::Unguarded(why) = preconditions.write_guard(now)
+    {
+        return Err(Problem::new(StatusCode::PRECONDITION_REQUIRED, "Precondition Required")
+            .with_detail(format!(
+                "Writes to collection {:?} must be conditional: send If-Match with the ETag of the version \
+                 you changed (GET it first), If-Unmodified-Since with its Last-Modified, or \
+                 If-None-Match: * to create. {}",
+                key.collection().as_str(),
+                why.describe()
+            ))
+            .with_member("unguarded", format!("{why:?}")));
     }
     Ok(preconditions)
 }
 
-fn write_response(api: &Api, outcome: Result<WriteOutcome<Refusal>, StoreError>) -> Response {
+fn write_response(api: &Api, outcome: Result<WriteOutcome<Refusal>, StoreError>, now: HttpDate) -> Response {
     match outcome {
         Ok(WriteOutcome::Created(resource)) => {
             api.written(resource.key());
-            created(api, &resource)
+            created(api, &resource, now)
         }
         Ok(WriteOutcome::Replaced(resource)) => {
             api.written(resource.key());
-            representation(StatusCode::OK, &resource)
+            representation(StatusCode::OK, &resource, now)
         }
         Ok(WriteOutcome::Deleted(resource)) => {
             api.written(resource.key());
@@ -346,26 +396,29 @@ fn accept_patch() -> HeaderValue {
     HeaderValue::from_static("application/merge-patch+json")
 }
 
-/// The header fields of a 200 carrying `resource`.
-fn representation_headers(resource: &Resource) -> HeaderMap {
+/// The header fields of a 200 carrying `resource`, sent at `now`.
+fn representation_headers(resource: &Resource, now: HttpDate) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(5);
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::ETAG, resource.etag().to_header_value());
-    headers.insert(header::LAST_MODIFIED, resource.last_modified().to_header_value());
+    headers.insert(
+        header::LAST_MODIFIED,
+        resource.last_modified(now).to_header_value(),
+    );
     // The resource can change at any moment: caches may store it but must
     // revalidate before each use (RFC 9111 §5.2.2.4).
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers
 }
 
-fn representation(status: StatusCode, resource: &Resource) -> Response {
-    let mut headers = representation_headers(resource);
+fn representation(status: StatusCode, resource: &Resource, now: HttpDate) -> Response {
+    let mut headers = representation_headers(resource, now);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(resource.json().len()));
     (status, headers, resource.json().to_owned()).into_response()
 }
 
-fn created(api: &Api, resource: &Resource) -> Response {
-    let mut response = representation(StatusCode::CREATED, resource);
+fn created(api: &Api, resource: &Resource, now: HttpDate) -> Response {
+    let mut response = representation(StatusCode::CREATED, resource, now);
     let location = format!(
         "{}{}/{}",
         api.settings.prefix,
@@ -431,7 +484,8 @@ fn key_from(Path((collection, id)): Path<(String, String)>) -> Result<ResourceKe
 }
 
 /// Reads and parses a JSON request body: `415` for another media type,
-/// `413` past the limit, `400` for invalid JSON.
+/// `413` past the limit, `408` when it does not arrive within the body
+/// read timeout, `400` for invalid JSON.
 async fn read_json(api: &Api, headers: &HeaderMap, body: Body, accepted: &[&str]) -> Result<Value, Problem> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
@@ -455,18 +509,37 @@ async fn read_json(api: &Api, headers: &HeaderMap, body: Body, accepted: &[&str]
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if is_length_limit(&e) {
-            too_large()
-        } else {
-            Problem::new(StatusCode::BAD_REQUEST, "Unreadable body")
-                .with_detail(format!("The request body could not be read: {e}."))
-        }
-    })?;
+    let timeout = api.settings.body_read_timeout;
+    let bytes: Bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| body_timed_out(timeout))?
+        .map_err(|e| {
+            if is_length_limit(&e) {
+                too_large()
+            } else {
+                Problem::new(StatusCode::BAD_REQUEST, "Unreadable body")
+                    .with_detail(format!("The request body could not be read: {e}."))
+            }
+        })?;
     serde_json::from_slice(&bytes).map_err(|e| {
         Problem::new(StatusCode::BAD_REQUEST, "Invalid JSON")
             .with_detail(format!("The body is not valid JSON: {e}."))
     })
+}
+
+/// `408 Request Timeout` for a body that did not arrive in time. The
+/// connection is closed: the rest of the body may still come, and would be
+/// read as the next request ([RFC 9110 §15.5.9]: "the server SHOULD send
+/// the "close" connection option").
+///
+/// [RFC 9110 §15.5.9]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.9
+fn body_timed_out(timeout: Duration) -> Problem {
+    Problem::new(StatusCode::REQUEST_TIMEOUT, "Request Timeout")
+        .with_detail(format!(
+            "The request body did not arrive within {} ms; nothing was written.",
+            timeout.as_millis()
+        ))
+        .with_header(header::CONNECTION, HeaderValue::from_static("close"))
 }
 
 fn is_length_limit(error: &axum::Error) -> bool {

@@ -6,12 +6,14 @@
 //! root = "public"                 # the static tree
 //! data = "data"                   # embedded database and the ETag index
 //! database = "sqlite://data/revalidate.db"   # or postgres://…
+//! database_timeout_ms = 10000                # bound on each database operation (503 past it)
 //! metrics_listen = "127.0.0.1:9090"          # optional; default: /metrics on `listen`
 //!
 //! [api]
 //! prefix = "/api/"
 //! body_limit = 1048576
-//! require_preconditions = ["orders"]          # collections whose writes need If-Match (428)
+//! body_read_timeout_ms = 30000                # a body not received by then: 408
+//! require_preconditions = ["orders"]          # collections whose writes must be conditional (428)
 //!
 //! [static]
 //! directory_listing = false
@@ -44,6 +46,14 @@ pub struct OriginConfig {
     pub data: PathBuf,
     /// `sqlite://…` or `postgres://…`; `None` means `sqlite://<data>/revalidate.db`.
     pub database: Option<String>,
+    /// The longest one database operation may take (a read, or a write
+    /// with its retries), waiting for a connection and for locks included;
+    /// past it the request gets `503` with `Retry-After` and nothing is
+    /// written. Also SQLite's busy timeout (half of it, at most 5 s) and
+    /// PostgreSQL's `statement_timeout`, `lock_timeout` and
+    /// `idle_in_transaction_session_timeout`, so the database drops work
+    /// nobody waits for. Between 10 and 600000.
+    pub database_timeout_ms: u64,
     /// Where `/metrics` is served: `None` puts it on the main listener.
     pub metrics_listen: Option<SocketAddr>,
     /// The JSON resource API.
@@ -100,8 +110,16 @@ pub struct ApiConfig {
     pub prefix: String,
     /// Largest accepted request body, in bytes (larger gets 413).
     pub body_limit: usize,
-    /// Collections whose unsafe methods must carry a precondition, or get
-    /// `428 Precondition Required` ([RFC 6585 §3]). `"*"` means all.
+    /// How long the body of a write may take to arrive, in milliseconds;
+    /// a client that stops sending gets `408 Request Timeout` (and the
+    /// connection is closed), and nothing is written. Between 1 and
+    /// 3600000.
+    pub body_read_timeout_ms: u64,
+    /// Collections whose unsafe methods must carry a precondition that
+    /// guards them against lost updates (`If-Match` with entity-tags,
+    /// `If-Unmodified-Since` not in the future, or `If-None-Match: *` to
+    /// create; not `If-Match: *`), or get `428 Precondition Required`
+    /// ([RFC 6585 §3]). `"*"` means all.
     ///
     /// [RFC 6585 §3]: https://www.rfc-editor.org/rfc/rfc6585#section-3
     pub require_preconditions: Vec<String>,
@@ -136,6 +154,7 @@ impl Default for OriginConfig {
             root: PathBuf::from("public"),
             data: PathBuf::from("data"),
             database: None,
+            database_timeout_ms: 10_000,
             metrics_listen: None,
             api: ApiConfig::default(),
             static_files: StaticSection::default(),
@@ -149,6 +168,7 @@ impl Default for ApiConfig {
         Self {
             prefix: "/api/".into(),
             body_limit: 1024 * 1024,
+            body_read_timeout_ms: 30_000,
             require_preconditions: Vec::new(),
         }
     }
@@ -193,6 +213,14 @@ impl OriginConfig {
         Ok(config)
     }
 
+    /// The options the store is opened with.
+    pub fn store_options(&self) -> revalidate_store::StoreOptions {
+        revalidate_store::StoreOptions {
+            timeout: std::time::Duration::from_millis(self.database_timeout_ms),
+            ..revalidate_store::StoreOptions::default()
+        }
+    }
+
     /// The database URL: the configured one, or SQLite inside `data`.
     pub fn database_url(&self) -> String {
         self.database
@@ -213,6 +241,16 @@ impl OriginConfig {
                 "api.body_limit must be at least 1 byte".into(),
             ));
         }
+        if !(1..=ApiConfig::MAX_BODY_READ_TIMEOUT_MS).contains(&self.api.body_read_timeout_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "api.body_read_timeout_ms must be between 1 and {}, got {}",
+                ApiConfig::MAX_BODY_READ_TIMEOUT_MS,
+                self.api.body_read_timeout_ms
+            )));
+        }
+        self.store_options()
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("database_timeout_ms: {e}")))?;
         if let Some(db) = &self.database
             && !(db.starts_with("sqlite:")
                 || db.starts_with("postgres://")
@@ -235,6 +273,11 @@ impl OriginConfig {
             .iter()
             .any(|c| c == "*" || c == collection)
     }
+}
+
+impl ApiConfig {
+    /// The longest `body_read_timeout_ms`: an hour.
+    pub const MAX_BODY_READ_TIMEOUT_MS: u64 = 3_600_000;
 }
 
 impl EdgePurgeConfig {
@@ -318,6 +361,38 @@ mod tests {
         assert!(bad.validate().is_err());
         let bad: OriginConfig = toml::from_str("database = \"mysql://x\"").unwrap();
         assert!(bad.validate().is_err());
+        for (text, message) in [
+            ("[api]\nbody_read_timeout_ms = 0", "api.body_read_timeout_ms"),
+            (
+                "[api]\nbody_read_timeout_ms = 3600001",
+                "api.body_read_timeout_ms",
+            ),
+            ("database_timeout_ms = 0", "database_timeout_ms"),
+            ("database_timeout_ms = 600001", "database_timeout_ms"),
+        ] {
+            let bad: OriginConfig = toml::from_str(text).unwrap();
+            let error = bad.validate().unwrap_err().to_string();
+            assert!(error.contains(message), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn timeouts_have_safe_defaults_and_parse() {
+        let defaults = OriginConfig::default();
+        assert_eq!(defaults.api.body_read_timeout_ms, 30_000);
+        assert_eq!(defaults.database_timeout_ms, 10_000);
+        assert_eq!(
+            defaults.store_options().timeout,
+            std::time::Duration::from_secs(10)
+        );
+        let config: OriginConfig =
+            toml::from_str("database_timeout_ms = 2500\n[api]\nbody_read_timeout_ms = 750").unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.api.body_read_timeout_ms, 750);
+        assert_eq!(
+            config.store_options().timeout,
+            std::time::Duration::from_millis(2500)
+        );
     }
 
     #[test]

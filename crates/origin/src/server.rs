@@ -426,7 +426,7 @@ impl Origin {
         config.validate()?;
         std::fs::create_dir_all(&config.data)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", config.data.display())))?;
-        let store = revalidate_store::open(&config.database_url()).await?;
+        let store = revalidate_store::open_with(&config.database_url(), config.store_options()).await?;
         let static_files = crate::static_files::StaticFiles::open(
             crate::static_files::StaticConfig::from_origin_config(config),
         )?;
@@ -446,6 +446,7 @@ impl Origin {
             prefix: config.api.prefix.clone(),
             body_limit: config.api.body_limit,
             require_preconditions: config.api.require_preconditions.clone(),
+            body_read_timeout: std::time::Duration::from_millis(config.api.body_read_timeout_ms),
         };
         let edge_purge = match &config.edge_purge {
             Some(edges) => Some(crate::edge_purge::EdgePurger::start(

@@ -2,82 +2,13 @@
 //! conditional reads, conditional writes, 428, bad input, lost updates.
 
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::StatusCode;
-use revalidate_origin::api::{self, ApiSettings};
-use revalidate_origin::metrics::Metrics;
-use revalidate_origin::server;
 use serde_json::{Value, json};
 
-struct Api {
-    addr: SocketAddr,
-    client: reqwest::Client,
-    _data: tempfile::TempDir,
-}
-
-impl Api {
-    async fn start() -> Self {
-        Self::start_with(vec!["guarded".into()]).await
-    }
-
-    async fn start_with(require_preconditions: Vec<String>) -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", data.path().join("api.db").display());
-        let store = revalidate_store::open(&url).await.unwrap();
-        let settings = ApiSettings {
-            prefix: "/api/".into(),
-            body_limit: 4096,
-            require_preconditions,
-        };
-        let metrics = Metrics::new();
-        let app = server::app(api::router(store, settings), "/api/", None, &metrics, true);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(server::serve(listener, app, None, std::future::pending()));
-        Self {
-            addr,
-            client: reqwest::Client::new(),
-            _data: data,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, self.url(path))
-    }
-
-    async fn put_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> reqwest::Response {
-        let mut request = self.request(reqwest::Method::PUT, path).json(body);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        request.send().await.unwrap()
-    }
-}
-
-fn etag(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("etag")
-        .expect("ETag")
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
-    assert_eq!(response.status(), status);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["status"], status.as_u16());
-    body
-}
+use crate::api_support::{Api, etag, problem};
 
 /// Create-only with `If-None-Match: *`, then read, revalidate and update
 /// with `If-Match`: the whole optimistic-concurrency flow.

@@ -1,6 +1,17 @@
 //! Integration tests of `revalidate-origin`, over real sockets.
+//!
+//! - `api`: the JSON API's conditional reads and writes, bad input, metrics
+//! - `api_writes`: which preconditions guard a write (428), same-second
+//!   `If-Unmodified-Since`, a stalled body (408), a database lock (503)
+//! - `api_support`: the API on a real SQLite file, and shared helpers
+//! - `racing_writers`: two writers that read one version never both win,
+//!   on SQLite and on two nodes sharing PostgreSQL (`REVALIDATE_RACE_ROUNDS`)
+//! - `shutdown`, `static_files`: the server and the static tree
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod api_support;
+mod api_writes;
+mod racing_writers;
 mod shutdown;
 mod static_files;

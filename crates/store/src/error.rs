@@ -9,7 +9,8 @@ use crate::key::InvalidKey;
 ///
 /// Suggested HTTP mapping: [`InvalidKey`](Self::InvalidKey) → 404 or 400
 /// (the request named something that cannot exist);
-/// [`is_transient`](Self::is_transient) → 503 with `Retry-After`;
+/// [`is_transient`](Self::is_transient) (contention, timeout, unavailable)
+/// → 503 with `Retry-After`;
 /// everything else → 500.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -20,6 +21,9 @@ pub enum StoreError {
     /// `open` was given a URL it cannot serve.
     #[error("unsupported store URL: {0}")]
     UnsupportedUrl(String),
+    /// [`StoreOptions`](crate::StoreOptions) out of range.
+    #[error("invalid store options: {0}")]
+    InvalidOptions(String),
     /// The write kept losing races (serialization failures, deadlocks,
     /// lock timeouts, concurrent creation) and gave up; nothing was written.
     #[error("the store is too busy: gave up after {attempts} attempts")]
@@ -27,10 +31,19 @@ pub enum StoreError {
         /// How many times the transaction was tried.
         attempts: u32,
     },
+    /// The operation did not finish within the store's timeout
+    /// ([`StoreOptions::timeout`](crate::StoreOptions::timeout)): the
+    /// database is slow, a lock is held too long, or the connection hangs.
+    /// Nothing was written, unless the deadline passed during the commit
+    /// itself (then, as for [`Unavailable`](Self::Unavailable), a client
+    /// retrying with its precondition will find out).
+    #[error("the database did not answer within {0:?}")]
+    Timeout(std::time::Duration),
     /// The database could not be reached or stopped answering (connection
-    /// refused or lost, pool exhausted, server shutting down). When this
-    /// happens during a commit the write may or may not have been applied;
-    /// a client retrying with its precondition will find out.
+    /// refused or lost, pool exhausted, server shutting down, a statement
+    /// or a read's lock wait cut short by the database's timeouts). When
+    /// this happens during a commit the write may or may not have been
+    /// applied; a client retrying with its precondition will find out.
     #[error("the database is unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
     /// Any other database error.
@@ -55,7 +68,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether trying again later may succeed (HTTP 503 rather than 500).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Contention { .. } | Self::Unavailable(_))
+        matches!(
+            self,
+            Self::Contention { .. } | Self::Unavailable(_) | Self::Timeout(_)
+        )
     }
 }
 
@@ -72,11 +88,13 @@ pub(crate) enum ErrorClass {
 }
 
 impl ErrorClass {
-    /// Turns a non-retried error into the public error.
+    /// Turns a non-retried error into the public error. A read is not
+    /// retried, so a lost race there (a lock it waited for too long) is
+    /// the database being unavailable for now.
     pub(crate) fn into_error(self, error: sqlx::Error) -> StoreError {
         match self {
-            Self::Unavailable => StoreError::Unavailable(error),
-            Self::Retry | Self::Fatal => StoreError::Database(error),
+            Self::Unavailable | Self::Retry => StoreError::Unavailable(error),
+            Self::Fatal => StoreError::Database(error),
         }
     }
 }

@@ -7,14 +7,23 @@
 //! missing row cannot be locked, so creation uses
 //! `INSERT … ON CONFLICT DO NOTHING`: when two writers create the same id,
 //! the second inserts nothing, rolls back and runs again, now finding (and
-//! locking) the first one's row. Serialization failures and deadlocks are
-//! retried the same way, a bounded number of times.
+//! locking) the first one's row. The tombstone of a missing resource is
+//! read `FOR UPDATE` too, and a creation removes it and checks that it
+//! removed exactly what it read, so a delete that slipped in between is a
+//! lost race as well. Serialization failures and deadlocks are retried the
+//! same way, a bounded number of times.
+//!
+//! Waits: every operation runs under the store's timeout
+//! ([`StoreOptions::timeout`]), and the same value is set on each
+//! connection as `statement_timeout`, `lock_timeout` and
+//! `idle_in_transaction_session_timeout`, so that the server, too, stops
+//! work nobody waits for and releases the locks of a transaction whose
+//! node stopped answering.
 
 use std::future::Future;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::SystemTime;
 
-use revalidate_core::HttpDate;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
@@ -22,9 +31,11 @@ use sqlx::{AssertSqlSafe, Postgres, Transaction};
 use crate::StoreError;
 use crate::error::{ErrorClass, classify_transport};
 use crate::key::ResourceKey;
-use crate::resource::{Change, Resource, WriteOutcome};
+use crate::limits::{StoreOptions, bounded};
+use crate::resource::{Change, Current, Resource, WriteOutcome};
 use crate::retry::{AttemptError, Transactional, write_with_retries};
-use crate::sql::{SqlDialect, decide_and_write, read_row};
+use crate::sql::{SqlDialect, decide_and_write, read_row, read_state};
+use crate::stamp::micros_since_epoch;
 use crate::store::Store;
 
 /// The PostgreSQL schema, embedded in the binary.
@@ -33,24 +44,35 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 /// Connections per pool (per node).
 const MAX_CONNECTIONS: u32 = 16;
 
-/// How long an operation waits for a free connection before the store
-/// reports itself unavailable.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-
-const SELECT: &str =
-    "SELECT version, etag, last_modified, body FROM resources WHERE collection = $1 AND id = $2";
-const SELECT_FOR_UPDATE: &str = "SELECT version, etag, last_modified, body FROM resources \
-                                 WHERE collection = $1 AND id = $2 FOR UPDATE";
-const INSERT: &str = "INSERT INTO resources (collection, id, version, etag, last_modified, body) \
-                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (collection, id) DO NOTHING";
-const UPDATE: &str = "UPDATE resources SET version = $3, etag = $4, last_modified = $5, body = $6 \
-                      WHERE collection = $1 AND id = $2 AND version = $7";
+const SELECT: &str = "SELECT version, etag, last_modified, last_modified_us, shares_second, body \
+                      FROM resources WHERE collection = $1 AND id = $2";
+const SELECT_FOR_UPDATE: &str = "SELECT version, etag, last_modified, last_modified_us, shares_second, body \
+                                 FROM resources WHERE collection = $1 AND id = $2 FOR UPDATE";
+const SELECT_TOMBSTONE: &str = "SELECT deleted_at, deleted_at_us, shares_second FROM resource_tombstones \
+                                WHERE collection = $1 AND id = $2 FOR UPDATE";
+const INSERT: &str = "INSERT INTO resources \
+                      (collection, id, version, etag, last_modified, last_modified_us, shares_second, body) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (collection, id) DO NOTHING";
+const UPDATE: &str = "UPDATE resources SET version = $3, etag = $4, last_modified = $5, last_modified_us = $6, \
+                      shares_second = $7, body = $8 WHERE collection = $1 AND id = $2 AND version = $9";
 const DELETE: &str = "DELETE FROM resources WHERE collection = $1 AND id = $2 AND version = $3";
+const UPSERT_TOMBSTONE: &str = "INSERT INTO resource_tombstones \
+                                (collection, id, deleted_at, deleted_at_us, shares_second) \
+                                VALUES ($1, $2, $3, $4, $5) ON CONFLICT (collection, id) DO UPDATE SET \
+                                deleted_at = EXCLUDED.deleted_at, deleted_at_us = EXCLUDED.deleted_at_us, \
+                                shares_second = EXCLUDED.shares_second";
+const DELETE_TOMBSTONE: &str = "DELETE FROM resource_tombstones WHERE collection = $1 AND id = $2";
+// SKIP LOCKED: a tombstone another transaction holds (it is re-creating
+// that resource) is left for a later delete; pruning never waits.
+const PRUNE_TOMBSTONES: &str = "DELETE FROM resource_tombstones WHERE (collection, id) IN \
+                                (SELECT collection, id FROM resource_tombstones WHERE deleted_at < $1 \
+                                LIMIT $2 FOR UPDATE SKIP LOCKED)";
 
 /// A [`Store`] in a PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    options: StoreOptions,
 }
 
 impl PostgresStore {
@@ -59,7 +81,12 @@ impl PostgresStore {
     /// connection's `search_path` (set it with `?options=-csearch_path%3Dname`,
     /// or use [`open_in_schema`](Self::open_in_schema)).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        Self::connect(parse_url(url)?).await
+        Self::open_with(url, StoreOptions::default()).await
+    }
+
+    /// [`open`](Self::open) with these options.
+    pub async fn open_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        Self::connect(parse_url(url)?, options).await
     }
 
     /// Like [`open`](Self::open), but keeps everything (tables and the
@@ -67,6 +94,15 @@ impl PostgresStore {
     /// independent stores can so share one database, as the tests do.
     /// `schema` must match `[a-z_][a-z0-9_]{0,62}`.
     pub async fn open_in_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
+        Self::open_in_schema_with(url, schema, StoreOptions::default()).await
+    }
+
+    /// [`open_in_schema`](Self::open_in_schema) with these options.
+    pub async fn open_in_schema_with(
+        url: &str,
+        schema: &str,
+        options: StoreOptions,
+    ) -> Result<Self, StoreError> {
         let valid = !schema.is_empty()
             && schema.len() <= 63
             && schema
@@ -78,34 +114,46 @@ impl PostgresStore {
                 "PostgreSQL schema name must match [a-z_][a-z0-9_]{0,62}".to_owned(),
             ));
         }
-        let options = parse_url(url)?;
+        options.validate()?;
+        let connect = parse_url(url)?;
         let setup = PgPoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
+            .acquire_timeout(options.timeout)
+            .connect_with(connect.clone())
             .await
             .map_err(|e| classify(&e).into_error(e))?;
         // The name was checked above, so quoting it is enough.
         let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
-        sqlx::query(AssertSqlSafe(create))
-            .execute(&setup)
-            .await
-            .map_err(|e| classify(&e).into_error(e))?;
+        bounded(options.timeout, async {
+            sqlx::query(AssertSqlSafe(create))
+                .execute(&setup)
+                .await
+                .map_err(|e| classify(&e).into_error(e))
+        })
+        .await?;
         setup.close().await;
-        Self::connect(options.options([("search_path", schema)])).await
+        Self::connect(connect.options([("search_path", schema)]), options).await
     }
 
-    async fn connect(options: PgConnectOptions) -> Result<Self, StoreError> {
+    async fn connect(connect: PgConnectOptions, options: StoreOptions) -> Result<Self, StoreError> {
+        options.validate()?;
+        // In milliseconds, the unit PostgreSQL assumes for a bare number.
+        let timeout = options.timeout.as_millis().to_string();
+        let connect = connect.options([
+            ("statement_timeout", timeout.as_str()),
+            ("lock_timeout", timeout.as_str()),
+            ("idle_in_transaction_session_timeout", timeout.as_str()),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .acquire_timeout(options.timeout)
+            .connect_with(connect)
             .await
             .map_err(|e| classify(&e).into_error(e))?;
         // sqlx takes an advisory lock while migrating, so nodes starting
         // together apply each migration once; applied ones are skipped.
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, options })
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
@@ -116,23 +164,28 @@ impl PostgresStore {
     async fn attempt_write<R, F>(
         &self,
         key: &ResourceKey,
-        now: HttpDate,
+        now: i64,
         decide: &mut F,
     ) -> Result<WriteOutcome<R>, AttemptError>
     where
-        F: FnMut(Option<&Resource>) -> Result<Change, R>,
+        F: FnMut(Current<'_>) -> Result<Change, R>,
     {
-        let mut tx = self.pool.begin().await.map_err(attempt_error)?;
-        let current = select(&mut tx, key).await?;
-        decide_and_write::<Self, R, F>(tx, key, current, now, decide).await
+        let mut tx: Transaction<'_, Postgres> = self.pool.begin().await.map_err(attempt_error)?;
+        let state = read_state::<Self>(&mut tx, key).await?;
+        decide_and_write::<Self, R, F>(tx, key, state, now, self.options.retention_seconds(), decide).await
     }
 }
 
 impl SqlDialect for PostgresStore {
     type Db = Postgres;
+    const SELECT_FOR_WRITE: &'static str = SELECT_FOR_UPDATE;
+    const SELECT_TOMBSTONE: &'static str = SELECT_TOMBSTONE;
     const INSERT: &'static str = INSERT;
     const UPDATE: &'static str = UPDATE;
     const DELETE: &'static str = DELETE;
+    const UPSERT_TOMBSTONE: &'static str = UPSERT_TOMBSTONE;
+    const DELETE_TOMBSTONE: &'static str = DELETE_TOMBSTONE;
+    const PRUNE_TOMBSTONES: &'static str = PRUNE_TOMBSTONES;
 
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
@@ -143,10 +196,11 @@ impl SqlDialect for PostgresStore {
     }
 
     fn lost_race(affected: u64) -> String {
-        // An insert that hit ON CONFLICT: another writer created the
-        // resource after our SELECT found nothing. Roll back (dropping the
-        // transaction does) and decide again against its record.
-        format!("{affected} rows written; the resource was created concurrently")
+        // An insert that hit ON CONFLICT (another writer created the
+        // resource after our SELECT found nothing), or a tombstone that
+        // appeared meanwhile (another writer created and deleted it). Roll
+        // back (dropping the transaction does) and decide again.
+        format!("{affected} rows touched; the resource was changed concurrently")
     }
 }
 
@@ -156,12 +210,12 @@ impl Transactional for PostgresStore {
     fn attempt<R, F>(
         &self,
         key: &ResourceKey,
-        now: HttpDate,
+        now: i64,
         decide: &mut F,
     ) -> impl Future<Output = Result<WriteOutcome<R>, AttemptError>> + Send
     where
         R: Send,
-        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
+        F: FnMut(Current<'_>) -> Result<Change, R> + Send,
     {
         self.attempt_write(key, now, decide)
     }
@@ -169,48 +223,45 @@ impl Transactional for PostgresStore {
 
 impl Store for PostgresStore {
     async fn get(&self, key: &ResourceKey) -> Result<Option<Resource>, StoreError> {
-        let mut connection = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| classify(&e).into_error(e))?;
-        read_row::<Postgres>(&mut connection, SELECT, key)
-            .await
-            .map_err(|e| classify(&e).into_error(e))?
-            .map(|row| Resource::from_row(key.clone(), row))
-            .transpose()
+        bounded(self.options.timeout, async {
+            let mut connection = self
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| classify(&e).into_error(e))?;
+            read_row::<Postgres>(&mut connection, SELECT, key)
+                .await
+                .map_err(|e| classify(&e).into_error(e))?
+                .map(|row| Resource::from_row(key.clone(), row))
+                .transpose()
+        })
+        .await
     }
 
     async fn write<R, F>(
         &self,
         key: &ResourceKey,
-        now: HttpDate,
+        now: SystemTime,
         decide: F,
     ) -> Result<WriteOutcome<R>, StoreError>
     where
         R: Send,
-        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
+        F: FnMut(Current<'_>) -> Result<Change, R> + Send,
     {
-        write_with_retries(self, key, now, decide).await
+        let now = micros_since_epoch(now);
+        bounded(self.options.timeout, write_with_retries(self, key, now, decide)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(|e| classify(&e).into_error(e))?;
-        Ok(())
-    }
-}
-
-async fn select(
-    tx: &mut Transaction<'_, Postgres>,
-    key: &ResourceKey,
-) -> Result<Option<Resource>, AttemptError> {
-    let row = read_row::<Postgres>(tx, SELECT_FOR_UPDATE, key)
+        bounded(self.options.timeout, async {
+            sqlx::query("SELECT 1")
+                .execute(&self.pool)
+                .await
+                .map_err(|e| classify(&e).into_error(e))?;
+            Ok(())
+        })
         .await
-        .map_err(attempt_error)?;
-    Ok(row.map(|row| Resource::from_row(key.clone(), row)).transpose()?)
+    }
 }
 
 fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
@@ -227,12 +278,15 @@ fn classify(error: &sqlx::Error) -> ErrorClass {
     };
     let code = db.code().unwrap_or_default();
     match code.as_ref() {
-        // serialization_failure, deadlock_detected, lock_not_available:
-        // the transaction lost a race and may simply be run again.
+        // serialization_failure, deadlock_detected, lock_not_available (a
+        // lock_timeout): the transaction lost a race and may simply be run
+        // again, within the store's timeout.
         "40001" | "40P01" | "55P03" => ErrorClass::Retry,
-        // admin_shutdown, crash_shutdown, cannot_connect_now,
-        // too_many_connections, and the connection_exception class.
-        "57P01" | "57P02" | "57P03" | "53300" => ErrorClass::Unavailable,
+        // query_canceled (our statement_timeout), admin_shutdown,
+        // crash_shutdown, cannot_connect_now, too_many_connections,
+        // idle_in_transaction_session_timeout, and the connection_exception
+        // class: the database is slow or unreachable, try again later.
+        "57014" | "57P01" | "57P02" | "57P03" | "53300" | "25P03" => ErrorClass::Unavailable,
         other if other.starts_with("08") => ErrorClass::Unavailable,
         _ => ErrorClass::Fatal,
     }

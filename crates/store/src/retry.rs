@@ -10,11 +10,9 @@ use std::future::Future;
 use std::hash::BuildHasher;
 use std::time::Duration;
 
-use revalidate_core::HttpDate;
-
 use crate::StoreError;
 use crate::key::ResourceKey;
-use crate::resource::{Change, Resource, WriteOutcome};
+use crate::resource::{Change, Current, WriteOutcome};
 
 /// A backend whose write is one transaction that may lose a race and be
 /// run again: SQLite and PostgreSQL.
@@ -22,31 +20,33 @@ pub(crate) trait Transactional: Sync {
     /// The backend's name, for logs.
     const BACKEND: &'static str;
 
-    /// Runs the write transaction once.
+    /// Runs the write transaction once; `now` is the writer's clock in
+    /// microseconds since the Unix epoch.
     fn attempt<R, F>(
         &self,
         key: &ResourceKey,
-        now: HttpDate,
+        now: i64,
         decide: &mut F,
     ) -> impl Future<Output = Result<WriteOutcome<R>, AttemptError>> + Send
     where
         R: Send,
-        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send;
+        F: FnMut(Current<'_>) -> Result<Change, R> + Send;
 }
 
 /// [`Store::write`](crate::Store::write) for a [`Transactional`] backend:
 /// runs the transaction until it commits, fails for real, or has lost
-/// [`MAX_WRITE_ATTEMPTS`] races.
+/// [`MAX_WRITE_ATTEMPTS`] races. The caller bounds the whole by the
+/// store's timeout.
 pub(crate) async fn write_with_retries<S, R, F>(
     store: &S,
     key: &ResourceKey,
-    now: HttpDate,
+    now: i64,
     mut decide: F,
 ) -> Result<WriteOutcome<R>, StoreError>
 where
     S: Transactional,
     R: Send,
-    F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
+    F: FnMut(Current<'_>) -> Result<Change, R> + Send,
 {
     for attempt in 1..=MAX_WRITE_ATTEMPTS {
         match store.attempt(key, now, &mut decide).await {

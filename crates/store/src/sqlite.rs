@@ -4,15 +4,15 @@
 //! takes SQLite's write lock *before* the current row is read. Read,
 //! decision and write are therefore one serialised step, across all
 //! connections and all processes that open the same file. The file is in
-//! WAL mode so readers never wait for the writer, and waits for the lock
-//! are bounded by a busy timeout.
+//! WAL mode so readers never wait for the writer. Waits for the lock are
+//! bounded by a busy timeout, and every operation by the store's timeout
+//! ([`StoreOptions::timeout`]).
 
 use std::future::Future;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use revalidate_core::HttpDate;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
@@ -23,38 +23,50 @@ use sqlx::{Sqlite, Transaction};
 use crate::StoreError;
 use crate::error::{ErrorClass, classify_transport};
 use crate::key::ResourceKey;
-use crate::resource::{Change, Resource, WriteOutcome};
+use crate::limits::{StoreOptions, bounded};
+use crate::resource::{Change, Current, Resource, WriteOutcome};
 use crate::retry::{AttemptError, Transactional, write_with_retries};
-use crate::sql::{SqlDialect, decide_and_write, read_row};
+use crate::sql::{SqlDialect, decide_and_write, read_row, read_state};
+use crate::stamp::micros_since_epoch;
 use crate::store::Store;
 
 /// The SQLite schema, embedded in the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// How long a connection waits for another writer's lock before SQLite
-/// reports busy (and the write is retried).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a connection waits for another writer's lock before SQLite
+/// reports busy (and the write is retried). At most half the store's
+/// timeout, so that a connection whose operation timed out is not held
+/// much longer by SQLite's wait.
+const MAX_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections per pool. SQLite has one writer at a time anyway; more
 /// connections only serve concurrent reads.
 const MAX_CONNECTIONS: u32 = 8;
 
-/// How long an operation waits for a free connection before the store
-/// reports itself unavailable.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-
-const SELECT: &str =
-    "SELECT version, etag, last_modified, body FROM resources WHERE collection = ?1 AND id = ?2";
-const INSERT: &str = "INSERT INTO resources (collection, id, version, etag, last_modified, body) \
-                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-const UPDATE: &str = "UPDATE resources SET version = ?3, etag = ?4, last_modified = ?5, body = ?6 \
-                      WHERE collection = ?1 AND id = ?2 AND version = ?7";
+const SELECT: &str = "SELECT version, etag, last_modified, last_modified_us, shares_second, body \
+                      FROM resources WHERE collection = ?1 AND id = ?2";
+const SELECT_TOMBSTONE: &str = "SELECT deleted_at, deleted_at_us, shares_second FROM resource_tombstones \
+                                WHERE collection = ?1 AND id = ?2";
+const INSERT: &str = "INSERT INTO resources \
+                      (collection, id, version, etag, last_modified, last_modified_us, shares_second, body) \
+                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+const UPDATE: &str = "UPDATE resources SET version = ?3, etag = ?4, last_modified = ?5, last_modified_us = ?6, \
+                      shares_second = ?7, body = ?8 WHERE collection = ?1 AND id = ?2 AND version = ?9";
 const DELETE: &str = "DELETE FROM resources WHERE collection = ?1 AND id = ?2 AND version = ?3";
+const UPSERT_TOMBSTONE: &str = "INSERT INTO resource_tombstones \
+                                (collection, id, deleted_at, deleted_at_us, shares_second) \
+                                VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (collection, id) DO UPDATE SET \
+                                deleted_at = excluded.deleted_at, deleted_at_us = excluded.deleted_at_us, \
+                                shares_second = excluded.shares_second";
+const DELETE_TOMBSTONE: &str = "DELETE FROM resource_tombstones WHERE collection = ?1 AND id = ?2";
+const PRUNE_TOMBSTONES: &str = "DELETE FROM resource_tombstones WHERE rowid IN \
+                                (SELECT rowid FROM resource_tombstones WHERE deleted_at < ?1 LIMIT ?2)";
 
 /// A [`Store`] in a SQLite database file.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    options: StoreOptions,
 }
 
 impl SqliteStore {
@@ -64,40 +76,50 @@ impl SqliteStore {
     /// each pooled connection would see its own, empty, database; use
     /// [`MemoryStore`](crate::MemoryStore) instead.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, StoreOptions::default()).await
+    }
+
+    /// [`open`](Self::open) with these options.
+    pub async fn open_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         if url.contains(":memory:") || url.contains("mode=memory") {
             return Err(StoreError::UnsupportedUrl(
                 "in-memory SQLite is not shared between pooled connections; use `memory:` or a file"
                     .to_owned(),
             ));
         }
-        let options = SqliteConnectOptions::from_str(url)
+        let connect = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::UnsupportedUrl(format!("not a SQLite URL: {e}")))?;
-        Self::connect(options).await
+        Self::connect(connect, options).await
     }
 
     /// Opens (creating if missing) the database file at `path` and brings
     /// its schema up to date.
     pub async fn open_path(path: &Path) -> Result<Self, StoreError> {
-        Self::connect(SqliteConnectOptions::new().filename(path)).await
+        Self::connect(
+            SqliteConnectOptions::new().filename(path),
+            StoreOptions::default(),
+        )
+        .await
     }
 
-    async fn connect(options: SqliteConnectOptions) -> Result<Self, StoreError> {
-        let options = options
+    async fn connect(connect: SqliteConnectOptions, options: StoreOptions) -> Result<Self, StoreError> {
+        options.validate()?;
+        let connect = connect
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a committed write survives a power cut, not only a crash.
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout((options.timeout / 2).min(MAX_BUSY_TIMEOUT));
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .acquire_timeout(options.timeout)
+            .connect_with(connect)
             .await
             .map_err(|e| classify(&e).into_error(e))?;
         // sqlx records applied migrations in `_sqlx_migrations`, so running
         // this on every start is a no-op once the schema is current.
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, options })
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
@@ -108,29 +130,35 @@ impl SqliteStore {
     async fn attempt_write<R, F>(
         &self,
         key: &ResourceKey,
-        now: HttpDate,
+        now: i64,
         decide: &mut F,
     ) -> Result<WriteOutcome<R>, AttemptError>
     where
-        F: FnMut(Option<&Resource>) -> Result<Change, R>,
+        F: FnMut(Current<'_>) -> Result<Change, R>,
     {
         // IMMEDIATE takes the write lock now, before the read below, so no
         // other writer can slip in between the read and the write.
-        let mut tx = self
+        let mut tx: Transaction<'_, Sqlite> = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(attempt_error)?;
-        let current = select(&mut tx, key).await?;
-        decide_and_write::<Self, R, F>(tx, key, current, now, decide).await
+        let state = read_state::<Self>(&mut tx, key).await?;
+        decide_and_write::<Self, R, F>(tx, key, state, now, self.options.retention_seconds(), decide).await
     }
 }
 
 impl SqlDialect for SqliteStore {
     type Db = Sqlite;
+    // The write lock of BEGIN IMMEDIATE already covers every row.
+    const SELECT_FOR_WRITE: &'static str = SELECT;
+    const SELECT_TOMBSTONE: &'static str = SELECT_TOMBSTONE;
     const INSERT: &'static str = INSERT;
     const UPDATE: &'static str = UPDATE;
     const DELETE: &'static str = DELETE;
+    const UPSERT_TOMBSTONE: &'static str = UPSERT_TOMBSTONE;
+    const DELETE_TOMBSTONE: &'static str = DELETE_TOMBSTONE;
+    const PRUNE_TOMBSTONES: &'static str = PRUNE_TOMBSTONES;
 
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
@@ -143,7 +171,7 @@ impl SqlDialect for SqliteStore {
     fn lost_race(affected: u64) -> String {
         // Cannot happen under the write lock; if it does, the row moved
         // under us, and the safe reaction is to start over.
-        format!("{affected} rows matched the locked version")
+        format!("{affected} rows matched the locked state")
     }
 }
 
@@ -153,12 +181,12 @@ impl Transactional for SqliteStore {
     fn attempt<R, F>(
         &self,
         key: &ResourceKey,
-        now: HttpDate,
+        now: i64,
         decide: &mut F,
     ) -> impl Future<Output = Result<WriteOutcome<R>, AttemptError>> + Send
     where
         R: Send,
-        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
+        F: FnMut(Current<'_>) -> Result<Change, R> + Send,
     {
         self.attempt_write(key, now, decide)
     }
@@ -166,46 +194,45 @@ impl Transactional for SqliteStore {
 
 impl Store for SqliteStore {
     async fn get(&self, key: &ResourceKey) -> Result<Option<Resource>, StoreError> {
-        let mut connection = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| classify(&e).into_error(e))?;
-        read_row::<Sqlite>(&mut connection, SELECT, key)
-            .await
-            .map_err(|e| classify(&e).into_error(e))?
-            .map(|row| Resource::from_row(key.clone(), row))
-            .transpose()
+        bounded(self.options.timeout, async {
+            let mut connection = self
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| classify(&e).into_error(e))?;
+            read_row::<Sqlite>(&mut connection, SELECT, key)
+                .await
+                .map_err(|e| classify(&e).into_error(e))?
+                .map(|row| Resource::from_row(key.clone(), row))
+                .transpose()
+        })
+        .await
     }
 
     async fn write<R, F>(
         &self,
         key: &ResourceKey,
-        now: HttpDate,
+        now: SystemTime,
         decide: F,
     ) -> Result<WriteOutcome<R>, StoreError>
     where
         R: Send,
-        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
+        F: FnMut(Current<'_>) -> Result<Change, R> + Send,
     {
-        write_with_retries(self, key, now, decide).await
+        let now = micros_since_epoch(now);
+        bounded(self.options.timeout, write_with_retries(self, key, now, decide)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(|e| classify(&e).into_error(e))?;
-        Ok(())
+        bounded(self.options.timeout, async {
+            sqlx::query("SELECT 1")
+                .execute(&self.pool)
+                .await
+                .map_err(|e| classify(&e).into_error(e))?;
+            Ok(())
+        })
+        .await
     }
-}
-
-async fn select(
-    tx: &mut Transaction<'_, Sqlite>,
-    key: &ResourceKey,
-) -> Result<Option<Resource>, AttemptError> {
-    let row = read_row::<Sqlite>(tx, SELECT, key).await.map_err(attempt_error)?;
-    Ok(row.map(|row| Resource::from_row(key.clone(), row)).transpose()?)
 }
 
 /// SQLite's primary result codes for "another connection holds the lock".

@@ -2,8 +2,8 @@
 //! backend chosen at run time by [`open`](crate::open).
 
 use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use revalidate_core::HttpDate;
 use serde_json::Value;
 use uuid::{NoContext, Timestamp, Uuid};
 
@@ -11,7 +11,7 @@ use crate::StoreError;
 use crate::key::{CollectionName, ResourceKey};
 use crate::memory::MemoryStore;
 use crate::postgres::PostgresStore;
-use crate::resource::{Change, Resource, WriteOutcome};
+use crate::resource::{Change, Current, Resource, WriteOutcome};
 use crate::sqlite::SqliteStore;
 
 /// How many fresh ids [`Store::create`] tries before giving up. A v7 UUID
@@ -39,29 +39,34 @@ const CREATE_ATTEMPTS: u32 = 3;
 /// call's decision is ever committed, so `decide` must be a pure function of
 /// its argument and captured request data, with no side effects.
 ///
-/// The HTTP layer evaluates the request's preconditions inside `decide`:
+/// The HTTP layer evaluates the request's preconditions inside `decide`,
+/// against [`Current::validators`]:
 ///
 /// ```
-/// # use revalidate_store::{Change, MemoryStore, ResourceKey, Store, WriteOutcome, validators_of};
+/// # use revalidate_store::{Change, MemoryStore, ResourceKey, Store, WriteOutcome};
 /// # use revalidate_core::{HttpDate, Outcome, Preconditions};
 /// # use http::{HeaderMap, Method};
+/// # use std::time::{Duration, UNIX_EPOCH};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryStore::new();
 /// let key = ResourceKey::new("notes", "a").unwrap();
-/// let now = HttpDate::from_unix_seconds(1_771_372_800).unwrap();
+/// let now = UNIX_EPOCH + Duration::from_micros(1_771_372_800_250_000);
+/// let date = HttpDate::from_system_time(now).unwrap();
 /// let mut headers = HeaderMap::new();
 /// headers.insert("if-none-match", "*".parse().unwrap()); // create-only
 /// let preconditions = Preconditions::from_headers(&headers);
 /// let body = serde_json::json!({"text": "hello"});
 ///
 /// let outcome = store
-///     .write(&key, now, |current| match preconditions.evaluate(&Method::PUT, &validators_of(current), now) {
+///     .write(&key, now, |current| match preconditions.evaluate(&Method::PUT, &current.validators(date), date) {
 ///         Outcome::Proceed | Outcome::IgnoreRange => Ok(Change::Put(body.clone())),
 ///         refused => Err(refused),
 ///     })
 ///     .await
 ///     .unwrap();
-/// assert!(matches!(outcome, WriteOutcome::Created(_)));
+/// let WriteOutcome::Created(created) = outcome else { panic!() };
+/// assert_eq!(created.modified_at(), now);
+/// assert_eq!(created.last_modified(date), date);
 /// # });
 /// ```
 pub trait Store: Send + Sync {
@@ -70,17 +75,18 @@ pub trait Store: Send + Sync {
 
     /// Atomically reads the current state of `key`, lets `decide` choose a
     /// [`Change`] or refuse, and applies the change. `now` becomes the new
-    /// version's `Last-Modified` (never earlier than the previous one's).
-    /// See the trait docs for the contract.
+    /// state's modification time (never earlier than the previous one's),
+    /// from which its `Last-Modified` is derived
+    /// ([`Resource::last_modified`]). See the trait docs for the contract.
     fn write<R, F>(
         &self,
         key: &ResourceKey,
-        now: HttpDate,
+        now: SystemTime,
         decide: F,
     ) -> impl Future<Output = Result<WriteOutcome<R>, StoreError>> + Send
     where
         R: Send,
-        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send;
+        F: FnMut(Current<'_>) -> Result<Change, R> + Send;
 
     /// Creates a resource with a generated id (a UUID v7 whose time part is
     /// `now`, so ids sort roughly by creation time) — the POST to a
@@ -89,13 +95,13 @@ pub trait Store: Send + Sync {
         &self,
         collection: &CollectionName,
         body: Value,
-        now: HttpDate,
+        now: SystemTime,
     ) -> impl Future<Output = Result<Resource, StoreError>> + Send {
         async move {
             for _ in 0..CREATE_ATTEMPTS {
                 let key = generated_key(collection, now)?;
                 let outcome = self
-                    .write(&key, now, |current| match current {
+                    .write(&key, now, |current| match current.resource() {
                         None => Ok(Change::Put(body.clone())),
                         Some(_) => Err(()),
                     })
@@ -121,8 +127,13 @@ pub trait Store: Send + Sync {
 
 /// A fresh key in `collection`: a UUID v7 built from `now` (the store reads
 /// no clock) and random bits.
-fn generated_key(collection: &CollectionName, now: HttpDate) -> Result<ResourceKey, StoreError> {
-    let uuid = Uuid::new_v7(Timestamp::from_unix(NoContext, now.unix_seconds(), 0));
+fn generated_key(collection: &CollectionName, now: SystemTime) -> Result<ResourceKey, StoreError> {
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let uuid = Uuid::new_v7(Timestamp::from_unix(
+        NoContext,
+        since_epoch.as_secs(),
+        since_epoch.subsec_nanos(),
+    ));
     Ok(ResourceKey::in_collection(
         collection.clone(),
         &uuid.hyphenated().to_string(),
@@ -176,12 +187,12 @@ impl Store for AnyStore {
     async fn write<R, F>(
         &self,
         key: &ResourceKey,
-        now: HttpDate,
+        now: SystemTime,
         decide: F,
     ) -> Result<WriteOutcome<R>, StoreError>
     where
         R: Send,
-        F: FnMut(Option<&Resource>) -> Result<Change, R> + Send,
+        F: FnMut(Current<'_>) -> Result<Change, R> + Send,
     {
         match self {
             Self::Memory(store) => store.write(key, now, decide).await,

@@ -4,11 +4,11 @@
 use http::{HeaderMap, Method};
 use revalidate_core::{EntityTag, Outcome, Preconditions};
 use revalidate_store::{
-    AnyStore, Change, CollectionName, Resource, ResourceKey, Store, WriteOutcome, validators_of,
+    AnyStore, Change, CollectionName, Current, Resource, ResourceKey, Store, WriteOutcome,
 };
 use serde_json::{Value, json};
 
-use crate::support::now;
+use crate::support::{date, later, now};
 
 /// Generates one test per case per backend.
 macro_rules! conformance {
@@ -45,6 +45,10 @@ conformance!(
     etag_changes_on_every_write,
     last_modified_never_moves_backwards,
     if_match_through_core_preconditions,
+    two_writers_with_the_same_if_unmodified_since_never_both_win,
+    delete_and_recreate_in_one_second_then_a_stale_if_unmodified_since_is_refused,
+    a_stale_if_unmodified_since_does_not_recreate_a_deleted_resource,
+    tombstones_are_pruned_after_the_retention,
     racing_creators_of_one_id_one_wins,
     concurrent_increments_lose_nothing,
     unicode_and_nested_bodies_round_trip,
@@ -74,7 +78,7 @@ async fn put_if_match(
     body: Value,
 ) -> WriteOutcome<&'static str> {
     store
-        .write(key, now(), |current| match current {
+        .write(key, now(), |current| match current.resource() {
             Some(c) if c.etag().strong_eq(expected) => Ok(Change::Put(body.clone())),
             _ => Err("precondition failed"),
         })
@@ -91,7 +95,8 @@ async fn create_with_generated_id_then_get_from_other_node(a: AnyStore, b: AnySt
     assert_eq!(created.version(), 1);
     assert_eq!(created.body(), &json!({"text": "hello"}));
     assert_eq!(created.json(), r#"{"text":"hello"}"#);
-    assert_eq!(created.last_modified(), now());
+    assert_eq!(created.modified_at(), now(), "to the microsecond");
+    assert_eq!(created.last_modified(date(now())), date(now()));
     let read = b.get(created.key()).await.unwrap().unwrap();
     assert_eq!(read, created);
     assert!(b.get(&key("missing")).await.unwrap().is_none());
@@ -122,7 +127,7 @@ async fn put_creates_then_replaces(a: AnyStore, b: AnyStore) {
 async fn create_only_conflict(a: AnyStore, b: AnyStore) {
     let k = key("only-once");
     let create_only = |body: Value| {
-        move |current: Option<&Resource>| match current {
+        move |current: Current<'_>| match current.resource() {
             None => Ok(Change::Put(body.clone())),
             Some(_) => Err("exists"),
         }
@@ -199,7 +204,7 @@ async fn patch_style_read_modify_write(a: AnyStore, b: AnyStore) {
     let patch = json!({"draft": null, "title": "final"});
     let outcome = b
         .write(&k, now(), |current| {
-            let Some(current) = current else {
+            let Some(current) = current.resource() else {
                 return Err("not found");
             };
             let mut merged = current.body().clone();
@@ -232,7 +237,8 @@ async fn etag_identical_on_both_nodes(a: AnyStore, b: AnyStore) {
     assert_eq!(via_a.etag(), written.etag());
     assert_eq!(via_b.etag(), written.etag());
     assert!(via_b.etag().is_strong());
-    assert_eq!(via_b.last_modified(), written.last_modified());
+    assert_eq!(via_b.modified_at(), written.modified_at());
+    assert_eq!(via_b.validators(date(now())), written.validators(date(now())));
     assert_eq!(via_b.json(), written.json());
     // The tag is a pure function of the version and the stored text.
     assert_eq!(via_b.etag(), &revalidate_store::entity_tag_for(1, r#"{"n":1}"#));
@@ -252,16 +258,18 @@ async fn etag_changes_on_every_write(a: AnyStore, b: AnyStore) {
 
 async fn last_modified_never_moves_backwards(a: AnyStore, b: AnyStore) {
     let k = key("dated");
-    let later = now().saturating_add(100);
+    let ahead = later(100_000);
     let v1 = a
-        .write(&k, later, |_| Ok::<_, ()>(Change::Put(json!(1))))
+        .write(&k, ahead, |_| Ok::<_, ()>(Change::Put(json!(1))))
         .await
         .unwrap();
     let WriteOutcome::Created(v1) = v1 else {
         panic!("{v1:?}")
     };
-    assert_eq!(v1.last_modified(), later);
-    // A node whose clock lags writes next.
+    assert_eq!(v1.modified_at(), ahead);
+    assert_eq!(v1.last_modified(date(ahead)), date(ahead));
+    // A node whose clock lags writes next: the time stays where it was,
+    // and the version shares its second with v1.
     let v2 = b
         .write(&k, now(), |_| Ok::<_, ()>(Change::Put(json!(2))))
         .await
@@ -269,75 +277,261 @@ async fn last_modified_never_moves_backwards(a: AnyStore, b: AnyStore) {
     let WriteOutcome::Replaced(v2) = v2 else {
         panic!("{v2:?}")
     };
-    assert_eq!(v2.last_modified(), later);
+    assert_eq!(v2.modified_at(), ahead);
+    assert_eq!(v2.last_modified(date(ahead)), date(ahead));
+    assert!(!v2.validators(date(ahead)).last_modified_is_strong(date(ahead)));
     let v3 = b
-        .write(&k, later.saturating_add(5), |_| {
-            Ok::<_, ()>(Change::Put(json!(3)))
-        })
+        .write(&k, later(105_000), |_| Ok::<_, ()>(Change::Put(json!(3))))
         .await
         .unwrap();
     let WriteOutcome::Replaced(v3) = v3 else {
         panic!("{v3:?}")
     };
-    assert_eq!(v3.last_modified(), later.saturating_add(5));
+    assert_eq!(v3.modified_at(), later(105_000));
+    assert_eq!(v3.last_modified(date(later(200_000))), date(later(105_000)));
 }
 
-/// The way the HTTP layer will use the store: the core's evaluator inside
-/// the decision closure.
-async fn if_match_through_core_preconditions(a: AnyStore, b: AnyStore) {
-    let k = key("guarded");
-    let v1 = put(&a, &k, json!("one")).await;
-    let put_with = |store: AnyStore, headers: HeaderMap, body: Value| {
-        let k = k.clone();
-        async move {
-            let preconditions = Preconditions::from_headers(&headers);
-            store
-                .write(&k, now(), |current| {
-                    match preconditions.evaluate(&Method::PUT, &validators_of(current), now()) {
-                        Outcome::Proceed | Outcome::IgnoreRange => Ok(Change::Put(body.clone())),
-                        refused => Err(refused),
-                    }
-                })
-                .await
-                .unwrap()
-        }
-    };
-    let mut if_match = HeaderMap::new();
-    if_match.insert("if-match", v1.etag().to_header_value());
-    let first = put_with(a.clone(), if_match.clone(), json!("two")).await;
-    assert!(matches!(first, WriteOutcome::Replaced(_)), "{first:?}");
-    // The same If-Match again (another client that read v1): 412.
-    let second = put_with(b.clone(), if_match, json!("three")).await;
-    assert!(
-        matches!(
-            second,
-            WriteOutcome::Refused {
-                refusal: Outcome::PreconditionFailed,
-                ..
+/// The way the HTTP layer uses the store: the core's evaluator inside the
+/// decision closure, against the state's validators at the writer's clock.
+async fn put_with(
+    store: &AnyStore,
+    k: &ResourceKey,
+    at: std::time::SystemTime,
+    headers: &[(&str, &str)],
+    body: Value,
+) -> WriteOutcome<Outcome> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let preconditions = Preconditions::from_headers(&map);
+    let today = date(at);
+    store
+        .write(k, at, |current| {
+            match preconditions.evaluate(&Method::PUT, &current.validators(today), today) {
+                Outcome::Proceed | Outcome::IgnoreRange => Ok(Change::Put(body.clone())),
+                refused => Err(refused),
             }
-        ),
-        "{second:?}"
-    );
-    // If-None-Match: * on an existing resource: 412.
-    let mut create_only = HeaderMap::new();
-    create_only.insert("if-none-match", "*".parse().unwrap());
-    let third = put_with(b.clone(), create_only.clone(), json!("four")).await;
-    assert!(matches!(
-        third,
+        })
+        .await
+        .unwrap()
+}
+
+/// The validators a client reads at `at`, as header values.
+async fn read_at(store: &AnyStore, k: &ResourceKey, at: std::time::SystemTime) -> (String, String) {
+    let resource = store.get(k).await.unwrap().unwrap();
+    let validators = resource.validators(date(at));
+    (
+        validators.etag().unwrap().to_string(),
+        validators.last_modified().unwrap().to_string(),
+    )
+}
+
+fn refused(outcome: &WriteOutcome<Outcome>) -> bool {
+    matches!(
+        outcome,
         WriteOutcome::Refused {
             refusal: Outcome::PreconditionFailed,
             ..
         }
-    ));
+    )
+}
+
+async fn if_match_through_core_preconditions(a: AnyStore, b: AnyStore) {
+    let k = key("guarded");
+    put(&a, &k, json!("one")).await;
+    let (v1, _) = read_at(&a, &k, now()).await;
+    let first = put_with(&a, &k, now(), &[("if-match", &v1)], json!("two")).await;
+    assert!(matches!(first, WriteOutcome::Replaced(_)), "{first:?}");
+    // The same If-Match again (another client that read v1): 412.
+    let second = put_with(&b, &k, now(), &[("if-match", &v1)], json!("three")).await;
+    assert!(refused(&second), "{second:?}");
+    // If-None-Match: * on an existing resource: 412.
+    let third = put_with(&b, &k, now(), &[("if-none-match", "*")], json!("four")).await;
+    assert!(refused(&third), "{third:?}");
     // If-Unmodified-Since before Last-Modified: 412.
-    let mut ius = HeaderMap::new();
-    ius.insert("if-unmodified-since", now().saturating_add(0).to_header_value());
-    let fourth = put_with(a.clone(), ius, json!("five")).await;
-    assert!(
-        matches!(fourth, WriteOutcome::Replaced(_)),
-        "same second passes: {fourth:?}"
+    let stale = "Sat, 29 Oct 1994 19:43:31 GMT";
+    let fourth = put_with(&a, &k, now(), &[("if-unmodified-since", stale)], json!("five")).await;
+    assert!(refused(&fourth), "{fourth:?}");
+    // Once the second of the two writes is over, the date read then is
+    // strong and passes.
+    let next_second = later(1_000);
+    let (_, last_modified) = read_at(&b, &k, next_second).await;
+    assert_eq!(last_modified, date(next_second).to_string());
+    let fifth = put_with(
+        &a,
+        &k,
+        next_second,
+        &[("if-unmodified-since", &last_modified)],
+        json!("six"),
+    )
+    .await;
+    assert!(matches!(fifth, WriteOutcome::Replaced(_)), "{fifth:?}");
+    assert_eq!(b.get(&k).await.unwrap().unwrap().body(), &json!("six"));
+}
+
+/// RFC 9110 §8.8.2.2 / §13.1.4: two writers read v1 (alone in its second,
+/// so its date is strong) and send `If-Unmodified-Since` with it. The
+/// first wins within the same second; its version shares the second, so
+/// the second writer's date no longer confirms anything: 412. Re-read in
+/// the next second, the date is the next second, and the retry passes.
+async fn two_writers_with_the_same_if_unmodified_since_never_both_win(a: AnyStore, b: AnyStore) {
+    let k = key("same-second");
+    put(&a, &k, json!({"v": 1})).await;
+    let (_, read) = read_at(&a, &k, later(10)).await;
+    assert_eq!(read, date(now()).to_string());
+    let first = put_with(
+        &a,
+        &k,
+        later(20),
+        &[("if-unmodified-since", &read)],
+        json!({"v": "a"}),
+    )
+    .await;
+    assert!(matches!(first, WriteOutcome::Replaced(_)), "{first:?}");
+    let second = put_with(
+        &b,
+        &k,
+        later(30),
+        &[("if-unmodified-since", &read)],
+        json!({"v": "b"}),
+    )
+    .await;
+    assert!(refused(&second), "the second writer must not win too: {second:?}");
+    // Still in that second: a re-read gives the same, weak, date.
+    let (_, again) = read_at(&b, &k, later(40)).await;
+    let retry = put_with(
+        &b,
+        &k,
+        later(50),
+        &[("if-unmodified-since", &again)],
+        json!({"v": "b"}),
+    )
+    .await;
+    assert!(refused(&retry), "{retry:?}");
+    // In the next second the re-read date is strong and the retry passes.
+    let (_, fresh) = read_at(&b, &k, later(1_000)).await;
+    assert_eq!(fresh, date(later(1_000)).to_string());
+    let retry = put_with(
+        &b,
+        &k,
+        later(1_010),
+        &[("if-unmodified-since", &fresh)],
+        json!({"v": "b"}),
+    )
+    .await;
+    assert!(matches!(retry, WriteOutcome::Replaced(_)), "{retry:?}");
+    assert_eq!(a.get(&k).await.unwrap().unwrap().body(), &json!({"v": "b"}));
+}
+
+/// A delete and a re-creation within the second of the version a client
+/// read: the re-created version has the same date, and the client's
+/// `If-Unmodified-Since` must still fail, in that second and later.
+async fn delete_and_recreate_in_one_second_then_a_stale_if_unmodified_since_is_refused(
+    a: AnyStore,
+    b: AnyStore,
+) {
+    let k = key("reborn");
+    put(&a, &k, json!("first life")).await;
+    let (_, stale) = read_at(&a, &k, later(10)).await;
+    let deleted = b
+        .write(&k, later(20), |_| Ok::<_, ()>(Change::Delete))
+        .await
+        .unwrap();
+    assert!(matches!(deleted, WriteOutcome::Deleted(_)), "{deleted:?}");
+    let reborn = a
+        .write(&k, later(30), |current| {
+            assert!(current.resource().is_none());
+            assert_eq!(current.removed_at(), Some(later(20)), "the tombstone is seen");
+            Ok::<_, ()>(Change::Put(json!("second life")))
+        })
+        .await
+        .unwrap();
+    let WriteOutcome::Created(reborn) = reborn else {
+        panic!("{reborn:?}")
+    };
+    assert_eq!(reborn.version(), 1);
+    assert_eq!(
+        reborn.last_modified(date(later(30))).to_string(),
+        stale,
+        "the same second"
     );
-    assert_eq!(b.get(&k).await.unwrap().unwrap().body(), &json!("five"));
+    for at in [later(40), later(1_000), later(60_000)] {
+        let write = put_with(&b, &k, at, &[("if-unmodified-since", &stale)], json!("lost")).await;
+        assert!(refused(&write), "at {:?}: {write:?}", date(at));
+    }
+    assert_eq!(a.get(&k).await.unwrap().unwrap().body(), &json!("second life"));
+}
+
+/// A client read a version, another deleted it: the first client's PUT
+/// with `If-Unmodified-Since` must not bring it back (the tombstone is the
+/// resource's last change). A client that saw the deletion may create.
+async fn a_stale_if_unmodified_since_does_not_recreate_a_deleted_resource(a: AnyStore, b: AnyStore) {
+    let k = key("deleted");
+    put(&a, &k, json!("v1")).await;
+    let (_, stale) = read_at(&a, &k, later(10)).await;
+    b.write(&k, later(3_000), |_| Ok::<_, ()>(Change::Delete))
+        .await
+        .unwrap();
+    let resurrect = put_with(
+        &a,
+        &k,
+        later(4_000),
+        &[("if-unmodified-since", &stale)],
+        json!("v1 edited"),
+    )
+    .await;
+    assert!(refused(&resurrect), "{resurrect:?}");
+    assert!(b.get(&k).await.unwrap().is_none());
+    let after_the_delete = date(later(5_000)).to_string();
+    let created = put_with(
+        &a,
+        &k,
+        later(5_000),
+        &[("if-unmodified-since", &after_the_delete)],
+        json!("new"),
+    )
+    .await;
+    assert!(matches!(created, WriteOutcome::Created(_)), "{created:?}");
+}
+
+/// Tombstones older than the retention (an hour by default) are removed
+/// by later deletes; younger ones stay.
+async fn tombstones_are_pruned_after_the_retention(a: AnyStore, b: AnyStore) {
+    let (old, young, trigger) = (key("old-grave"), key("young-grave"), key("trigger"));
+    for k in [&old, &young, &trigger] {
+        put(&a, k, json!(0)).await;
+    }
+    a.write(&old, now(), |_| Ok::<_, ()>(Change::Delete))
+        .await
+        .unwrap();
+    b.write(&young, later(4_000_000), |_| Ok::<_, ()>(Change::Delete))
+        .await
+        .unwrap();
+    let two_hours = later(7_200_000);
+    b.write(&trigger, two_hours, |_| Ok::<_, ()>(Change::Delete))
+        .await
+        .unwrap();
+    // Observe the tombstones through a refusing decision, which writes nothing.
+    let removed_at = |k: ResourceKey| {
+        let store = a.clone();
+        async move {
+            let outcome = store
+                .write(&k, two_hours, |current| Err::<Change, _>(current.removed_at()))
+                .await
+                .unwrap();
+            let WriteOutcome::Refused { refusal, .. } = outcome else {
+                panic!("{outcome:?}")
+            };
+            refusal
+        }
+    };
+    assert_eq!(removed_at(old.clone()).await, None, "older than an hour: pruned");
+    assert_eq!(removed_at(young.clone()).await, Some(later(4_000_000)));
+    assert_eq!(removed_at(trigger.clone()).await, Some(two_hours));
 }
 
 async fn racing_creators_of_one_id_one_wins(a: AnyStore, b: AnyStore) {
@@ -349,7 +543,7 @@ async fn racing_creators_of_one_id_one_wins(a: AnyStore, b: AnyStore) {
                 let k = k.clone();
                 tokio::spawn(async move {
                     store
-                        .write(&k, now(), |current| match current {
+                        .write(&k, now(), |current| match current.resource() {
                             None => Ok(Change::Put(json!(i))),
                             Some(_) => Err(()),
                         })
@@ -390,7 +584,7 @@ async fn concurrent_increments_lose_nothing(a: AnyStore, b: AnyStore) {
                     let seen = store.get(&k).await.unwrap().unwrap();
                     let count = seen.body()["count"].as_u64().unwrap();
                     let outcome = store
-                        .write(&k, now(), |current| match current {
+                        .write(&k, now(), |current| match current.resource() {
                             Some(c) if c.etag().strong_eq(seen.etag()) => {
                                 Ok(Change::Put(json!({"count": count + 1})))
                             }

@@ -5,10 +5,13 @@
 //!   PostgreSQL ones need `REVALIDATE_TEST_PG_URL` (see scripts/test-postgres.sh).
 //! - `conformance`: the cases every backend must pass.
 //! - `keys`: the name grammar.
-//! - `sqlite_file`: durability of the SQLite file across reopening, migrations.
+//! - `sqlite_file`: durability of the SQLite file across reopening; migrations of both
+//!   backends, from an empty database and from one written before the latest migration.
+//! - `timeouts`: a lock held too long elsewhere makes reads and writes fail as transient.
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
 mod keys;
 mod sqlite_file;
 mod support;
+mod timeouts;

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use revalidate_core::HttpDate;
 use revalidate_store::{AnyStore, MemoryStore, PostgresStore, SqliteStore};
@@ -16,9 +17,19 @@ pub(crate) enum Backend {
 
 pub(crate) const PG_URL_VAR: &str = "REVALIDATE_TEST_PG_URL";
 
-/// A fixed "now" for writes; tests add seconds to it.
-pub(crate) fn now() -> HttpDate {
-    HttpDate::from_unix_seconds(1_771_372_800).unwrap()
+/// A fixed "now" for writes, 250 ms into a second; tests add to it.
+pub(crate) fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(1_771_372_800_250)
+}
+
+/// `now()` plus `millis` milliseconds.
+pub(crate) fn later(millis: u64) -> SystemTime {
+    now() + Duration::from_millis(millis)
+}
+
+/// The HTTP-date of a clock reading (whole seconds).
+pub(crate) fn date(time: SystemTime) -> HttpDate {
+    HttpDate::from_system_time(time).unwrap()
 }
 
 /// The PostgreSQL URL, or `None` after printing why the test is skipped.

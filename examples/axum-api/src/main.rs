@@ -259,7 +259,7 @@ fn check_write(
     now: HttpDate,
 ) -> Result<(), Refusal> {
     let pre = Preconditions::from_headers(headers);
-    if current.is_some() && !pre.guards_write() {
+    if current.is_some() && !pre.guards_write(now) {
         return Err(Refusal::PreconditionRequired);
     }
     let validators = current.map_or_else(Validators::missing, |stored| stored.validators(id));
