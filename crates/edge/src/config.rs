@@ -14,7 +14,21 @@
 //! connect_timeout_ms = 2000
 //! response_timeout_ms = 30000
 //! max_header_bytes = 65536          # a bigger request head gets 431
+//!
+//! # The front door (revalidate-listener): every key optional, defaults shown
+//! [connections]
+//! header_timeout_ms = 10000        # a whole request head, from the accept or its first byte (nginx client_header_timeout)
+//! idle_timeout_ms = 15000          # a keep-alive connection without a request (nginx keepalive_timeout, Varnish timeout_idle)
+//! send_timeout_ms = 30000          # a client that stops reading its response (nginx send_timeout)
+//! max_connections = 4096           # at the cap the connection idle longest is closed; clamped to half the fd limit
+//! lingering_timeout_ms = 2000      # after an early answer, read what the client still sends; 0: off
+//! lingering_max_bytes = 16777216   # ... at most this much
 //! ```
+//!
+//! The `[connections]` keys, their defaults and the nginx/Varnish settings
+//! they mirror are documented in [`revalidate_listener::limits`]. The
+//! connection cap is clamped to half of what the file-descriptor limit
+//! allows, since each client request may hold a connection to the origin.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -54,6 +68,10 @@ pub struct EdgeConfig {
     pub response_timeout_ms: u64,
     /// The largest request head accepted; a bigger one gets `431`.
     pub max_header_bytes: usize,
+    // The front door (revalidate-listener).
+    /// The `[connections]` section: timeouts, the connection cap,
+    /// lingering close.
+    pub connections: revalidate_listener::Limits,
 }
 
 impl Default for EdgeConfig {
@@ -70,7 +88,8 @@ impl Default for EdgeConfig {
             purge_token: None,
             connect_timeout_ms: 2_000,
             response_timeout_ms: 30_000,
-            max_header_bytes: 64 * 1024,
+            max_header_bytes: revalidate_listener::ListenerConfig::DEFAULT_HEADER_BYTES,
+            connections: revalidate_listener::Limits::default(),
         }
     }
 }
@@ -180,7 +199,17 @@ impl EdgeConfig {
                 "max_header_bytes must be at least 1024".into(),
             ));
         }
+        // The front door.
+        self.connections.validate().map_err(ConfigError::Invalid)?;
         Ok(())
+    }
+
+    /// What the front door needs: `max_header_bytes` and `[connections]`.
+    pub fn listener(&self) -> revalidate_listener::ListenerConfig {
+        revalidate_listener::ListenerConfig {
+            connections: self.connections,
+            max_header_bytes: self.max_header_bytes,
+        }
     }
 }
 
@@ -232,10 +261,32 @@ mod tests {
             connect_timeout_ms = 100
             response_timeout_ms = 200
             max_header_bytes = 8192
+            [connections]
+            header_timeout_ms = 2000
+            idle_timeout_ms = 5000
+            send_timeout_ms = 9000
+            max_connections = 100
+            lingering_timeout_ms = 0
+            lingering_max_bytes = 1024
         "#;
         let config: EdgeConfig = toml::from_str(text).unwrap();
         config.validate().unwrap();
         assert_eq!(config.sizes().unwrap().max_object_size, 1 << 20);
         assert_eq!(config.origin_uri().unwrap().port_u16(), Some(8080));
+        let listener = config.listener();
+        assert_eq!(listener.max_header_bytes, 8192);
+        assert_eq!(listener.connections.header_timeout_ms, 2000);
+        assert_eq!(listener.connections.lingering_timeout_ms, 0);
+    }
+
+    #[test]
+    fn bad_connection_limits_are_one_line_errors() {
+        let config: EdgeConfig =
+            toml::from_str("origin = \"http://127.0.0.1:1\"\n[connections]\nsend_timeout_ms = 5").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("connections.send_timeout_ms must be"), "{error}");
+        assert!(
+            toml::from_str::<EdgeConfig>("origin = \"http://127.0.0.1:1\"\n[connections]\nidle = 5").is_err()
+        );
     }
 }

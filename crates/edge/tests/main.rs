@@ -1,6 +1,7 @@
 //! Integration tests for revalidate-edge.
 #![allow(clippy::unwrap_used)]
 
+mod connections;
 mod end_to_end;
 mod origin_purge;
 mod proxy;

@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod connections;
 mod shutdown;
 mod static_files;
