@@ -107,10 +107,15 @@ impl ConnState {
 
     /// Bytes arrived: if none of a request was pending and no request is
     /// in flight, a new head starts now (the first head's timeout counts
-    /// from the accept already).
+    /// from the accept already). On HTTP/2, where bytes between requests
+    /// are mostly control frames (SETTINGS, WINDOW_UPDATE, PING), a
+    /// connection without a request stays idle whatever it receives.
     #[inline]
     pub(crate) fn bytes_arrived(&self) {
-        if !self.head_bytes.load(Ordering::Relaxed) && !self.busy() {
+        if !self.head_bytes.load(Ordering::Relaxed)
+            && !self.busy()
+            && !self.multiplexed.load(Ordering::Relaxed)
+        {
             self.head_bytes.store(true, Ordering::Relaxed);
             if self.head_since.load(Ordering::Relaxed) == NONE {
                 self.head_since.store(clock::coarse_now(), Ordering::Relaxed);

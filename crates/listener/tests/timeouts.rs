@@ -152,3 +152,46 @@ async fn a_request_in_flight_outlives_the_header_and_idle_timeouts() {
         0.0
     );
 }
+
+/// HTTP/2 with prior knowledge is served too; between requests its
+/// control frames do not count as a new head, so an HTTP/2 connection
+/// whose client only sends PINGs after its requests is closed at the idle
+/// timeout (not kept for the header timeout from each PING).
+#[tokio::test]
+async fn an_http2_connection_that_only_pings_after_its_requests_is_closed_at_the_idle_timeout() {
+    use http_body_util::{BodyExt, Empty};
+    let server = Server::start(Limits {
+        idle_timeout_ms: 700,
+        ..patient()
+    })
+    .await;
+    let stream = server.connect().await;
+    let (mut sender, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(Duration::from_millis(100))
+            .keep_alive_while_idle(true)
+            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    for _ in 0..2 {
+        let request = http::Request::get("http://test/")
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"hello");
+    }
+    let answered = Instant::now();
+    let _ = tokio::time::timeout(PATIENCE, connection)
+        .await
+        .expect("the HTTP/2 connection is still open");
+    let after = answered.elapsed();
+    assert!(
+        after >= Duration::from_millis(400),
+        "closed {after:?} after the last response"
+    );
+    assert_eq!(server.closed("idle_timeout"), 1.0);
+}
