@@ -171,7 +171,7 @@ async fn the_edge_closes_an_idle_keep_alive_connection_at_the_idle_timeout() {
     let answered = Instant::now();
     let after = closed_by_server(&mut stream).await - answered;
     assert!(
-        after >= Duration::from_millis(400),
+        after >= Duration::from_millis(350),
         "closed {after:?} after the response"
     );
     let reason = "revalidate_edge_connections_closed_total{reason=\"idle_timeout\"}";

@@ -171,12 +171,15 @@ impl FrontDoor {
             // only adds latency.
             let _ = stream.set_nodelay(true);
             seq += 1;
-            let conn = Arc::new(ConnState::new(seq, clock::coarse_now()));
+            // The precise time, once per connection: a silent
+            // connection's deadline counts from it.
+            let accepted_at = clock::precise_now();
+            let conn = Arc::new(ConnState::new(seq, accepted_at));
             let slot = registry.insert(Arc::clone(&conn));
             let io = TokioIo::new(WatchedStream::new(stream, Arc::clone(&conn)));
             let service = GuardedService::new(make_service(peer), Arc::clone(&conn));
             let connection = builder.serve_connection(io, service).into_owned();
-            tokio::spawn(Guard::new(connection, conn, timeouts, slot));
+            tokio::spawn(Guard::new(connection, conn, timeouts, slot, accepted_at));
         }
         drop(self.listener);
         registry.shut_down_all();

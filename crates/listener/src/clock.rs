@@ -67,11 +67,11 @@ pub(crate) fn precise_now() -> u64 {
 /// The instant of a reading, for the timer.
 pub(crate) fn instant_at(reading: u64) -> tokio::time::Instant {
     let since_base = Duration::from_millis(reading.saturating_sub(1));
-    tokio::time::Instant::from_std(
-        base()
-            .checked_add(since_base)
-            .unwrap_or_else(|| base() + Duration::from_secs(86_400 * 365)),
-    )
+    match base().checked_add(since_base) {
+        Some(at) => tokio::time::Instant::from_std(at),
+        // Not for readings of this process's lifetime; a day on, to be safe.
+        None => tokio::time::Instant::now() + Duration::from_secs(86_400),
+    }
 }
 
 #[cfg(test)]

@@ -360,8 +360,8 @@ pin_project_lite::pin_project! {
 }
 
 impl<C> Guard<C> {
-    pub(crate) fn new(connection: C, conn: Arc<ConnState>, timeouts: Timeouts, slot: Slot) -> Self {
-        let first_look = clock::coarse_now().saturating_add(timeouts.shortest());
+    pub(crate) fn new(connection: C, conn: Arc<ConnState>, timeouts: Timeouts, slot: Slot, now: u64) -> Self {
+        let first_look = now.saturating_add(timeouts.shortest());
         Self {
             connection: Some(connection),
             timer: tokio::time::sleep_until(clock::instant_at(first_look)),
