@@ -85,18 +85,7 @@ fn upload_then_read(addr: SocketAddr, framing: Framing) -> String {
     if let Err(e) = stream.write_all(&message) {
         return format!("writing the upload failed: {e}");
     }
-    let mut received = Vec::new();
-    match stream.read_to_end(&mut received) {
-        Ok(_) => String::from_utf8_lossy(&received)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
-        Err(e) => format!(
-            "reading failed: {e} after {:?}",
-            String::from_utf8_lossy(&received)
-        ),
-    }
+    read_status_line(&mut stream)
 }
 
 /// The origin answers 413 to an upload over its limit without reading
@@ -152,4 +141,29 @@ async fn a_silent_connection_to_the_origin_is_closed_at_the_header_timeout_and_c
     ] {
         assert!(metrics.contains(series), "{series} in\n{metrics}");
     }
+}
+
+/// Reads until the response head is complete (the connection may stay
+/// open for the next request) and returns its status line, or what went
+/// wrong first.
+fn read_status_line(stream: &mut std::net::TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !received.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) => return format!("closed after {:?}", String::from_utf8_lossy(&received)),
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) => {
+                return format!(
+                    "reading failed: {e} after {:?}",
+                    String::from_utf8_lossy(&received)
+                );
+            }
+        }
+    }
+    String::from_utf8_lossy(&received)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
