@@ -178,6 +178,45 @@ async fn the_edge_closes_an_idle_keep_alive_connection_at_the_idle_timeout() {
     assert_eq!(metric(addr, reason).await, 1.0);
 }
 
+/// A client that asks for a large response and never reads it is closed
+/// at the send timeout (the response streams from the origin through the
+/// edge, too large to be stored).
+#[tokio::test]
+async fn the_edge_closes_a_client_that_never_reads_its_response_at_the_send_timeout() {
+    let site = Site::start().await;
+    std::fs::write(site.root.path().join("long/big.bin"), vec![b'x'; 64 << 20]).unwrap();
+    let (addr, _stop) = edge(
+        site.origin,
+        Limits {
+            send_timeout_ms: 500,
+            ..patient()
+        },
+    )
+    .await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /long/big.bin HTTP/1.1\r\nHost: edge\r\n\r\n")
+        .await
+        .unwrap();
+    let reason = "revalidate_edge_connections_closed_total{reason=\"send_timeout\"}";
+    let deadline = Instant::now() + PATIENCE;
+    while metric(addr, reason).await < 1.0 {
+        assert!(Instant::now() < deadline, "not closed for the send timeout");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // What the buffers held arrives, then the end: never the whole body.
+    let mut received = 0usize;
+    let mut sink = vec![0u8; 1 << 20];
+    loop {
+        match tokio::time::timeout(PATIENCE, stream.read(&mut sink)).await {
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => received += n,
+            Err(_) => panic!("the connection is still open"),
+        }
+    }
+    assert!(received < 64 << 20, "received {received} bytes");
+}
+
 /// Writes a whole 1 MiB JSON upload through the edge before reading, and
 /// returns the status line read then.
 fn upload_then_read(edge: SocketAddr) -> String {
