@@ -7,39 +7,30 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use revalidate_listener::{Limits, ListenerConfig};
-use revalidate_origin::api::{self, ApiSettings};
-use revalidate_origin::metrics::Metrics;
-use revalidate_origin::server;
+use revalidate_listener::Limits;
+use revalidate_origin::config::OriginConfig;
+use revalidate_origin::server::Origin;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// An origin whose API takes bodies of up to 1 KiB, with `limits`.
-async fn origin(limits: Limits) -> (SocketAddr, tempfile::TempDir) {
+/// `revalidate serve` as its configuration describes it: an API that
+/// takes bodies of up to 1 KiB, and `limits` in `[connections]`.
+async fn origin(limits: Limits) -> (SocketAddr, tempfile::TempDir, tempfile::TempDir) {
+    let root = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", data.path().join("api.db").display());
-    let store = revalidate_store::open(&url).await.unwrap();
-    let settings = ApiSettings {
-        prefix: "/api/".into(),
-        body_limit: 1024,
-        require_preconditions: Vec::new(),
+    let mut config = OriginConfig {
+        root: root.path().into(),
+        data: data.path().into(),
+        connections: limits,
+        ..OriginConfig::default()
     };
-    let metrics = Metrics::new();
-    let app = server::app(api::router(store, settings), "/api/", None, &metrics, true);
+    config.api.body_limit = 1024;
+    config.validate().unwrap();
+    let origin = Origin::open(&config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = ListenerConfig {
-        connections: limits,
-        ..ListenerConfig::default()
-    };
-    tokio::spawn(server::serve_with(
-        listener,
-        app,
-        None,
-        config,
-        std::future::pending(),
-    ));
-    (addr, data)
+    tokio::spawn(origin.serve(listener, None, std::future::pending()));
+    (addr, root, data)
 }
 
 /// How an oversized upload is framed.
@@ -95,7 +86,7 @@ fn upload_then_read(addr: SocketAddr, framing: Framing) -> String {
 /// with `Content-Length` and with chunked encoding.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_upload_gets_its_413_every_time_through_a_client_that_writes_it_whole() {
-    let (addr, _data) = origin(Limits::default()).await;
+    let (addr, _root, _data) = origin(Limits::default()).await;
     for framing in [Framing::ContentLength, Framing::Chunked] {
         let outcomes = tokio::task::spawn_blocking(move || {
             (0..100)
@@ -116,7 +107,7 @@ async fn an_oversized_upload_gets_its_413_every_time_through_a_client_that_write
 /// the close is counted in `/metrics` by its reason.
 #[tokio::test]
 async fn a_silent_connection_to_the_origin_is_closed_at_the_header_timeout_and_counted() {
-    let (addr, _data) = origin(Limits {
+    let (addr, _root, _data) = origin(Limits {
         header_timeout_ms: 400,
         ..Limits::default()
     })
