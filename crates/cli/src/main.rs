@@ -211,20 +211,24 @@ fn serve(config: OriginConfig, workers: Option<u16>) -> anyhow::Result<()> {
             .build()?,
         None => tokio::runtime::Builder::new_multi_thread().enable_all().build()?,
     };
-    runtime.block_on(revalidate_origin::server::run(
-        config,
-        revalidate_origin::server::shutdown_signal(),
-    ))?;
-    Ok(())
+    runtime.block_on(async {
+        // The handlers are installed before anything says where the server
+        // listens: a SIGTERM sent the moment that line is read shuts down
+        // gracefully rather than killing the process.
+        let shutdown = revalidate_listener::shutdown_signal()?;
+        revalidate_origin::server::run(config, shutdown).await?;
+        anyhow::Ok(())
+    })
 }
 
 fn edge(config: EdgeConfig) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(revalidate_edge::server::run(
-        config,
-        revalidate_origin::server::shutdown_signal(),
-    ))?;
-    Ok(())
+    runtime.block_on(async {
+        // Installed before the "listening" line, as for `serve`.
+        let shutdown = revalidate_listener::shutdown_signal()?;
+        revalidate_edge::server::run(config, shutdown).await?;
+        anyhow::Ok(())
+    })
 }
 
 /// `revalidate check`: its exit code is the report's (0, 1 or 2).

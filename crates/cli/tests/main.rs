@@ -7,4 +7,5 @@ mod support;
 mod check;
 mod edge;
 mod errors;
+mod signals;
 mod two_nodes;

@@ -26,6 +26,15 @@
 //! cache_set_cookie = false          # store responses carrying Set-Cookie?
 //! trusted_proxies = []              # CIDRs (or addresses) whose X-Forwarded-For and
 //!                                   # X-Forwarded-Proto are passed on, e.g. ["10.0.0.0/8"]
+//!
+//! # The front door (revalidate-listener): every key optional, defaults shown
+//! [connections]
+//! header_timeout_ms = 10000        # a whole request head, from the accept or its first byte (nginx client_header_timeout)
+//! idle_timeout_ms = 15000          # a keep-alive connection without a request (nginx keepalive_timeout, Varnish timeout_idle)
+//! send_timeout_ms = 30000          # a client that stops reading its response (nginx send_timeout)
+//! max_connections = 4096           # at the cap the connection idle longest is closed; clamped to half the fd limit
+//! lingering_timeout_ms = 2000      # after an early answer, read what the client still sends; 0: off
+//! lingering_max_bytes = 16777216   # ... at most this much
 //! ```
 //!
 //! `collapse_timeout_ms` defaults to nginx's 5 s: long enough for an
@@ -33,6 +42,11 @@
 //! request), short enough that a leader whose origin stalls costs the
 //! requests waiting for it 5 s rather than the origin timeouts (up to
 //! 30 s for the head plus 30 s per silent gap in the body).
+//!
+//! The `[connections]` keys, their defaults and the nginx/Varnish settings
+//! they mirror are documented in [`revalidate_listener::limits`]. The
+//! connection cap is clamped to half of what the file-descriptor limit
+//! allows, since each client request may hold a connection to the origin.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -88,6 +102,10 @@ pub struct EdgeConfig {
     /// Peers (CIDR ranges or single addresses) whose forwarding fields are
     /// passed on.
     pub trusted_proxies: Vec<String>,
+    // The front door (revalidate-listener).
+    /// The `[connections]` section: timeouts, the connection cap,
+    /// lingering close.
+    pub connections: revalidate_listener::Limits,
 }
 
 impl Default for EdgeConfig {
@@ -104,13 +122,13 @@ impl Default for EdgeConfig {
             purge_token: None,
             connect_timeout_ms: 2_000,
             response_timeout_ms: 30_000,
-            max_header_bytes: 64 * 1024,
-
+            max_header_bytes: revalidate_listener::ListenerConfig::DEFAULT_HEADER_BYTES,
             client_body_timeout_ms: 30_000,
             upstream_body_timeout_ms: 30_000,
             collapse_timeout_ms: 5_000,
             cache_set_cookie: false,
             trusted_proxies: Vec::new(),
+            connections: revalidate_listener::Limits::default(),
         }
     }
 }
@@ -220,6 +238,7 @@ impl EdgeConfig {
                 "max_header_bytes must be at least 1024".into(),
             ));
         }
+        self.connections.validate().map_err(ConfigError::Invalid)?;
         self.validate_towards_clients_and_origin()
     }
 
@@ -269,6 +288,14 @@ impl EdgeConfig {
                     })
             })
             .collect()
+    }
+
+    /// What the front door needs: `max_header_bytes` and `[connections]`.
+    pub fn listener(&self) -> revalidate_listener::ListenerConfig {
+        revalidate_listener::ListenerConfig {
+            connections: self.connections,
+            max_header_bytes: self.max_header_bytes,
+        }
     }
 }
 
@@ -345,11 +372,22 @@ mod tests {
             collapse_timeout_ms = 300
             cache_set_cookie = true
             trusted_proxies = ["10.1.2.3/8", "192.0.2.7", "::1"]
+            [connections]
+            header_timeout_ms = 2000
+            idle_timeout_ms = 5000
+            send_timeout_ms = 9000
+            max_connections = 100
+            lingering_timeout_ms = 0
+            lingering_max_bytes = 1024
         "#;
         let config: EdgeConfig = toml::from_str(text).unwrap();
         config.validate().unwrap();
         assert_eq!(config.sizes().unwrap().max_object_size, 1 << 20);
         assert_eq!(config.origin_uri().unwrap().port_u16(), Some(8080));
+        let listener = config.listener();
+        assert_eq!(listener.max_header_bytes, 8192);
+        assert_eq!(listener.connections.header_timeout_ms, 2000);
+        assert_eq!(listener.connections.lingering_timeout_ms, 0);
         let settings = config.edge_settings().unwrap();
         assert_eq!(settings.client_body_timeout, Duration::from_secs(1));
         assert_eq!(settings.upstream_body_timeout, Duration::from_secs(2));
@@ -371,5 +409,16 @@ mod tests {
         assert_eq!(settings.collapse_timeout, Duration::from_secs(5));
         assert!(!settings.cache_set_cookie);
         assert!(settings.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn bad_connection_limits_are_one_line_errors() {
+        let config: EdgeConfig =
+            toml::from_str("origin = \"http://127.0.0.1:1\"\n[connections]\nsend_timeout_ms = 5").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("connections.send_timeout_ms must be"), "{error}");
+        assert!(
+            toml::from_str::<EdgeConfig>("origin = \"http://127.0.0.1:1\"\n[connections]\nidle = 5").is_err()
+        );
     }
 }

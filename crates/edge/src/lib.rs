@@ -22,7 +22,7 @@
 //! | [`metrics`] | Prometheus counters at `/metrics` |
 //! | [`clock`] | the clock seam (tests move time instead of sleeping) |
 //! | [`config`] | the TOML configuration of `revalidate edge` |
-//! | [`server`] | listener, connections, graceful shutdown |
+//! | [`server`] | the listener through the front door of `revalidate-listener` (header, idle and send timeouts, connection cap, lingering close, graceful shutdown) |
 //!
 //! Every RFC 9111 decision (storable? fresh? reusable? which validators?
 //! does this 304 select the stored response? what to invalidate?) is the

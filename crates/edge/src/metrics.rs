@@ -10,6 +10,10 @@
 //! | `revalidate_edge_origin_errors_total{kind}` | origin failures: `connect`, `timeout` (no head in time, or a body silent for `upstream_body_timeout`), `protocol` (a broken head or body); never a fault of the client's request |
 //! | `revalidate_edge_purges_total{kind}` | purge API calls: `url`, `prefix`, `tag`; and invalidations by unsafe methods: `invalidation` |
 //! | `revalidate_edge_storage_*` | what the storage holds (gauges, set at scrape time) |
+//! | `revalidate_edge_connections_open` | client connections open now (gauge) |
+//! | `revalidate_edge_connections_accepted_total` | client connections accepted |
+//! | `revalidate_edge_connections_closed_total{reason}` | client connections closed: `finished`, `header_timeout`, `idle_timeout`, `send_timeout`, `evicted` (at the connection cap), `shutdown`, `error` (see [`revalidate_listener::metrics`]) |
+//! | `revalidate_edge_accept_errors_total` | failed accepts |
 //!
 //! The recorder is owned by the edge rather than installed globally, so
 //! several edges in one process (the tests) keep separate counts.
@@ -20,6 +24,7 @@ use http::Response;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use metrics::{Counter, Gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use revalidate_listener::ConnectionMetrics;
 
 use crate::body::{EdgeBody, full};
 use crate::storage::StorageStats;
@@ -124,6 +129,7 @@ struct Inner {
     memory_entries: Gauge,
     bans: Gauge,
     disk_bytes_written: Gauge,
+    connections: ConnectionMetrics,
 }
 
 impl std::fmt::Debug for EdgeMetrics {
@@ -165,6 +171,7 @@ impl EdgeMetrics {
                 memory_entries: metrics::gauge!("revalidate_edge_storage_memory_entries"),
                 bans: metrics::gauge!("revalidate_edge_storage_bans"),
                 disk_bytes_written: metrics::gauge!("revalidate_edge_storage_disk_written_bytes"),
+                connections: ConnectionMetrics::register("revalidate_edge"),
             }
         });
         for counter in inner
@@ -178,6 +185,11 @@ impl EdgeMetrics {
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// The handles the front door counts client connections into.
+    pub fn connection_metrics(&self) -> ConnectionMetrics {
+        self.inner.connections.clone()
     }
 
     /// Counts one answered request.

@@ -1,20 +1,20 @@
-//! Listener, connections and graceful shutdown: the IO shell around
-//! [`Edge`].
+//! The listener (through the front door of `revalidate-listener`) and
+//! graceful shutdown: the IO shell around [`Edge`].
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::Request;
 use hyper::body::Incoming;
+use revalidate_listener::{FrontDoor, ListenerConfig};
 use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, EdgeConfig};
-use crate::proxy::{Edge, EdgeSettings};
+use crate::proxy::Edge;
 use crate::storage::{
     AnyStorage, HybridConfig, HybridStorage, MemoryConfig, MemoryStorage, Storage, StorageError,
 };
@@ -61,65 +61,55 @@ fn object_limit(configured: u64, memory: u64) -> u64 {
 pub async fn open(config: &EdgeConfig) -> Result<Edge, StartError> {
     config.validate()?;
     let storage = open_storage(config).await?;
-    let settings: EdgeSettings = config.edge_settings()?;
+    let settings = config.edge_settings()?;
     Ok(Edge::new(settings, storage, Arc::new(SystemClock)))
 }
 
-/// Serves `edge` on `listener` until `shutdown` resolves; then stops
-/// accepting, lets requests in flight finish and closes the storage.
-/// A request head above `max_header_bytes` gets `431` from hyper.
+/// Serves `edge` on `listener` with the default connection limits and
+/// `max_header_bytes` until `shutdown` resolves; see [`serve_with`].
 pub async fn serve(
     listener: TcpListener,
     edge: Edge,
     max_header_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    // hyper answers a head that does not fit with 431 (RFC 6585 §5).
-    builder
-        .http1()
-        .max_buf_size(max_header_bytes.max(8192))
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    builder
-        .http2()
-        .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let edge = edge.clone();
-        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+    let front_door = ListenerConfig {
+        max_header_bytes,
+        ..ListenerConfig::default()
+    };
+    serve_with(listener, edge, front_door, shutdown).await
+}
+
+/// Serves `edge` on `listener` through the front door
+/// ([`revalidate_listener::FrontDoor`]: header, idle and send timeouts,
+/// the connection cap, lingering close, counted in
+/// `revalidate_edge_connections_*`) until `shutdown` resolves; then stops
+/// accepting, lets requests in flight finish and closes the storage. A
+/// request head above `max_header_bytes` gets `431` from hyper.
+pub async fn serve_with(
+    listener: TcpListener,
+    edge: Edge,
+    front_door: ListenerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let serving = edge.clone();
+    let make_service = move |peer: SocketAddr| {
+        let edge = serving.clone();
+        hyper::service::service_fn(move |request: Request<Incoming>| {
             let edge = edge.clone();
             async move { Ok::<_, Infallible>(edge.handle_from(request, Some(peer)).await) }
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
+        })
+    };
+    let served = FrontDoor::new(listener, front_door)
+        .with_metrics(edge.metrics().connection_metrics())
+        // A client's request may hold a connection to the origin as well.
+        .with_fds_per_connection(2)
+        .serve(make_service, shutdown)
+        .await;
     if let Err(e) = edge.storage().close().await {
         tracing::warn!(error = %e, "could not close the cache storage cleanly");
     }
-    Ok(())
+    served
 }
 
 /// Binds a listener, with the address in the error message.
@@ -141,6 +131,6 @@ pub async fn run(
     // The one line scripts and tests read to find the port of `--listen 127.0.0.1:0`.
     println!("revalidate: edge listening on http://{addr}");
     tracing::info!(%addr, origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
-    serve(listener, edge, config.max_header_bytes, shutdown).await?;
+    serve_with(listener, edge, config.listener(), shutdown).await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod client_faults;
 mod collapse;
+mod connections;
 mod end_to_end;
 mod origin_purge;
 mod proxy;

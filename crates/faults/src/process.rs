@@ -44,14 +44,21 @@ pub(crate) mod keys {
         Key { section: None, name }
     }
 
+    const fn connections(name: &'static str) -> Key {
+        Key {
+            section: Some("connections"),
+            name,
+        }
+    }
+
     /// Both servers: a whole request head must arrive within it.
-    pub(crate) const HEADER_READ_TIMEOUT: Key = top("header_read_timeout_ms");
+    pub(crate) const HEADER_READ_TIMEOUT: Key = connections("header_timeout_ms");
     /// Both servers: an idle keep-alive connection is closed after it.
-    pub(crate) const KEEP_ALIVE_TIMEOUT: Key = top("keep_alive_timeout_ms");
+    pub(crate) const KEEP_ALIVE_TIMEOUT: Key = connections("idle_timeout_ms");
     /// Both servers: a client that stops reading is closed after it.
-    pub(crate) const SEND_TIMEOUT: Key = top("send_timeout_ms");
+    pub(crate) const SEND_TIMEOUT: Key = connections("send_timeout_ms");
     /// Both servers: the cap on open connections.
-    pub(crate) const MAX_CONNECTIONS: Key = top("max_connections");
+    pub(crate) const MAX_CONNECTIONS: Key = connections("max_connections");
     /// Edge: silence allowed between two chunks of a request body.
     pub(crate) const CLIENT_BODY_TIMEOUT: Key = top("client_body_timeout_ms");
     /// Edge: silence allowed between two chunks of an origin's body.

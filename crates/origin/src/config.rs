@@ -27,7 +27,20 @@
 //! token = "the edges' purge_token"
 //! timeout_ms = 2000                            # per purge request
 //! cdn_max_age = 86400                          # optional: API reads carry CDN-Cache-Control: max-age=86400
+//!
+//! # The front door (revalidate-listener): every key optional, defaults shown
+//! max_header_bytes = 65536         # (top level, before any [section]) a bigger request head gets 431
+//! [connections]
+//! header_timeout_ms = 10000        # a whole request head, from the accept or its first byte (nginx client_header_timeout)
+//! idle_timeout_ms = 15000          # a keep-alive connection without a request (nginx keepalive_timeout)
+//! send_timeout_ms = 30000          # a client that stops reading its response (nginx send_timeout)
+//! max_connections = 4096           # at the cap the connection idle longest is closed; clamped to the fd limit
+//! lingering_timeout_ms = 2000      # after an early answer (413), read what the client still sends; 0: off
+//! lingering_max_bytes = 16777216   # ... at most this much
 //! ```
+//!
+//! The `[connections]` keys, their defaults and the nginx/Varnish settings
+//! they mirror are documented in [`revalidate_listener::limits`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -63,6 +76,12 @@ pub struct OriginConfig {
     pub static_files: StaticSection,
     /// The edges to purge after each API write; `None`: no purges.
     pub edge_purge: Option<EdgePurgeConfig>,
+    // The front door (revalidate-listener).
+    /// The largest request head accepted; a bigger one gets `431`.
+    pub max_header_bytes: usize,
+    /// The `[connections]` section: timeouts, the connection cap,
+    /// lingering close.
+    pub connections: revalidate_listener::Limits,
 }
 
 /// The `[edge_purge]` section: the `revalidate edge` instances (or any
@@ -159,6 +178,8 @@ impl Default for OriginConfig {
             api: ApiConfig::default(),
             static_files: StaticSection::default(),
             edge_purge: None,
+            max_header_bytes: revalidate_listener::ListenerConfig::DEFAULT_HEADER_BYTES,
+            connections: revalidate_listener::Limits::default(),
         }
     }
 }
@@ -263,7 +284,24 @@ impl OriginConfig {
         if let Some(edge_purge) = &self.edge_purge {
             edge_purge.validate()?;
         }
+        // The front door.
+        if self.max_header_bytes < revalidate_listener::ListenerConfig::MIN_HEADER_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "max_header_bytes must be at least {}, got {}",
+                revalidate_listener::ListenerConfig::MIN_HEADER_BYTES,
+                self.max_header_bytes
+            )));
+        }
+        self.connections.validate().map_err(ConfigError::Invalid)?;
         Ok(())
+    }
+
+    /// What the front door needs: `max_header_bytes` and `[connections]`.
+    pub fn listener(&self) -> revalidate_listener::ListenerConfig {
+        revalidate_listener::ListenerConfig {
+            connections: self.connections,
+            max_header_bytes: self.max_header_bytes,
+        }
     }
 
     /// Whether writes to `collection` must carry a precondition.
@@ -414,6 +452,40 @@ mod tests {
         config.validate().unwrap();
         assert!(config.requires_preconditions("orders") && !config.requires_preconditions("notes"));
         assert_eq!(config.static_files.cache_control[0].value, "public, max-age=600");
+    }
+
+    #[test]
+    fn the_front_door_keys_parse_and_bad_values_are_one_line_errors() {
+        let text = "max_header_bytes = 8192\n[connections]\nheader_timeout_ms = 500\nmax_connections = 64\n";
+        let config: OriginConfig = toml::from_str(text).unwrap();
+        config.validate().unwrap();
+        let listener = config.listener();
+        assert_eq!(listener.max_header_bytes, 8192);
+        assert_eq!(listener.connections.header_timeout_ms, 500);
+        assert_eq!(
+            listener.connections.idle_timeout_ms, 15_000,
+            "unset keys keep their defaults"
+        );
+        assert_eq!(listener.connections.max_connections, 64);
+        for (text, message) in [
+            ("max_header_bytes = 100", "max_header_bytes must be at least 1024"),
+            (
+                "[connections]\nidle_timeout_ms = 0",
+                "connections.idle_timeout_ms must be",
+            ),
+            (
+                "[connections]\nmax_connections = 0",
+                "connections.max_connections must be",
+            ),
+        ] {
+            let config: OriginConfig = toml::from_str(text).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(
+                error.contains(message) && !error.contains('\n'),
+                "{text}: {error}"
+            );
+        }
+        assert!(toml::from_str::<OriginConfig>("[connections]\nheader_timeout = 1").is_err());
     }
 
     #[test]

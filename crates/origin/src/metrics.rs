@@ -2,7 +2,13 @@
 //! and 412s, bytes saved by 304s, a latency histogram, and the purges sent
 //! to edges after writes (`revalidate_edge_purges_sent_total{result}`, one
 //! per write and edge: `ok` once the edge acknowledged it, `failed` when it
-//! gave up after its retries or its queue was full).
+//! gave up after its retries or its queue was full), and the client
+//! connections of the front door (`revalidate_connections_open`,
+//! `revalidate_connections_accepted_total`,
+//! `revalidate_connections_closed_total{reason}` with reasons `finished`,
+//! `header_timeout`, `idle_timeout`, `send_timeout`, `evicted`, `shutdown`,
+//! `error`, and `revalidate_accept_errors_total`; see
+//! [`revalidate_listener::metrics`]).
 //!
 //! The recorder is owned by the server rather than installed globally, so
 //! several servers in one process (the tests) keep separate counts.
@@ -15,6 +21,7 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, StatusCode};
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use revalidate_listener::ConnectionMetrics;
 
 /// A response extension that handlers put on a 304: the length of the
 /// representation the client did not have to download again.
@@ -47,6 +54,8 @@ struct Handles {
     /// `edge_purges_sent_total{result="ok"}` and `{result="failed"}`,
     /// registered on first use so an origin without edges does not show them.
     edge_purges: [OnceLock<Counter>; 2],
+    /// The front door's connection counters.
+    connections: ConnectionMetrics,
 }
 
 const EDGE_PURGES: &str = "revalidate_edge_purges_sent_total";
@@ -96,6 +105,7 @@ impl Metrics {
                 .map(|_| OnceLock::new())
                 .collect(),
             edge_purges: [OnceLock::new(), OnceLock::new()],
+            connections: ConnectionMetrics::register("revalidate"),
         });
         let metrics = Self {
             inner: Arc::new(MetricsInner {
@@ -188,6 +198,11 @@ impl Metrics {
                 )
             })
             .increment(writes);
+    }
+
+    /// The handles the front door counts client connections into.
+    pub fn connection_metrics(&self) -> ConnectionMetrics {
+        self.inner.handles.connections.clone()
     }
 
     /// Drains recorded histogram samples into their buckets every few
@@ -385,6 +400,14 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("revalidate_edge_purges_sent_total{"), "{text}");
+        for series in [
+            "revalidate_connections_open 0",
+            "revalidate_connections_accepted_total 0",
+            "revalidate_connections_closed_total{reason=\"header_timeout\"} 0",
+            "revalidate_accept_errors_total 0",
+        ] {
+            assert!(text.contains(series), "{series} in {text}");
+        }
         m.record_edge_purges(true, 2);
         m.record_edge_purges(false, 1);
         let text = m.render();

@@ -1,4 +1,5 @@
-//! Listeners, routing and graceful shutdown: the thin IO shell around the
+//! Routing, and the listeners with their graceful shutdown (through the
+//! front door of `revalidate-listener`): the thin IO shell around the
 //! static files and the resource API.
 
 use std::future::Future;
@@ -8,13 +9,13 @@ use std::net::SocketAddr;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{Method, Request, StatusCode};
+use revalidate_listener::{FrontDoor, ListenerConfig};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
 
@@ -237,151 +238,56 @@ pub fn metrics_app(metrics: &Metrics) -> Router {
 }
 
 /// Serves `app` on `listener` (and `metrics` on its own listener, if any)
-/// until `shutdown` resolves; then stops accepting and lets requests in
-/// flight finish.
+/// with the default connection limits until `shutdown` resolves; see
+/// [`serve_with`].
 pub async fn serve(
     listener: TcpListener,
     app: App,
     metrics: Option<(TcpListener, Router)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_with(listener, app, metrics, ListenerConfig::default(), shutdown).await
+}
+
+/// Serves `app` on `listener` (and `metrics` on its own listener, if any)
+/// through the front door ([`revalidate_listener::FrontDoor`]: header,
+/// idle and send timeouts, the connection cap, lingering close, counted in
+/// `revalidate_connections_*`) until `shutdown` resolves; then stops
+/// accepting, closes idle connections and lets requests in flight finish.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: App,
+    metrics: Option<(TcpListener, Router)>,
+    front_door: ListenerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let stopping_now = Arc::clone(&stopping);
     tokio::spawn(async move {
         shutdown.await;
-        // The flag first: a connection woken by the send must see it.
-        stopping_now.store(true, Ordering::Release);
         let _ = stop_tx.send(true);
     });
     let wait_for = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stopped| *stopped).await;
     };
     let metrics_task = metrics.map(|(listener, router)| {
-        let rx = stop_rx.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(wait_for(rx))
-                .await
-        })
+        let stop = wait_for(stop_rx.clone());
+        // Scrapes are few: the router is cloned per request.
+        let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+            router.clone().oneshot(request)
+        });
+        tokio::spawn(FrontDoor::new(listener, front_door).serve(move |_| service.clone(), stop))
     });
     app.inner.metrics.spawn_upkeep();
+    let counters = app.inner.metrics.connection_metrics();
     let service = app.into_hyper_service();
-    let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-    // Each connection task holds a sender; all dropped = all finished.
-    let (finished_tx, mut finished_rx) = tokio::sync::mpsc::channel::<()>(1);
-    let stop = wait_for(stop_rx.clone());
-    tokio::pin!(stop);
-    loop {
-        let (stream, _peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                // Out of file descriptors and the like: wait, as axum::serve
-                // does, rather than spin or stop serving.
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut stop => break,
-        };
-        // Responses are written whole; waiting for an ACK (Nagle) only
-        // adds latency.
-        let _ = stream.set_nodelay(true);
-        let connection = builder
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service.clone())
-            .into_owned();
-        let connection = GracefulConnection {
-            connection,
-            stop: Some(Box::pin(tokio::task::unconstrained(wait_for(stop_rx.clone())))),
-            stopping: Arc::clone(&stopping),
-            registered: false,
-        };
-        let finished = finished_tx.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-            drop(finished);
-        });
-    }
-    drop(listener);
-    drop(finished_tx);
-    let _ = finished_rx.recv().await;
+    FrontDoor::new(listener, front_door)
+        .with_metrics(counters)
+        .serve(move |_| service.clone(), wait_for(stop_rx))
+        .await?;
     if let Some(task) = metrics_task {
         task.await.map_err(io::Error::other)??;
     }
     Ok(())
-}
-
-type Connection = hyper_util::server::conn::auto::Connection<
-    'static,
-    hyper_util::rt::TokioIo<tokio::net::TcpStream>,
-    HyperApp,
-    hyper_util::rt::TokioExecutor,
->;
-
-pin_project_lite::pin_project! {
-    /// A connection that shuts down gracefully (finishes the request in
-    /// flight, then closes) once `stop` resolves.
-    ///
-    /// Cheaper per request than hyper-util's `GracefulShutdown`, which
-    /// polls its watch future (a lock) on every wake-up: here `stop` is
-    /// polled once to register the task's waker and afterwards only when
-    /// `stopping` says it has fired (one atomic load). `stop` runs
-    /// unconstrained by tokio's budget, so that first poll always
-    /// registers rather than yielding.
-    struct GracefulConnection {
-        #[pin]
-        connection: Connection,
-        stop: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-        stopping: Arc<AtomicBool>,
-        registered: bool,
-    }
-}
-
-impl Future for GracefulConnection {
-    type Output = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if let Some(stop) = this.stop.as_mut()
-            && (!*this.registered || this.stopping.load(Ordering::Acquire))
-        {
-            *this.registered = true;
-            if stop.as_mut().poll(cx).is_ready() {
-                *this.stop = None;
-                this.connection.as_mut().graceful_shutdown();
-            }
-        }
-        this.connection.poll(cx)
-    }
-}
-
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutdown signal received; finishing requests in flight");
 }
 
 /// Binds a listener, with the address in the error message.
@@ -414,6 +320,7 @@ pub enum StartError {
 pub struct Origin {
     app: App,
     metrics_app: Option<Router>,
+    front_door: ListenerConfig,
     store: revalidate_store::AnyStore,
     static_files: crate::static_files::StaticFiles,
 }
@@ -467,6 +374,7 @@ impl Origin {
         Ok(Self {
             app,
             metrics_app,
+            front_door: config.listener(),
             store,
             static_files,
         })
@@ -477,8 +385,8 @@ impl Origin {
         self.app.clone()
     }
 
-    /// Serves until `shutdown`, then saves the ETag index and closes the
-    /// store.
+    /// Serves (with the configuration's connection limits) until
+    /// `shutdown`, then saves the ETag index and closes the store.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -489,7 +397,7 @@ impl Origin {
             (Some(listener), Some(app)) => Some((listener, app)),
             _ => None,
         };
-        let served = serve(listener, self.app, metrics, shutdown).await;
+        let served = serve_with(listener, self.app, metrics, self.front_door, shutdown).await;
         if let Err(e) = self.static_files.persist_index() {
             tracing::warn!(error = %e, "could not save the ETag index");
         }

@@ -12,6 +12,7 @@
 mod api;
 mod api_support;
 mod api_writes;
+mod connections;
 mod racing_writers;
 mod shutdown;
 mod static_files;

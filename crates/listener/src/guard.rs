@@ -1,0 +1,657 @@
+//! Per-connection timers: what one connection is doing ([`ConnState`],
+//! written by its stream, its service and its response bodies), what that
+//! means for its deadline ([`verdict`], pure), and the future that serves
+//! the connection and closes it when the deadline passes, when the accept
+//! loop evicts it or when the server shuts down ([`Guard`]).
+//!
+//! One timer per connection, re-armed lazily: nothing touches it per
+//! request. When it fires, the guard reads the state, works out the
+//! deadline the state implies and either closes the connection or sets the
+//! timer to that deadline (or to one shortest timeout from now, the latest
+//! a deadline that starts later could need it).
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+use crate::clock::{self, NONE};
+use crate::io::{DrainStep, drain};
+use crate::limits::Limits;
+use crate::metrics::CloseReason;
+use crate::registry::Slot;
+
+/// A connection served by hyper (or, later, another protocol stack) that
+/// can be asked to finish what it is doing and close.
+pub(crate) trait Serving: Future<Output = Result<(), Box<dyn StdError + Send + Sync>>> {
+    /// Stop taking new requests; finish those in flight, then resolve.
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+/// No order from outside the connection.
+const ORDER_NONE: u8 = 0;
+/// Close to make room at the connection cap.
+const ORDER_EVICT: u8 = 1;
+/// Close for the server's shutdown.
+const ORDER_SHUTDOWN: u8 = 2;
+
+/// What a connection is doing, shared by its stream (reads and writes), its
+/// service (requests), its response bodies (when each ends), its guard and
+/// the accept loop (eviction, shutdown). Every field is written by one
+/// side and read with relaxed loads; a request costs a few plain stores
+/// and two atomic increments.
+#[derive(Debug)]
+pub(crate) struct ConnState {
+    /// Accept order, to break ties between connections idle equally long.
+    seq: u64,
+    /// Requests handed to the service (written by the connection's task only).
+    started: AtomicU32,
+    /// Of those, requests whose response has ended (body finished or dropped).
+    finished: AtomicU32,
+    /// When the head being received began (the accept for the first
+    /// request); [`NONE`] while a request is in flight or the connection is idle.
+    head_since: AtomicU64,
+    /// Bytes of a request head have arrived and no request has started since.
+    head_bytes: AtomicBool,
+    /// When the last response ended (or the accept).
+    idle_since: AtomicU64,
+    /// Since when a write has been pending; [`NONE`] if none is.
+    write_blocked_since: AtomicU64,
+    /// A request on this connection carried a body (it may be unread).
+    body_seen: AtomicBool,
+    /// HTTP/2: several requests at once, so an idle-looking connection is
+    /// closed with GOAWAY rather than dropped.
+    multiplexed: AtomicBool,
+    /// The client closed its side (a read returned end of stream).
+    peer_closed: AtomicBool,
+    /// The guard wants the socket back when hyper drops the stream
+    /// (lingering close).
+    keep_stream: AtomicBool,
+    /// An order from outside: evict or shut down.
+    order: AtomicU8,
+    /// The connection task's waker, stored at its first poll (a spawned
+    /// task's waker always wakes that task).
+    waker: Mutex<Option<Waker>>,
+    /// The socket, handed back by the stream when hyper drops it.
+    parked: Mutex<Option<TcpStream>>,
+}
+
+impl ConnState {
+    pub(crate) fn new(seq: u64, now: u64) -> Self {
+        Self {
+            seq,
+            started: AtomicU32::new(0),
+            finished: AtomicU32::new(0),
+            head_since: AtomicU64::new(now),
+            head_bytes: AtomicBool::new(false),
+            idle_since: AtomicU64::new(now),
+            write_blocked_since: AtomicU64::new(NONE),
+            body_seen: AtomicBool::new(false),
+            multiplexed: AtomicBool::new(false),
+            peer_closed: AtomicBool::new(false),
+            keep_stream: AtomicBool::new(false),
+            order: AtomicU8::new(ORDER_NONE),
+            waker: Mutex::new(None),
+            parked: Mutex::new(None),
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.started.load(Ordering::Relaxed) != self.finished.load(Ordering::Acquire)
+    }
+
+    /// Bytes arrived: if none of a request was pending and no request is
+    /// in flight, a new head starts now (the first head's timeout counts
+    /// from the accept already). On HTTP/2, where bytes between requests
+    /// are mostly control frames (SETTINGS, WINDOW_UPDATE, PING), a
+    /// connection without a request stays idle whatever it receives.
+    #[inline]
+    pub(crate) fn bytes_arrived(&self) {
+        if !self.head_bytes.load(Ordering::Relaxed)
+            && !self.busy()
+            && !self.multiplexed.load(Ordering::Relaxed)
+        {
+            self.head_bytes.store(true, Ordering::Relaxed);
+            if self.head_since.load(Ordering::Relaxed) == NONE {
+                self.head_since.store(clock::coarse_now(), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The client closed its side of the connection.
+    pub(crate) fn peer_closed(&self) {
+        self.peer_closed.store(true, Ordering::Relaxed);
+    }
+
+    /// A write became pending (`true`) or made progress again (`false`).
+    pub(crate) fn write_blocked(&self, blocked: bool) {
+        let since = if blocked { clock::coarse_now() } else { NONE };
+        self.write_blocked_since.store(since, Ordering::Relaxed);
+    }
+
+    /// hyper handed a request to the service.
+    #[inline]
+    pub(crate) fn request_started(&self, has_body: bool, multiplexed: bool) {
+        // Only the connection's task calls the service: a plain increment.
+        let started = self.started.load(Ordering::Relaxed).wrapping_add(1);
+        self.started.store(started, Ordering::Relaxed);
+        self.head_since.store(NONE, Ordering::Relaxed);
+        self.head_bytes.store(false, Ordering::Relaxed);
+        if has_body {
+            self.body_seen.store(true, Ordering::Relaxed);
+        }
+        if multiplexed && !self.multiplexed.load(Ordering::Relaxed) {
+            self.multiplexed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// A response ended (its body finished or was dropped). HTTP/2 bodies
+    /// end on other tasks, hence the atomic increment.
+    #[inline]
+    pub(crate) fn request_finished(&self) {
+        self.idle_since.store(clock::coarse_now(), Ordering::Relaxed);
+        self.finished.fetch_add(1, Ordering::Release);
+    }
+
+    /// Whether the stream should hand the socket back when dropped.
+    pub(crate) fn keeps_stream(&self) -> bool {
+        self.keep_stream.load(Ordering::Relaxed)
+    }
+
+    /// The stream hands the socket back (lingering close).
+    pub(crate) fn park(&self, stream: TcpStream) {
+        *self.parked.lock().unwrap_or_else(PoisonError::into_inner) = Some(stream);
+    }
+
+    fn take_parked(&self) -> Option<TcpStream> {
+        self.parked.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let busy = self.busy();
+        Snapshot {
+            busy,
+            head_since: self.head_since.load(Ordering::Relaxed),
+            idle_since: self.idle_since.load(Ordering::Relaxed),
+            write_blocked_since: self.write_blocked_since.load(Ordering::Relaxed),
+        }
+    }
+
+    /// For eviction: since when this connection has been idle (no request
+    /// in flight, no write pending, no byte of a new request, no order
+    /// yet), with its accept order to break ties; `None` if it is not idle.
+    /// As nginx, which reuses only connections waiting for a request, a
+    /// head on its way is not cut (its header timeout bounds it).
+    pub(crate) fn idle_key(&self) -> Option<(u64, u64)> {
+        if self.order.load(Ordering::Relaxed) != ORDER_NONE || self.head_bytes.load(Ordering::Relaxed) {
+            return None;
+        }
+        let snapshot = self.snapshot();
+        snapshot
+            .is_idle()
+            .then(|| (self.idle_since.load(Ordering::Relaxed), self.seq))
+    }
+
+    /// Orders the connection closed (eviction) or shut down; the first
+    /// order wins. Wakes its task.
+    pub(crate) fn order(&self, shutdown: bool) {
+        let order = if shutdown { ORDER_SHUTDOWN } else { ORDER_EVICT };
+        if self
+            .order
+            .compare_exchange(ORDER_NONE, order, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+            && let Some(waker) = self.waker.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
+        {
+            waker.wake_by_ref();
+        }
+    }
+
+    fn take_order(&self) -> Option<CloseReason> {
+        match self.order.load(Ordering::Acquire) {
+            ORDER_EVICT => Some(CloseReason::Evicted),
+            ORDER_SHUTDOWN => Some(CloseReason::Shutdown),
+            _ => None,
+        }
+    }
+
+    fn register_waker(&self, waker: &Waker) {
+        *self.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(waker.clone());
+    }
+}
+
+/// What [`verdict`] needs of a connection's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    /// A request is in flight.
+    pub(crate) busy: bool,
+    /// When the head being received began, or [`NONE`].
+    pub(crate) head_since: u64,
+    /// When the last response ended (or the accept).
+    pub(crate) idle_since: u64,
+    /// Since when a write has been pending, or [`NONE`].
+    pub(crate) write_blocked_since: u64,
+}
+
+impl Snapshot {
+    /// No request in flight and nothing left to write: closing loses nothing.
+    pub(crate) fn is_idle(&self) -> bool {
+        !self.busy && self.write_blocked_since == NONE
+    }
+}
+
+/// The timeouts of [`Limits`] in clock readings (milliseconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    pub(crate) header: u64,
+    pub(crate) idle: u64,
+    pub(crate) send: u64,
+    pub(crate) lingering: u64,
+    pub(crate) lingering_bytes: u64,
+}
+
+impl Timeouts {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Self {
+            header: limits.header_timeout_ms,
+            idle: limits.idle_timeout_ms,
+            send: limits.send_timeout_ms,
+            lingering: limits.lingering_timeout_ms,
+            lingering_bytes: limits.lingering_max_bytes,
+        }
+    }
+
+    fn shortest(&self) -> u64 {
+        self.header.min(self.idle).min(self.send)
+    }
+}
+
+/// What a timer wake-up decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The deadline has passed.
+    Close(CloseReason),
+    /// Look again at this reading.
+    CheckAt(u64),
+}
+
+/// The deadline a connection's state implies at `now`:
+///
+/// - a write pending: `send` after it became pending (whatever else is
+///   going on: the client does not read);
+/// - a request in flight: none (its handler and the origin have their own);
+/// - a head being received: `header` after its first byte (the accept, for
+///   the first request): total time, however the bytes trickle;
+/// - otherwise idle: `idle` after the last response ended.
+///
+/// The state may change before that deadline without waking the timer (a
+/// head may start, a write may block), so the next look is also no later
+/// than one shortest timeout from now: any deadline that starts later
+/// lies beyond that.
+pub(crate) fn verdict(state: Snapshot, timeouts: &Timeouts, now: u64) -> Verdict {
+    let next_look = now.saturating_add(timeouts.shortest());
+    let (deadline, reason) = if state.write_blocked_since != NONE {
+        (
+            state.write_blocked_since.saturating_add(timeouts.send),
+            CloseReason::SendTimeout,
+        )
+    } else if state.busy {
+        return Verdict::CheckAt(next_look);
+    } else if state.head_since != NONE {
+        (
+            state.head_since.saturating_add(timeouts.header),
+            CloseReason::HeaderTimeout,
+        )
+    } else {
+        (
+            state.idle_since.saturating_add(timeouts.idle),
+            CloseReason::IdleTimeout,
+        )
+    };
+    if now >= deadline {
+        Verdict::Close(reason)
+    } else {
+        Verdict::CheckAt(deadline.min(next_look))
+    }
+}
+
+/// Where a [`Guard`] is in a connection's life.
+#[derive(Debug)]
+enum Phase {
+    /// hyper serves it.
+    Serving,
+    /// Write side shut; reading and discarding what the client still sends.
+    Lingering {
+        stream: TcpStream,
+        drained: u64,
+        armed: bool,
+    },
+    /// Closed.
+    Done,
+}
+
+pin_project_lite::pin_project! {
+    /// Serves one connection and closes it on its deadlines, on eviction
+    /// or at shutdown; then, when the client may still be sending a body
+    /// the server did not read, lingers before the socket is closed.
+    ///
+    /// Per wake-up it costs two loads (has the timer fired? is there an
+    /// order?) besides polling the connection; the timer itself is polled
+    /// only when armed again, at the top of a task poll so that tokio's
+    /// cooperative budget is never exhausted there.
+    pub(crate) struct Guard<C> {
+        #[pin]
+        connection: Option<C>,
+        #[pin]
+        timer: Sleep,
+        conn: Arc<ConnState>,
+        timeouts: Timeouts,
+        slot: Slot,
+        phase: Phase,
+        // Set on the first poll, which registers the wakers.
+        started: bool,
+        // An order was acted on (graceful shutdown started).
+        ordered: Option<CloseReason>,
+    }
+}
+
+impl<C> Guard<C> {
+    pub(crate) fn new(connection: C, conn: Arc<ConnState>, timeouts: Timeouts, slot: Slot, now: u64) -> Self {
+        let first_look = now.saturating_add(timeouts.shortest());
+        Self {
+            connection: Some(connection),
+            timer: tokio::time::sleep_until(clock::instant_at(first_look)),
+            conn,
+            timeouts,
+            slot,
+            phase: Phase::Serving,
+            started: false,
+            ordered: None,
+        }
+    }
+}
+
+impl<C: Serving> Future for Guard<C> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if !*this.started {
+            *this.started = true;
+            this.conn.register_waker(cx.waker());
+            // Registers the timer's waker (the budget is whole on a task's
+            // first poll); its expiry is then seen with `is_elapsed`.
+            let _ = this.timer.as_mut().poll(cx);
+        }
+        loop {
+            match this.phase {
+                Phase::Serving => {
+                    if this.timer.is_elapsed() {
+                        match verdict(this.conn.snapshot(), this.timeouts, clock::precise_now()) {
+                            Verdict::Close(reason) => {
+                                this.connection.set(None);
+                                this.slot.close(reason);
+                                *this.phase = Phase::Done;
+                                continue;
+                            }
+                            Verdict::CheckAt(at) => {
+                                this.timer.as_mut().reset(clock::instant_at(at));
+                                if this.timer.as_mut().poll(cx).is_ready() {
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                    if this.ordered.is_none()
+                        && let Some(reason) = this.conn.take_order()
+                    {
+                        *this.ordered = Some(reason);
+                        if this.conn.snapshot().is_idle() && !this.conn.multiplexed.load(Ordering::Relaxed) {
+                            // Nothing in flight, nothing unwritten: close now.
+                            this.connection.set(None);
+                            this.slot.close(reason);
+                            *this.phase = Phase::Done;
+                            continue;
+                        }
+                        // Finish the request in flight (HTTP/2: GOAWAY), then close.
+                        if let Some(connection) = this.connection.as_mut().as_pin_mut() {
+                            connection.graceful_shutdown();
+                        }
+                    }
+                    let Some(connection) = this.connection.as_mut().as_pin_mut() else {
+                        *this.phase = Phase::Done;
+                        continue;
+                    };
+                    let Poll::Ready(result) = connection.poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    let reason = match (&result, *this.ordered) {
+                        (_, Some(reason)) => reason,
+                        (Ok(()), None) => CloseReason::Finished,
+                        (Err(error), None) => {
+                            tracing::debug!(%error, "connection ended with an error");
+                            CloseReason::Error
+                        }
+                    };
+                    this.slot.close(reason);
+                    // Linger when the client may still be sending what the
+                    // server did not read: a request body (answered early,
+                    // say 413) or a head hyper refused (400, 431).
+                    let linger = this.timeouts.lingering > 0
+                        && !this.conn.peer_closed.load(Ordering::Relaxed)
+                        && (this.conn.body_seen.load(Ordering::Relaxed) || result.is_err());
+                    if linger {
+                        this.conn.keep_stream.store(true, Ordering::Relaxed);
+                    }
+                    this.connection.set(None);
+                    match this.conn.take_parked() {
+                        Some(stream) if linger => {
+                            *this.phase = Phase::Lingering {
+                                stream,
+                                drained: 0,
+                                armed: false,
+                            };
+                            // Go on in a fresh task poll, with a whole
+                            // budget for arming the timer.
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        _ => *this.phase = Phase::Done,
+                    }
+                }
+                Phase::Lingering {
+                    stream,
+                    drained,
+                    armed,
+                } => {
+                    if !*armed {
+                        *armed = true;
+                        // RFC 9112 §9.6: close in stages, write side first,
+                        // so that the client reads the response rather than
+                        // a reset caused by its unread bytes.
+                        let _ = tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut *stream), cx);
+                        let until = clock::precise_now().saturating_add(this.timeouts.lingering);
+                        this.timer.as_mut().reset(clock::instant_at(until));
+                        let _ = this.timer.as_mut().poll(cx);
+                    }
+                    let evicted = this.conn.take_order() == Some(CloseReason::Evicted);
+                    if this.timer.is_elapsed() || evicted {
+                        *this.phase = Phase::Done;
+                        continue;
+                    }
+                    match drain(stream, cx, drained, this.timeouts.lingering_bytes) {
+                        DrainStep::Pending => return Poll::Pending,
+                        DrainStep::Done => *this.phase = Phase::Done,
+                    }
+                }
+                Phase::Done => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const TIMEOUTS: Timeouts = Timeouts {
+        header: 1_000,
+        idle: 5_000,
+        send: 3_000,
+        lingering: 2_000,
+        lingering_bytes: 1 << 20,
+    };
+
+    fn state(busy: bool, head_since: u64, idle_since: u64, write_blocked_since: u64) -> Snapshot {
+        Snapshot {
+            busy,
+            head_since,
+            idle_since,
+            write_blocked_since,
+        }
+    }
+
+    #[test]
+    fn each_state_has_its_own_deadline() {
+        use CloseReason::{HeaderTimeout, IdleTimeout, SendTimeout};
+        use Verdict::{CheckAt, Close};
+        // (case, state, now, verdict)
+        let cases = [
+            (
+                "silent since the accept at 100: header timeout from the accept",
+                state(false, 100, 100, NONE),
+                500,
+                CheckAt(1_100),
+            ),
+            (
+                "silent, deadline reached",
+                state(false, 100, 100, NONE),
+                1_100,
+                Close(HeaderTimeout),
+            ),
+            (
+                "a later head began at 7000 (idle since 6000)",
+                state(false, 7_000, 6_000, NONE),
+                7_500,
+                CheckAt(8_000),
+            ),
+            (
+                "a trickling head is timed from its first byte, not its last",
+                state(false, 7_000, 6_000, NONE),
+                8_000,
+                Close(HeaderTimeout),
+            ),
+            (
+                "idle since 6000, next look within the shortest timeout",
+                state(false, NONE, 6_000, NONE),
+                6_100,
+                CheckAt(7_100),
+            ),
+            (
+                "idle since 6000, looked at late",
+                state(false, NONE, 6_000, NONE),
+                10_500,
+                CheckAt(11_000),
+            ),
+            (
+                "idle deadline reached",
+                state(false, NONE, 6_000, NONE),
+                11_000,
+                Close(IdleTimeout),
+            ),
+            (
+                "a request in flight has no deadline here",
+                state(true, NONE, 6_000, NONE),
+                60_000,
+                CheckAt(61_000),
+            ),
+            (
+                "a write pending since 2000",
+                state(true, NONE, 0, 2_000),
+                2_500,
+                CheckAt(3_500),
+            ),
+            (
+                "the client did not read for the send timeout",
+                state(true, NONE, 0, 2_000),
+                5_000,
+                Close(SendTimeout),
+            ),
+            (
+                "a response's last bytes unsent after it ended",
+                state(false, NONE, 2_000, 2_000),
+                5_000,
+                Close(SendTimeout),
+            ),
+        ];
+        for (case, snapshot, now, expected) in cases {
+            assert_eq!(verdict(snapshot, &TIMEOUTS, now), expected, "{case}");
+        }
+    }
+
+    #[test]
+    fn a_deadline_that_starts_between_two_looks_is_never_missed() {
+        // Whatever the state at a look, the next look comes no later than
+        // one shortest timeout on, so a head starting right after the
+        // look (deadline: now + header) is looked at in time.
+        for now in [1, 999, 5_000, 123_456] {
+            for snapshot in [
+                state(false, NONE, now, NONE),
+                state(true, NONE, 0, NONE),
+                state(false, now, now, NONE),
+            ] {
+                match verdict(snapshot, &TIMEOUTS, now) {
+                    Verdict::CheckAt(at) => assert!(at > now && at <= now + TIMEOUTS.header, "{snapshot:?}"),
+                    Verdict::Close(reason) => panic!("{snapshot:?} closed for {reason:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn requests_and_bytes_move_the_state() {
+        clock::start().unwrap();
+        let accepted = clock::coarse_now();
+        let conn = ConnState::new(1, accepted);
+        assert_eq!(
+            conn.snapshot(),
+            state(false, accepted, accepted, NONE),
+            "a new connection awaits its first head"
+        );
+        conn.request_started(false, false);
+        assert!(conn.snapshot().busy && conn.snapshot().head_since == NONE);
+        conn.bytes_arrived();
+        assert_eq!(
+            conn.snapshot().head_since,
+            NONE,
+            "bytes during a request are its body"
+        );
+        assert_eq!(conn.idle_key(), None, "busy connections are not evicted");
+        conn.request_finished();
+        let idle = conn.snapshot();
+        assert!(!idle.busy && idle.head_since == NONE && idle.idle_since >= accepted);
+        assert_eq!(conn.idle_key(), Some((idle.idle_since, 1)));
+        conn.bytes_arrived();
+        assert_ne!(conn.snapshot().head_since, NONE, "the next head began");
+        assert_eq!(conn.idle_key(), None, "a head on its way is not cut");
+        conn.request_started(false, false);
+        conn.request_finished();
+        conn.write_blocked(true);
+        assert_eq!(conn.idle_key(), None, "a pending write is not idle");
+        conn.write_blocked(false);
+        conn.order(false);
+        assert_eq!(conn.idle_key(), None, "ordered once only");
+        conn.order(true);
+        assert_eq!(
+            conn.take_order(),
+            Some(CloseReason::Evicted),
+            "the first order wins"
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! Lingering close and the graceful shutdown.
+
+use std::io::{Read, Write};
+
+use tokio::io::AsyncWriteExt;
+
+use crate::support::{GET, PATIENCE, Server, closed_by_server, exchange, patient, read_response};
+
+/// Sends a whole upload of `len` bytes before reading anything, as a
+/// simple client (or a proxy streaming a body) does, and returns what it
+/// read: the server's early answer must arrive, not a reset.
+fn upload_then_read(addr: std::net::SocketAddr, len: usize) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.set_write_timeout(Some(PATIENCE)).unwrap();
+    let head = format!("POST /reject HTTP/1.1\r\nHost: test\r\nContent-Length: {len}\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let body = vec![b'x'; len];
+    if let Err(e) = stream.write_all(&body) {
+        return format!("writing the body failed: {e}");
+    }
+    read_status_line(&mut stream)
+}
+
+/// An answer given before the request body was read (a 413 decided from
+/// `Content-Length`) reaches a client that writes its whole body first:
+/// the server shuts its write side and reads and discards the rest before
+/// closing, instead of closing on unread bytes (which makes the kernel
+/// send a reset that destroys the response).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_answer_to_an_unread_upload_reaches_the_client_instead_of_a_reset() {
+    let server = Server::start(patient()).await;
+    let addr = server.addr;
+    let outcomes = tokio::task::spawn_blocking(move || {
+        (0..20)
+            .map(|_| upload_then_read(addr, 4 << 20))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    for outcome in &outcomes {
+        assert_eq!(outcome, "HTTP/1.1 413 Payload Too Large", "{outcomes:#?}");
+    }
+}
+
+/// The shutdown closes a silent connection and an idle keep-alive one at
+/// once, lets the request in flight finish, and returns when all are
+/// closed.
+#[tokio::test]
+async fn shutdown_closes_idle_connections_and_finishes_the_request_in_flight() {
+    let mut server = Server::start(patient()).await;
+    let mut silent = server.connect().await;
+    let mut idle = server.connect().await;
+    assert_eq!(exchange(&mut idle, GET).await, "HTTP/1.1 200 OK");
+    let mut busy = server.connect().await;
+    busy.write_all(b"GET /slow HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+    server.wait_for(Server::open, 3.0, "open connections").await;
+    // The slow request is in flight: its connection is the one the
+    // shutdown must not cut.
+    server
+        .wait_for(Server::slow_requests, 1.0, "slow requests in flight")
+        .await;
+    server.stop();
+    closed_by_server(&mut silent).await;
+    closed_by_server(&mut idle).await;
+    assert_eq!(read_response(&mut busy).await, "HTTP/1.1 200 OK");
+    let task = server.task.take().unwrap();
+    tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("serve returns once every connection closed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(server.closed("shutdown"), 3.0);
+    assert!(
+        tokio::net::TcpStream::connect(server.addr).await.is_err(),
+        "the listener is closed"
+    );
+}
+
+/// Reads until the response head is complete (the connection may stay
+/// open for the next request) and returns its status line, or what went
+/// wrong first.
+fn read_status_line(stream: &mut std::net::TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !received.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) => return format!("closed after {:?}", String::from_utf8_lossy(&received)),
+            Ok(n) => received.extend_from_slice(&chunk[..n]),
+            Err(e) => {
+                return format!(
+                    "reading failed: {e} after {:?}",
+                    String::from_utf8_lossy(&received)
+                );
+            }
+        }
+    }
+    String::from_utf8_lossy(&received)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
