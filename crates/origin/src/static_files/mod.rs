@@ -74,6 +74,13 @@ mod range;
 mod request_path;
 mod watch;
 
+/// The pure `Range` decision and `multipart/byteranges` layout, exposed for
+/// the property tests in `fuzz/` (the `range` target) only: not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::range::{RangePlan, Segment, multipart_segments, plan_range};
+}
+
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::fs::{File, Metadata};
