@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod json_numbers;
 mod shutdown;
 mod static_files;
