@@ -260,11 +260,14 @@ fn fields_to_wire(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
 }
 
 fn fields_from_wire(fields: Vec<(String, Vec<u8>)>) -> Option<HeaderMap> {
-    let mut headers = HeaderMap::with_capacity(fields.len());
+    // The count comes from the blob: a damaged one can name more fields
+    // than a `HeaderMap` holds, where `with_capacity` and `append` panic.
+    // The capacity is only a hint; a map past its limit is a miss.
+    let mut headers = HeaderMap::try_with_capacity(fields.len()).unwrap_or_default();
     for (name, value) in fields {
         let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
         let value = HeaderValue::from_bytes(&value).ok()?;
-        headers.append(name, value);
+        headers.try_append(name, value).ok()?;
     }
     Some(headers)
 }
@@ -360,6 +363,39 @@ mod tests {
         assert_eq!(Meta::decode(b""), None);
         assert_eq!(Meta::decode(b"\x02abc"), None);
         assert_eq!(Meta::decode(b"\x01\xff\xff"), None);
+    }
+
+    /// Found by `fuzz/` (target `edge_meta`, `fuzz/regressions/edge_meta/`):
+    /// a blob whose field count is past what a `HeaderMap` can hold made
+    /// `HeaderMap::with_capacity` panic instead of being a miss.
+    #[test]
+    fn a_meta_blob_naming_more_fields_than_a_header_map_holds_decodes_without_a_panic() {
+        let blob = |headers: Vec<(String, Vec<u8>)>| {
+            let wire = Wire::Response {
+                status: 200,
+                headers,
+                request_time: 1,
+                response_time: 2,
+                vary_request: Vec::new(),
+            };
+            let mut out = vec![FORMAT];
+            out.extend(postcard::to_stdvec(&wire).unwrap());
+            out
+        };
+        // Empty names: invalid, so a miss.
+        assert_eq!(
+            Meta::decode(&blob(vec![(String::new(), Vec::new()); 30_000])),
+            None
+        );
+        // Valid, distinct names, more than a map's 32768 entries: a miss.
+        let distinct = (0..40_000).map(|i| (format!("x-{i}"), b"v".to_vec())).collect();
+        assert_eq!(Meta::decode(&blob(distinct)), None);
+        // Many values of one name fit: that response round-trips.
+        let repeated = vec![("set-cookie".to_owned(), b"a=1".to_vec()); 30_000];
+        let Some(Meta::Response(meta)) = Meta::decode(&blob(repeated)) else {
+            panic!("30 000 lines of one field are a valid response");
+        };
+        assert_eq!(meta.headers.get_all("set-cookie").iter().count(), 30_000);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod api;
 mod api_support;
 mod api_writes;
 mod connections;
+mod json_numbers;
 mod racing_writers;
 mod shutdown;
 mod static_files;

@@ -7,7 +7,7 @@
 //! | `request_path` | pure: the request path → cleaned segments, refusing `..`, `%2e%2e`, `%2f`, `\`, NUL, hidden files |
 //! | `encoding` | pure: `Accept-Encoding` → codings ranked by the client's weights ([RFC 9110 §12.5.3]) |
 //! | [`cache_control`] | pure: path → `Cache-Control` (configured globs, then fingerprint/HTML defaults) |
-//! | `range` | pure: `Range` → full / one range / multipart / 416 ([RFC 9110 §14]) |
+//! | `range` | pure: `Range` → full / one range / multipart / 416 ([RFC 9110 §14]); re-exported by the hidden `fuzzing` module for the `range` target in `fuzz/` |
 //! | `index` | IO: (device, inode) + (size, mtime ns, ctime ns) → BLAKE3, in memory and saved in the data dir |
 //! | `compress` | IO: on-the-fly compression, done once per content and coding, cached in the data dir |
 //! | `listing` | IO: the optional directory listing |
@@ -73,6 +73,13 @@ mod listing;
 mod range;
 mod request_path;
 mod watch;
+
+/// The pure `Range` decision and `multipart/byteranges` layout, exposed for
+/// the property tests in `fuzz/` (the `range` target) only: not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::range::{RangePlan, Segment, multipart_segments, plan_range};
+}
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;

@@ -10,7 +10,7 @@ use revalidate_core::Outcome;
 
 /// What part of the selected representation to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum RangePlan {
+pub enum RangePlan {
     /// All of it, `200`.
     Full,
     /// One range, `206` with `Content-Range`.
@@ -24,12 +24,7 @@ pub(crate) enum RangePlan {
 /// Decides from the request, the precondition outcome and the length of
 /// the selected representation. Call it only after the preconditions
 /// passed (§13.2.2 puts `Range` last), with their outcome.
-pub(crate) fn plan_range(
-    method: &Method,
-    range_lines: &[HeaderValue],
-    outcome: Outcome,
-    len: u64,
-) -> RangePlan {
+pub fn plan_range(method: &Method, range_lines: &[HeaderValue], outcome: Outcome, len: u64) -> RangePlan {
     // §14.2: "A server MUST ignore a Range header field received with a
     // request method that is unrecognized or for which range handling is
     // not defined. For this specification, GET is the only method for
@@ -61,6 +56,10 @@ pub(crate) fn plan_range(
         // Only on an empty representation with a suffix range: send it all.
         Ok(ranges) if ranges.is_empty() => RangePlan::Full,
         Ok(mut ranges) if ranges.len() == 1 => RangePlan::Single(ranges.remove(0)),
+        // Overlapping ranges of a representation past 2^63 bytes could add
+        // up to a body whose length a u64 cannot hold; §14.2 lets a server
+        // ignore overlapping ranges, and the whole is the one answer left.
+        Ok(ranges) if !multipart_length_fits(&ranges) => RangePlan::Full,
         Ok(ranges) => RangePlan::Multiple(ranges),
         Err(RangeUnsatisfiableError::Unsatisfiable) => RangePlan::Unsatisfiable,
         // Many overlapping ranges: §14.2 lets a server "ignore or reject
@@ -69,9 +68,25 @@ pub(crate) fn plan_range(
     }
 }
 
+/// Room left for the part headers and delimiters of a multipart body,
+/// each far below a KiB: [`multipart_segments`] cannot overflow when the
+/// ranges' bytes leave this much of a u64 free.
+const MULTIPART_HEAD_ROOM: u64 = 1 << 32;
+
+/// Whether the bytes of `ranges` and their part headers fit in a u64.
+fn multipart_length_fits(ranges: &[RangeInclusive<u64>]) -> bool {
+    ranges
+        .iter()
+        .try_fold(0u64, |sum, range| {
+            sum.checked_add(range.end() - range.start() + 1)
+        })
+        .and_then(|sum| sum.checked_add(MULTIPART_HEAD_ROOM))
+        .is_some()
+}
+
 /// One piece of a `multipart/byteranges` body.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Segment {
+pub enum Segment {
     /// Literal bytes (part headers, the closing delimiter).
     Literal(bytes::Bytes),
     /// Bytes `start..start+len` of the representation.
@@ -84,10 +99,11 @@ pub(crate) enum Segment {
 }
 
 /// The segments of a `multipart/byteranges` body ([RFC 9110 §14.6]) and
-/// its total length.
+/// its total length. [`plan_range`] only plans ranges whose total fits in a
+/// u64; past that the length saturates rather than wrapping.
 ///
 /// [RFC 9110 §14.6]: https://www.rfc-editor.org/rfc/rfc9110#section-14.6
-pub(crate) fn multipart_segments(
+pub fn multipart_segments(
     ranges: &[RangeInclusive<u64>],
     total_len: u64,
     content_type: &str,
@@ -102,17 +118,17 @@ pub(crate) fn multipart_segments(
             range.start(),
             range.end()
         );
-        length += head.len() as u64;
+        length = length.saturating_add(head.len() as u64);
         segments.push(Segment::Literal(head.into()));
         let len = range.end() - range.start() + 1;
-        length += len;
+        length = length.saturating_add(len);
         segments.push(Segment::Slice {
             start: *range.start(),
             len,
         });
     }
     let tail = format!("\r\n--{boundary}--\r\n");
-    length += tail.len() as u64;
+    length = length.saturating_add(tail.len() as u64);
     segments.push(Segment::Literal(tail.into()));
     (segments, length)
 }
@@ -169,6 +185,27 @@ mod tests {
                 "{method} {range:?} {len}"
             );
         }
+    }
+
+    /// Found by `fuzz/` (target `range`, `fuzz/regressions/range/`): two
+    /// overlapping ranges of a representation near u64::MAX bytes made the
+    /// multipart body's length overflow (a panic with overflow checks, a
+    /// wrong `Content-Length` without).
+    #[test]
+    fn overlapping_ranges_whose_multipart_length_overflows_u64_are_ignored() {
+        let len = u64::MAX - 5;
+        assert_eq!(
+            plan(Method::GET, Some("bytes=1-,0-"), Outcome::Proceed, len),
+            RangePlan::Full
+        );
+        // Half as long, the same ranges are planned and laid out.
+        let len = u64::MAX / 4;
+        let RangePlan::Multiple(ranges) = plan(Method::GET, Some("bytes=1-,0-"), Outcome::Proceed, len)
+        else {
+            panic!("two overlapping ranges of a quarter of u64 fit");
+        };
+        let (_, body_len) = multipart_segments(&ranges, len, "text/plain", "B");
+        assert!(body_len > 2 * (len - 1) && body_len < u64::MAX);
     }
 
     #[test]
