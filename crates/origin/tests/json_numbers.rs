@@ -1,10 +1,9 @@
 //! The JSON API keeps numbers exactly as sent, over a real socket and a
 //! real SQLite file.
 
-use reqwest::StatusCode;
-use revalidate_origin::api::{self, ApiSettings};
-use revalidate_origin::metrics::Metrics;
-use revalidate_origin::server;
+use reqwest::{Method, StatusCode};
+
+use crate::api_support::Api;
 
 /// Found by `fuzz/` (target `api_json`): serde_json's default float parser
 /// may land one unit in the last place away from the number in the text, so
@@ -12,20 +11,7 @@ use revalidate_origin::server;
 /// client's `…397e-144`. The workspace enables `float_roundtrip`.
 #[tokio::test]
 async fn a_json_number_is_stored_exactly_as_the_client_sent_it() {
-    let data = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", data.path().join("api.db").display());
-    let store = revalidate_store::open(&url).await.unwrap();
-    let settings = ApiSettings {
-        prefix: "/api/".into(),
-        body_limit: 4096,
-        require_preconditions: Vec::new(),
-    };
-    let app = server::app(api::router(store, settings), "/api/", None, &Metrics::new(), true);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(server::serve(listener, app, None, std::future::pending()));
-    let client = reqwest::Client::new();
-
+    let api = Api::start_with(Vec::new()).await;
     // Each is written as serde_json writes its f64 (the shortest digits),
     // so reading and writing it back must give the same text.
     let documents = [
@@ -34,9 +20,9 @@ async fn a_json_number_is_stored_exactly_as_the_client_sent_it() {
         r#"[0.1,2.2250738585072014e-308,1.7976931348623157e+308,-3.0000000000000004]"#,
     ];
     for (i, document) in documents.into_iter().enumerate() {
-        let url = format!("http://{addr}/api/numbers/n{i}");
-        let put = client
-            .put(&url)
+        let path = format!("/api/numbers/n{i}");
+        let put = api
+            .request(Method::PUT, &path)
             .header("content-type", "application/json")
             .body(document)
             .send()
@@ -44,7 +30,7 @@ async fn a_json_number_is_stored_exactly_as_the_client_sent_it() {
             .unwrap();
         assert_eq!(put.status(), StatusCode::CREATED, "{document}");
         assert_eq!(put.text().await.unwrap(), document);
-        let get = client.get(&url).send().await.unwrap();
+        let get = api.request(Method::GET, &path).send().await.unwrap();
         assert_eq!(get.status(), StatusCode::OK);
         assert_eq!(get.text().await.unwrap(), document);
     }
