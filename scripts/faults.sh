@@ -29,7 +29,7 @@ case "$profile" in
   *) echo "faults.sh: FAULTS_PROFILE must be dev or release, not $profile" >&2; exit 2 ;;
 esac
 cargo build --profile "$profile" --locked -p revalidate -p revalidate-faults
-bin_dir="${CARGO_TARGET_DIR:-target}/$out"
+bin_dir="$(realpath "${CARGO_TARGET_DIR:-target}")/$out"
 
 pg_url="${REVALIDATE_FAULTS_PG_URL:-}"
 if [ -z "$pg_url" ]; then
