@@ -19,10 +19,8 @@
 //!
 //! The servers are configured with the keys the reliability fixes add
 //! (named once, in [`process::keys`]), set to about 1 s so that the run
-//! is quick. A build that does not know a key refuses to start; the
-//! runner then drops that key, starts it again and says so in the case's
-//! details, so that on a build without a fix the case fails for its own
-//! reason (the defect), not because the server did not start.
+//! is quick. A build that refuses its config (a key renamed, say) fails
+//! the case with the server's own error line.
 //!
 //! # Map
 //!

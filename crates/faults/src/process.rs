@@ -35,8 +35,8 @@ pub(crate) struct Key {
     pub(crate) name: &'static str,
 }
 
-/// The keys the reliability fixes add, which older builds reject. Every
-/// case names them through these constants, so a rename is one line here.
+/// The keys the reliability fixes added. Every case names them through
+/// these constants, so a rename is one line here.
 pub(crate) mod keys {
     use super::Key;
 
@@ -69,25 +69,6 @@ pub(crate) mod keys {
     pub(crate) const CACHE_SET_COOKIE: Key = top("cache_set_cookie");
     /// Edge: peers whose `X-Forwarded-For`/`-Proto` are passed on.
     pub(crate) const TRUSTED_PROXIES: Key = top("trusted_proxies");
-    /// Origin: a request body must arrive within it (`[api]`).
-    pub(crate) const BODY_READ_TIMEOUT: Key = Key {
-        section: Some("api"),
-        name: "body_read_timeout_ms",
-    };
-
-    /// Every one of them.
-    pub(crate) const ALL: [Key; 10] = [
-        HEADER_READ_TIMEOUT,
-        KEEP_ALIVE_TIMEOUT,
-        SEND_TIMEOUT,
-        MAX_CONNECTIONS,
-        CLIENT_BODY_TIMEOUT,
-        UPSTREAM_BODY_TIMEOUT,
-        COLLAPSE_TIMEOUT,
-        CACHE_SET_COOKIE,
-        TRUSTED_PROXIES,
-        BODY_READ_TIMEOUT,
-    ];
 }
 
 /// How long a server may take to print its "listening on" line (the
@@ -136,17 +117,6 @@ impl ConfigFile {
         self.table.contains_key(key)
     }
 
-    /// Removes `key`; whether it was there.
-    fn remove(&mut self, key: Key) -> bool {
-        match key.section {
-            None => self.table.remove(key.name).is_some(),
-            Some(section) => match self.table.get_mut(section) {
-                Some(toml::Value::Table(table)) => table.remove(key.name).is_some(),
-                _ => false,
-            },
-        }
-    }
-
     fn render(&self) -> anyhow::Result<String> {
         Ok(toml::to_string(&self.table)?)
     }
@@ -165,8 +135,6 @@ pub(crate) struct Server {
     /// Where it listens.
     pub(crate) addr: SocketAddr,
     pid: Option<u32>,
-    /// Config keys this build rejected, dropped from its config.
-    pub(crate) ignored_keys: Vec<String>,
     stderr_path: PathBuf,
     label: String,
     _dir: tempfile::TempDir,
@@ -247,18 +215,10 @@ impl Server {
         !matches!(child.try_wait(), Ok(None))
     }
 
-    /// Notes for the case's details: config keys this build rejected, and
-    /// whether the server died during the case.
+    /// Notes for the case's details: whether the server died during the
+    /// case.
     pub(crate) fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
-        if !self.ignored_keys.is_empty() {
-            notes.push(format!(
-                "note: {} ({}) rejected config keys {}; it ran with its defaults for them",
-                self.label,
-                self.addr,
-                self.ignored_keys.join(", ")
-            ));
-        }
         if self.has_exited() {
             notes.push(format!(
                 "note: {} exited during the case; its stderr ends: {}",
@@ -290,127 +250,77 @@ fn path_value(path: &Path) -> String {
 }
 
 /// Starts `revalidate SUBCOMMAND --config FILE` and waits for the line
-/// starting with `announcement`, dropping rejected [`keys`] and
-/// starting again when the build refuses them.
+/// starting with `announcement`. A build that rejects the config (a key
+/// renamed, say) fails the case, with the server's error.
 async fn spawn(
     ctx: &Context,
     label: &str,
     subcommand: &str,
     announcement: &str,
-    mut config: ConfigFile,
+    config: ConfigFile,
     dir: tempfile::TempDir,
 ) -> anyhow::Result<Server> {
-    let mut ignored_keys = Vec::new();
     let config_path = dir.path().join(format!("{subcommand}.toml"));
     let stderr_path = dir.path().join(format!("{subcommand}.stderr"));
-    loop {
-        std::fs::write(&config_path, config.render()?)?;
-        let stderr = std::fs::File::create(&stderr_path)?;
-        let mut child = Command::new(&ctx.revalidate)
-            .arg(subcommand)
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .env("RUST_LOG", "warn")
-            // Flags' environment fallbacks would override the config file.
-            .env_remove("REVALIDATE_DATABASE")
-            .env_remove("REVALIDATE_WORKERS")
-            .env_remove("REVALIDATE_LOG_FORMAT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {}", ctx.revalidate.display()))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let announced = tokio::time::timeout(START_TIMEOUT, async {
-            // The announcement is the first line; a few lines of slack.
-            for _ in 0..8 {
-                match lines.next_line().await {
-                    Ok(Some(line)) => {
-                        if let Some(addr) = line.trim().strip_prefix(announcement) {
-                            return addr.parse::<SocketAddr>().ok();
-                        }
+    std::fs::write(&config_path, config.render()?)?;
+    let stderr = std::fs::File::create(&stderr_path)?;
+    let mut child = Command::new(&ctx.revalidate)
+        .arg(subcommand)
+        .arg("--config")
+        .arg(&config_path)
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        // Flags' environment fallbacks would override the config file.
+        .env_remove("REVALIDATE_DATABASE")
+        .env_remove("REVALIDATE_WORKERS")
+        .env_remove("REVALIDATE_LOG_FORMAT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", ctx.revalidate.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let announced = tokio::time::timeout(START_TIMEOUT, async {
+        // The announcement is the first line; a few lines of slack.
+        for _ in 0..8 {
+            match lines.next_line().await {
+                Ok(Some(line)) => {
+                    if let Some(addr) = line.trim().strip_prefix(announcement) {
+                        return addr.parse::<SocketAddr>().ok();
                     }
-                    Ok(None) | Err(_) => return None,
                 }
+                Ok(None) | Err(_) => return None,
             }
-            None
-        })
-        .await;
-        if let Ok(Some(addr)) = announced {
-            // Keep reading stdout so that the server never blocks on a full pipe.
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            let pid = child.id();
-            return Ok(Server {
-                child: Mutex::new(child),
-                addr,
-                pid,
-                ignored_keys,
-                stderr_path,
-                label: label.to_owned(),
-                _dir: dir,
-            });
         }
-        let _ = child.start_kill();
-        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-        let rejected = unknown_field(&stderr).and_then(|name| keys::ALL.into_iter().find(|k| k.name == name));
-        if let Some(key) = rejected
-            && config.remove(key)
-        {
-            ignored_keys.push(match key.section {
-                Some(section) => format!("[{section}] {}", key.name),
-                None => key.name.to_owned(),
-            });
-            continue;
-        }
-        let why = if announced.is_err() {
-            format!("no \"listening on\" line within {} s", START_TIMEOUT.as_secs())
-        } else {
-            "it exited before listening".to_owned()
-        };
-        let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-        bail!(
-            "{label} (revalidate {subcommand}) did not start: {why}; stderr: {}",
-            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-        );
+        None
+    })
+    .await;
+    if let Ok(Some(addr)) = announced {
+        // Keep reading stdout so that the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let pid = child.id();
+        return Ok(Server {
+            child: Mutex::new(child),
+            addr,
+            pid,
+            stderr_path,
+            label: label.to_owned(),
+            _dir: dir,
+        });
     }
-}
-
-/// The key named by serde's "unknown field `KEY`" in an error message.
-fn unknown_field(stderr: &str) -> Option<&str> {
-    let rest = &stderr[stderr.find("unknown field `")? + "unknown field `".len()..];
-    Some(&rest[..rest.find('`')?])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_field_is_read_from_a_config_error() {
-        let stderr = "revalidate: error: invalid config file /tmp/x/serve.toml: TOML parse error at line 3, \
-                      column 1 | 3 | header_read_timeout_ms = 1000 | ^^^ unknown field \
-                      `header_read_timeout_ms`, expected one of `listen`, `root`";
-        assert_eq!(unknown_field(stderr), Some("header_read_timeout_ms"));
-        assert_eq!(unknown_field("revalidate: error: address in use"), None);
-    }
-
-    #[test]
-    fn a_rejected_key_is_removed_from_its_section() {
-        let mut config = ConfigFile::new()
-            .with(keys::HEADER_READ_TIMEOUT, 1000)
-            .with(keys::BODY_READ_TIMEOUT, 1000)
-            .set_in("api", "body_limit", 1024);
-        assert!(config.remove(keys::BODY_READ_TIMEOUT));
-        assert!(config.remove(keys::HEADER_READ_TIMEOUT));
-        assert!(!config.remove(keys::HEADER_READ_TIMEOUT));
-        let text = config.render().unwrap();
-        assert!(
-            text.contains("body_limit = 1024") && !text.contains("timeout"),
-            "{text}"
-        );
-    }
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let why = if announced.is_err() {
+        format!("no \"listening on\" line within {} s", START_TIMEOUT.as_secs())
+    } else {
+        "it exited before listening".to_owned()
+    };
+    let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+    bail!(
+        "{label} (revalidate {subcommand}) did not start: {why}; stderr: {}",
+        tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+    );
 }
