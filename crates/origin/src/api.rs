@@ -50,6 +50,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -171,7 +172,7 @@ enum Refusal {
 async fn read(
     State(api): State<Api>,
     method: Method,
-    path: Path<(String, String)>,
+    path: ItemPath,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let key = key_from(path)?;
@@ -208,7 +209,7 @@ async fn read(
 
 async fn put(
     State(api): State<Api>,
-    path: Path<(String, String)>,
+    path: ItemPath,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
@@ -228,7 +229,7 @@ async fn put(
 
 async fn patch(
     State(api): State<Api>,
-    path: Path<(String, String)>,
+    path: ItemPath,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
@@ -258,11 +259,7 @@ async fn patch(
     Ok(write_response(&api, outcome, now.date))
 }
 
-async fn delete(
-    State(api): State<Api>,
-    path: Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Response, Problem> {
+async fn delete(State(api): State<Api>, path: ItemPath, headers: HeaderMap) -> Result<Response, Problem> {
     let key = key_from(path)?;
     let now = now();
     let preconditions = required_preconditions(&api, &key, &headers, now.date)?;
@@ -281,10 +278,11 @@ async fn delete(
 
 async fn create(
     State(api): State<Api>,
-    Path(collection): Path<String>,
+    collection: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
+    let Path(collection) = collection.map_err(|e| invalid_path(&e))?;
     let collection = CollectionName::new(&collection).map_err(|e| invalid_name(&e.to_string()))?;
     let document = read_json(&api, &headers, body, &["application/json"]).await?;
     let now = now();
@@ -479,8 +477,19 @@ fn store_failure(error: &StoreError) -> Problem {
     }
 }
 
-fn key_from(Path((collection, id)): Path<(String, String)>) -> Result<ResourceKey, Problem> {
+/// The `{collection}/{id}` of an item route, or axum's reason why the path
+/// cannot be read (a segment that is not UTF-8 once percent-decoded).
+type ItemPath = Result<Path<(String, String)>, PathRejection>;
+
+fn key_from(path: ItemPath) -> Result<ResourceKey, Problem> {
+    let Path((collection, id)) = path.map_err(|e| invalid_path(&e))?;
     ResourceKey::new(&collection, &id).map_err(|e| invalid_name(&e.to_string()))
+}
+
+/// axum's own rejection is a plain-text 400; ours is problem details like
+/// every other refusal of a name (found by `fuzz/` target `api_json`).
+fn invalid_path(rejection: &PathRejection) -> Problem {
+    invalid_name(&rejection.body_text())
 }
 
 /// Reads and parses a JSON request body: `415` for another media type,

@@ -346,6 +346,32 @@ async fn bad_input_gets_problem_details() {
     assert_eq!(allow.headers()["allow"], "GET, HEAD, PUT, PATCH, DELETE");
 }
 
+/// Found by `fuzz/` (target `api_json`): a segment that is not UTF-8 once
+/// percent-decoded was refused by axum's `Path` extractor with its own
+/// plain-text 400, not problem details.
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_gets_problem_details() {
+    let api = Api::start().await;
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/notes/%FF"),
+        (reqwest::Method::DELETE, "/api/%C3%28/x"),
+        (reqwest::Method::POST, "/api/%FF"),
+    ] {
+        let response = api
+            .request(method.clone(), path)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let body = problem(response, StatusCode::BAD_REQUEST).await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("UTF-8"),
+            "{method} {path}: {body}"
+        );
+    }
+}
+
 /// A 304 on the wire: status line, no body, no framing of a body.
 #[tokio::test]
 async fn not_modified_on_the_wire_has_no_body() {
