@@ -2,7 +2,7 @@
 //! counted in `/metrics`, and an origin's early 413 passed on to a client
 //! that writes its whole upload first.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 use revalidate_edge::clock::SystemClock;
 use revalidate_edge::storage::{MemoryConfig, MemoryStorage};
 use revalidate_edge::{Edge, EdgeSettings};
+use revalidate_listener::testing::{PATIENCE, closed_by_server, patient, read_status_line};
 use revalidate_listener::{Limits, ListenerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::support::Site;
-
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// An edge in front of `origin` with `limits`; stopped when the sender drops.
 async fn edge(origin: SocketAddr, limits: Limits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
@@ -39,29 +38,6 @@ async fn edge(origin: SocketAddr, limits: Limits) -> (SocketAddr, tokio::sync::o
         },
     ));
     (addr, stop)
-}
-
-fn patient() -> Limits {
-    Limits {
-        header_timeout_ms: 60_000,
-        idle_timeout_ms: 60_000,
-        send_timeout_ms: 60_000,
-        ..Limits::default()
-    }
-}
-
-/// Waits until the server closes `stream`; returns when.
-async fn closed_by_server(stream: &mut TcpStream) -> Instant {
-    let mut sink = vec![0u8; 64 * 1024];
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, stream.read(&mut sink)).await {
-            Err(_) => panic!("the edge did not close the connection within {PATIENCE:?}"),
-            Ok(Ok(0) | Err(_)) => return Instant::now(),
-            Ok(Ok(_)) => {}
-        }
-    }
 }
 
 /// One series of the edge's `/metrics`.
@@ -253,29 +229,4 @@ async fn an_oversized_upload_through_the_edge_gets_the_origins_413_every_time() 
             .unwrap();
     let passed_on = outcomes.iter().filter(|o| o.starts_with("HTTP/1.1 413")).count();
     assert_eq!(passed_on, 100, "{outcomes:#?}");
-}
-
-/// Reads until the response head is complete (the connection may stay
-/// open for the next request) and returns its status line, or what went
-/// wrong first.
-fn read_status_line(stream: &mut std::net::TcpStream) -> String {
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !received.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut chunk) {
-            Ok(0) => return format!("closed after {:?}", String::from_utf8_lossy(&received)),
-            Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(e) => {
-                return format!(
-                    "reading failed: {e} after {:?}",
-                    String::from_utf8_lossy(&received)
-                );
-            }
-        }
-    }
-    String::from_utf8_lossy(&received)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }

@@ -59,6 +59,7 @@
 //! | [`shutdown`] | [`shutdown_signal`]: SIGTERM/SIGINT handlers installed before the server says where it listens |
 //! | [`metrics`] | [`ConnectionMetrics`]: the counters each server exports |
 //! | [`clock`] | the coarse clock |
+//! | `testing` | (feature `testing`) raw-socket probes shared by the servers' tests |
 //!
 //! # Deviations
 //!
@@ -78,6 +79,8 @@ pub mod metrics;
 mod registry;
 mod service;
 pub mod shutdown;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use accept::{AcceptAction, AcceptBackoff, FrontDoor};
 pub use limits::{Limits, ListenerConfig};

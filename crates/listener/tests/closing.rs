@@ -1,8 +1,10 @@
 //! Lingering close and the graceful shutdown.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use tokio::io::AsyncWriteExt;
+
+use revalidate_listener::testing::read_status_line;
 
 use crate::support::{GET, PATIENCE, Server, closed_by_server, exchange, patient, read_response};
 
@@ -77,29 +79,4 @@ async fn shutdown_closes_idle_connections_and_finishes_the_request_in_flight() {
         tokio::net::TcpStream::connect(server.addr).await.is_err(),
         "the listener is closed"
     );
-}
-
-/// Reads until the response head is complete (the connection may stay
-/// open for the next request) and returns its status line, or what went
-/// wrong first.
-fn read_status_line(stream: &mut std::net::TcpStream) -> String {
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !received.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut chunk) {
-            Ok(0) => return format!("closed after {:?}", String::from_utf8_lossy(&received)),
-            Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(e) => {
-                return format!(
-                    "reading failed: {e} after {:?}",
-                    String::from_utf8_lossy(&received)
-                );
-            }
-        }
-    }
-    String::from_utf8_lossy(&received)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }

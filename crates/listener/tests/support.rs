@@ -12,14 +12,11 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+pub(crate) use revalidate_listener::testing::{PATIENCE, closed_by_server, patient};
 use revalidate_listener::{ConnectionMetrics, FrontDoor, Limits, ListenerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-
-/// How long a test waits for something that must happen, far beyond any
-/// timeout it configures.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The size of `/big`: more than loopback's socket buffers hold.
 pub(crate) const BIG: usize = 64 << 20;
@@ -197,29 +194,4 @@ pub(crate) async fn read_response(stream: &mut TcpStream) -> String {
 pub(crate) async fn exchange(stream: &mut TcpStream, request: &[u8]) -> String {
     stream.write_all(request).await.unwrap();
     read_response(stream).await
-}
-
-/// Waits until the server closes `stream` (end of stream or a reset),
-/// discarding what arrives; returns when that was.
-pub(crate) async fn closed_by_server(stream: &mut TcpStream) -> Instant {
-    let mut sink = vec![0u8; 64 * 1024];
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, stream.read(&mut sink)).await {
-            Err(_) => panic!("the server did not close the connection within {PATIENCE:?}"),
-            Ok(Ok(0) | Err(_)) => return Instant::now(),
-            Ok(Ok(_)) => {}
-        }
-    }
-}
-
-/// Limits with every timeout long (a minute) but those a test sets.
-pub(crate) fn patient() -> Limits {
-    Limits {
-        header_timeout_ms: 60_000,
-        idle_timeout_ms: 60_000,
-        send_timeout_ms: 60_000,
-        ..Limits::default()
-    }
 }

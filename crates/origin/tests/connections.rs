@@ -3,15 +3,13 @@
 //! that send nothing are closed at the header timeout, and both show in
 //! `/metrics`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use revalidate_listener::Limits;
+use revalidate_listener::testing::{PATIENCE, read_status_line};
 use revalidate_origin::config::OriginConfig;
 use revalidate_origin::server::Origin;
-
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// `revalidate serve` as its configuration describes it: an API that
 /// takes bodies of up to 1 KiB, and `limits` in `[connections]`.
@@ -132,29 +130,4 @@ async fn a_silent_connection_to_the_origin_is_closed_at_the_header_timeout_and_c
     ] {
         assert!(metrics.contains(series), "{series} in\n{metrics}");
     }
-}
-
-/// Reads until the response head is complete (the connection may stay
-/// open for the next request) and returns its status line, or what went
-/// wrong first.
-fn read_status_line(stream: &mut std::net::TcpStream) -> String {
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !received.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut chunk) {
-            Ok(0) => return format!("closed after {:?}", String::from_utf8_lossy(&received)),
-            Ok(n) => received.extend_from_slice(&chunk[..n]),
-            Err(e) => {
-                return format!(
-                    "reading failed: {e} after {:?}",
-                    String::from_utf8_lossy(&received)
-                );
-            }
-        }
-    }
-    String::from_utf8_lossy(&received)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }
