@@ -116,7 +116,7 @@ fn model(len: u64, text: &str) -> (Expected, Leeway) {
                     // order is lost; it then rejects the range (416) rather
                     // than ignoring it, which §14.2 allows as well.
                     let leeway = Leeway {
-                        ignore: longest_number > 30,
+                        ignore: longest_number > 30 || f > u128::from(u64::MAX),
                         reject: l > u128::from(u64::MAX),
                     };
                     return (Expected::Full, leeway);
@@ -185,10 +185,20 @@ fn model(len: u64, text: &str) -> (Expected, Leeway) {
         Expected::Partial(ranges) => ranges.iter().map(|r| u128::from(r.end() - r.start()) + 1).sum(),
         _ => 0,
     };
+    // A position past u64 addresses nothing a server holds; the servers
+    // ignore such a field (the crate they parse with saturates it to
+    // u64::MAX, which hides a reversed spec).
+    let past_u64 = specs.iter().any(|spec| match *spec {
+        Spec::Int(first, last) => {
+            first > u128::from(u64::MAX) || last.is_some_and(|l| l > u128::from(u64::MAX))
+        }
+        Spec::Suffix(n) => n > u128::from(u64::MAX),
+    });
     let ignore = overlaps >= 2
         || specs.len() > 100
         || empty >= 15
         || longest_number > 30
+        || past_u64
         || selected + (1 << 32) > u128::from(u64::MAX);
     (
         expected,

@@ -15,6 +15,7 @@
 //! | [`validators`] | [RFC 9110 §8.8] | [`Validators`] of the current representation; [`LastModifiedStrength`] and [`last_modified_is_strong`] (§8.8.2.2) |
 //! | [`precondition`] | [RFC 9110 §13], RFC 6585 §3 | [`Preconditions`] parsed once per request; the §13.2.2 evaluator returning an [`Outcome`]; [`WriteGuard`]: whether they protect a write from a lost update (428) |
 //! | [`not_modified`] | [RFC 9110 §15.4.5] | the header set of a 304 |
+//! | [`range`] | RFC 9110 §14 | what the servers check before their `Range` parser ([`range::positions_fit_u64`]) |
 //! | [`cache`] | [RFC 9111], RFC 9211, RFC 9213 | caching: directives, storing, freshness and age, reuse, validation, invalidation, `Cache-Status` |
 //!
 //! A request goes through it like this:
@@ -124,6 +125,7 @@ pub mod date;
 pub mod etag;
 pub mod not_modified;
 pub mod precondition;
+pub mod range;
 pub mod validators;
 
 pub use date::{HttpDate, InvalidHttpDate};
