@@ -8,8 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::Request;
-use hyper::body::Incoming;
-use revalidate_listener::{FrontDoor, ListenerConfig};
+use revalidate_listener::{FrontDoor, ListenerConfig, RequestBody};
 use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
@@ -95,7 +94,7 @@ pub async fn serve_with(
     let serving = edge.clone();
     let make_service = move |peer: SocketAddr| {
         let edge = serving.clone();
-        hyper::service::service_fn(move |request: Request<Incoming>| {
+        hyper::service::service_fn(move |request: Request<RequestBody>| {
             let edge = edge.clone();
             async move { Ok::<_, Infallible>(edge.handle_from(request, Some(peer)).await) }
         })

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use http_body::Body;
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
@@ -26,7 +25,7 @@ use crate::io::WatchedStream;
 use crate::limits::{ListenerConfig, connections_within_fd_limit};
 use crate::metrics::ConnectionMetrics;
 use crate::registry::Registry;
-use crate::service::{GuardedBody, GuardedService};
+use crate::service::{GuardedBody, GuardedService, RequestBody};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -106,7 +105,7 @@ impl FrontDoor {
     ) -> io::Result<()>
     where
         M: FnMut(SocketAddr) -> S,
-        S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+        S: hyper::service::Service<Request<RequestBody>, Response = Response<B>> + Send + 'static,
         S::Future: Send + 'static,
         S::Error: Into<BoxError>,
         B: Body + Send + 'static,
@@ -202,7 +201,7 @@ fn http_builder(config: &ListenerConfig) -> auto::Builder<TokioExecutor> {
 
 impl<I, S, B> Serving for auto::Connection<'static, I, GuardedService<S>, TokioExecutor>
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S: hyper::service::Service<Request<RequestBody>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: Body + Send + 'static,

@@ -64,6 +64,12 @@ pub(crate) struct ConnState {
     write_blocked_since: AtomicU64,
     /// A request on this connection carried a body (it may be unread).
     body_seen: AtomicBool,
+    /// HTTP/1: the request in flight has a body the service has not read
+    /// to its end (yet). Written by the request's [`RequestBody`], read
+    /// when its response is ready.
+    ///
+    /// [`RequestBody`]: crate::service::RequestBody
+    body_unread: AtomicBool,
     /// HTTP/2: several requests at once, so an idle-looking connection is
     /// closed with GOAWAY rather than dropped.
     multiplexed: AtomicBool,
@@ -92,6 +98,7 @@ impl ConnState {
             idle_since: AtomicU64::new(now),
             write_blocked_since: AtomicU64::new(NONE),
             body_seen: AtomicBool::new(false),
+            body_unread: AtomicBool::new(false),
             multiplexed: AtomicBool::new(false),
             peer_closed: AtomicBool::new(false),
             keep_stream: AtomicBool::new(false),
@@ -148,6 +155,20 @@ impl ConnState {
         if multiplexed && !self.multiplexed.load(Ordering::Relaxed) {
             self.multiplexed.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// HTTP/1: whether the request in flight still has a body the service
+    /// has not read to its end.
+    #[inline]
+    pub(crate) fn body_unread(&self) -> bool {
+        self.body_unread.load(Ordering::Relaxed)
+    }
+
+    /// HTTP/1: the request in flight has a body that is unread (`true`, when
+    /// it starts) or has now been read to its end (`false`).
+    #[inline]
+    pub(crate) fn set_body_unread(&self, unread: bool) {
+        self.body_unread.store(unread, Ordering::Relaxed);
     }
 
     /// A response ended (its body finished or was dropped). HTTP/2 bodies

@@ -22,9 +22,11 @@
 //! - **backs off `accept` errors**: out of descriptors or memory waits 5 ms
 //!   doubling to 1 s, a failed connection is skipped at once, warnings at
 //!   most once a second;
-//! - **closes in stages** ("lingering close", [RFC 9112 §9.6]): after a
-//!   response to a request whose body the server may not have read (such as
-//!   a 413 answered from `Content-Length`), or after refusing a head,
+//! - **closes in stages** ("lingering close", [RFC 9112 §9.6]): a
+//!   response given before the request body was read to its end (such as
+//!   a 413 answered from `Content-Length`) says `Connection: close`, so that
+//!   no client or proxy pool sends another request into the connection
+//!   ([`RequestBody`] tracks the end); after it, or after refusing a head,
 //!   the write side is shut and what the client still sends is read and
 //!   discarded for up to `lingering_timeout_ms` and `lingering_max_bytes`,
 //!   so that the client reads the response rather than a reset;
@@ -54,7 +56,7 @@
 //! | [`accept`] | [`FrontDoor`]: the accept loop, the cap and eviction, the hyper builder; [`AcceptBackoff`], the back-off policy (pure) |
 //! | `registry` | the open connections of a listener: count, longest idle, shutdown orders |
 //! | `guard` | per-connection state and timers: the deadline a state implies (pure), the future that serves a connection and closes it |
-//! | `service` | the service wrapper that counts requests in and response bodies out |
+//! | `service` | the service wrapper that counts requests in and response bodies out; [`RequestBody`], which tells when a request body was read to its end |
 //! | `io` | the watched stream hyper reads and writes; the draining half of a lingering close |
 //! | [`shutdown`] | [`shutdown_signal`]: SIGTERM/SIGINT handlers installed before the server says where it listens |
 //! | [`metrics`] | [`ConnectionMetrics`]: the counters each server exports |
@@ -85,5 +87,5 @@ pub mod testing;
 pub use accept::{AcceptAction, AcceptBackoff, FrontDoor};
 pub use limits::{Limits, ListenerConfig};
 pub use metrics::{CloseReason, ConnectionMetrics};
-pub use service::{GuardedBody, GuardedFuture, GuardedService};
+pub use service::{GuardedBody, GuardedFuture, GuardedService, RequestBody};
 pub use shutdown::shutdown_signal;

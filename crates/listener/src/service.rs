@@ -4,13 +4,30 @@
 //! then in the response body ([`GuardedBody`]), and counts it out when
 //! dropped (the body ended, or the request was abandoned).
 //!
-//! Per request: an `Arc` clone and drop, a few relaxed stores and one
-//! atomic increment; no allocation.
+//! On HTTP/1 it also says when a response leaves the connection unfit for
+//! another request: the service answered before it read the request body
+//! to its end (a `413` decided from `Content-Length`, a `400` for a body
+//! that did not parse, a `405`). The server will not read the rest as the
+//! next request, and hyper reads at most what is already buffered before
+//! it gives up on the connection, so the response says `Connection:
+//! close` (RFC 9112 §9.6: a server that does not read the whole body
+//! "SHOULD close" the connection; §9.3: "Connection: close" tells the
+//! client "the connection will be closed after completion of the
+//! response"). Without it a client, or the edge's pool of connections to
+//! the origin, took the connection for a reusable one and sent its next
+//! request into a closing socket: the edge answered an origin's `413` with
+//! a `502` for the next upload under load. [`RequestBody`] tracks the
+//! body's end.
+//!
+//! Per request: an `Arc` clone and drop (two for a request with a body), a
+//! few relaxed stores and one atomic increment; no allocation.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use bytes::Bytes;
+use http::header::{CONNECTION, HeaderValue};
 use http::{Request, Response, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -42,22 +59,89 @@ impl Drop for InFlight {
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for GuardedService<S>
 where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
+    S: hyper::service::Service<Request<RequestBody>, Response = Response<B>>,
 {
     type Response = Response<GuardedBody<B>>;
     type Error = S::Error;
     type Future = GuardedFuture<S::Future>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        self.conn.request_started(
-            !request.body().is_end_stream(),
-            request.version() == Version::HTTP_2,
-        );
+        let has_body = !request.body().is_end_stream();
+        let multiplexed = request.version() == Version::HTTP_2;
+        self.conn.request_started(has_body, multiplexed);
+        // HTTP/2 ends an unread body with RST_STREAM (RFC 9113 §8.1) and
+        // has no `Connection` field; only HTTP/1 needs to watch the body.
+        let watched = has_body && !multiplexed;
+        self.conn.set_body_unread(watched);
+        let request = request.map(|inner| RequestBody {
+            inner,
+            unread: watched.then(|| Arc::clone(&self.conn)),
+        });
         let in_flight = InFlight(Arc::clone(&self.conn));
         GuardedFuture {
             inner: self.inner.call(request),
             in_flight: Some(in_flight),
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body as the service sees it: hyper's, and on HTTP/1 it
+    /// tells the connection when it has been read to its end, so that a
+    /// response given before that closes the connection (see the module
+    /// docs).
+    #[derive(Debug)]
+    pub struct RequestBody {
+        #[pin]
+        inner: Incoming,
+        // `Some` until the end is read, for an HTTP/1 request with a body.
+        unread: Option<Arc<ConnState>>,
+    }
+}
+
+impl RequestBody {
+    /// The end of the body has been read: the connection may carry
+    /// another request after this one.
+    fn ended(unread: &mut Option<Arc<ConnState>>) {
+        if let Some(conn) = unread.take() {
+            conn.set_body_unread(false);
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        if this.unread.is_some() {
+            match &frame {
+                // A body whose length was known ends with its last byte,
+                // which its reader need not poll past.
+                Some(Ok(_)) if this.inner.is_end_stream() => Self::ended(this.unread),
+                None => Self::ended(this.unread),
+                // A body that failed (a malformed chunk, a reset) leaves the
+                // connection unusable: it stays unread.
+                Some(_) => {}
+            }
+        }
+        Poll::Ready(frame)
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -80,7 +164,16 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
-        let (parts, inner) = response.into_parts();
+        let (mut parts, inner) = response.into_parts();
+        if let Some(in_flight) = this.in_flight
+            && in_flight.0.body_unread()
+        {
+            // RFC 9112 §9.6: the rest of the body will not be read, so the
+            // client must not send another request on this connection.
+            parts
+                .headers
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         let body = GuardedBody {
             inner,
             _in_flight: this.in_flight.take(),

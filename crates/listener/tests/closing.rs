@@ -6,7 +6,9 @@ use tokio::io::AsyncWriteExt;
 
 use revalidate_listener::testing::read_status_line;
 
-use crate::support::{GET, PATIENCE, Server, closed_by_server, exchange, patient, read_response};
+use crate::support::{
+    GET, PATIENCE, Server, closed_by_server, exchange, patient, read_response, read_response_head,
+};
 
 /// Sends a whole upload of `len` bytes before reading anything, as a
 /// simple client (or a proxy streaming a body) does, and returns what it
@@ -42,6 +44,59 @@ async fn an_early_answer_to_an_unread_upload_reaches_the_client_instead_of_a_res
     .unwrap();
     for outcome in &outcomes {
         assert_eq!(outcome, "HTTP/1.1 413 Payload Too Large", "{outcomes:#?}");
+    }
+}
+
+/// Whether a response head says `Connection: close`.
+fn says_close(head: &str) -> bool {
+    head.lines().skip(1).any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.eq_ignore_ascii_case("connection") && value.trim().eq_ignore_ascii_case("close")
+        })
+    })
+}
+
+/// Reported by the fault run (`edge-client-faults-are-4xx`): the origin
+/// answered 413 to an upload it had not read without `Connection: close`,
+/// then closed the connection; the edge took the connection for a
+/// reusable one, sent the next upload into it and answered that one 502.
+/// A response given before the request body was read to its end must say
+/// that the connection closes (RFC 9112 §9.6), however small the body and
+/// whatever its framing, and the server must then close it.
+#[tokio::test]
+async fn edge_client_faults_an_answer_before_the_body_was_read_says_connection_close() {
+    let server = Server::start(patient()).await;
+    for request in [
+        &b"POST /reject HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n0123456789"[..],
+        &b"POST /reject HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n"[..],
+        // The body is still to come: the client waits for an answer.
+        &b"POST /reject HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n"[..],
+    ] {
+        let mut stream = server.connect().await;
+        stream.write_all(request).await.unwrap();
+        let head = read_response_head(&mut stream).await;
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+        assert!(says_close(&head), "{head}");
+        closed_by_server(&mut stream).await;
+    }
+}
+
+/// A response given after the body was read to its end leaves the
+/// connection open for the next request (no `Connection: close`), with
+/// `Content-Length` and with chunked framing.
+#[tokio::test]
+async fn an_answer_after_the_body_was_read_keeps_the_connection_open() {
+    let server = Server::start(patient()).await;
+    let mut stream = server.connect().await;
+    for request in [
+        &b"POST /consume HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\n0123456789"[..],
+        &b"POST /consume HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n"[..],
+        GET,
+    ] {
+        stream.write_all(request).await.unwrap();
+        let head = read_response_head(&mut stream).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(!says_close(&head), "{head}");
     }
 }
 

@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub(crate) use revalidate_listener::testing::{PATIENCE, closed_by_server, patient};
-use revalidate_listener::{ConnectionMetrics, FrontDoor, Limits, ListenerConfig};
+use revalidate_listener::{ConnectionMetrics, FrontDoor, Limits, ListenerConfig, RequestBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -128,9 +127,10 @@ fn big() -> Bytes {
 }
 
 /// `/` says hello; `/big` is 64 MiB; `/slow` answers after 1 s;
-/// `/reject` answers 413 without reading the body.
+/// `/reject` answers 413 without reading the body; `/consume` reads the
+/// whole body, then answers with its length.
 async fn handle(
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     slow: Arc<AtomicUsize>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let response = match request.uri().path() {
@@ -146,6 +146,14 @@ async fn handle(
             *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
             response
         }
+        "/consume" => match request.into_body().collect().await {
+            Ok(body) => Response::new(Full::new(Bytes::from(body.to_bytes().len().to_string()))),
+            Err(_) => {
+                let mut response = Response::new(Full::new(Bytes::from_static(b"bad body")));
+                *response.status_mut() = StatusCode::BAD_REQUEST;
+                response
+            }
+        },
         _ => Response::new(Full::new(Bytes::from_static(b"hello"))),
     };
     Ok(response)
@@ -154,6 +162,13 @@ async fn handle(
 /// Reads one response whose body is `Content-Length` long; returns its
 /// status line.
 pub(crate) async fn read_response(stream: &mut TcpStream) -> String {
+    let head = read_response_head(stream).await;
+    head.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Reads one response whose body is `Content-Length` long; returns its
+/// head (status line and fields, without the blank line).
+pub(crate) async fn read_response_head(stream: &mut TcpStream) -> String {
     let mut received = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -175,7 +190,7 @@ pub(crate) async fn read_response(stream: &mut TcpStream) -> String {
                 assert!(n > 0, "closed inside the body");
                 received.extend_from_slice(&chunk[..n]);
             }
-            return head.lines().next().unwrap_or_default().to_owned();
+            return head;
         }
         let n = tokio::time::timeout(PATIENCE, stream.read(&mut chunk))
             .await

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{Method, Request, StatusCode};
-use revalidate_listener::{FrontDoor, ListenerConfig};
+use revalidate_listener::{FrontDoor, ListenerConfig, RequestBody};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
 
@@ -135,12 +135,12 @@ struct HyperApp {
     app: App,
 }
 
-impl hyper::service::Service<Request<hyper::body::Incoming>> for HyperApp {
+impl hyper::service::Service<Request<RequestBody>> for HyperApp {
     type Response = Response;
     type Error = Infallible;
     type Future = crate::metrics::TrackFuture<AppFuture>;
 
-    fn call(&self, request: Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, request: Request<RequestBody>) -> Self::Future {
         let method = request.method().clone();
         self.app
             .inner
@@ -272,9 +272,8 @@ pub async fn serve_with(
     let metrics_task = metrics.map(|(listener, router)| {
         let stop = wait_for(stop_rx.clone());
         // Scrapes are few: the router is cloned per request.
-        let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-            router.clone().oneshot(request)
-        });
+        let service =
+            hyper::service::service_fn(move |request: Request<RequestBody>| router.clone().oneshot(request));
         tokio::spawn(FrontDoor::new(listener, front_door).serve(move |_| service.clone(), stop))
     });
     app.inner.metrics.spawn_upkeep();
