@@ -1,5 +1,6 @@
 //! Integration tests for `revalidate-core`: one binary, one module per RFC area.
 //!
+//! - `answer`: the plan for answering from a complete representation (§13.2.2, §14), as tables
 //! - `etag`: entity-tag grammar and the comparison table of RFC 9110 §8.8.3.2
 //! - `date`: HTTP-date forms of RFC 9110 §5.6.7
 //! - `precondition`: the §13 examples and the §13.2.2 evaluation order, as tables
@@ -18,6 +19,7 @@
 
 mod support;
 
+mod answer;
 mod cache;
 mod cache_directives;
 mod cache_freshness;
