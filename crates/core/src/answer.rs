@@ -26,7 +26,7 @@
 //!     &RangeField::from_headers(&request),
 //!     StatusCode::OK,
 //!     &current,
-//!     10,
+//!     Some(10),
 //!     now,
 //! );
 //! assert_eq!(answer, Plan::Partial(0..=3));
@@ -65,7 +65,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_range_header::RangeUnsatisfiableError;
 
 use crate::date::HttpDate;
-use crate::precondition::{Outcome, Preconditions};
+use crate::precondition::{Condition, Outcome, Preconditions};
 use crate::validators::Validators;
 
 /// What to send in answer to a `GET` or `HEAD`, once the selected
@@ -77,10 +77,12 @@ pub enum Plan {
     ///
     /// [RFC 9110 §15.4.5]: https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5
     NotModified,
-    /// `412 Precondition Failed` ([RFC 9110 §15.5.13]).
+    /// `412 Precondition Failed` ([RFC 9110 §15.5.13]), and the field that
+    /// failed (`If-Match` or `If-Unmodified-Since`), for the problem
+    /// document and logs.
     ///
     /// [RFC 9110 §15.5.13]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.13
-    PreconditionFailed,
+    PreconditionFailed(Option<Condition>),
     /// The response as it is: its own status, all of its content.
     Full,
     /// `206 Partial Content` with this one range ([RFC 9110 §15.3.7]),
@@ -104,7 +106,7 @@ impl Plan {
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             Self::NotModified => Some(StatusCode::NOT_MODIFIED),
-            Self::PreconditionFailed => Some(StatusCode::PRECONDITION_FAILED),
+            Self::PreconditionFailed(_) => Some(StatusCode::PRECONDITION_FAILED),
             Self::Full => None,
             Self::Partial(_) | Self::Multipart(_) => Some(StatusCode::PARTIAL_CONTENT),
             Self::Unsatisfiable => Some(StatusCode::RANGE_NOT_SATISFIABLE),
@@ -149,7 +151,9 @@ impl RangeField {
 
 /// What to send in answer to `method` from a representation the response
 /// to the same request without preconditions would give `status`, with
-/// `current` validators and `length` bytes of content, at `now`.
+/// `current` validators and `length` bytes of content (`None` when the
+/// content is not at hand, as for a stream: `Range` is then ignored, which
+/// §14.2 allows), at `now`.
 ///
 /// The preconditions run first (§13.2.2: `If-Match`, `If-Unmodified-Since`,
 /// `If-None-Match`, `If-Modified-Since`, `If-Range`), then the `Range`
@@ -160,15 +164,25 @@ pub fn plan(
     range: &RangeField,
     status: StatusCode,
     current: &Validators,
-    length: u64,
+    length: Option<u64>,
     now: HttpDate,
 ) -> Plan {
-    match preconditions.evaluate_for_status(method, status, current, now) {
+    // §13.2.1: "A server MUST ignore all received preconditions if its
+    // response to the same request without those conditions ... would have
+    // been a status code other than a 2xx (Successful) or 412".
+    let (outcome, decided_by) = if status.is_success() || status == StatusCode::PRECONDITION_FAILED {
+        let evaluation = preconditions.evaluate_detailed(method, current, now);
+        (evaluation.outcome, evaluation.decided_by)
+    } else {
+        (Outcome::Proceed, None)
+    };
+    match outcome {
         Outcome::NotModified => Plan::NotModified,
-        Outcome::PreconditionFailed => Plan::PreconditionFailed,
-        outcome @ (Outcome::Proceed | Outcome::IgnoreRange) => {
-            range_plan(method, outcome, range, status, length)
-        }
+        Outcome::PreconditionFailed => Plan::PreconditionFailed(decided_by),
+        Outcome::Proceed | Outcome::IgnoreRange => match length {
+            Some(length) => range_plan(method, outcome, range, status, length),
+            None => Plan::Full,
+        },
     }
 }
 

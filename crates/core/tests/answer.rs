@@ -3,7 +3,7 @@
 
 use http::{HeaderValue, Method, StatusCode};
 use revalidate_core::answer::*;
-use revalidate_core::{EntityTag, HttpDate, Outcome, Preconditions, Validators};
+use revalidate_core::{Condition, EntityTag, HttpDate, Outcome, Preconditions, Validators};
 
 use crate::support::headers;
 
@@ -304,14 +304,14 @@ fn plan_table() {
             Method::GET,
             &[("if-match", "\"v0\"")],
             StatusCode::OK,
-            Plan::PreconditionFailed,
+            Plan::PreconditionFailed(Some(Condition::IfMatch)),
         ),
         (
             "IM mismatch beats INM",
             Method::GET,
             &[("if-match", "\"v0\""), ("if-none-match", "\"v1\"")],
             StatusCode::OK,
-            Plan::PreconditionFailed,
+            Plan::PreconditionFailed(Some(Condition::IfMatch)),
         ),
         (
             "If-Range match",
@@ -372,7 +372,7 @@ fn plan_table() {
             &RangeField::from_headers(&headers),
             *status,
             &current,
-            10,
+            Some(10),
             now(),
         );
         assert_eq!(&got, expected, "{name}");
