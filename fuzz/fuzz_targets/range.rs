@@ -1,15 +1,16 @@
-//! `Range` ([RFC 9110 §14]): the origin's `plan_range` and the edge's
-//! `decide::answer_client`, which both read the field with the
-//! `http-range-header` crate, against a model of §14.1.1–§14.2 written here.
+//! `Range` ([RFC 9110 §14]): the core's `answer::range_plan` (through
+//! `answer::plan`), the one plan the origin, the tower layer and the edge
+//! follow, which reads the field with the `http-range-header` crate,
+//! against a model of §14.1.1–§14.2 written here.
 //!
 //! Properties: every range lies within the representation; a `206` only for
 //! a satisfiable range; `416` carries `bytes */len`; an invalid field or
-//! another unit is ignored (`200`); the origin and the edge reach the
-//! model's answer (the edge sends several ranges as the whole `200`), except
-//! where §14.2 lets a server ignore an abusive field ("more than two
+//! another unit is ignored (`200`); the plan reaches the model's answer,
+//! except where §14.2 lets a server ignore an abusive field ("more than two
 //! overlapping ranges", very many ranges or empty elements, numbers too long
 //! to mean anything), where `200` is also accepted; a multipart body's
-//! announced length is the sum of its parts.
+//! announced length is the sum of its parts; without the content at hand
+//! no range is planned.
 //!
 //! Input: 8 bytes picking the representation's length, 1 byte picking the
 //! method, then `Range` field lines separated by `\n`.
@@ -22,9 +23,11 @@ use std::ops::RangeInclusive;
 use http::header::RANGE;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use revalidate_core::{Outcome, Validators};
-use revalidate_edge::decide::{ClientAnswer, answer_client, content_range, partial_headers};
-use revalidate_origin::static_files::fuzzing::{RangePlan, Segment, multipart_segments, plan_range};
+use revalidate_core::answer::{
+    Plan, RangeField, Segment, content_range, multipart_layout, plan, range_length, range_plan,
+    unsatisfied_range,
+};
+use revalidate_core::{HttpDate, Outcome, Preconditions, Validators};
 
 /// What the model expects.
 #[derive(Debug, PartialEq, Eq)]
@@ -249,90 +252,84 @@ fuzz_target!(|data: &[u8]| {
             || (leeway.reject && *answer == Expected::Unsatisfiable)
     };
 
-    // The origin.
-    let plan = plan_range(&method, &lines, Outcome::Proceed, len);
+    let mut request = HeaderMap::new();
+    for line in &lines {
+        request.append(RANGE, line.clone());
+    }
+    let field = RangeField::from_headers(&request);
+    let now = HttpDate::from_unix_seconds(1_700_000_000).unwrap();
+    let no_preconditions = Preconditions::from_headers(&HeaderMap::new());
+    let planned = plan(
+        &method,
+        &no_preconditions,
+        &field,
+        StatusCode::OK,
+        &Validators::new(),
+        Some(len),
+        now,
+    );
     assert_eq!(
-        plan_range(&method, &lines, Outcome::IgnoreRange, len),
-        RangePlan::Full,
+        planned,
+        range_plan(&method, Outcome::Proceed, &field, StatusCode::OK, len),
+        "with no preconditions, the plan is the range step's"
+    );
+    assert_eq!(
+        range_plan(&method, Outcome::IgnoreRange, &field, StatusCode::OK, len),
+        Plan::Full,
         "a failed If-Range ignores Range"
     );
-    let origin_as_expected = match &plan {
-        RangePlan::Full => Expected::Full,
-        RangePlan::Single(r) => Expected::Partial(vec![r.clone()]),
-        RangePlan::Multiple(rs) => {
+    assert_eq!(
+        range_plan(&method, Outcome::Proceed, &field, StatusCode::NOT_FOUND, len),
+        Plan::Full,
+        "only a 200 is cut"
+    );
+    assert_eq!(
+        plan(&method, &no_preconditions, &field, StatusCode::OK, &Validators::new(), None, now),
+        Plan::Full,
+        "no range without the content"
+    );
+    let as_expected = match &planned {
+        Plan::Full => Expected::Full,
+        Plan::Partial(r) => {
+            assert_eq!(
+                content_range(r, len),
+                format!("bytes {}-{}/{len}", r.start(), r.end())
+            );
+            Expected::Partial(vec![r.clone()])
+        }
+        Plan::Multipart(rs) => {
             assert!(rs.len() > 1);
-            let (segments, total) = multipart_segments(rs, len, "text/plain", "BOUNDARY");
+            let layout = multipart_layout(rs, len, &HeaderValue::from_static("text/plain"), b"v1");
             let mut sum = 0u64;
-            for segment in &segments {
+            for segment in &layout.segments {
                 sum += match segment {
-                    Segment::Literal(bytes) => bytes.len() as u64,
+                    Segment::Literal(text) => text.len() as u64,
                     Segment::Slice { start, len: n } => {
                         assert!(*n > 0 && start.checked_add(*n).is_some_and(|end| end <= len));
                         *n
                     }
                 };
             }
-            assert_eq!(sum, total, "multipart length");
+            assert_eq!(sum, layout.length, "multipart length");
             Expected::Partial(rs.clone())
         }
-        RangePlan::Unsatisfiable => Expected::Unsatisfiable,
-    };
-    if let Expected::Partial(ranges) = &origin_as_expected {
-        for r in ranges {
-            assert!(
-                r.start() <= r.end() && *r.end() < len,
-                "range {r:?} outside {len}"
-            );
-        }
-    }
-    assert!(
-        acceptable(&origin_as_expected, &expected),
-        "origin: {plan:?}, model: {expected:?} ({leeway:?}) for {lines:?} of {len}"
-    );
-
-    // The edge, answering from a stored 200 of `len` bytes.
-    let mut request = HeaderMap::new();
-    for line in &lines {
-        request.append(RANGE, line.clone());
-    }
-    let answer = answer_client(
-        &method,
-        &request,
-        StatusCode::OK,
-        &Validators::new(),
-        Some(len),
-        1_700_000_000,
-    );
-    let edge_as_expected = match &answer {
-        ClientAnswer::Full => Expected::Full,
-        ClientAnswer::Range(r) => {
-            assert!(
-                r.start() <= r.end() && *r.end() < len,
-                "range {r:?} outside {len}"
-            );
-            let headers = partial_headers(&HeaderMap::new(), r, len);
-            assert_eq!(
-                headers["content-range"],
-                format!("bytes {}-{}/{len}", r.start(), r.end())
-            );
-            assert_eq!(headers["content-length"], (r.end() - r.start() + 1).to_string());
-            Expected::Partial(vec![r.clone()])
-        }
-        ClientAnswer::Unsatisfiable(n) => {
-            assert_eq!(*n, len);
-            // §14.4: a 416 "SHOULD" carry `bytes */complete-length`.
-            assert_eq!(content_range(None, *n), format!("bytes */{len}"));
+        Plan::Unsatisfiable => {
+            // §15.5.17: a 416 "SHOULD" carry `bytes */complete-length`.
+            assert_eq!(unsatisfied_range(len), format!("bytes */{len}"));
             Expected::Unsatisfiable
         }
         other => panic!("no preconditions were sent, yet {other:?}"),
     };
-    // The edge sends several ranges as the whole 200.
-    let edge_expected = match expected {
-        Expected::Partial(ranges) if ranges.len() > 1 => Expected::Full,
-        other => other,
-    };
+    if let Expected::Partial(ranges) = &as_expected {
+        for r in ranges {
+            assert!(
+                r.start() <= r.end() && *r.end() < len && range_length(r) > 0,
+                "range {r:?} outside {len}"
+            );
+        }
+    }
     assert!(
-        acceptable(&edge_as_expected, &edge_expected),
-        "edge: {answer:?}, model: {edge_expected:?} ({leeway:?}) for {lines:?} of {len}"
+        acceptable(&as_expected, &expected),
+        "plan: {planned:?}, model: {expected:?} ({leeway:?}) for {lines:?} of {len}"
     );
 });
