@@ -2,6 +2,7 @@
 //! plan the origin, the tower layer and the edge follow.
 
 use http::{HeaderValue, Method, StatusCode};
+use proptest::prelude::*;
 use revalidate_core::answer::*;
 use revalidate_core::{Condition, EntityTag, HttpDate, Outcome, Preconditions, Validators};
 
@@ -459,4 +460,97 @@ fn multipart_layout_is_exact() {
          \r\n--revalidate-abc\r\nContent-Type: text/plain\r\nContent-Range: bytes 4-5/10\r\n\r\n<4+2>\
          \r\n--revalidate-abc--\r\n"
     );
+}
+
+/// One `range-spec` of the model: `first-last`, `first-` or `-suffix`.
+#[derive(Clone, Debug)]
+enum Spec {
+    Closed(u64, u64),
+    Open(u64),
+    Suffix(u64),
+}
+
+impl Spec {
+    fn text(&self) -> String {
+        match self {
+            Self::Closed(first, last) => format!("{first}-{last}"),
+            Self::Open(first) => format!("{first}-"),
+            Self::Suffix(n) => format!("-{n}"),
+        }
+    }
+
+    /// RFC 9110 §14.1.2, read from the text: the bytes a valid spec selects
+    /// of `len`, or `None` when it is unsatisfiable.
+    fn selects(&self, len: u64) -> Option<std::ops::RangeInclusive<u64>> {
+        match *self {
+            // "last-pos ... if the value is greater than or equal to the
+            // current length ... the byte range is interpreted as the
+            // remainder of the representation"; satisfiable "if the
+            // first-pos is less than the current length".
+            Self::Closed(first, last) if first < len => Some(first..=last.min(len - 1)),
+            Self::Open(first) if first < len => Some(first..=len - 1),
+            // "a suffix-range ... is satisfiable if suffix-length > 0";
+            // longer than the representation, it selects all of it.
+            Self::Suffix(n) if n > 0 && len > 0 => Some(len - n.min(len)..=len - 1),
+            _ => None,
+        }
+    }
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    prop_oneof![
+        (0u64..40, 0u64..40).prop_map(|(a, b)| Spec::Closed(a.min(b), a.max(b))),
+        (0u64..40).prop_map(Spec::Open),
+        (0u64..40).prop_map(Spec::Suffix),
+    ]
+}
+
+/// How many ranges start at or before the end of another that starts
+/// earlier (or at the same place): the "overlapping" count §14.2 names.
+fn overlaps(ranges: &[std::ops::RangeInclusive<u64>]) -> usize {
+    let mut by_start: Vec<(u64, u64)> = ranges.iter().map(|r| (*r.start(), *r.end())).collect();
+    by_start.sort_unstable();
+    let mut count = 0;
+    let mut max_end = by_start[0].1;
+    for &(start, end) in &by_start[1..] {
+        if start <= max_end {
+            count += 1;
+        }
+        max_end = max_end.max(end);
+    }
+    count
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The range step against a model written from §14.1.2 and §14.2: the
+    /// satisfiable specs' ranges, in the order asked, one → 206, several →
+    /// multipart 206, none → 416 (an empty representation with a positive
+    /// suffix: nothing to cut, the whole); with more than two overlapping
+    /// ranges the field may be ignored (200), which is the only other
+    /// answer allowed.
+    #[test]
+    fn range_plan_matches_the_model(specs in proptest::collection::vec(spec(), 1..6), len in 0u64..48) {
+        let text = format!("bytes={}", specs.iter().map(Spec::text).collect::<Vec<_>>().join(","));
+        let field = RangeField::from_value(&HeaderValue::from_str(&text).unwrap());
+        let got = range_plan(&Method::GET, Outcome::Proceed, &field, StatusCode::OK, len);
+        let ranges: Vec<_> = specs.iter().filter_map(|s| s.selects(len)).collect();
+        let strict = match ranges.as_slice() {
+            [] if len == 0 && specs.iter().any(|s| matches!(s, Spec::Suffix(n) if *n > 0)) => Plan::Full,
+            [] => Plan::Unsatisfiable,
+            [one] => Plan::Partial(one.clone()),
+            _ => Plan::Multipart(ranges.clone()),
+        };
+        let may_ignore = ranges.len() > 1 && overlaps(&ranges) >= 2;
+        prop_assert!(
+            got == strict || (may_ignore && got == Plan::Full),
+            "{text} of {len}: got {got:?}, model {strict:?}"
+        );
+        // The same field never gets a range for a HEAD, a 404 or after a
+        // failed If-Range.
+        prop_assert_eq!(range_plan(&Method::HEAD, Outcome::Proceed, &field, StatusCode::OK, len), Plan::Full);
+        prop_assert_eq!(range_plan(&Method::GET, Outcome::Proceed, &field, StatusCode::NOT_FOUND, len), Plan::Full);
+        prop_assert_eq!(range_plan(&Method::GET, Outcome::IgnoreRange, &field, StatusCode::OK, len), Plan::Full);
+    }
 }

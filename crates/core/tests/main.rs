@@ -1,6 +1,7 @@
 //! Integration tests for `revalidate-core`: one binary, one module per RFC area.
 //!
-//! - `answer`: the plan for answering from a complete representation (§13.2.2, §14), as tables
+//! - `answer`: the plan for answering from a complete representation (§13.2.2, §14), as tables,
+//!   and the range step against a model written from §14.1.2–§14.2
 //! - `etag`: entity-tag grammar and the comparison table of RFC 9110 §8.8.3.2
 //! - `date`: HTTP-date forms of RFC 9110 §5.6.7
 //! - `precondition`: the §13 examples and the §13.2.2 evaluation order, as tables
