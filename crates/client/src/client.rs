@@ -245,7 +245,7 @@ impl<X: Transport, S: Store, C: Clock> CachingClient<X, S, C> {
                 0,
                 StoredResponse {
                     status: parts.status,
-                    request_headers: policy::secondary_key(&headers, request.headers()),
+                    request_headers: revalidate_core::cache::vary_request_fields(&headers, request.headers()),
                     headers,
                     body: body.clone(),
                     request_time,

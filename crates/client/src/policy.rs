@@ -68,18 +68,6 @@ pub(crate) fn reuse(request: &HeaderMap, stored: &StoredResponse, now: SystemTim
     }
 }
 
-/// The request header fields a response's `Vary` names, kept beside it
-/// for [`vary_matches`].
-pub(crate) fn secondary_key(response: &HeaderMap, request: &HeaderMap) -> HeaderMap {
-    let mut key = HeaderMap::new();
-    for name in cache::validate::vary_names(response).unwrap_or_default() {
-        for value in request.get_all(&name) {
-            key.append(name.clone(), value.clone());
-        }
-    }
-    key
-}
-
 /// Whether a stored response was selected by a request like this one (§4.1).
 pub(crate) fn vary_matches(stored: &StoredResponse, request: &HeaderMap) -> bool {
     cache::vary_matches(&stored.headers, &stored.request_headers, request)

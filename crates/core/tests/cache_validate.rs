@@ -355,3 +355,29 @@ fn head_freshening_table() {
         );
     }
 }
+
+/// §4.1: what a cache keeps of the request beside a stored response with
+/// `Vary` — the named fields, every line of each, nothing else — so that
+/// `vary_matches` can compare later requests.
+#[test]
+fn vary_request_fields_keep_exactly_the_named_fields() {
+    let response = headers(&[("vary", "Accept-Encoding, accept-language"), ("vary", "X-Mode")]);
+    let request = headers(&[
+        ("accept-encoding", "gzip"),
+        ("accept-encoding", "br"),
+        ("accept-language", "en"),
+        ("cookie", "a=1"),
+        ("user-agent", "t"),
+    ]);
+    let kept = vary_request_fields(&response, &request);
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert_eq!(
+        kept.get_all("accept-encoding").iter().collect::<Vec<_>>(),
+        ["gzip", "br"]
+    );
+    assert_eq!(kept["accept-language"], "en");
+    assert!(kept.get("x-mode").is_none() && kept.get("cookie").is_none());
+    assert!(vary_matches(&response, &kept, &request));
+    assert!(vary_request_fields(&headers(&[("vary", "*")]), &request).is_empty());
+    assert!(vary_request_fields(&headers(&[]), &request).is_empty());
+}

@@ -323,17 +323,6 @@ impl Meta {
     }
 }
 
-/// The request fields `response`'s `Vary` names, copied from `request`.
-pub fn vary_request_fields(response: &HeaderMap, request: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::new();
-    for name in revalidate_core::cache::validate::vary_names(response).unwrap_or_default() {
-        for value in request.get_all(&name) {
-            out.append(name.clone(), value.clone());
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

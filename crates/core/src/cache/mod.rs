@@ -70,7 +70,7 @@ pub use status::{CacheStatus, Forward};
 pub use validate::{
     NOT_UPDATED_FROM_304, Validation, conditional_request_headers, head_freshens, not_modified_selects,
     on_validation_response, revalidation_request_headers, secondary_key, storable_headers, stored_validators,
-    strip_hop_by_hop, update_stored_headers, vary_matches, vary_names,
+    strip_hop_by_hop, update_stored_headers, vary_matches, vary_names, vary_request_fields,
 };
 
 /// Whose rules apply: a shared cache (a CDN edge, a proxy) or a private one

@@ -100,6 +100,21 @@ fn normalised(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<u8>> {
     Some(elements.join(&b", "[..]))
 }
 
+/// §4.1: the request fields `response`'s `Vary` names, copied from
+/// `request` as they are: what a cache keeps beside a stored response so
+/// that [`vary_matches`] can compare a later request with the one that
+/// chose it. Empty for `Vary: *` (which never matches) and for a response
+/// without `Vary`.
+pub fn vary_request_fields(response: &HeaderMap, request: &HeaderMap) -> HeaderMap {
+    let mut fields = HeaderMap::new();
+    for name in vary_names(response).unwrap_or_default() {
+        for value in request.get_all(&name) {
+            fields.append(name.clone(), value.clone());
+        }
+    }
+    fields
+}
+
 /// §4.1: whether a new request matches the request that a stored response
 /// was chosen for, on every field its `Vary` names. `stored_request` needs
 /// only those fields. `Vary: *` never matches.

@@ -19,7 +19,7 @@ use super::serve::precondition_failed;
 use super::{Ask, Edge, Found, Label};
 use crate::body::{BoxError, ChannelBody, EdgeBody, OriginBody, boxed, empty};
 use crate::decide::{ClientAnswer, answer_client, declines_to_store, decorate, surrogate_tags};
-use crate::entry::{Meta, ResponseEntry, ResponseMeta, VaryIndex, vary_request_fields};
+use crate::entry::{Meta, ResponseEntry, ResponseMeta, VaryIndex};
 use crate::flight::{Flight, Landed, Product, land};
 use crate::forward::fill_headers;
 use crate::metrics::{Outcome, Revalidation, StaleReason};
@@ -307,7 +307,7 @@ impl Edge {
             .and_then(|v| v.parse::<u64>().ok());
         let meta = ResponseMeta {
             status,
-            vary_request: vary_request_fields(&stored_headers, &ask.headers),
+            vary_request: revalidate_core::cache::vary_request_fields(&stored_headers, &ask.headers),
             headers: stored_headers,
             request_time: sent,
             response_time: received,
