@@ -14,7 +14,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 
 use crate::clock::{Clock, SystemClock};
 use crate::policy::{self, Reuse};
-use crate::store::{MemoryStore, Store, StoredResponse};
+use crate::storage::{CacheStorage, MemoryCache, StoredResponse};
 use crate::transport::{ReqwestTransport, Transport, TransportError};
 
 /// Where a response came from.
@@ -72,46 +72,46 @@ const MAX_VARIANTS: usize = 8;
 /// responses and their validators, serves fresh ones without a request,
 /// and revalidates stale ones with `If-None-Match` / `If-Modified-Since`.
 #[derive(Debug)]
-pub struct CachingClient<X = ReqwestTransport, S = MemoryStore, C = SystemClock> {
+pub struct CachingClient<X = ReqwestTransport, S = MemoryCache, C = SystemClock> {
     transport: X,
-    store: S,
+    storage: S,
     clock: C,
 }
 
 impl CachingClient {
-    /// Real HTTP, the default bounded [`MemoryStore`] and the system clock.
+    /// Real HTTP, the default bounded [`MemoryCache`] and the system clock.
     pub fn new() -> Result<Self, TransportError> {
         Ok(Self::from_parts(
             ReqwestTransport::new()?,
-            MemoryStore::default(),
+            MemoryCache::default(),
             SystemClock,
         ))
     }
 }
 
-impl<X: Transport, S: Store, C: Clock> CachingClient<X, S, C> {
+impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
     /// A client from its three parts.
-    pub fn from_parts(transport: X, store: S, clock: C) -> Self {
+    pub fn from_parts(transport: X, storage: S, clock: C) -> Self {
         Self {
             transport,
-            store,
+            storage,
             clock,
         }
     }
 
-    /// The same client with another store.
-    pub fn with_store<S2: Store>(self, store: S2) -> CachingClient<X, S2, C> {
-        CachingClient::from_parts(self.transport, store, self.clock)
+    /// The same client with another cache storage.
+    pub fn with_storage<S2: CacheStorage>(self, storage: S2) -> CachingClient<X, S2, C> {
+        CachingClient::from_parts(self.transport, storage, self.clock)
     }
 
     /// The same client with another clock.
     pub fn with_clock<C2: Clock>(self, clock: C2) -> CachingClient<X, S, C2> {
-        CachingClient::from_parts(self.transport, self.store, clock)
+        CachingClient::from_parts(self.transport, self.storage, clock)
     }
 
-    /// The store.
-    pub fn store(&self) -> &S {
-        &self.store
+    /// Where the cached responses live.
+    pub fn storage(&self) -> &S {
+        &self.storage
     }
 
     /// The transport.
@@ -143,7 +143,7 @@ impl<X: Transport, S: Store, C: Clock> CachingClient<X, S, C> {
             let (response, _, _) = self.exchange(request).await?;
             return Ok(network(response));
         }
-        let mut stored = self.store.load(&key);
+        let mut stored = self.storage.load(&key);
         // The most recent matching response is the one to use (§4.1: "the
         // most recent response (as determined by the Date header field)"
         // — here by receipt time, which this cache knows exactly).
@@ -203,10 +203,10 @@ impl<X: Transport, S: Store, C: Clock> CachingClient<X, S, C> {
             body: entry.body.clone(),
         };
         if policy::may_store(&Method::GET, request.headers(), entry.status, &entry.headers) {
-            self.store.save(key, stored);
+            self.storage.save(key, stored);
         } else {
             stored.remove(index);
-            self.store.save(key, stored);
+            self.storage.save(key, stored);
         }
         Ok(served)
     }
@@ -253,7 +253,7 @@ impl<X: Transport, S: Store, C: Clock> CachingClient<X, S, C> {
                 },
             );
             stored.truncate(MAX_VARIANTS);
-            self.store.save(key, stored);
+            self.storage.save(key, stored);
             return Ok(CachedResponse {
                 source: Source::Network,
                 status: parts.status,
@@ -261,7 +261,7 @@ impl<X: Transport, S: Store, C: Clock> CachingClient<X, S, C> {
                 body,
             });
         }
-        self.store.save(key, stored);
+        self.storage.save(key, stored);
         Ok(network(response))
     }
 
@@ -275,7 +275,7 @@ impl<X: Transport, S: Store, C: Clock> CachingClient<X, S, C> {
         let (response, _, _) = self.exchange(request).await?;
         let status = response.status();
         if unsafe_method && (status.is_success() || status.is_redirection()) {
-            self.store.save(key, Vec::new());
+            self.storage.save(key, Vec::new());
         }
         Ok(network(response))
     }

@@ -1,4 +1,4 @@
-//! [`DiskStore`] (feature `disk`): cached responses as files in a
+//! [`DiskCache`] (feature `disk`): cached responses as files in a
 //! directory, surviving restarts.
 //!
 //! One file per primary cache key, named by the BLAKE3 hash of the key.
@@ -9,7 +9,7 @@
 //! serve garbage. Files are written to a temporary name and renamed into
 //! place, so a crash mid-write leaves the old entry or none.
 //!
-//! The store does blocking file IO on the calling thread; entries are small
+//! The storage does blocking file IO on the calling thread; entries are small
 //! and the OS page cache absorbs most reads. It is not bounded: clear the
 //! directory to reclaim space.
 
@@ -22,14 +22,14 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, StoredResponse};
+use crate::storage::{CacheStorage, StoredResponse};
 
 const MAGIC: &[u8; 8] = b"RVCLNT01";
 const CHECKSUM_LEN: usize = 32;
 
-/// A [`Store`] keeping each key's responses in a checksummed file.
+/// A [`CacheStorage`] keeping each key's responses in a checksummed file.
 #[derive(Debug)]
-pub struct DiskStore {
+pub struct DiskCache {
     dir: PathBuf,
     temp_counter: AtomicU64,
 }
@@ -92,8 +92,8 @@ impl FileResponse {
     }
 }
 
-impl DiskStore {
-    /// Opens (creating it if needed) a store in `dir`.
+impl DiskCache {
+    /// Opens (creating it if needed) a cache storage in `dir`.
     pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
@@ -154,7 +154,7 @@ impl DiskStore {
     }
 }
 
-impl Store for DiskStore {
+impl CacheStorage for DiskCache {
     fn load(&self, key: &str) -> Vec<StoredResponse> {
         let path = self.path_for(key);
         if !path.exists() {

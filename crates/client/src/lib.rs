@@ -7,8 +7,8 @@
 //! |---|---|
 //! | [`client`] | [`CachingClient`]: the IO shell of the private cache; [`Source`] says whether a response came from the cache, from a `304`, or from the network |
 //! | `policy` (private) | the RFC 9111 decisions from `revalidate_core::cache` (private-cache configuration), adapted to the stored type |
-//! | [`store`] | the [`Store`] trait and the bounded [`MemoryStore`] (default) |
-//! | `disk` (feature `disk`) | `DiskStore`: one checksummed postcard file per URL; a corrupt file is a miss |
+//! | [`storage`] | the [`CacheStorage`] trait and the bounded [`MemoryCache`] (default) |
+//! | `disk` (feature `disk`) | `DiskCache`: one checksummed postcard file per URL; a corrupt file is a miss |
 //! | [`update`] | [`Updater`]: read, apply, write with `If-Match`; re-fetch, merge and retry on `412` with full-jitter backoff; create-only with `If-None-Match: *` |
 //! | [`transport`] | the IO seam: [`Transport`], [`ReqwestTransport`] (real HTTP) and [`InMemoryTransport`] (tests) |
 //! | [`clock`] | [`Clock`]: freshness is computed against a clock you pass in ([`SystemClock`], [`ManualClock`]) |
@@ -58,15 +58,15 @@ pub mod clock;
 pub mod disk;
 mod policy;
 pub mod problem;
-pub mod store;
+pub mod storage;
 pub mod transport;
 pub mod update;
 
 pub use client::{CachedResponse, CachingClient, ClientError, Source};
 pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "disk")]
-pub use disk::DiskStore;
+pub use disk::DiskCache;
 pub use problem::Problem;
-pub use store::{MemoryStore, Store, StoredResponse};
+pub use storage::{CacheStorage, MemoryCache, StoredResponse};
 pub use transport::{InMemoryTransport, ReqwestTransport, Transport, TransportError};
 pub use update::{RetryPolicy, Update, UpdateError, Updated, Updater, Written};

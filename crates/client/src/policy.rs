@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, Method, StatusCode};
 use revalidate_core::cache::{self, CacheConfig, StoreDecision, Stored};
 
-use crate::store::StoredResponse;
+use crate::storage::StoredResponse;
 
 fn config() -> CacheConfig {
     CacheConfig::private()

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use revalidate_client::{CachingClient, InMemoryTransport, ManualClock, MemoryStore, Source, Store};
+use revalidate_client::{CacheStorage, CachingClient, InMemoryTransport, ManualClock, MemoryCache, Source};
 use revalidate_core::HttpDate;
 
 const T0: u64 = 1_700_000_000;
@@ -129,7 +129,7 @@ async fn run(case: &str, steps: Vec<Step>) {
         plan.push((expects_request, s));
     }
     let transport = scripted(&clock, replies);
-    let client = CachingClient::from_parts(transport.clone(), MemoryStore::default(), clock.clone());
+    let client = CachingClient::from_parts(transport.clone(), MemoryCache::default(), clock.clone());
     for (i, (expects_request, s)) in plan.into_iter().enumerate() {
         let at = format!("{case}, step {i}");
         clock.advance(Duration::from_secs(s.advance));
@@ -660,7 +660,7 @@ async fn not_modified_for_another_tag_refetches() {
             reply(200, &[("cache-control", "max-age=10"), ("etag", "\"zzz\"")], "v2"),
         ],
     );
-    let client = CachingClient::from_parts(transport.clone(), MemoryStore::default(), clock.clone());
+    let client = CachingClient::from_parts(transport.clone(), MemoryCache::default(), clock.clone());
     assert_eq!(client.get(URL).await.unwrap().source, Source::Network);
     clock.advance(Duration::from_secs(11));
     let again = client.get(URL).await.unwrap();
@@ -672,5 +672,5 @@ async fn not_modified_for_another_tag_refetches() {
     assert_eq!(sent.len(), 3);
     assert_eq!(sent[1].headers()["if-none-match"], "\"a\"");
     assert!(!sent[2].headers().contains_key("if-none-match"));
-    assert_eq!(client.store().load(URL).len(), 1);
+    assert_eq!(client.storage().load(URL).len(), 1);
 }

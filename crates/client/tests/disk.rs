@@ -1,9 +1,9 @@
-//! `DiskStore` (feature `disk`): entries survive reopening; a damaged file
+//! `DiskCache` (feature `disk`): entries survive reopening; a damaged file
 //! is a miss, never garbage.
 
 use std::time::Duration;
 
-use revalidate_client::{CachingClient, DiskStore, ManualClock, Source, Store};
+use revalidate_client::{CacheStorage, CachingClient, DiskCache, ManualClock, Source};
 
 use crate::cache::{reply, scripted, start};
 
@@ -21,7 +21,7 @@ async fn disk_store_survives_reopen() {
     let transport = scripted(&clock, vec![reply(200, &fresh, "stored on disk")]);
     let first = CachingClient::from_parts(
         transport.clone(),
-        DiskStore::open(dir.path()).unwrap(),
+        DiskCache::open(dir.path()).unwrap(),
         clock.clone(),
     );
     let network = first.get(URL).await.unwrap();
@@ -31,7 +31,7 @@ async fn disk_store_survives_reopen() {
     clock.advance(Duration::from_secs(5));
     let reopened = CachingClient::from_parts(
         transport.clone(),
-        DiskStore::open(dir.path()).unwrap(),
+        DiskCache::open(dir.path()).unwrap(),
         clock.clone(),
     );
     let cached = reopened.get(URL).await.unwrap();
@@ -63,17 +63,17 @@ async fn corrupt_file_is_a_miss() {
             &clock,
             vec![reply(200, &fresh, "v1"), reply(200, &fresh, "v1 again")],
         );
-        let store = DiskStore::open(dir.path()).unwrap();
+        let store = DiskCache::open(dir.path()).unwrap();
         let path = store.path_for(URL);
         let client = CachingClient::from_parts(transport.clone(), store, clock.clone());
         client.get(URL).await.unwrap();
-        assert_eq!(client.store().load(URL).len(), 1, "{case}: stored");
+        assert_eq!(client.storage().load(URL).len(), 1, "{case}: stored");
 
         let mut bytes = std::fs::read(&path).unwrap();
         damage(&mut bytes);
         std::fs::write(&path, &bytes).unwrap();
 
-        assert!(client.store().load(URL).is_empty(), "{case}: a miss");
+        assert!(client.storage().load(URL).is_empty(), "{case}: a miss");
         assert!(!path.exists(), "{case}: the damaged file is removed");
         let again = client.get(URL).await.unwrap();
         assert_eq!(
@@ -88,7 +88,7 @@ async fn corrupt_file_is_a_miss() {
 #[test]
 fn another_keys_file_under_the_same_name_is_a_miss() {
     let dir = tempfile::tempdir().unwrap();
-    let store = DiskStore::open(dir.path()).unwrap();
+    let store = DiskCache::open(dir.path()).unwrap();
     let other = "http://origin.test/other";
     let entry = revalidate_client::StoredResponse {
         status: http::StatusCode::OK,

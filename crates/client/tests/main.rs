@@ -2,7 +2,7 @@
 //!
 //! - `cache`: the private-cache rules as step tables over the in-memory
 //!   transport and a manual clock.
-//! - `disk` (feature `disk`): `DiskStore` survives reopening; a corrupt
+//! - `disk` (feature `disk`): `DiskCache` survives reopening; a corrupt
 //!   file is a miss.
 //! - `live`: the caching client against `revalidate serve` over real
 //!   sockets (a static file and a JSON resource, 200 then 304).

@@ -1,14 +1,14 @@
-//! Where cached responses live: the [`Store`] trait, the bounded
-//! [`MemoryStore`] (the default) and, with the `disk` feature,
-//! [`DiskStore`](crate::disk::DiskStore).
+//! Where cached responses live: the [`CacheStorage`] trait, the bounded
+//! [`MemoryCache`] (the default) and, with the `disk` feature,
+//! [`DiskCache`](crate::disk::DiskCache).
 //!
-//! A store maps a *primary cache key* ([RFC 9111 §4.1]: the method and
+//! A cache storage maps a *primary cache key* ([RFC 9111 §4.1]: the method and
 //! target URI; this client only stores `GET`, so it is the URI) to the
 //! stored responses for that key — more than one when the responses carry
 //! `Vary` and different requests selected different variants. Choosing
-//! among them is the client's job, not the store's.
+//! among them is the client's job, not the storage's.
 //!
-//! A store is a cache: losing an entry is always allowed, so reads and
+//! A cache storage is a cache: losing an entry is always allowed, so reads and
 //! writes do not fail — an entry that cannot be read is a miss, and a write
 //! that cannot be made is logged and dropped.
 //!
@@ -42,7 +42,7 @@ pub struct StoredResponse {
 }
 
 impl StoredResponse {
-    /// Approximate bytes held, for bounding a store.
+    /// Approximate bytes held, for bounding a cache storage.
     pub fn weight(&self) -> u64 {
         let fields = |headers: &HeaderMap| {
             headers
@@ -55,7 +55,7 @@ impl StoredResponse {
 }
 
 /// Storage for cached responses, keyed by primary cache key.
-pub trait Store: Send + Sync + 'static {
+pub trait CacheStorage: Send + Sync + 'static {
     /// Every stored response under `key` (empty on a miss).
     fn load(&self, key: &str) -> Vec<StoredResponse>;
     /// Replaces everything under `key` with `responses` (removes the key
@@ -63,7 +63,7 @@ pub trait Store: Send + Sync + 'static {
     fn save(&self, key: &str, responses: Vec<StoredResponse>);
 }
 
-impl<S: Store> Store for Arc<S> {
+impl<S: CacheStorage> CacheStorage for Arc<S> {
     fn load(&self, key: &str) -> Vec<StoredResponse> {
         (**self).load(key)
     }
@@ -82,26 +82,26 @@ impl quick_cache::Weighter<String, Arc<Vec<StoredResponse>>> for ByBytes {
     }
 }
 
-/// The default store: in memory, bounded by bytes, evicting by the CLOCK-Pro
+/// The default cache storage: in memory, bounded by bytes, evicting by the CLOCK-Pro
 /// policy of [`quick_cache`].
-pub struct MemoryStore {
+pub struct MemoryCache {
     entries: quick_cache::sync::Cache<String, Arc<Vec<StoredResponse>>, ByBytes>,
 }
 
-impl std::fmt::Debug for MemoryStore {
+impl std::fmt::Debug for MemoryCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryStore")
+        f.debug_struct("MemoryCache")
             .field("keys", &self.entries.len())
             .field("bytes", &self.entries.weight())
             .finish()
     }
 }
 
-impl MemoryStore {
+impl MemoryCache {
     /// The default capacity: 64 MiB.
     pub const DEFAULT_CAPACITY_BYTES: u64 = 64 * 1024 * 1024;
 
-    /// A store holding at most `capacity_bytes` (approximately: headers
+    /// A cache storage holding at most `capacity_bytes` (approximately: headers
     /// are estimated). A single response larger than the capacity is not
     /// kept.
     pub fn with_capacity(capacity_bytes: u64) -> Self {
@@ -125,13 +125,13 @@ impl MemoryStore {
     }
 }
 
-impl Default for MemoryStore {
+impl Default for MemoryCache {
     fn default() -> Self {
         Self::with_capacity(Self::DEFAULT_CAPACITY_BYTES)
     }
 }
 
-impl Store for MemoryStore {
+impl CacheStorage for MemoryCache {
     fn load(&self, key: &str) -> Vec<StoredResponse> {
         self.entries
             .get(key)
