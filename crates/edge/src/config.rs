@@ -133,29 +133,7 @@ impl Default for EdgeConfig {
     }
 }
 
-/// Why a configuration cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML for this schema.
-    #[error("invalid config file {path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message, with line and column.
-        message: String,
-    },
-    /// A value is out of its domain.
-    #[error("invalid config: {0}")]
-    Invalid(String),
-}
+pub use revalidate_listener::ConfigError;
 
 /// The sizes of a validated configuration, in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,14 +149,7 @@ pub struct Sizes {
 impl EdgeConfig {
     /// Reads a TOML file; missing keys keep their defaults.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.to_string(),
-        })
+        revalidate_listener::read_config_file(path)
     }
 
     /// The origin as a URI with scheme and authority.

@@ -61,6 +61,7 @@
 //! | [`shutdown`] | [`shutdown_signal`]: SIGTERM/SIGINT handlers installed before the server says where it listens |
 //! | [`metrics`] | [`ConnectionMetrics`]: the counters each server exports |
 //! | [`clock`] | the coarse clock |
+//! | [`config_file`] | the servers' TOML config file: [`read_config_file`] and [`ConfigError`] |
 //! | `testing` | (feature `testing`) raw-socket probes shared by the servers' tests |
 //!
 //! # Deviations
@@ -74,6 +75,7 @@
 
 pub mod accept;
 pub mod clock;
+pub mod config_file;
 mod guard;
 mod io;
 pub mod limits;
@@ -85,6 +87,7 @@ pub mod shutdown;
 pub mod testing;
 
 pub use accept::{AcceptAction, AcceptBackoff, FrontDoor};
+pub use config_file::{ConfigError, read_config_file};
 pub use limits::{Limits, ListenerConfig};
 pub use metrics::{CloseReason, ConnectionMetrics};
 pub use service::{GuardedBody, GuardedFuture, GuardedService, RequestBody};
