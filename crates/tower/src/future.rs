@@ -14,9 +14,9 @@ use revalidate_core::{Condition, HttpDate, Outcome, Preconditions, Validators, n
 use tower_service::Service;
 
 use crate::body::ConditionalBody;
+use crate::coding::tag_for_coding;
 use crate::decide::{
     self, AfterHandler, BeforeHandler, BodySize, RangePlan, ResponseFacts, Role, apply_validators,
-    tag_for_coding,
 };
 use crate::layer::{IdentityTag, KnownValidators, Settings};
 use crate::lookup::Current;

@@ -26,10 +26,11 @@
 //! | `layer` | [`ConditionalLayer`], [`ETagLayer`], [`KnownValidators`] |
 //! | `service` | [`Conditional`]: reads the request's preconditions, starts the lookup or calls the handler |
 //! | `future` | [`ResponseFuture`]: the lookup → handler → read body → answer state machine |
-//! | `decide` | pure decisions: what to do with a response, coded-variant tags, `Accept-Encoding`, ranges |
+//! | `decide` | pure decisions: what to do with a response, before the handler (lookup) and after it, ranges |
+//! | `coding` | content-coded variants: per-coding tags, `Vary: accept-encoding`, `Accept-Encoding`, a client's coded tag |
 //! | `lookup` | [`Lookup`] (validators before the handler) and [`Current`] |
 //! | `body` | [`ConditionalBody`] (what goes out), [`DeferredBody`] (rendered on first read) |
-//! | `tag` | strong tags from the body bytes (XXH3-128) |
+//! | `tag` | strong tags from the body bytes (XXH3-128), the response's own `ETag` read back |
 //! | `clock` | [`Clock`], [`SystemClock`] |
 //! | `problem` | the `application/problem+json` bodies of 412 and 416 |
 //!
@@ -197,6 +198,7 @@
 
 mod body;
 mod clock;
+mod coding;
 mod decide;
 mod future;
 mod layer;
