@@ -1,7 +1,9 @@
-//! The layer's decisions, as pure functions over header maps and sizes.
+//! The layer's own decisions, as pure functions over header maps and
+//! sizes: whether to read a handler's response, the validators it is
+//! judged by, and the answer before the handler when a lookup gave the
+//! current validators. How to answer from a response (304, 412, 206,
+//! multipart 206, 416) is the core's [`revalidate_core::answer::plan`].
 //! The service and its future only carry them out.
-
-use std::ops::RangeInclusive;
 
 use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, ETAG, LAST_MODIFIED};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -89,7 +91,7 @@ pub(crate) enum AfterHandler {
     /// The headers carry validators: evaluate without reading the body.
     Evaluate,
     /// Read the whole body (it fits the limit): to hash it when `hash`,
-    /// and to cut a range out of it.
+    /// and so that the core's plan can cut ranges out of it.
     Collect {
         /// Whether to compute the entity-tag from the bytes.
         hash: bool,
@@ -172,9 +174,11 @@ pub(crate) fn after_handler(role: Role, facts: &ResponseFacts, max_body: u64) ->
         }
         Role::Evaluate => {
             // A handler's tag makes reading unnecessary, unless the layer is
-            // to cut a range out of the bytes. Without one, a body that fits
-            // is hashed even next to a Last-Modified: a strong tag is
-            // exact where a date has one-second resolution.
+            // to cut a range out of the bytes: the core's plan cuts only a
+            // 200 it has the length of, so only a 200 is read for it.
+            // Without a tag, a body that fits is hashed even next to a
+            // Last-Modified: a strong tag is exact where a date has
+            // one-second resolution.
             let range_from_bytes = facts.range_requested && facts.status == StatusCode::OK;
             if facts.has_etag && !(range_from_bytes && fits) {
                 AfterHandler::Evaluate
@@ -232,10 +236,14 @@ pub(crate) fn with_tag(current: &Validators, tag: EntityTag) -> Validators {
 }
 
 /// The validators of a response, as the request's preconditions need
-/// them: `Last-Modified` and `Date` are parsed only when a date
+/// them: none when the request has no precondition (the evaluation then
+/// reads none), and `Last-Modified` and `Date` parsed only when a date
 /// precondition or `If-Range` is present, since an `If-None-Match` alone
 /// never reads them.
 pub(crate) fn response_validators(pre: &Preconditions, headers: &HeaderMap) -> Validators {
+    if !pre.is_conditional() {
+        return Validators::new();
+    }
     let needs_dates =
         pre.if_modified_since().is_some() || pre.if_unmodified_since().is_some() || pre.if_range().is_some();
     if needs_dates {
@@ -323,50 +331,6 @@ pub(crate) fn before_handler(
             etag: current.etag().map(EntityTag::to_header_value),
         },
         Outcome::Proceed | Outcome::IgnoreRange => BeforeHandler::Proceed,
-    }
-}
-
-/// What to send for a `Range` request once the layer holds the whole body.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum RangePlan {
-    /// Send the whole representation with 200: the field is invalid, asks
-    /// for several ranges, or covers everything. "A server MAY ignore the
-    /// Range header field" ([RFC 9110 §14.2]).
-    ///
-    /// [RFC 9110 §14.2]: https://www.rfc-editor.org/rfc/rfc9110#section-14.2
-    Full,
-    /// Send these bytes with 206 ([RFC 9110 §15.3.7]).
-    ///
-    /// [RFC 9110 §15.3.7]: https://www.rfc-editor.org/rfc/rfc9110#section-15.3.7
-    Partial(RangeInclusive<u64>),
-    /// 416 ([RFC 9110 §15.5.17]): no range overlaps the representation.
-    ///
-    /// [RFC 9110 §15.5.17]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.17
-    Unsatisfiable,
-}
-
-/// Decides how to answer a `Range` field over `len` bytes, parsing it with
-/// `http-range-header`.
-pub(crate) fn range_plan(range: &HeaderValue, len: u64) -> RangePlan {
-    use http_range_header::RangeUnsatisfiableError;
-    let Ok(text) = range.to_str() else {
-        return RangePlan::Full;
-    };
-    // "An origin server MUST ignore a Range header field that contains a
-    // range unit it does not understand" (§14.2); a malformed field is
-    // ignored the same way.
-    let Ok(parsed) = http_range_header::parse_range_header(text) else {
-        return RangePlan::Full;
-    };
-    match parsed.validate(len) {
-        Ok(ranges) => match ranges.as_slice() {
-            [one] if !(*one.start() == 0 && *one.end() + 1 == len) => RangePlan::Partial(one.clone()),
-            // Several ranges would need multipart/byteranges; the whole
-            // representation is a valid answer.
-            _ => RangePlan::Full,
-        },
-        Err(RangeUnsatisfiableError::Unsatisfiable) => RangePlan::Unsatisfiable,
-        Err(_) => RangePlan::Full,
     }
 }
 
@@ -514,27 +478,5 @@ mod tests {
         assert_eq!(h["vary"], "accept-encoding");
         assert_eq!(h["cache-control"], "no-cache");
         assert!(h.get("content-type").is_none(), "§15.4.5 drops content metadata");
-    }
-
-    #[test]
-    fn range_plan_table() {
-        let cases: &[(&str, u64, RangePlan)] = &[
-            ("bytes=0-9", 100, RangePlan::Partial(0..=9)),
-            ("bytes=90-", 100, RangePlan::Partial(90..=99)),
-            ("bytes=-10", 100, RangePlan::Partial(90..=99)),
-            ("bytes=50-500", 100, RangePlan::Partial(50..=99)),
-            ("bytes=0-99", 100, RangePlan::Full),
-            ("bytes=0-1,5-6", 100, RangePlan::Full),
-            ("bytes=100-", 100, RangePlan::Unsatisfiable),
-            ("items=0-1", 100, RangePlan::Full),
-            ("bytes=x-y", 100, RangePlan::Full),
-        ];
-        for (field, len, expected) in cases {
-            assert_eq!(
-                range_plan(&HeaderValue::from_static(field), *len),
-                *expected,
-                "{field}"
-            );
-        }
     }
 }

@@ -2,26 +2,28 @@
 //! the body when the decision needs its bytes, and builds the answer.
 
 use std::future::Future;
+use std::ops::RangeInclusive;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG};
+use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, response};
 use http_body::Body;
 use pin_project_lite::pin_project;
-use revalidate_core::{Condition, HttpDate, Outcome, Preconditions, Validators, not_modified_headers};
+use revalidate_core::answer::{
+    Plan, RangeField, Segment, content_range, multipart_layout, plan, range_length, unsatisfied_range,
+};
+use revalidate_core::{Condition, HttpDate, Preconditions, Validators, not_modified_headers};
 use tower_service::Service;
 
 use crate::body::ConditionalBody;
 use crate::coding::tag_for_coding;
-use crate::decide::{
-    self, AfterHandler, BeforeHandler, BodySize, RangePlan, ResponseFacts, Role, apply_validators,
-};
+use crate::decide::{self, AfterHandler, BeforeHandler, BodySize, ResponseFacts, Role, apply_validators};
 use crate::layer::{IdentityTag, KnownValidators, Settings};
 use crate::lookup::Current;
 use crate::problem;
-use crate::tag::body_tag;
+use crate::tag::{body_tag, single_etag};
 
 /// What the future needs to know about the request once the request
 /// itself has gone to the inner service.
@@ -30,8 +32,9 @@ pub(crate) struct RequestContext {
     method: Method,
     pre: Preconditions,
     now: HttpDate,
-    /// The `Range` field the layer may serve from the bytes it reads.
-    range: Option<HeaderValue>,
+    /// The request's `Range` field, read once, for the plan; empty when the
+    /// layer does not serve ranges.
+    range: RangeField,
     /// The validators the lookup found, to set on the response.
     current: Option<Validators>,
     /// The request's one `If-None-Match` line, when it is the only
@@ -47,7 +50,7 @@ impl RequestContext {
             method,
             pre: Preconditions::default(),
             now: HttpDate::UNIX_EPOCH,
-            range: None,
+            range: RangeField::default(),
             current: None,
             sole_if_none_match: None,
         }
@@ -58,7 +61,7 @@ impl RequestContext {
         method: Method,
         pre: Preconditions,
         now: HttpDate,
-        range: Option<HeaderValue>,
+        range: RangeField,
         sole_if_none_match: Option<HeaderValue>,
     ) -> Self {
         Self {
@@ -185,7 +188,7 @@ where
                 }
                 StateProj::Call { future } => {
                     let (mut parts, body) = ready!(future.poll(cx))?.into_parts();
-                    match plan(this.ctx, &mut parts, &body) {
+                    match after_handler(this.ctx, &mut parts, &body) {
                         AfterHandler::PassThrough(_) => {
                             this.state.set(State::Done);
                             return Poll::Ready(Ok(Response::from_parts(
@@ -241,7 +244,7 @@ where
 
 /// Reads the response's facts, applies the validators the layer was given,
 /// and decides.
-fn plan<B: Body>(ctx: &mut RequestContext, parts: &mut response::Parts, body: &B) -> AfterHandler {
+fn after_handler<B: Body>(ctx: &mut RequestContext, parts: &mut response::Parts, body: &B) -> AfterHandler {
     let size = BodySize::of(&ctx.method, &body.size_hint(), &parts.headers);
     let mut facts = ResponseFacts::read(&ctx.method, parts.status, &parts.headers, size);
     let max = ctx.settings.max_body;
@@ -269,7 +272,7 @@ fn plan<B: Body>(ctx: &mut RequestContext, parts: &mut response::Parts, body: &B
                 .or_else(|| ctx.current.take());
             facts.has_etag |= known.as_ref().is_some_and(|v| v.etag().is_some());
             facts.has_last_modified |= known.as_ref().is_some_and(|v| v.last_modified().is_some());
-            facts.range_requested = ctx.range.is_some();
+            facts.range_requested = ctx.range.is_present();
             let plan = decide::after_handler(Role::Evaluate, &facts, max);
             if matches!(plan, AfterHandler::PassThrough(_)) {
                 return plan;
@@ -457,24 +460,37 @@ fn collected<B: Body>(
     }
 }
 
-/// Evaluates the request's preconditions against the response's
-/// validators ([RFC 9110 §13.2.2]) and builds what goes out.
+/// Answers from the response the handler gave. The core's [`plan`] makes
+/// every decision (the preconditions in the order of [RFC 9110 §13.2.2],
+/// then `Range`, [RFC 9110 §14.2]); this only turns the plan into a status,
+/// header fields and a body.
 ///
 /// [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
+/// [RFC 9110 §14.2]: https://www.rfc-editor.org/rfc/rfc9110#section-14.2
 fn answer<B: Body>(
     ctx: &RequestContext,
     mut parts: response::Parts,
     content: Content<B>,
 ) -> Response<ConditionalBody<B>> {
-    let (outcome, decided_by) = if ctx.pre.is_conditional() {
-        let validators = decide::response_validators(&ctx.pre, &parts.headers);
-        let evaluation = ctx.pre.evaluate_detailed(&ctx.method, &validators, ctx.now);
-        (evaluation.outcome, evaluation.decided_by)
-    } else {
-        (Outcome::Proceed, None)
+    let validators = decide::response_validators(&ctx.pre, &parts.headers);
+    // The length of what the layer read. An unread body (a stream, or one
+    // above the limit) has none, and the plan then ignores `Range`, which
+    // §14.2 allows: the layer cannot cut bytes it does not hold.
+    let length = match &content {
+        Content::Unread(_) => None,
+        Content::Read { data, .. } => Some(data.len() as u64),
     };
-    match outcome {
-        Outcome::NotModified => {
+    let planned = plan(
+        &ctx.method,
+        &ctx.pre,
+        &ctx.range,
+        parts.status,
+        &validators,
+        length,
+        ctx.now,
+    );
+    match (planned, content) {
+        (Plan::NotModified, _) => {
             // §15.4.5: "The server generating a 304 response MUST generate any
             // of the following header fields that would have been sent in a
             // 200 (OK) response to the same request: Content-Location, Date,
@@ -485,59 +501,172 @@ fn answer<B: Body>(
             // Copying the few kept fields is cheaper than removing each
             // dropped name from the map.
             parts.headers = not_modified_headers(&parts.headers);
-            return Response::from_parts(parts, ConditionalBody::empty());
+            Response::from_parts(parts, ConditionalBody::empty())
         }
-        Outcome::PreconditionFailed => {
-            return precondition_failed(decided_by, parts.headers.get(ETAG).cloned());
+        (Plan::PreconditionFailed(condition), _) => {
+            precondition_failed(condition, parts.headers.get(ETAG).cloned())
         }
-        Outcome::Proceed | Outcome::IgnoreRange => {}
+        // Without a length the plan is `Full`: the response goes on as it is.
+        (_, Content::Unread(body)) => Response::from_parts(parts, ConditionalBody::pass_through(body)),
+        (Plan::Full, Content::Read { data, trailers }) => {
+            accept_ranges(ctx, &mut parts);
+            whole(ctx, parts, data, trailers)
+        }
+        (Plan::Partial(range), Content::Read { data, trailers }) => {
+            accept_ranges(ctx, &mut parts);
+            partial(ctx, parts, &range, data, trailers)
+        }
+        (Plan::Multipart(ranges), Content::Read { data, trailers }) => {
+            accept_ranges(ctx, &mut parts);
+            multipart(ctx, parts, &ranges, data, trailers)
+        }
+        (Plan::Unsatisfiable, Content::Read { data, .. }) => range_not_satisfiable(parts, data.len() as u64),
     }
-    let (data, trailers) = match content {
-        Content::Unread(body) => return Response::from_parts(parts, ConditionalBody::pass_through(body)),
-        Content::Read { data, trailers } => (data, trailers),
-    };
-    let len = data.len() as u64;
+}
+
+/// `Accept-Ranges: bytes` on a 200 whose bytes the layer holds, and so can
+/// cut (RFC 9110 §14.3). A handler's own `Accept-Ranges` stays; one hash
+/// probe either way.
+fn accept_ranges(ctx: &RequestContext, parts: &mut response::Parts) {
     if ctx.settings.ranges && parts.status == StatusCode::OK {
-        // A handler's own `Accept-Ranges` stays; one hash probe either way.
         parts
             .headers
             .entry(ACCEPT_RANGES)
             .or_insert_with(|| HeaderValue::from_static("bytes"));
     }
-    if outcome == Outcome::Proceed
-        && parts.status == StatusCode::OK
-        && let Some(range) = &ctx.range
-    {
-        match decide::range_plan(range, len) {
-            RangePlan::Full => {}
-            RangePlan::Partial(range) => {
-                let (start, end) = (*range.start(), *range.end());
-                parts.status = StatusCode::PARTIAL_CONTENT;
-                if let Ok(value) = HeaderValue::try_from(format!("bytes {start}-{end}/{len}")) {
-                    parts.headers.insert(CONTENT_RANGE, value);
-                }
-                parts
-                    .headers
-                    .insert(CONTENT_LENGTH, HeaderValue::from(end - start + 1));
-                let slice = data.slice(to_index(start)..=to_index(end));
-                return Response::from_parts(parts, ConditionalBody::full(slice, None));
-            }
-            RangePlan::Unsatisfiable => return range_not_satisfiable(parts, len),
-        }
-    }
+}
+
+/// The response with all of its content, as the handler made it.
+fn whole<B: Body>(
+    ctx: &RequestContext,
+    mut parts: response::Parts,
+    data: Bytes,
+    trailers: Option<HeaderMap>,
+) -> Response<ConditionalBody<B>> {
     if ctx.method == Method::HEAD {
         // The same fields as the GET, without the body: the length the GET
         // would send stays, or a server below would write 0 from the empty body.
         if !parts.headers.contains_key(CONTENT_LENGTH) {
-            parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+            parts
+                .headers
+                .insert(CONTENT_LENGTH, HeaderValue::from(data.len()));
         }
         return Response::from_parts(parts, ConditionalBody::empty());
     }
     Response::from_parts(parts, ConditionalBody::full(data, trailers))
 }
 
-fn to_index(offset: u64) -> usize {
-    usize::try_from(offset).expect("a range of bytes held in memory fits in usize")
+/// A `206` with one range. [RFC 9110 §15.3.7.1]: "If a single part is being
+/// transferred, the server generating the 206 response MUST generate a
+/// Content-Range header field, describing what range of the selected
+/// representation is enclosed"; the other fields a 200 would carry (`ETag`,
+/// `Cache-Control`, `Vary`, ...) stay, as §15.3.7 requires.
+///
+/// [RFC 9110 §15.3.7.1]: https://www.rfc-editor.org/rfc/rfc9110#section-15.3.7.1
+fn partial<B: Body>(
+    ctx: &RequestContext,
+    mut parts: response::Parts,
+    range: &RangeInclusive<u64>,
+    data: Bytes,
+    trailers: Option<HeaderMap>,
+) -> Response<ConditionalBody<B>> {
+    let Some(slice) = slice(&data, *range.start(), range_length(range)) else {
+        // Not reached: the plan's range lies within the bytes it was
+        // planned for. The whole representation is still a valid answer.
+        return whole(ctx, parts, data, trailers);
+    };
+    parts.status = StatusCode::PARTIAL_CONTENT;
+    parts
+        .headers
+        .insert(CONTENT_RANGE, content_range(range, data.len() as u64));
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(range_length(range)));
+    without_body_for_head(ctx, parts, slice)
+}
+
+/// A `206` with several ranges, as one `multipart/byteranges` body laid out
+/// by the core ([RFC 9110 §14.6]). [RFC 9110 §15.3.7.2]: "the server
+/// generating the 206 response MUST generate a "multipart/byteranges"
+/// content, as defined in Section 14.6, and a Content-Type header field
+/// containing the "multipart/byteranges" media type and its required
+/// boundary parameter. To avoid confusion with single-part responses, a
+/// server MUST NOT generate a Content-Range header field in the HTTP header
+/// section of a multiple part response".
+///
+/// [RFC 9110 §14.6]: https://www.rfc-editor.org/rfc/rfc9110#section-14.6
+/// [RFC 9110 §15.3.7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-15.3.7.2
+fn multipart<B: Body>(
+    ctx: &RequestContext,
+    mut parts: response::Parts,
+    ranges: &[RangeInclusive<u64>],
+    data: Bytes,
+    trailers: Option<HeaderMap>,
+) -> Response<ConditionalBody<B>> {
+    let octets = HeaderValue::from_static("application/octet-stream");
+    let part_type = parts.headers.get(CONTENT_TYPE).unwrap_or(&octets);
+    // The boundary comes from the version's tag, so that the origin, the
+    // layer and the edge send the same bytes for the same request.
+    let tag = single_etag(&parts.headers);
+    let tag_bytes = match (&tag, parts.headers.get(ETAG)) {
+        (Some(tag), _) => tag.opaque(),
+        (None, Some(field)) => field.as_bytes(),
+        (None, None) => &[],
+    };
+    let layout = multipart_layout(ranges, data.len() as u64, part_type, tag_bytes);
+    let body = if ctx.method == Method::HEAD {
+        Bytes::new()
+    } else {
+        match multipart_body(&data, &layout.segments, layout.length) {
+            Some(body) => body,
+            // Not reached, as in `partial`.
+            None => return whole(ctx, parts, data, trailers),
+        }
+    };
+    parts.status = StatusCode::PARTIAL_CONTENT;
+    parts.headers.remove(CONTENT_RANGE);
+    parts.headers.insert(CONTENT_TYPE, layout.content_type);
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(layout.length));
+    without_body_for_head(ctx, parts, body)
+}
+
+/// The bytes of a `multipart/byteranges` body: its literal pieces, and the
+/// slices of `data` between them. `None` if a slice lies outside `data`.
+fn multipart_body(data: &Bytes, segments: &[Segment], length: u64) -> Option<Bytes> {
+    let mut body = BytesMut::with_capacity(usize::try_from(length).unwrap_or(0));
+    for segment in segments {
+        match segment {
+            Segment::Literal(text) => body.extend_from_slice(text.as_bytes()),
+            Segment::Slice { start, len } => body.extend_from_slice(&slice(data, *start, *len)?),
+        }
+    }
+    Some(body.freeze())
+}
+
+/// `len` bytes of `data` from `start`, without copying; `None` if they lie
+/// outside it.
+fn slice(data: &Bytes, start: u64, len: u64) -> Option<Bytes> {
+    let start = usize::try_from(start).ok()?;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    (end <= data.len()).then(|| data.slice(start..end))
+}
+
+/// The response with `body`, or with none for a HEAD: "The HEAD method is
+/// identical to GET except that the server MUST NOT send content in the
+/// response" ([RFC 9110 §9.3.2]); the header fields stay those of the GET.
+///
+/// [RFC 9110 §9.3.2]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.2
+fn without_body_for_head<B: Body>(
+    ctx: &RequestContext,
+    parts: response::Parts,
+    body: Bytes,
+) -> Response<ConditionalBody<B>> {
+    if ctx.method == Method::HEAD {
+        return Response::from_parts(parts, ConditionalBody::empty());
+    }
+    Response::from_parts(parts, ConditionalBody::full(body, None))
 }
 
 fn not_modified<B: Body>(headers: HeaderMap) -> Response<ConditionalBody<B>> {
@@ -566,8 +695,10 @@ fn precondition_failed<B: Body>(
     response
 }
 
-/// A 416: "the server SHOULD send a Content-Range header field with an
-/// unsatisfied-range value" ([RFC 9110 §15.5.17]).
+/// A 416: "a server generating a 416 (Range Not Satisfiable) response to
+/// a byte-range request SHOULD generate a Content-Range header field
+/// specifying the current length of the selected representation"
+/// ([RFC 9110 §15.5.17]); the core formats it.
 ///
 /// [RFC 9110 §15.5.17]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.17
 fn range_not_satisfiable<B: Body>(mut parts: response::Parts, len: u64) -> Response<ConditionalBody<B>> {
@@ -576,9 +707,7 @@ fn range_not_satisfiable<B: Body>(mut parts: response::Parts, len: u64) -> Respo
     parts.status = StatusCode::RANGE_NOT_SATISFIABLE;
     parts.headers = problem::headers(&body);
     parts.headers.remove(CONTENT_ENCODING);
-    if let Ok(value) = HeaderValue::try_from(format!("bytes */{len}")) {
-        parts.headers.insert(CONTENT_RANGE, value);
-    }
+    parts.headers.insert(CONTENT_RANGE, unsatisfied_range(len));
     if let Some(etag) = etag {
         parts.headers.insert(ETAG, etag);
     }
