@@ -27,7 +27,8 @@
 //! |---|---|
 //! | `layer` | [`ConditionalLayer`], [`ETagLayer`], [`KnownValidators`] |
 //! | `service` | [`Conditional`]: reads the request's preconditions, starts the lookup or calls the handler |
-//! | `future` | [`ResponseFuture`]: the lookup → handler → read body → answer state machine; turns the core's plan into a 304, 412, 206, multipart 206 or 416 |
+//! | `future` | [`ResponseFuture`]: the lookup → handler → read body → answer state machine |
+//! | `respond` | the answer: turns the core's plan into a 304, 412, the response as it is, a 206 (one range or `multipart/byteranges`) or a 416 |
 //! | `decide` | the layer's own decisions: whether to read a response, its validators, the answer before the handler (lookup) |
 //! | `coding` | content-coded variants: per-coding tags, `Vary: accept-encoding`, `Accept-Encoding`, a client's coded tag |
 //! | `lookup` | [`Lookup`] (validators before the handler) and [`Current`] |
@@ -211,6 +212,7 @@ mod future;
 mod layer;
 mod lookup;
 mod problem;
+mod respond;
 mod service;
 mod tag;
 
