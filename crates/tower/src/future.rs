@@ -1,37 +1,38 @@
 //! The response future: runs the lookup, calls the inner service, reads
-//! the body when the decision needs its bytes, and builds the answer.
+//! the body when the decision needs its bytes, and hands the response to
+//! [`respond`](crate::respond) for the answer.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, ETAG};
+use http::header::ETAG;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, response};
 use http_body::Body;
 use pin_project_lite::pin_project;
-use revalidate_core::{Condition, HttpDate, Outcome, Preconditions, Validators, not_modified_headers};
+use revalidate_core::answer::RangeField;
+use revalidate_core::{HttpDate, Preconditions, Validators, not_modified_headers};
 use tower_service::Service;
 
 use crate::body::ConditionalBody;
-use crate::decide::{
-    self, AfterHandler, BeforeHandler, BodySize, RangePlan, ResponseFacts, Role, apply_validators,
-    tag_for_coding,
-};
+use crate::coding::tag_for_coding;
+use crate::decide::{self, AfterHandler, BeforeHandler, BodySize, ResponseFacts, Role, apply_validators};
 use crate::layer::{IdentityTag, KnownValidators, Settings};
 use crate::lookup::Current;
-use crate::problem;
+use crate::respond::{Content, answer, not_modified, precondition_failed};
 use crate::tag::body_tag;
 
 /// What the future needs to know about the request once the request
 /// itself has gone to the inner service.
 pub(crate) struct RequestContext {
-    settings: Settings,
-    method: Method,
-    pre: Preconditions,
-    now: HttpDate,
-    /// The `Range` field the layer may serve from the bytes it reads.
-    range: Option<HeaderValue>,
+    pub(crate) settings: Settings,
+    pub(crate) method: Method,
+    pub(crate) pre: Preconditions,
+    pub(crate) now: HttpDate,
+    /// The request's `Range` field, read once, for the plan; empty when the
+    /// layer does not serve ranges.
+    pub(crate) range: RangeField,
     /// The validators the lookup found, to set on the response.
     current: Option<Validators>,
     /// The request's one `If-None-Match` line, when it is the only
@@ -47,7 +48,7 @@ impl RequestContext {
             method,
             pre: Preconditions::default(),
             now: HttpDate::UNIX_EPOCH,
-            range: None,
+            range: RangeField::default(),
             current: None,
             sole_if_none_match: None,
         }
@@ -58,7 +59,7 @@ impl RequestContext {
         method: Method,
         pre: Preconditions,
         now: HttpDate,
-        range: Option<HeaderValue>,
+        range: RangeField,
         sole_if_none_match: Option<HeaderValue>,
     ) -> Self {
         Self {
@@ -185,7 +186,7 @@ where
                 }
                 StateProj::Call { future } => {
                     let (mut parts, body) = ready!(future.poll(cx))?.into_parts();
-                    match plan(this.ctx, &mut parts, &body) {
+                    match after_handler(this.ctx, &mut parts, &body) {
                         AfterHandler::PassThrough(_) => {
                             this.state.set(State::Done);
                             return Poll::Ready(Ok(Response::from_parts(
@@ -241,7 +242,7 @@ where
 
 /// Reads the response's facts, applies the validators the layer was given,
 /// and decides.
-fn plan<B: Body>(ctx: &mut RequestContext, parts: &mut response::Parts, body: &B) -> AfterHandler {
+fn after_handler<B: Body>(ctx: &mut RequestContext, parts: &mut response::Parts, body: &B) -> AfterHandler {
     let size = BodySize::of(&ctx.method, &body.size_hint(), &parts.headers);
     let mut facts = ResponseFacts::read(&ctx.method, parts.status, &parts.headers, size);
     let max = ctx.settings.max_body;
@@ -269,7 +270,7 @@ fn plan<B: Body>(ctx: &mut RequestContext, parts: &mut response::Parts, body: &B
                 .or_else(|| ctx.current.take());
             facts.has_etag |= known.as_ref().is_some_and(|v| v.etag().is_some());
             facts.has_last_modified |= known.as_ref().is_some_and(|v| v.last_modified().is_some());
-            facts.range_requested = ctx.range.is_some();
+            facts.range_requested = ctx.range.is_present();
             let plan = decide::after_handler(Role::Evaluate, &facts, max);
             if matches!(plan, AfterHandler::PassThrough(_)) {
                 return plan;
@@ -406,17 +407,6 @@ fn concat(mut chunks: Vec<Bytes>, len: u64) -> Bytes {
     }
 }
 
-/// The response body as the layer holds it.
-enum Content<B> {
-    /// Not read: handed on, or dropped unread for a 304.
-    Unread(B),
-    /// Read whole.
-    Read {
-        data: Bytes,
-        trailers: Option<HeaderMap>,
-    },
-}
-
 /// Finishes a response whose body the layer read.
 fn collected<B: Body>(
     ctx: &RequestContext,
@@ -455,132 +445,4 @@ fn collected<B: Body>(
         }
         Role::Evaluate => answer(ctx, parts, Content::Read { data, trailers }),
     }
-}
-
-/// Evaluates the request's preconditions against the response's
-/// validators ([RFC 9110 §13.2.2]) and builds what goes out.
-///
-/// [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
-fn answer<B: Body>(
-    ctx: &RequestContext,
-    mut parts: response::Parts,
-    content: Content<B>,
-) -> Response<ConditionalBody<B>> {
-    let (outcome, decided_by) = if ctx.pre.is_conditional() {
-        let validators = decide::response_validators(&ctx.pre, &parts.headers);
-        let evaluation = ctx.pre.evaluate_detailed(&ctx.method, &validators, ctx.now);
-        (evaluation.outcome, evaluation.decided_by)
-    } else {
-        (Outcome::Proceed, None)
-    };
-    match outcome {
-        Outcome::NotModified => {
-            // §15.4.5: "The server generating a 304 response MUST generate any
-            // of the following header fields that would have been sent in a
-            // 200 (OK) response to the same request: Content-Location, Date,
-            // ETag, and Vary; Cache-Control and Expires": the core's
-            // `not_modified_headers` keeps them from the 200's fields.
-            // The body is dropped unread: a deferred body is never rendered.
-            parts.status = StatusCode::NOT_MODIFIED;
-            // Copying the few kept fields is cheaper than removing each
-            // dropped name from the map.
-            parts.headers = not_modified_headers(&parts.headers);
-            return Response::from_parts(parts, ConditionalBody::empty());
-        }
-        Outcome::PreconditionFailed => {
-            return precondition_failed(decided_by, parts.headers.get(ETAG).cloned());
-        }
-        Outcome::Proceed | Outcome::IgnoreRange => {}
-    }
-    let (data, trailers) = match content {
-        Content::Unread(body) => return Response::from_parts(parts, ConditionalBody::pass_through(body)),
-        Content::Read { data, trailers } => (data, trailers),
-    };
-    let len = data.len() as u64;
-    if ctx.settings.ranges && parts.status == StatusCode::OK {
-        // A handler's own `Accept-Ranges` stays; one hash probe either way.
-        parts
-            .headers
-            .entry(ACCEPT_RANGES)
-            .or_insert_with(|| HeaderValue::from_static("bytes"));
-    }
-    if outcome == Outcome::Proceed
-        && parts.status == StatusCode::OK
-        && let Some(range) = &ctx.range
-    {
-        match decide::range_plan(range, len) {
-            RangePlan::Full => {}
-            RangePlan::Partial(range) => {
-                let (start, end) = (*range.start(), *range.end());
-                parts.status = StatusCode::PARTIAL_CONTENT;
-                if let Ok(value) = HeaderValue::try_from(format!("bytes {start}-{end}/{len}")) {
-                    parts.headers.insert(CONTENT_RANGE, value);
-                }
-                parts
-                    .headers
-                    .insert(CONTENT_LENGTH, HeaderValue::from(end - start + 1));
-                let slice = data.slice(to_index(start)..=to_index(end));
-                return Response::from_parts(parts, ConditionalBody::full(slice, None));
-            }
-            RangePlan::Unsatisfiable => return range_not_satisfiable(parts, len),
-        }
-    }
-    if ctx.method == Method::HEAD {
-        // The same fields as the GET, without the body: the length the GET
-        // would send stays, or a server below would write 0 from the empty body.
-        if !parts.headers.contains_key(CONTENT_LENGTH) {
-            parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
-        }
-        return Response::from_parts(parts, ConditionalBody::empty());
-    }
-    Response::from_parts(parts, ConditionalBody::full(data, trailers))
-}
-
-fn to_index(offset: u64) -> usize {
-    usize::try_from(offset).expect("a range of bytes held in memory fits in usize")
-}
-
-fn not_modified<B: Body>(headers: HeaderMap) -> Response<ConditionalBody<B>> {
-    let mut response = Response::new(ConditionalBody::empty());
-    *response.status_mut() = StatusCode::NOT_MODIFIED;
-    *response.headers_mut() = headers;
-    response
-}
-
-/// A 412 with a problem body ([RFC 9110 §15.5.13]), carrying the current
-/// `ETag` so the client can see what changed.
-///
-/// [RFC 9110 §15.5.13]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.13
-fn precondition_failed<B: Body>(
-    condition: Option<Condition>,
-    etag: Option<HeaderValue>,
-) -> Response<ConditionalBody<B>> {
-    let body = problem::precondition_failed(condition);
-    let mut headers = problem::headers(&body);
-    if let Some(etag) = etag {
-        headers.insert(ETAG, etag);
-    }
-    let mut response = Response::new(ConditionalBody::full(body, None));
-    *response.status_mut() = StatusCode::PRECONDITION_FAILED;
-    *response.headers_mut() = headers;
-    response
-}
-
-/// A 416: "the server SHOULD send a Content-Range header field with an
-/// unsatisfied-range value" ([RFC 9110 §15.5.17]).
-///
-/// [RFC 9110 §15.5.17]: https://www.rfc-editor.org/rfc/rfc9110#section-15.5.17
-fn range_not_satisfiable<B: Body>(mut parts: response::Parts, len: u64) -> Response<ConditionalBody<B>> {
-    let body = problem::range_not_satisfiable();
-    let etag = parts.headers.remove(ETAG);
-    parts.status = StatusCode::RANGE_NOT_SATISFIABLE;
-    parts.headers = problem::headers(&body);
-    parts.headers.remove(CONTENT_ENCODING);
-    if let Ok(value) = HeaderValue::try_from(format!("bytes */{len}")) {
-        parts.headers.insert(CONTENT_RANGE, value);
-    }
-    if let Some(etag) = etag {
-        parts.headers.insert(ETAG, etag);
-    }
-    Response::from_parts(parts, ConditionalBody::full(body, None))
 }

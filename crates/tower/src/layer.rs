@@ -77,7 +77,8 @@ impl<L> ConditionalLayer<L> {
     }
 
     /// Whether the layer answers `Range` requests for bodies it read
-    /// (default: yes), with 206, or 416 for a range past the end. With
+    /// (default: yes), with 206 (one range, or a `multipart/byteranges`
+    /// body for several), or 416 for a range past the end. With
     /// `false`, `Range` reaches the handler untouched, except that a
     /// request with `If-Range` then gets the whole representation (the
     /// layer cannot check the handler's partial response against it).

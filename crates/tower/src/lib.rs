@@ -4,8 +4,10 @@
 //!
 //! Every decision is made by [`revalidate_core`] (entity-tag comparison,
 //! date parsing, the [RFC 9110 §13.2.2] evaluation order, the
-//! [RFC 9110 §15.4.5] header set of a 304); this crate is the shell that
-//! reads bodies, reads the clock and builds responses. It depends on no
+//! [RFC 9110 §15.4.5] header set of a 304, and the one plan for answering
+//! from a complete representation: 304, 412, 206, multipart 206 or 416);
+//! this crate is the shell that reads bodies, reads the clock and turns
+//! that plan into responses. It depends on no
 //! async runtime: only `tower-service`, `tower-layer`, `http` and
 //! `http-body`.
 //!
@@ -26,10 +28,12 @@
 //! | `layer` | [`ConditionalLayer`], [`ETagLayer`], [`KnownValidators`] |
 //! | `service` | [`Conditional`]: reads the request's preconditions, starts the lookup or calls the handler |
 //! | `future` | [`ResponseFuture`]: the lookup → handler → read body → answer state machine |
-//! | `decide` | pure decisions: what to do with a response, coded-variant tags, `Accept-Encoding`, ranges |
+//! | `respond` | the answer: turns the core's plan into a 304, 412, the response as it is, a 206 (one range or `multipart/byteranges`) or a 416 |
+//! | `decide` | the layer's own decisions: whether to read a response, its validators, the answer before the handler (lookup) |
+//! | `coding` | content-coded variants: per-coding tags, `Vary: accept-encoding`, `Accept-Encoding`, a client's coded tag |
 //! | `lookup` | [`Lookup`] (validators before the handler) and [`Current`] |
 //! | `body` | [`ConditionalBody`] (what goes out), [`DeferredBody`] (rendered on first read) |
-//! | `tag` | strong tags from the body bytes (XXH3-128) |
+//! | `tag` | strong tags from the body bytes (XXH3-128), the response's own `ETag` read back |
 //! | `clock` | [`Clock`], [`SystemClock`] |
 //! | `problem` | the `application/problem+json` bodies of 412 and 416 |
 //!
@@ -56,13 +60,17 @@
 //!    - 412 with a small `application/problem+json` body naming the field
 //!      that failed, and the current `ETag`.
 //!    - otherwise the response, with `Accept-Ranges: bytes` when the layer
-//!      read the body, and a 206 (one range) or 416 (no overlap) cut from
-//!      it when the request has `Range`. Several ranges get the whole
-//!      representation with 200, which [RFC 9110 §14.2] allows. When the
-//!      request has `If-Range`, the layer removes `Range` before calling the
-//!      handler, so that it gets the whole representation to check the
-//!      validator against before cutting; a `Range` without `If-Range`
-//!      reaches the handler, and a handler's own 206 goes out as it is.
+//!      read the body, and, when a GET has `Range`, what the core's
+//!      [`answer::plan`](revalidate_core::answer::plan) says, cut from the
+//!      bytes read: a 206 for one range, also one that covers the whole
+//!      body (`bytes=0-`); a 206 with a `multipart/byteranges` body
+//!      ([RFC 9110 §14.6]) for several; a 416 when none overlaps. A body
+//!      the layer did not read goes out whole ([RFC 9110 §14.2] lets a
+//!      server ignore `Range`). When the request has `If-Range`, the layer
+//!      removes `Range` before calling the handler, so that it gets the
+//!      whole representation to check the validator against before
+//!      cutting; a `Range` without `If-Range` reaches the handler, and a
+//!      handler's own 206 goes out as it is.
 //! 3. **HEAD** gets the same header fields as GET and no body. The layer
 //!    needs the GET body to hash it: apply it with `Router::layer` (axum
 //!    calls GET handlers for HEAD and removes the body outside the route's
@@ -190,6 +198,7 @@
 //! [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 //! [RFC 9110 §15.4.5]: https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5
 //! [RFC 9110 §14.2]: https://www.rfc-editor.org/rfc/rfc9110#section-14.2
+//! [RFC 9110 §14.6]: https://www.rfc-editor.org/rfc/rfc9110#section-14.6
 //! [RFC 9110 §13.2.1]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.1
 //! [RFC 9110 §13.1.1]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1
 //! [RFC 9110 §8.8.3.3]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3.3
@@ -197,11 +206,13 @@
 
 mod body;
 mod clock;
+mod coding;
 mod decide;
 mod future;
 mod layer;
 mod lookup;
 mod problem;
+mod respond;
 mod service;
 mod tag;
 

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use http::header::{IF_RANGE, RANGE};
 use http::{Method, Request, Response};
 use http_body::Body;
+use revalidate_core::answer::RangeField;
 use revalidate_core::{HttpDate, Preconditions};
 use tower_service::Service;
 
@@ -97,10 +98,13 @@ where
         };
         // `has_range` comes from the pass `from_headers` made over the fields:
         // most requests have no `Range`, and then no lookup is spent on it.
+        // Only a GET's field is read: range handling is defined for GET
+        // alone (§14.2), the core's plan ignores it for other methods, and
+        // the layer need not read a HEAD's body for its sake.
         let range = if self.settings.ranges && method == Method::GET && pre.has_range() {
-            single_range(&request)
+            RangeField::from_headers(request.headers())
         } else {
-            None
+            RangeField::default()
         };
         if method == Method::GET && pre.has_range() && request.headers().contains_key(IF_RANGE) {
             // The handler must send the whole representation: only then can
@@ -128,15 +132,6 @@ where
         let (parts, body) = request.into_parts();
         let lookup = self.lookup.lookup(&parts);
         ResponseFuture::lookup(ctx, lookup, service, Request::from_parts(parts, body))
-    }
-}
-
-/// The request's `Range` field when it has exactly one line.
-fn single_range<B>(request: &Request<B>) -> Option<http::HeaderValue> {
-    let mut lines = request.headers().get_all(RANGE).iter();
-    match (lines.next(), lines.next()) {
-        (Some(value), None) => Some(value.clone()),
-        _ => None,
     }
 }
 

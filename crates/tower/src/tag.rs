@@ -1,7 +1,9 @@
-//! Strong entity-tags computed from the bytes of a response.
+//! Entity-tags: strong ones computed from the bytes of a response, and a
+//! response's own `ETag` read back.
 
-use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE, ETAG};
 use http::{HeaderMap, HeaderValue};
+use revalidate_core::EntityTag;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -62,11 +64,19 @@ fn metadata_hash(headers: &HeaderMap) -> u64 {
     }
 }
 
+/// The response's entity-tag, when its `ETag` is one line that parses; a
+/// field of several lines names no one tag.
+pub(crate) fn single_etag(headers: &HeaderMap) -> Option<EntityTag> {
+    let mut lines = headers.get_all(ETAG).iter();
+    match (lines.next(), lines.next()) {
+        (Some(value), None) => EntityTag::from_header(value).ok(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use revalidate_core::EntityTag;
 
     #[test]
     fn tag_depends_on_bytes_and_metadata() {

@@ -4,7 +4,8 @@
 //! - `conditional`: If-None-Match, If-Modified-Since, If-Match and
 //!   If-Unmodified-Since after the handler, the 304 header set, HEAD.
 //! - `lookup`: validators before the handler: 304/412 without calling it.
-//! - `ranges`: 206/200/416 from the bytes the layer read, If-Range.
+//! - `ranges`: 206 (one range, multipart), 200 and 416 from the bytes the
+//!   layer read, If-Range, HEAD.
 //! - `pass_through`: what the layer must never read or change.
 //! - `compression`: tower-http's CompressionLayer between the layers,
 //!   per-coding tags and their round trip.

@@ -1,5 +1,7 @@
 //! Byte ranges of dynamic responses: the layer cuts them out of the bytes
-//! it read, after checking `If-Range` against the current validators.
+//! it read, after checking `If-Range` against the current validators, as
+//! the core's plan says (one range or a whole-body range: 206; several: a
+//! `multipart/byteranges` 206; none overlapping: 416).
 
 use http::StatusCode;
 
@@ -28,9 +30,10 @@ async fn range_table() {
         ("if_range_other_date_full", vec![("range", "bytes=1-3"), ("if-range", &other_date)], StatusCode::OK, DOC.as_bytes()),
         ("if_range_garbage_full", vec![("range", "bytes=1-3"), ("if-range", "garbage")], StatusCode::OK, DOC.as_bytes()),
         ("past_the_end_416", vec![("range", "bytes=9999-")], StatusCode::RANGE_NOT_SATISFIABLE, b""),
-        ("several_ranges_full", vec![("range", "bytes=0-1,4-5")], StatusCode::OK, DOC.as_bytes()),
+        // Several ranges get a multipart 206: `two_ranges_get_a_multipart_206`.
         ("unknown_unit_full", vec![("range", "items=0-1")], StatusCode::OK, DOC.as_bytes()),
-        ("whole_range_full", vec![("range", "bytes=0-")], StatusCode::OK, DOC.as_bytes()),
+        // A range covering everything is still a 206 (the core's policy).
+        ("whole_range_206", vec![("range", "bytes=0-")], StatusCode::PARTIAL_CONTENT, DOC.as_bytes()),
         // If-None-Match is evaluated before Range (§13.2.2 step 3 before 5).
         ("inm_match_beats_range", vec![("range", "bytes=0-1"), ("if-none-match", &tag)], StatusCode::NOT_MODIFIED, b""),
     ];
@@ -77,6 +80,159 @@ async fn range_table() {
                 "{name}: with If-Range the handler is asked for the whole representation"
             );
         }
+    }
+}
+
+/// `bytes=0-` asks for everything: a 206 whose `Content-Range` names the
+/// whole representation, not a 200 (media players send it to learn
+/// whether ranges work, and read a 200 as "no").
+#[tokio::test]
+async fn whole_range_gets_206() {
+    let tag = doc_etag().await;
+    let len = DOC.len();
+    let (service, _) = json_handler();
+    let answer = send(&layer(), service, request("GET", &[("range", "bytes=0-")])).await;
+    assert_eq!(answer.status, StatusCode::PARTIAL_CONTENT, "{answer:?}");
+    let whole = format!("bytes 0-{}/{len}", len - 1);
+    assert_eq!(answer.header("content-range"), Some(whole.as_str()));
+    assert_eq!(answer.header("content-length"), Some(len.to_string().as_str()));
+    assert_eq!(answer.header("content-type"), Some("application/json"));
+    assert_eq!(answer.header("accept-ranges"), Some("bytes"));
+    assert_eq!(answer.header("etag"), Some(tag.as_str()));
+    assert_eq!(answer.body, DOC.as_bytes());
+}
+
+/// Two ranges: one `multipart/byteranges` 206 (RFC 9110 §14.6), each part
+/// with the representation's media type and its own `Content-Range`, the
+/// boundary taken from the entity-tag, and no `Content-Range` in the
+/// header section (§15.3.7.2).
+#[tokio::test]
+async fn two_ranges_get_a_multipart_206() {
+    let tag = doc_etag().await;
+    let len = DOC.len();
+    let boundary = format!("revalidate-{}", tag.trim_matches('"'));
+    let expected = format!(
+        "--{boundary}\r\nContent-Type: application/json\r\nContent-Range: bytes 0-1/{len}\r\n\r\n{{\"\
+         \r\n--{boundary}\r\nContent-Type: application/json\r\nContent-Range: bytes 4-5/{len}\r\n\r\n\":\
+         \r\n--{boundary}--\r\n"
+    );
+    let (service, _) = json_handler();
+    let answer = send(&layer(), service, request("GET", &[("range", "bytes=0-1,4-5")])).await;
+    assert_eq!(answer.status, StatusCode::PARTIAL_CONTENT, "{answer:?}");
+    assert_eq!(
+        answer.header("content-type"),
+        Some(format!("multipart/byteranges; boundary={boundary}").as_str())
+    );
+    assert_eq!(answer.body, expected.as_bytes());
+    assert_eq!(
+        answer.header("content-length"),
+        Some(expected.len().to_string().as_str())
+    );
+    assert!(answer.header("content-range").is_none(), "{answer:?}");
+    assert_eq!(answer.header("etag"), Some(tag.as_str()));
+    assert_eq!(answer.header("cache-control"), Some("max-age=60"));
+    assert_eq!(answer.header("accept-ranges"), Some("bytes"));
+
+    // With a current If-Range the same ranges are served.
+    let (service, seen) = json_handler();
+    let guarded = send(
+        &layer(),
+        service,
+        request("GET", &[("range", "bytes=0-1,4-5"), ("if-range", &tag)]),
+    )
+    .await;
+    assert_eq!(guarded.status, StatusCode::PARTIAL_CONTENT, "{guarded:?}");
+    assert_eq!(guarded.body, expected.as_bytes());
+    assert!(seen.last_request().get("range").is_none());
+}
+
+/// A handler's own tag names the boundary; a response without
+/// `Content-Type` gets `application/octet-stream` parts. Ranges keep the
+/// order asked.
+#[tokio::test]
+async fn multipart_parts_in_the_order_asked() {
+    let (service, _) = handler(StatusCode::OK, &[("etag", "\"v1\"")], "abcdefgh");
+    let answer = send(&layer(), service, request("GET", &[("range", "bytes=4-5,0-2")])).await;
+    let expected = "--revalidate-v1\r\n\
+                    Content-Type: application/octet-stream\r\n\
+                    Content-Range: bytes 4-5/8\r\n\
+                    \r\n\
+                    ef\r\n\
+                    --revalidate-v1\r\n\
+                    Content-Type: application/octet-stream\r\n\
+                    Content-Range: bytes 0-2/8\r\n\
+                    \r\n\
+                    abc\r\n\
+                    --revalidate-v1--\r\n";
+    assert_eq!(answer.status, StatusCode::PARTIAL_CONTENT, "{answer:?}");
+    assert_eq!(
+        answer.header("content-type"),
+        Some("multipart/byteranges; boundary=revalidate-v1")
+    );
+    assert_eq!(answer.body, expected.as_bytes());
+    assert_eq!(
+        answer.header("content-length"),
+        Some(expected.len().to_string().as_str())
+    );
+    assert_eq!(answer.header("etag"), Some("\"v1\""));
+}
+
+/// HEAD has no range handling (RFC 9110 §14.2: GET is the only method
+/// for which it is defined): one range or several, a 200 with the GET's
+/// header fields and no body.
+#[tokio::test]
+async fn head_with_range_gets_200_without_body() {
+    let tag = doc_etag().await;
+    for range in ["bytes=0-1", "bytes=0-", "bytes=0-1,4-5", "bytes=9999-"] {
+        let (service, _) = json_handler();
+        let answer = send(&layer(), service, request("HEAD", &[("range", range)])).await;
+        assert_eq!(answer.status, StatusCode::OK, "{range}: {answer:?}");
+        assert!(answer.body.is_empty(), "{range}");
+        assert!(answer.header("content-range").is_none(), "{range}");
+        assert_eq!(
+            answer.header("content-length"),
+            Some(DOC.len().to_string().as_str()),
+            "{range}"
+        );
+        assert_eq!(answer.header("content-type"), Some("application/json"), "{range}");
+        assert_eq!(answer.header("etag"), Some(tag.as_str()), "{range}");
+    }
+}
+
+/// An `If-Range` that names another version makes the `Range` ignored
+/// (RFC 9110 §13.1.5): the whole representation with 200, for one range
+/// and for several, and never a 416.
+#[tokio::test]
+async fn if_range_mismatch_gets_the_whole_200() {
+    let other_date = http_date(MODIFIED - 10);
+    #[rustfmt::skip]
+    let cases: Vec<(&str, &str)> = vec![
+        ("bytes=1-3", "\"stale\""),
+        ("bytes=0-1,4-5", "\"stale\""),
+        ("bytes=0-", "\"stale\""),
+        ("bytes=9999-", "\"stale\""),
+        ("bytes=1-3", &other_date),
+    ];
+    for (range, if_range) in cases {
+        let (service, seen) = json_handler();
+        let answer = send(
+            &layer(),
+            service,
+            request("GET", &[("range", range), ("if-range", if_range)]),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK, "{range} {if_range}: {answer:?}");
+        assert_eq!(answer.body, DOC.as_bytes(), "{range} {if_range}");
+        assert!(answer.header("content-range").is_none(), "{range} {if_range}");
+        assert_eq!(
+            answer.header("content-type"),
+            Some("application/json"),
+            "{range} {if_range}"
+        );
+        assert!(
+            seen.last_request().get("range").is_none(),
+            "{range} {if_range}: the handler is asked for the whole representation"
+        );
     }
 }
 

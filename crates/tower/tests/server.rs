@@ -1,5 +1,6 @@
 //! One real axum server on 127.0.0.1:0, spoken to over raw TCP so the
-//! wire bytes can be checked: a 304 and a HEAD response carry no body.
+//! wire bytes can be checked: a 304 and a HEAD response carry no body, and
+//! a multipart 206 is framed by its own length.
 
 use std::net::SocketAddr;
 
@@ -126,6 +127,65 @@ async fn real_server_304_has_no_body() {
         );
         assert!(ranged.ends_with(&DOC[..5]), "{how}: {ranged}");
     }
+}
+
+/// Ranges on the wire, through axum and hyper: `bytes=0-` is a 206 of
+/// everything, two ranges a `multipart/byteranges` 206 whose
+/// `Content-Length` is the multipart body's, and a HEAD with `Range` a 200
+/// head with no body.
+#[tokio::test]
+async fn real_server_ranges() {
+    let addr = spawn(app().layer(ConditionalLayer::new())).await;
+    let len = DOC.len();
+
+    let whole = exchange(
+        addr,
+        "GET /doc HTTP/1.1\r\nHost: t\r\nRange: bytes=0-\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(whole.starts_with("HTTP/1.1 206 Partial Content\r\n"), "{whole}");
+    let content_range = format!("bytes 0-{}/{len}", len - 1);
+    assert_eq!(field(&whole, "content-range"), Some(content_range.as_str()));
+    assert_eq!(field(&whole, "content-length"), Some(len.to_string().as_str()));
+    assert!(whole.ends_with(&format!("\r\n\r\n{DOC}")), "{whole}");
+    let etag = field(&whole, "etag").unwrap().to_owned();
+
+    let two = exchange(
+        addr,
+        "GET /doc HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1,4-5\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(two.starts_with("HTTP/1.1 206 Partial Content\r\n"), "{two}");
+    let boundary = format!("revalidate-{}", etag.trim_matches('"'));
+    let expected = format!(
+        "--{boundary}\r\nContent-Type: application/json\r\nContent-Range: bytes 0-1/{len}\r\n\r\n{}\
+         \r\n--{boundary}\r\nContent-Type: application/json\r\nContent-Range: bytes 4-5/{len}\r\n\r\n{}\
+         \r\n--{boundary}--\r\n",
+        &DOC[0..2],
+        &DOC[4..6],
+    );
+    let content_type = format!("multipart/byteranges; boundary={boundary}");
+    assert_eq!(field(&two, "content-type"), Some(content_type.as_str()));
+    assert_eq!(
+        field(&two, "content-length"),
+        Some(expected.len().to_string().as_str())
+    );
+    assert!(field(&two, "content-range").is_none(), "{two}");
+    assert_eq!(
+        two.split_once("\r\n\r\n").map(|(_, body)| body),
+        Some(expected.as_str())
+    );
+
+    let head = exchange(
+        addr,
+        "HEAD /doc HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1,4-5\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "HEAD has no body: {head:?}");
+    assert!(field(&head, "content-range").is_none(), "{head}");
+    assert_eq!(field(&head, "content-length"), Some(len.to_string().as_str()));
+    assert_eq!(field(&head, "etag"), Some(etag.as_str()));
 }
 
 #[tokio::test]
