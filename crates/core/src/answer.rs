@@ -51,6 +51,9 @@
 //!   RFC 9110 §5.3), that is not visible ASCII, that has a position past
 //!   `u64` ([`crate::range::positions_fit_u64`]) or that does not parse is
 //!   ignored (§14.2: "A server MAY ignore the Range header field").
+//! - A representation with a `Content-Encoding` is not sent as a
+//!   `multipart/byteranges` body ([`Plan::for_coding`]): several ranges get
+//!   the whole response.
 //! - Only a `200` is cut into ranges; the preconditions are ignored for a
 //!   status other than 2xx or 412 (§13.2.1, a MUST).
 //!
@@ -101,6 +104,25 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// The plan for a representation with a `Content-Encoding`
+    /// (`content_coded`): several ranges become the whole response. Each
+    /// part of a `multipart/byteranges` body is a slice of the coded bytes,
+    /// but a `Content-Encoding` on the `206` would say the multipart body
+    /// itself is coded ([RFC 9110 §8.4]), and a part cannot carry the
+    /// coding of the representation it was cut from; §14.2 lets a server
+    /// ignore the `Range` instead. A single range of coded bytes is sent as
+    /// a `206` with the coding, as §14.1.2 defines ranges over the selected
+    /// representation's bytes.
+    ///
+    /// [RFC 9110 §8.4]: https://www.rfc-editor.org/rfc/rfc9110#section-8.4
+    #[must_use]
+    pub fn for_coding(self, content_coded: bool) -> Self {
+        match self {
+            Self::Multipart(_) if content_coded => Self::Full,
+            other => other,
+        }
+    }
+
     /// The status to send, or `None` for [`Plan::Full`], which keeps the
     /// response's own.
     pub fn status(&self) -> Option<StatusCode> {

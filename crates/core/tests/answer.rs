@@ -554,3 +554,17 @@ proptest! {
         prop_assert_eq!(range_plan(&Method::GET, Outcome::IgnoreRange, &field, StatusCode::OK, len), Plan::Full);
     }
 }
+
+/// A content-coded representation is never sent as multipart (the outer
+/// `Content-Encoding` would describe the multipart body); one range of the
+/// coded bytes is.
+#[test]
+fn a_content_coded_representation_gets_no_multipart() {
+    assert_eq!(Plan::Multipart(vec![0..=1, 4..=5]).for_coding(true), Plan::Full);
+    assert_eq!(
+        Plan::Multipart(vec![0..=1, 4..=5]).for_coding(false),
+        Plan::Multipart(vec![0..=1, 4..=5])
+    );
+    assert_eq!(Plan::Partial(0..=1).for_coding(true), Plan::Partial(0..=1));
+    assert_eq!(Plan::NotModified.for_coding(true), Plan::NotModified);
+}

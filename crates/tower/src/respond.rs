@@ -61,7 +61,8 @@ pub(crate) fn answer<B: Body>(
         &validators,
         length,
         ctx.now,
-    );
+    )
+    .for_coding(parts.headers.contains_key(CONTENT_ENCODING));
     match (planned, content) {
         (Plan::NotModified, _) => {
             // §15.4.5: "The server generating a 304 response MUST generate any
