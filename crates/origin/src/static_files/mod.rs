@@ -7,20 +7,20 @@
 //! | `request_path` | pure: the request path → cleaned segments, refusing `..`, `%2e%2e`, `%2f`, `\`, NUL, hidden files |
 //! | `encoding` | pure: `Accept-Encoding` → codings ranked by the client's weights ([RFC 9110 §12.5.3]) |
 //! | [`cache_control`] | pure: path → `Cache-Control` (configured globs, then fingerprint/HTML defaults) |
-//! | `range` | pure: `Range` → full / one range / multipart / 416 ([RFC 9110 §14]); re-exported by the hidden `fuzzing` module for the `range` target in `fuzz/` |
 //! | `index` | IO: (device, inode) + (size, mtime ns, ctime ns) → BLAKE3, in memory and saved in the data dir |
 //! | `compress` | IO: on-the-fly compression, done once per content and coding, cached in the data dir |
 //! | `listing` | IO: the optional directory listing |
 //! | `watch` | IO: optional pre-warming of the index from file system events ([`StaticFiles::watch`]) |
-//! | this module | the shell: resolve and open the file, pick the variant, evaluate preconditions with the core, then ranges, then build the response |
+//! | this module | the shell: resolve and open the file, pick the variant, follow the core's plan ([`revalidate_core::answer::plan`]: preconditions, then ranges), build the response |
 //!
 //! A request goes: method check (`405`) → path cleaning (`400`/`404`) →
 //! confinement (each segment `lstat`ed; a symlink is resolved and must stay
 //! under the root: else `404`) → open and `fstat` → the variant
 //! (precompressed sibling, cached on-the-fly compression, or identity) and
-//! its hash from the index → the core's [`Preconditions::evaluate`]
-//! against that variant's validators (`304`, `412`) → `Range` (`206`,
-//! `416`) → the body, read at once when small, else streamed.
+//! its hash from the index → the core's plan against that variant's
+//! validators and length ([RFC 9110 §13.2.2], then `Range`, [RFC 9110
+//! §14.2]: `304`, `412`, `200`, `206`, `416`) → the body, read at once
+//! when small, else streamed.
 //!
 //! Threads: a request is first answered right on the async worker, as
 //! nginx does on its event loop, because the common case (a known file
@@ -47,8 +47,9 @@
 //! - Multiple ranges of a content-coded variant are answered with the
 //!   whole variant (`200`), which §14.2 allows: a `multipart/byteranges`
 //!   body under `Content-Encoding` is ambiguous to clients.
-//! - Many overlapping ranges are ignored (`200`), as §14.2 allows
-//!   ("more than two overlapping ranges"); http-range-header decides.
+//! - The other `Range` policies are the core's, shared with the tower
+//!   layer and the edge: a range covering the whole representation gets a
+//!   `206`; more than two overlapping ranges are ignored (`200`).
 //! - On-the-fly compression: text-like types from 1 KiB to 16 MiB without
 //!   a precompressed sibling, kept only if it saves a tenth; files up to
 //!   256 KiB are compressed while the first request waits, larger ones in
@@ -63,23 +64,16 @@
 //!
 //! [RFC 9110 §12.5.3]: https://www.rfc-editor.org/rfc/rfc9110#section-12.5.3
 //! [RFC 9110 §12.5.5]: https://www.rfc-editor.org/rfc/rfc9110#section-12.5.5
-//! [RFC 9110 §14]: https://www.rfc-editor.org/rfc/rfc9110#section-14
+//! [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
+//! [RFC 9110 §14.2]: https://www.rfc-editor.org/rfc/rfc9110#section-14.2
 
 pub mod cache_control;
 mod compress;
 mod encoding;
 mod index;
 mod listing;
-mod range;
 mod request_path;
 mod watch;
-
-/// The pure `Range` decision and `multipart/byteranges` layout, exposed for
-/// the property tests in `fuzz/` (the `range` target) only: not a stable API.
-#[doc(hidden)]
-pub mod fuzzing {
-    pub use super::range::{RangePlan, Segment, multipart_segments, plan_range};
-}
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
@@ -98,6 +92,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Request, StatusCode, Uri};
+use revalidate_core::answer::{self, Plan, RangeField, Segment};
 use revalidate_core::{EntityTag, HttpDate, Outcome, Preconditions, Validators, not_modified_headers};
 
 pub use self::cache_control::InvalidRule;
@@ -106,7 +101,6 @@ pub use self::encoding::Coding;
 use self::encoding::{AcceptEncoding, RankedCodings};
 pub use self::index::ContentHash;
 use self::index::{ContentIndex, FileIdentity, FileStamp, identity_and_stamp};
-use self::range::{RangePlan, Segment};
 use self::request_path::{CleanPath, PathRejection};
 pub use self::watch::StaticWatcher;
 use crate::problem::Problem;
@@ -259,7 +253,8 @@ struct StaticRequest {
     query: Option<String>,
     codings: RankedCodings,
     preconditions: Preconditions,
-    range: Vec<HeaderValue>,
+    /// Read only when the core saw a `Range` line.
+    range: RangeField,
     now: HttpDate,
     /// Where to count the bytes a 304 saves, when the caller counts
     /// requests into [`Metrics`](crate::metrics::Metrics).
@@ -643,9 +638,9 @@ impl StaticFiles {
             query: uri.query().map(str::to_owned),
             codings: AcceptEncoding::from_field(headers.get_all(header::ACCEPT_ENCODING)).ranked(),
             range: if preconditions.has_range() {
-                headers.get_all(header::RANGE).iter().cloned().collect()
+                RangeField::from_headers(headers)
             } else {
-                Vec::new()
+                RangeField::default()
             },
             preconditions,
             now: HttpDate::from_system_time(SystemTime::now()).unwrap_or(HttpDate::MAX),
@@ -796,7 +791,7 @@ impl Inner {
                 small_files: Arc::clone(&self.small_files),
             },
         };
-        if request.range.is_empty() {
+        if !request.range.is_present() {
             return template.respond(request, source).ok();
         }
         let source = source();
@@ -1286,37 +1281,38 @@ fn try_respond_with(
     if let Some(last_modified) = representation.last_modified {
         validators = validators.with_last_modified(last_modified);
     }
-    let outcome = request
-        .preconditions
-        .evaluate(&request.method, &validators, request.now);
-    match outcome {
-        Outcome::NotModified => {
-            // §15.4.5: the 304 carries the fields a 200 would have sent
-            // among Content-Location, Date, ETag, Vary, Cache-Control and
-            // Expires; the core picks them.
-            return Ok(not_modified(
-                request,
-                not_modified_headers(&headers),
-                representation.len,
-            ));
-        }
-        Outcome::PreconditionFailed => return Ok(precondition_failed(&validators)),
-        Outcome::Proceed | Outcome::IgnoreRange => {}
-    }
     let len = representation.len;
-    let mut plan = range::plan_range(&request.method, &request.range, outcome, len);
-    if matches!(plan, RangePlan::Multiple(_)) && representation.content_encoding.is_some() {
-        plan = RangePlan::Full;
+    // §13.2.2 fixes the order: If-Match, If-Unmodified-Since,
+    // If-None-Match, If-Modified-Since, If-Range, and only then Range
+    // (§14.2). The core decides them all, for every shell alike.
+    let mut plan = answer::plan(
+        &request.method,
+        &request.preconditions,
+        &request.range,
+        StatusCode::OK,
+        &validators,
+        Some(len),
+        request.now,
+    );
+    // The shell's choice: no multipart body under a Content-Encoding (is
+    // each part coded, do the ranges count coded bytes?), the whole
+    // variant instead; §14.2: "A server MAY ignore the Range header field."
+    if representation.content_encoding.is_some() && matches!(plan, Plan::Multipart(_)) {
+        plan = Plan::Full;
     }
     let head = request.method == Method::HEAD;
     let (status, segments, body_len) = match plan {
-        RangePlan::Full => (StatusCode::OK, vec![Segment::Slice { start: 0, len }], len),
-        RangePlan::Single(range) => {
-            let part_len = range.end() - range.start() + 1;
-            let content_range = format!("bytes {}-{}/{len}", range.start(), range.end());
-            if let Ok(value) = HeaderValue::from_str(&content_range) {
-                headers.insert(header::CONTENT_RANGE, value);
-            }
+        Plan::NotModified => {
+            // §15.4.5: the 304 carries the fields a 200 would have sent
+            // among Content-Location, Date, ETag, Vary, Cache-Control and
+            // Expires; the core picks them.
+            return Ok(not_modified(request, not_modified_headers(&headers), len));
+        }
+        Plan::PreconditionFailed(_) => return Ok(precondition_failed(&validators)),
+        Plan::Full => (StatusCode::OK, vec![Segment::Slice { start: 0, len }], len),
+        Plan::Partial(range) => {
+            let part_len = answer::range_length(&range);
+            headers.insert(header::CONTENT_RANGE, answer::content_range(&range, len));
             (
                 StatusCode::PARTIAL_CONTENT,
                 vec![Segment::Slice {
@@ -1326,31 +1322,26 @@ fn try_respond_with(
                 part_len,
             )
         }
-        RangePlan::Multiple(ranges) => {
-            let boundary = format!(
-                "revalidate-{}",
-                String::from_utf8_lossy(representation.etag.opaque())
+        Plan::Multipart(ranges) => {
+            let layout = answer::multipart_layout(
+                &ranges,
+                len,
+                &representation.content_type,
+                representation.etag.opaque(),
             );
-            let part_type = representation
-                .content_type
-                .to_str()
-                .unwrap_or("application/octet-stream");
-            let (segments, body_len) = range::multipart_segments(&ranges, len, part_type, &boundary);
-            if let Ok(value) = HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}")) {
-                headers.insert(header::CONTENT_TYPE, value);
-            }
-            (StatusCode::PARTIAL_CONTENT, segments, body_len)
+            headers.insert(header::CONTENT_TYPE, layout.content_type);
+            (StatusCode::PARTIAL_CONTENT, layout.segments, layout.length)
         }
-        RangePlan::Unsatisfiable => {
+        Plan::Unsatisfiable => {
             // §15.5.17: "a server generating a 416 ... SHOULD generate a
             // Content-Range header field specifying the current length".
             let mut response = Problem::new(StatusCode::RANGE_NOT_SATISFIABLE, "Range Not Satisfiable")
                 .with_detail(format!("The selected representation is {len} bytes long."))
                 .with_header(header::VARY, HeaderValue::from_static("accept-encoding"))
                 .into_response();
-            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                response.headers_mut().insert(header::CONTENT_RANGE, value);
-            }
+            response
+                .headers_mut()
+                .insert(header::CONTENT_RANGE, answer::unsatisfied_range(len));
             return Ok(response);
         }
     };
@@ -1382,7 +1373,7 @@ fn body_of(source: Source, segments: Vec<Segment>, body_len: u64) -> io::Result<
             let mut out = Vec::with_capacity(usize::try_from(body_len).unwrap_or(0));
             for segment in segments {
                 match segment {
-                    Segment::Literal(literal) => out.extend_from_slice(&literal),
+                    Segment::Literal(literal) => out.extend_from_slice(literal.as_bytes()),
                     Segment::Slice { start, len } => {
                         let start = usize::try_from(start).unwrap_or(usize::MAX).min(bytes.len());
                         let end = start
@@ -1398,7 +1389,7 @@ fn body_of(source: Source, segments: Vec<Segment>, body_len: u64) -> io::Result<
             let mut out = Vec::with_capacity(usize::try_from(body_len).unwrap_or(0));
             for segment in segments {
                 match segment {
-                    Segment::Literal(literal) => out.extend_from_slice(&literal),
+                    Segment::Literal(literal) => out.extend_from_slice(literal.as_bytes()),
                     Segment::Slice { start, len } => {
                         let old = out.len();
                         out.resize(old + usize::try_from(len).unwrap_or(0), 0);
@@ -1489,7 +1480,7 @@ fn stream_file(file: File, segments: Vec<Segment>) -> Body {
             }
             match state.segments.next() {
                 None => return Ok(None),
-                Some(Segment::Literal(literal)) => return Ok(Some((literal, state))),
+                Some(Segment::Literal(literal)) => return Ok(Some((Bytes::from(literal), state))),
                 Some(Segment::Slice { start, len }) => {
                     state.file.seek(SeekFrom::Start(start))?;
                     state.remaining = len;
