@@ -680,6 +680,68 @@ async fn precompressed_siblings_are_chosen_by_accept_encoding_with_their_own_eta
     assert_eq!(header(&headers, "content-type"), Some("application/problem+json"));
 }
 
+/// The shell's rule (`respond`): several ranges of a content-coded variant
+/// get the whole variant, since a multipart body under `Content-Encoding`
+/// is ambiguous; one range of it is a `206` over the coded bytes, and the
+/// identity file still gets its multipart body.
+#[tokio::test]
+async fn multiple_ranges_of_a_coded_variant_get_the_whole_variant() {
+    let site = Site::new();
+    let original = text("coded ranges");
+    let gz = gzip(&original);
+    write(&site.root, "app.js", &original, LM_SECS);
+    write(&site.root, "app.js.gz", &gz, LM_SECS);
+    let mut config = site.config();
+    config.compress_on_the_fly = false;
+    let files = StaticFiles::open(config).unwrap();
+    let addr = serve(&files).await;
+
+    let gzip_ranges = [("accept-encoding", "gzip"), ("range", "bytes=0-1, 4-5")];
+    let (status, headers, body) = get(addr, "/app.js", &gzip_ranges).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&headers, "content-range"), None);
+    assert_eq!(body, gz);
+
+    let gzip_range = [("accept-encoding", "gzip"), ("range", "bytes=0-1")];
+    let (status, headers, body) = get(addr, "/app.js", &gzip_range).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    let expected = format!("bytes 0-1/{}", gz.len());
+    assert_eq!(header(&headers, "content-range"), Some(expected.as_str()));
+    assert_eq!(body, gz[..2]);
+
+    let (status, headers, _) = get(addr, "/app.js", &[("range", "bytes=0-1, 4-5")]).await;
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+    assert!(
+        header(&headers, "content-type").is_some_and(|t| t.starts_with("multipart/byteranges; boundary=")),
+        "{headers:?}"
+    );
+}
+
+/// A range that covers the whole file is a `206` (the core's policy, the
+/// origin's before it): a `200` would read as "no ranges here" to a media
+/// player probing with `bytes=0-`.
+#[tokio::test]
+async fn a_range_covering_the_whole_file_is_a_206() {
+    let site = Site::new();
+    let bytes = b"0123456789";
+    write(&site.root, "f.txt", bytes, LM_SECS);
+    let files = StaticFiles::open(site.config()).unwrap();
+    let addr = serve(&files).await;
+    for range in ["bytes=0-", "bytes=0-9", "bytes=-10", "bytes=0-99"] {
+        // Twice: the first answer makes the file's template, the second
+        // answers from it.
+        for _ in 0..2 {
+            let (status, headers, body) = get(addr, "/f.txt", &[("range", range)]).await;
+            assert_eq!(status, StatusCode::PARTIAL_CONTENT, "{range}");
+            assert_eq!(header(&headers, "content-range"), Some("bytes 0-9/10"), "{range}");
+            assert_eq!(header(&headers, "content-length"), Some("10"), "{range}");
+            assert_eq!(body, bytes, "{range}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn stale_sibling_older_than_its_original_is_not_served() {
     let site = Site::new();

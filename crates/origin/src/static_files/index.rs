@@ -186,6 +186,21 @@ impl ContentIndex {
         ))
     }
 
+    /// [`ContentIndex::hash_of`] when reading the file is allowed
+    /// (`may_read`, off the async worker), else only the recorded hash:
+    /// `Ok(None)` when the file would have to be read.
+    pub(crate) fn hash_if(
+        &self,
+        may_read: bool,
+        file: &mut File,
+        meta: Metadata,
+    ) -> io::Result<Option<(ContentHash, Metadata)>> {
+        if may_read {
+            return self.hash_of(file, meta).map(Some);
+        }
+        Ok(self.lookup(&meta).map(|hash| (hash, meta)))
+    }
+
     /// Keeps only the entries whose identity is in `keep` (after a full walk).
     pub(crate) fn retain(&self, keep: &std::collections::HashSet<FileIdentity>) {
         if let Ok(mut entries) = self.entries.write() {
@@ -266,6 +281,15 @@ fn decode(bytes: &[u8]) -> Option<HashMap<FileIdentity, (FileStamp, ContentHash)
             .map(|r| (r.identity, (r.stamp, r.hash)))
             .collect(),
     )
+}
+
+/// Opens `path` and `fstat`s the open file: the identity and stamp the
+/// index keys on are those of the file read, not of whatever the path
+/// named a moment earlier.
+pub(crate) fn open(path: &Path) -> io::Result<(File, Metadata)> {
+    let file = File::open(path)?;
+    let meta = file.metadata()?;
+    Ok((file, meta))
 }
 
 /// Writes `bytes` to `path` so that readers see the old or the new file,

@@ -118,7 +118,7 @@ pub(crate) fn clean_request_path(raw: &str) -> Result<CleanPath, PathRejection> 
         if decoded == "." || decoded == ".." {
             return Err(PathRejection::Refused("dot segments are not allowed"));
         }
-        if decoded.starts_with('.') && decoded != ".well-known" {
+        if is_hidden(&decoded) {
             return Err(PathRejection::Refused("hidden files are not served"));
         }
         if !relative.is_empty() {
@@ -131,6 +131,12 @@ pub(crate) fn clean_request_path(raw: &str) -> Result<CleanPath, PathRejection> 
         relative,
         trailing_slash,
     })
+}
+
+/// Whether a name is hidden, and so never served nor indexed: it starts
+/// with `.`, except `.well-known` (RFC 8615).
+pub(crate) fn is_hidden(name: &str) -> bool {
+    name.starts_with('.') && name != ".well-known"
 }
 
 /// Whether `rest` (the path after its leading `/`) needs no cleaning: no
