@@ -3,14 +3,11 @@
 //! §13.2.2, then `Range`, §14.2) turned into a response from its
 //! [`Template`] and its [`Source`].
 //!
-//! One choice here is the shell's, not the core's: a content-coded
-//! representation (a precompressed or compressed-on-the-fly variant) gets
-//! the whole of it, a `200`, instead of a `multipart/byteranges` body,
-//! since a multipart body under `Content-Encoding` is ambiguous to clients
-//! (do the ranges count coded or decoded bytes, is each part coded?).
-//! §14.2 allows it: "A server MAY ignore the Range header field". A single
-//! range of a coded variant is still served, over the coded bytes, as the
-//! `Content-Encoding` on the `206` says.
+//! A content-coded representation (a precompressed or
+//! compressed-on-the-fly variant) gets the whole of it instead of a
+//! `multipart/byteranges` body, by the core's rule for every shell
+//! ([`Plan::for_coding`]); a single range of a coded variant is served
+//! over the coded bytes, as the `Content-Encoding` on the `206` says.
 
 use std::borrow::Cow;
 
@@ -45,7 +42,7 @@ pub(super) fn respond(
     // §13.2.2 fixes the order: If-Match, If-Unmodified-Since,
     // If-None-Match, If-Modified-Since, If-Range, and only then Range
     // (§14.2). The core decides them all, for every shell alike.
-    let mut plan = answer::plan(
+    let plan = answer::plan(
         &request.method,
         &request.preconditions,
         &request.range,
@@ -53,12 +50,8 @@ pub(super) fn respond(
         template.validators(),
         Some(len),
         request.now,
-    );
-    // The shell's choice (see the module docs): no multipart body under a
-    // Content-Encoding; §14.2: "A server MAY ignore the Range header field."
-    if template.encoded() && matches!(plan, Plan::Multipart(_)) {
-        plan = Plan::Full;
-    }
+    )
+    .for_coding(template.encoded());
     let (status, pieces, body_len, headers) = match plan {
         Plan::NotModified => {
             // §15.4.5: the 304 carries the fields a 200 would have sent
