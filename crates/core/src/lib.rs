@@ -15,6 +15,7 @@
 //! | [`validators`] | [RFC 9110 §8.8] | [`Validators`] of the current representation; [`LastModifiedStrength`] and [`last_modified_is_strong`] (§8.8.2.2) |
 //! | [`precondition`] | [RFC 9110 §13], RFC 6585 §3 | [`Preconditions`] parsed once per request; the §13.2.2 evaluator returning an [`Outcome`]; [`WriteGuard`]: whether they protect a write from a lost update (428) |
 //! | [`not_modified`] | [RFC 9110 §15.4.5] | the header set of a 304 |
+//! | [`accept_encoding`] | RFC 9110 §12.5.3 | `Accept-Encoding` members and weights ([`accept_encoding::AcceptEncoding`]), one reading for the origin's variant choice and the layer's coded tags |
 //! | [`answer`] | [RFC 9110 §13.2.2], §14, §15.4.5 | the one plan for answering a `GET`/`HEAD` from a complete representation ([`answer::plan`] → [`answer::Plan`]: 304, 412, 200, 206, multipart 206, 416); `Content-Range` values; the `multipart/byteranges` layout |
 //! | [`range`] | RFC 9110 §14 | what [`answer`] checks before the `Range` parser ([`range::positions_fit_u64`]) |
 //! | [`cache`] | [RFC 9111], RFC 9211, RFC 9213 | caching: directives, storing, freshness and age, reuse, validation, invalidation, `Cache-Status` |
@@ -121,6 +122,7 @@
 //! [RFC 9110 §15.4.5]: https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 
+pub mod accept_encoding;
 pub mod answer;
 pub mod cache;
 pub mod date;

@@ -8,8 +8,9 @@
 //!
 //! [RFC 9110 §8.8.3.3]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3.3
 
-use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, ETAG, VARY};
+use http::header::{CONTENT_ENCODING, ETAG, VARY};
 use http::{HeaderMap, HeaderValue, Method};
+use revalidate_core::accept_encoding::AcceptEncoding;
 use revalidate_core::{EntityTag, EntityTagList, Preconditions};
 
 use crate::tag::single_etag;
@@ -148,36 +149,12 @@ fn coding_suffix<'a>(identity: &EntityTag, candidate: &'a EntityTag) -> Option<V
 }
 
 /// Whether the request's `Accept-Encoding` accepts `coding` with a
-/// non-zero weight ([RFC 9110 §12.5.3]). A request without the field is
+/// non-zero weight ([RFC 9110 §12.5.3], read by the core). A request without the field is
 /// taken as wanting identity, as compression layers treat it.
 ///
 /// [RFC 9110 §12.5.3]: https://www.rfc-editor.org/rfc/rfc9110#section-12.5.3
 pub(crate) fn accepts_coding(request: &HeaderMap, coding: &str) -> bool {
-    let coding = coding.strip_prefix("x-").unwrap_or(coding);
-    let mut named = None;
-    let mut star = None;
-    for value in request.get_all(ACCEPT_ENCODING) {
-        let Ok(value) = value.to_str() else { continue };
-        for item in value.split(',') {
-            let mut params = item.split(';');
-            let name = params.next().unwrap_or("").trim();
-            let name = name.strip_prefix("x-").unwrap_or(name);
-            let weight = params
-                .filter_map(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .or_else(|| p.trim().strip_prefix("Q="))
-                })
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            if name.eq_ignore_ascii_case(coding) {
-                named = Some(weight > 0.0);
-            } else if name == "*" {
-                star = Some(weight > 0.0);
-            }
-        }
-    }
-    named.or(star).unwrap_or(false)
+    AcceptEncoding::from_headers(request).weight(coding).accepts()
 }
 
 /// Which tag stands for the current representation when a [`Lookup`]

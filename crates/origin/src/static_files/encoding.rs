@@ -59,54 +59,35 @@ pub(crate) struct AcceptEncoding {
 }
 
 impl AcceptEncoding {
-    /// Reads every `Accept-Encoding` field line.
+    /// Reads the request's `Accept-Encoding` with the core's parser
+    /// ([`revalidate_core::accept_encoding`]: valid weights only, `x-gzip`
+    /// as `gzip`, a coding's highest listing).
     ///
     /// Without the field we send `identity`: §12.5.3 lets us pick any
-    /// coding then, but clients that do not ask rarely expect one. A
-    /// member whose `q` is malformed is skipped.
-    pub(crate) fn from_field<'a>(lines: impl IntoIterator<Item = &'a HeaderValue>) -> Self {
+    /// coding then, but clients that do not ask rarely expect one.
+    pub(crate) fn from_request(request: &http::HeaderMap) -> Self {
+        let field = revalidate_core::accept_encoding::AcceptEncoding::from_headers(request);
+        let seen_any = field.is_present();
         let mut explicit: [Option<u16>; 4] = [None; 4];
         let mut star: Option<u16> = None;
-        let mut seen_any = false;
-        for line in lines {
-            seen_any = true;
-            let Ok(text) = line.to_str() else { continue };
-            for member in text.split(',') {
-                let mut parts = member.split(';');
-                let coding = parts.next().unwrap_or("").trim();
-                if coding.is_empty() {
-                    continue;
+        for (coding, quality) in field.members() {
+            let slot = if coding.eq_ignore_ascii_case("br") {
+                Some(0)
+            } else if coding.eq_ignore_ascii_case("zstd") {
+                Some(1)
+            } else if coding.eq_ignore_ascii_case("gzip") {
+                Some(2)
+            } else if coding.eq_ignore_ascii_case("identity") {
+                Some(3)
+            } else {
+                if coding == "*" {
+                    star = Some(star.map_or(quality, |q| q.max(quality)));
                 }
-                let mut quality = Some(1000);
-                for parameter in parts {
-                    let Some((name, value)) = parameter.split_once('=') else {
-                        continue;
-                    };
-                    if name.trim().eq_ignore_ascii_case("q") {
-                        quality = parse_qvalue(value.trim());
-                    }
-                }
-                let Some(quality) = quality else { continue };
-                let slot = if coding.eq_ignore_ascii_case("br") {
-                    Some(0)
-                } else if coding.eq_ignore_ascii_case("zstd") {
-                    Some(1)
-                } else if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
-                    // §8.4.1.3: "A recipient SHOULD consider "x-gzip" to be
-                    // equivalent to "gzip"."
-                    Some(2)
-                } else if coding.eq_ignore_ascii_case("identity") {
-                    Some(3)
-                } else if coding == "*" {
-                    star = Some(quality);
-                    None
-                } else {
-                    None
-                };
-                if let Some(slot) = slot {
-                    // The highest weight wins when a coding is listed twice.
-                    explicit[slot] = Some(explicit[slot].map_or(quality, |q| q.max(quality)));
-                }
+                None
+            };
+            if let Some(slot) = slot {
+                // The highest weight wins when a coding is listed twice.
+                explicit[slot] = Some(explicit[slot].map_or(quality, |q| q.max(quality)));
             }
         }
         if !seen_any {
@@ -184,32 +165,19 @@ impl RankedCodings {
     }
 }
 
-/// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )` ([RFC 9110 §12.4.2]).
-///
-/// [RFC 9110 §12.4.2]: https://www.rfc-editor.org/rfc/rfc9110#section-12.4.2
-fn parse_qvalue(text: &str) -> Option<u16> {
-    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let mut thousandths: u16 = 0;
-    for (i, digit) in frac.bytes().enumerate() {
-        thousandths += u16::from(digit - b'0') * [100, 10, 1][i];
-    }
-    match int {
-        "0" => Some(thousandths),
-        "1" if thousandths == 0 => Some(1000),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ranked(value: Option<&str>) -> Vec<Option<Coding>> {
-        let header = value.map(|v| HeaderValue::from_str(v).unwrap());
-        AcceptEncoding::from_field(header.as_ref())
+        let mut request = http::HeaderMap::new();
+        if let Some(value) = value {
+            request.insert(
+                http::header::ACCEPT_ENCODING,
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        AcceptEncoding::from_request(&request)
             .ranked()
             .as_slice()
             .to_vec()

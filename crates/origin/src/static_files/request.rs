@@ -57,7 +57,7 @@ impl StaticRequest {
             method: method.clone(),
             path,
             query: uri.query().map(str::to_owned),
-            codings: AcceptEncoding::from_field(headers.get_all(header::ACCEPT_ENCODING)).ranked(),
+            codings: AcceptEncoding::from_request(headers).ranked(),
             // The core's one pass over the fields saw whether there is a
             // `Range`; most requests have none and skip the lookup.
             range: if preconditions.has_range() {
