@@ -17,6 +17,7 @@
 //! | [`not_modified`] | [RFC 9110 §15.4.5] | the header set of a 304 |
 //! | [`accept_encoding`] | RFC 9110 §12.5.3 | `Accept-Encoding` members and weights ([`accept_encoding::AcceptEncoding`]), one reading for the origin's variant choice and the layer's coded tags |
 //! | [`answer`] | [RFC 9110 §13.2.2], §14, §15.4.5 | the one plan for answering a `GET`/`HEAD` from a complete representation ([`answer::plan`] → [`answer::Plan`]: 304, 412, 200, 206, multipart 206, 416); `Content-Range` values; the `multipart/byteranges` layout |
+//! | [`problem`] | RFC 9457 | [`problem::Problem`]: the `application/problem+json` document of every error the servers write |
 //! | [`range`] | RFC 9110 §14 | what [`answer`] checks before the `Range` parser ([`range::positions_fit_u64`]) |
 //! | [`cache`] | [RFC 9111], RFC 9211, RFC 9213 | caching: directives, storing, freshness and age, reuse, validation, invalidation, `Cache-Status` |
 //!
@@ -129,6 +130,7 @@ pub mod date;
 pub mod etag;
 pub mod not_modified;
 pub mod precondition;
+pub mod problem;
 pub mod range;
 pub mod validators;
 

@@ -65,7 +65,7 @@ use serde_json::Value;
 
 use crate::edge_purge::EdgePurger;
 use crate::metrics::BytesSaved;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemResponse};
 
 /// What the API needs besides the store.
 #[derive(Clone, Debug)]
@@ -174,7 +174,7 @@ async fn read(
     method: Method,
     path: ItemPath,
     headers: HeaderMap,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemResponse> {
     let key = key_from(path)?;
     // §13.2.1: without preconditions a missing resource is a 404, so they are ignored.
     let resource = api
@@ -212,7 +212,7 @@ async fn put(
     path: ItemPath,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemResponse> {
     let key = key_from(path)?;
     let preconditions = required_preconditions(&api, &key, &headers, now().date)?;
     let document = read_json(&api, &headers, body, &["application/json"]).await?;
@@ -232,7 +232,7 @@ async fn patch(
     path: ItemPath,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemResponse> {
     let key = key_from(path)?;
     // DEVIATION(patch-json): RFC 7396 registers application/merge-patch+json;
     // plain application/json is accepted too because many clients send it.
@@ -259,7 +259,11 @@ async fn patch(
     Ok(write_response(&api, outcome, now.date))
 }
 
-async fn delete(State(api): State<Api>, path: ItemPath, headers: HeaderMap) -> Result<Response, Problem> {
+async fn delete(
+    State(api): State<Api>,
+    path: ItemPath,
+    headers: HeaderMap,
+) -> Result<Response, ProblemResponse> {
     let key = key_from(path)?;
     let now = now();
     let preconditions = required_preconditions(&api, &key, &headers, now.date)?;
@@ -281,7 +285,7 @@ async fn create(
     collection: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, Problem> {
+) -> Result<Response, ProblemResponse> {
     let Path(collection) = collection.map_err(|e| invalid_path(&e))?;
     let collection = CollectionName::new(&collection).map_err(|e| invalid_name(&e.to_string()))?;
     let document = read_json(&api, &headers, body, &["application/json"]).await?;

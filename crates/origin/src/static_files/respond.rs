@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 use revalidate_core::Validators;
