@@ -161,8 +161,9 @@ struct Ask {
     headers: HeaderMap,
     peer: Option<IpAddr>,
     key: String,
-    /// When the request arrived (Unix seconds).
-    arrival: u64,
+    /// When the request arrived (Unix seconds): the clock reading its
+    /// first lookup is judged at.
+    arrived_at: u64,
     /// A background refresh: no client waits, nothing is counted as a request.
     background: bool,
 }
@@ -319,7 +320,7 @@ impl Edge {
                     uri: parts.uri,
                     headers: parts.headers,
                     peer,
-                    arrival: self.now(),
+                    arrived_at: self.now(),
                     background: false,
                 };
                 self.cacheable(ask).await
@@ -442,7 +443,7 @@ impl Edge {
         // on arrival, so that a hit reads no monotonic clock. It is at or
         // after the true arrival, so comparing flights with it errs towards
         // not sharing a fetch, never towards sharing an older one.
-        let mut arrival: Option<Instant> = None;
+        let mut needed_origin_at: Option<Instant> = None;
         // How long it may wait for other requests' fetches in all.
         let mut wait_until: Option<tokio::time::Instant> = None;
         // The fetch this request waited for, if it stored something: why
@@ -453,7 +454,7 @@ impl Edge {
                 Lookup::Found(found) => {
                     // The first look is the request's arrival; later ones
                     // come after waiting for another request's fetch.
-                    let now = if round == 0 { ask.arrival } else { self.now() };
+                    let now = if round == 0 { ask.arrived_at } else { self.now() };
                     match found.entry.reuse_decision(&self.inner.cache, &ask.headers, now) {
                         Reuse::Fresh { age } => {
                             let (outcome, label) = match waited_for {
@@ -489,8 +490,8 @@ impl Edge {
                 Lookup::VaryMiss(index) => (Forward::VaryMiss, Some(index), None),
                 Lookup::Miss => (Forward::UriMiss, None, None),
             };
-            let arrival = *arrival.get_or_insert_with(|| self.inner.clock.instant());
-            let (wait, follows) = match self.inner.flights.join(&ask.key, arrival) {
+            let needed_origin_at = *needed_origin_at.get_or_insert_with(|| self.inner.clock.instant());
+            let (wait, follows) = match self.inner.flights.join(&ask.key, needed_origin_at) {
                 Join::Lead(flight) => return self.go_forward(&ask, found, index, why, Some(flight)).await,
                 Join::Follow(wait) => (wait, true),
                 Join::Queue(wait) => (wait, false),

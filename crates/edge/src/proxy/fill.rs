@@ -62,7 +62,7 @@ impl Edge {
     ) -> Response<EdgeBody> {
         let sent = self.now();
         // A purge from here on must also cover what this fetch stores.
-        let fetched_at = self.inner.storage.generation();
+        let purge_generation = self.inner.storage.generation();
         match self.inner.upstream.send(self.fill_request(ask, None)).await {
             Err(failure) => {
                 self.origin_failed(failure);
@@ -92,7 +92,7 @@ impl Edge {
                 self.store_and_stream(
                     ask,
                     response,
-                    (sent, received, fetched_at),
+                    (sent, received, purge_generation),
                     index,
                     flight,
                     None,
@@ -112,7 +112,7 @@ impl Edge {
         flight: Option<Flight>,
     ) -> Response<EdgeBody> {
         let sent = self.now();
-        let fetched_at = self.inner.storage.generation();
+        let purge_generation = self.inner.storage.generation();
         let request = self.fill_request(ask, Some(&found.entry.meta.headers));
         let response = match self.inner.upstream.send(request).await {
             Ok(response) => response,
@@ -172,7 +172,7 @@ impl Edge {
                             encoded,
                             found.object.body.clone(),
                         )
-                        .fetched_at(fetched_at);
+                        .as_of_generation(purge_generation);
                         match self.inner.storage.insert(found.storage_key.clone(), object).await {
                             Ok(()) => Landed::Stored {
                                 status: StatusCode::NOT_MODIFIED,
@@ -246,7 +246,7 @@ impl Edge {
                 self.store_and_stream(
                     ask,
                     response,
-                    (sent, received, fetched_at),
+                    (sent, received, purge_generation),
                     found.index.clone(),
                     flight,
                     Some(&found.storage_key),
@@ -271,7 +271,7 @@ impl Edge {
         &self,
         ask: &Ask,
         response: Response<Incoming>,
-        (sent, received, fetched_at): (u64, u64, u64),
+        (sent, received, purge_generation): (u64, u64, u64),
         index: Option<VaryIndex>,
         flight: Option<Flight>,
         previous: Option<&str>,
@@ -313,7 +313,7 @@ impl Edge {
             response_time: received,
         };
         let writer = if decision == StoreDecision::Store && declined.is_none() {
-            self.begin_store(ask, &meta, index, content_length, fetched_at)
+            self.begin_store(ask, &meta, index, content_length, purge_generation)
                 .await
         } else {
             if let Some(previous) = previous {
@@ -386,7 +386,7 @@ impl Edge {
         meta: &ResponseMeta,
         index: Option<VaryIndex>,
         size_hint: Option<u64>,
-        fetched_at: u64,
+        purge_generation: u64,
     ) -> Option<(String, CacheWriter)> {
         let varies = revalidate_core::cache::validate::vary_names(&meta.headers)
             .is_some_and(|names| !names.is_empty());
@@ -417,7 +417,7 @@ impl Edge {
             tags: surrogate_tags(&meta.headers),
             meta: Meta::Response(meta.clone()).encode(),
             size_hint,
-            fetched_at: Some(fetched_at),
+            purge_generation: Some(purge_generation),
         };
         let writer = self.inner.storage.begin(storage_key.clone(), head);
         Some((storage_key, writer))

@@ -118,7 +118,7 @@ impl Edge {
 
     /// The `Cache-Status` member of a stored response served at `served.age`.
     fn served_status(&self, served: &ServedAt<'_>) -> HeaderValue {
-        let ttl = ttl_of(served.entry.arrival.lifetime, served.age);
+        let ttl = ttl_of(served.entry.freshness_on_arrival.lifetime, served.age);
         match &served.label {
             Label::Hit => self.status(None).ttl(ttl),
             Label::Other(status) => status.clone().ttl(ttl),
