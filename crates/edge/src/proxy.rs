@@ -49,6 +49,7 @@ use crate::flight::{Flights, Join, Landed, Product};
 use crate::forward::Forwarding;
 use crate::metrics::{EdgeMetrics, Outcome, StaleReason};
 use crate::problem::Problem;
+use crate::purge::PurgeApi;
 use crate::storage::{AnyStorage, Storage, StoredObject};
 use crate::upstream::Upstream;
 
@@ -254,13 +255,14 @@ impl Edge {
         &self.inner.metrics
     }
 
-    pub(crate) fn purge_token(&self) -> Option<&str> {
-        self.inner.purge_token.as_deref()
-    }
-
-    /// The longest silence allowed between two chunks of a request body.
-    pub(crate) fn client_body_timeout(&self) -> Duration {
-        self.inner.client_body_timeout
+    /// What the purge API needs of the edge, and no more.
+    fn purge_api(&self) -> PurgeApi<'_> {
+        PurgeApi {
+            token: self.inner.purge_token.as_deref(),
+            storage: &self.inner.storage,
+            metrics: &self.inner.metrics,
+            client_body_timeout: self.inner.client_body_timeout,
+        }
     }
 
     fn now(&self) -> u64 {
@@ -296,9 +298,9 @@ impl Edge {
         match route {
             Route::Metrics | Route::Purge => {
                 let mut response = if route == Route::Metrics {
-                    self.inner.metrics.response(&self.inner.storage.stats())
+                    metrics_page(self.inner.metrics.render(&self.inner.storage.stats()))
                 } else {
-                    crate::purge::handle(self, request).await
+                    crate::purge::handle(self.purge_api(), request).await
                 };
                 // The edge's own endpoints: answered here, never cached.
                 let status = self.status(Some(Forward::Bypass)).detail("edge-endpoint");
@@ -598,6 +600,19 @@ impl Edge {
         );
         response
     }
+}
+
+/// The `/metrics` response: the Prometheus text exposition.
+fn metrics_page(text: String) -> Response<EdgeBody> {
+    let mut response = Response::new(crate::body::full(text));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// RFC 9211 `ttl`: the freshness lifetime minus the current age, negative
