@@ -49,10 +49,13 @@
 //!   never answers a write. Peers differ here (Squid answers 412 for
 //!   `If-Match`, Varnish drops both on fills); RFC 9110 §13.1.1 lets a
 //!   cache evaluate them.
-//! - **Ranges**: a single range of a stored `200` is served as `206`
-//!   (with `If-Range` through the core); several ranges get the whole
-//!   `200`. `206` responses from the origin are never stored: a fill asks
-//!   for the whole representation.
+//! - **Ranges**: the core's plan, as at the origin and in the tower layer:
+//!   a single range of a stored `200` is a `206` (`bytes=0-` too), several
+//!   ranges one `multipart/byteranges` `206` (boundary from the `ETag`, so
+//!   every node sends the same bytes), `If-Range` through the core. While a
+//!   fill still streams, the length is not at hand and `Range` is ignored
+//!   (the whole `200`). `206` responses from the origin are never stored: a
+//!   fill asks for the whole representation.
 //! - **`HEAD`**: answered from a stored `GET`; a `HEAD` miss fills the
 //!   cache with a `GET`.
 //! - **Unsolicited `304`** (to a request without validators): `502`. A

@@ -11,7 +11,7 @@
 //! other methods ───── forward ─ 2xx/3xx: invalidate target, Location, Content-Location (§4.4)
 //! ```
 //!
-//! Every answer to a `GET`/`HEAD` goes through [`decide::answer_client`]
+//! Every answer to a `GET`/`HEAD` follows [`decide::client_plan`]
 //! (the client's `If-None-Match`, `If-Modified-Since`, `If-Match`,
 //! `If-Unmodified-Since`, `If-Range` and `Range`) and carries `Age` when it
 //! came from the cache, `Via` and `Cache-Status`.
@@ -27,6 +27,7 @@
 
 mod fill;
 mod pass;
+mod render;
 mod serve;
 
 use std::net::{IpAddr, SocketAddr};

@@ -9,16 +9,16 @@ use http::header::{CONTENT_LENGTH, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use revalidate_core::answer::Plan;
 use revalidate_core::cache::{
     Forward, StoreDecision, Validation, on_validation_response, stale_if_error_allows, storable_headers,
     storage_decision, stored_validators, strip_hop_by_hop, update_stored_headers,
 };
-use revalidate_core::not_modified_headers;
 
-use super::serve::precondition_failed;
+use super::render;
 use super::{Ask, Edge, Found, Label};
 use crate::body::{BoxError, ChannelBody, EdgeBody, OriginBody, boxed, empty};
-use crate::decide::{ClientAnswer, answer_client, declines_to_store, decorate, surrogate_tags};
+use crate::decide::{client_plan, declines_to_store, decorate, surrogate_tags};
 use crate::entry::{Meta, ResponseEntry, ResponseMeta, VaryIndex, vary_request_fields};
 use crate::flight::{Flight, Landed, Product, land};
 use crate::forward::fill_headers;
@@ -330,7 +330,7 @@ impl Edge {
             cache_status = cache_status.detail(declined.token());
         }
         self.count(ask, outcome);
-        let answer = answer_client(
+        let plan = client_plan(
             &ask.method,
             &ask.headers,
             status,
@@ -338,29 +338,17 @@ impl Edge {
             None,
             received,
         );
-        let wants_body = answer == ClientAnswer::Full && ask.method == Method::GET && !ask.background;
+        let wants_body = plan == Plan::Full && ask.method == Method::GET && !ask.background;
         let (tx, client_body) = if wants_body {
             let (tx, body) = ChannelBody::new(content_length);
             (Some(tx), boxed(body))
         } else {
             (None, empty())
         };
-        let mut response = match answer {
-            ClientAnswer::NotModified => {
-                self.inner.metrics.not_modified(content_length.unwrap_or(0));
-                let mut response = Response::new(client_body);
-                *response.status_mut() = StatusCode::NOT_MODIFIED;
-                *response.headers_mut() = not_modified_headers(&headers);
-                response
-            }
-            ClientAnswer::PreconditionFailed => precondition_failed(&headers),
-            _ => {
-                let mut response = Response::new(client_body);
-                *response.status_mut() = status;
-                *response.headers_mut() = headers;
-                response
-            }
-        };
+        if plan == Plan::NotModified {
+            self.inner.metrics.not_modified(content_length.unwrap_or(0));
+        }
+        let mut response = render::from_origin(&plan, status, headers, client_body);
         decorate(
             response.headers_mut(),
             None,

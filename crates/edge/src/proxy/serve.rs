@@ -2,15 +2,15 @@
 //! applied, `Age`, `Via` and `Cache-Status` set), and the answer when the
 //! origin failed.
 
-use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HeaderValue};
-use http::{HeaderMap, Method, Response, StatusCode};
+use http::header::HeaderValue;
+use http::{HeaderMap, Response};
+use revalidate_core::answer::Plan;
 use revalidate_core::cache::{Forward, stale_if_error_allows};
-use revalidate_core::not_modified_headers;
 
+use super::render::{self, Head};
 use super::{Ask, Edge, Found, Label, ServedAt, ttl_of};
-use crate::body::{EdgeBody, empty, full};
-use crate::decide::{self, ClientAnswer, answer_client, decorate, partial_headers};
+use crate::body::EdgeBody;
+use crate::decide::{client_plan, decorate};
 use crate::entry::HitAnswer;
 use crate::metrics::{Outcome, StaleReason};
 use crate::problem::Problem;
@@ -54,9 +54,9 @@ impl Edge {
         (now, age): (u64, u64),
     ) -> Response<EdgeBody> {
         let entry = &found.entry;
-        let body = found.object.body.clone();
+        let body = &found.object.body;
         let len = body.len() as u64;
-        let answer = answer_client(
+        let plan = client_plan(
             &ask.method,
             &ask.headers,
             entry.meta.status,
@@ -64,55 +64,25 @@ impl Edge {
             Some(len),
             now,
         );
+        if plan == Plan::NotModified {
+            self.inner.metrics.not_modified(len);
+        }
         let served = ServedAt {
             entry,
             label,
             age,
             len,
         };
-        let whole = |body: Bytes| {
-            if ask.method == Method::HEAD {
-                empty()
-            } else {
-                full(body)
-            }
-        };
-        let mut response = match answer {
-            ClientAnswer::NotModified => {
-                self.inner.metrics.not_modified(len);
-                let headers = self.served_headers(&served, HitAnswer::NotModified);
-                let mut response = Response::new(empty());
-                *response.status_mut() = StatusCode::NOT_MODIFIED;
-                *response.headers_mut() = headers;
-                return response;
-            }
-            ClientAnswer::Full => {
-                let headers = self.served_headers(&served, HitAnswer::Full);
-                let mut response = Response::new(whole(body));
-                *response.status_mut() = entry.meta.status;
-                *response.headers_mut() = headers;
-                return response;
-            }
-            ClientAnswer::PreconditionFailed => precondition_failed(&entry.meta.headers),
-            ClientAnswer::Range(range) => {
-                let mut response = Response::new(whole(body.slice(slice_bounds(&range))));
-                *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-                *response.headers_mut() = partial_headers(&entry.meta.headers, &range, len);
-                response
-            }
-            ClientAnswer::Unsatisfiable(len) => {
-                Problem::new(StatusCode::RANGE_NOT_SATISFIABLE, "Range Not Satisfiable")
-                    .with_detail("None of the requested ranges overlaps the stored representation.")
-                    .with_header(http::header::CONTENT_RANGE, decide::content_range(None, len))
-                    .into_response()
-            }
-        };
-        decorate(
-            response.headers_mut(),
-            Some(age),
-            &self.served_status(&served),
-            &self.inner.via,
-        );
+        let (mut response, head) = render::from_stored(&ask.method, plan, &entry.meta, body);
+        match head {
+            Head::Plain(answer) => *response.headers_mut() = self.served_headers(&served, answer),
+            Head::Built => decorate(
+                response.headers_mut(),
+                Some(age),
+                &self.served_status(&served),
+                &self.inner.via,
+            ),
+        }
         response
     }
 
@@ -132,17 +102,7 @@ impl Edge {
     /// its age stays the same ([`ResponseEntry::hit_headers`]).
     fn served_headers(&self, served: &ServedAt<'_>, answer: HitAnswer) -> HeaderMap {
         let build = || {
-            let stored = &served.entry.meta;
-            let mut headers = match answer {
-                HitAnswer::NotModified => not_modified_headers(&stored.headers),
-                HitAnswer::Full => {
-                    let mut headers = stored.headers.clone();
-                    if stored.status != StatusCode::NO_CONTENT && stored.status != StatusCode::NOT_MODIFIED {
-                        headers.insert(CONTENT_LENGTH, HeaderValue::from(served.len));
-                    }
-                    headers
-                }
-            };
+            let mut headers = render::plain_headers(&served.entry.meta, answer, served.len);
             decorate(
                 &mut headers,
                 Some(served.age),
@@ -195,22 +155,4 @@ impl Edge {
         );
         response
     }
-}
-
-fn slice_bounds(range: &std::ops::RangeInclusive<u64>) -> std::ops::Range<usize> {
-    let start = usize::try_from(*range.start()).unwrap_or(usize::MAX);
-    let end = usize::try_from(*range.end()).unwrap_or(usize::MAX - 1);
-    start..end + 1
-}
-
-/// `412` from the cache: the client's `If-Match` or `If-Unmodified-Since`
-/// failed against the stored response. The stored `ETag` goes along so
-/// that the client can see what is current.
-pub(super) fn precondition_failed(stored: &HeaderMap) -> Response<EdgeBody> {
-    let mut problem = Problem::new(StatusCode::PRECONDITION_FAILED, "Precondition Failed")
-        .with_detail("The representation does not match the request's If-Match or If-Unmodified-Since.");
-    if let Some(etag) = stored.get(http::header::ETAG) {
-        problem = problem.with_header(http::header::ETAG, etag.clone());
-    }
-    problem.into_response()
 }
