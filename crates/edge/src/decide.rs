@@ -8,7 +8,7 @@
 //! Nothing here does IO or reads a clock; [`crate::proxy`] does, and calls
 //! these.
 
-use http::header::{AGE, HeaderName, HeaderValue, SET_COOKIE, VIA};
+use http::header::{HeaderName, SET_COOKIE};
 use http::{HeaderMap, Method, StatusCode};
 use revalidate_core::answer::{Plan, RangeField, plan};
 use revalidate_core::{HttpDate, Preconditions, Validators};
@@ -151,32 +151,6 @@ pub fn client_plan(
     )
 }
 
-/// Adds what every response served by the edge carries: `Age` when served
-/// from the cache ([RFC 9111 §5.1]: "a cache SHOULD generate an Age header
-/// field"; the stored `Age` is replaced, not added to), `Via`, and this
-/// cache's `Cache-Status` member appended to any from caches closer to the
-/// origin ([RFC 9211 §2]).
-///
-/// [RFC 9111 §5.1]: https://www.rfc-editor.org/rfc/rfc9111#section-5.1
-/// [RFC 9211 §2]: https://www.rfc-editor.org/rfc/rfc9211#section-2
-pub fn decorate(headers: &mut HeaderMap, age: Option<u64>, cache_status: &HeaderValue, via: &HeaderValue) {
-    if let Some(age) = age {
-        headers.insert(AGE, revalidate_core::cache::age_header_value(age));
-    }
-    headers.append(VIA, via.clone());
-    let status = match headers.get(CACHE_STATUS).and_then(|v| v.to_str().ok()) {
-        Some(previous) if !previous.trim().is_empty() => {
-            let mut joined = Vec::with_capacity(previous.len() + 2 + cache_status.len());
-            joined.extend_from_slice(previous.as_bytes());
-            joined.extend_from_slice(b", ");
-            joined.extend_from_slice(cache_status.as_bytes());
-            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| cache_status.clone())
-        }
-        _ => cache_status.clone(),
-    };
-    headers.insert(CACHE_STATUS, status);
-}
-
 /// The surrogate keys a response carries, for purging by tag: the
 /// space- or comma-separated values of `Cache-Tag` and `Surrogate-Key`.
 pub fn surrogate_tags(headers: &HeaderMap) -> Vec<String> {
@@ -197,6 +171,7 @@ pub fn surrogate_tags(headers: &HeaderMap) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use http::HeaderValue;
     use revalidate_core::Condition;
 
     use super::*;
@@ -377,23 +352,6 @@ mod tests {
         assert_eq!(declines_to_store(&cookie, false), Some(Declined::SetCookie));
         assert_eq!(declines_to_store(&cookie, true), None);
         assert_eq!(declines_to_store(&plain, false), None);
-    }
-
-    #[test]
-    fn decorate_sets_age_and_appends_cache_status() {
-        let mut served = headers(&[("age", "100"), ("cache-status", "origin-cache; hit")]);
-        let ours = HeaderValue::from_static("edge; hit");
-        decorate(&mut served, Some(5), &ours, &HeaderValue::from_static("1.1 edge"));
-        assert_eq!(served.get_all("age").iter().count(), 1);
-        assert_eq!(served.get("age").unwrap(), "5");
-        assert_eq!(
-            served.get("cache-status").unwrap(),
-            "origin-cache; hit, edge; hit"
-        );
-        let mut fresh = HeaderMap::new();
-        decorate(&mut fresh, None, &ours, &HeaderValue::from_static("1.1 edge"));
-        assert!(fresh.get("age").is_none());
-        assert_eq!(fresh.get("cache-status").unwrap(), "edge; hit");
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! Pure builders of the responses the edge sends: a stored response turned
 //! into the answer the core's plan ([`revalidate_core::answer::plan`])
 //! chose (`304`, `412`, the response as it is, `206` of one range or of
-//! several as `multipart/byteranges`, `416`), and the answer to a client
-//! whose request caused a fill. They read no clock, count nothing and do no
-//! IO; the state machine decides and labels.
+//! several as `multipart/byteranges`, `416`), the answer to a client whose
+//! request caused a fill, the problems the edge answers for the origin or
+//! the client, the requests it answers itself, and the fields every
+//! response leaves with ([`decorate`]). They read no clock, count nothing
+//! and do no IO; the state machine decides, counts and labels.
 
 use std::ops::RangeInclusive;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderValue};
+use http::header::{
+    AGE, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderValue,
+    VIA,
+};
 use http::{HeaderMap, Method, Response, StatusCode};
 use revalidate_core::answer::{
     Plan, Segment, content_range, multipart_layout, range_length, unsatisfied_range,
@@ -16,8 +21,45 @@ use revalidate_core::answer::{
 use revalidate_core::{EntityTag, not_modified_headers};
 
 use crate::body::{EdgeBody, empty, full, pieces};
+use crate::decide::{ALLOWED_METHODS, CACHE_STATUS, Route};
 use crate::entry::{HitAnswer, ResponseMeta};
 use crate::problem::Problem;
+use crate::upstream::Failure;
+
+/// Adds what every response the edge sends carries: `Age` when served
+/// from the cache ([RFC 9111 §4]: "When a stored response is used to
+/// satisfy a request without validation, a cache MUST generate an Age
+/// header field (Section 5.1), replacing any present in the response with
+/// a value equal to the stored response's current_age"), `Via` ([RFC 9110
+/// §7.6.3]: "A proxy MUST send an appropriate Via header field ... in each
+/// message that it forwards"), and this cache's `Cache-Status` member
+/// appended to any from caches closer to the origin ([RFC 9211 §2]).
+///
+/// [RFC 9111 §4]: https://www.rfc-editor.org/rfc/rfc9111#section-4
+/// [RFC 9110 §7.6.3]: https://www.rfc-editor.org/rfc/rfc9110#section-7.6.3
+/// [RFC 9211 §2]: https://www.rfc-editor.org/rfc/rfc9211#section-2
+pub(super) fn decorate(
+    headers: &mut HeaderMap,
+    age: Option<u64>,
+    cache_status: &HeaderValue,
+    via: &HeaderValue,
+) {
+    if let Some(age) = age {
+        headers.insert(AGE, revalidate_core::cache::age_header_value(age));
+    }
+    headers.append(VIA, via.clone());
+    let status = match headers.get(CACHE_STATUS).and_then(|v| v.to_str().ok()) {
+        Some(previous) if !previous.trim().is_empty() => {
+            let mut joined = Vec::with_capacity(previous.len() + 2 + cache_status.len());
+            joined.extend_from_slice(previous.as_bytes());
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(cache_status.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| cache_status.clone())
+        }
+        _ => cache_status.clone(),
+    };
+    headers.insert(CACHE_STATUS, status);
+}
 
 /// How the header set of an answer from a stored response is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +248,87 @@ fn range_not_satisfiable(len: u64) -> Response<EdgeBody> {
         .into_response()
 }
 
+/// No usable response from the origin (`502`/`504`), or a fault in the
+/// client's own upload (`400`/`408`). After the client's fault the rest of
+/// its upload will not be read, so the connection cannot carry another
+/// request: `Connection: close` ([RFC 9112 §9.6]). A fill sends no upload,
+/// so only a forwarded request meets that.
+///
+/// [RFC 9112 §9.6]: https://www.rfc-editor.org/rfc/rfc9112#section-9.6
+pub(super) fn failure(failure: Failure) -> Response<EdgeBody> {
+    let mut problem = Problem::new(failure.status(), failure.title()).with_detail(failure.detail());
+    if failure.origin_error().is_none() {
+        problem = problem.with_header(CONNECTION, HeaderValue::from_static("close"));
+    }
+    problem.into_response()
+}
+
+/// `502` for a `304` the origin sent to a fill, which carries no
+/// validators: nothing to refresh and no body for the client.
+pub(super) fn unsolicited_not_modified() -> Response<EdgeBody> {
+    Problem::new(StatusCode::BAD_GATEWAY, "Unsolicited 304 from the origin")
+        .with_detail("The origin answered 304 Not Modified to a request without validators.")
+        .into_response()
+}
+
+/// [RFC 9111 §5.2.1.7]: with `only-if-cached` and nothing usable stored, a
+/// cache "SHOULD either respond using a stored response ... or respond
+/// with a 504 (Gateway Timeout) status code".
+///
+/// [RFC 9111 §5.2.1.7]: https://www.rfc-editor.org/rfc/rfc9111#section-5.2.1.7
+pub(super) fn only_if_cached() -> Response<EdgeBody> {
+    Problem::new(StatusCode::GATEWAY_TIMEOUT, "Not in cache")
+        .with_detail("The request said only-if-cached and the edge holds no usable response for it.")
+        .into_response()
+}
+
+/// The `/metrics` response: the Prometheus text exposition, never stored.
+pub(super) fn metrics_page(text: String) -> Response<EdgeBody> {
+    let mut response = Response::new(full(text));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The requests the edge answers itself, without the origin: `OPTIONS *`,
+/// `CONNECT`, and the asterisk form with another method.
+pub(super) fn edge_answer(route: Route) -> Response<EdgeBody> {
+    let allow = HeaderValue::from_static(ALLOWED_METHODS);
+    match route {
+        // RFC 9110 §9.3.7: "An OPTIONS request with an asterisk ("*") as
+        // the request target applies to the server in general"; "A
+        // server generating a successful response to OPTIONS SHOULD send
+        // any header that might indicate optional features implemented
+        // by the server ... (e.g., Allow)", and with no content it sends
+        // "Content-Length" 0.
+        Route::ServerOptions => {
+            let mut response = Response::new(empty());
+            response.headers_mut().insert(ALLOW, allow);
+            response
+                .headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+            response
+        }
+        // RFC 9110 §9.3.6: CONNECT asks for a tunnel, which a reverse
+        // proxy in front of one origin does not open; §15.5.6: a 405
+        // "MUST generate an Allow header field".
+        Route::Connect => Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+            .with_detail("The edge is a reverse proxy for one origin; it opens no tunnels.")
+            .with_header(ALLOW, allow)
+            .into_response(),
+        // RFC 9112 §3.2.4: the asterisk form "is only used for a
+        // server-wide OPTIONS request".
+        _ => Problem::new(StatusCode::BAD_REQUEST, "Bad Request")
+            .with_detail("The request target \"*\" is only for OPTIONS.")
+            .into_response(),
+    }
+}
+
 /// The response's entity-tag, when its `ETag` is one line that parses.
 fn single_etag(headers: &HeaderMap) -> Option<EntityTag> {
     let mut lines = headers.get_all(ETAG).iter();
@@ -265,6 +388,25 @@ mod tests {
 
     async fn bytes(response: Response<EdgeBody>) -> Bytes {
         response.into_body().collect().await.unwrap().to_bytes()
+    }
+
+    #[test]
+    fn decorate_sets_age_and_appends_cache_status() {
+        let mut served = HeaderMap::new();
+        served.insert("age", HeaderValue::from_static("100"));
+        served.insert("cache-status", HeaderValue::from_static("origin-cache; hit"));
+        let ours = HeaderValue::from_static("edge; hit");
+        decorate(&mut served, Some(5), &ours, &HeaderValue::from_static("1.1 edge"));
+        assert_eq!(served.get_all("age").iter().count(), 1);
+        assert_eq!(served.get("age").unwrap(), "5");
+        assert_eq!(
+            served.get("cache-status").unwrap(),
+            "origin-cache; hit, edge; hit"
+        );
+        let mut fresh = HeaderMap::new();
+        decorate(&mut fresh, None, &ours, &HeaderValue::from_static("1.1 edge"));
+        assert!(fresh.get("age").is_none());
+        assert_eq!(fresh.get("cache-status").unwrap(), "edge; hit");
     }
 
     #[test]
