@@ -1,9 +1,11 @@
-//! The edge's own pure decisions, around the core's RFC 9111 ones: which
-//! requests the cache handles (and which the edge answers itself), the
-//! header sets sent to the client, how a client's conditional request is
-//! answered from a stored (or just fetched) response, and which responses
-//! the core would store that the edge declines to (`Set-Cookie`). The
-//! header sets sent to the origin are [`crate::forward`]'s.
+//! The edge's own pure decisions, around the core's: which requests the
+//! cache handles (and which the edge answers itself), the primary cache
+//! key, the core's answer plan for a client's `GET`/`HEAD` with the edge's
+//! policy on `If-Match` ([`client_plan`]), and which responses the core
+//! would store that the edge declines to (`Set-Cookie`). Revalidation
+//! answers are the core's ([`revalidate_core::cache::on_validation_response`]);
+//! the header sets sent to the origin are [`crate::forward`]'s, those sent
+//! to the client the proxy's.
 //!
 //! Nothing here does IO or reads a clock; [`crate::proxy`] does, and calls
 //! these.

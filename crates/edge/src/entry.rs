@@ -1,5 +1,8 @@
-//! What the proxy keeps in a storage object's `meta` bytes, and the cache
-//! keys.
+//! What the proxy keeps in a storage object's `meta` bytes, and what a
+//! lookup derives from them once ([`ResponseEntry`]). The keys are built
+//! elsewhere: the primary key by [`crate::decide::primary_key`], the
+//! secondary key by the core; a [`VaryIndex`] only joins them into the
+//! storage key of a variant.
 //!
 //! Two kinds of object live in the storage:
 //!
