@@ -163,10 +163,14 @@ pub(super) fn precondition_failed(stored: &HeaderMap) -> Response<EdgeBody> {
 /// A `206` with one range. [RFC 9110 §15.3.7.1]: "If a single part is being
 /// transferred, the server generating the 206 response MUST generate a
 /// Content-Range header field, describing what range of the selected
-/// representation is enclosed"; the other stored fields (`ETag`,
-/// `Cache-Control`, `Vary`, ...) stay, as §15.3.7 requires of the fields a
-/// `200` would carry. `None` if the range lies outside `body`.
+/// representation is enclosed". The stored fields stay, which covers
+/// [RFC 9110 §15.3.7]: "A server that generates a 206 response MUST
+/// generate the following header fields ... if the field would have been
+/// sent in a 200 (OK) response to the same request: Date, Cache-Control,
+/// ETag, Expires, Content-Location, and Vary" (the same holds for
+/// [`multipart`]). `None` if the range lies outside `body`.
 ///
+/// [RFC 9110 §15.3.7]: https://www.rfc-editor.org/rfc/rfc9110#section-15.3.7
 /// [RFC 9110 §15.3.7.1]: https://www.rfc-editor.org/rfc/rfc9110#section-15.3.7.1
 fn partial(
     method: &Method,
