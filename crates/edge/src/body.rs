@@ -1,7 +1,7 @@
-//! Response bodies: whole (from the cache), streamed through a channel
-//! (from the origin, while the storage writer keeps a copy), or empty;
-//! and the origin's body as the edge reads it (`OriginBody`: bounded
-//! silence between chunks).
+//! Response bodies: whole (from the cache), in pieces (a multipart `206`
+//! from the cache), streamed through a channel (from the origin, while the
+//! storage writer keeps a copy), or empty; and the origin's body as the
+//! edge reads it (`OriginBody`: bounded silence between chunks).
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -45,6 +45,50 @@ where
     B::Error: Into<BoxError>,
 {
     body.map_err(Into::into).boxed_unsync()
+}
+
+/// A body of these pieces in order, each sent as it is (a
+/// `multipart/byteranges` body: its literal parts and slices of a stored
+/// body, nothing copied).
+pub fn pieces(pieces: Vec<Bytes>) -> EdgeBody {
+    let remaining = pieces.iter().map(|piece| piece.len() as u64).sum();
+    Pieces {
+        pieces: pieces.into_iter(),
+        remaining,
+    }
+    .map_err(|never| match never {})
+    .boxed_unsync()
+}
+
+/// See [`pieces`].
+#[derive(Debug)]
+struct Pieces {
+    pieces: std::vec::IntoIter<Bytes>,
+    remaining: u64,
+}
+
+impl Body for Pieces {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let piece = self.pieces.next();
+        if let Some(piece) = &piece {
+            self.remaining -= piece.len() as u64;
+        }
+        Poll::Ready(piece.map(|piece| Ok(Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
 }
 
 /// The client's half of a body that a task feeds chunk by chunk.

@@ -1,18 +1,19 @@
-//! The edge's own pure decisions, around the core's RFC 9111 ones: which
-//! requests the cache handles (and which the edge answers itself), the
-//! header sets sent to the client, how a client's conditional request is
-//! answered from a stored (or just fetched) response, and which responses
-//! the core would store that the edge declines to (`Set-Cookie`). The
-//! header sets sent to the origin are [`crate::forward`]'s.
+//! The edge's own pure decisions, around the core's: which requests the
+//! cache handles (and which the edge answers itself), the primary cache
+//! key, the core's answer plan for a client's `GET`/`HEAD` with the edge's
+//! policy on `If-Match` ([`client_plan`]), and which responses the core
+//! would store that the edge declines to (`Set-Cookie`). Revalidation
+//! answers are the core's ([`revalidate_core::cache::on_validation_response`]);
+//! the header sets sent to the origin are [`crate::forward`]'s, those sent
+//! to the client the proxy's.
 //!
 //! Nothing here does IO or reads a clock; [`crate::proxy`] does, and calls
 //! these.
 
-use std::ops::RangeInclusive;
-
-use http::header::{AGE, CONTENT_LENGTH, CONTENT_RANGE, HeaderName, HeaderValue, RANGE, SET_COOKIE, VIA};
+use http::header::{HeaderName, SET_COOKIE};
 use http::{HeaderMap, Method, StatusCode};
-use revalidate_core::{HttpDate, Outcome, Preconditions, Validators};
+use revalidate_core::answer::{Plan, RangeField, plan};
+use revalidate_core::{HttpDate, Preconditions, Validators};
 
 /// `Cache-Status` ([RFC 9211](https://www.rfc-editor.org/rfc/rfc9211)).
 pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
@@ -111,29 +112,15 @@ pub fn declines_to_store(response: &HeaderMap, cache_set_cookie: bool) -> Option
     (!cache_set_cookie && response.contains_key(SET_COOKIE)).then_some(Declined::SetCookie)
 }
 
-/// How the edge answers a client from a complete response it holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ClientAnswer {
-    /// The response as it is.
-    Full,
-    /// `304 Not Modified` (the client's `If-None-Match` or
-    /// `If-Modified-Since` matched).
-    NotModified,
-    /// `412 Precondition Failed` (`If-Match` or `If-Unmodified-Since`
-    /// failed against the stored response).
-    PreconditionFailed,
-    /// `206 Partial Content` with this byte range of the body.
-    Range(RangeInclusive<u64>),
-    /// `416 Range Not Satisfiable` for a body of this length.
-    Unsatisfiable(u64),
-}
-
-/// Answers a client's `GET`/`HEAD` from a complete response (`status`, its
-/// `validators` — for a stored response the core's
-/// [`revalidate_core::cache::stored_validators`] — and a body of `body_len`
-/// bytes when known): the client's
-/// preconditions through the core's [RFC 9110 §13.2.2] evaluator, then its
-/// `Range` ([RFC 9110 §14.2]) when the whole body is at hand.
+/// The core's plan ([`revalidate_core::answer::plan`]) for answering a
+/// client's `GET`/`HEAD` from a complete response the edge holds: `status`,
+/// its `validators` (for a stored response the core's
+/// [`revalidate_core::cache::stored_validators`]) and a body of `length`
+/// bytes when it is at hand (`None` while it still streams from the
+/// origin, which leaves `Range` ignored, as [RFC 9110 §14.2] allows). The
+/// client's preconditions run in the order of [RFC 9110 §13.2.2], then its
+/// `Range`; a single range (`bytes=0-` too) gets a `206`, several a
+/// `multipart/byteranges` `206`.
 ///
 /// Policy: `If-Match` and `If-Unmodified-Since` on a `GET` or `HEAD` are
 /// evaluated against the stored response, like `If-None-Match`: a fresh
@@ -143,109 +130,27 @@ pub enum ClientAnswer {
 ///
 /// [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 /// [RFC 9110 §14.2]: https://www.rfc-editor.org/rfc/rfc9110#section-14.2
-pub fn answer_client(
+pub fn client_plan(
     method: &Method,
     request: &HeaderMap,
     status: StatusCode,
     validators: &Validators,
-    body_len: Option<u64>,
+    length: Option<u64>,
     now: u64,
-) -> ClientAnswer {
-    let preconditions = Preconditions::from_headers(request);
+) -> Plan {
     // The clock is past year 9999 only in a broken test.
     let Some(now) = HttpDate::from_unix_seconds(now) else {
-        return ClientAnswer::Full;
+        return Plan::Full;
     };
-    match preconditions.evaluate_for_status(method, status, validators, now) {
-        Outcome::NotModified => return ClientAnswer::NotModified,
-        Outcome::PreconditionFailed => return ClientAnswer::PreconditionFailed,
-        Outcome::IgnoreRange => return ClientAnswer::Full,
-        Outcome::Proceed => {}
-    }
-    // §14.2: "A server MUST ignore a Range header field received with a
-    // request method that is unrecognized or for which range handling is
-    // not defined"; only GET has it. Only a whole 200 can be cut.
-    if *method != Method::GET || status != StatusCode::OK {
-        return ClientAnswer::Full;
-    }
-    let Some(len) = body_len else {
-        return ClientAnswer::Full;
-    };
-    // Range is not a list field (RFC 9110 §5.3 allows combining lines only
-    // for those), so two lines make an invalid value, which "A server MAY
-    // ignore" (§14.2) as the origin does.
-    let mut lines = request.get_all(RANGE).iter();
-    let (Some(range), None) = (lines.next(), lines.next()) else {
-        return ClientAnswer::Full;
-    };
-    let Ok(text) = range.to_str() else {
-        return ClientAnswer::Full;
-    };
-    // A position past u64 would reach the parser as u64::MAX and hide a
-    // reversed range (found by `fuzz/` target `range`): "A server MAY
-    // ignore the Range header field" (§14.2).
-    if !revalidate_core::range::positions_fit_u64(text.as_bytes()) {
-        return ClientAnswer::Full;
-    }
-    use http_range_header::RangeUnsatisfiableError::Unsatisfiable;
-    let parsed = match http_range_header::parse_range_header(text) {
-        Ok(parsed) => parsed,
-        Err(Unsatisfiable) => return ClientAnswer::Unsatisfiable(len),
-        // Other syntax: "A server MAY ignore the Range header field."
-        Err(_) => return ClientAnswer::Full,
-    };
-    match parsed.validate(len) {
-        Ok(mut ranges) if ranges.len() == 1 => ClientAnswer::Range(ranges.remove(0)),
-        // Several ranges: the whole body, which §14.2 allows, rather than
-        // a multipart body.
-        Ok(_) => ClientAnswer::Full,
-        Err(Unsatisfiable) => ClientAnswer::Unsatisfiable(len),
-        Err(_) => ClientAnswer::Full,
-    }
-}
-
-/// The `Content-Range` of a 206 or 416.
-pub fn content_range(range: Option<&RangeInclusive<u64>>, len: u64) -> HeaderValue {
-    let text = match range {
-        Some(r) => format!("bytes {}-{}/{len}", r.start(), r.end()),
-        None => format!("bytes */{len}"),
-    };
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("bytes */0"))
-}
-
-/// Adds what every response served by the edge carries: `Age` when served
-/// from the cache ([RFC 9111 §5.1]: "a cache SHOULD generate an Age header
-/// field"; the stored `Age` is replaced, not added to), `Via`, and this
-/// cache's `Cache-Status` member appended to any from caches closer to the
-/// origin ([RFC 9211 §2]).
-///
-/// [RFC 9111 §5.1]: https://www.rfc-editor.org/rfc/rfc9111#section-5.1
-/// [RFC 9211 §2]: https://www.rfc-editor.org/rfc/rfc9211#section-2
-pub fn decorate(headers: &mut HeaderMap, age: Option<u64>, cache_status: &HeaderValue, via: &HeaderValue) {
-    if let Some(age) = age {
-        headers.insert(AGE, revalidate_core::cache::age_header_value(age));
-    }
-    headers.append(VIA, via.clone());
-    let status = match headers.get(CACHE_STATUS).and_then(|v| v.to_str().ok()) {
-        Some(previous) if !previous.trim().is_empty() => {
-            let mut joined = Vec::with_capacity(previous.len() + 2 + cache_status.len());
-            joined.extend_from_slice(previous.as_bytes());
-            joined.extend_from_slice(b", ");
-            joined.extend_from_slice(cache_status.as_bytes());
-            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| cache_status.clone())
-        }
-        _ => cache_status.clone(),
-    };
-    headers.insert(CACHE_STATUS, status);
-}
-
-/// The header set of a `206` from a stored `200`: the stored fields, with
-/// `Content-Range` and the slice's `Content-Length`.
-pub fn partial_headers(stored: &HeaderMap, range: &RangeInclusive<u64>, len: u64) -> HeaderMap {
-    let mut headers = stored.clone();
-    headers.insert(CONTENT_RANGE, content_range(Some(range), len));
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(range.end() - range.start() + 1));
-    headers
+    plan(
+        method,
+        &Preconditions::from_headers(request),
+        &RangeField::from_headers(request),
+        status,
+        validators,
+        length,
+        now,
+    )
 }
 
 /// The surrogate keys a response carries, for purging by tag: the
@@ -268,6 +173,9 @@ pub fn surrogate_tags(headers: &HeaderMap) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use http::HeaderValue;
+    use revalidate_core::Condition;
+
     use super::*;
 
     fn headers(fields: &[(&str, &str)]) -> HeaderMap {
@@ -308,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn client_answers_from_a_stored_response() {
+    fn client_plans_from_a_stored_response() {
         let stored = headers(&[
             ("etag", "\"v1\""),
             ("last-modified", "Wed, 01 Jan 2020 00:00:00 GMT"),
@@ -317,44 +225,36 @@ mod tests {
         let validators = Validators::from_response_headers(&stored);
         let get = Method::GET;
         type Fields<'a> = &'a [(&'a str, &'a str)];
-        let cases: &[(&str, Fields<'_>, ClientAnswer)] = &[
-            ("plain", &[], ClientAnswer::Full),
-            (
-                "inm match",
-                &[("if-none-match", "\"v1\"")],
-                ClientAnswer::NotModified,
-            ),
+        let cases: &[(&str, Fields<'_>, Plan)] = &[
+            ("plain", &[], Plan::Full),
+            ("inm match", &[("if-none-match", "\"v1\"")], Plan::NotModified),
             (
                 "inm weak match",
                 &[("if-none-match", "W/\"v1\"")],
-                ClientAnswer::NotModified,
+                Plan::NotModified,
             ),
             (
                 "inm list",
                 &[("if-none-match", "\"a\", \"v1\"")],
-                ClientAnswer::NotModified,
+                Plan::NotModified,
             ),
-            ("inm star", &[("if-none-match", "*")], ClientAnswer::NotModified),
-            ("inm other", &[("if-none-match", "\"v2\"")], ClientAnswer::Full),
-            (
-                "inm malformed is ignored",
-                &[("if-none-match", "v1")],
-                ClientAnswer::Full,
-            ),
+            ("inm star", &[("if-none-match", "*")], Plan::NotModified),
+            ("inm other", &[("if-none-match", "\"v2\"")], Plan::Full),
+            ("inm malformed is ignored", &[("if-none-match", "v1")], Plan::Full),
             (
                 "ims equal",
                 &[("if-modified-since", "Wed, 01 Jan 2020 00:00:00 GMT")],
-                ClientAnswer::NotModified,
+                Plan::NotModified,
             ),
             (
                 "ims earlier",
                 &[("if-modified-since", "Tue, 31 Dec 2019 00:00:00 GMT")],
-                ClientAnswer::Full,
+                Plan::Full,
             ),
             (
                 "ims malformed is ignored",
                 &[("if-modified-since", "yesterday")],
-                ClientAnswer::Full,
+                Plan::Full,
             ),
             (
                 "inm beats ims",
@@ -362,63 +262,60 @@ mod tests {
                     ("if-none-match", "\"v2\""),
                     ("if-modified-since", "Wed, 01 Jan 2020 00:00:00 GMT"),
                 ],
-                ClientAnswer::Full,
+                Plan::Full,
             ),
             (
                 "if-match fails",
                 &[("if-match", "\"v2\"")],
-                ClientAnswer::PreconditionFailed,
+                Plan::PreconditionFailed(Some(Condition::IfMatch)),
             ),
-            ("if-match passes", &[("if-match", "\"v1\"")], ClientAnswer::Full),
+            ("if-match passes", &[("if-match", "\"v1\"")], Plan::Full),
             (
                 "ius fails",
                 &[("if-unmodified-since", "Tue, 31 Dec 2019 00:00:00 GMT")],
-                ClientAnswer::PreconditionFailed,
+                Plan::PreconditionFailed(Some(Condition::IfUnmodifiedSince)),
             ),
-            ("range", &[("range", "bytes=2-4")], ClientAnswer::Range(2..=4)),
-            (
-                "suffix range",
-                &[("range", "bytes=-3")],
-                ClientAnswer::Range(7..=9),
-            ),
-            ("open range", &[("range", "bytes=8-")], ClientAnswer::Range(8..=9)),
-            (
-                "unsatisfiable",
-                &[("range", "bytes=20-30")],
-                ClientAnswer::Unsatisfiable(10),
-            ),
-            ("bad range ignored", &[("range", "lines=1-2")], ClientAnswer::Full),
+            ("range", &[("range", "bytes=2-4")], Plan::Partial(2..=4)),
+            ("suffix range", &[("range", "bytes=-3")], Plan::Partial(7..=9)),
+            ("open range", &[("range", "bytes=8-")], Plan::Partial(8..=9)),
+            ("unsatisfiable", &[("range", "bytes=20-30")], Plan::Unsatisfiable),
+            ("bad range ignored", &[("range", "lines=1-2")], Plan::Full),
             (
                 "a reversed range past u64 (fuzz: the parser saturated it) ignores the field",
                 &[(
                     "range",
                     "bytes=2-4,77777777744674203544018829142-999999899999999999999",
                 )],
-                ClientAnswer::Full,
+                Plan::Full,
             ),
             (
                 "two range lines ignored (fuzz: the edge read only the first)",
                 &[("range", "bytes=0-1"), ("range", "bytes=2-3")],
-                ClientAnswer::Full,
+                Plan::Full,
             ),
             (
-                "two ranges: whole",
+                "two ranges: multipart, in the order asked",
                 &[("range", "bytes=0-1,4-5")],
-                ClientAnswer::Full,
+                Plan::Multipart(vec![0..=1, 4..=5]),
+            ),
+            (
+                "the whole body as one range: 206",
+                &[("range", "bytes=0-")],
+                Plan::Partial(0..=9),
             ),
             (
                 "if-range match",
                 &[("range", "bytes=0-1"), ("if-range", "\"v1\"")],
-                ClientAnswer::Range(0..=1),
+                Plan::Partial(0..=1),
             ),
             (
                 "if-range mismatch",
                 &[("range", "bytes=0-1"), ("if-range", "\"v0\"")],
-                ClientAnswer::Full,
+                Plan::Full,
             ),
         ];
         for (name, request, expected) in cases {
-            let answer = answer_client(
+            let answer = client_plan(
                 &get,
                 &headers(request),
                 StatusCode::OK,
@@ -429,7 +326,7 @@ mod tests {
             assert_eq!(&answer, expected, "{name}");
         }
         // Preconditions do not apply to a stored 404 (RFC 9110 §13.2.1).
-        let answer = answer_client(
+        let answer = client_plan(
             &get,
             &headers(&[("if-none-match", "\"v1\"")]),
             StatusCode::NOT_FOUND,
@@ -437,9 +334,9 @@ mod tests {
             Some(10),
             NOW,
         );
-        assert_eq!(answer, ClientAnswer::Full);
+        assert_eq!(answer, Plan::Full);
         // HEAD never gets a range.
-        let answer = answer_client(
+        let answer = client_plan(
             &Method::HEAD,
             &headers(&[("range", "bytes=0-1")]),
             StatusCode::OK,
@@ -447,7 +344,7 @@ mod tests {
             Some(10),
             NOW,
         );
-        assert_eq!(answer, ClientAnswer::Full);
+        assert_eq!(answer, Plan::Full);
     }
 
     #[test]
@@ -457,23 +354,6 @@ mod tests {
         assert_eq!(declines_to_store(&cookie, false), Some(Declined::SetCookie));
         assert_eq!(declines_to_store(&cookie, true), None);
         assert_eq!(declines_to_store(&plain, false), None);
-    }
-
-    #[test]
-    fn decorate_sets_age_and_appends_cache_status() {
-        let mut served = headers(&[("age", "100"), ("cache-status", "origin-cache; hit")]);
-        let ours = HeaderValue::from_static("edge; hit");
-        decorate(&mut served, Some(5), &ours, &HeaderValue::from_static("1.1 edge"));
-        assert_eq!(served.get_all("age").iter().count(), 1);
-        assert_eq!(served.get("age").unwrap(), "5");
-        assert_eq!(
-            served.get("cache-status").unwrap(),
-            "origin-cache; hit, edge; hit"
-        );
-        let mut fresh = HeaderMap::new();
-        decorate(&mut fresh, None, &ours, &HeaderValue::from_static("1.1 edge"));
-        assert!(fresh.get("age").is_none());
-        assert_eq!(fresh.get("cache-status").unwrap(), "edge; hit");
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! What the proxy keeps in a storage object's `meta` bytes, and the cache
-//! keys.
+//! What the proxy keeps in a storage object's `meta` bytes, and what a
+//! lookup derives from them once ([`ResponseEntry`]). The keys are built
+//! elsewhere: the primary key by [`crate::decide::primary_key`], the
+//! secondary key by the core; a [`VaryIndex`] only joins them into the
+//! storage key of a variant.
 //!
 //! Two kinds of object live in the storage:
 //!
@@ -80,7 +83,7 @@ pub struct ResponseEntry {
     /// is [`Freshness::after`] the resident time ([`Self::freshness_at`]).
     ///
     /// [RFC 9111 §4.2]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2
-    pub arrival: Freshness,
+    pub freshness_on_arrival: Freshness,
     /// The edge that built it.
     edge: u64,
     hit_headers: Mutex<HitHeaders>,
@@ -109,11 +112,11 @@ impl ResponseEntry {
     pub fn new(meta: ResponseMeta, config: &CacheConfig, edge: u64) -> Self {
         let stored = meta.stored();
         let validators = stored_validators(&stored);
-        let arrival = freshness(config, &stored, meta.response_time);
+        let freshness_on_arrival = freshness(config, &stored, meta.response_time);
         Self {
             meta,
             validators,
-            arrival,
+            freshness_on_arrival,
             edge,
             hit_headers: Mutex::new(HitHeaders::default()),
         }
@@ -121,14 +124,15 @@ impl ResponseEntry {
 
     /// Its freshness at `now`, without reading its header fields again.
     pub fn freshness_at(&self, now: u64) -> Freshness {
-        self.arrival.after(now.saturating_sub(self.meta.response_time))
+        self.freshness_on_arrival
+            .after(now.saturating_sub(self.meta.response_time))
     }
 
     /// Its current age ([RFC 9111 §4.2.3]) at `now`.
     ///
     /// [RFC 9111 §4.2.3]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2.3
     pub fn age_at(&self, now: u64) -> u64 {
-        self.arrival
+        self.freshness_on_arrival
             .age
             .saturating_add(now.saturating_sub(self.meta.response_time))
     }
@@ -400,7 +404,7 @@ mod tests {
         };
         let config = CacheConfig::shared();
         let entry = ResponseEntry::new(meta, &config, 1);
-        assert_eq!(entry.arrival.lifetime, 10);
+        assert_eq!(entry.freshness_on_arrival.lifetime, 10);
         let plain = HeaderMap::new();
         let mut no_cache = HeaderMap::new();
         no_cache.insert("cache-control", HeaderValue::from_static("no-cache"));

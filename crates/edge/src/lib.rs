@@ -6,27 +6,30 @@
 //!
 //! # Map
 //!
-//! | module | what it holds |
+//! | module | role |
 //! |---|---|
-//! | [`proxy`] | [`Edge`]: the request state machine (lookup → [`revalidate_core::cache`] decision → serve, revalidate or fetch), streaming origin bodies to the client while storing them; rooms `serve` (answers from stored responses), `fill` (fetch, revalidate, store), `pass` (other methods, invalidation, what the edge answers itself) |
-//! | [`decide`] | the edge's pure decisions: routing (and the requests the edge answers itself), header sets to the client, client conditionals and ranges answered from a stored response, responses the edge declines to store (`Set-Cookie`) |
-//! | [`forward`] | the pure header sets sent to the origin: forwarding fields (`X-Forwarded-*`, trusted proxies), what a fill leaves out |
-//! | [`entry`] | what is stored per response (status, headers, clock readings, the request fields `Vary` names), the `Vary` index, and what the first lookup derives from a stored response and keeps with it (the core's validators and its freshness on arrival, the plain-hit header sets of the current second) |
-//! | `flight` | request collapsing: one origin request per key in flight plus one queued; a request follows only a fetch sent after it arrived |
-//! | `upload` | the client's request body on its way to the origin: silence between chunks bounded, faults blamed on the client |
-//! | [`body`] | response bodies, and the origin's body with its silence between chunks bounded |
-//! | [`upstream`] | the pooled HTTP/1.1 client to the origin; failures by whose fault they are: the origin's (502/504) or the client's request (400/408) |
-//! | [`surrogate`] | `Surrogate-Control` translated into `CDN-Cache-Control` |
-//! | [`storage`] | memory and disk tiers, checksums, purges by URL, prefix and tag |
-//! | [`purge`] | the token-protected purge API |
-//! | [`metrics`] | Prometheus counters at `/metrics` |
-//! | [`clock`] | the clock seam (tests move time instead of sleeping) |
-//! | [`config`] | the TOML configuration of `revalidate edge` |
-//! | [`server`] | the listener through the front door of `revalidate-listener` (header, idle and send timeouts, connection cap, lingering close, graceful shutdown) |
+//! | [`proxy`] | [`Edge`], the state machine: route, look up, follow the core's reuse decision, collapse, serve, revalidate or fetch; it alone counts and writes `Cache-Status`. Rooms: `setup` (the edge value), `lookup` (the stored response a request selects), `render` (pure response builders), `fill` (fetch, revalidate, store while streaming), `pass` (other methods, §4.4 invalidation) |
+//! | [`decide`] | the edge's own pure decisions: routing, the cache key, the core's answer plan for a client, what the edge declines to store |
+//! | [`forward`] | the header sets sent to the origin |
+//! | [`entry`] | what a stored object's meta bytes hold (a response's head and clock readings, or a `Vary` index) and what a lookup derives from them once |
+//! | `flight` | request collapsing |
+//! | `upload` | the client's request body on its way to the origin |
+//! | [`body`] | response bodies |
+//! | [`upstream`] | the pooled client to the origin, and whose fault a failure is |
+//! | [`surrogate`] | `Surrogate-Control` as `CDN-Cache-Control` |
+//! | [`storage`] | memory and disk tiers, purges |
+//! | [`purge`] | the purge API |
+//! | [`metrics`] | Prometheus counters |
+//! | [`problem`] | problem details for the errors the edge answers |
+//! | [`clock`] | the clock seam |
+//! | [`config`] | the TOML configuration |
+//! | [`server`] | the listener and graceful shutdown |
 //!
 //! Every RFC 9111 decision (storable? fresh? reusable? which validators?
-//! does this 304 select the stored response? what to invalidate?) is the
-//! core's; this crate is the IO around them.
+//! does this 304 select the stored response? what to invalidate?) and the
+//! answer to a client's conditionals and ranges (304, 412, 206, multipart
+//! 206, 416: [`revalidate_core::answer::plan`]) are the core's; this crate
+//! is the IO around them.
 //!
 //! # Policies where the RFCs leave a choice
 //!
@@ -49,10 +52,13 @@
 //!   never answers a write. Peers differ here (Squid answers 412 for
 //!   `If-Match`, Varnish drops both on fills); RFC 9110 §13.1.1 lets a
 //!   cache evaluate them.
-//! - **Ranges**: a single range of a stored `200` is served as `206`
-//!   (with `If-Range` through the core); several ranges get the whole
-//!   `200`. `206` responses from the origin are never stored: a fill asks
-//!   for the whole representation.
+//! - **Ranges**: the core's plan, as at the origin and in the tower layer:
+//!   a single range of a stored `200` is a `206` (`bytes=0-` too), several
+//!   ranges one `multipart/byteranges` `206` (boundary from the `ETag`, so
+//!   every node sends the same bytes), `If-Range` through the core. While a
+//!   fill still streams, the length is not at hand and `Range` is ignored
+//!   (the whole `200`). `206` responses from the origin are never stored: a
+//!   fill asks for the whole representation.
 //! - **`HEAD`**: answered from a stored `GET`; a `HEAD` miss fills the
 //!   cache with a `GET`.
 //! - **Unsolicited `304`** (to a request without validators): `502`. A

@@ -20,13 +20,10 @@
 
 use std::sync::Arc;
 
-use http::Response;
-use http::header::{CONTENT_TYPE, HeaderValue};
 use metrics::{Counter, Gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use revalidate_listener::ConnectionMetrics;
 
-use crate::body::{EdgeBody, full};
 use crate::storage::StorageStats;
 
 /// How a request was answered, for `revalidate_edge_requests_total`.
@@ -260,19 +257,6 @@ impl EdgeMetrics {
         inner.disk_bytes_written.set(stats.disk_bytes_written as f64);
         inner.handle.run_upkeep();
         inner.handle.render()
-    }
-
-    /// The `/metrics` response.
-    pub fn response(&self, stats: &StorageStats) -> Response<EdgeBody> {
-        let mut response = Response::new(full(self.render(stats)));
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        );
-        response
-            .headers_mut()
-            .insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
     }
 }
 

@@ -1,4 +1,9 @@
-//! The proxy: a thin async state machine around the core's decisions.
+//! The proxy: a thin async state machine around the core's decisions. It
+//! routes, looks up, follows the core's reuse decision, collapses, and
+//! turns what the rooms below bring back into responses; it alone counts
+//! requests in the metrics and writes this cache's `Cache-Status`, and
+//! every response leaves through `Edge::leave`, which adds `Age`, `Via`
+//! and `Cache-Status` once.
 //!
 //! ```text
 //! GET/HEAD ─ lookup ─┬─ found ─ reuse_decision ─┬─ fresh / max-stale ────────────── serve stored
@@ -11,161 +16,54 @@
 //! other methods ───── forward ─ 2xx/3xx: invalidate target, Location, Content-Location (§4.4)
 //! ```
 //!
-//! Every answer to a `GET`/`HEAD` goes through [`decide::answer_client`]
-//! (the client's `If-None-Match`, `If-Modified-Since`, `If-Match`,
-//! `If-Unmodified-Since`, `If-Range` and `Range`) and carries `Age` when it
-//! came from the cache, `Via` and `Cache-Status`.
+//! Every answer to a `GET`/`HEAD` follows the core's plan through
+//! [`decide::client_plan`] (the client's `If-None-Match`,
+//! `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`, `If-Range` and
+//! `Range`).
 //!
 //! "(collapse)" is the `flight` module: a request follows an origin fetch
 //! only if it was sent after the request arrived, waits at most
 //! `collapse_timeout` for others' fetches, and otherwise goes itself.
 //!
-//! Rooms: this file holds the types, routing and the lookup and collapse
-//! loop; `serve` answers from stored responses (and for a failed origin),
-//! `fill` fetches, revalidates and stores, `pass` forwards other methods
-//! and answers what the edge answers itself.
+//! Rooms: `setup` (the [`Edge`] value, its settings and plumbing), `lookup`
+//! (the stored response a request selects), `render` (pure builders of
+//! responses: a stored one under the core's plan, problems, the edge's own
+//! answers, the fields every response leaves with), `fill` (fetch,
+//! revalidate, store while streaming), `pass` (other methods, §4.4
+//! invalidation).
 
 mod fill;
+mod lookup;
 mod pass;
-mod serve;
+mod render;
+mod setup;
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::HeaderValue;
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
-use revalidate_core::cache::{
-    CacheConfig, CacheStatus, Forward, RequestDirectives, Reuse, freshness, vary_matches,
-};
+use revalidate_core::answer::Plan;
+use revalidate_core::cache::{CacheStatus, Forward, RequestDirectives, Reuse, stale_if_error_allows};
 
+use self::fill::{Fetched, Streaming, Validated};
+use self::lookup::{Ask, Found, Lookup};
+use self::pass::Passed;
+use self::render::Head;
+pub use self::setup::{Edge, EdgeSettings, PeerAddr};
 use crate::body::{BoxError, EdgeBody};
-use crate::clock::Clock;
-use crate::decide::{self, Route, decorate, primary_key};
-use crate::entry::{Entry, ResponseEntry, ResponseMeta, VaryIndex};
-use crate::flight::{Flights, Join, Landed, Product};
-use crate::forward::Forwarding;
-use crate::metrics::{EdgeMetrics, Outcome, StaleReason};
-use crate::problem::Problem;
-use crate::storage::{AnyStorage, Storage, StoredObject};
-use crate::upstream::Upstream;
+use crate::decide::{self, Route, client_plan, primary_key};
+use crate::entry::{ResponseEntry, VaryIndex};
+use crate::flight::{Flight, Join, Landed};
+use crate::metrics::{OriginError, Outcome, PurgeKind, Revalidation, StaleReason};
+use crate::storage::Storage;
+use crate::upstream::Failure;
 
 /// How many times a request looks the cache up and joins a flight before
 /// it goes to the origin on its own: a wait, the next flight, and room for
 /// a purge or another variant in between.
 const MAX_ROUNDS: usize = 4;
-
-/// The scheme of the connections the edge's listener serves, for
-/// `X-Forwarded-Proto`.
-const LISTENER_SCHEME: &str = "http";
-
-/// Numbers the edges of this process.
-static NEXT_EDGE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// The client's address, put into request extensions by the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
-
-/// How the edge behaves; see [`crate::config::EdgeConfig`] for the file form.
-#[derive(Clone, Debug)]
-pub struct EdgeSettings {
-    /// The origin, `http://host:port`.
-    pub origin: Uri,
-    /// This cache's name in `Cache-Status` and `Via`.
-    pub cache_name: String,
-    /// Whether `CDN-Cache-Control` is honoured.
-    pub cdn_cache_control: bool,
-    /// The purge API's bearer token; `None` turns it off.
-    pub purge_token: Option<String>,
-    /// Connect timeout to the origin.
-    pub connect_timeout: Duration,
-    /// Response-head timeout from the origin, counted from the end of the
-    /// request's upload (or from the last chunk of it that the origin took).
-    pub response_timeout: Duration,
-    /// The longest silence allowed between two chunks of a client's request
-    /// body (nginx `client_body_timeout`); then `408`.
-    pub client_body_timeout: Duration,
-    /// The longest silence allowed between two chunks of an origin's
-    /// response body (nginx `proxy_read_timeout`); then the response is
-    /// aborted, not stored, and counted as an origin timeout.
-    pub upstream_body_timeout: Duration,
-    /// The longest a request waits for another request's origin fetch
-    /// (nginx `proxy_cache_lock_timeout`) before it goes to the origin itself.
-    pub collapse_timeout: Duration,
-    /// Whether responses carrying `Set-Cookie` may be stored (as RFC 9111
-    /// §3.1 allows); off by default, as in Varnish, nginx and most CDNs.
-    pub cache_set_cookie: bool,
-    /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are passed on
-    /// (appended to); every other client's forwarding fields are dropped.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-}
-
-impl EdgeSettings {
-    /// Settings for `origin` with the defaults of [`crate::config::EdgeConfig`].
-    pub fn new(origin: Uri) -> Self {
-        Self {
-            origin,
-            cache_name: "revalidate-edge".into(),
-            cdn_cache_control: true,
-            purge_token: None,
-            connect_timeout: Duration::from_secs(2),
-            response_timeout: Duration::from_secs(30),
-            client_body_timeout: Duration::from_secs(30),
-            upstream_body_timeout: Duration::from_secs(30),
-            collapse_timeout: Duration::from_secs(5),
-            cache_set_cookie: false,
-            trusted_proxies: Vec::new(),
-        }
-    }
-}
-
-/// The edge cache; cheap to clone.
-#[derive(Clone, Debug)]
-pub struct Edge {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    storage: AnyStorage,
-    upstream: Upstream,
-    origin_scheme: String,
-    origin_authority: String,
-    /// `Host` on every request to the origin: the origin's own authority,
-    /// never the client's (see the crate docs on the cache key).
-    origin_host: Option<HeaderValue>,
-    cache: CacheConfig,
-    name: String,
-    via: HeaderValue,
-    purge_token: Option<String>,
-    flights: Arc<Flights>,
-    metrics: EdgeMetrics,
-    clock: Arc<dyn Clock>,
-    client_body_timeout: Duration,
-    upstream_body_timeout: Duration,
-    collapse_timeout: Duration,
-    cache_set_cookie: bool,
-    trusted_proxies: Vec<ipnet::IpNet>,
-    /// Tells the entries this edge derived from stored objects from those
-    /// another edge over the same storage derived ([`ResponseEntry::built_by`]).
-    id: u64,
-}
-
-/// One `GET`/`HEAD` as the proxy sees it.
-#[derive(Clone, Debug)]
-struct Ask {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    peer: Option<IpAddr>,
-    key: String,
-    /// When the request arrived (Unix seconds).
-    arrival: u64,
-    /// A background refresh: no client waits, nothing is counted as a request.
-    background: bool,
-}
 
 /// How a stored response served to a client is labelled in `Cache-Status`
 /// (which then gets its `ttl`).
@@ -187,85 +85,18 @@ struct ServedAt<'a> {
     len: u64,
 }
 
-/// A stored response that matches the request.
-#[derive(Clone, Debug)]
-struct Found {
-    storage_key: String,
-    entry: Arc<ResponseEntry>,
-    object: Arc<StoredObject>,
-    index: Option<VaryIndex>,
-}
-
-enum Lookup {
-    Found(Box<Found>),
-    /// The primary key holds a `Vary` index but not this request's variant.
-    VaryMiss(VaryIndex),
-    Miss,
+/// How a response leaves the edge ([`Edge::leave`]).
+enum Exit<'a> {
+    /// Not from the cache (a fill, a forwarded request, a problem, an edge
+    /// endpoint): `Via` and this `Cache-Status` member.
+    Forwarded(CacheStatus),
+    /// From a stored response: `Age`, `Via` and the label with its `ttl`;
+    /// the header set is still to be built when the head is
+    /// [`Head::Plain`].
+    Stored(ServedAt<'a>, Head),
 }
 
 impl Edge {
-    /// An edge in front of `settings.origin`, storing in `storage`, reading
-    /// time from `clock`.
-    pub fn new(settings: EdgeSettings, storage: AnyStorage, clock: Arc<dyn Clock>) -> Self {
-        let mut cache = CacheConfig::shared();
-        if !settings.cdn_cache_control {
-            cache.targeted_field = None;
-        }
-        let via = HeaderValue::from_str(&format!("1.1 {}", settings.cache_name))
-            .unwrap_or_else(|_| HeaderValue::from_static("1.1 revalidate-edge"));
-        Self {
-            inner: Arc::new(Inner {
-                storage,
-                upstream: Upstream::new(settings.connect_timeout, settings.response_timeout),
-                origin_scheme: settings.origin.scheme_str().unwrap_or("http").to_owned(),
-                origin_authority: settings
-                    .origin
-                    .authority()
-                    .map_or_else(String::new, |a| a.as_str().to_owned()),
-                origin_host: settings
-                    .origin
-                    .authority()
-                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
-                cache,
-                name: settings.cache_name,
-                via,
-                purge_token: settings.purge_token,
-                flights: Arc::new(Flights::new(Arc::clone(&clock))),
-                metrics: EdgeMetrics::new(),
-                clock,
-                client_body_timeout: settings.client_body_timeout,
-                upstream_body_timeout: settings.upstream_body_timeout,
-                collapse_timeout: settings.collapse_timeout,
-                cache_set_cookie: settings.cache_set_cookie,
-                trusted_proxies: settings.trusted_proxies,
-                id: NEXT_EDGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            }),
-        }
-    }
-
-    /// The storage.
-    pub fn storage(&self) -> &AnyStorage {
-        &self.inner.storage
-    }
-
-    /// The metrics.
-    pub fn metrics(&self) -> &EdgeMetrics {
-        &self.inner.metrics
-    }
-
-    pub(crate) fn purge_token(&self) -> Option<&str> {
-        self.inner.purge_token.as_deref()
-    }
-
-    /// The longest silence allowed between two chunks of a request body.
-    pub(crate) fn client_body_timeout(&self) -> Duration {
-        self.inner.client_body_timeout
-    }
-
-    fn now(&self) -> u64 {
-        self.inner.clock.now()
-    }
-
     /// Answers one request, from the client whose address is in the
     /// request's [`PeerAddr`] extension if any. Never fails: origin faults
     /// become 502/504 (or stale responses), bad input a 4xx.
@@ -292,25 +123,7 @@ impl Edge {
             request.uri().path(),
             self.inner.purge_token.is_some(),
         );
-        match route {
-            Route::Metrics | Route::Purge => {
-                let mut response = if route == Route::Metrics {
-                    self.inner.metrics.response(&self.inner.storage.stats())
-                } else {
-                    crate::purge::handle(self, request).await
-                };
-                // The edge's own endpoints: answered here, never cached.
-                let status = self.status(Some(Forward::Bypass)).detail("edge-endpoint");
-                decorate(
-                    response.headers_mut(),
-                    None,
-                    &status.to_header_value(),
-                    &self.inner.via,
-                );
-                response
-            }
-            Route::Pass => self.pass(request, peer).await,
-            Route::ServerOptions | Route::AsteriskTarget | Route::Connect => self.answer_itself(route),
+        let response = match route {
             Route::Cacheable => {
                 let (parts, _body) = request.into_parts();
                 let ask = Ask {
@@ -319,130 +132,34 @@ impl Edge {
                     uri: parts.uri,
                     headers: parts.headers,
                     peer,
-                    arrival: self.now(),
+                    arrived_at: self.now(),
                     background: false,
                 };
-                self.cacheable(ask).await
+                return self.cacheable(ask).await;
             }
-        }
-    }
-
-    fn count(&self, ask: &Ask, outcome: Outcome) {
-        if !ask.background {
-            self.inner.metrics.request(outcome);
-        }
-    }
-
-    fn origin_uri(&self, uri: &Uri) -> Uri {
-        let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        format!(
-            "{}://{}{pq}",
-            self.inner.origin_scheme, self.inner.origin_authority
-        )
-        .parse()
-        .unwrap_or_else(|_| Uri::from_static("/"))
-    }
-
-    fn status(&self, forward: Option<Forward>) -> CacheStatus {
-        match forward {
-            None => CacheStatus::hit(self.inner.name.clone()),
-            Some(why) => CacheStatus::forward(self.inner.name.clone(), why),
-        }
-    }
-
-    /// Who a request to the origin is from, for its forwarding fields.
-    fn forwarding(&self, peer: Option<IpAddr>) -> Forwarding<'_> {
-        let trusted_peer = peer.is_some_and(|peer| {
-            let peer = peer.to_canonical();
-            self.inner
-                .trusted_proxies
-                .iter()
-                .any(|range| range.contains(&peer))
-        });
-        Forwarding {
-            via: &self.inner.via,
-            peer,
-            trusted_peer,
-            proto: LISTENER_SCHEME,
-        }
-    }
-
-    fn ttl(&self, meta: &ResponseMeta, now: u64) -> i64 {
-        let f = freshness(&self.inner.cache, &meta.stored(), now);
-        ttl_of(f.lifetime, f.age)
-    }
-
-    async fn lookup(&self, ask: &Ask) -> Lookup {
-        let Some(entry) = self.get(&ask.key).await else {
-            return Lookup::Miss;
+            Route::Pass => return self.pass_through(request, peer).await,
+            Route::Metrics => render::metrics_page(self.inner.metrics.render(&self.inner.storage.stats())),
+            Route::Purge => crate::purge::handle(self.purge_api(), request).await,
+            Route::ServerOptions => render::edge_answer(route),
+            Route::AsteriskTarget | Route::Connect => {
+                self.inner.metrics.request(Outcome::ClientError);
+                render::edge_answer(route)
+            }
         };
-        match entry {
-            (Entry::Response(entry), object) => {
-                if vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers) {
-                    Lookup::Found(Box::new(Found {
-                        storage_key: ask.key.clone(),
-                        entry,
-                        object,
-                        index: None,
-                    }))
-                } else {
-                    Lookup::Miss
-                }
-            }
-            (Entry::Vary(index), _) => {
-                let Some(variant) = index.variant_key(&ask.key, &ask.headers) else {
-                    return Lookup::Miss;
-                };
-                match self.get(&variant).await {
-                    Some((Entry::Response(entry), object))
-                        if vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers) =>
-                    {
-                        Lookup::Found(Box::new(Found {
-                            storage_key: variant,
-                            entry,
-                            object,
-                            index: Some(index),
-                        }))
-                    }
-                    _ => Lookup::VaryMiss(index),
-                }
-            }
-        }
+        // The edge's own endpoints: answered here, never cached.
+        let status = self.status(Some(Forward::Bypass)).detail("edge-endpoint");
+        self.leave(response, Exit::Forwarded(status))
     }
 
-    /// The object under `key` and what its meta bytes say, decoded on the
-    /// object's first lookup and kept with it.
-    async fn get(&self, key: &str) -> Option<(Entry, Arc<StoredObject>)> {
-        match self.inner.storage.get(key).await {
-            Ok(Some(object)) => Some((self.entry_of(&object)?, object)),
-            Ok(None) => None,
-            Err(e) => {
-                // A storage fault is a miss, never an error for the client.
-                tracing::warn!(error = %e, key, "cache lookup failed");
-                None
-            }
-        }
-    }
-
-    /// What a stored object's meta bytes say, decoded on the object's first
-    /// lookup and kept with it (again for another edge over the same
-    /// storage).
-    fn entry_of(&self, object: &StoredObject) -> Option<Entry> {
-        let (cache, id) = (&self.inner.cache, self.inner.id);
-        match object.derived(|object| Entry::decode(&object.meta, cache, id)) {
-            Some(Some(Entry::Response(entry))) if !entry.built_by(id) => {
-                Entry::decode(&object.meta, cache, id)
-            }
-            derived => derived.cloned().flatten(),
-        }
-    }
-
+    /// A `GET`/`HEAD` through the cache: look up, then by the core's reuse
+    /// decision serve, revalidate or fetch, joining other requests'
+    /// fetches for the same key when that is as good as going itself.
     async fn cacheable(&self, ask: Ask) -> Response<EdgeBody> {
         // When this request first needed the origin: read then rather than
         // on arrival, so that a hit reads no monotonic clock. It is at or
         // after the true arrival, so comparing flights with it errs towards
         // not sharing a fetch, never towards sharing an older one.
-        let mut arrival: Option<Instant> = None;
+        let mut needed_origin_at: Option<Instant> = None;
         // How long it may wait for other requests' fetches in all.
         let mut wait_until: Option<tokio::time::Instant> = None;
         // The fetch this request waited for, if it stored something: why
@@ -453,7 +170,7 @@ impl Edge {
                 Lookup::Found(found) => {
                     // The first look is the request's arrival; later ones
                     // come after waiting for another request's fetch.
-                    let now = if round == 0 { ask.arrival } else { self.now() };
+                    let now = if round == 0 { ask.arrived_at } else { self.now() };
                     match found.entry.reuse_decision(&self.inner.cache, &ask.headers, now) {
                         Reuse::Fresh { age } => {
                             let (outcome, label) = match waited_for {
@@ -489,8 +206,8 @@ impl Edge {
                 Lookup::VaryMiss(index) => (Forward::VaryMiss, Some(index), None),
                 Lookup::Miss => (Forward::UriMiss, None, None),
             };
-            let arrival = *arrival.get_or_insert_with(|| self.inner.clock.instant());
-            let (wait, follows) = match self.inner.flights.join(&ask.key, arrival) {
+            let needed_origin_at = *needed_origin_at.get_or_insert_with(|| self.inner.clock.instant());
+            let (wait, follows) = match self.inner.flights.join(&ask.key, needed_origin_at) {
                 Join::Lead(flight) => return self.go_forward(&ask, found, index, why, Some(flight)).await,
                 Join::Follow(wait) => (wait, true),
                 Join::Queue(wait) => (wait, false),
@@ -541,30 +258,12 @@ impl Edge {
         found: Option<Box<Found>>,
         index: Option<VaryIndex>,
         why: Forward,
-        flight: Option<crate::flight::Flight>,
+        flight: Option<Flight>,
     ) -> Response<EdgeBody> {
         match found {
             Some(found) => Box::pin(self.revalidate(ask, *found, flight)).await,
             None => self.fetch(ask, index, flight, why).await,
         }
-    }
-
-    /// A flight's product as the answer to `ask`, if it is the variant
-    /// `ask` selects.
-    fn product_for(&self, ask: &Ask, product: Product) -> Option<Found> {
-        let entry = match product.entry {
-            Some(entry) => entry,
-            None => match self.entry_of(&product.object)? {
-                Entry::Response(entry) => entry,
-                Entry::Vary(_) => return None,
-            },
-        };
-        vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers).then(|| Found {
-            storage_key: product.storage_key,
-            entry,
-            object: product.object,
-            index: None,
-        })
     }
 
     /// [RFC 9211 §2.8]: a request that waited for another's origin request
@@ -582,20 +281,315 @@ impl Edge {
             .forward_status(origin_status)
     }
 
-    /// §5.2.1.7 only-if-cached: "respond with a 504 (Gateway Timeout)".
+    /// A stored response reused without the origin: counted, with the
+    /// bytes it saved, and served.
+    fn serve_reused(
+        &self,
+        ask: &Ask,
+        found: &Found,
+        outcome: Outcome,
+        label: Label,
+        at: (u64, u64),
+    ) -> Response<EdgeBody> {
+        self.count(ask, outcome);
+        self.inner
+            .metrics
+            .saved_from_origin(found.object.body.len() as u64);
+        self.serve(ask, found, label, at)
+    }
+
+    /// Answers from a stored response at `(now, age)`: the clock reading
+    /// and the stored response's current age (§4.2.3) at it, which the
+    /// reuse decision has usually computed already. The core's plan
+    /// decides; [`render::from_stored`] builds; [`Self::leave`] labels.
+    fn serve(&self, ask: &Ask, found: &Found, label: Label, (now, age): (u64, u64)) -> Response<EdgeBody> {
+        let entry = &found.entry;
+        let body = &found.object.body;
+        let len = body.len() as u64;
+        let plan = client_plan(
+            &ask.method,
+            &ask.headers,
+            entry.meta.status,
+            &entry.validators,
+            Some(len),
+            now,
+        );
+        if plan == Plan::NotModified {
+            self.inner.metrics.not_modified(len);
+        }
+        let (response, head) = render::from_stored(&ask.method, plan, &entry.meta, body);
+        let served = ServedAt {
+            entry,
+            label,
+            age,
+            len,
+        };
+        self.leave(response, Exit::Stored(served, head))
+    }
+
+    /// The clock and `found`'s current age (§4.2.3), for [`Self::serve`]
+    /// where no reuse decision computed them.
+    fn age_now(&self, found: &Found) -> (u64, u64) {
+        let now = self.now();
+        (now, found.entry.age_at(now))
+    }
+
+    /// A cache fill, and the answer from what came back.
+    async fn fetch(
+        &self,
+        ask: &Ask,
+        index: Option<VaryIndex>,
+        flight: Option<Flight>,
+        why: Forward,
+    ) -> Response<EdgeBody> {
+        match self.fill(ask, index, flight).await {
+            Fetched::Failed(failure) => {
+                self.origin_failed(failure);
+                self.failed(ask, None, failure, why, false)
+            }
+            Fetched::Unsolicited304 => {
+                self.origin_failed(Failure::Origin(OriginError::Protocol));
+                self.count(ask, Outcome::Error);
+                let status = self.status(Some(why)).forward_status(StatusCode::NOT_MODIFIED);
+                self.leave(render::unsolicited_not_modified(), Exit::Forwarded(status))
+            }
+            Fetched::Streaming(streaming) => self.streamed(ask, streaming, why, Outcome::Miss),
+        }
+    }
+
+    /// §4.3: a revalidation of `found`, and the answer from what came back.
+    async fn revalidate(&self, ask: &Ask, found: Found, flight: Option<Flight>) -> Response<EdgeBody> {
+        let metrics = &self.inner.metrics;
+        match self.validate(ask, &found, flight).await {
+            Validated::Failed(failure) => {
+                self.origin_failed(failure);
+                metrics.revalidation(Revalidation::Failed);
+                self.failed(ask, Some(&found), failure, Forward::Stale, false)
+            }
+            Validated::NotModified {
+                entry,
+                stored,
+                declined,
+            } => {
+                metrics.revalidation(Revalidation::NotModified);
+                metrics.saved_from_origin(found.object.body.len() as u64);
+                self.count(ask, Outcome::Revalidated);
+                let mut status = self
+                    .status(Some(Forward::Stale))
+                    .forward_status(StatusCode::NOT_MODIFIED)
+                    .stored(stored);
+                if let Some(declined) = declined {
+                    status = status.detail(declined.token());
+                }
+                let refreshed = Found { entry, ..found };
+                let at = self.age_now(&refreshed);
+                self.serve(ask, &refreshed, Label::Other(status), at)
+            }
+            Validated::Mismatch(flight) => {
+                metrics.revalidation(Revalidation::Other);
+                self.fetch(ask, found.index, flight, Forward::Stale).await
+            }
+            Validated::ServerErrorStale(origin_status) => {
+                metrics.revalidation(Revalidation::Other);
+                self.count(ask, Outcome::Stale);
+                metrics.stale(StaleReason::IfError);
+                let status = self
+                    .status(Some(Forward::Stale))
+                    .forward_status(origin_status)
+                    .detail("stale-if-error");
+                let at = self.age_now(&found);
+                self.serve(ask, &found, Label::Other(status), at)
+            }
+            Validated::Replaced(streaming) => {
+                metrics.revalidation(if streaming.origin_status == StatusCode::OK {
+                    Revalidation::Replaced
+                } else {
+                    Revalidation::Other
+                });
+                self.streamed(ask, streaming, Forward::Stale, Outcome::Revalidated)
+            }
+        }
+    }
+
+    /// A response from the origin on its way to the client: counted and
+    /// labelled (`fwd`, `fwd-status`, `stored` with its `ttl`, or why the
+    /// edge declined to store it).
+    fn streamed(
+        &self,
+        ask: &Ask,
+        streaming: Streaming,
+        why: Forward,
+        outcome: Outcome,
+    ) -> Response<EdgeBody> {
+        self.count(ask, outcome);
+        if let Some(bytes) = streaming.not_modified {
+            self.inner.metrics.not_modified(bytes);
+        }
+        let mut status = self
+            .status(Some(why))
+            .forward_status(streaming.origin_status)
+            .stored(streaming.stored.is_some());
+        if let Some(freshness) = streaming.stored {
+            status = status.ttl(ttl_of(freshness.lifetime, freshness.age));
+        }
+        if let Some(declined) = streaming.declined {
+            status = status.detail(declined.token());
+        }
+        self.leave(streaming.response, Exit::Forwarded(status))
+    }
+
+    /// The origin failed a fill or revalidation: serve stale if
+    /// `stale-if-error` allows, else 502/504.
+    fn failed(
+        &self,
+        ask: &Ask,
+        found: Option<&Found>,
+        failure: Failure,
+        why: Forward,
+        collapsed: bool,
+    ) -> Response<EdgeBody> {
+        let now = self.now();
+        if let Some(found) = found
+            && stale_if_error_allows(&self.inner.cache, &found.entry.meta.stored(), &ask.headers, now)
+        {
+            self.count(ask, Outcome::Stale);
+            self.inner.metrics.stale(StaleReason::IfError);
+            let status = self
+                .status(Some(Forward::Stale))
+                .collapsed(collapsed)
+                .detail("stale-if-error");
+            return self.serve(ask, found, Label::Other(status), self.age_now(found));
+        }
+        self.count(ask, Outcome::Error);
+        let status = self
+            .status(Some(why))
+            .collapsed(collapsed)
+            .detail(failure.token());
+        self.leave(render::failure(failure), Exit::Forwarded(status))
+    }
+
+    /// §5.2.1.7 only-if-cached with nothing usable stored: `504`.
     fn only_if_cached(&self, ask: &Ask) -> Response<EdgeBody> {
         self.count(ask, Outcome::Error);
-        let mut response = Problem::new(StatusCode::GATEWAY_TIMEOUT, "Not in cache")
-            .with_detail("The request said only-if-cached and the edge holds no usable response for it.")
-            .into_response();
         let status = self.status(Some(Forward::Miss)).detail("only-if-cached");
-        decorate(
-            response.headers_mut(),
-            None,
-            &status.to_header_value(),
-            &self.inner.via,
-        );
+        self.leave(render::only_if_cached(), Exit::Forwarded(status))
+    }
+
+    /// stale-while-revalidate: one background refresh per key, through
+    /// the same steps as a client's revalidation (counted as one, never as
+    /// a request).
+    fn spawn_refresh(&self, ask: &Ask, found: &Found) {
+        let Some(flight) = self.inner.flights.try_lead(&ask.key) else {
+            return;
+        };
+        let edge = self.clone();
+        let mut ask = ask.clone();
+        ask.background = true;
+        ask.method = Method::GET;
+        let found = found.clone();
+        tokio::spawn(async move {
+            // The response is nobody's; dropping it lets the storing task
+            // finish on its own.
+            drop(Box::pin(edge.revalidate(&ask, found, Some(flight))).await);
+        });
+    }
+
+    /// Any other method: forwarded, then counted and labelled.
+    async fn pass_through<B>(&self, request: Request<B>, peer: Option<IpAddr>) -> Response<EdgeBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let metrics = &self.inner.metrics;
+        let status = self.status(Some(Forward::Method));
+        match self.pass(request, peer).await {
+            Passed::Answered {
+                response,
+                invalidated,
+            } => {
+                metrics.request(Outcome::Pass);
+                for _ in 0..invalidated {
+                    metrics.purge(PurgeKind::Invalidation);
+                }
+                let status = status.forward_status(response.status());
+                self.leave(response, Exit::Forwarded(status))
+            }
+            Passed::Failed(failure) => {
+                match failure.origin_error() {
+                    Some(kind) => {
+                        metrics.origin_error(kind);
+                        metrics.request(Outcome::Error);
+                    }
+                    None => metrics.request(Outcome::ClientError),
+                }
+                let status = status.detail(failure.token());
+                self.leave(render::failure(failure), Exit::Forwarded(status))
+            }
+        }
+    }
+
+    /// Every response leaves through here, once: it gets `Age` when it came
+    /// from the cache, `Via`, and this cache's `Cache-Status` member
+    /// ([`render::decorate`]). A plain hit's header set, these fields
+    /// included, is built once per second of age and kept with the entry
+    /// ([`ResponseEntry::hit_headers`]), so a hit copies one map and
+    /// formats nothing.
+    fn leave(&self, mut response: Response<EdgeBody>, exit: Exit<'_>) -> Response<EdgeBody> {
+        let decorate = |headers: &mut HeaderMap| {
+            let (age, status) = match &exit {
+                Exit::Forwarded(status) => (None, status.to_header_value()),
+                Exit::Stored(served, _) => (Some(served.age), self.served_status(served)),
+            };
+            render::decorate(headers, age, &status, &self.inner.via);
+        };
+        match &exit {
+            Exit::Stored(served, Head::Plain(answer)) => {
+                let build = || {
+                    let mut headers = render::plain_headers(&served.entry.meta, *answer, served.len);
+                    decorate(&mut headers);
+                    headers
+                };
+                *response.headers_mut() = match served.label {
+                    Label::Hit => served.entry.hit_headers(served.age, *answer, build),
+                    Label::Other(_) => build(),
+                };
+            }
+            Exit::Stored(_, Head::Built) | Exit::Forwarded(_) => decorate(response.headers_mut()),
+        }
         response
+    }
+
+    /// The `Cache-Status` member of a stored response served at
+    /// `served.age`: its label with the `ttl` left of its lifetime.
+    fn served_status(&self, served: &ServedAt<'_>) -> http::HeaderValue {
+        let ttl = ttl_of(served.entry.freshness_on_arrival.lifetime, served.age);
+        match &served.label {
+            Label::Hit => self.status(None).ttl(ttl),
+            Label::Other(status) => status.clone().ttl(ttl),
+        }
+        .to_header_value()
+    }
+
+    /// This cache's `Cache-Status` member: `hit`, or `fwd=` why.
+    fn status(&self, forward: Option<Forward>) -> CacheStatus {
+        match forward {
+            None => CacheStatus::hit(self.inner.name.clone()),
+            Some(why) => CacheStatus::forward(self.inner.name.clone(), why),
+        }
+    }
+
+    /// Counts a client's request (never a background refresh).
+    fn count(&self, ask: &Ask, outcome: Outcome) {
+        if !ask.background {
+            self.inner.metrics.request(outcome);
+        }
+    }
+
+    /// Counts an origin failure (a client's fault is not one).
+    fn origin_failed(&self, failure: Failure) {
+        if let Some(kind) = failure.origin_error() {
+            self.inner.metrics.origin_error(kind);
+        }
     }
 }
 

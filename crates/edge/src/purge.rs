@@ -23,6 +23,8 @@
 //! by sending this request to each edge; a write that itself goes through
 //! the edge needs no purge for its own URL, which §4.4 invalidation covers.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::header::{ALLOW, AUTHORIZATION, CONNECTION, HeaderValue, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
@@ -30,12 +32,27 @@ use http_body::Body;
 use serde::Deserialize;
 
 use crate::body::{BoxError, EdgeBody, full};
-use crate::metrics::PurgeKind;
+use crate::metrics::{EdgeMetrics, PurgeKind};
 use crate::problem::Problem;
-use crate::proxy::Edge;
-use crate::storage::Storage;
+use crate::storage::{AnyStorage, Storage};
 use crate::upload::ReadError;
 use crate::upstream::Failure;
+
+/// What the purge API works with, lent by the proxy for one request: the
+/// token, the storage it purges, the counters it bumps, and the bound on
+/// silence in the request body. Nothing else of the proxy, so that this
+/// module does not depend on it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PurgeApi<'a> {
+    /// The bearer token; `None` turns the API off (`404`).
+    pub(crate) token: Option<&'a str>,
+    /// Where purges are recorded.
+    pub(crate) storage: &'a AnyStorage,
+    /// `revalidate_edge_purges_total`.
+    pub(crate) metrics: &'a EdgeMetrics,
+    /// The longest silence allowed between two chunks of the request body.
+    pub(crate) client_body_timeout: Duration,
+}
 
 /// The largest purge request body.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -82,12 +99,13 @@ fn target_of(url: &str) -> Option<String> {
     )
 }
 
-pub(crate) async fn handle<B>(edge: &Edge, request: Request<B>) -> Response<EdgeBody>
+/// Answers one request to the purge API.
+pub(crate) async fn handle<B>(api: PurgeApi<'_>, request: Request<B>) -> Response<EdgeBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let Some(token) = edge.purge_token() else {
+    let Some(token) = api.token else {
         return Problem::new(StatusCode::NOT_FOUND, "Not Found").into_response();
     };
     if request.method() != Method::POST {
@@ -106,7 +124,7 @@ where
             .into_response();
     }
     // The same bound between chunks as any upload ([`crate::upload`]).
-    let (body, upload) = crate::upload::watch(request.into_body(), edge.client_body_timeout());
+    let (body, upload) = crate::upload::watch(request.into_body(), api.client_body_timeout);
     let body = match crate::upload::read_limited(body, &upload, BODY_LIMIT).await {
         Ok(body) => body,
         Err(ReadError::Client(fault)) => {
@@ -157,8 +175,7 @@ where
             ))
             .into_response();
     }
-    let storage = edge.storage();
-    let metrics = edge.metrics();
+    let PurgeApi { storage, metrics, .. } = api;
     let mut result = Ok(());
     for target in &targets {
         result = result.and(storage.purge_url(target).await);

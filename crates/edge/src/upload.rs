@@ -21,7 +21,16 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use crate::body::{BoxError, EdgeBody};
-use crate::upstream::ClientFault;
+
+/// What was wrong with the client's request body (re-exported as
+/// [`crate::upstream::ClientFault`], a kind of [`crate::upstream::Failure`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientFault {
+    /// Malformed framing (a bad chunk size, a body cut short): `400`.
+    BrokenBody,
+    /// Silence longer than `client_body_timeout` between two chunks: `408`.
+    BodyTimeout,
+}
 
 /// The shared record of one upload: what the body wrapper saw, read by the
 /// request to the origin.

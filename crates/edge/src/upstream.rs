@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::body::EdgeBody;
 use crate::metrics::OriginError;
+pub use crate::upload::ClientFault;
 use crate::upload::{OriginClock, Upload};
 
 /// Why no usable response came back, and whose fault that is.
@@ -25,15 +26,6 @@ pub enum Failure {
     Origin(OriginError),
     /// The client's own request: its body could not be read to the end.
     Client(ClientFault),
-}
-
-/// What was wrong with the client's request body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientFault {
-    /// Malformed framing (a bad chunk size, a body cut short): `400`.
-    BrokenBody,
-    /// Silence longer than `client_body_timeout` between two chunks: `408`.
-    BodyTimeout,
 }
 
 impl Failure {

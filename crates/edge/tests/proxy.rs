@@ -713,6 +713,64 @@ async fn client_conditionals_are_answered_from_the_cache() {
     assert_eq!(origin.count("/cond"), 1);
 }
 
+/// Ranges answered from a stored response under the core's plan: several
+/// ranges are one `multipart/byteranges` `206` (RFC 9110 §14.6,
+/// §15.3.7.2), byte for byte what the origin and the tower layer would
+/// send; the whole body asked as one range is a `206` too.
+#[tokio::test]
+async fn ranges_of_a_stored_response_are_206_single_or_multipart() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| {
+        Reply::ok("0123456789")
+            .header("etag", "\"v1\"")
+            .header("cache-control", "max-age=600")
+            .header("content-type", "text/plain")
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    assert_eq!(edge.get("/ranges", &[]).await.status, 200);
+
+    let two = edge.get("/ranges", &[("range", "bytes=0-1,4-5")]).await;
+    assert_eq!(two.status, 206);
+    assert!(two.is_hit(), "{}", two.cache_status());
+    assert_eq!(
+        two.header("content-type"),
+        Some("multipart/byteranges; boundary=revalidate-v1")
+    );
+    assert_eq!(
+        two.header("content-range"),
+        None,
+        "a multipart 206 has no Content-Range of its own (§15.3.7.2)"
+    );
+    let expected = "--revalidate-v1\r\n\
+                    Content-Type: text/plain\r\n\
+                    Content-Range: bytes 0-1/10\r\n\
+                    \r\n\
+                    01\r\n\
+                    --revalidate-v1\r\n\
+                    Content-Type: text/plain\r\n\
+                    Content-Range: bytes 4-5/10\r\n\
+                    \r\n\
+                    45\r\n\
+                    --revalidate-v1--\r\n";
+    assert_eq!(two.body, expected);
+    assert_eq!(
+        two.header("content-length"),
+        Some(expected.len().to_string().as_str())
+    );
+    assert_eq!(two.header("etag"), Some("\"v1\""));
+    assert_eq!(two.header("age"), Some("0"));
+
+    let all = edge.get("/ranges", &[("range", "bytes=0-")]).await;
+    assert_eq!(all.status, 206);
+    assert!(all.is_hit(), "{}", all.cache_status());
+    assert_eq!(all.header("content-range"), Some("bytes 0-9/10"));
+    assert_eq!(all.header("content-length"), Some("10"));
+    assert_eq!(all.header("content-type"), Some("text/plain"));
+    assert_eq!(all.body, "0123456789");
+    assert_eq!(origin.count("/ranges"), 1);
+}
+
 /// If-Match on an unsafe method goes to the origin, which decides.
 #[tokio::test]
 async fn preconditions_on_writes_go_to_the_origin() {

@@ -393,7 +393,7 @@ fn head(url: &str, size_hint: Option<u64>) -> ObjectHead {
         tags: vec!["tag".to_owned()],
         meta: Bytes::from_static(b"m"),
         size_hint,
-        fetched_at: None,
+        purge_generation: None,
     }
 }
 

@@ -1,33 +1,90 @@
 //! Going to the origin for a `GET`/`HEAD`: a cache fill (unconditional) or
 //! a revalidation (§4.3), then storing what may be stored while streaming
-//! it to the client, and landing the flight with what was stored.
+//! it to the client, and landing the flight with what was stored. What came
+//! back goes to the state machine as a [`Fetched`] or a [`Validated`]: it
+//! counts and labels; this room neither counts requests nor writes
+//! `Cache-Status`.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HeaderValue};
+use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use revalidate_core::answer::Plan;
 use revalidate_core::cache::{
-    Forward, StoreDecision, Validation, on_validation_response, stale_if_error_allows, storable_headers,
-    storage_decision, stored_validators, strip_hop_by_hop, update_stored_headers,
+    Freshness, StoreDecision, Validation, freshness, on_validation_response, stale_if_error_allows,
+    storable_headers, storage_decision, stored_validators, strip_hop_by_hop, update_stored_headers,
 };
-use revalidate_core::not_modified_headers;
 
-use super::serve::precondition_failed;
-use super::{Ask, Edge, Found, Label};
+use super::lookup::{Ask, Found};
+use super::render;
+use super::setup::Edge;
 use crate::body::{BoxError, ChannelBody, EdgeBody, OriginBody, boxed, empty};
-use crate::decide::{ClientAnswer, answer_client, declines_to_store, decorate, surrogate_tags};
+use crate::decide::{Declined, client_plan, declines_to_store, surrogate_tags};
 use crate::entry::{Meta, ResponseEntry, ResponseMeta, VaryIndex};
 use crate::flight::{Flight, Landed, Product, land};
 use crate::forward::fill_headers;
-use crate::metrics::{Outcome, Revalidation, StaleReason};
-use crate::problem::Problem;
 use crate::storage::{CacheWriter, ObjectHead, ObjectWriter, Storage, StoredObject};
 use crate::upstream::Failure;
 
 type ClientSender = tokio::sync::mpsc::Sender<Result<http_body::Frame<Bytes>, BoxError>>;
+
+/// What a cache fill brought back.
+// Built once per origin response and matched at once by the state machine:
+// boxing the large variant would add an allocation per fill for nothing.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Fetched {
+    /// No usable response.
+    Failed(Failure),
+    /// `304` to a request without validators: nothing to refresh, no body
+    /// to give the client.
+    Unsolicited304,
+    /// A response, on its way to the client and, when it may be, into the
+    /// storage.
+    Streaming(Streaming),
+}
+
+/// A response from the origin on its way to the client.
+pub(super) struct Streaming {
+    /// The client's answer, without the edge's own fields: the response as
+    /// it is, or the `304` or `412` the client's conditionals make of it.
+    pub(super) response: Response<EdgeBody>,
+    /// What the origin answered.
+    pub(super) origin_status: StatusCode,
+    /// Its freshness on arrival (for the `ttl` of `Cache-Status`) when it
+    /// is being stored; `None` when it is not.
+    pub(super) stored: Option<Freshness>,
+    /// Why the edge declines to store it, if it does.
+    pub(super) declined: Option<Declined>,
+    /// The client gets a `304` instead of a body of this many bytes (0 when
+    /// the origin sent no `Content-Length`).
+    pub(super) not_modified: Option<u64>,
+}
+
+/// What a revalidation (§4.3) brought back.
+// As [`Fetched`]: built once, matched at once.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Validated {
+    /// No usable response.
+    Failed(Failure),
+    /// A `304` that selects the stored response: its refreshed entry, and
+    /// whether that was stored again (or declined, and why).
+    NotModified {
+        entry: Arc<ResponseEntry>,
+        stored: bool,
+        declined: Option<Declined>,
+    },
+    /// A `304` that selects no stored response (§4.3.4): to be asked again
+    /// without validators, leading `flight` still.
+    Mismatch(Option<Flight>),
+    /// A `5xx` (this status) while `stale-if-error` allows the stored one.
+    ServerErrorStale(StatusCode),
+    /// A new response (or an error `stale-if-error` does not cover) in place
+    /// of the stored one.
+    Replaced(Streaming),
+}
 
 impl Edge {
     fn fill_request(&self, ask: &Ask, stored: Option<&HeaderMap>) -> Request<EdgeBody> {
@@ -45,82 +102,44 @@ impl Edge {
         request
     }
 
-    fn origin_failed(&self, failure: Failure) {
-        if let Some(kind) = failure.origin_error() {
-            self.inner.metrics.origin_error(kind);
-        }
-    }
-
     /// A cache fill: an unconditional `GET` to the origin; `flight` when
     /// other requests may wait for it.
-    pub(super) async fn fetch(
-        &self,
-        ask: &Ask,
-        index: Option<VaryIndex>,
-        flight: Option<Flight>,
-        why: Forward,
-    ) -> Response<EdgeBody> {
+    pub(super) async fn fill(&self, ask: &Ask, index: Option<VaryIndex>, flight: Option<Flight>) -> Fetched {
         let sent = self.now();
         // A purge from here on must also cover what this fetch stores.
-        let fetched_at = self.inner.storage.generation();
+        let purge_generation = self.inner.storage.generation();
         match self.inner.upstream.send(self.fill_request(ask, None)).await {
             Err(failure) => {
-                self.origin_failed(failure);
                 land(flight, || Landed::Failed(failure));
-                self.failed(ask, None, failure, why, false)
+                Fetched::Failed(failure)
             }
             Ok(response) if response.status() == StatusCode::NOT_MODIFIED => {
-                // Unsolicited: the fill carried no validators, so a 304 has
-                // nothing to refresh and no body to give the client.
+                // Unsolicited: the fill carried no validators.
                 land(flight, || Landed::NotStored);
-                self.origin_failed(Failure::Origin(crate::metrics::OriginError::Protocol));
-                self.count(ask, Outcome::Error);
-                let mut response = Problem::new(StatusCode::BAD_GATEWAY, "Unsolicited 304 from the origin")
-                    .with_detail("The origin answered 304 Not Modified to a request without validators.")
-                    .into_response();
-                let status = self.status(Some(why)).forward_status(StatusCode::NOT_MODIFIED);
-                decorate(
-                    response.headers_mut(),
-                    None,
-                    &status.to_header_value(),
-                    &self.inner.via,
-                );
-                response
+                Fetched::Unsolicited304
             }
             Ok(response) => {
                 let received = self.now();
-                self.store_and_stream(
-                    ask,
-                    response,
-                    (sent, received, fetched_at),
-                    index,
-                    flight,
-                    None,
-                    (why, Outcome::Miss),
+                let times = (sent, received, purge_generation);
+                Fetched::Streaming(
+                    self.store_and_stream(ask, response, times, index, flight, None)
+                        .await,
                 )
-                .await
             }
         }
     }
 
     /// §4.3: validates `found` with the origin; `flight` when other
     /// requests may wait for it.
-    pub(super) async fn revalidate(
-        &self,
-        ask: &Ask,
-        found: Found,
-        flight: Option<Flight>,
-    ) -> Response<EdgeBody> {
+    pub(super) async fn validate(&self, ask: &Ask, found: &Found, flight: Option<Flight>) -> Validated {
         let sent = self.now();
-        let fetched_at = self.inner.storage.generation();
+        let purge_generation = self.inner.storage.generation();
         let request = self.fill_request(ask, Some(&found.entry.meta.headers));
         let response = match self.inner.upstream.send(request).await {
             Ok(response) => response,
             Err(failure) => {
-                self.origin_failed(failure);
-                self.inner.metrics.revalidation(Revalidation::Failed);
                 land(flight, || Landed::Failed(failure));
-                return self.failed(ask, Some(&found), failure, Forward::Stale, false);
+                return Validated::Failed(failure);
             }
         };
         let received = self.now();
@@ -131,13 +150,10 @@ impl Edge {
             true,
         ) {
             Validation::NotModified => {
-                self.inner.metrics.revalidation(Revalidation::NotModified);
-                self.inner
-                    .metrics
-                    .saved_from_origin(found.object.body.len() as u64);
                 // §4.3.4: "the cache MUST ... update its header fields with
                 // the header fields provided in the 304".
                 let mut update = response.headers().clone();
+                drop(response);
                 if self.inner.cache.targeted_field.is_some() {
                     crate::surrogate::translate(&self.inner.name, &mut update);
                 }
@@ -150,7 +166,6 @@ impl Edge {
                     response_time: received,
                     vary_request: found.entry.meta.vary_request.clone(),
                 };
-                drop(response);
                 // §4.3.4: the refreshed headers may forbid storing now (or
                 // the 304 set a cookie the edge does not share).
                 let declined = declines_to_store(&meta.headers, self.inner.cache_set_cookie);
@@ -172,7 +187,7 @@ impl Edge {
                             encoded,
                             found.object.body.clone(),
                         )
-                        .fetched_at(fetched_at);
+                        .as_of_generation(purge_generation);
                         match self.inner.storage.insert(found.storage_key.clone(), object).await {
                             Ok(()) => Landed::Stored {
                                 status: StatusCode::NOT_MODIFIED,
@@ -195,24 +210,17 @@ impl Edge {
                     }
                 };
                 land(flight, || landed);
-                self.count(ask, Outcome::Revalidated);
-                let mut status = self
-                    .status(Some(Forward::Stale))
-                    .forward_status(StatusCode::NOT_MODIFIED)
-                    .stored(storable);
-                if let Some(declined) = declined {
-                    status = status.detail(declined.token());
+                Validated::NotModified {
+                    entry,
+                    stored: storable,
+                    declined,
                 }
-                let refreshed = Found { entry, ..found };
-                let at = self.age_now(&refreshed);
-                self.serve_stored(ask, &refreshed, Label::Other(status), at)
             }
             Validation::NotModifiedMismatch => {
                 // §4.3.4: a 304 that selects no stored response cannot be
-                // used; ask again without validators.
-                self.inner.metrics.revalidation(Revalidation::Other);
+                // used; the state machine asks again without validators.
                 drop(response);
-                self.fetch(ask, found.index.clone(), flight, Forward::Stale).await
+                Validated::Mismatch(flight)
             }
             Validation::ServerError
                 if stale_if_error_allows(
@@ -222,37 +230,24 @@ impl Edge {
                     received,
                 ) =>
             {
-                self.inner.metrics.revalidation(Revalidation::Other);
                 let origin_status = response.status();
                 drop(response);
                 land(flight, || Landed::NotStored);
-                self.count(ask, Outcome::Stale);
-                self.inner.metrics.stale(StaleReason::IfError);
-                let status = self
-                    .status(Some(Forward::Stale))
-                    .forward_status(origin_status)
-                    .detail("stale-if-error");
-                let at = self.age_now(&found);
-                self.serve_stored(ask, &found, Label::Other(status), at)
+                Validated::ServerErrorStale(origin_status)
             }
             Validation::ServerError | Validation::Replace => {
-                self.inner
-                    .metrics
-                    .revalidation(if response.status() == StatusCode::OK {
-                        Revalidation::Replaced
-                    } else {
-                        Revalidation::Other
-                    });
-                self.store_and_stream(
-                    ask,
-                    response,
-                    (sent, received, fetched_at),
-                    found.index.clone(),
-                    flight,
-                    Some(&found.storage_key),
-                    (Forward::Stale, Outcome::Revalidated),
+                let times = (sent, received, purge_generation);
+                Validated::Replaced(
+                    self.store_and_stream(
+                        ask,
+                        response,
+                        times,
+                        found.index.clone(),
+                        flight,
+                        Some(&found.storage_key),
+                    )
+                    .await,
                 )
-                .await
             }
         }
     }
@@ -266,17 +261,15 @@ impl Edge {
     /// Sends a response from the origin to the client, storing it on the
     /// way when §3 allows and the edge does not decline it (`Set-Cookie`);
     /// `previous` is the stored response it replaces.
-    #[allow(clippy::too_many_arguments)]
     async fn store_and_stream(
         &self,
         ask: &Ask,
         response: Response<Incoming>,
-        (sent, received, fetched_at): (u64, u64, u64),
+        (sent, received, purge_generation): (u64, u64, u64),
         index: Option<VaryIndex>,
         flight: Option<Flight>,
         previous: Option<&str>,
-        (why, outcome): (Forward, Outcome),
-    ) -> Response<EdgeBody> {
+    ) -> Streaming {
         let (mut parts, body) = response.into_parts();
         if self.inner.cache.targeted_field.is_some() {
             crate::surrogate::translate(&self.inner.name, &mut parts.headers);
@@ -313,7 +306,7 @@ impl Edge {
             response_time: received,
         };
         let writer = if decision == StoreDecision::Store && declined.is_none() {
-            self.begin_store(ask, &meta, index, content_length, fetched_at)
+            self.begin_store(ask, &meta, index, content_length, purge_generation)
                 .await
         } else {
             if let Some(previous) = previous {
@@ -321,16 +314,10 @@ impl Edge {
             }
             None
         };
-        let stored = writer.is_some();
-        let mut cache_status = self.status(Some(why)).forward_status(status).stored(stored);
-        if stored {
-            cache_status = cache_status.ttl(self.ttl(&meta, received));
-        }
-        if let Some(declined) = declined {
-            cache_status = cache_status.detail(declined.token());
-        }
-        self.count(ask, outcome);
-        let answer = answer_client(
+        let stored = writer
+            .is_some()
+            .then(|| freshness(&self.inner.cache, &meta.stored(), received));
+        let plan = client_plan(
             &ask.method,
             &ask.headers,
             status,
@@ -338,35 +325,15 @@ impl Edge {
             None,
             received,
         );
-        let wants_body = answer == ClientAnswer::Full && ask.method == Method::GET && !ask.background;
+        let wants_body = plan == Plan::Full && ask.method == Method::GET && !ask.background;
         let (tx, client_body) = if wants_body {
             let (tx, body) = ChannelBody::new(content_length);
             (Some(tx), boxed(body))
         } else {
             (None, empty())
         };
-        let mut response = match answer {
-            ClientAnswer::NotModified => {
-                self.inner.metrics.not_modified(content_length.unwrap_or(0));
-                let mut response = Response::new(client_body);
-                *response.status_mut() = StatusCode::NOT_MODIFIED;
-                *response.headers_mut() = not_modified_headers(&headers);
-                response
-            }
-            ClientAnswer::PreconditionFailed => precondition_failed(&headers),
-            _ => {
-                let mut response = Response::new(client_body);
-                *response.status_mut() = status;
-                *response.headers_mut() = headers;
-                response
-            }
-        };
-        decorate(
-            response.headers_mut(),
-            None,
-            &cache_status.to_header_value(),
-            &self.inner.via,
-        );
+        let not_modified = (plan == Plan::NotModified).then(|| content_length.unwrap_or(0));
+        let response = render::from_origin(&plan, status, headers, client_body);
         if writer.is_none() && tx.is_none() {
             drop(body);
             land(flight, || Landed::NotStored);
@@ -374,7 +341,13 @@ impl Edge {
             let body = OriginBody::new(body, self.inner.upstream_body_timeout, self.inner.metrics.clone());
             tokio::spawn(tee(body, writer, tx, flight.map(|flight| (flight, status))));
         }
-        response
+        Streaming {
+            response,
+            origin_status: status,
+            stored,
+            declined,
+            not_modified,
+        }
     }
 
     /// Starts storing a response: under the primary key, or under its
@@ -386,7 +359,7 @@ impl Edge {
         meta: &ResponseMeta,
         index: Option<VaryIndex>,
         size_hint: Option<u64>,
-        fetched_at: u64,
+        purge_generation: u64,
     ) -> Option<(String, CacheWriter)> {
         let varies = revalidate_core::cache::validate::vary_names(&meta.headers)
             .is_some_and(|names| !names.is_empty());
@@ -417,38 +390,10 @@ impl Edge {
             tags: surrogate_tags(&meta.headers),
             meta: Meta::Response(meta.clone()).encode(),
             size_hint,
-            fetched_at: Some(fetched_at),
+            purge_generation: Some(purge_generation),
         };
         let writer = self.inner.storage.begin(storage_key.clone(), head);
         Some((storage_key, writer))
-    }
-
-    /// stale-while-revalidate: one background refresh per key.
-    pub(super) fn spawn_refresh(&self, ask: &Ask, found: &Found) {
-        let Some(flight) = self.inner.flights.try_lead(&ask.key) else {
-            return;
-        };
-        let edge = self.clone();
-        let mut ask = ask.clone();
-        ask.background = true;
-        ask.method = Method::GET;
-        let found = found.clone();
-        tokio::spawn(async move {
-            // The response is nobody's; dropping it lets the storing task
-            // finish on its own.
-            drop(Box::pin(edge.revalidate(&ask, found, Some(flight))).await);
-        });
-    }
-
-    /// The client's `Host` is replaced by the origin's authority, as
-    /// nginx's `proxy_pass` does by default (crate docs, "Cache key"). The cache
-    /// key is the path and query; forwarding a client-chosen `Host` would let
-    /// one client store another site's response (or an error page) under a
-    /// path every client shares: cache poisoning.
-    pub(super) fn set_origin_host(&self, headers: &mut HeaderMap) {
-        if let Some(host) = &self.inner.origin_host {
-            headers.insert(http::header::HOST, HeaderValue::clone(host));
-        }
     }
 }
 

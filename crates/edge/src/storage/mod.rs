@@ -13,8 +13,8 @@
 //!   it is never served.
 //! - Purges (`bans.rs`): foyer cannot iterate its entries, so prefix, tag and whole-URL purges are
 //!   Varnish-style *bans*. Every entry remembers the ban generation current when it was stored, or
-//!   when the request that fetched it was sent if that is earlier (`ObjectHead::fetched_at`): a
-//!   purge that arrives while the origin is still answering covers the answer. A
+//!   when the request that fetched it was sent if that is earlier (`ObjectHead::purge_generation`):
+//!   a purge that arrives while the origin is still answering covers the answer. A
 //!   lookup drops an entry that an equal-or-newer matching ban covers. Bans live in an append-only,
 //!   checksummed log next to the disk tier, so they survive restarts. When there are more than
 //!   [`MAX_BANS`] bans the oldest half collapse into a *floor*: everything stored before the newest
@@ -105,7 +105,7 @@ pub struct ObjectHead {
     /// [`Storage::generation`] when the request that fetched this response was sent, so that a purge
     /// that arrives while the origin is still answering covers the response too (the origin may have
     /// read the old version before the write that caused the purge). `None`: stored as of now.
-    pub fetched_at: Option<u64>,
+    pub purge_generation: Option<u64>,
 }
 
 /// Counters describing what a storage holds right now.
@@ -166,8 +166,8 @@ pub trait Storage: Send + Sync + 'static {
     fn ban_tag(&self, tag: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// The ban generation now. A response fetched by a request sent now is stored as of this
-    /// generation ([`ObjectHead::fetched_at`], [`StoredObject::fetched_at`]), so a purge made while it
-    /// was in flight covers it.
+    /// generation ([`ObjectHead::purge_generation`], [`StoredObject::as_of_generation`]), so a
+    /// purge made while it was in flight covers it.
     fn generation(&self) -> u64;
 
     /// The largest body (plus metadata) this storage accepts, in bytes.

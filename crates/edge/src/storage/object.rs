@@ -75,7 +75,7 @@ impl StoredObject {
     /// when the request that fetched it was sent) rather than as of the insert, so that a purge made
     /// while that request was in flight covers it.
     #[must_use]
-    pub fn fetched_at(mut self, generation: u64) -> Self {
+    pub fn as_of_generation(mut self, generation: u64) -> Self {
         self.generation = generation;
         self
     }

@@ -235,7 +235,7 @@ impl Core {
         CacheWriter {
             core: self.clone(),
             key,
-            generation: as_of(head.fetched_at, self.bans.current()),
+            generation: as_of(head.purge_generation, self.bans.current()),
             head: ObjectHead {
                 size_hint: None,
                 ..head
@@ -252,8 +252,8 @@ impl Core {
 }
 
 /// The generation to stamp: that of the fetch when known, never one later than now.
-fn as_of(fetched_at: Option<u64>, current: u64) -> u64 {
-    fetched_at.map_or(current, |fetched_at| fetched_at.min(current))
+fn as_of(purge_generation: Option<u64>, current: u64) -> u64 {
+    purge_generation.map_or(current, |generation| generation.min(current))
 }
 
 macro_rules! delegate_storage {
@@ -266,8 +266,8 @@ macro_rules! delegate_storage {
             }
 
             async fn insert(&self, key: String, mut object: StoredObject) -> Result<(), StorageError> {
-                let fetched_at = (object.generation != 0).then_some(object.generation);
-                object.generation = as_of(fetched_at, self.core.bans.current());
+                let requested = (object.generation != 0).then_some(object.generation);
+                object.generation = as_of(requested, self.core.bans.current());
                 self.core.insert_stamped(key, object).map(drop)
             }
 

@@ -1,0 +1,148 @@
+//! A `GET`/`HEAD` as the proxy sees it ([`Ask`]), and finding the stored
+//! response it selects: the primary key, then
+//! the variant its `Vary` index names, each object's meta bytes decoded
+//! once and kept with it; and a flight's product as the answer to a request
+//! that waited for it.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::{HeaderMap, Method, Uri};
+use revalidate_core::cache::vary_matches;
+
+use super::setup::Edge;
+use crate::entry::{Entry, ResponseEntry, VaryIndex};
+use crate::flight::Product;
+use crate::storage::{Storage, StoredObject};
+
+/// One `GET`/`HEAD` as the proxy sees it.
+#[derive(Clone, Debug)]
+pub(super) struct Ask {
+    /// Its method (`GET` or `HEAD`; a background refresh is a `GET`).
+    pub(super) method: Method,
+    /// Its target.
+    pub(super) uri: Uri,
+    /// Its fields.
+    pub(super) headers: HeaderMap,
+    /// The client's address, for `X-Forwarded-For`.
+    pub(super) peer: Option<IpAddr>,
+    /// Its primary cache key ([`crate::decide::primary_key`]).
+    pub(super) key: String,
+    /// When the request arrived (Unix seconds): the clock reading its
+    /// first lookup is judged at.
+    pub(super) arrived_at: u64,
+    /// A background refresh: no client waits, nothing is counted as a request.
+    pub(super) background: bool,
+}
+
+/// A stored response that matches the request.
+#[derive(Clone, Debug)]
+pub(super) struct Found {
+    /// Where it is stored: the primary key, or its variant key.
+    pub(super) storage_key: String,
+    /// What the edge derived from its meta bytes.
+    pub(super) entry: Arc<ResponseEntry>,
+    /// The stored object (the body).
+    pub(super) object: Arc<StoredObject>,
+    /// The `Vary` index it was found through, if any.
+    pub(super) index: Option<VaryIndex>,
+}
+
+/// What a lookup found.
+pub(super) enum Lookup {
+    /// The stored response the request selects.
+    Found(Box<Found>),
+    /// The primary key holds a `Vary` index but not this request's variant.
+    VaryMiss(VaryIndex),
+    /// Nothing stored for the request.
+    Miss,
+}
+
+impl Edge {
+    /// The stored response `ask` selects ([RFC 9111 §4.1]: its `Vary`
+    /// fields match), the `Vary` index without it, or nothing.
+    ///
+    /// [RFC 9111 §4.1]: https://www.rfc-editor.org/rfc/rfc9111#section-4.1
+    pub(super) async fn lookup(&self, ask: &Ask) -> Lookup {
+        let Some(entry) = self.get(&ask.key).await else {
+            return Lookup::Miss;
+        };
+        match entry {
+            (Entry::Response(entry), object) => {
+                if vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers) {
+                    Lookup::Found(Box::new(Found {
+                        storage_key: ask.key.clone(),
+                        entry,
+                        object,
+                        index: None,
+                    }))
+                } else {
+                    Lookup::Miss
+                }
+            }
+            (Entry::Vary(index), _) => {
+                let Some(variant) = index.variant_key(&ask.key, &ask.headers) else {
+                    return Lookup::Miss;
+                };
+                match self.get(&variant).await {
+                    Some((Entry::Response(entry), object))
+                        if vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers) =>
+                    {
+                        Lookup::Found(Box::new(Found {
+                            storage_key: variant,
+                            entry,
+                            object,
+                            index: Some(index),
+                        }))
+                    }
+                    _ => Lookup::VaryMiss(index),
+                }
+            }
+        }
+    }
+
+    /// The object under `key` and what its meta bytes say, decoded on the
+    /// object's first lookup and kept with it.
+    async fn get(&self, key: &str) -> Option<(Entry, Arc<StoredObject>)> {
+        match self.inner.storage.get(key).await {
+            Ok(Some(object)) => Some((self.entry_of(&object)?, object)),
+            Ok(None) => None,
+            Err(e) => {
+                // A storage fault is a miss, never an error for the client.
+                tracing::warn!(error = %e, key, "cache lookup failed");
+                None
+            }
+        }
+    }
+
+    /// What a stored object's meta bytes say, decoded on the object's first
+    /// lookup and kept with it (again for another edge over the same
+    /// storage).
+    fn entry_of(&self, object: &StoredObject) -> Option<Entry> {
+        let (cache, id) = (&self.inner.cache, self.inner.id);
+        match object.derived(|object| Entry::decode(&object.meta, cache, id)) {
+            Some(Some(Entry::Response(entry))) if !entry.built_by(id) => {
+                Entry::decode(&object.meta, cache, id)
+            }
+            derived => derived.cloned().flatten(),
+        }
+    }
+
+    /// A flight's product as the answer to `ask`, if it is the variant
+    /// `ask` selects.
+    pub(super) fn product_for(&self, ask: &Ask, product: Product) -> Option<Found> {
+        let entry = match product.entry {
+            Some(entry) => entry,
+            None => match self.entry_of(&product.object)? {
+                Entry::Response(entry) => entry,
+                Entry::Vary(_) => return None,
+            },
+        };
+        vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers).then(|| Found {
+            storage_key: product.storage_key,
+            entry,
+            object: product.object,
+            index: None,
+        })
+    }
+}

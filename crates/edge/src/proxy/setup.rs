@@ -1,0 +1,221 @@
+//! The edge value: its settings, what it holds, how it is built, and the
+//! small readings every room makes of it (the clock, the origin's URL,
+//! the forwarding fields, the purge API's share).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HeaderValue;
+use http::{HeaderMap, Uri};
+use revalidate_core::cache::CacheConfig;
+
+use crate::clock::Clock;
+use crate::flight::Flights;
+use crate::forward::Forwarding;
+use crate::metrics::EdgeMetrics;
+use crate::purge::PurgeApi;
+use crate::storage::AnyStorage;
+use crate::upstream::Upstream;
+
+/// The scheme of the connections the edge's listener serves, for
+/// `X-Forwarded-Proto`.
+const LISTENER_SCHEME: &str = "http";
+
+/// Numbers the edges of this process.
+static NEXT_EDGE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The client's address, put into request extensions by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// How the edge behaves; see [`crate::config::EdgeConfig`] for the file form.
+#[derive(Clone, Debug)]
+pub struct EdgeSettings {
+    /// The origin, `http://host:port`.
+    pub origin: Uri,
+    /// This cache's name in `Cache-Status` and `Via`.
+    pub cache_name: String,
+    /// Whether `CDN-Cache-Control` is honoured.
+    pub cdn_cache_control: bool,
+    /// The purge API's bearer token; `None` turns it off.
+    pub purge_token: Option<String>,
+    /// Connect timeout to the origin.
+    pub connect_timeout: Duration,
+    /// Response-head timeout from the origin, counted from the end of the
+    /// request's upload (or from the last chunk of it that the origin took).
+    pub response_timeout: Duration,
+    /// The longest silence allowed between two chunks of a client's request
+    /// body (nginx `client_body_timeout`); then `408`.
+    pub client_body_timeout: Duration,
+    /// The longest silence allowed between two chunks of an origin's
+    /// response body (nginx `proxy_read_timeout`); then the response is
+    /// aborted, not stored, and counted as an origin timeout.
+    pub upstream_body_timeout: Duration,
+    /// The longest a request waits for another request's origin fetch
+    /// (nginx `proxy_cache_lock_timeout`) before it goes to the origin itself.
+    pub collapse_timeout: Duration,
+    /// Whether responses carrying `Set-Cookie` may be stored (as RFC 9111
+    /// §3.1 allows); off by default, as in Varnish, nginx and most CDNs.
+    pub cache_set_cookie: bool,
+    /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are passed on
+    /// (appended to); every other client's forwarding fields are dropped.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl EdgeSettings {
+    /// Settings for `origin` with the defaults of [`crate::config::EdgeConfig`].
+    pub fn new(origin: Uri) -> Self {
+        Self {
+            origin,
+            cache_name: "revalidate-edge".into(),
+            cdn_cache_control: true,
+            purge_token: None,
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(30),
+            client_body_timeout: Duration::from_secs(30),
+            upstream_body_timeout: Duration::from_secs(30),
+            collapse_timeout: Duration::from_secs(5),
+            cache_set_cookie: false,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// The edge cache; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    pub(super) inner: Arc<Inner>,
+}
+
+/// What an edge holds; the proxy's rooms read it.
+#[derive(Debug)]
+pub(super) struct Inner {
+    pub(super) storage: AnyStorage,
+    pub(super) upstream: Upstream,
+    pub(super) origin_scheme: String,
+    pub(super) origin_authority: String,
+    /// `Host` on every request to the origin: the origin's own authority,
+    /// never the client's (see the crate docs on the cache key).
+    pub(super) origin_host: Option<HeaderValue>,
+    pub(super) cache: CacheConfig,
+    pub(super) name: String,
+    pub(super) via: HeaderValue,
+    pub(super) purge_token: Option<String>,
+    pub(super) flights: Arc<Flights>,
+    pub(super) metrics: EdgeMetrics,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) client_body_timeout: Duration,
+    pub(super) upstream_body_timeout: Duration,
+    pub(super) collapse_timeout: Duration,
+    pub(super) cache_set_cookie: bool,
+    pub(super) trusted_proxies: Vec<ipnet::IpNet>,
+    /// Tells the entries this edge derived from stored objects from those
+    /// another edge over the same storage derived ([`crate::entry::ResponseEntry::built_by`]).
+    pub(super) id: u64,
+}
+
+impl Edge {
+    /// An edge in front of `settings.origin`, storing in `storage`, reading
+    /// time from `clock`.
+    pub fn new(settings: EdgeSettings, storage: AnyStorage, clock: Arc<dyn Clock>) -> Self {
+        let mut cache = CacheConfig::shared();
+        if !settings.cdn_cache_control {
+            cache.targeted_field = None;
+        }
+        let via = HeaderValue::from_str(&format!("1.1 {}", settings.cache_name))
+            .unwrap_or_else(|_| HeaderValue::from_static("1.1 revalidate-edge"));
+        Self {
+            inner: Arc::new(Inner {
+                storage,
+                upstream: Upstream::new(settings.connect_timeout, settings.response_timeout),
+                origin_scheme: settings.origin.scheme_str().unwrap_or("http").to_owned(),
+                origin_authority: settings
+                    .origin
+                    .authority()
+                    .map_or_else(String::new, |a| a.as_str().to_owned()),
+                origin_host: settings
+                    .origin
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+                cache,
+                name: settings.cache_name,
+                via,
+                purge_token: settings.purge_token,
+                flights: Arc::new(Flights::new(Arc::clone(&clock))),
+                metrics: EdgeMetrics::new(),
+                clock,
+                client_body_timeout: settings.client_body_timeout,
+                upstream_body_timeout: settings.upstream_body_timeout,
+                collapse_timeout: settings.collapse_timeout,
+                cache_set_cookie: settings.cache_set_cookie,
+                trusted_proxies: settings.trusted_proxies,
+                id: NEXT_EDGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            }),
+        }
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &AnyStorage {
+        &self.inner.storage
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &EdgeMetrics {
+        &self.inner.metrics
+    }
+
+    /// What the purge API needs of the edge, and no more.
+    pub(super) fn purge_api(&self) -> PurgeApi<'_> {
+        PurgeApi {
+            token: self.inner.purge_token.as_deref(),
+            storage: &self.inner.storage,
+            metrics: &self.inner.metrics,
+            client_body_timeout: self.inner.client_body_timeout,
+        }
+    }
+
+    /// The clock's reading (Unix seconds).
+    pub(super) fn now(&self) -> u64 {
+        self.inner.clock.now()
+    }
+
+    /// The origin's URL for a request target.
+    pub(super) fn origin_uri(&self, uri: &Uri) -> Uri {
+        let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        format!(
+            "{}://{}{pq}",
+            self.inner.origin_scheme, self.inner.origin_authority
+        )
+        .parse()
+        .unwrap_or_else(|_| Uri::from_static("/"))
+    }
+
+    /// Who a request to the origin is from, for its forwarding fields.
+    pub(super) fn forwarding(&self, peer: Option<IpAddr>) -> Forwarding<'_> {
+        let trusted_peer = peer.is_some_and(|peer| {
+            let peer = peer.to_canonical();
+            self.inner
+                .trusted_proxies
+                .iter()
+                .any(|range| range.contains(&peer))
+        });
+        Forwarding {
+            via: &self.inner.via,
+            peer,
+            trusted_peer,
+            proto: LISTENER_SCHEME,
+        }
+    }
+
+    /// The client's `Host` is replaced by the origin's authority, as
+    /// nginx's `proxy_pass` does by default (crate docs, "Cache key"). The cache
+    /// key is the path and query; forwarding a client-chosen `Host` would let
+    /// one client store another site's response (or an error page) under a
+    /// path every client shares: cache poisoning.
+    pub(super) fn set_origin_host(&self, headers: &mut HeaderMap) {
+        if let Some(host) = &self.inner.origin_host {
+            headers.insert(http::header::HOST, HeaderValue::clone(host));
+        }
+    }
+}
