@@ -90,7 +90,7 @@ fn check_entry(bytes: &[u8], decoded: Option<&Meta>) {
             assert!(entry.built_by(7));
             let stored = expected.stored();
             assert_eq!(entry.validators, stored_validators(&stored));
-            assert_eq!(entry.arrival, freshness(&config, &stored, expected.response_time));
+            assert_eq!(entry.freshness_on_arrival, freshness(&config, &stored, expected.response_time));
         }
         (entry, decoded) => panic!("Entry::decode gave {entry:?} where Meta::decode gave {decoded:?}"),
     }
