@@ -33,7 +33,7 @@ use serde::Deserialize;
 
 use crate::body::{BoxError, EdgeBody, full};
 use crate::metrics::{EdgeMetrics, PurgeKind};
-use crate::problem::Problem;
+use crate::problem::{IntoEdgeResponse, Problem};
 use crate::storage::{AnyStorage, Storage};
 use crate::upload::ReadError;
 use crate::upstream::Failure;
@@ -106,13 +106,13 @@ where
     B::Error: Into<BoxError>,
 {
     let Some(token) = api.token else {
-        return Problem::new(StatusCode::NOT_FOUND, "Not Found").into_response();
+        return Problem::new(StatusCode::NOT_FOUND, "Not Found").into_edge_response();
     };
     if request.method() != Method::POST {
         return Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
             .with_detail("Purge with POST and a JSON body.")
             .with_header(ALLOW, HeaderValue::from_static("POST"))
-            .into_response();
+            .into_edge_response();
     }
     if !authorized(request.headers().get(AUTHORIZATION), token) {
         return Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized")
@@ -121,7 +121,7 @@ where
                 WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"revalidate-edge purge\""),
             )
-            .into_response();
+            .into_edge_response();
     }
     // The same bound between chunks as any upload ([`crate::upload`]).
     let (body, upload) = crate::upload::watch(request.into_body(), api.client_body_timeout);
@@ -132,12 +132,12 @@ where
             return Problem::new(failure.status(), failure.title())
                 .with_detail(failure.detail())
                 .with_header(CONNECTION, HeaderValue::from_static("close"))
-                .into_response();
+                .into_edge_response();
         }
         Err(ReadError::TooLarge) => {
             return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Content Too Large")
                 .with_detail(format!("A purge request body holds at most {BODY_LIMIT} bytes."))
-                .into_response();
+                .into_edge_response();
         }
     };
     let purge: PurgeRequest = match serde_json::from_slice(&body) {
@@ -147,13 +147,13 @@ where
                 .with_detail(format!(
                     "Expected {{\"urls\": [...], \"prefixes\": [...], \"tags\": [...]}}: {e}"
                 ))
-                .into_response();
+                .into_edge_response();
         }
     };
     if purge.urls.is_empty() && purge.prefixes.is_empty() && purge.tags.is_empty() {
         return Problem::new(StatusCode::BAD_REQUEST, "Empty purge request")
             .with_detail("Name at least one URL, prefix or tag.")
-            .into_response();
+            .into_edge_response();
     }
     let mut targets = Vec::with_capacity(purge.urls.len());
     for url in &purge.urls {
@@ -164,7 +164,7 @@ where
                     .with_detail(format!(
                         "{url:?} is neither a path starting with '/' nor an absolute URL."
                     ))
-                    .into_response();
+                    .into_edge_response();
             }
         }
     }
@@ -173,7 +173,7 @@ where
             .with_detail(format!(
                 "An empty prefix or tag ({bad:?}) would purge everything or nothing."
             ))
-            .into_response();
+            .into_edge_response();
     }
     let PurgeApi { storage, metrics, .. } = api;
     let mut result = Ok(());
@@ -193,7 +193,7 @@ where
         tracing::error!(error = %e, "purge failed");
         return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Purge not recorded")
             .with_detail(format!("The cache could not record the purge durably: {e}"))
-            .into_response();
+            .into_edge_response();
     }
     let body = serde_json::json!({
         "purged": {"urls": targets.len(), "prefixes": purge.prefixes.len(), "tags": purge.tags.len()}

@@ -23,7 +23,7 @@ use revalidate_core::{EntityTag, not_modified_headers};
 use crate::body::{EdgeBody, empty, full, pieces};
 use crate::decide::{ALLOWED_METHODS, CACHE_STATUS, Route};
 use crate::entry::{HitAnswer, ResponseMeta};
-use crate::problem::Problem;
+use crate::problem::{IntoEdgeResponse, Problem};
 use crate::upstream::Failure;
 
 /// Adds what every response the edge sends carries: `Age` when served
@@ -157,7 +157,7 @@ pub(super) fn precondition_failed(stored: &HeaderMap) -> Response<EdgeBody> {
     if let Some(etag) = stored.get(ETAG) {
         problem = problem.with_header(ETAG, etag.clone());
     }
-    problem.into_response()
+    problem.into_edge_response()
 }
 
 /// A `206` with one range. [RFC 9110 §15.3.7.1]: "If a single part is being
@@ -249,7 +249,7 @@ fn range_not_satisfiable(len: u64) -> Response<EdgeBody> {
     Problem::new(StatusCode::RANGE_NOT_SATISFIABLE, "Range Not Satisfiable")
         .with_detail("None of the requested ranges overlaps the stored representation.")
         .with_header(CONTENT_RANGE, unsatisfied_range(len))
-        .into_response()
+        .into_edge_response()
 }
 
 /// No usable response from the origin (`502`/`504`), or a fault in the
@@ -264,7 +264,7 @@ pub(super) fn failure(failure: Failure) -> Response<EdgeBody> {
     if failure.origin_error().is_none() {
         problem = problem.with_header(CONNECTION, HeaderValue::from_static("close"));
     }
-    problem.into_response()
+    problem.into_edge_response()
 }
 
 /// `502` for a `304` the origin sent to a fill, which carries no
@@ -272,7 +272,7 @@ pub(super) fn failure(failure: Failure) -> Response<EdgeBody> {
 pub(super) fn unsolicited_not_modified() -> Response<EdgeBody> {
     Problem::new(StatusCode::BAD_GATEWAY, "Unsolicited 304 from the origin")
         .with_detail("The origin answered 304 Not Modified to a request without validators.")
-        .into_response()
+        .into_edge_response()
 }
 
 /// [RFC 9111 §5.2.1.7]: with `only-if-cached` and nothing usable stored, a
@@ -283,7 +283,7 @@ pub(super) fn unsolicited_not_modified() -> Response<EdgeBody> {
 pub(super) fn only_if_cached() -> Response<EdgeBody> {
     Problem::new(StatusCode::GATEWAY_TIMEOUT, "Not in cache")
         .with_detail("The request said only-if-cached and the edge holds no usable response for it.")
-        .into_response()
+        .into_edge_response()
 }
 
 /// The `/metrics` response: the Prometheus text exposition, never stored.
@@ -324,12 +324,12 @@ pub(super) fn edge_answer(route: Route) -> Response<EdgeBody> {
         Route::Connect => Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
             .with_detail("The edge is a reverse proxy for one origin; it opens no tunnels.")
             .with_header(ALLOW, allow)
-            .into_response(),
+            .into_edge_response(),
         // RFC 9112 §3.2.4: the asterisk form "is only used for a
         // server-wide OPTIONS request".
         _ => Problem::new(StatusCode::BAD_REQUEST, "Bad Request")
             .with_detail("The request target \"*\" is only for OPTIONS.")
-            .into_response(),
+            .into_edge_response(),
     }
 }
 
