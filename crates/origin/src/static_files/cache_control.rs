@@ -4,7 +4,7 @@
 //!
 //! | file | `Cache-Control` | why |
 //! |---|---|---|
-//! | fingerprinted name (`app.3f9a2b1c.js`, `main-5D7F2A1B.css`) | `public, max-age=31536000, immutable` | a new version gets a new name |
+//! | fingerprinted name (`app.3f9a2b1c.js`, `main-5D7F2A1B.css`) | `max-age=31536000, immutable` | a new version gets a new name; without `public`, which a response with explicit freshness does not need (§5.2.2.9: it matters only for responses a cache could not otherwise store, such as those to authenticated requests, which must not be shared) |
 //! | HTML (`.html`, `.htm`, directory listings) | `no-cache` | the entry point must pick up new asset names at once |
 //! | anything else | `public, no-cache` | may be stored by shared caches but revalidated on every use; with this server a revalidation is a cheap `304` |
 //!
@@ -21,7 +21,7 @@ use globset::{Glob, GlobMatcher};
 use http::HeaderValue;
 
 /// `Cache-Control` of fingerprinted files.
-pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub const IMMUTABLE: &str = "max-age=31536000, immutable";
 /// `Cache-Control` of HTML.
 pub const HTML: &str = "no-cache";
 /// `Cache-Control` of everything else.
@@ -116,6 +116,18 @@ mod tests {
         ] {
             assert!(!is_fingerprinted(no), "{no}");
         }
+    }
+
+    /// REDbot `STORE_PUBLIC_UNNECESSARY` on a fingerprinted asset:
+    /// `public` next to explicit freshness adds nothing (RFC 9111
+    /// §5.2.2.9), and would let shared caches keep an asset fetched with
+    /// credentials.
+    #[test]
+    fn redbot_store_public_unnecessary_a_fingerprinted_asset_is_not_marked_public() {
+        let policy = CacheControlPolicy::new(&[]).unwrap();
+        let value = policy.for_path("assets/site.3f9a2b1c.css", false);
+        assert_eq!(value, "max-age=31536000, immutable");
+        assert!(!value.to_str().unwrap().contains("public"));
     }
 
     #[test]
