@@ -13,6 +13,7 @@
 use http::header::SET_COOKIE;
 use http::{HeaderMap, Method, StatusCode};
 use revalidate_core::answer::{Plan, RangeField, plan};
+use revalidate_core::purge::PURGE_PATH;
 use revalidate_core::{HttpDate, Preconditions, Validators};
 
 /// What the edge does with a request, by method and target.
@@ -41,9 +42,6 @@ pub enum Route {
 /// The methods the edge handles, for `Allow` (on `OPTIONS *` and a `405`
 /// to `CONNECT`).
 pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE";
-
-/// The path of the purge API.
-pub const PURGE_PATH: &str = "/_revalidate/purge";
 
 /// The path of the metrics.
 pub const METRICS_PATH: &str = "/metrics";

@@ -18,7 +18,7 @@
 //! | [`upstream`] | the pooled client to the origin, and whose fault a failure is |
 //! | [`surrogate`] | `Surrogate-Control` as `CDN-Cache-Control` |
 //! | [`storage`] | memory and disk tiers, purges |
-//! | [`purge`] | the purge API |
+//! | [`purge`] | the purge API's HTTP handling (token, body limits, storage); its wire format is the core's [`revalidate_core::purge`] |
 //! | [`metrics`] | Prometheus counters |
 //! | [`problem`] | problem details for the errors the edge answers |
 //! | [`clock`] | the clock seam |

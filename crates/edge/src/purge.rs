@@ -1,27 +1,14 @@
-//! The purge API: `POST /_revalidate/purge` with a bearer token, off unless
-//! a token is configured.
-//!
-//! ```text
-//! POST /_revalidate/purge HTTP/1.1
-//! Authorization: Bearer <purge_token>
-//! Content-Type: application/json
-//!
-//! {"urls": ["/api/notes/1"], "prefixes": ["/assets/"], "tags": ["note-1"]}
-//! ```
-//!
-//! - `urls`: every stored variant of these request targets (a path with
-//!   query, or an absolute URL whose path and query are used).
-//! - `prefixes`: every stored response whose target starts with one.
-//! - `tags`: every stored response whose `Cache-Tag` or `Surrogate-Key`
-//!   field named it.
+//! The purge API's HTTP handling: `POST` to
+//! [`PURGE_PATH`](revalidate_core::purge::PURGE_PATH) with a bearer token,
+//! off unless a token is configured. The wire format (the path, the
+//! `{"urls", "prefixes", "tags"}` body and the `{"purged": ...}` answer) is
+//! the core's, [`revalidate_core::purge`], shared with the origin that
+//! sends it; here are the token check, the body limits, what a URL purge
+//! matches (its path and query) and the storage the purges go to.
 //!
 //! Purges are durable when the answer (`200`, with counts) is sent: they
 //! survive a restart of an edge with a `--cache-dir`. The next request for
 //! a purged response goes to the origin.
-//!
-//! `revalidate serve` (or any application) purges its edges after a write
-//! by sending this request to each edge; a write that itself goes through
-//! the edge needs no purge for its own URL, which §4.4 invalidation covers.
 
 use std::time::Duration;
 
@@ -29,7 +16,7 @@ use bytes::Bytes;
 use http::header::{ALLOW, AUTHORIZATION, CONNECTION, HeaderValue, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
-use serde::Deserialize;
+use revalidate_core::purge::{PurgeCounts, PurgeRequest, PurgeResponse};
 
 use crate::body::{BoxError, EdgeBody, full};
 use crate::metrics::{EdgeMetrics, PurgeKind};
@@ -56,15 +43,6 @@ pub(crate) struct PurgeApi<'a> {
 
 /// The largest purge request body.
 const BODY_LIMIT: usize = 64 * 1024;
-
-/// A purge request.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct PurgeRequest {
-    urls: Vec<String>,
-    prefixes: Vec<String>,
-    tags: Vec<String>,
-}
 
 /// Compares without an early exit, so the time taken does not tell how
 /// much of a guessed token was right.
@@ -140,7 +118,7 @@ where
                 .into_edge_response();
         }
     };
-    let purge: PurgeRequest = match serde_json::from_slice(&body) {
+    let purge = match PurgeRequest::from_json(&body) {
         Ok(purge) => purge,
         Err(e) => {
             return Problem::new(StatusCode::BAD_REQUEST, "Invalid purge request")
@@ -150,7 +128,7 @@ where
                 .into_edge_response();
         }
     };
-    if purge.urls.is_empty() && purge.prefixes.is_empty() && purge.tags.is_empty() {
+    if purge.is_empty() {
         return Problem::new(StatusCode::BAD_REQUEST, "Empty purge request")
             .with_detail("Name at least one URL, prefix or tag.")
             .into_edge_response();
@@ -195,10 +173,14 @@ where
             .with_detail(format!("The cache could not record the purge durably: {e}"))
             .into_edge_response();
     }
-    let body = serde_json::json!({
-        "purged": {"urls": targets.len(), "prefixes": purge.prefixes.len(), "tags": purge.tags.len()}
-    });
-    let mut response = Response::new(full(body.to_string()));
+    let answer = PurgeResponse {
+        purged: PurgeCounts {
+            prefixes: purge.prefixes.len(),
+            tags: purge.tags.len(),
+            urls: targets.len(),
+        },
+    };
+    let mut response = Response::new(full(answer.to_json()));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
