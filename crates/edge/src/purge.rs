@@ -17,6 +17,7 @@ use http::header::{ALLOW, AUTHORIZATION, CONNECTION, HeaderValue, WWW_AUTHENTICA
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use revalidate_core::purge::{PurgeCounts, PurgeRequest, PurgeResponse};
+use subtle::ConstantTimeEq;
 
 use crate::body::{BoxError, EdgeBody, full};
 use crate::metrics::{EdgeMetrics, PurgeKind};
@@ -44,14 +45,12 @@ pub(crate) struct PurgeApi<'a> {
 /// The largest purge request body.
 const BODY_LIMIT: usize = 64 * 1024;
 
-/// Compares without an early exit, so the time taken does not tell how
-/// much of a guessed token was right.
+/// Compares in constant time ([`subtle::ConstantTimeEq`]), so that the time
+/// taken does not tell how much of a guessed token was right. Tokens of
+/// another length differ at once: the time may tell the length, which is
+/// no help in guessing the bytes.
 fn same_token(given: &[u8], expected: &[u8]) -> bool {
-    let mut difference = u8::from(given.len() != expected.len());
-    for (i, e) in expected.iter().enumerate() {
-        difference |= given.get(i).copied().unwrap_or(0) ^ e;
-    }
-    difference == 0
+    bool::from(given.ct_eq(expected))
 }
 
 fn authorized(request_token: Option<&HeaderValue>, expected: &str) -> bool {
@@ -211,6 +210,25 @@ mod tests {
             assert_eq!(authorized(Some(&value), "0123456789abcdef"), expected, "{header}");
         }
         assert!(!authorized(None, "0123456789abcdef"));
+    }
+
+    #[test]
+    fn same_token_needs_every_byte_and_the_length() {
+        let expected = b"0123456789abcdef";
+        let cases: [(&[u8], bool); 8] = [
+            (b"0123456789abcdef", true),
+            (b"0123456789abcdeX", false),
+            (b"X123456789abcdef", false),
+            (b"0123456789ABCDEF", false),
+            (b"0123456789abcde", false),
+            (b"0123456789abcdef0", false),
+            (b"0123456789abcdef\0", false),
+            (b"", false),
+        ];
+        for (given, same) in cases {
+            assert_eq!(same_token(given, expected), same, "{}", given.escape_ascii());
+        }
+        assert!(!same_token(b"", b"0"));
     }
 
     #[test]
