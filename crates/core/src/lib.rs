@@ -18,6 +18,7 @@
 //! | [`accept_encoding`] | RFC 9110 §12.5.3 | `Accept-Encoding` members and weights ([`accept_encoding::AcceptEncoding`]), one reading for the origin's variant choice and the layer's coded tags |
 //! | [`answer`] | [RFC 9110 §13.2.2], §14, §15.4.5 | the one plan for answering a `GET`/`HEAD` from a complete representation ([`answer::plan`] → [`answer::Plan`]: 304, 412, 200, 206, multipart 206, 416); `Content-Range` values; the `multipart/byteranges` layout |
 //! | [`problem`] | RFC 9457 | [`problem::Problem`]: the `application/problem+json` document of every error the servers write |
+//! | [`purge`] | — | the purge API's wire format, one for the edge that answers it and the origin that sends it: [`purge::PURGE_PATH`], [`purge::PurgeRequest`] (`urls`, `prefixes`, `tags`), [`purge::PurgeResponse`] |
 //! | [`range`] | RFC 9110 §14 | what [`answer`] checks before the `Range` parser ([`range::positions_fit_u64`]) |
 //! | [`cache`] | [RFC 9111], RFC 9211, RFC 9213 | caching: directives, storing, freshness and age, reuse, validation, invalidation, `Cache-Status` |
 //!
@@ -131,6 +132,7 @@ pub mod etag;
 pub mod not_modified;
 pub mod precondition;
 pub mod problem;
+pub mod purge;
 pub mod range;
 pub mod validators;
 

@@ -156,6 +156,24 @@ fn ttl_is_negative_once_stale() {
 }
 
 #[test]
+fn ttl_of_a_lifetime_and_an_age() {
+    // (lifetime, age, ttl): what a cache holding a lifetime and a later age
+    // writes in `Cache-Status` (RFC 9211 §2.4), the same as `Freshness::ttl`.
+    let cases = [
+        (10, 4, 6),
+        (10, 10, 0),
+        (10, 25, -15),
+        (0, DELTA_SECONDS_MAX, -2_147_483_648),
+        (u64::MAX, 0, i64::MAX),
+        (0, u64::MAX, -i64::MAX),
+        (u64::MAX, u64::MAX, 0),
+    ];
+    for (lifetime, age, expected) in cases {
+        assert_eq!(ttl(lifetime, age), expected, "lifetime {lifetime}, age {age}");
+    }
+}
+
+#[test]
 fn missing_date_uses_the_arrival_time() {
     // RFC 9110 §6.6.1: the recipient records the time it was received.
     let map = headers(&[("expires", &date(NOW + 60))]);

@@ -16,6 +16,7 @@
 //! - `cache_directives`, `cache_freshness`, `cache_storage`, `cache_validate`,
 //!   `cache_invalidate`: RFC 9111 / 9211 / 9213 tables per cache module
 //! - `cache_properties`: property tests for the cache module
+//! - `purge`: the purge API's wire format (request and answer JSON)
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -35,5 +36,6 @@ mod not_modified;
 mod pitfalls;
 mod precondition;
 mod properties;
+mod purge;
 mod purity;
 mod write_guard;

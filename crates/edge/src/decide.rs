@@ -10,13 +10,11 @@
 //! Nothing here does IO or reads a clock; [`crate::proxy`] does, and calls
 //! these.
 
-use http::header::{HeaderName, SET_COOKIE};
+use http::header::SET_COOKIE;
 use http::{HeaderMap, Method, StatusCode};
 use revalidate_core::answer::{Plan, RangeField, plan};
+use revalidate_core::purge::PURGE_PATH;
 use revalidate_core::{HttpDate, Preconditions, Validators};
-
-/// `Cache-Status` ([RFC 9211](https://www.rfc-editor.org/rfc/rfc9211)).
-pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// What the edge does with a request, by method and target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,9 +42,6 @@ pub enum Route {
 /// The methods the edge handles, for `Allow` (on `OPTIONS *` and a `405`
 /// to `CONNECT`).
 pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE";
-
-/// The path of the purge API.
-pub const PURGE_PATH: &str = "/_revalidate/purge";
 
 /// The path of the metrics.
 pub const METRICS_PATH: &str = "/metrics";
@@ -182,7 +177,7 @@ mod tests {
         let mut map = HeaderMap::new();
         for (name, value) in fields {
             map.append(
-                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
                 HeaderValue::from_str(value).unwrap(),
             );
         }

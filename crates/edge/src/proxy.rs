@@ -45,7 +45,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 use revalidate_core::answer::Plan;
-use revalidate_core::cache::{CacheStatus, Forward, RequestDirectives, Reuse, stale_if_error_allows};
+use revalidate_core::cache::{self, CacheStatus, Forward, RequestDirectives, Reuse, stale_if_error_allows};
 
 use self::fill::{Fetched, Streaming, Validated};
 use self::lookup::{Ask, Found, Lookup};
@@ -430,7 +430,7 @@ impl Edge {
             .forward_status(streaming.origin_status)
             .stored(streaming.stored.is_some());
         if let Some(freshness) = streaming.stored {
-            status = status.ttl(ttl_of(freshness.lifetime, freshness.age));
+            status = status.ttl(freshness.ttl());
         }
         if let Some(declined) = streaming.declined {
             status = status.detail(declined.token());
@@ -562,7 +562,7 @@ impl Edge {
     /// The `Cache-Status` member of a stored response served at
     /// `served.age`: its label with the `ttl` left of its lifetime.
     fn served_status(&self, served: &ServedAt<'_>) -> http::HeaderValue {
-        let ttl = ttl_of(served.entry.freshness_on_arrival.lifetime, served.age);
+        let ttl = cache::ttl(served.entry.freshness_on_arrival.lifetime, served.age);
         match &served.label {
             Label::Hit => self.status(None).ttl(ttl),
             Label::Other(status) => status.clone().ttl(ttl),
@@ -591,10 +591,4 @@ impl Edge {
             self.inner.metrics.origin_error(kind);
         }
     }
-}
-
-/// RFC 9211 `ttl`: the freshness lifetime minus the current age, negative
-/// once stale.
-fn ttl_of(lifetime: u64, age: u64) -> i64 {
-    i64::try_from(lifetime).unwrap_or(i64::MAX) - i64::try_from(age).unwrap_or(i64::MAX)
 }

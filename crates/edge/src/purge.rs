@@ -1,27 +1,14 @@
-//! The purge API: `POST /_revalidate/purge` with a bearer token, off unless
-//! a token is configured.
-//!
-//! ```text
-//! POST /_revalidate/purge HTTP/1.1
-//! Authorization: Bearer <purge_token>
-//! Content-Type: application/json
-//!
-//! {"urls": ["/api/notes/1"], "prefixes": ["/assets/"], "tags": ["note-1"]}
-//! ```
-//!
-//! - `urls`: every stored variant of these request targets (a path with
-//!   query, or an absolute URL whose path and query are used).
-//! - `prefixes`: every stored response whose target starts with one.
-//! - `tags`: every stored response whose `Cache-Tag` or `Surrogate-Key`
-//!   field named it.
+//! The purge API's HTTP handling: `POST` to
+//! [`PURGE_PATH`](revalidate_core::purge::PURGE_PATH) with a bearer token,
+//! off unless a token is configured. The wire format (the path, the
+//! `{"urls", "prefixes", "tags"}` body and the `{"purged": ...}` answer) is
+//! the core's, [`revalidate_core::purge`], shared with the origin that
+//! sends it; here are the token check, the body limits, what a URL purge
+//! matches (its path and query) and the storage the purges go to.
 //!
 //! Purges are durable when the answer (`200`, with counts) is sent: they
 //! survive a restart of an edge with a `--cache-dir`. The next request for
 //! a purged response goes to the origin.
-//!
-//! `revalidate serve` (or any application) purges its edges after a write
-//! by sending this request to each edge; a write that itself goes through
-//! the edge needs no purge for its own URL, which §4.4 invalidation covers.
 
 use std::time::Duration;
 
@@ -29,7 +16,8 @@ use bytes::Bytes;
 use http::header::{ALLOW, AUTHORIZATION, CONNECTION, HeaderValue, WWW_AUTHENTICATE};
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
-use serde::Deserialize;
+use revalidate_core::purge::{PurgeCounts, PurgeRequest, PurgeResponse};
+use subtle::ConstantTimeEq;
 
 use crate::body::{BoxError, EdgeBody, full};
 use crate::metrics::{EdgeMetrics, PurgeKind};
@@ -57,23 +45,12 @@ pub(crate) struct PurgeApi<'a> {
 /// The largest purge request body.
 const BODY_LIMIT: usize = 64 * 1024;
 
-/// A purge request.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct PurgeRequest {
-    urls: Vec<String>,
-    prefixes: Vec<String>,
-    tags: Vec<String>,
-}
-
-/// Compares without an early exit, so the time taken does not tell how
-/// much of a guessed token was right.
+/// Compares in constant time ([`subtle::ConstantTimeEq`]), so that the time
+/// taken does not tell how much of a guessed token was right. Tokens of
+/// another length differ at once: the time may tell the length, which is
+/// no help in guessing the bytes.
 fn same_token(given: &[u8], expected: &[u8]) -> bool {
-    let mut difference = u8::from(given.len() != expected.len());
-    for (i, e) in expected.iter().enumerate() {
-        difference |= given.get(i).copied().unwrap_or(0) ^ e;
-    }
-    difference == 0
+    bool::from(given.ct_eq(expected))
 }
 
 fn authorized(request_token: Option<&HeaderValue>, expected: &str) -> bool {
@@ -140,7 +117,7 @@ where
                 .into_edge_response();
         }
     };
-    let purge: PurgeRequest = match serde_json::from_slice(&body) {
+    let purge = match PurgeRequest::from_json(&body) {
         Ok(purge) => purge,
         Err(e) => {
             return Problem::new(StatusCode::BAD_REQUEST, "Invalid purge request")
@@ -150,7 +127,7 @@ where
                 .into_edge_response();
         }
     };
-    if purge.urls.is_empty() && purge.prefixes.is_empty() && purge.tags.is_empty() {
+    if purge.is_empty() {
         return Problem::new(StatusCode::BAD_REQUEST, "Empty purge request")
             .with_detail("Name at least one URL, prefix or tag.")
             .into_edge_response();
@@ -195,10 +172,14 @@ where
             .with_detail(format!("The cache could not record the purge durably: {e}"))
             .into_edge_response();
     }
-    let body = serde_json::json!({
-        "purged": {"urls": targets.len(), "prefixes": purge.prefixes.len(), "tags": purge.tags.len()}
-    });
-    let mut response = Response::new(full(body.to_string()));
+    let answer = PurgeResponse {
+        purged: PurgeCounts {
+            prefixes: purge.prefixes.len(),
+            tags: purge.tags.len(),
+            urls: targets.len(),
+        },
+    };
+    let mut response = Response::new(full(answer.to_json()));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -229,6 +210,25 @@ mod tests {
             assert_eq!(authorized(Some(&value), "0123456789abcdef"), expected, "{header}");
         }
         assert!(!authorized(None, "0123456789abcdef"));
+    }
+
+    #[test]
+    fn same_token_needs_every_byte_and_the_length() {
+        let expected = b"0123456789abcdef";
+        let cases: [(&[u8], bool); 8] = [
+            (b"0123456789abcdef", true),
+            (b"0123456789abcdeX", false),
+            (b"X123456789abcdef", false),
+            (b"0123456789ABCDEF", false),
+            (b"0123456789abcde", false),
+            (b"0123456789abcdef0", false),
+            (b"0123456789abcdef\0", false),
+            (b"", false),
+        ];
+        for (given, same) in cases {
+            assert_eq!(same_token(given, expected), same, "{}", given.escape_ascii());
+        }
+        assert!(!same_token(b"", b"0"));
     }
 
     #[test]

@@ -45,6 +45,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use revalidate_core::purge::PURGE_PATH;
 use serde::Deserialize;
 
 /// Everything `revalidate serve` needs to start.
@@ -310,9 +311,9 @@ impl EdgePurgeConfig {
                 return Err(bad("is not an http:// URL with a host"));
             }
             if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-                return Err(bad(
-                    "has a path or query (the purge API is always at /_revalidate/purge)",
-                ));
+                return Err(bad(&format!(
+                    "has a path or query (the purge API is always at {PURGE_PATH})"
+                )));
             }
             if uris.iter().any(|u| u.authority() == uri.authority()) {
                 return Err(bad("is listed twice"));

@@ -7,17 +7,11 @@
 //! but a write sent to the origin directly, through another edge, or to
 //! another node sharing the database, leaves every edge serving the old
 //! version for as long as it may. With `[edge_purge]` configured, every
-//! successful `PUT`, `PATCH`, `DELETE` and `POST` (create) sends
-//!
-//! ```text
-//! POST /_revalidate/purge HTTP/1.1
-//! Authorization: Bearer <token>
-//! Content-Type: application/json
-//!
-//! {"urls": ["/api/notes/1"]}
-//! ```
-//!
-//! to each edge (the edge's purge API, see `revalidate_edge::purge`).
+//! successful `PUT`, `PATCH`, `DELETE` and `POST` (create) sends each edge
+//! a purge request naming the written resource's URL (`{"urls":
+//! ["/api/notes/1"]}`): the edge's purge API, whose wire format is
+//! [`revalidate_core::purge`] (the same [`PurgeRequest`] type the edge
+//! reads), with the configured bearer token.
 //!
 //! - **What is purged**: the written resource's URL, which purges every
 //!   stored variant of it. The API has no collection listing (`GET` of a
@@ -66,50 +60,19 @@ use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use revalidate_core::purge::{PURGE_PATH, PurgeRequest};
 use revalidate_store::ResourceKey;
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::config::{ConfigError, EdgePurgeConfig};
 use crate::metrics::Metrics;
 
-/// Where the purge API lives on an edge.
-pub const PURGE_PATH: &str = "/_revalidate/purge";
-
 // ----- pure parts ------------------------------------------------------------
 
-/// The body of one purge request.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct PurgeBody {
-    /// Request targets whose every stored variant the edge forgets.
-    pub urls: Vec<String>,
-}
-
-impl PurgeBody {
-    /// What a successful write of `key`, under the API mounted at
-    /// `api_prefix` (such as `/api/`), makes stale at the edges.
-    pub fn for_write(api_prefix: &str, key: &ResourceKey) -> Self {
-        Self {
-            urls: vec![resource_url(api_prefix, key)],
-        }
-    }
-
-    /// One request for several writes' URLs, each named once, in order.
-    pub fn batch(urls: impl IntoIterator<Item = String>) -> Self {
-        let mut batch: Vec<String> = Vec::new();
-        for url in urls {
-            if !batch.contains(&url) {
-                batch.push(url);
-            }
-        }
-        Self { urls: batch }
-    }
-
-    /// The JSON the edge's purge API reads.
-    pub fn to_json(&self) -> Bytes {
-        // A struct of strings always serialises.
-        Bytes::from(serde_json::to_vec(self).expect("a list of strings serialises to JSON"))
-    }
+/// What a successful write of `key`, under the API mounted at `api_prefix`
+/// (such as `/api/`), makes stale at the edges: the resource's URL.
+pub fn purge_for_write(api_prefix: &str, key: &ResourceKey) -> PurgeRequest {
+    PurgeRequest::urls([resource_url(api_prefix, key)])
 }
 
 /// The URL a resource is read at: `{prefix}{collection}/{id}`.
@@ -357,7 +320,7 @@ impl EdgePurger {
     /// Queues the purge of what a successful write of `key` made stale, on
     /// every edge; returns at once.
     pub fn after_write(&self, key: &ResourceKey) {
-        for url in PurgeBody::for_write(&self.inner.api_prefix, key).urls {
+        for url in purge_for_write(&self.inner.api_prefix, key).urls {
             for queue in &self.inner.edges {
                 match queue.sender.try_send(url.clone()) {
                     Ok(()) => queue.overflowing.store(false, Ordering::Relaxed),
@@ -403,7 +366,8 @@ async fn run_queue<T: PurgeTransport>(
             }
         }
         let writes = waiting.len() as u64;
-        let body = PurgeBody::batch(waiting.drain(..));
+        // Several writes of one resource waiting together: one URL.
+        let body = PurgeRequest::urls(waiting.drain(..));
         let ok = send_with_retries(&*transport, &endpoint, &body, &policy).await;
         metrics.record_edge_purges(ok, writes);
     }
@@ -414,10 +378,10 @@ async fn run_queue<T: PurgeTransport>(
 async fn send_with_retries<T: PurgeTransport>(
     transport: &T,
     endpoint: &Uri,
-    body: &PurgeBody,
+    body: &PurgeRequest,
     policy: &PurgePolicy,
 ) -> bool {
-    let json = body.to_json();
+    let json = Bytes::from(body.to_json());
     let mut attempt = 1;
     loop {
         let (result, why) =
@@ -493,8 +457,8 @@ mod tests {
         ];
         for (prefix, collection, id, json) in cases {
             let key = ResourceKey::new(collection, id).unwrap();
-            let body = PurgeBody::for_write(prefix, &key);
-            assert_eq!(body.to_json(), Bytes::from(json), "{prefix}{collection}/{id}");
+            let body = purge_for_write(prefix, &key);
+            assert_eq!(body.to_json(), json, "{prefix}{collection}/{id}");
         }
     }
 
@@ -502,7 +466,7 @@ mod tests {
     fn a_batch_names_each_url_once_in_order() {
         let urls = ["/api/n/b", "/api/n/a", "/api/n/b", "/api/n/c", "/api/n/a"].map(str::to_owned);
         assert_eq!(
-            PurgeBody::batch(urls).urls,
+            PurgeRequest::urls(urls).urls,
             ["/api/n/b", "/api/n/a", "/api/n/c"].map(str::to_owned)
         );
     }

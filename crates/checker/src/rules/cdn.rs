@@ -3,29 +3,36 @@
 //! ([RFC 9111 §4.3](https://www.rfc-editor.org/rfc/rfc9111#section-4.3),
 //! [RFC 9211](https://www.rfc-editor.org/rfc/rfc9211)).
 
-use revalidate_core::cache::{CacheConfig, Stored, freshness};
+use http::HeaderName;
+use http::header::{AGE, VIA};
+use revalidate_core::cache::{CACHE_STATUS, CacheConfig, Stored, freshness};
 
 use super::{Findings, coding_of, etag_of, etag_text};
 use crate::finding;
 use crate::model::{InmForm, ProbeKind, RecordedResponse, Recording};
 use crate::rules::freshness::duration;
 
-/// Fields that only caches add.
-const CACHE_FIELDS: [&str; 7] = [
-    "age",
-    "cache-status",
-    "via",
-    "x-cache",
-    "cf-cache-status",
-    "x-served-by",
-    "x-cache-hits",
+/// Fields that only caches add: the standard ones by their `http` and core
+/// names, the vendors' spelled here.
+const CACHE_FIELDS: [HeaderName; 7] = [
+    AGE,
+    CACHE_STATUS,
+    VIA,
+    HeaderName::from_static("x-cache"),
+    HeaderName::from_static("cf-cache-status"),
+    HeaderName::from_static("x-served-by"),
+    HeaderName::from_static("x-cache-hits"),
 ];
 
 /// The cache fields a response carries, as `name: value`.
 pub(crate) fn cache_evidence(response: &RecordedResponse) -> Vec<String> {
     CACHE_FIELDS
         .iter()
-        .filter_map(|name| response.joined(name).map(|value| format!("{name}: {value}")))
+        .filter_map(|name| {
+            response
+                .joined(name.as_str())
+                .map(|value| format!("{name}: {value}"))
+        })
         .collect()
 }
 
@@ -46,7 +53,7 @@ fn cache_status_hit(value: &str) -> bool {
 /// Whether a response says a cache answered it without the origin.
 pub(crate) fn answered_by_cache(response: &RecordedResponse) -> bool {
     response
-        .joined("cache-status")
+        .joined(CACHE_STATUS.as_str())
         .is_some_and(|v| cache_status_hit(&v))
         || ["x-cache", "cf-cache-status"].iter().any(|name| {
             response

@@ -87,11 +87,10 @@ impl Freshness {
         self.lifetime.saturating_sub(self.age)
     }
 
-    /// Freshness left in seconds, negative once stale: the RFC 9211 `ttl`.
+    /// Freshness left in seconds, negative once stale: the RFC 9211 `ttl`
+    /// ([`ttl()`] of its lifetime and age).
     pub fn ttl(&self) -> i64 {
-        let lifetime = i64::try_from(self.lifetime).unwrap_or(i64::MAX);
-        let age = i64::try_from(self.age).unwrap_or(i64::MAX);
-        lifetime.saturating_sub(age)
+        ttl(self.lifetime, self.age)
     }
 
     /// Whether a directive forbids serving this response stale in a cache
@@ -112,6 +111,19 @@ impl Freshness {
 /// field with a value of 2147483648 (2^31)." Ages are capped there.
 pub fn age_header_value(age: u64) -> HeaderValue {
     HeaderValue::from(age.min(DELTA_SECONDS_MAX))
+}
+
+/// The `ttl` parameter of `Cache-Status` ([RFC 9211 §2.4]): the freshness
+/// `lifetime` minus the current `age`, in seconds, negative once stale.
+/// Apart from [`Freshness::ttl`] so that a cache holding a stored
+/// response's lifetime and a later age need not build a [`Freshness`]
+/// (and copy its directives) to label it.
+///
+/// [RFC 9211 §2.4]: https://www.rfc-editor.org/rfc/rfc9211#section-2.4
+pub fn ttl(lifetime: u64, age: u64) -> i64 {
+    let lifetime = i64::try_from(lifetime).unwrap_or(i64::MAX);
+    let age = i64::try_from(age).unwrap_or(i64::MAX);
+    lifetime.saturating_sub(age)
 }
 
 /// The freshness of `stored` at `now`.

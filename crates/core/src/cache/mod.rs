@@ -10,11 +10,11 @@
 //! | module | RFC | what it decides |
 //! |---|---|---|
 //! | [`directives`] | 9111 §5.2, 9213 | `Cache-Control` / `CDN-Cache-Control` parsed once: [`ResponseDirectives`], [`RequestDirectives`] |
-//! | [`mod@freshness`] | 9111 §4.2, §5.1, §5.3 | [`freshness()`]: lifetime (explicit or heuristic) and [`current_age`]; [`age_header_value`] |
+//! | [`mod@freshness`] | 9111 §4.2, §5.1, §5.3 | [`freshness()`]: lifetime (explicit or heuristic) and [`current_age`]; [`age_header_value`]; [`ttl()`] for `Cache-Status` (RFC 9211 §2.4) |
 //! | [`decide`] | 9111 §3, §4 | [`storage_decision`]: may it be stored; [`reuse_decision`]: serve, serve stale, or validate; [`stale_if_error_allows`]; [`answers_method`] (HEAD from a stored GET) |
 //! | [`validate`] | 9111 §3.1, §3.2, §4.1, §4.3 | [`vary_matches`] / [`secondary_key`]; [`storable_headers`]; [`conditional_request_headers`] / [`revalidation_request_headers`]; [`on_validation_response`]; [`not_modified_selects`]; [`update_stored_headers`]; [`stored_validators`] for client conditionals; [`head_freshens`] |
 //! | [`invalidate`] | 9111 §4.4 | [`invalidation_targets`]: which URIs an unsafe request invalidates |
-//! | [`status`] | 9211 | [`CacheStatus`]: the `Cache-Status` field value |
+//! | [`status`] | 9211 | [`CACHE_STATUS`], the field name; [`CacheStatus`]: the field value |
 //!
 //! A shared cache runs a `GET` (or `HEAD`) like this:
 //!
@@ -64,9 +64,9 @@ pub use decide::{
     stale_if_error_allows, storage_decision, understood_status,
 };
 pub use directives::{FieldNames, MaxStale, RequestDirectives, ResponseDirectives};
-pub use freshness::{Freshness, LifetimeSource, age_header_value, current_age, freshness};
+pub use freshness::{Freshness, LifetimeSource, age_header_value, current_age, freshness, ttl};
 pub use invalidate::invalidation_targets;
-pub use status::{CacheStatus, Forward};
+pub use status::{CACHE_STATUS, CacheStatus, Forward};
 pub use validate::{
     NOT_UPDATED_FROM_304, Validation, conditional_request_headers, head_freshens, not_modified_selects,
     on_validation_response, revalidation_request_headers, secondary_key, storable_headers, stored_validators,

@@ -6,7 +6,14 @@
 
 use std::fmt::Write as _;
 
-use http::{HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
+
+/// The `Cache-Status` field name ([RFC 9211 §2]), here beside the value it
+/// carries so that every crate writing or reading the field names it the
+/// same way.
+///
+/// [RFC 9211 §2]: https://www.rfc-editor.org/rfc/rfc9211#section-2
+pub const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 
 /// Why the cache went forward to the next hop (RFC 9211 §2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

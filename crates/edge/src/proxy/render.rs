@@ -18,10 +18,11 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use revalidate_core::answer::{
     Plan, Segment, content_range, multipart_layout, range_length, unsatisfied_range,
 };
+use revalidate_core::cache::CACHE_STATUS;
 use revalidate_core::{EntityTag, not_modified_headers};
 
 use crate::body::{EdgeBody, empty, full, pieces};
-use crate::decide::{ALLOWED_METHODS, CACHE_STATUS, Route};
+use crate::decide::{ALLOWED_METHODS, Route};
 use crate::entry::{HitAnswer, ResponseMeta};
 use crate::problem::{IntoEdgeResponse, Problem};
 use crate::upstream::Failure;
