@@ -84,7 +84,7 @@
 //!   `collapse_timeout` (default 5 s, nginx's `proxy_cache_lock_timeout`)
 //!   before it does. Their `Cache-Status` says they went forward with the
 //!   leader (`fwd=uri-miss` or `fwd=stale`, the leader's `fwd-status`,
-//!   `collapsed`), never `hit` ([RFC 9211 §2.8]).
+//!   `collapsed`), never `hit` ([RFC 9211 §2.6]).
 //! - **`Set-Cookie`**: a response that would be stored with a `Set-Cookie`
 //!   field is not stored (`Cache-Status` says `detail=set-cookie`, no
 //!   `stored`); the client that caused the fetch gets its cookie, and so
@@ -140,7 +140,7 @@
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 //! [RFC 9110 §7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-7.2
 //! [RFC 9110 §9.3.7]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.7
-//! [RFC 9211 §2.8]: https://www.rfc-editor.org/rfc/rfc9211#section-2.8
+//! [RFC 9211 §2.6]: https://www.rfc-editor.org/rfc/rfc9211#section-2.6
 
 pub mod body;
 pub mod clock;

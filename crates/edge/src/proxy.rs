@@ -226,7 +226,7 @@ impl Edge {
                     return self.failed(&ask, found.as_deref(), failure, why, true);
                 }
                 // Nothing to share: a miss goes forward itself, so it was
-                // not collapsed (RFC 9211 §2.8); a revalidation looks again
+                // not collapsed (RFC 9211 §2.6); a revalidation looks again
                 // (the leader may have removed what it found).
                 Some(Landed::NotStored) if found.is_none() => {
                     return self.fetch(&ask, index, None, why).await;
@@ -266,7 +266,7 @@ impl Edge {
         }
     }
 
-    /// [RFC 9211 §2.8]: a request that waited for another's origin request
+    /// [RFC 9211 §2.6]: a request that waited for another's origin request
     /// and is answered from what that stored was "collapsed together with
     /// one or more other forward requests": it went forward (`fwd`, with
     /// the reason it would have gone and the status the origin answered,
@@ -274,7 +274,7 @@ impl Edge {
     /// that were "not forwarded" (as §3's example `fwd=uri-miss;
     /// collapsed`).
     ///
-    /// [RFC 9211 §2.8]: https://www.rfc-editor.org/rfc/rfc9211#section-2.8
+    /// [RFC 9211 §2.6]: https://www.rfc-editor.org/rfc/rfc9211#section-2.6
     fn collapsed_status(&self, why: Forward, origin_status: StatusCode) -> CacheStatus {
         self.status(Some(why))
             .collapsed(true)

@@ -1134,7 +1134,7 @@ async fn a_purge_while_the_fill_is_in_flight_covers_what_the_fill_stores() {
     assert!(edge.get("/doc", &[]).await.is_hit());
 }
 
-/// RFC 9211 §2.8: `collapsed` means the response was reused from another
+/// RFC 9211 §2.6: `collapsed` means the response was reused from another
 /// request's forward. A request that waited for a leader whose response
 /// could not be stored (`no-store`) then goes forward itself: it was not
 /// collapsed, and its Cache-Status says a plain `fwd=uri-miss`.
