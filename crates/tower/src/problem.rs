@@ -1,5 +1,6 @@
 //! The small `application/problem+json` bodies ([RFC 9457]) of the
-//! responses the layer writes itself: 412 and 416.
+//! responses the layer writes itself, 412 and 416: the core's documents
+//! ([`revalidate_core::problem`]) with the layer's texts.
 //!
 //! [RFC 9457]: https://www.rfc-editor.org/rfc/rfc9457
 
@@ -7,9 +8,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use revalidate_core::Condition;
-
-/// The media type of a problem details body.
-pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
+use revalidate_core::problem::{PROBLEM_JSON, Problem};
 
 /// The body of a 412 that the layer answered, saying which field failed.
 pub(crate) fn precondition_failed(condition: Option<Condition>) -> Bytes {
@@ -44,18 +43,14 @@ pub(crate) fn range_not_satisfiable() -> Bytes {
     )
 }
 
+/// The document from the core's one builder ([`Problem`]), with the
+/// failed field as the `field` extension member (RFC 9457 §3.2).
 fn problem(status: StatusCode, title: &str, detail: &str, field: &str) -> Bytes {
-    // Every string here is a constant without quotes or backslashes, so
-    // it needs no JSON escaping.
-    let field = if field.is_empty() {
-        String::new()
-    } else {
-        format!(",\"field\":\"{field}\"")
-    };
-    Bytes::from(format!(
-        "{{\"type\":\"about:blank\",\"title\":\"{title}\",\"status\":{},\"detail\":\"{detail}\"{field}}}",
-        status.as_u16()
-    ))
+    let mut problem = Problem::new(status, title).with_detail(detail);
+    if !field.is_empty() {
+        problem = problem.with_member("field", field);
+    }
+    Bytes::from(problem.into_response::<Vec<u8>>().into_body())
 }
 
 /// `Content-Type` and `Content-Length` for a problem body.
