@@ -20,7 +20,8 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::clock;
-use crate::guard::{ConnState, Guard, Serving, Timeouts};
+use crate::conn::ConnState;
+use crate::guard::{Guard, Serving, Timeouts};
 use crate::io::WatchedStream;
 use crate::limits::{ListenerConfig, connections_within_fd_limit};
 use crate::metrics::ConnectionMetrics;

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::guard::ConnState;
+use crate::conn::ConnState;
 
 /// A TCP stream that reports to its connection's state.
 ///

@@ -55,7 +55,8 @@
 //! | [`limits`] | [`Limits`] (the `[connections]` section: defaults, validation) and [`ListenerConfig`]; the file-descriptor budget |
 //! | [`accept`] | [`FrontDoor`]: the accept loop, the cap and eviction, the hyper builder; [`AcceptBackoff`], the back-off policy (pure) |
 //! | `registry` | the open connections of a listener: count, longest idle, shutdown orders |
-//! | `guard` | per-connection state and timers: the deadline a state implies (pure), the future that serves a connection and closes it |
+//! | `conn` | what one connection is doing (`ConnState`), shared by its stream, service, bodies, guard and the accept loop |
+//! | `guard` | per-connection timers: the deadline a state implies (pure), the future that serves a connection and closes it |
 //! | `service` | the service wrapper that counts requests in and response bodies out; [`RequestBody`], which tells when a request body was read to its end |
 //! | `io` | the watched stream hyper reads and writes; the draining half of a lingering close |
 //! | [`shutdown`] | [`shutdown_signal`]: SIGTERM/SIGINT handlers installed before the server says where it listens |
@@ -76,6 +77,7 @@
 pub mod accept;
 pub mod clock;
 pub mod config_file;
+mod conn;
 mod guard;
 mod io;
 pub mod limits;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use slab::Slab;
 use tokio::sync::Notify;
 
-use crate::guard::ConnState;
+use crate::conn::ConnState;
 use crate::metrics::{CloseReason, ConnectionMetrics};
 
 /// The open connections of one listener.

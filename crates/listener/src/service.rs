@@ -32,7 +32,7 @@ use http::{Request, Response, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::guard::ConnState;
+use crate::conn::ConnState;
 
 /// A connection's service: the server's own, with the request counted.
 #[derive(Debug)]

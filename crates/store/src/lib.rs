@@ -9,7 +9,8 @@
 //! | `resource` | [`Resource`] (one committed version), [`Current`] (what a write's decision sees), [`Change`], [`WriteOutcome`], [`entity_tag_for`]; the pure `plan` step every backend shares |
 //! | `stamp` | when each state of a resource began and the `Last-Modified` it is sent with: the pure rule that tells two changes within one second apart |
 //! | `limits` | [`StoreOptions`] (the database timeout, the tombstone retention) and the deadline every operation runs under |
-//! | `store` | the [`Store`] trait and [`AnyStore`], chosen at run time by [`open`] |
+//! | `store` | the [`Store`] trait (reads, the atomic conditional write, create) |
+//! | `any` | [`AnyStore`], the backend chosen at run time by [`open`], dispatching to it |
 //! | `memory` | [`MemoryStore`]: a `HashMap` behind a mutex, for tests of other crates |
 //! | `sqlite` | [`SqliteStore`]: the embedded default, a real file (WAL, `BEGIN IMMEDIATE`) |
 //! | `postgres` | [`PostgresStore`]: several nodes on one database (`SELECT … FOR UPDATE`, `INSERT … ON CONFLICT DO NOTHING`) |
@@ -117,6 +118,7 @@
 //! [RFC 9110 §13.1.1]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1
 //! [RFC 9110 §8.8.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.2.2
 
+mod any;
 mod error;
 mod key;
 mod limits;
@@ -129,6 +131,7 @@ mod sqlite;
 mod stamp;
 mod store;
 
+pub use any::AnyStore;
 pub use error::StoreError;
 pub use key::{CollectionName, InvalidKey, KeyPart, MAX_COLLECTION_LEN, MAX_ID_LEN, ResourceKey};
 pub use limits::StoreOptions;
@@ -136,7 +139,7 @@ pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use resource::{Change, Current, Resource, WriteOutcome, entity_tag_for};
 pub use sqlite::SqliteStore;
-pub use store::{AnyStore, Store};
+pub use store::Store;
 
 /// Opens the store a URL names, running migrations for SQL backends:
 ///

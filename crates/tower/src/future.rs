@@ -8,71 +8,19 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::ETAG;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, response};
+use http::{HeaderMap, Request, Response, StatusCode, response};
 use http_body::Body;
 use pin_project_lite::pin_project;
-use revalidate_core::answer::RangeField;
-use revalidate_core::{HttpDate, Preconditions, Validators, not_modified_headers};
+use revalidate_core::not_modified_headers;
 use tower_service::Service;
 
 use crate::body::ConditionalBody;
 use crate::coding::tag_for_coding;
+use crate::context::{IdentityTag, KnownValidators, RequestContext};
 use crate::decide::{self, AfterHandler, BeforeHandler, BodySize, ResponseFacts, Role, apply_validators};
-use crate::layer::{IdentityTag, KnownValidators, Settings};
 use crate::lookup::Current;
 use crate::respond::{Content, answer, not_modified, precondition_failed};
 use crate::tag::body_tag;
-
-/// What the future needs to know about the request once the request
-/// itself has gone to the inner service.
-pub(crate) struct RequestContext {
-    pub(crate) settings: Settings,
-    pub(crate) method: Method,
-    pub(crate) pre: Preconditions,
-    pub(crate) now: HttpDate,
-    /// The request's `Range` field, read once, for the plan; empty when the
-    /// layer does not serve ranges.
-    pub(crate) range: RangeField,
-    /// The validators the lookup found, to set on the response.
-    current: Option<Validators>,
-    /// The request's one `If-None-Match` line, when it is the only
-    /// condition that decides a GET or HEAD: compared byte for byte with a
-    /// tag the layer computed, before any parsing.
-    sole_if_none_match: Option<HeaderValue>,
-}
-
-impl RequestContext {
-    pub(crate) fn tag_only(settings: Settings, method: Method) -> Self {
-        Self {
-            settings,
-            method,
-            pre: Preconditions::default(),
-            now: HttpDate::UNIX_EPOCH,
-            range: RangeField::default(),
-            current: None,
-            sole_if_none_match: None,
-        }
-    }
-
-    pub(crate) fn evaluate(
-        settings: Settings,
-        method: Method,
-        pre: Preconditions,
-        now: HttpDate,
-        range: RangeField,
-        sole_if_none_match: Option<HeaderValue>,
-    ) -> Self {
-        Self {
-            settings,
-            method,
-            pre,
-            now,
-            range,
-            current: None,
-            sole_if_none_match,
-        }
-    }
-}
 
 pin_project! {
     /// The response future of [`Conditional`](crate::Conditional).

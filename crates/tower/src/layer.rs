@@ -3,24 +3,16 @@
 use std::fmt;
 use std::sync::Arc;
 
-use revalidate_core::Validators;
 use tower_layer::Layer;
 
 use crate::clock::{Clock, SystemClock};
+use crate::context::Settings;
 use crate::decide::Role;
 use crate::lookup::{Lookup, NoLookup};
 use crate::service::Conditional;
 
 /// Bodies up to this many bytes are hashed by default: 1 MiB.
 pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
-
-/// The per-layer settings every request copies.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Settings {
-    pub(crate) role: Role,
-    pub(crate) max_body: u64,
-    pub(crate) ranges: bool,
-}
 
 /// Answers conditional requests for the services it wraps: strong ETags
 /// for dynamic responses, 304 Not Modified, 412 Precondition Failed and
@@ -192,25 +184,4 @@ impl<S> Layer<S> for ETagLayer {
         };
         Conditional::new(inner, settings, Arc::new(SystemClock), NoLookup)
     }
-}
-
-/// Validators a handler already knows, as a response extension: the
-/// layer sets `ETag` and `Last-Modified` from them (unless the response
-/// has an `ETag`), does not hash the body, and, when it answers 304,
-/// drops the body without reading it.
-///
-/// With a [`DeferredBody`](crate::DeferredBody), the body is then never
-/// rendered. With axum, return `Extension(KnownValidators(v))` as a
-/// response part.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KnownValidators(pub Validators);
-
-/// Marks a response whose `ETag` names the identity bytes, set by the
-/// [`ETagLayer`]: a [`ConditionalLayer`] further out appends the coding
-/// to it if a layer in between compressed the body.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct IdentityTag {
-    /// The [`ETagLayer`] computed the tag (rather than keeping the
-    /// handler's), so validators given to the outer layer replace it.
-    pub(crate) hashed: bool,
 }

@@ -25,7 +25,8 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | `layer` | [`ConditionalLayer`], [`ETagLayer`], [`KnownValidators`] |
+//! | `layer` | [`ConditionalLayer`], [`ETagLayer`] |
+//! | `context` | what a request carries through the layer: its settings, its context while the inner service runs, the response extensions ([`KnownValidators`]) |
 //! | `service` | [`Conditional`]: reads the request's preconditions, starts the lookup or calls the handler |
 //! | `future` | [`ResponseFuture`]: the lookup → handler → read body → answer state machine |
 //! | `respond` | the answer: turns the core's plan into a 304, 412, the response as it is, a 206 (one range or `multipart/byteranges`) or a 416 |
@@ -207,6 +208,7 @@
 mod body;
 mod clock;
 mod coding;
+mod context;
 mod decide;
 mod future;
 mod layer;
@@ -218,7 +220,8 @@ mod tag;
 
 pub use body::{ConditionalBody, DeferredBody};
 pub use clock::{Clock, SystemClock};
+pub use context::KnownValidators;
 pub use future::ResponseFuture;
-pub use layer::{ConditionalLayer, DEFAULT_MAX_BODY, ETagLayer, KnownValidators};
+pub use layer::{ConditionalLayer, DEFAULT_MAX_BODY, ETagLayer};
 pub use lookup::{Current, Lookup, NoLookup};
 pub use service::Conditional;

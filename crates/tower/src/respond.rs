@@ -17,8 +17,8 @@ use revalidate_core::answer::{
 use revalidate_core::{Condition, not_modified_headers};
 
 use crate::body::ConditionalBody;
+use crate::context::RequestContext;
 use crate::decide;
-use crate::future::RequestContext;
 use crate::problem;
 use crate::tag::single_etag;
 

@@ -14,9 +14,10 @@ use tower_service::Service;
 
 use crate::body::ConditionalBody;
 use crate::clock::Clock;
+use crate::context::RequestContext;
+use crate::context::Settings;
 use crate::decide::Role;
-use crate::future::{RequestContext, ResponseFuture};
-use crate::layer::Settings;
+use crate::future::ResponseFuture;
 use crate::lookup::Lookup;
 
 /// The service made by [`ConditionalLayer`](crate::ConditionalLayer) and
