@@ -104,16 +104,21 @@ impl Problem {
         &self.0.members
     }
 
+    /// The document as JSON, for a shell that writes its own fields.
+    pub fn to_json(&self) -> Vec<u8> {
+        // A map of strings and numbers always serialises.
+        serde_json::to_vec(&self.0.members).unwrap_or_else(|_| b"{}".to_vec())
+    }
+
     /// The response: the status, `Content-Type: application/problem+json`,
     /// the added fields, and the document as the body.
     pub fn into_response<B: From<Vec<u8>>>(self) -> Response<B> {
+        let body = self.to_json();
         let Inner {
             status,
-            members,
             headers: added,
+            ..
         } = *self.0;
-        // A map of strings and numbers always serialises.
-        let body = serde_json::to_vec(&members).unwrap_or_else(|_| b"{}".to_vec());
         let mut response = Response::new(B::from(body));
         *response.status_mut() = status;
         let headers = response.headers_mut();

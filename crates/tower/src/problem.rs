@@ -50,7 +50,7 @@ fn problem(status: StatusCode, title: &str, detail: &str, field: &str) -> Bytes 
     if !field.is_empty() {
         problem = problem.with_member("field", field);
     }
-    Bytes::from(problem.into_response::<Vec<u8>>().into_body())
+    Bytes::from(problem.to_json())
 }
 
 /// `Content-Type` and `Content-Length` for a problem body.
