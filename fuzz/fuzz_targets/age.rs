@@ -98,35 +98,36 @@ fuzz_target!(|data: &[u8]| {
     if with_date {
         headers.insert(DATE, HttpDate::from_unix_seconds(date).unwrap().to_header_value());
     }
+    let at = |seconds: u64| HttpDate::from_unix_seconds(seconds).unwrap();
     let stored = Stored {
         status: StatusCode::OK,
         headers: &headers,
-        request_time,
-        response_time,
+        request_time: at(request_time),
+        response_time: at(response_time),
     };
     let date_value = if with_date { date } else { response_time };
     let apparent_age = u128::from(response_time.saturating_sub(date_value));
     let response_delay = u128::from(response_time - request_time);
     let corrected_initial_age = apparent_age.max(u128::from(age) + response_delay);
     let expected = (corrected_initial_age + u128::from(now - response_time)).min(u128::from(u64::MAX)) as u64;
-    assert_eq!(current_age(&stored, now), expected);
-    let later = current_age(&stored, now + 1);
+    assert_eq!(current_age(&stored, at(now)), expected);
+    let later = current_age(&stored, at(now + 1));
     assert!(
         later == expected + 1 || later == u64::MAX,
         "the age grows by the resident time"
     );
     // Before the response arrived, it is as old as it arrived.
     assert_eq!(
-        current_age(&stored, response_time.saturating_sub(1 + word(0, 1))),
-        current_age(&stored, response_time)
+        current_age(&stored, at(response_time.saturating_sub(1 + word(0, 1)))),
+        current_age(&stored, at(response_time))
     );
 
     // Freshness on arrival, aged, is freshness now.
     for config in [CacheConfig::shared(), CacheConfig::private()] {
-        let arrival = freshness(&config, &stored, response_time);
+        let arrival = freshness(&config, &stored, at(response_time));
         assert_eq!(
             arrival.after(now - response_time),
-            freshness(&config, &stored, now)
+            freshness(&config, &stored, at(now))
         );
         assert_eq!(arrival.age_header_value(), age_header_value(arrival.age));
     }

@@ -362,6 +362,7 @@ fuzz_target!(|data: &[u8]| {
             body_limit: BODY_LIMIT,
             require_preconditions: Vec::new(),
             body_read_timeout: std::time::Duration::from_secs(30),
+            clock: revalidate_origin::clock::system_clock(),
         },
     );
     let path_is_utf8 = !input.break_utf8;

@@ -284,7 +284,15 @@ fuzz_target!(|data: &[u8]| {
         "only a 200 is cut"
     );
     assert_eq!(
-        plan(&method, &no_preconditions, &field, StatusCode::OK, &Validators::new(), None, now),
+        plan(
+            &method,
+            &no_preconditions,
+            &field,
+            StatusCode::OK,
+            &Validators::new(),
+            None,
+            now
+        ),
         Plan::Full,
         "no range without the content"
     );

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use revalidate_core::HttpDate;
 
 /// The most body bytes kept per response; longer bodies are hashed whole
 /// but stored cut to this length.
@@ -250,10 +251,10 @@ pub struct Exchange {
     pub request: RecordedRequest,
     /// What came back, or why nothing did.
     pub response: Result<RecordedResponse, String>,
-    /// When the request was sent, Unix seconds.
-    pub request_time: u64,
-    /// When the response arrived, Unix seconds.
-    pub response_time: u64,
+    /// When the request was sent.
+    pub request_time: HttpDate,
+    /// When the response arrived.
+    pub response_time: HttpDate,
     /// How long it took, milliseconds.
     pub elapsed_ms: u64,
 }
@@ -334,8 +335,8 @@ impl Recording {
                 headers,
             },
             response,
-            request_time: 0,
-            response_time: 0,
+            request_time: HttpDate::UNIX_EPOCH,
+            response_time: HttpDate::UNIX_EPOCH,
             elapsed_ms: 0,
         });
     }

@@ -10,13 +10,14 @@ use std::collections::HashMap;
 use std::error::Error as _;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use http::header::HOST;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use reqwest::Url;
+use revalidate_core::HttpDate;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::model::{
@@ -164,10 +165,10 @@ fn destination(url: &Url, target: &Target) -> Result<(Url, Option<HeaderValue>),
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// The checker's clock, with the core's one fallback for a clock outside
+/// 1970..=9999.
+fn now() -> HttpDate {
+    HttpDate::saturating_from_system_time(SystemTime::now())
 }
 
 /// Sorts a client error into the kinds a user can act on.
@@ -466,7 +467,7 @@ pub async fn record<T: Transport>(
             break;
         };
         let send = |probe: ProbeSpec| async move {
-            let request_time = unix_now();
+            let request_time = now();
             let started = Instant::now();
             let result = transport.send(url, &probe).await;
             (probe, request_time, started.elapsed(), result)
@@ -502,7 +503,7 @@ pub async fn record<T: Transport>(
                 request,
                 response,
                 request_time,
-                response_time: unix_now(),
+                response_time: now(),
                 elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             });
         }

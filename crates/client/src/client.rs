@@ -6,11 +6,13 @@
 //! refresh it on `304` ([`Source::Revalidated`]), or go to the network and
 //! store what comes back when allowed ([`Source::Network`]).
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{AGE, HeaderValue};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
+use revalidate_core::HttpDate;
+use revalidate_core::cache::StoredHead;
 
 use crate::clock::{Clock, SystemClock};
 use crate::policy::{self, Reuse};
@@ -146,15 +148,16 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
         let mut stored = self.storage.load(&key);
         // The most recent matching response is the one to use (§4.1: "the
         // most recent response (as determined by the Date header field)"
-        // — here by receipt time, which this cache knows exactly).
-        stored.sort_by_key(|s| std::cmp::Reverse(s.response_time));
+        // — here by receipt time; within one second the order stored,
+        // newest first, stands: the sort is stable).
+        stored.sort_by_key(|s| std::cmp::Reverse(s.head.response_time));
         let selected = stored
             .iter()
             .position(|s| policy::vary_matches(s, request.headers()));
         let Some(index) = selected else {
             return self.fetch_and_store(&key, stored, request).await;
         };
-        match policy::reuse(request.headers(), &stored[index], self.clock.now()) {
+        match policy::reuse(request.headers(), &stored[index], self.clock.date()) {
             Reuse::Fresh { age } => Ok(from_cache(&stored[index], age)),
             Reuse::Revalidate => self.revalidate(&key, stored, index, request).await,
         }
@@ -167,7 +170,7 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
         index: usize,
         request: Request<Bytes>,
     ) -> Result<CachedResponse, ClientError> {
-        let conditional = policy::conditional_headers(&stored[index].headers);
+        let conditional = policy::conditional_headers(&stored[index].head.headers);
         if conditional.is_empty() {
             // Nothing to validate with: an ordinary request.
             return self.fetch_and_store(key, stored, request).await;
@@ -186,23 +189,28 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
         if response.status() != StatusCode::NOT_MODIFIED {
             return self.store_response(key, stored, &request, response, request_time, response_time);
         }
-        if !policy::not_modified_selects(&stored[index].headers, response.headers()) {
+        if !policy::not_modified_selects(&stored[index].head.headers, response.headers()) {
             // The 304 is about another representation than the one we hold:
             // ask again without validators.
             stored.remove(index);
             return self.fetch_and_store(key, stored, request).await;
         }
         let entry = &mut stored[index];
-        policy::update_headers(&mut entry.headers, response.headers());
-        entry.request_time = request_time;
-        entry.response_time = response_time;
+        entry
+            .head
+            .freshen(response.headers(), request_time, response_time);
         let served = CachedResponse {
             source: Source::Revalidated,
-            status: entry.status,
-            headers: entry.headers.clone(),
+            status: entry.head.status,
+            headers: entry.head.headers.clone(),
             body: entry.body.clone(),
         };
-        if policy::may_store(&Method::GET, request.headers(), entry.status, &entry.headers) {
+        if policy::may_store(
+            &Method::GET,
+            request.headers(),
+            entry.head.status,
+            &entry.head.headers,
+        ) {
             self.storage.save(key, stored);
         } else {
             stored.remove(index);
@@ -227,8 +235,8 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
         mut stored: Vec<StoredResponse>,
         request: &Request<Bytes>,
         response: Response<Bytes>,
-        request_time: SystemTime,
-        response_time: SystemTime,
+        request_time: HttpDate,
+        response_time: HttpDate,
     ) -> Result<CachedResponse, ClientError> {
         // Whatever happens, the variant this request selected is replaced
         // (or dropped if the new response may not be stored).
@@ -244,12 +252,14 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
             stored.insert(
                 0,
                 StoredResponse {
-                    status: parts.status,
-                    request_headers: revalidate_core::cache::vary_request_fields(&headers, request.headers()),
-                    headers,
+                    head: StoredHead::new(
+                        parts.status,
+                        headers,
+                        request.headers(),
+                        request_time,
+                        response_time,
+                    ),
                     body: body.clone(),
-                    request_time,
-                    response_time,
                 },
             );
             stored.truncate(MAX_VARIANTS);
@@ -283,10 +293,10 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
     async fn exchange(
         &self,
         request: Request<Bytes>,
-    ) -> Result<(Response<Bytes>, SystemTime, SystemTime), ClientError> {
-        let request_time = self.clock.now();
+    ) -> Result<(Response<Bytes>, HttpDate, HttpDate), ClientError> {
+        let request_time = self.clock.date();
         let response = self.transport.send(request).await?;
-        let response_time = self.clock.now();
+        let response_time = self.clock.date();
         Ok((response, request_time, response_time))
     }
 }
@@ -323,13 +333,13 @@ fn network(response: Response<Bytes>) -> CachedResponse {
 }
 
 fn from_cache(stored: &StoredResponse, age: Duration) -> CachedResponse {
-    let mut headers = stored.headers.clone();
+    let mut headers = stored.head.headers.clone();
     // §5.1: the Age field says how long ago the server generated or
     // validated the response; a cache sends it with a stored response.
     headers.insert(AGE, HeaderValue::from(age.as_secs()));
     CachedResponse {
         source: Source::Cache,
-        status: stored.status,
+        status: stored.head.status,
         headers,
         body: stored.body.clone(),
     }

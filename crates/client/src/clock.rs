@@ -5,10 +5,19 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use revalidate_core::HttpDate;
+
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
     /// The current time.
     fn now(&self) -> SystemTime;
+
+    /// The current time as the cache's decisions take it: whole seconds,
+    /// with the core's one fallback for a clock outside 1970..=9999
+    /// ([`HttpDate::saturating_from_system_time`]).
+    fn date(&self) -> HttpDate {
+        HttpDate::saturating_from_system_time(self.now())
+    }
 }
 
 /// The system's wall clock (the default).

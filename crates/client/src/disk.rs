@@ -16,15 +16,16 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use revalidate_core::cache::StoredHead;
 use serde::{Deserialize, Serialize};
 
 use crate::storage::{CacheStorage, StoredResponse};
 
-const MAGIC: &[u8; 8] = b"RVCLNT01";
+/// Version 2 keeps the core's stored head (times in whole seconds);
+/// files of version 1 are misses, deleted when read.
+const MAGIC: &[u8; 8] = b"RVCLNT02";
 const CHECKSUM_LEN: usize = 32;
 
 /// A [`CacheStorage`] keeping each key's responses in a checksummed file.
@@ -40,55 +41,27 @@ struct FileEntry {
     responses: Vec<FileResponse>,
 }
 
+/// One stored response in a file: the core's serde form of its head (the
+/// same the edge writes), then its body.
 #[derive(Serialize, Deserialize)]
 struct FileResponse {
-    status: u16,
-    headers: Vec<(String, Vec<u8>)>,
+    head: StoredHead,
     body: Vec<u8>,
-    request_headers: Vec<(String, Vec<u8>)>,
-    request_time: SystemTime,
-    response_time: SystemTime,
-}
-
-fn fields_to_file(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
-    headers
-        .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-        .collect()
-}
-
-fn fields_from_file(fields: Vec<(String, Vec<u8>)>) -> Option<HeaderMap> {
-    let mut headers = HeaderMap::with_capacity(fields.len());
-    for (name, value) in fields {
-        headers.append(
-            HeaderName::try_from(name).ok()?,
-            HeaderValue::try_from(value).ok()?,
-        );
-    }
-    Some(headers)
 }
 
 impl FileResponse {
     fn from_stored(stored: &StoredResponse) -> Self {
         Self {
-            status: stored.status.as_u16(),
-            headers: fields_to_file(&stored.headers),
+            head: stored.head.clone(),
             body: stored.body.to_vec(),
-            request_headers: fields_to_file(&stored.request_headers),
-            request_time: stored.request_time,
-            response_time: stored.response_time,
         }
     }
 
-    fn into_stored(self) -> Option<StoredResponse> {
-        Some(StoredResponse {
-            status: StatusCode::from_u16(self.status).ok()?,
-            headers: fields_from_file(self.headers)?,
+    fn into_stored(self) -> StoredResponse {
+        StoredResponse {
+            head: self.head,
             body: Bytes::from(self.body),
-            request_headers: fields_from_file(self.request_headers)?,
-            request_time: self.request_time,
-            response_time: self.response_time,
-        })
+        }
     }
 }
 
@@ -128,11 +101,13 @@ impl DiskCache {
         if entry.key != key {
             return None;
         }
-        entry
-            .responses
-            .into_iter()
-            .map(FileResponse::into_stored)
-            .collect()
+        Some(
+            entry
+                .responses
+                .into_iter()
+                .map(FileResponse::into_stored)
+                .collect(),
+        )
     }
 
     fn write(&self, key: &str, path: &Path, responses: &[StoredResponse]) -> io::Result<()> {

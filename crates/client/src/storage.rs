@@ -15,30 +15,22 @@
 //! [RFC 9111 §4.1]: https://www.rfc-editor.org/rfc/rfc9111#section-4.1
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
+use revalidate_core::cache::StoredHead;
 
 /// One stored response, with what is needed to compute its age and to
 /// match it against later requests.
 #[derive(Clone, Debug)]
 pub struct StoredResponse {
-    /// The status code of the stored response.
-    pub status: StatusCode,
-    /// Its header fields, updated in place by each `304` that validates it
-    /// ([RFC 9111 §3.2](https://www.rfc-editor.org/rfc/rfc9111#section-3.2)).
-    pub headers: HeaderMap,
+    /// Its status, header fields (updated in place by each `304` that
+    /// validates it, [RFC 9111 §3.2](https://www.rfc-editor.org/rfc/rfc9111#section-3.2)),
+    /// the request fields its `Vary` names and its clock readings: the
+    /// core's [`StoredHead`], the same the edge stores.
+    pub head: StoredHead,
     /// Its content.
     pub body: Bytes,
-    /// The request's header fields that the response's `Vary` names (the
-    /// secondary key, [RFC 9111 §4.1](https://www.rfc-editor.org/rfc/rfc9111#section-4.1)).
-    pub request_headers: HeaderMap,
-    /// When the request that produced (or last validated) it was sent
-    /// (`request_time` of [RFC 9111 §4.2.3](https://www.rfc-editor.org/rfc/rfc9111#section-4.2.3)).
-    pub request_time: SystemTime,
-    /// When that response was received (`response_time`).
-    pub response_time: SystemTime,
 }
 
 impl StoredResponse {
@@ -50,7 +42,7 @@ impl StoredResponse {
                 .map(|(name, value)| name.as_str().len() + value.len() + 32)
                 .sum::<usize>()
         };
-        (self.body.len() + fields(&self.headers) + fields(&self.request_headers) + 64) as u64
+        (self.body.len() + fields(&self.head.headers) + fields(&self.head.vary_request) + 64) as u64
     }
 }
 

@@ -95,6 +95,34 @@ impl HttpDate {
         Self::from_unix_seconds(secs).ok_or(InvalidHttpDate::OutOfRange)
     }
 
+    /// [`HttpDate::from_system_time`] clamped into the range: a clock set
+    /// before 1970 reads as [`HttpDate::UNIX_EPOCH`], one past 9999 as
+    /// [`HttpDate::MAX`].
+    ///
+    /// This is the one fallback every shell's clock uses to turn its
+    /// reading into the core's time. The early end is the safe one for a
+    /// server: every date it receives is then in its future, so an
+    /// `If-Modified-Since` is ignored (`DEVIATION(future-ims)`) and the full
+    /// response goes out; for a cache every stored response is then as
+    /// young as its `Age` and `Date` allow, which the next correct reading
+    /// puts right.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use revalidate_core::HttpDate;
+    ///
+    /// let before = UNIX_EPOCH - Duration::from_secs(1);
+    /// assert_eq!(HttpDate::saturating_from_system_time(before), HttpDate::UNIX_EPOCH);
+    /// let later = UNIX_EPOCH + Duration::from_millis(1_500);
+    /// assert_eq!(HttpDate::saturating_from_system_time(later).unix_seconds(), 1);
+    /// ```
+    pub fn saturating_from_system_time(time: SystemTime) -> Self {
+        match time.duration_since(UNIX_EPOCH) {
+            Ok(since) => Self(since.as_secs().min(Self::MAX.0)),
+            Err(_) => Self::UNIX_EPOCH,
+        }
+    }
+
     /// The same instant as a [`SystemTime`].
     pub fn to_system_time(self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(self.0)

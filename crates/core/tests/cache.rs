@@ -8,7 +8,7 @@ use revalidate_core::cache::directives::DELTA_SECONDS_MAX;
 use revalidate_core::cache::status::Forward;
 use revalidate_core::cache::*;
 
-use crate::support::{CACHE_NOW as NOW, date_at as date, headers};
+use crate::support::{CACHE_NOW as NOW, date_at as date, headers, secs};
 
 /// Header fields as (name, value) pairs.
 type Fields<'a> = Vec<(&'a str, &'a str)>;
@@ -178,8 +178,8 @@ fn at(status: u16, map: &HeaderMap, request_time: u64, response_time: u64) -> St
     Stored {
         status: StatusCode::from_u16(status).unwrap(),
         headers: map,
-        request_time,
-        response_time,
+        request_time: secs(request_time),
+        response_time: secs(response_time),
     }
 }
 
@@ -312,7 +312,7 @@ fn freshness_lifetime_table() {
         ),
     ];
     for (name, config, status, map, lifetime, source) in &cases {
-        let f = freshness(config, &at(*status, map, NOW, NOW), NOW);
+        let f = freshness(config, &at(*status, map, NOW, NOW), secs(NOW));
         assert_eq!((f.lifetime, f.source), (*lifetime, *source), "{name}");
     }
 }
@@ -323,16 +323,16 @@ fn age_follows_the_section_4_2_3_formula() {
     let map = headers(&[("date", &date(NOW - 10)), ("age", "5")]);
     let s = at(200, &map, NOW - 2, NOW);
     // apparent 10; corrected age value 5 + 2 = 7; initial max(10, 7) = 10; + 30.
-    assert_eq!(current_age(&s, NOW + 30), 40);
+    assert_eq!(current_age(&s, secs(NOW + 30)), 40);
     // An invalid Age is taken as 2^31, DEVIATION(age-list-is-old).
     let map = headers(&[("date", &date(NOW)), ("age", "abc")]);
     assert_eq!(
-        current_age(&at(200, &map, NOW, NOW), NOW + 3),
+        current_age(&at(200, &map, NOW, NOW), secs(NOW + 3)),
         DELTA_SECONDS_MAX + 3
     );
     // A Date in the future gives no negative apparent age.
     let map = headers(&[("date", &date(NOW + 100))]);
-    assert_eq!(current_age(&at(200, &map, NOW, NOW), NOW), 0);
+    assert_eq!(current_age(&at(200, &map, NOW, NOW), secs(NOW)), 0);
 }
 
 proptest! {
@@ -352,7 +352,7 @@ proptest! {
             pairs.push(("age".to_owned(), age.to_string()));
         }
         let map = headers(&pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>());
-        let got = current_age(&at(200, &map, response_time - delay, response_time), response_time + resident);
+        let got = current_age(&at(200, &map, response_time - delay, response_time), secs(response_time + resident));
         let apparent = (response_time as i64 - date_value as i64).max(0);
         let corrected = age_value.unwrap_or(0) as i64 + delay as i64;
         let model = apparent.max(corrected) + resident as i64;
@@ -659,7 +659,7 @@ fn reuse_decision_table() {
             &shared,
             &at(200, &map, NOW, NOW),
             &headers(&request),
-            NOW + elapsed,
+            secs(NOW + elapsed),
         );
         assert_eq!(got, expected, "{name}");
     }
@@ -707,7 +707,7 @@ fn stale_if_error_table() {
             &shared,
             &at(200, &map, NOW, NOW),
             &headers(&request),
-            NOW + elapsed,
+            secs(NOW + elapsed),
         );
         assert_eq!(got, expected, "{name}");
     }

@@ -6,14 +6,14 @@ use revalidate_core::cache::directives::DELTA_SECONDS_MAX;
 use revalidate_core::cache::freshness::age_value;
 use revalidate_core::cache::*;
 
-use crate::support::{CACHE_NOW as NOW, date_at as date, headers};
+use crate::support::{CACHE_NOW as NOW, date_at as date, headers, secs};
 
 fn stored(map: &HeaderMap) -> Stored<'_> {
     Stored {
         status: StatusCode::OK,
         headers: map,
-        request_time: NOW,
-        response_time: NOW,
+        request_time: secs(NOW),
+        response_time: secs(NOW),
     }
 }
 
@@ -131,7 +131,7 @@ fn freshness_table() {
     for (name, config, pairs, lifetime, source) in cases {
         let pairs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
         let map = headers(&pairs);
-        let f = freshness(config, &stored(&map), NOW);
+        let f = freshness(config, &stored(&map), secs(NOW));
         assert_eq!((f.lifetime, f.source), (lifetime, source), "{name}");
     }
 }
@@ -144,15 +144,15 @@ fn heuristic_percent_overflow_saturates() {
         ..CacheConfig::shared()
     };
     let map = headers(&[("last-modified", &date(0)), ("date", &date(NOW))]);
-    assert_eq!(freshness(&config, &stored(&map), NOW).lifetime, 7);
+    assert_eq!(freshness(&config, &stored(&map), secs(NOW)).lifetime, 7);
 }
 
 #[test]
 fn ttl_is_negative_once_stale() {
     let map = headers(&[("cache-control", "max-age=10"), ("date", &date(NOW))]);
     let config = CacheConfig::shared();
-    assert_eq!(freshness(&config, &stored(&map), NOW + 4).ttl(), 6);
-    assert_eq!(freshness(&config, &stored(&map), NOW + 25).ttl(), -15);
+    assert_eq!(freshness(&config, &stored(&map), secs(NOW + 4)).ttl(), 6);
+    assert_eq!(freshness(&config, &stored(&map), secs(NOW + 25)).ttl(), -15);
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn ttl_of_a_lifetime_and_an_age() {
 fn missing_date_uses_the_arrival_time() {
     // RFC 9110 §6.6.1: the recipient records the time it was received.
     let map = headers(&[("expires", &date(NOW + 60))]);
-    let f = freshness(&CacheConfig::shared(), &stored(&map), NOW + 10);
+    let f = freshness(&CacheConfig::shared(), &stored(&map), secs(NOW + 10));
     assert_eq!((f.lifetime, f.age), (60, 10));
 }
 
@@ -197,14 +197,18 @@ fn freshness_worked_out_at_arrival_and_aged_equals_freshness_later() {
     let plain = HeaderMap::new();
     for response in &responses {
         let stored = stored(response);
-        let arrival = freshness(&config, &stored, NOW);
+        let arrival = freshness(&config, &stored, secs(NOW));
         for later in [0, 1, 29, 30, 59, 60, 61, 500, 5000] {
             let now = NOW + later;
             let aged = arrival.after(later);
-            assert_eq!(aged, freshness(&config, &stored, now), "{response:?} +{later}");
+            assert_eq!(
+                aged,
+                freshness(&config, &stored, secs(now)),
+                "{response:?} +{later}"
+            );
             assert_eq!(
                 reuse_decision_with(&config, &stored, &aged, &plain),
-                reuse_decision(&config, &stored, &plain, now),
+                reuse_decision(&config, &stored, &plain, secs(now)),
                 "{response:?} +{later}"
             );
         }

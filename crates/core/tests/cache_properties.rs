@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use revalidate_core::cache::directives::DELTA_SECONDS_MAX;
 use revalidate_core::cache::*;
 
-use crate::support::CACHE_NOW as NOW;
+use crate::support::{CACHE_NOW as NOW, secs};
 
 fn map_of(pairs: &[(&'static str, HeaderValue)]) -> HeaderMap {
     let mut map = HeaderMap::new();
@@ -83,9 +83,9 @@ proptest! {
             let config = CacheConfig::shared();
             let _ = RequestDirectives::from_headers(&map);
             let _ = storage_decision(&config, &Method::GET, &map, StatusCode::OK, &map);
-            let stored = Stored { status: StatusCode::OK, headers: &map, request_time: NOW, response_time: NOW };
-            let _ = reuse_decision(&config, &stored, &map, NOW + 10);
-            let _ = stale_if_error_allows(&config, &stored, &map, NOW + 10);
+            let stored = Stored { status: StatusCode::OK, headers: &map, request_time: secs(NOW), response_time: secs(NOW) };
+            let _ = reuse_decision(&config, &stored, &map, secs(NOW + 10));
+            let _ = stale_if_error_allows(&config, &stored, &map, secs(NOW + 10));
             let _ = secondary_key(&map, &map);
             let _ = vary_matches(&map, &map, &map);
             let _ = conditional_request_headers([&map]);
@@ -164,14 +164,14 @@ proptest! {
             pairs.push(("age", HeaderValue::from(age)));
         }
         let map = map_of(&pairs);
-        let stored = Stored { status: StatusCode::OK, headers: &map, request_time: NOW, response_time: NOW };
+        let stored = Stored { status: StatusCode::OK, headers: &map, request_time: secs(NOW), response_time: secs(NOW) };
         let config = CacheConfig::shared();
         let request = map_of(&[("cache-control", HeaderValue::from_static(request))]);
-        let f = freshness(&config, &stored, NOW + elapsed);
-        match reuse_decision(&config, &stored, &request, NOW + elapsed) {
+        let f = freshness(&config, &stored, secs(NOW + elapsed));
+        match reuse_decision(&config, &stored, &request, secs(NOW + elapsed)) {
             Reuse::Fresh { age } => {
                 prop_assert!(f.is_fresh());
-                prop_assert_eq!(age, current_age(&stored, NOW + elapsed));
+                prop_assert_eq!(age, current_age(&stored, secs(NOW + elapsed)));
             }
             Reuse::StaleAllowed { .. } => prop_assert!(!f.is_fresh()),
             _ => {}

@@ -5,7 +5,7 @@
 use http::{HeaderMap, HeaderName, Method, StatusCode};
 use revalidate_core::cache::*;
 
-use crate::support::{CACHE_NOW as NOW, date_at as date, headers};
+use crate::support::{CACHE_NOW as NOW, date_at as date, headers, secs};
 
 fn decide(
     config: &CacheConfig,
@@ -261,10 +261,10 @@ fn reuse(config: &CacheConfig, response: &[(&str, &str)], request: &[(&str, &str
     let stored = Stored {
         status: StatusCode::OK,
         headers: &map,
-        request_time: NOW,
-        response_time: NOW,
+        request_time: secs(NOW),
+        response_time: secs(NOW),
     };
-    reuse_decision(config, &stored, &headers(request), now)
+    reuse_decision(config, &stored, &headers(request), secs(now))
 }
 
 #[test]
@@ -465,11 +465,11 @@ fn stale_if_error_table() {
         let stored = Stored {
             status: StatusCode::OK,
             headers: &map,
-            request_time: NOW,
-            response_time: NOW,
+            request_time: secs(NOW),
+            response_time: secs(NOW),
         };
         assert_eq!(
-            stale_if_error_allows(&shared, &stored, &headers(request), *now),
+            stale_if_error_allows(&shared, &stored, &headers(request), secs(*now)),
             *expected,
             "{name}"
         );

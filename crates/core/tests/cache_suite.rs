@@ -10,6 +10,7 @@
 //! other way (documented in `revalidate_core::cache`); the test asserts
 //! that answer so a change of behaviour shows up here.
 
+use crate::support::secs;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use revalidate_core::HttpDate;
 use revalidate_core::cache::*;
@@ -123,15 +124,15 @@ fn replay(case: &Case) -> Seen {
     let stored = Stored {
         status,
         headers: &kept,
-        request_time: T0,
-        response_time: T0,
+        request_time: secs(T0),
+        response_time: secs(T0),
     };
     let second = materialise(case.second);
     if !vary_matches(&kept, &first, &second) {
         return NotCached;
     }
     let now = T0 + if case.pause { PAUSE } else { 0 };
-    match reuse_decision(&config, &stored, &second, now) {
+    match reuse_decision(&config, &stored, &second, secs(now)) {
         Reuse::Fresh { .. } | Reuse::StaleAllowed { .. } | Reuse::StaleWhileRevalidate { .. } => Cached,
         Reuse::Revalidate | Reuse::GatewayTimeout => {
             let conditional = conditional_request_headers([&kept]);
@@ -386,15 +387,15 @@ fn other_age_gen_and_update() {
         let stored = Stored {
             status: StatusCode::OK,
             headers: &response,
-            request_time: T0,
-            response_time: T0,
+            request_time: secs(T0),
+            response_time: secs(T0),
         };
-        let f = freshness(&config, &stored, T0 + PAUSE);
+        let f = freshness(&config, &stored, secs(T0 + PAUSE));
         let sent: u64 = f.age_header_value().to_str().unwrap().parse().unwrap();
         assert!(sent > floor, "{id}: Age {sent}");
         assert!(
             matches!(
-                reuse_decision(&config, &stored, &HeaderMap::new(), T0 + PAUSE),
+                reuse_decision(&config, &stored, &HeaderMap::new(), secs(T0 + PAUSE)),
                 Reuse::Fresh { .. }
             ),
             "{id}"
@@ -410,8 +411,11 @@ fn lm_expires_fixture_is_heuristic_free() {
     let stored = Stored {
         status: StatusCode::OK,
         headers: &map,
-        request_time: T0,
-        response_time: T0,
+        request_time: secs(T0),
+        response_time: secs(T0),
     };
-    assert_eq!(freshness(&config, &stored, T0).source, LifetimeSource::Expires);
+    assert_eq!(
+        freshness(&config, &stored, secs(T0)).source,
+        LifetimeSource::Expires
+    );
 }

@@ -4,7 +4,7 @@ use http::{HeaderMap, Method, StatusCode};
 use revalidate_core::cache::*;
 use revalidate_core::{HttpDate, Outcome, Preconditions};
 
-use crate::support::{CACHE_NOW as NOW, date_at as date, headers};
+use crate::support::{CACHE_NOW as NOW, date_at as date, headers, secs};
 
 #[test]
 fn vary_normalisation_table() {
@@ -266,8 +266,8 @@ fn stored_validators_answer_client_conditionals() {
     let stored = Stored {
         status: StatusCode::OK,
         headers: &map,
-        request_time: NOW - 10,
-        response_time: NOW - 10,
+        request_time: secs(NOW - 10),
+        response_time: secs(NOW - 10),
     };
     let now = HttpDate::from_unix_seconds(NOW).unwrap();
     let ims = headers(&[("if-modified-since", &date(NOW - 3000))]);

@@ -15,6 +15,7 @@
 //! - `cache_suite`: the cache-tests.fyi cases the cache decisions settle, replayed
 //! - `cache_directives`, `cache_freshness`, `cache_storage`, `cache_validate`,
 //!   `cache_invalidate`: RFC 9111 / 9211 / 9213 tables per cache module
+//! - `cache_stored`: the stored head a cache keeps (Vary fields, clock readings) and its serde form
 //! - `cache_properties`: property tests for the cache module
 //! - `purge`: the purge API's wire format (request and answer JSON)
 #![allow(clippy::unwrap_used)]
@@ -28,6 +29,7 @@ mod cache_freshness;
 mod cache_invalidate;
 mod cache_properties;
 mod cache_storage;
+mod cache_stored;
 mod cache_suite;
 mod cache_validate;
 mod date;

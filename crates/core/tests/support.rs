@@ -37,6 +37,11 @@ pub(crate) fn weak(opaque: &str) -> EntityTag {
 /// The clock of the cache tables (2026-02-18T00:00:00Z), in Unix seconds.
 pub(crate) const CACHE_NOW: u64 = 1_771_372_800;
 
+/// The core's time `secs` Unix seconds after the epoch.
+pub(crate) fn secs(secs: u64) -> HttpDate {
+    HttpDate::from_unix_seconds(secs).unwrap()
+}
+
 /// The IMF-fixdate field value of `secs` Unix seconds.
 pub(crate) fn date_at(secs: u64) -> String {
     HttpDate::from_unix_seconds(secs)

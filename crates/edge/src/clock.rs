@@ -2,18 +2,20 @@
 //! and the proxy reads it here, so tests can move time forward instead of
 //! sleeping.
 //!
-//! Two readings: Unix seconds for HTTP's freshness arithmetic (HTTP dates
-//! have one-second resolution), and a monotonic [`Instant`] for ordering
+//! Two readings: the core's time ([`HttpDate`], whole seconds, as HTTP's
+//! freshness arithmetic has them), and a monotonic [`Instant`] for ordering
 //! events within the process (was an origin fetch sent before or after a
 //! request arrived?), which one-second readings cannot tell apart.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
+
+use revalidate_core::HttpDate;
 
 /// Where the proxy reads the current time.
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
-    /// Seconds since the Unix epoch.
-    fn now(&self) -> u64;
+    /// The wall-clock time.
+    fn now(&self) -> HttpDate;
 
     /// A monotonic reading, for ordering events within this process.
     fn instant(&self) -> Instant {
@@ -26,10 +28,9 @@ pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+    fn now(&self) -> HttpDate {
+        // The core's one fallback for a clock outside 1970..=9999.
+        HttpDate::saturating_from_system_time(SystemTime::now())
     }
 }
 
@@ -46,12 +47,16 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock showing the system time now.
     pub fn new() -> Self {
-        let seconds = SystemClock.now();
+        let seconds = SystemClock.now().unix_seconds();
         Self {
             seconds: AtomicU64::new(seconds),
             start_seconds: seconds,
             start: Instant::now(),
         }
+    }
+
+    fn seconds(&self) -> u64 {
+        self.seconds.load(Ordering::SeqCst)
     }
 
     /// Moves the clock forward by `seconds`.
@@ -67,12 +72,12 @@ impl Default for ManualClock {
 }
 
 impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.seconds.load(Ordering::SeqCst)
+    fn now(&self) -> HttpDate {
+        HttpDate::UNIX_EPOCH.saturating_add(self.seconds())
     }
 
     fn instant(&self) -> Instant {
-        let advanced = self.now().saturating_sub(self.start_seconds);
+        let advanced = self.seconds().saturating_sub(self.start_seconds);
         self.start + Duration::from_secs(advanced)
     }
 }
@@ -87,7 +92,7 @@ mod tests {
         let (seconds, instant) = (clock.now(), clock.instant());
         assert_eq!((clock.now(), clock.instant()), (seconds, instant));
         clock.advance(3);
-        assert_eq!(clock.now(), seconds + 3);
+        assert_eq!(clock.now(), seconds.saturating_add(3));
         assert_eq!(clock.instant() - instant, Duration::from_secs(3));
     }
 }

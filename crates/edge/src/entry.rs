@@ -22,42 +22,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use revalidate_core::Validators;
+use http::HeaderMap;
 use revalidate_core::cache::{
-    CacheConfig, Freshness, Reuse, Stored, freshness, reuse_decision_with, stored_validators,
+    CacheConfig, Freshness, Reuse, StoredHead, freshness, reuse_decision_with, stored_validators,
 };
+use revalidate_core::{HttpDate, Validators};
 use serde::{Deserialize, Serialize};
 
 /// The first byte of every meta blob; a different value is a miss.
 const FORMAT: u8 = 1;
-
-/// A stored response's head and clock readings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResponseMeta {
-    /// Its status.
-    pub status: StatusCode,
-    /// Its header fields (hop-by-hop fields removed, 304 updates applied).
-    pub headers: HeaderMap,
-    /// When the request that fetched or last validated it was sent (Unix seconds).
-    pub request_time: u64,
-    /// When that response arrived (Unix seconds).
-    pub response_time: u64,
-    /// The request fields its `Vary` names, as the request that chose it had them.
-    pub vary_request: HeaderMap,
-}
-
-impl ResponseMeta {
-    /// The core's view of it.
-    pub fn stored(&self) -> Stored<'_> {
-        Stored {
-            status: self.status,
-            headers: &self.headers,
-            request_time: self.request_time,
-            response_time: self.response_time,
-        }
-    }
-}
 
 /// A stored response with what one edge derives from it while it is
 /// stored: the core's validators and freshness for it, and the header sets
@@ -72,8 +45,8 @@ impl ResponseMeta {
 /// builds its own.
 #[derive(Debug)]
 pub struct ResponseEntry {
-    /// The response.
-    pub meta: ResponseMeta,
+    /// The response's head.
+    pub head: StoredHead,
     /// [`stored_validators`] of it: what the client's conditionals are
     /// evaluated against.
     pub validators: Validators,
@@ -107,14 +80,14 @@ pub enum HitAnswer {
 }
 
 impl ResponseEntry {
-    /// `meta` with its validators and its lifetime under `config`, for the
+    /// `head` with its validators and its lifetime under `config`, for the
     /// edge numbered `edge`.
-    pub fn new(meta: ResponseMeta, config: &CacheConfig, edge: u64) -> Self {
-        let stored = meta.stored();
+    pub fn new(head: StoredHead, config: &CacheConfig, edge: u64) -> Self {
+        let stored = head.view();
         let validators = stored_validators(&stored);
-        let freshness_on_arrival = freshness(config, &stored, meta.response_time);
+        let freshness_on_arrival = freshness(config, &stored, head.response_time);
         Self {
-            meta,
+            head,
             validators,
             freshness_on_arrival,
             edge,
@@ -123,24 +96,24 @@ impl ResponseEntry {
     }
 
     /// Its freshness at `now`, without reading its header fields again.
-    pub fn freshness_at(&self, now: u64) -> Freshness {
+    pub fn freshness_at(&self, now: HttpDate) -> Freshness {
         self.freshness_on_arrival
-            .after(now.saturating_sub(self.meta.response_time))
+            .after(now.seconds_since(self.head.response_time))
     }
 
     /// Its current age ([RFC 9111 §4.2.3]) at `now`.
     ///
     /// [RFC 9111 §4.2.3]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2.3
-    pub fn age_at(&self, now: u64) -> u64 {
+    pub fn age_at(&self, now: HttpDate) -> u64 {
         self.freshness_on_arrival
             .age
-            .saturating_add(now.saturating_sub(self.meta.response_time))
+            .saturating_add(now.seconds_since(self.head.response_time))
     }
 
     /// The core's reuse decision for `request` at `now` under `config` (the
     /// building edge's), from the freshness worked out on arrival.
-    pub fn reuse_decision(&self, config: &CacheConfig, request: &HeaderMap, now: u64) -> Reuse {
-        reuse_decision_with(config, &self.meta.stored(), &self.freshness_at(now), request)
+    pub fn reuse_decision(&self, config: &CacheConfig, request: &HeaderMap, now: HttpDate) -> Reuse {
+        reuse_decision_with(config, &self.head.view(), &self.freshness_at(now), request)
     }
 
     /// Whether the edge numbered `edge` built it.
@@ -187,9 +160,10 @@ impl Entry {
 }
 
 /// The primary-key object of a response with `Vary`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VaryIndex {
     /// The `Vary` field value the variants were stored under.
+    #[serde(with = "revalidate_core::cache::stored::fields")]
     pub vary: HeaderMap,
     /// Distinguishes this index's variants from those of earlier indexes.
     pub nonce: u64,
@@ -232,105 +206,133 @@ fn next_nonce() -> u64 {
     start.wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed) << 20)
 }
 
-/// What a meta blob holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a meta blob holds after its format byte, in postcard.
+///
+/// A response's head has the core's serde form (a record of status,
+/// fields, the two times in Unix seconds and the `Vary` request fields),
+/// which postcard writes exactly as the struct variant with the same fields
+/// inline that format 1 had before the head moved to the core, so blobs
+/// written then still decode
+/// (`meta_written_before_the_head_moved_to_the_core_still_decodes`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Meta {
-    /// A response.
-    Response(ResponseMeta),
+    /// A response's head.
+    Response(StoredHead),
     /// The index of a response with `Vary`.
     Vary(VaryIndex),
-}
-
-#[derive(Serialize, Deserialize)]
-enum Wire {
-    Response {
-        status: u16,
-        headers: Vec<(String, Vec<u8>)>,
-        request_time: u64,
-        response_time: u64,
-        vary_request: Vec<(String, Vec<u8>)>,
-    },
-    Vary {
-        vary: Vec<(String, Vec<u8>)>,
-        nonce: u64,
-    },
-}
-
-fn fields_to_wire(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
-    headers
-        .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-        .collect()
-}
-
-fn fields_from_wire(fields: Vec<(String, Vec<u8>)>) -> Option<HeaderMap> {
-    // The count comes from the blob: a damaged one can name more fields
-    // than a `HeaderMap` holds, where `with_capacity` and `append` panic.
-    // The capacity is only a hint; a map past its limit is a miss.
-    let mut headers = HeaderMap::try_with_capacity(fields.len()).unwrap_or_default();
-    for (name, value) in fields {
-        let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
-        let value = HeaderValue::from_bytes(&value).ok()?;
-        headers.try_append(name, value).ok()?;
-    }
-    Some(headers)
 }
 
 impl Meta {
     /// Encodes it for [`crate::storage::StoredObject::meta`].
     pub fn encode(&self) -> Bytes {
-        let wire = match self {
-            Self::Response(r) => Wire::Response {
-                status: r.status.as_u16(),
-                headers: fields_to_wire(&r.headers),
-                request_time: r.request_time,
-                response_time: r.response_time,
-                vary_request: fields_to_wire(&r.vary_request),
-            },
-            Self::Vary(v) => Wire::Vary {
-                vary: fields_to_wire(&v.vary),
-                nonce: v.nonce,
-            },
-        };
         let mut out = vec![FORMAT];
-        // Serialising owned strings and byte vectors into a Vec cannot fail.
-        out.extend(postcard::to_stdvec(&wire).unwrap_or_default());
+        // Serialising header maps, numbers and strings into a Vec cannot fail.
+        out.extend(postcard::to_stdvec(self).unwrap_or_default());
         Bytes::from(out)
     }
 
     /// Decodes meta bytes; `None` for anything this version did not write
-    /// (treated as a miss).
+    /// or that does not decode into valid fields (treated as a miss).
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let (&format, rest) = bytes.split_first()?;
         if format != FORMAT {
             return None;
         }
-        Some(match postcard::from_bytes::<Wire>(rest).ok()? {
-            Wire::Response {
-                status,
-                headers,
-                request_time,
-                response_time,
-                vary_request,
-            } => Self::Response(ResponseMeta {
-                status: StatusCode::from_u16(status).ok()?,
-                headers: fields_from_wire(headers)?,
-                request_time,
-                response_time,
-                vary_request: fields_from_wire(vary_request)?,
-            }),
-            Wire::Vary { vary, nonce } => Self::Vary(VaryIndex {
-                vary: fields_from_wire(vary)?,
-                nonce,
-            }),
-        })
+        postcard::from_bytes(rest).ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use http::{HeaderValue, StatusCode};
+
     use super::*;
+
+    fn at(seconds: u64) -> HttpDate {
+        HttpDate::from_unix_seconds(seconds).unwrap()
+    }
+
+    fn head(
+        status: StatusCode,
+        headers: HeaderMap,
+        times: (u64, u64),
+        vary_request: HeaderMap,
+    ) -> StoredHead {
+        StoredHead {
+            status,
+            headers,
+            request_time: at(times.0),
+            response_time: at(times.1),
+            vary_request,
+        }
+    }
+
+    /// Format 1 as it was written before the head moved to the core, with
+    /// its fields inline: the layout blobs already on disk have.
+    #[derive(Serialize)]
+    enum Format1 {
+        Response {
+            status: u16,
+            headers: Vec<(String, Vec<u8>)>,
+            request_time: u64,
+            response_time: u64,
+            vary_request: Vec<(String, Vec<u8>)>,
+        },
+        Vary {
+            vary: Vec<(String, Vec<u8>)>,
+            nonce: u64,
+        },
+    }
+
+    fn format_1_blob(wire: &Format1) -> Vec<u8> {
+        let mut out = vec![FORMAT];
+        out.extend(postcard::to_stdvec(wire).unwrap());
+        out
+    }
+
+    fn pairs(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn meta_written_before_the_head_moved_to_the_core_still_decodes() {
+        let mut headers = HeaderMap::new();
+        headers.append("set-cookie", HeaderValue::from_static("a=1"));
+        headers.append("set-cookie", HeaderValue::from_static("b=2"));
+        headers.insert("vary", HeaderValue::from_static("accept"));
+        let mut vary_request = HeaderMap::new();
+        vary_request.insert("accept", HeaderValue::from_static("text/html"));
+        let response = Meta::Response(head(
+            StatusCode::OK,
+            headers.clone(),
+            (10, 11),
+            vary_request.clone(),
+        ));
+        let old_response = format_1_blob(&Format1::Response {
+            status: 200,
+            headers: pairs(&headers),
+            request_time: 10,
+            response_time: 11,
+            vary_request: pairs(&vary_request),
+        });
+        let index = VaryIndex::for_response(&headers);
+        let old_index = format_1_blob(&Format1::Vary {
+            vary: pairs(&index.vary),
+            nonce: index.nonce,
+        });
+        for (old, meta) in [(old_response, response), (old_index, Meta::Vary(index))] {
+            assert_eq!(Meta::decode(&old).as_ref(), Some(&meta));
+            assert_eq!(
+                meta.encode().as_ref(),
+                old.as_slice(),
+                "written byte for byte as before"
+            );
+        }
+    }
 
     #[test]
     fn meta_round_trips() {
@@ -341,13 +343,12 @@ mod tests {
         let mut vary_request = HeaderMap::new();
         vary_request.insert("accept", HeaderValue::from_static("text/html"));
         let cases = [
-            Meta::Response(ResponseMeta {
-                status: StatusCode::NOT_FOUND,
-                headers: headers.clone(),
-                request_time: 10,
-                response_time: 11,
+            Meta::Response(head(
+                StatusCode::NOT_FOUND,
+                headers.clone(),
+                (10, 11),
                 vary_request,
-            }),
+            )),
             Meta::Vary(VaryIndex::for_response(&headers)),
         ];
         for meta in cases {
@@ -364,16 +365,13 @@ mod tests {
     #[test]
     fn a_meta_blob_naming_more_fields_than_a_header_map_holds_decodes_without_a_panic() {
         let blob = |headers: Vec<(String, Vec<u8>)>| {
-            let wire = Wire::Response {
+            format_1_blob(&Format1::Response {
                 status: 200,
                 headers,
                 request_time: 1,
                 response_time: 2,
                 vary_request: Vec::new(),
-            };
-            let mut out = vec![FORMAT];
-            out.extend(postcard::to_stdvec(&wire).unwrap());
-            out
+            })
         };
         // Empty names: invalid, so a miss.
         assert_eq!(
@@ -395,13 +393,7 @@ mod tests {
     fn the_entry_reuse_decision_is_the_cores_for_every_request_and_second() {
         let mut headers = HeaderMap::new();
         headers.insert("cache-control", HeaderValue::from_static("max-age=10"));
-        let meta = ResponseMeta {
-            status: StatusCode::OK,
-            headers,
-            request_time: 100,
-            response_time: 100,
-            vary_request: HeaderMap::new(),
-        };
+        let meta = head(StatusCode::OK, headers, (100, 100), HeaderMap::new());
         let config = CacheConfig::shared();
         let entry = ResponseEntry::new(meta, &config, 1);
         assert_eq!(entry.freshness_on_arrival.lifetime, 10);
@@ -424,21 +416,19 @@ mod tests {
             (111, &plain, Reuse::Revalidate),
         ];
         for (row, (now, request, decision)) in rows.into_iter().enumerate() {
-            let core = revalidate_core::cache::reuse_decision(&config, &entry.meta.stored(), request, now);
+            let core = revalidate_core::cache::reuse_decision(&config, &entry.head.view(), request, at(now));
             assert_eq!(core, decision, "row {row}: the table itself");
-            assert_eq!(entry.reuse_decision(&config, request, now), decision, "row {row}");
+            assert_eq!(
+                entry.reuse_decision(&config, request, at(now)),
+                decision,
+                "row {row}"
+            );
         }
     }
 
     #[test]
     fn hit_headers_are_built_once_per_age_and_answer() {
-        let meta = ResponseMeta {
-            status: StatusCode::OK,
-            headers: HeaderMap::new(),
-            request_time: 10,
-            response_time: 10,
-            vary_request: HeaderMap::new(),
-        };
+        let meta = head(StatusCode::OK, HeaderMap::new(), (10, 10), HeaderMap::new());
         let entry = ResponseEntry::new(meta, &CacheConfig::shared(), 7);
         assert!(entry.built_by(7) && !entry.built_by(8));
         let built = std::cell::Cell::new(0);

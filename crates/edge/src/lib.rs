@@ -11,7 +11,7 @@
 //! | [`proxy`] | [`Edge`], the state machine: route, look up, follow the core's reuse decision, collapse, serve, revalidate or fetch; it alone counts and writes `Cache-Status` (the field name [`revalidate_core::cache::CACHE_STATUS`] and its value [`revalidate_core::cache::CacheStatus`] are the core's). Rooms: `setup` (the edge value), `lookup` (the stored response a request selects), `render` (pure response builders), `fill` (fetch, revalidate, store while streaming), `pass` (other methods, §4.4 invalidation) |
 //! | [`decide`] | the edge's own pure decisions: routing, the cache key, the core's answer plan for a client, what the edge declines to store |
 //! | [`forward`] | the header sets sent to the origin |
-//! | [`entry`] | what a stored object's meta bytes hold (a response's head and clock readings, or a `Vary` index) and what a lookup derives from them once |
+//! | [`entry`] | what a stored object's meta bytes hold (the core's [`StoredHead`](revalidate_core::cache::StoredHead), or a `Vary` index) and what a lookup derives from them once |
 //! | `flight` | request collapsing |
 //! | `upload` | the client's request body on its way to the origin |
 //! | [`body`] | response bodies |
@@ -21,7 +21,7 @@
 //! | [`purge`] | the purge API's HTTP handling (token, body limits, storage); its wire format is the core's [`revalidate_core::purge`] |
 //! | [`metrics`] | Prometheus counters |
 //! | [`problem`] | problem details for the errors the edge answers |
-//! | [`clock`] | the clock seam |
+//! | [`clock`] | the clock seam: the core's time ([`HttpDate`](revalidate_core::HttpDate)) and a monotonic instant |
 //! | [`config`] | the TOML configuration |
 //! | [`server`] | the listener and graceful shutdown |
 //!

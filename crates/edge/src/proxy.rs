@@ -44,6 +44,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
+use revalidate_core::HttpDate;
 use revalidate_core::answer::Plan;
 use revalidate_core::cache::{self, CacheStatus, Forward, RequestDirectives, Reuse, stale_if_error_allows};
 
@@ -289,7 +290,7 @@ impl Edge {
         found: &Found,
         outcome: Outcome,
         label: Label,
-        at: (u64, u64),
+        at: (HttpDate, u64),
     ) -> Response<EdgeBody> {
         self.count(ask, outcome);
         self.inner
@@ -302,14 +303,20 @@ impl Edge {
     /// and the stored response's current age (§4.2.3) at it, which the
     /// reuse decision has usually computed already. The core's plan
     /// decides; [`render::from_stored`] builds; [`Self::leave`] labels.
-    fn serve(&self, ask: &Ask, found: &Found, label: Label, (now, age): (u64, u64)) -> Response<EdgeBody> {
+    fn serve(
+        &self,
+        ask: &Ask,
+        found: &Found,
+        label: Label,
+        (now, age): (HttpDate, u64),
+    ) -> Response<EdgeBody> {
         let entry = &found.entry;
         let body = &found.object.body;
         let len = body.len() as u64;
         let plan = client_plan(
             &ask.method,
             &ask.headers,
-            entry.meta.status,
+            entry.head.status,
             &entry.validators,
             Some(len),
             now,
@@ -317,7 +324,7 @@ impl Edge {
         if plan == Plan::NotModified {
             self.inner.metrics.not_modified(len);
         }
-        let (response, head) = render::from_stored(&ask.method, plan, &entry.meta, body);
+        let (response, head) = render::from_stored(&ask.method, plan, &entry.head, body);
         let served = ServedAt {
             entry,
             label,
@@ -329,7 +336,7 @@ impl Edge {
 
     /// The clock and `found`'s current age (§4.2.3), for [`Self::serve`]
     /// where no reuse decision computed them.
-    fn age_now(&self, found: &Found) -> (u64, u64) {
+    fn age_now(&self, found: &Found) -> (HttpDate, u64) {
         let now = self.now();
         (now, found.entry.age_at(now))
     }
@@ -450,7 +457,7 @@ impl Edge {
     ) -> Response<EdgeBody> {
         let now = self.now();
         if let Some(found) = found
-            && stale_if_error_allows(&self.inner.cache, &found.entry.meta.stored(), &ask.headers, now)
+            && stale_if_error_allows(&self.inner.cache, &found.entry.head.view(), &ask.headers, now)
         {
             self.count(ask, Outcome::Stale);
             self.inner.metrics.stale(StaleReason::IfError);
@@ -545,7 +552,7 @@ impl Edge {
         match &exit {
             Exit::Stored(served, Head::Plain(answer)) => {
                 let build = || {
-                    let mut headers = render::plain_headers(&served.entry.meta, *answer, served.len);
+                    let mut headers = render::plain_headers(&served.entry.head, *answer, served.len);
                     decorate(&mut headers);
                     headers
                 };

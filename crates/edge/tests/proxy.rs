@@ -24,10 +24,11 @@ fn fixed(reply: Reply) -> Route {
 /// second request come from the cache?
 #[tokio::test]
 async fn storing_and_reuse_by_response_directives() {
-    let ten_days_ago = revalidate_core::HttpDate::from_unix_seconds(SystemClock.now() - 10 * 86_400)
-        .unwrap()
-        .to_string();
-    let in_an_hour = revalidate_core::HttpDate::from_unix_seconds(SystemClock.now() + 3600)
+    let ten_days_ago =
+        revalidate_core::HttpDate::from_unix_seconds(SystemClock.now().unix_seconds() - 10 * 86_400)
+            .unwrap()
+            .to_string();
+    let in_an_hour = revalidate_core::HttpDate::from_unix_seconds(SystemClock.now().unix_seconds() + 3600)
         .unwrap()
         .to_string();
     let cases: Vec<(&str, Fields<'_>, bool)> = vec![

@@ -126,7 +126,7 @@ impl TestOrigin {
                         tokio::time::sleep(reply.delay).await;
                         let mut response = Response::new(Full::new(Bytes::from(reply.body)));
                         *response.status_mut() = StatusCode::from_u16(reply.status).unwrap();
-                        let date = revalidate_core::HttpDate::from_unix_seconds(clock.now()).unwrap();
+                        let date = clock.now();
                         response.headers_mut().insert("date", date.to_header_value());
                         for (name, value) in reply.headers {
                             let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();

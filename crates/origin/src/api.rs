@@ -46,7 +46,7 @@
 //! [RFC 6585 §3]: https://www.rfc-editor.org/rfc/rfc6585#section-3
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -63,6 +63,7 @@ use revalidate_store::{
 };
 use serde_json::Value;
 
+use crate::clock::SharedClock;
 use crate::edge_purge::EdgePurger;
 use crate::metrics::BytesSaved;
 use crate::problem::{Problem, ProblemResponse};
@@ -79,6 +80,10 @@ pub struct ApiSettings {
     /// How long reading a request body may take, from the handler's first
     /// read to its last byte; past it the client gets `408`.
     pub body_read_timeout: Duration,
+    /// Where the time comes from, read once per request: the exact time
+    /// a write is stamped with, and its HTTP-date for the preconditions and
+    /// the headers ([`crate::clock`]).
+    pub clock: SharedClock,
 }
 
 impl ApiSettings {
@@ -143,23 +148,6 @@ pub fn router_with_edge_purge(
         .with_state(api)
 }
 
-/// The server's clock, read once per request: the exact time for the
-/// store (a write's modification time) and the HTTP-date for the
-/// evaluation and the headers.
-#[derive(Clone, Copy)]
-struct Clock {
-    exact: SystemTime,
-    date: HttpDate,
-}
-
-fn now() -> Clock {
-    let exact = SystemTime::now();
-    Clock {
-        exact,
-        date: HttpDate::from_system_time(exact).unwrap_or(HttpDate::MAX),
-    }
-}
-
 /// Why a write's decision refused to change anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Refusal {
@@ -184,7 +172,7 @@ async fn read(
         .map_err(|e| store_failure(&e))?
         .ok_or_else(|| not_found_resource(&key))?;
     let preconditions = Preconditions::from_headers(&headers);
-    let now = now().date;
+    let now = api.settings.clock.read().date;
     Ok(
         match preconditions.evaluate(&method, &resource.validators(now), now) {
             Outcome::NotModified => {
@@ -214,9 +202,9 @@ async fn put(
     body: Body,
 ) -> Result<Response, ProblemResponse> {
     let key = key_from(path)?;
-    let preconditions = required_preconditions(&api, &key, &headers, now().date)?;
+    let preconditions = required_preconditions(&api, &key, &headers, api.settings.clock.read().date)?;
     let document = read_json(&api, &headers, body, &["application/json"]).await?;
-    let now = now();
+    let now = api.settings.clock.read();
     let outcome = api
         .store
         .write(&key, now.exact, |current| {
@@ -237,11 +225,11 @@ async fn patch(
     // DEVIATION(patch-json): RFC 7396 registers application/merge-patch+json;
     // plain application/json is accepted too because many clients send it.
     let accepted = ["application/merge-patch+json", "application/json"];
-    let preconditions = required_preconditions(&api, &key, &headers, now().date)?;
+    let preconditions = required_preconditions(&api, &key, &headers, api.settings.clock.read().date)?;
     let merge_patch = read_json(&api, &headers, body, &accepted)
         .await
         .map_err(|problem| problem.with_header(ACCEPT_PATCH, accept_patch()))?;
-    let now = now();
+    let now = api.settings.clock.read();
     let outcome = api
         .store
         .write(&key, now.exact, |current| {
@@ -265,7 +253,7 @@ async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ProblemResponse> {
     let key = key_from(path)?;
-    let now = now();
+    let now = api.settings.clock.read();
     let preconditions = required_preconditions(&api, &key, &headers, now.date)?;
     let outcome = api
         .store
@@ -289,7 +277,7 @@ async fn create(
     let Path(collection) = collection.map_err(|e| invalid_path(&e))?;
     let collection = CollectionName::new(&collection).map_err(|e| invalid_name(&e.to_string()))?;
     let document = read_json(&api, &headers, body, &["application/json"]).await?;
-    let now = now();
+    let now = api.settings.clock.read();
     let resource = api
         .store
         .create(&collection, document, now.exact)

@@ -353,6 +353,7 @@ impl Origin {
             body_limit: config.api.body_limit,
             require_preconditions: config.api.require_preconditions.clone(),
             body_read_timeout: std::time::Duration::from_millis(config.api.body_read_timeout_ms),
+            clock: crate::clock::system_clock(),
         };
         let edge_purge = match &config.edge_purge {
             Some(edges) => Some(crate::edge_purge::EdgePurger::start(

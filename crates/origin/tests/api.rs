@@ -517,3 +517,48 @@ async fn metrics_count_revalidations() {
         "{text}"
     );
 }
+
+/// The API reads the time through its clock seam: a write is stamped with
+/// the clock's time (`Last-Modified`), and `If-Unmodified-Since` is judged
+/// against it (a date later than the server's clock does not guard a write,
+/// RFC 6585 §3 as `Preconditions::write_guard` reads it).
+#[tokio::test]
+async fn api_writes_are_stamped_and_judged_by_the_servers_clock() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let start = UNIX_EPOCH + Duration::from_millis(1_700_000_000_400);
+    let clock = revalidate_origin::clock::ManualClock::new(start);
+    let api = Api::start_with_clock(Arc::new(clock.clone())).await;
+    let created = api
+        .put_json("/api/guarded/a", &json!({"v": 1}), &[("if-none-match", "*")])
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let stamped = revalidate_core::HttpDate::from_unix_seconds(1_700_000_000)
+        .unwrap()
+        .to_string();
+    assert_eq!(created.headers()["last-modified"], stamped.as_str());
+
+    let later = revalidate_core::HttpDate::from_unix_seconds(1_700_000_010)
+        .unwrap()
+        .to_string();
+    let refused = api
+        .put_json(
+            "/api/guarded/a",
+            &json!({"v": 2}),
+            &[("if-unmodified-since", &later)],
+        )
+        .await;
+    problem(refused, StatusCode::PRECONDITION_REQUIRED).await;
+    clock.advance(Duration::from_secs(20));
+    let updated = api
+        .put_json(
+            "/api/guarded/a",
+            &json!({"v": 2}),
+            &[("if-unmodified-since", &later)],
+        )
+        .await;
+    assert_eq!(updated.status(), StatusCode::OK);
+    let restamped = revalidate_core::HttpDate::from_unix_seconds(1_700_000_020)
+        .unwrap()
+        .to_string();
+    assert_eq!(updated.headers()["last-modified"], restamped.as_str());
+}

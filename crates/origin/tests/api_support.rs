@@ -37,6 +37,32 @@ impl Api {
         body_read_timeout: Duration,
         database_timeout: Duration,
     ) -> Self {
+        Self::launch(
+            require_preconditions,
+            body_read_timeout,
+            database_timeout,
+            revalidate_origin::clock::system_clock(),
+        )
+        .await
+    }
+
+    /// The default settings, reading the time from `clock`.
+    pub(crate) async fn start_with_clock(clock: revalidate_origin::clock::SharedClock) -> Self {
+        Self::launch(
+            vec!["guarded".into()],
+            Duration::from_secs(30),
+            Duration::from_secs(10),
+            clock,
+        )
+        .await
+    }
+
+    async fn launch(
+        require_preconditions: Vec<String>,
+        body_read_timeout: Duration,
+        database_timeout: Duration,
+        clock: revalidate_origin::clock::SharedClock,
+    ) -> Self {
         let data = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", data.path().join("api.db").display());
         let options = revalidate_store::StoreOptions {
@@ -49,6 +75,7 @@ impl Api {
             body_limit: 4096,
             require_preconditions,
             body_read_timeout,
+            clock,
         };
         let metrics = Metrics::new();
         let app = server::app(api::router(store, settings), "/api/", None, &metrics, true);

@@ -1319,3 +1319,37 @@ fn throughput() {
         println!("{name}: {:.0} req/s", rates.iter().sum::<f64>());
     }
 }
+
+/// The origin reads the time through its clock seam: a file modified after
+/// the server's "now" is sent with `Last-Modified` equal to now (RFC 9110
+/// §8.8.2.1: an origin "MUST NOT send a Last-Modified date that is later
+/// than the server's time of message origination"), and an
+/// `If-Modified-Since` later than now is ignored until the clock passes it.
+#[tokio::test]
+async fn the_static_files_read_now_from_their_clock() {
+    let site = Site::new();
+    write(&site.root, "f.txt", b"clocked", LM_SECS);
+    let clock = revalidate_origin::clock::ManualClock::new(UNIX_EPOCH + Duration::from_secs(LM_SECS - 100));
+    let files = StaticFiles::open_with_clock(site.config(), std::sync::Arc::new(clock.clone())).unwrap();
+    let addr = serve(&files).await;
+
+    let (status, headers, _) = get(addr, "/f.txt", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        header(&headers, "last-modified"),
+        Some(http_date(LM_SECS - 100).as_str())
+    );
+
+    clock.advance(Duration::from_secs(200));
+    let ims = http_date(LM_SECS + 150);
+    let (status, _, _) = get(addr, "/f.txt", &[("if-modified-since", &ims)]).await;
+    assert_eq!(status, StatusCode::OK, "If-Modified-Since after now is ignored");
+    clock.advance(Duration::from_secs(100));
+    let (status, headers, _) = get(addr, "/f.txt", &[("if-modified-since", &ims)]).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED, "now past it: the file is older");
+    assert_eq!(
+        header(&headers, "last-modified"),
+        None,
+        "a 304 with an ETag drops Last-Modified"
+    );
+}

@@ -40,10 +40,10 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> HttpDate {
-        // A clock set before 1970 or after 9999 has no HTTP-date; the epoch
-        // makes every received date "in the future", so If-Modified-Since is
-        // ignored and full responses go out: the safe side.
-        HttpDate::from_system_time(SystemTime::now()).unwrap_or(HttpDate::UNIX_EPOCH)
+        // The core's one fallback for a clock outside 1970..=9999 (before
+        // 1970 reads as the epoch: every received date is then "in the
+        // future", so If-Modified-Since is ignored, the safe side).
+        HttpDate::saturating_from_system_time(SystemTime::now())
     }
 }
 

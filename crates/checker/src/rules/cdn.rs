@@ -5,6 +5,7 @@
 
 use http::HeaderName;
 use http::header::{AGE, VIA};
+use revalidate_core::HttpDate;
 use revalidate_core::cache::{CACHE_STATUS, CacheConfig, Stored, freshness};
 
 use super::{Findings, coding_of, etag_of, etag_text};
@@ -150,8 +151,10 @@ pub(super) fn check(recording: &Recording, initial: &RecordedResponse, out: &mut
         ),
         _ => {
             let exchange = recording.exchange(&ProbeKind::Initial);
-            let (request_time, response_time) =
-                exchange.map_or((0, 0), |e| (e.request_time, e.response_time));
+            let (request_time, response_time) = exchange
+                .map_or((HttpDate::UNIX_EPOCH, HttpDate::UNIX_EPOCH), |e| {
+                    (e.request_time, e.response_time)
+                });
             let stored = Stored {
                 status: initial.status,
                 headers: &initial.headers,

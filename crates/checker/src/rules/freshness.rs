@@ -3,6 +3,7 @@
 //! ([RFC 9111 §4.2](https://www.rfc-editor.org/rfc/rfc9111#section-4.2)).
 //! The numbers come from the core's [`freshness()`].
 
+use revalidate_core::HttpDate;
 use revalidate_core::cache::{CacheConfig, Freshness, LifetimeSource, Stored, freshness};
 
 use super::Findings;
@@ -63,7 +64,9 @@ fn reuse(f: &Freshness) -> String {
 
 pub(super) fn check(recording: &Recording, initial: &RecordedResponse, out: &mut Findings) {
     let exchange = recording.exchange(&ProbeKind::Initial);
-    let (request_time, response_time) = exchange.map_or((0, 0), |e| (e.request_time, e.response_time));
+    let (request_time, response_time) = exchange.map_or((HttpDate::UNIX_EPOCH, HttpDate::UNIX_EPOCH), |e| {
+        (e.request_time, e.response_time)
+    });
     let stored = Stored {
         status: initial.status,
         headers: &initial.headers,

@@ -31,6 +31,7 @@ use http::{HeaderMap, Method, StatusCode};
 use super::directives::{FieldNames, MaxStale, RequestDirectives};
 use super::freshness::{Freshness, freshness, heuristically_cacheable};
 use super::{CacheConfig, Stored};
+use crate::HttpDate;
 
 /// Why a response may not be stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,14 +194,19 @@ pub enum Reuse {
 
 /// The §4 decision for a stored response that matches the request's method
 /// ([`answers_method`]) and `Vary` ([`super::vary_matches`]); check those
-/// first. At `now`, in Unix seconds.
+/// first. At `now`.
 ///
 /// §4: "When presented with a request, a cache MUST NOT reuse a stored
 /// response unless: ... the stored response is one of the following: fresh
 /// (see Section 4.2), or allowed to be served stale (see Section 4.2.4), or
 /// successfully validated (see Section 4.3)." The first two give `Fresh`,
 /// `StaleAllowed` or `StaleWhileRevalidate`; the third is `Revalidate`.
-pub fn reuse_decision(config: &CacheConfig, stored: &Stored<'_>, request: &HeaderMap, now: u64) -> Reuse {
+pub fn reuse_decision(
+    config: &CacheConfig,
+    stored: &Stored<'_>,
+    request: &HeaderMap,
+    now: HttpDate,
+) -> Reuse {
     reuse_decision_with(config, stored, &freshness(config, stored, now), request)
 }
 
@@ -311,7 +317,7 @@ pub fn stale_if_error_allows(
     config: &CacheConfig,
     stored: &Stored<'_>,
     request: &HeaderMap,
-    now: u64,
+    now: HttpDate,
 ) -> bool {
     let f = freshness(config, stored, now);
     let request = RequestDirectives::from_headers(request);

@@ -127,7 +127,7 @@ pub fn ttl(lifetime: u64, age: u64) -> i64 {
 }
 
 /// The freshness of `stored` at `now`.
-pub fn freshness(config: &CacheConfig, stored: &Stored<'_>, now: u64) -> Freshness {
+pub fn freshness(config: &CacheConfig, stored: &Stored<'_>, now: HttpDate) -> Freshness {
     let directives = config.response_directives(stored.headers);
     let (lifetime, source) = lifetime(config, stored, &directives);
     Freshness {
@@ -159,7 +159,7 @@ fn lifetime(
     if let Some(max_age) = directives.max_age {
         return (max_age, LifetimeSource::MaxAge);
     }
-    let date = date_of(stored.headers, DATE).unwrap_or(stored.response_time);
+    let date = date_of(stored.headers, DATE).unwrap_or(stored.response_time.unix_seconds());
     if !directives.targeted && stored.headers.contains_key(EXPIRES) {
         // §5.3: "A cache recipient MUST interpret invalid date formats,
         // especially the value "0", as representing a time in the past
@@ -208,14 +208,15 @@ pub fn heuristically_cacheable(status: StatusCode) -> bool {
 /// `Age` is read as described in the module docs
 /// (`DEVIATION(age-list-is-old)`): absent is 0, one valid delta-seconds is
 /// its value, anything else is 2^31.
-pub fn current_age(stored: &Stored<'_>, now: u64) -> u64 {
+pub fn current_age(stored: &Stored<'_>, now: HttpDate) -> u64 {
+    let response_time = stored.response_time.unix_seconds();
     let age_value = age_value(stored.headers);
-    let date_value = date_of(stored.headers, DATE).unwrap_or(stored.response_time);
-    let apparent_age = stored.response_time.saturating_sub(date_value);
-    let response_delay = stored.response_time.saturating_sub(stored.request_time);
+    let date_value = date_of(stored.headers, DATE).unwrap_or(response_time);
+    let apparent_age = response_time.saturating_sub(date_value);
+    let response_delay = stored.response_time.seconds_since(stored.request_time);
     let corrected_age_value = age_value.saturating_add(response_delay);
     let corrected_initial_age = apparent_age.max(corrected_age_value);
-    let resident_time = now.saturating_sub(stored.response_time);
+    let resident_time = now.seconds_since(stored.response_time);
     corrected_initial_age.saturating_add(resident_time)
 }
 

@@ -4,8 +4,9 @@
 //! Nothing here stores anything. A cache keeps, per stored response, its
 //! status, its header fields, the request fields its `Vary` names, and two
 //! clock readings: when the request was sent and when the response arrived
-//! ([`Stored`]). These functions look at that and at the new request and
-//! say what to do next; time is always an argument, in Unix seconds.
+//! ([`StoredHead`], read through its [`Stored`] view). These functions look
+//! at that and at the new request and say what to do next; time is always
+//! an argument, an [`HttpDate`](crate::HttpDate), the crate's one time type.
 //!
 //! | module | RFC | what it decides |
 //! |---|---|---|
@@ -15,6 +16,7 @@
 //! | [`validate`] | 9111 §3.1, §3.2, §4.1, §4.3 | [`vary_matches`] / [`secondary_key`]; [`storable_headers`]; [`conditional_request_headers`] / [`revalidation_request_headers`]; [`on_validation_response`]; [`not_modified_selects`]; [`update_stored_headers`]; [`stored_validators`] for client conditionals; [`head_freshens`] |
 //! | [`invalidate`] | 9111 §4.4 | [`invalidation_targets`]: which URIs an unsafe request invalidates |
 //! | [`status`] | 9211 | [`CACHE_STATUS`], the field name; [`CacheStatus`]: the field value |
+//! | [`stored`] | 9111 §4.1, §4.2.3 | [`StoredHead`]: what a cache keeps of a response besides its body (serde with the `serde` feature); [`Stored`]: the view the decisions read |
 //!
 //! A shared cache runs a `GET` (or `HEAD`) like this:
 //!
@@ -51,9 +53,10 @@ pub mod directives;
 pub mod freshness;
 pub mod invalidate;
 pub mod status;
+pub mod stored;
 pub mod validate;
 
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderMap, HeaderName};
 
 /// `CDN-Cache-Control`, the targeted field for CDNs and edges
 /// ([RFC 9213 §2](https://www.rfc-editor.org/rfc/rfc9213#section-2)).
@@ -67,6 +70,7 @@ pub use directives::{FieldNames, MaxStale, RequestDirectives, ResponseDirectives
 pub use freshness::{Freshness, LifetimeSource, age_header_value, current_age, freshness, ttl};
 pub use invalidate::invalidation_targets;
 pub use status::{CACHE_STATUS, CacheStatus, Forward};
+pub use stored::{Stored, StoredHead};
 pub use validate::{
     NOT_UPDATED_FROM_304, Validation, conditional_request_headers, head_freshens, not_modified_selects,
     on_validation_response, revalidation_request_headers, secondary_key, storable_headers, stored_validators,
@@ -144,17 +148,4 @@ impl CacheConfig {
     pub fn is_shared(&self) -> bool {
         self.kind == CacheKind::Shared
     }
-}
-
-/// What a cache knows of one stored response.
-#[derive(Clone, Copy, Debug)]
-pub struct Stored<'a> {
-    /// Its status.
-    pub status: StatusCode,
-    /// Its header fields (after any 304 updates).
-    pub headers: &'a HeaderMap,
-    /// When the request that fetched (or last validated) it was sent.
-    pub request_time: u64,
-    /// When that response arrived.
-    pub response_time: u64,
 }

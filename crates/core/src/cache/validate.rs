@@ -226,7 +226,7 @@ pub fn stored_validators(stored: &Stored<'_>) -> Validators {
     if let Some(tag) = from_headers.etag() {
         validators = validators.with_etag(tag.clone());
     }
-    let received = HttpDate::from_unix_seconds(stored.response_time);
+    let received = Some(stored.response_time);
     if let Some(modified) = from_headers.last_modified().or(from_headers.date()).or(received) {
         validators = validators.with_last_modified(modified);
     }

@@ -12,10 +12,11 @@ use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use revalidate_core::HttpDate;
 use revalidate_core::answer::Plan;
 use revalidate_core::cache::{
-    Freshness, StoreDecision, Validation, freshness, on_validation_response, stale_if_error_allows,
-    storable_headers, storage_decision, stored_validators, strip_hop_by_hop, update_stored_headers,
+    Freshness, StoreDecision, StoredHead, Validation, freshness, on_validation_response,
+    stale_if_error_allows, storable_headers, storage_decision, stored_validators, strip_hop_by_hop,
 };
 
 use super::lookup::{Ask, Found};
@@ -23,7 +24,7 @@ use super::render;
 use super::setup::Edge;
 use crate::body::{BoxError, ChannelBody, EdgeBody, OriginBody, boxed, empty};
 use crate::decide::{Declined, client_plan, declines_to_store, surrogate_tags};
-use crate::entry::{Meta, ResponseEntry, ResponseMeta, VaryIndex};
+use crate::entry::{Meta, ResponseEntry, VaryIndex};
 use crate::flight::{Flight, Landed, Product, land};
 use crate::forward::fill_headers;
 use crate::storage::{CacheWriter, ObjectHead, ObjectWriter, Storage, StoredObject};
@@ -134,7 +135,7 @@ impl Edge {
     pub(super) async fn validate(&self, ask: &Ask, found: &Found, flight: Option<Flight>) -> Validated {
         let sent = self.now();
         let purge_generation = self.inner.storage.generation();
-        let request = self.fill_request(ask, Some(&found.entry.meta.headers));
+        let request = self.fill_request(ask, Some(&found.entry.head.headers));
         let response = match self.inner.upstream.send(request).await {
             Ok(response) => response,
             Err(failure) => {
@@ -146,7 +147,7 @@ impl Edge {
         match on_validation_response(
             response.status(),
             response.headers(),
-            &found.entry.meta.headers,
+            &found.entry.head.headers,
             true,
         ) {
             Validation::NotModified => {
@@ -157,15 +158,9 @@ impl Edge {
                 if self.inner.cache.targeted_field.is_some() {
                     crate::surrogate::translate(&self.inner.name, &mut update);
                 }
-                let mut headers = found.entry.meta.headers.clone();
-                update_stored_headers(&mut headers, &update);
-                let meta = ResponseMeta {
-                    status: found.entry.meta.status,
-                    headers: storable_headers(&self.inner.cache, &headers),
-                    request_time: sent,
-                    response_time: received,
-                    vary_request: found.entry.meta.vary_request.clone(),
-                };
+                let mut meta = found.entry.head.clone();
+                meta.freshen(&update, sent, received);
+                meta.headers = storable_headers(&self.inner.cache, &meta.headers);
                 // §4.3.4: the refreshed headers may forbid storing now (or
                 // the 304 set a cookie the edge does not share).
                 let declined = declines_to_store(&meta.headers, self.inner.cache_set_cookie);
@@ -183,7 +178,7 @@ impl Edge {
                     Some(encoded) => {
                         let object = StoredObject::new(
                             ask.key.clone(),
-                            surrogate_tags(&entry.meta.headers),
+                            surrogate_tags(&entry.head.headers),
                             encoded,
                             found.object.body.clone(),
                         )
@@ -225,7 +220,7 @@ impl Edge {
             Validation::ServerError
                 if stale_if_error_allows(
                     &self.inner.cache,
-                    &found.entry.meta.stored(),
+                    &found.entry.head.view(),
                     &ask.headers,
                     received,
                 ) =>
@@ -265,7 +260,7 @@ impl Edge {
         &self,
         ask: &Ask,
         response: Response<Incoming>,
-        (sent, received, purge_generation): (u64, u64, u64),
+        (sent, received, purge_generation): (HttpDate, HttpDate, u64),
         index: Option<VaryIndex>,
         flight: Option<Flight>,
         previous: Option<&str>,
@@ -298,13 +293,7 @@ impl Edge {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let meta = ResponseMeta {
-            status,
-            vary_request: revalidate_core::cache::vary_request_fields(&stored_headers, &ask.headers),
-            headers: stored_headers,
-            request_time: sent,
-            response_time: received,
-        };
+        let meta = StoredHead::new(status, stored_headers, &ask.headers, sent, received);
         let writer = if decision == StoreDecision::Store && declined.is_none() {
             self.begin_store(ask, &meta, index, content_length, purge_generation)
                 .await
@@ -316,12 +305,12 @@ impl Edge {
         };
         let stored = writer
             .is_some()
-            .then(|| freshness(&self.inner.cache, &meta.stored(), received));
+            .then(|| freshness(&self.inner.cache, &meta.view(), received));
         let plan = client_plan(
             &ask.method,
             &ask.headers,
             status,
-            &stored_validators(&meta.stored()),
+            &stored_validators(&meta.view()),
             None,
             received,
         );
@@ -356,7 +345,7 @@ impl Edge {
     async fn begin_store(
         &self,
         ask: &Ask,
-        meta: &ResponseMeta,
+        meta: &StoredHead,
         index: Option<VaryIndex>,
         size_hint: Option<u64>,
         purge_generation: u64,

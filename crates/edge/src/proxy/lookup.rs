@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{HeaderMap, Method, Uri};
-use revalidate_core::cache::vary_matches;
+use revalidate_core::HttpDate;
 
 use super::setup::Edge;
 use crate::entry::{Entry, ResponseEntry, VaryIndex};
@@ -28,9 +28,9 @@ pub(super) struct Ask {
     pub(super) peer: Option<IpAddr>,
     /// Its primary cache key ([`crate::decide::primary_key`]).
     pub(super) key: String,
-    /// When the request arrived (Unix seconds): the clock reading its
+    /// When the request arrived: the clock reading its
     /// first lookup is judged at.
-    pub(super) arrived_at: u64,
+    pub(super) arrived_at: HttpDate,
     /// A background refresh: no client waits, nothing is counted as a request.
     pub(super) background: bool,
 }
@@ -69,7 +69,7 @@ impl Edge {
         };
         match entry {
             (Entry::Response(entry), object) => {
-                if vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers) {
+                if entry.head.vary_matches(&ask.headers) {
                     Lookup::Found(Box::new(Found {
                         storage_key: ask.key.clone(),
                         entry,
@@ -85,9 +85,7 @@ impl Edge {
                     return Lookup::Miss;
                 };
                 match self.get(&variant).await {
-                    Some((Entry::Response(entry), object))
-                        if vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers) =>
-                    {
+                    Some((Entry::Response(entry), object)) if entry.head.vary_matches(&ask.headers) => {
                         Lookup::Found(Box::new(Found {
                             storage_key: variant,
                             entry,
@@ -138,7 +136,7 @@ impl Edge {
                 Entry::Vary(_) => return None,
             },
         };
-        vary_matches(&entry.meta.headers, &entry.meta.vary_request, &ask.headers).then(|| Found {
+        entry.head.vary_matches(&ask.headers).then(|| Found {
             storage_key: product.storage_key,
             entry,
             object: product.object,

@@ -18,12 +18,12 @@ use http::{HeaderMap, Method, Response, StatusCode};
 use revalidate_core::answer::{
     Plan, Segment, content_range, multipart_layout, range_length, unsatisfied_range,
 };
-use revalidate_core::cache::CACHE_STATUS;
+use revalidate_core::cache::{CACHE_STATUS, StoredHead};
 use revalidate_core::{EntityTag, not_modified_headers};
 
 use crate::body::{EdgeBody, empty, full, pieces};
 use crate::decide::{ALLOWED_METHODS, Route};
-use crate::entry::{HitAnswer, ResponseMeta};
+use crate::entry::HitAnswer;
 use crate::problem::{IntoEdgeResponse, Problem};
 use crate::upstream::Failure;
 
@@ -78,7 +78,7 @@ pub(super) enum Head {
 pub(super) fn from_stored(
     method: &Method,
     plan: Plan,
-    meta: &ResponseMeta,
+    meta: &StoredHead,
     body: &Bytes,
 ) -> (Response<EdgeBody>, Head) {
     match plan {
@@ -107,7 +107,7 @@ pub(super) fn from_stored(
 
 /// The header set of the stored response whole (with `Content-Length` set
 /// to the stored body's `len`) or of a `304` for it.
-pub(super) fn plain_headers(meta: &ResponseMeta, answer: HitAnswer, len: u64) -> HeaderMap {
+pub(super) fn plain_headers(meta: &StoredHead, answer: HitAnswer, len: u64) -> HeaderMap {
     match answer {
         // RFC 9110 §15.4.5: "The server generating a 304 response MUST
         // generate any of the following header fields that would have been
@@ -175,7 +175,7 @@ pub(super) fn precondition_failed(stored: &HeaderMap) -> Response<EdgeBody> {
 /// [RFC 9110 §15.3.7.1]: https://www.rfc-editor.org/rfc/rfc9110#section-15.3.7.1
 fn partial(
     method: &Method,
-    meta: &ResponseMeta,
+    meta: &StoredHead,
     range: &RangeInclusive<u64>,
     body: &Bytes,
 ) -> Option<Response<EdgeBody>> {
@@ -204,7 +204,7 @@ fn partial(
 /// [RFC 9110 §15.3.7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-15.3.7.2
 fn multipart(
     method: &Method,
-    meta: &ResponseMeta,
+    meta: &StoredHead,
     ranges: &[RangeInclusive<u64>],
     body: &Bytes,
 ) -> Option<Response<EdgeBody>> {
@@ -377,16 +377,16 @@ mod tests {
 
     use super::*;
 
-    fn meta(fields: &[(&'static str, &'static str)]) -> ResponseMeta {
+    fn meta(fields: &[(&'static str, &'static str)]) -> StoredHead {
         let mut headers = HeaderMap::new();
         for (name, value) in fields {
             headers.append(*name, HeaderValue::from_static(value));
         }
-        ResponseMeta {
+        StoredHead {
             status: StatusCode::OK,
             headers,
-            request_time: 0,
-            response_time: 0,
+            request_time: revalidate_core::HttpDate::UNIX_EPOCH,
+            response_time: revalidate_core::HttpDate::UNIX_EPOCH,
             vary_request: HeaderMap::new(),
         }
     }

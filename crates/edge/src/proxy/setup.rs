@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use http::header::HeaderValue;
 use http::{HeaderMap, Uri};
+use revalidate_core::HttpDate;
 use revalidate_core::cache::CacheConfig;
 
 use crate::clock::Clock;
@@ -175,8 +176,8 @@ impl Edge {
         }
     }
 
-    /// The clock's reading (Unix seconds).
-    pub(super) fn now(&self) -> u64 {
+    /// The clock's reading.
+    pub(super) fn now(&self) -> HttpDate {
         self.inner.clock.now()
     }
 

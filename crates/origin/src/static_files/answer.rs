@@ -32,6 +32,7 @@ use super::request::StaticRequest;
 use super::respond::respond;
 use super::template::{Description, Stamped, Template, Templates, last_modified, strong_etag};
 use super::variant::Variants;
+use crate::clock::SharedClock;
 use crate::problem::Problem;
 
 /// What every request shares. Saves the index when dropped.
@@ -45,6 +46,8 @@ pub(super) struct Inner {
     media_types: MediaTypes,
     templates: Templates,
     small_files: Arc<SmallFiles>,
+    /// Where a request's `now` comes from.
+    pub(super) clock: SharedClock,
 }
 
 impl Drop for Inner {
@@ -58,7 +61,7 @@ impl Drop for Inner {
 impl Inner {
     /// Resolves the root, creates the data directory, compiles the
     /// `Cache-Control` rules and loads the saved ETag index.
-    pub(super) fn open(config: StaticConfig) -> Result<Self, StaticError> {
+    pub(super) fn open(config: StaticConfig, clock: SharedClock) -> Result<Self, StaticError> {
         let root = std::fs::canonicalize(&config.root).map_err(|source| StaticError::Root {
             path: config.root.clone(),
             source,
@@ -91,6 +94,7 @@ impl Inner {
             media_types: MediaTypes::default(),
             templates: Templates::new(),
             small_files: Arc::new(small_files()),
+            clock,
         })
     }
 

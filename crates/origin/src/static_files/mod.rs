@@ -138,8 +138,17 @@ impl StaticFiles {
     /// `Cache-Control` rules and loads the saved ETag index. Does not
     /// walk the tree; see [`StaticFiles::index_all`].
     pub fn open(config: StaticConfig) -> Result<Self, StaticError> {
+        Self::open_with_clock(config, crate::clock::system_clock())
+    }
+
+    /// [`StaticFiles::open`] reading the time from `clock` (`Date`, the
+    /// `If-Modified-Since` and `Last-Modified` checks against now).
+    pub fn open_with_clock(
+        config: StaticConfig,
+        clock: crate::clock::SharedClock,
+    ) -> Result<Self, StaticError> {
         Ok(Self {
-            inner: Arc::new(Inner::open(config)?),
+            inner: Arc::new(Inner::open(config, clock)?),
         })
     }
 
@@ -230,7 +239,8 @@ impl StaticFiles {
         headers: &HeaderMap,
         metrics: Option<&crate::metrics::Metrics>,
     ) -> Answer {
-        let mut request = match StaticRequest::read(method, uri, headers, metrics) {
+        let now = self.inner.clock.read().date;
+        let mut request = match StaticRequest::read(method, uri, headers, metrics, now) {
             Ok(request) => request,
             Err(rejection) => return Answer::Ready(rejection.into_response()),
         };

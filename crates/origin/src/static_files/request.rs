@@ -3,8 +3,6 @@
 //! blocking thread. A method other than `GET`/`HEAD` and a path that
 //! cannot be cleaned are refused here ([`Rejection`]).
 
-use std::time::SystemTime;
-
 use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri};
@@ -43,6 +41,7 @@ impl StaticRequest {
         uri: &Uri,
         headers: &HeaderMap,
         metrics: Option<&crate::metrics::Metrics>,
+        now: HttpDate,
     ) -> Result<Self, Rejection> {
         if *method != Method::GET && *method != Method::HEAD {
             return Err(Rejection::Method(method.clone()));
@@ -66,7 +65,7 @@ impl StaticRequest {
                 RangeField::default()
             },
             preconditions,
-            now: HttpDate::from_system_time(SystemTime::now()).unwrap_or(HttpDate::MAX),
+            now,
             metrics: metrics.cloned(),
             inline: true,
         })
