@@ -17,7 +17,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use revalidate_core::HttpDate;
 use revalidate_core::cache::{CacheConfig, StoredHead, freshness, stored_validators};
-use revalidate_edge::entry::{Entry, Meta, VaryIndex};
+use revalidate_edge::entry::{EdgeId, Entry, Meta, VaryIndex};
 
 const NAMES: &[&str] = &[
     "cache-control",
@@ -87,13 +87,14 @@ fn meta(u: &mut Unstructured<'_>) -> Result<Meta> {
 
 fn check_entry(bytes: &[u8], decoded: Option<&Meta>) {
     let config = CacheConfig::shared();
-    let entry = Entry::decode(bytes, &config, 7);
+    let edge = EdgeId::next();
+    let entry = Entry::decode(bytes, &config, edge);
     match (entry, decoded) {
         (None, None) => {}
         (Some(Entry::Vary(index)), Some(Meta::Vary(expected))) => assert_eq!(&index, expected),
         (Some(Entry::Response(entry)), Some(Meta::Response(expected))) => {
             assert_eq!(&entry.head, expected);
-            assert!(entry.built_by(7));
+            assert!(entry.built_by(edge));
             let stored = expected.view();
             assert_eq!(entry.validators, stored_validators(&stored));
             assert_eq!(

@@ -1,5 +1,7 @@
 //! What the proxy keeps in a storage object's `meta` bytes, and what a
-//! lookup derives from them once ([`ResponseEntry`]). The keys are built
+//! lookup derives from them once ([`DecodedEntry`], kept with the object in
+//! the storage's slot for it, [`crate::storage::StoredObject::derived`]:
+//! the speed-up cache that spares a hit decoding them). The keys are built
 //! elsewhere: the primary key by [`crate::decide::primary_key`], the
 //! secondary key by the core; a [`VaryIndex`] only joins them into the
 //! storage key of a variant.
@@ -35,7 +37,7 @@ const FORMAT: u8 = 1;
 /// A stored response with what one edge derives from it while it is
 /// stored: the core's validators and freshness for it, and the header sets
 /// it was last sent with as a plain hit. Built once per stored
-/// object (kept with it by [`crate::storage::StoredObject::derived`]) or
+/// object (kept with it as its [`DecodedEntry`]) or
 /// per refresh, so that a hit neither decodes the meta bytes nor reparses
 /// `Date`, `Last-Modified` and `Cache-Control` for these.
 ///
@@ -58,7 +60,7 @@ pub struct ResponseEntry {
     /// [RFC 9111 §4.2]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2
     pub freshness_on_arrival: Freshness,
     /// The edge that built it.
-    edge: u64,
+    edge: EdgeId,
     hit_headers: Mutex<HitHeaders>,
 }
 
@@ -80,9 +82,9 @@ pub enum HitAnswer {
 }
 
 impl ResponseEntry {
-    /// `head` with its validators and its lifetime under `config`, for the
-    /// edge numbered `edge`.
-    pub fn new(head: StoredHead, config: &CacheConfig, edge: u64) -> Self {
+    /// `head` with its validators and its lifetime under `config`, for
+    /// `edge`.
+    pub fn new(head: StoredHead, config: &CacheConfig, edge: EdgeId) -> Self {
         let stored = head.view();
         let validators = stored_validators(&stored);
         let freshness_on_arrival = freshness(config, &stored, head.response_time);
@@ -116,8 +118,8 @@ impl ResponseEntry {
         reuse_decision_with(config, &self.head.view(), &self.freshness_at(now), request)
     }
 
-    /// Whether the edge numbered `edge` built it.
-    pub fn built_by(&self, edge: u64) -> bool {
+    /// Whether `edge` built it.
+    pub fn built_by(&self, edge: EdgeId) -> bool {
         self.edge == edge
     }
 
@@ -138,6 +140,27 @@ impl ResponseEntry {
     }
 }
 
+/// Which edge of this process built a [`ResponseEntry`].
+///
+/// Several [`crate::Edge`]s can share one storage (a storage handle is a
+/// cheap clone, and nothing stops two edges with different cache names or
+/// `CDN-Cache-Control` settings from being built over it), but the entry
+/// kept with a stored object holds one edge's lifetime and header sets. So
+/// an edge uses a kept entry only if it built it, and decodes its own
+/// (without keeping it) otherwise. Checking this costs one comparison per
+/// hit; keying the kept entry by configuration instead would have to
+/// compare every setting that shapes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EdgeId(u64);
+
+impl EdgeId {
+    /// An id no other edge of this process has.
+    pub fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 /// What the proxy makes of a storage object's meta bytes: [`Meta`] with
 /// a response's derived values.
 #[derive(Clone, Debug)]
@@ -148,10 +171,17 @@ pub enum Entry {
     Vary(VaryIndex),
 }
 
+/// What the proxy keeps with each stored object, the `D` of its storage
+/// ([`crate::storage::StoredObject::derived`]): the object's meta bytes
+/// decoded on its first lookup, `None` if they do not decode (a miss on
+/// every lookup, without decoding again). A response entry is the
+/// decoding edge's ([`EdgeId`]); a `Vary` index is the same for every edge.
+pub type DecodedEntry = Option<Entry>;
+
 impl Entry {
-    /// Decodes meta bytes ([`Meta::decode`]) for the edge numbered `edge`
-    /// with `config`; `None` for anything this version did not write.
-    pub fn decode(bytes: &[u8], config: &CacheConfig, edge: u64) -> Option<Self> {
+    /// Decodes meta bytes ([`Meta::decode`]) for `edge` with `config`;
+    /// `None` for anything this version did not write.
+    pub fn decode(bytes: &[u8], config: &CacheConfig, edge: EdgeId) -> Option<Self> {
         Some(match Meta::decode(bytes)? {
             Meta::Response(meta) => Self::Response(Arc::new(ResponseEntry::new(meta, config, edge))),
             Meta::Vary(index) => Self::Vary(index),
@@ -395,7 +425,7 @@ mod tests {
         headers.insert("cache-control", HeaderValue::from_static("max-age=10"));
         let meta = head(StatusCode::OK, headers, (100, 100), HeaderMap::new());
         let config = CacheConfig::shared();
-        let entry = ResponseEntry::new(meta, &config, 1);
+        let entry = ResponseEntry::new(meta, &config, EdgeId(1));
         assert_eq!(entry.freshness_on_arrival.lifetime, 10);
         let plain = HeaderMap::new();
         let mut no_cache = HeaderMap::new();
@@ -429,8 +459,8 @@ mod tests {
     #[test]
     fn hit_headers_are_built_once_per_age_and_answer() {
         let meta = head(StatusCode::OK, HeaderMap::new(), (10, 10), HeaderMap::new());
-        let entry = ResponseEntry::new(meta, &CacheConfig::shared(), 7);
-        assert!(entry.built_by(7) && !entry.built_by(8));
+        let entry = ResponseEntry::new(meta, &CacheConfig::shared(), EdgeId(7));
+        assert!(entry.built_by(EdgeId(7)) && !entry.built_by(EdgeId(8)));
         let built = std::cell::Cell::new(0);
         let build = |label: &'static str| {
             built.set(built.get() + 1);

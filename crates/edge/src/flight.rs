@@ -33,7 +33,7 @@ use http::StatusCode;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
-use crate::entry::ResponseEntry;
+use crate::entry::{DecodedEntry, ResponseEntry};
 use crate::storage::StoredObject;
 use crate::upstream::Failure;
 
@@ -60,7 +60,7 @@ pub(crate) struct Product {
     /// Where it is stored.
     pub(crate) storage_key: String,
     /// The stored body (and, unless `entry` says otherwise, its head).
-    pub(crate) object: Arc<StoredObject>,
+    pub(crate) object: Arc<StoredObject<DecodedEntry>>,
     /// The stored head when it is not `object`'s own (a refresh by a `304`
     /// kept the body and replaced the head).
     pub(crate) entry: Option<Arc<ResponseEntry>>,

@@ -11,13 +11,13 @@
 //! | [`proxy`] | [`Edge`], the state machine: route, look up, follow the core's reuse decision, collapse, serve, revalidate or fetch; it alone counts and writes `Cache-Status` (the field name [`revalidate_core::cache::CACHE_STATUS`] and its value [`revalidate_core::cache::CacheStatus`] are the core's). Rooms: `setup` (the edge value), `lookup` (the stored response a request selects), `render` (pure response builders), `fill` (fetch, revalidate, store while streaming), `pass` (other methods, §4.4 invalidation) |
 //! | [`decide`] | the edge's own pure decisions: routing, the cache key, the core's answer plan for a client, what the edge declines to store |
 //! | [`forward`] | the header sets sent to the origin |
-//! | [`entry`] | what a stored object's meta bytes hold (the core's [`StoredHead`](revalidate_core::cache::StoredHead), or a `Vary` index) and what a lookup derives from them once |
+//! | [`entry`] | what a stored object's meta bytes hold (the core's [`StoredHead`](revalidate_core::cache::StoredHead), or a `Vary` index) and what a lookup derives from them once ([`entry::DecodedEntry`], kept in the object's slot in the storage) |
 //! | `flight` | request collapsing |
 //! | `upload` | the client's request body on its way to the origin |
 //! | [`body`] | response bodies |
 //! | [`upstream`] | the pooled client to the origin, and whose fault a failure is |
 //! | [`surrogate`] | `Surrogate-Control` as `CDN-Cache-Control` |
-//! | [`storage`] | memory and disk tiers, purges |
+//! | [`storage`] | memory and disk tiers, purges; the speed-up cache: each [`storage::StoredObject`] keeps what the proxy decoded from it in a typed slot ([`storage::StoredObject::derived`]; the storage is generic over its type and never looks inside) |
 //! | [`purge`] | the purge API's HTTP handling (token, body limits, storage); its wire format is the core's [`revalidate_core::purge`] |
 //! | [`metrics`] | Prometheus counters |
 //! | [`problem`] | problem details for the errors the edge answers |

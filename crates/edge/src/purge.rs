@@ -20,6 +20,7 @@ use revalidate_core::purge::{PurgeCounts, PurgeRequest, PurgeResponse};
 use subtle::ConstantTimeEq;
 
 use crate::body::{BoxError, EdgeBody, full};
+use crate::entry::DecodedEntry;
 use crate::metrics::{EdgeMetrics, PurgeKind};
 use crate::problem::{IntoEdgeResponse, Problem};
 use crate::storage::{AnyStorage, Storage};
@@ -35,7 +36,7 @@ pub(crate) struct PurgeApi<'a> {
     /// The bearer token; `None` turns the API off (`404`).
     pub(crate) token: Option<&'a str>,
     /// Where purges are recorded.
-    pub(crate) storage: &'a AnyStorage,
+    pub(crate) storage: &'a AnyStorage<DecodedEntry>,
     /// `revalidate_edge_purges_total`.
     pub(crate) metrics: &'a EdgeMetrics,
     /// The longest silence allowed between two chunks of the request body.

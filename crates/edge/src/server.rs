@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
 use crate::config::{ConfigError, EdgeConfig};
+use crate::entry::DecodedEntry;
 use crate::proxy::Edge;
 use crate::storage::{
     AnyStorage, HybridConfig, HybridStorage, MemoryConfig, MemoryStorage, Storage, StorageError,
@@ -34,7 +35,7 @@ pub enum StartError {
 
 /// Opens the storage a configuration asks for: memory only, or memory in
 /// front of disk with `cache_dir`.
-pub async fn open_storage(config: &EdgeConfig) -> Result<AnyStorage, StartError> {
+pub async fn open_storage(config: &EdgeConfig) -> Result<AnyStorage<DecodedEntry>, StartError> {
     let sizes = config.sizes()?;
     Ok(match &config.cache_dir {
         Some(dir) => {

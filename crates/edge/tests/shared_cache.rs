@@ -1,10 +1,14 @@
-//! What a shared cache must not share: one client's cookie, and answers
-//! an origin built from request fields that are not in the cache key.
+//! What a shared cache must not share: one client's cookie, answers an
+//! origin built from request fields that are not in the cache key, and one
+//! edge's view of a stored response with another edge over the same
+//! storage.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
+use revalidate_edge::EdgeSettings;
+use revalidate_edge::storage::{MemoryConfig, MemoryStorage};
 
 use crate::support::{Reply, Seen, TestEdge, TestOrigin, clock};
 
@@ -161,4 +165,50 @@ async fn a_trusted_proxy_passes_its_forwarded_for_chain_but_never_the_host() {
     ] {
         assert_eq!(seen.header(name), None, "{name}");
     }
+}
+
+/// Two edges with different cache names over one storage: each answers
+/// hits from the one stored response under its own name. What a lookup
+/// keeps with a stored object holds the header sets of the edge that
+/// decoded it, so another edge decodes its own rather than answering with
+/// the first edge's `Cache-Status` (`revalidate_edge::entry::EdgeId`).
+#[tokio::test]
+async fn edges_over_one_storage_answer_hits_under_their_own_names() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |_: &Seen| {
+        Reply::ok("shared").header("cache-control", "max-age=60")
+    })
+    .await;
+    let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
+    let named = |name: &'static str| move |s: &mut EdgeSettings| s.cache_name = name.into();
+    let first = TestEdge::start_over(
+        origin.addr,
+        Some(clock.clone()),
+        storage.clone().into(),
+        named("first"),
+    )
+    .await;
+    let second = TestEdge::start_over(origin.addr, Some(clock), storage.into(), named("second")).await;
+    let stored = first.get("/page", &[]).await;
+    assert!(
+        stored.cache_status().contains("stored"),
+        "{}",
+        stored.cache_status()
+    );
+    // Hits through each edge in turn, the first edge's entry kept first.
+    for (edge, name) in [
+        (&first, "first"),
+        (&second, "second"),
+        (&first, "first"),
+        (&second, "second"),
+    ] {
+        let hit = edge.get("/page", &[]).await;
+        assert_eq!(hit.body, "shared");
+        assert!(
+            hit.cache_status().starts_with(&format!("{name}; hit")),
+            "{name}: {}",
+            hit.cache_status()
+        );
+    }
+    assert_eq!(origin.count("/page"), 1);
 }

@@ -13,7 +13,8 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use revalidate_edge::clock::{Clock, ManualClock};
-use revalidate_edge::storage::{MemoryConfig, MemoryStorage};
+use revalidate_edge::entry::DecodedEntry;
+use revalidate_edge::storage::{AnyStorage, MemoryConfig, MemoryStorage};
 use revalidate_edge::{Edge, EdgeSettings};
 use revalidate_origin::config::{CacheControlRule, OriginConfig};
 use revalidate_origin::server::Origin;
@@ -230,16 +231,26 @@ impl TestEdge {
         clock: Option<Arc<ManualClock>>,
         tweak: impl FnOnce(&mut EdgeSettings),
     ) -> Self {
+        let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
+        Self::start_over(origin, clock, storage.into(), tweak).await
+    }
+
+    /// Over `storage`, which other edges may share.
+    pub(crate) async fn start_over(
+        origin: SocketAddr,
+        clock: Option<Arc<ManualClock>>,
+        storage: AnyStorage<DecodedEntry>,
+        tweak: impl FnOnce(&mut EdgeSettings),
+    ) -> Self {
         let mut settings = EdgeSettings::new(format!("http://{origin}").parse().unwrap());
         settings.cache_name = "edge".into();
         settings.response_timeout = Duration::from_secs(5);
         tweak(&mut settings);
-        let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
         let edge_clock: Arc<dyn Clock> = match &clock {
             Some(clock) => clock.clone(),
             None => Arc::new(revalidate_edge::clock::SystemClock),
         };
-        let edge = Edge::new(settings, storage.into(), edge_clock);
+        let edge = Edge::new(settings, storage, edge_clock);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -24,7 +24,7 @@ use super::render;
 use super::setup::Edge;
 use crate::body::{BoxError, ChannelBody, EdgeBody, OriginBody, boxed, empty};
 use crate::decide::{Declined, client_plan, declines_to_store, surrogate_tags};
-use crate::entry::{Meta, ResponseEntry, VaryIndex};
+use crate::entry::{DecodedEntry, Meta, ResponseEntry, VaryIndex};
 use crate::flight::{Flight, Landed, Product, land};
 use crate::forward::fill_headers;
 use crate::storage::{CacheWriter, ObjectHead, ObjectWriter, Storage, StoredObject};
@@ -349,7 +349,7 @@ impl Edge {
         index: Option<VaryIndex>,
         size_hint: Option<u64>,
         purge_generation: u64,
-    ) -> Option<(String, CacheWriter)> {
+    ) -> Option<(String, CacheWriter<DecodedEntry>)> {
         let varies = revalidate_core::cache::validate::vary_names(&meta.headers)
             .is_some_and(|names| !names.is_empty());
         let storage_key = if varies {
@@ -396,7 +396,7 @@ impl Edge {
 /// the origin themselves.
 async fn tee(
     mut body: OriginBody,
-    mut writer: Option<(String, CacheWriter)>,
+    mut writer: Option<(String, CacheWriter<DecodedEntry>)>,
     mut tx: Option<ClientSender>,
     flight: Option<(Flight, StatusCode)>,
 ) {

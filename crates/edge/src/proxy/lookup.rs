@@ -11,7 +11,7 @@ use http::{HeaderMap, Method, Uri};
 use revalidate_core::HttpDate;
 
 use super::setup::Edge;
-use crate::entry::{Entry, ResponseEntry, VaryIndex};
+use crate::entry::{DecodedEntry, Entry, ResponseEntry, VaryIndex};
 use crate::flight::Product;
 use crate::storage::{Storage, StoredObject};
 
@@ -43,7 +43,7 @@ pub(super) struct Found {
     /// What the edge derived from its meta bytes.
     pub(super) entry: Arc<ResponseEntry>,
     /// The stored object (the body).
-    pub(super) object: Arc<StoredObject>,
+    pub(super) object: Arc<StoredObject<DecodedEntry>>,
     /// The `Vary` index it was found through, if any.
     pub(super) index: Option<VaryIndex>,
 }
@@ -101,7 +101,7 @@ impl Edge {
 
     /// The object under `key` and what its meta bytes say, decoded on the
     /// object's first lookup and kept with it.
-    async fn get(&self, key: &str) -> Option<(Entry, Arc<StoredObject>)> {
+    async fn get(&self, key: &str) -> Option<(Entry, Arc<StoredObject<DecodedEntry>>)> {
         match self.inner.storage.get(key).await {
             Ok(Some(object)) => Some((self.entry_of(&object)?, object)),
             Ok(None) => None,
@@ -114,15 +114,14 @@ impl Edge {
     }
 
     /// What a stored object's meta bytes say, decoded on the object's first
-    /// lookup and kept with it (again for another edge over the same
-    /// storage).
-    fn entry_of(&self, object: &StoredObject) -> Option<Entry> {
+    /// lookup and kept with it. A response entry another edge over the same
+    /// storage kept is decoded again for this one, and not kept
+    /// ([`crate::entry::EdgeId`]).
+    fn entry_of(&self, object: &StoredObject<DecodedEntry>) -> Option<Entry> {
         let (cache, id) = (&self.inner.cache, self.inner.id);
         match object.derived(|object| Entry::decode(&object.meta, cache, id)) {
-            Some(Some(Entry::Response(entry))) if !entry.built_by(id) => {
-                Entry::decode(&object.meta, cache, id)
-            }
-            derived => derived.cloned().flatten(),
+            Some(Entry::Response(entry)) if !entry.built_by(id) => Entry::decode(&object.meta, cache, id),
+            decoded => decoded.clone(),
         }
     }
 

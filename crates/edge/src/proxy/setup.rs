@@ -12,6 +12,7 @@ use revalidate_core::HttpDate;
 use revalidate_core::cache::CacheConfig;
 
 use crate::clock::Clock;
+use crate::entry::{DecodedEntry, EdgeId};
 use crate::flight::Flights;
 use crate::forward::Forwarding;
 use crate::metrics::EdgeMetrics;
@@ -22,9 +23,6 @@ use crate::upstream::Upstream;
 /// The scheme of the connections the edge's listener serves, for
 /// `X-Forwarded-Proto`.
 const LISTENER_SCHEME: &str = "http";
-
-/// Numbers the edges of this process.
-static NEXT_EDGE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The client's address, put into request extensions by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +90,7 @@ pub struct Edge {
 /// What an edge holds; the proxy's rooms read it.
 #[derive(Debug)]
 pub(super) struct Inner {
-    pub(super) storage: AnyStorage,
+    pub(super) storage: AnyStorage<DecodedEntry>,
     pub(super) upstream: Upstream,
     pub(super) origin_scheme: String,
     pub(super) origin_authority: String,
@@ -112,14 +110,14 @@ pub(super) struct Inner {
     pub(super) cache_set_cookie: bool,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
     /// Tells the entries this edge derived from stored objects from those
-    /// another edge over the same storage derived ([`crate::entry::ResponseEntry::built_by`]).
-    pub(super) id: u64,
+    /// another edge over the same storage derived ([`EdgeId`]).
+    pub(super) id: EdgeId,
 }
 
 impl Edge {
     /// An edge in front of `settings.origin`, storing in `storage`, reading
     /// time from `clock`.
-    pub fn new(settings: EdgeSettings, storage: AnyStorage, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(settings: EdgeSettings, storage: AnyStorage<DecodedEntry>, clock: Arc<dyn Clock>) -> Self {
         let mut cache = CacheConfig::shared();
         if !settings.cdn_cache_control {
             cache.targeted_field = None;
@@ -151,13 +149,13 @@ impl Edge {
                 collapse_timeout: settings.collapse_timeout,
                 cache_set_cookie: settings.cache_set_cookie,
                 trusted_proxies: settings.trusted_proxies,
-                id: NEXT_EDGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                id: EdgeId::next(),
             }),
         }
     }
 
     /// The storage.
-    pub fn storage(&self) -> &AnyStorage {
+    pub fn storage(&self) -> &AnyStorage<DecodedEntry> {
         &self.inner.storage
     }
 

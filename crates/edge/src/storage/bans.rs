@@ -80,7 +80,7 @@ impl BanSet {
         }
     }
 
-    fn is_dead(&self, object: &StoredObject) -> bool {
+    fn is_dead<D>(&self, object: &StoredObject<D>) -> bool {
         let stored = object.generation;
         if stored == self.generation && self.floor <= stored {
             // Fast path: no ban was created since the object was stored.
@@ -230,7 +230,7 @@ impl Bans {
     }
 
     /// Whether a ban (or the floor) covers `object`.
-    pub(crate) fn is_dead(&self, object: &StoredObject) -> bool {
+    pub(crate) fn is_dead<D>(&self, object: &StoredObject<D>) -> bool {
         self.set
             .read()
             .unwrap_or_else(PoisonError::into_inner)

@@ -4,6 +4,11 @@
 //! # Map
 //!
 //! - [`Storage`] is the seam the proxy codes against; [`ObjectWriter`] streams one body into it.
+//! - [`StoredObject`] (`object.rs`): one cached response, its disk encoding, and the speed-up
+//!   cache: a typed slot for what the storage's user derives from the object
+//!   ([`StoredObject::derived`]). Every storage is generic over that type, `D` ([`Storage::Derived`];
+//!   `()` when nothing is derived); the storage never looks inside it, never writes it to disk,
+//!   and drops it with the object.
 //! - [`MemoryStorage`]: memory only (tests, `revalidate edge` without `--cache-dir`).
 //! - [`HybridStorage`]: memory in front of disk (`--cache-dir`, `--memory SIZE`, `--disk SIZE`).
 //! - [`AnyStorage`]: either of them, for code that picks one at run time.
@@ -31,8 +36,10 @@
 //! shutdown so queued disk writes are flushed.
 //!
 //! Objects are shared (`Arc`): a hit is a reference-count bump, and the proxy keeps what it decodes
-//! from an object's metadata with the object ([`StoredObject::derived`]), so it decodes once per
-//! stored object rather than once per hit.
+//! from an object's metadata in the object's slot ([`StoredObject::derived`], with
+//! `D` = [`crate::entry::DecodedEntry`]), so it decodes once per stored object rather than once per
+//! hit. The slot lives as long as the object stays in the memory tier: an object read from disk, or
+//! a clone, starts with an empty one.
 //!
 //! Keys are opaque strings built by the proxy (method-normalised URL plus the secondary Vary key);
 //! the URL and tags stored with each object are what purges match against.
@@ -131,12 +138,19 @@ pub struct StorageStats {
 ///
 /// Every method takes `&self`; implementations are safe to call from many tasks at once.
 pub trait Storage: Send + Sync + 'static {
+    /// What each stored object keeps derived from it while it is in memory
+    /// ([`StoredObject::derived`]); the storage never looks inside it.
+    type Derived: Send + Sync + 'static;
+
     /// The streaming writer returned by [`Storage::begin`].
-    type Writer: ObjectWriter;
+    type Writer: ObjectWriter<Derived = Self::Derived>;
 
     /// Looks `key` up in memory, then on disk. Returns `None` for a miss, and also for an entry that a
     /// purge covers or whose bytes are damaged (such entries are removed, never returned).
-    fn get(&self, key: &str) -> impl Future<Output = Result<Option<Arc<StoredObject>>, StorageError>> + Send;
+    fn get(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Arc<StoredObject<Self::Derived>>>, StorageError>> + Send;
 
     /// Stores a complete object under `key`, replacing any previous one (e.g. after a 304 refreshed its
     /// headers). An object larger than [`Storage::max_object_size`] is not stored:
@@ -144,7 +158,7 @@ pub trait Storage: Send + Sync + 'static {
     fn insert(
         &self,
         key: String,
-        object: StoredObject,
+        object: StoredObject<Self::Derived>,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
     /// Starts storing a body that is still arriving. The proxy [`push`](ObjectWriter::push)es every
@@ -185,6 +199,9 @@ pub trait Storage: Send + Sync + 'static {
 ///
 /// Dropping a writer without calling [`commit`](ObjectWriter::commit) aborts it: nothing is stored.
 pub trait ObjectWriter: Send + 'static {
+    /// What the stored object keeps derived from it ([`Storage::Derived`]).
+    type Derived: Send + Sync + 'static;
+
     /// Appends a chunk. Fails (and forgets everything buffered) once the body exceeds the maximum
     /// object size; after that every call fails and [`commit`](ObjectWriter::commit) stores nothing.
     fn push(&mut self, chunk: &[u8]) -> Result<(), TooLarge>;
@@ -194,7 +211,7 @@ pub trait ObjectWriter: Send + 'static {
 
     /// Stores the complete object and returns it as stored (for the requests that waited for it).
     /// Fails with [`StorageError::TooLarge`] if a push overflowed.
-    fn commit(self) -> impl Future<Output = Result<Arc<StoredObject>, StorageError>> + Send;
+    fn commit(self) -> impl Future<Output = Result<Arc<StoredObject<Self::Derived>>, StorageError>> + Send;
 
     /// Discards the body: nothing is stored. Same as dropping the writer; reads better at call sites.
     fn abort(self)

@@ -66,22 +66,25 @@ impl HybridConfig {
     }
 }
 
-enum Tier {
-    Memory(Cache<String, CachedValue>),
+enum Tier<D: Send + Sync + 'static> {
+    Memory(Cache<String, CachedValue<D>>),
     Hybrid {
-        cache: HybridCache<String, CachedValue>,
+        cache: HybridCache<String, CachedValue<D>>,
         disk_capacity: u64,
     },
 }
 
-struct Core {
-    tier: Tier,
+/// What every storage of this module shares; `D` is what objects keep derived from them
+/// ([`StoredObject::derived`]). `D: Send + Sync + 'static` on every type here because foyer's
+/// caches demand it of the values they hold.
+struct Core<D: Send + Sync + 'static> {
+    tier: Tier<D>,
     bans: Arc<Bans>,
     max_object_size: u64,
     closed: AtomicBool,
 }
 
-impl std::fmt::Debug for Core {
+impl<D: Send + Sync + 'static> std::fmt::Debug for Core<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Storage")
             .field("hybrid", &matches!(self.tier, Tier::Hybrid { .. }))
@@ -106,7 +109,7 @@ fn shards_for(capacity: u64, max_object_size: u64) -> usize {
     shards.clamp(1, 16) as usize
 }
 
-impl Core {
+impl<D: Send + Sync + 'static> Core<D> {
     fn check_open(&self) -> Result<(), StorageError> {
         if self.closed.load(Ordering::Acquire) {
             Err(StorageError::Closed)
@@ -115,7 +118,7 @@ impl Core {
         }
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Arc<StoredObject>>, StorageError> {
+    async fn get(&self, key: &str) -> Result<Option<Arc<StoredObject<D>>>, StorageError> {
         self.check_open()?;
         let found = match &self.tier {
             Tier::Memory(cache) => cache.get(key).map(|entry| entry.value().0.clone()),
@@ -134,7 +137,11 @@ impl Core {
         }
     }
 
-    fn insert_stamped(&self, key: String, object: StoredObject) -> Result<Arc<StoredObject>, StorageError> {
+    fn insert_stamped(
+        &self,
+        key: String,
+        object: StoredObject<D>,
+    ) -> Result<Arc<StoredObject<D>>, StorageError> {
         self.check_open()?;
         let size = object.payload_len();
         if size > self.max_object_size {
@@ -225,7 +232,7 @@ impl Core {
         }
     }
 
-    fn begin(self: &Arc<Self>, key: String, head: ObjectHead) -> CacheWriter {
+    fn begin(self: &Arc<Self>, key: String, head: ObjectHead) -> CacheWriter<D> {
         let max = self.max_object_size;
         let fixed =
             (head.url.len() + head.tags.iter().map(String::len).sum::<usize>() + head.meta.len()) as u64;
@@ -257,21 +264,22 @@ fn as_of(purge_generation: Option<u64>, current: u64) -> u64 {
 }
 
 macro_rules! delegate_storage {
-    ($ty:ty) => {
-        impl Storage for $ty {
-            type Writer = CacheWriter;
+    ($ty:ident) => {
+        impl<D: Send + Sync + 'static> Storage for $ty<D> {
+            type Derived = D;
+            type Writer = CacheWriter<D>;
 
-            async fn get(&self, key: &str) -> Result<Option<Arc<StoredObject>>, StorageError> {
+            async fn get(&self, key: &str) -> Result<Option<Arc<StoredObject<D>>>, StorageError> {
                 self.core.get(key).await
             }
 
-            async fn insert(&self, key: String, mut object: StoredObject) -> Result<(), StorageError> {
+            async fn insert(&self, key: String, mut object: StoredObject<D>) -> Result<(), StorageError> {
                 let requested = (object.generation != 0).then_some(object.generation);
                 object.generation = as_of(requested, self.core.bans.current());
                 self.core.insert_stamped(key, object).map(drop)
             }
 
-            fn begin(&self, key: String, head: ObjectHead) -> CacheWriter {
+            fn begin(&self, key: String, head: ObjectHead) -> CacheWriter<D> {
                 self.core.begin(key, head)
             }
 
@@ -313,13 +321,12 @@ macro_rules! delegate_storage {
 }
 
 /// A bounded, memory-only storage: a weighted foyer cache (W-TinyLFU eviction) plus in-memory bans.
-/// Cloning shares the same cache.
-#[derive(Debug, Clone)]
-pub struct MemoryStorage {
-    core: Arc<Core>,
+/// Cloning shares the same cache. `D`: what objects keep derived from them ([`StoredObject`]).
+pub struct MemoryStorage<D: Send + Sync + 'static = ()> {
+    core: Arc<Core<D>>,
 }
 
-impl MemoryStorage {
+impl<D: Send + Sync + 'static> MemoryStorage<D> {
     /// A memory storage holding at most `config.capacity` weighted bytes.
     pub fn new(config: MemoryConfig) -> Result<Self, StorageError> {
         let capacity = to_usize(config.capacity, "memory capacity")?;
@@ -332,7 +339,7 @@ impl MemoryStorage {
         let cache = CacheBuilder::new(capacity)
             .with_name("revalidate-edge-memory")
             .with_shards(shards_for(config.capacity, config.max_object_size))
-            .with_weighter(|key: &String, value: &CachedValue| weight(key, &value.0))
+            .with_weighter(|key: &String, value: &CachedValue<D>| weight(key, &value.0))
             .build();
         let core = Core {
             tier: Tier::Memory(cache),
@@ -348,17 +355,17 @@ delegate_storage!(MemoryStorage);
 
 /// A bounded memory tier in front of a bounded disk tier (foyer `HybridCache` with its block engine on
 /// a directory). Every insert is also queued for disk (`WriteOnInsertion`), so entries survive a
-/// restart; bans survive in `bans.log`. Cloning shares the same cache.
-#[derive(Debug, Clone)]
-pub struct HybridStorage {
-    core: Arc<Core>,
+/// restart; bans survive in `bans.log`. Cloning shares the same cache. `D`: what objects keep
+/// derived from them ([`StoredObject`]); never written to disk.
+pub struct HybridStorage<D: Send + Sync + 'static = ()> {
+    core: Arc<Core<D>>,
 }
 
 /// Room for foyer's per-entry header, the key and our own framing inside one block.
 const BLOCK_HEADROOM: u64 = 64 << 10;
 const PAGE: u64 = 4 << 10;
 
-impl HybridStorage {
+impl<D: Send + Sync + 'static> HybridStorage<D> {
     /// Opens (or creates) the cache in `config.dir`, recovering the entries and bans a previous run left.
     /// Must be called inside a Tokio runtime.
     ///
@@ -397,7 +404,7 @@ impl HybridStorage {
             .with_policy(HybridCachePolicy::WriteOnInsertion)
             .memory(memory)
             .with_shards(shards_for(config.memory, config.max_object_size))
-            .with_weighter(|key: &String, value: &CachedValue| weight(key, &value.0))
+            .with_weighter(|key: &String, value: &CachedValue<D>| weight(key, &value.0))
             .storage()
             .with_io_engine_config(PsyncIoEngineConfig::new())
             .with_engine_config(
@@ -431,29 +438,52 @@ impl HybridStorage {
 delegate_storage!(HybridStorage);
 
 /// Either storage, for code that decides at run time (e.g. from `--cache-dir`).
-#[derive(Debug, Clone)]
-pub struct AnyStorage {
-    core: Arc<Core>,
+pub struct AnyStorage<D: Send + Sync + 'static = ()> {
+    core: Arc<Core<D>>,
 }
 
-impl From<MemoryStorage> for AnyStorage {
-    fn from(storage: MemoryStorage) -> Self {
+impl<D: Send + Sync + 'static> From<MemoryStorage<D>> for AnyStorage<D> {
+    fn from(storage: MemoryStorage<D>) -> Self {
         Self { core: storage.core }
     }
 }
 
-impl From<HybridStorage> for AnyStorage {
-    fn from(storage: HybridStorage) -> Self {
+impl<D: Send + Sync + 'static> From<HybridStorage<D>> for AnyStorage<D> {
+    fn from(storage: HybridStorage<D>) -> Self {
         Self { core: storage.core }
     }
 }
+
+/// `Clone` and `Debug` for a storage handle, whatever `D` is (a derive would demand them of `D`).
+macro_rules! share_handle {
+    ($ty:ident) => {
+        impl<D: Send + Sync + 'static> Clone for $ty<D> {
+            fn clone(&self) -> Self {
+                Self {
+                    core: Arc::clone(&self.core),
+                }
+            }
+        }
+
+        impl<D: Send + Sync + 'static> std::fmt::Debug for $ty<D> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("core", &self.core)
+                    .finish()
+            }
+        }
+    };
+}
+
+share_handle!(MemoryStorage);
+share_handle!(HybridStorage);
+share_handle!(AnyStorage);
 
 delegate_storage!(AnyStorage);
 
 /// The [`ObjectWriter`] of every storage in this module.
-#[derive(Debug)]
-pub struct CacheWriter {
-    core: Arc<Core>,
+pub struct CacheWriter<D: Send + Sync + 'static = ()> {
+    core: Arc<Core<D>>,
     key: String,
     /// Stamped at [`Storage::begin`], so a purge during streaming covers this object.
     generation: u64,
@@ -465,7 +495,22 @@ pub struct CacheWriter {
     fixed: u64,
 }
 
-impl ObjectWriter for CacheWriter {
+impl<D: Send + Sync + 'static> std::fmt::Debug for CacheWriter<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheWriter")
+            .field("core", &self.core)
+            .field("key", &self.key)
+            .field("generation", &self.generation)
+            .field("head", &self.head)
+            .field("body", &self.body)
+            .field("written", &self.written)
+            .field("fixed", &self.fixed)
+            .finish()
+    }
+}
+
+impl<D: Send + Sync + 'static> ObjectWriter for CacheWriter<D> {
+    type Derived = D;
     fn push(&mut self, chunk: &[u8]) -> Result<(), TooLarge> {
         let max = self.core.max_object_size;
         let Some(body) = self.body.as_mut() else {
@@ -484,7 +529,7 @@ impl ObjectWriter for CacheWriter {
         self.written
     }
 
-    async fn commit(self) -> Result<Arc<StoredObject>, StorageError> {
+    async fn commit(self) -> Result<Arc<StoredObject<D>>, StorageError> {
         let max = self.core.max_object_size;
         let Some(body) = self.body else {
             return Err(StorageError::TooLarge {
