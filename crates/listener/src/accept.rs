@@ -38,6 +38,15 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// evict, looks again (a request may have ended meanwhile).
 const CAP_RECHECK: Duration = Duration::from_millis(100);
 
+/// Who a connection is from, and on which listener it came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// Whether it came on the TLS listener (`https`).
+    pub tls: bool,
+}
+
 /// One listener of a server: accepts connections and serves each with a
 /// hyper service under the guard's timeouts, the connection cap and
 /// lingering close.
@@ -128,6 +137,26 @@ impl FrontDoor {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
+        self.serve_peers(move |peer: Peer| make_service(peer.addr), shutdown)
+            .await
+    }
+
+    /// [`FrontDoor::serve`], with `make_service` told which listener the
+    /// connection came on (a proxy sets `X-Forwarded-Proto` from it).
+    pub async fn serve_peers<M, S, B>(
+        self,
+        mut make_service: M,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> io::Result<()>
+    where
+        M: FnMut(Peer) -> S,
+        S: hyper::service::Service<Request<RequestBody>, Response = Response<B>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
         clock::start()?;
         let max_connections = self.effective_max_connections();
         let timeouts = Timeouts::new(&self.config.connections);
@@ -199,6 +228,10 @@ impl FrontDoor {
                 let conn = Arc::new(ConnState::tls(seq, accepted_at));
                 let slot = registry.insert(Arc::clone(&conn));
                 let accept = tls.acceptor.accept(WatchedStream::new(stream, Arc::clone(&conn)));
+                let peer = Peer {
+                    addr: peer,
+                    tls: true,
+                };
                 let service = GuardedService::new(make_service(peer), Arc::clone(&conn));
                 let connection =
                     TlsConnection::new(accept, service, Arc::clone(&tls_builders), Arc::clone(&conn));
@@ -208,6 +241,10 @@ impl FrontDoor {
             let conn = Arc::new(ConnState::new(seq, accepted_at));
             let slot = registry.insert(Arc::clone(&conn));
             let io = TokioIo::new(WatchedStream::new(stream, Arc::clone(&conn)));
+            let peer = Peer {
+                addr: peer,
+                tls: false,
+            };
             let service = GuardedService::new(make_service(peer), Arc::clone(&conn));
             let connection = builder.serve_connection(io, service).into_owned();
             tokio::spawn(Guard::new(connection, conn, timeouts, slot, accepted_at));

@@ -118,7 +118,7 @@ pub mod shutdown;
 pub mod testing;
 pub mod tls;
 
-pub use accept::{AcceptAction, AcceptBackoff, FrontDoor};
+pub use accept::{AcceptAction, AcceptBackoff, FrontDoor, Peer};
 pub use config_file::{ConfigError, read_config_file};
 pub use limits::{Limits, ListenerConfig};
 pub use metrics::{CloseReason, ConnectionMetrics};

@@ -120,3 +120,30 @@ impl TestCert {
         }
     }
 }
+
+/// The names of `headers`, lower case, without `date` (which differs
+/// from one response to the next): what must be the same over HTTP/1.1
+/// and HTTP/2.
+pub fn field_names_but_date(headers: &http::HeaderMap) -> std::collections::BTreeSet<String> {
+    headers
+        .keys()
+        .map(|name| name.as_str().to_owned())
+        .filter(|name| name != "date")
+        .collect()
+}
+
+/// The connection-specific fields of `headers`, which an HTTP/2 message
+/// must not carry (RFC 9113 §8.2.2).
+pub fn connection_specific_fields(headers: &http::HeaderMap) -> Vec<String> {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+    ]
+    .into_iter()
+    .filter(|name| headers.contains_key(*name))
+    .map(str::to_owned)
+    .collect()
+}

@@ -20,12 +20,13 @@ use x509_parser::time::ASN1Time;
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {why}")]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, not a source: the error stays one line
+        /// when printed with its chain).
+        why: std::io::Error,
     },
     /// The certificate file holds no PEM certificate, or a broken one.
     #[error("{path} holds no usable PEM certificate: {why}")]
@@ -92,9 +93,9 @@ pub(crate) struct Loaded {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CertError> {
-    std::fs::read(path).map_err(|source| CertError::Read {
+    std::fs::read(path).map_err(|why| CertError::Read {
         path: path.into(),
-        source,
+        why,
     })
 }
 

@@ -39,7 +39,8 @@ pub use store::{CertStore, Reloaded};
 
 use crate::reload::{self, Reload, ReloadRequests, Reloader};
 
-/// Why a TLS listener cannot start.
+/// Why a TLS listener cannot start. The causes are part of the message,
+/// not sources, so that it prints as one line however it is printed.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// The `[tls]` section is inconsistent.
@@ -47,13 +48,25 @@ pub enum TlsError {
     Settings(String),
     /// A certificate or key cannot be used.
     #[error("TLS: {0}")]
-    Certificate(#[from] CertError),
+    Certificate(CertError),
     /// rustls refused the configuration.
     #[error("TLS: {0}")]
-    Rustls(#[from] rustls::Error),
+    Rustls(rustls::Error),
     /// The listener could not be bound, or the reload plumbing installed.
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+impl From<CertError> for TlsError {
+    fn from(error: CertError) -> Self {
+        Self::Certificate(error)
+    }
+}
+
+impl From<rustls::Error> for TlsError {
+    fn from(error: rustls::Error) -> Self {
+        Self::Rustls(error)
+    }
 }
 
 /// The protocols offered in ALPN, the server's preference first: a
