@@ -18,10 +18,6 @@ use crate::purge::PurgeApi;
 use crate::storage::AnyStorage;
 use crate::upstream::Upstream;
 
-/// The scheme of the connections the edge's listener serves, for
-/// `X-Forwarded-Proto`.
-const LISTENER_SCHEME: &str = "http";
-
 /// Numbers the edges of this process.
 static NEXT_EDGE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -86,6 +82,10 @@ impl EdgeSettings {
 #[derive(Clone, Debug)]
 pub struct Edge {
     pub(super) inner: Arc<Inner>,
+    /// The scheme of the connection the requests it handles came on, for
+    /// `X-Forwarded-Proto`: `http`, or `https` for a handle of the TLS
+    /// listener ([`Edge::for_tls`]).
+    client_scheme: &'static str,
 }
 
 /// What an edge holds; the proxy's rooms read it.
@@ -152,6 +152,17 @@ impl Edge {
                 trusted_proxies: settings.trusted_proxies,
                 id: NEXT_EDGE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             }),
+            client_scheme: "http",
+        }
+    }
+
+    /// The same edge (same storage, flights and metrics) for requests that
+    /// came over TLS: they reach the origin with `X-Forwarded-Proto:
+    /// https`.
+    pub fn for_tls(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            client_scheme: "https",
         }
     }
 
@@ -204,7 +215,7 @@ impl Edge {
             via: &self.inner.via,
             peer,
             trusted_peer,
-            proto: LISTENER_SCHEME,
+            proto: self.client_scheme,
         }
     }
 
