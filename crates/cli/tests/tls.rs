@@ -192,6 +192,97 @@ fn curl_gets_a_304_over_http2_from_edge_on_its_tls_listener() {
     assert!(not_modified.contains("cache-status:"), "{not_modified}");
 }
 
+/// A certificate broken at reload (its key replaced by another) is a
+/// one-line warning on stderr, and the server keeps answering with the
+/// certificate in force.
+#[test]
+fn a_broken_key_at_reload_is_a_one_line_warning_and_the_certificate_in_force_stays() {
+    if !curl_has_http2("a_broken_key_at_reload_is_a_one_line_warning_and_the_certificate_in_force_stays") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let (cert, key) = ca.issue(&["localhost"]).write(dir.path(), "server");
+    let data = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_revalidate"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .arg("--data")
+        .arg(&data)
+        .arg("--root")
+        .arg(crate::support::sample_root())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = String::new();
+    stdout.read_line(&mut lines).unwrap();
+    stdout.read_line(&mut lines).unwrap();
+    let port: u16 = lines
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no https port in {lines:?}"));
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let collected = std::sync::Arc::clone(&stderr);
+    let reader = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            collected.lock().unwrap().push(line);
+        }
+    });
+    let running = Running {
+        child,
+        http: "127.0.0.1:0".parse().unwrap(),
+        https: format!("127.0.0.1:{port}").parse().unwrap(),
+    };
+    assert!(curl_h2(&ca_file, port, "/", &[]).starts_with("HTTP/2 "));
+
+    // A new certificate with the old key: refused at reload.
+    let other = ca.issue(&["localhost"]);
+    std::fs::write(&cert, &other.chain_pem).unwrap();
+    let pid = running.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let warning = loop {
+        let found = stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|line| line.contains("TLS certificates not reloaded"))
+            .cloned();
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning: {:?}",
+            stderr.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(warning.contains("does not match the certificate"), "{warning}");
+    // The old certificate and key still serve: curl checks the chain,
+    // and the new certificate with the old key could not sign the
+    // handshake.
+    let head = curl_h2(&ca_file, port, "/", &[]);
+    assert!(head.starts_with("HTTP/2 "), "{head}");
+    drop(running);
+}
+
 /// Runs `revalidate ARGS…` that must fail to start: exit code 2 and one
 /// `revalidate: error:` line containing `message`.
 fn fails_to_start(args: &[&str], message: &str) {

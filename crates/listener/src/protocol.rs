@@ -4,14 +4,15 @@
 //! ALPN ([RFC 7301 §3.2]) and serves one protocol from the start
 //! (`Builders`).
 //!
-//! HTTP/2 settings, and the peer values (nginx 1.25+, `ngx_http_v2`):
+//! HTTP/2 settings, and nginx's (its defaults, as nginx 1.22 sends them:
+//! `nghttp -nv` shows its `SETTINGS` and first `WINDOW_UPDATE`):
 //!
 //! | setting | here | nginx | why |
 //! |---|---|---|---|
 //! | `SETTINGS_MAX_CONCURRENT_STREAMS` | 128 | 128 (`http2_max_concurrent_streams`) | bounds the requests one connection holds at once |
 //! | `SETTINGS_MAX_HEADER_LIST_SIZE` | `max_header_bytes` (64 KiB) | `large_client_header_buffers` (4 × 8 KiB) | the same bound as an HTTP/1 head (431 there, a stream error here) |
 //! | `SETTINGS_INITIAL_WINDOW_SIZE` (per stream, what a client may send unasked) | 1 MiB | 64 KiB (`http2_body_preread_size`) | an API body (1 MiB at most by default) arrives in one window, without a round trip per 64 KiB |
-//! | connection window | 16 MiB | 2³¹−1 (raised at once by a `WINDOW_UPDATE`) | bounds what a connection's unread request bodies hold in memory: 16 streams at full window |
+//! | connection window | 16 MiB | 2³¹−1 (a `WINDOW_UPDATE` of 2 147 418 112 at once) | bounds what a connection's unread request bodies hold in memory: 16 streams at full window |
 //! | `SETTINGS_MAX_FRAME_SIZE` (received) | 16 KiB (the protocol's minimum default) | 2²⁴−1 | larger frames save little on requests |
 //! | send buffer per stream | 400 KiB (hyper) | `http2_chunk_size` 8 KiB slices | a large response is written as fast as the client's window allows, never buffered whole |
 //!
@@ -20,6 +21,12 @@
 //! open is closed by the guard's idle timeout (nginx's `keepalive_timeout`
 //! covers HTTP/2 the same way since 1.19.7); no `PING`s are sent, so hyper
 //! needs no timer.
+//!
+//! Known limit: a client that keeps reading the socket but never opens a
+//! stream's window (no `WINDOW_UPDATE`) leaves that response pending
+//! without a socket write ever blocking, so the send timeout does not see
+//! it; such a connection holds at most 128 streams and their send buffers
+//! (400 KiB each) until the client goes away.
 //!
 //! [RFC 7301 §3.2]: https://www.rfc-editor.org/rfc/rfc7301#section-3.2
 
