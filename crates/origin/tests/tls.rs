@@ -23,6 +23,11 @@ struct Tls {
 
 /// An origin serving a small page and `big.bin` on a TLS listener.
 async fn origin() -> Tls {
+    origin_with(TlsSettings::default().handshake_timeout_ms).await
+}
+
+/// [`origin`] with its TLS handshake bounded by `handshake_timeout_ms`.
+async fn origin_with(handshake_timeout_ms: u64) -> Tls {
     let root = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let certs = tempfile::tempdir().unwrap();
@@ -42,6 +47,7 @@ async fn origin() -> Tls {
             listen: Some("127.0.0.1:0".parse().unwrap()),
             cert: Some(cert),
             key: Some(key),
+            handshake_timeout_ms,
             ..TlsSettings::default()
         },
         ..OriginConfig::default()
@@ -209,4 +215,31 @@ async fn a_body_of_several_mib_arrives_whole_over_h2() {
     );
     let (a, b) = tokio::join!(a.unwrap().bytes(), b.unwrap().bytes());
     assert!(a.unwrap() == origin.big && b.unwrap() == origin.big);
+}
+
+/// A client that connects to the TLS port and sends nothing is closed at
+/// the handshake timeout and counted in the origin's `/metrics`.
+#[tokio::test]
+async fn a_silent_client_on_the_tls_port_is_closed_and_counted_in_metrics() {
+    let origin = origin_with(300).await;
+    let mut silent = tokio::net::TcpStream::connect(origin.addr).await.unwrap();
+    revalidate_listener::testing::closed_by_server(&mut silent).await;
+    let series = "revalidate_connections_closed_total{reason=\"tls_handshake_timeout\"} 1";
+    let deadline = std::time::Instant::now() + revalidate_listener::testing::PATIENCE;
+    loop {
+        let text = origin
+            .client(b"h2")
+            .get(origin.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.lines().any(|line| line == series) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {series} in\n{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
