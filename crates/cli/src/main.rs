@@ -101,6 +101,37 @@ struct EdgeArgs {
     /// A TOML config file; flags override its values.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// The TLS listener's flags, shared by `serve` and `edge`; each overrides
+/// its key in the config file's `[tls]` section.
+#[derive(Debug, Args)]
+struct TlsArgs {
+    /// Also listen for TLS (HTTP/2 and HTTP/1.1 by ALPN) on ADDR [tls.listen].
+    #[arg(long, value_name = "ADDR")]
+    listen_tls: Option<SocketAddr>,
+    /// The TLS certificate chain, PEM, leaf first [tls.cert]. Reloaded on SIGHUP and on change.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key, PEM: PKCS#8, RSA or SEC1 [tls.key].
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn apply(self, tls: &mut revalidate_listener::TlsSettings) {
+        if let Some(listen) = self.listen_tls {
+            tls.listen = Some(listen);
+        }
+        if let Some(cert) = self.tls_cert {
+            tls.cert = Some(cert);
+        }
+        if let Some(key) = self.tls_key {
+            tls.key = Some(key);
+        }
+    }
 }
 
 impl EdgeArgs {
@@ -124,6 +155,7 @@ impl EdgeArgs {
         if let Some(disk) = self.disk {
             config.disk = disk;
         }
+        self.tls.apply(&mut config.tls);
         if config.origin.is_empty() {
             anyhow::bail!("an origin is required: --origin http://host:port (or `origin` in --config)");
         }
@@ -154,6 +186,8 @@ struct ServeArgs {
     /// nginx worker.
     #[arg(long, value_name = "N", env = "REVALIDATE_WORKERS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 impl ServeArgs {
@@ -174,6 +208,7 @@ impl ServeArgs {
         if let Some(database) = self.database {
             config.database = Some(database);
         }
+        self.tls.apply(&mut config.tls);
         config.validate()?;
         Ok(config)
     }

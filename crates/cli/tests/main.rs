@@ -8,4 +8,5 @@ mod check;
 mod edge;
 mod errors;
 mod signals;
+mod tls;
 mod two_nodes;

@@ -35,7 +35,23 @@
 //! max_connections = 4096           # at the cap the connection idle longest is closed; clamped to half the fd limit
 //! lingering_timeout_ms = 2000      # after an early answer, read what the client still sends; 0: off
 //! lingering_max_bytes = 16777216   # ... at most this much
+//!
+//! [tls]                            # optional: a TLS listener beside `listen` (HTTP/2 and HTTP/1.1 by ALPN)
+//! listen = "0.0.0.0:8443"          # --listen-tls
+//! cert = "/etc/revalidate/fullchain.pem"   # --tls-cert: the default certificate, PEM, leaf then chain
+//! key = "/etc/revalidate/privkey.pem"      # --tls-key: PEM, PKCS#8, RSA or SEC1
+//! handshake_timeout_ms = 10000     # the handshake, from the accept (nginx ssl_handshake_timeout)
+//! watch = true                     # reload on file changes; SIGHUP always reloads
+//! [[tls.certificates]]             # more certificates, chosen by SNI
+//! cert = "/etc/revalidate/cdn.pem"
+//! key = "/etc/revalidate/cdn.key"
+//! server_names = ["cdn.example.com", "*.cdn.example.com"]   # default: the certificate's DNS names
 //! ```
+//!
+//! Requests that came over TLS reach the origin with `X-Forwarded-Proto:
+//! https`. The cache key is still the path (as with a trusted load
+//! balancer's `X-Forwarded-Proto`): an origin whose answers differ by
+//! scheme (a redirect to `https`) must say `Vary: X-Forwarded-Proto`.
 //!
 //! `collapse_timeout_ms` defaults to nginx's 5 s: long enough for an
 //! ordinary fill to land (so concurrent misses still cost the origin one
@@ -44,7 +60,8 @@
 //! 30 s for the head plus 30 s per silent gap in the body).
 //!
 //! The `[connections]` keys, their defaults and the nginx/Varnish settings
-//! they mirror are documented in [`revalidate_listener::limits`]. The
+//! they mirror are documented in [`revalidate_listener::limits`], the
+//! `[tls]` keys in [`revalidate_listener::tls`]. The
 //! connection cap is clamped to half of what the file-descriptor limit
 //! allows, since each client request may hold a connection to the origin.
 
@@ -106,6 +123,8 @@ pub struct EdgeConfig {
     /// The `[connections]` section: timeouts, the connection cap,
     /// lingering close.
     pub connections: revalidate_listener::Limits,
+    /// The `[tls]` section: the TLS listener and its certificates.
+    pub tls: revalidate_listener::TlsSettings,
 }
 
 impl Default for EdgeConfig {
@@ -129,6 +148,7 @@ impl Default for EdgeConfig {
             cache_set_cookie: false,
             trusted_proxies: Vec::new(),
             connections: revalidate_listener::Limits::default(),
+            tls: revalidate_listener::TlsSettings::default(),
         }
     }
 }
@@ -210,6 +230,7 @@ impl EdgeConfig {
             ));
         }
         self.connections.validate().map_err(ConfigError::Invalid)?;
+        self.tls.validate().map_err(ConfigError::Invalid)?;
         self.validate_towards_clients_and_origin()
     }
 
@@ -380,6 +401,24 @@ mod tests {
         assert_eq!(settings.collapse_timeout, Duration::from_secs(5));
         assert!(!settings.cache_set_cookie);
         assert!(settings.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn the_tls_section_parses_and_bad_values_are_one_line_errors() {
+        let text = "origin = \"http://127.0.0.1:1\"\n[tls]\nlisten = \"127.0.0.1:8443\"\ncert = \"c.pem\"\nkey = \"k.pem\"\nhandshake_timeout_ms = 3000\n";
+        let config: EdgeConfig = toml::from_str(text).unwrap();
+        config.validate().unwrap();
+        assert!(config.tls.enabled());
+        assert_eq!(config.tls.handshake_timeout_ms, 3000);
+        let config: EdgeConfig = toml::from_str(
+            "origin = \"http://127.0.0.1:1\"\n[tls]\nlisten = \"127.0.0.1:8443\"\ncert = \"c.pem\"",
+        )
+        .unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("without tls.key") && !error.contains('\n'),
+            "{error}"
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //! | [`problem`] | problem details for the errors the edge answers |
 //! | [`clock`] | the clock seam: the core's time ([`HttpDate`](revalidate_core::HttpDate)) and a monotonic instant |
 //! | [`config`] | the TOML configuration |
-//! | [`server`] | the listener and graceful shutdown |
+//! | [`server`] | the listeners (cleartext, and with `[tls]` a TLS one speaking HTTP/2 and HTTP/1.1 by ALPN, whose requests carry `X-Forwarded-Proto: https`) through the front door of `revalidate-listener`, and graceful shutdown |
 //!
 //! Every RFC 9111 decision (storable? fresh? reusable? which validators?
 //! does this 304 select the stored response? what to invalidate?) and the

@@ -12,7 +12,7 @@
 //! | `revalidate_edge_storage_*` | what the storage holds (gauges, set at scrape time) |
 //! | `revalidate_edge_connections_open` | client connections open now (gauge) |
 //! | `revalidate_edge_connections_accepted_total` | client connections accepted |
-//! | `revalidate_edge_connections_closed_total{reason}` | client connections closed: `finished`, `header_timeout`, `idle_timeout`, `send_timeout`, `evicted` (at the connection cap), `shutdown`, `error` (see [`revalidate_listener::metrics`]) |
+//! | `revalidate_edge_connections_closed_total{reason}` | client connections closed: `finished`, `header_timeout`, `idle_timeout`, `send_timeout`, `evicted` (at the connection cap), `shutdown`, `error`, `tls_handshake_failed`, `tls_handshake_timeout` (see [`revalidate_listener::metrics`]) |
 //! | `revalidate_edge_accept_errors_total` | failed accepts |
 //!
 //! The recorder is owned by the edge rather than installed globally, so

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::Request;
-use revalidate_listener::{FrontDoor, ListenerConfig, RequestBody};
+use revalidate_listener::{FrontDoor, ListenerConfig, Peer, RequestBody, TlsListener};
 use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
@@ -28,6 +28,9 @@ pub enum StartError {
     /// The cache storage could not be opened.
     #[error("cannot open the cache: {0}")]
     Storage(#[from] StorageError),
+    /// The TLS listener could not start (a certificate or key unusable).
+    #[error(transparent)]
+    Tls(#[from] revalidate_listener::TlsError),
     /// A listener could not be bound, or serving failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -92,20 +95,37 @@ pub async fn serve_with(
     front_door: ListenerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let serving = edge.clone();
-    let make_service = move |peer: SocketAddr| {
-        let edge = serving.clone();
+    serve_with_tls(listener, None, edge, front_door, shutdown).await
+}
+
+/// [`serve_with`], and the same edge on `tls` (HTTP/2 and HTTP/1.1 by
+/// ALPN, see [`revalidate_listener::tls`]) when given, under the same
+/// connection cap and counters; requests that came over TLS reach the
+/// origin with `X-Forwarded-Proto: https`.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    tls: Option<TlsListener>,
+    edge: Edge,
+    front_door: ListenerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let (plain, secure) = (edge.clone(), edge.for_tls());
+    let make_service = move |peer: Peer| {
+        let edge = if peer.tls { secure.clone() } else { plain.clone() };
+        let addr: SocketAddr = peer.addr;
         hyper::service::service_fn(move |request: Request<RequestBody>| {
             let edge = edge.clone();
-            async move { Ok::<_, Infallible>(edge.handle_from(request, Some(peer)).await) }
+            async move { Ok::<_, Infallible>(edge.handle_from(request, Some(addr)).await) }
         })
     };
-    let served = FrontDoor::new(listener, front_door)
+    let mut door = FrontDoor::new(listener, front_door)
         .with_metrics(edge.metrics().connection_metrics())
         // A client's request may hold a connection to the origin as well.
-        .with_fds_per_connection(2)
-        .serve(make_service, shutdown)
-        .await;
+        .with_fds_per_connection(2);
+    if let Some(tls) = tls {
+        door = door.with_tls(tls);
+    }
+    let served = door.serve_peers(make_service, shutdown).await;
     if let Err(e) = edge.storage().close().await {
         tracing::warn!(error = %e, "could not close the cache storage cleanly");
     }
@@ -125,12 +145,21 @@ pub async fn run(
     config: EdgeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    config.validate()?;
+    // Certificates first: a bad one is an error before the cache is opened.
+    let tls = match config.tls.enabled() {
+        true => Some(TlsListener::bind(&config.tls).await?),
+        false => None,
+    };
     let edge = open(&config).await?;
     let listener = bind(config.listen).await?;
     let addr = listener.local_addr()?;
     // The one line scripts and tests read to find the port of `--listen 127.0.0.1:0`.
     println!("revalidate: edge listening on http://{addr}");
-    tracing::info!(%addr, origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
-    serve_with(listener, edge, config.listener(), shutdown).await?;
+    if let Some(tls) = &tls {
+        println!("revalidate: edge listening on https://{}", tls.local_addr()?);
+    }
+    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
+    serve_with_tls(listener, tls, edge, config.listener(), shutdown).await?;
     Ok(())
 }

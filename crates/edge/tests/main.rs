@@ -10,3 +10,4 @@ mod proxy;
 mod shared_cache;
 mod storage;
 mod support;
+mod tls;

@@ -3,7 +3,9 @@
 //! queues meanwhile), `accept` errors backed off ([`AcceptBackoff`], a
 //! pure policy), one guarded hyper connection per socket, and the graceful
 //! shutdown (stop accepting, finish requests in flight, close idle
-//! connections).
+//! connections). With a TLS listener ([`FrontDoor::with_tls`]) one loop
+//! accepts on both, under one cap; a TLS connection's handshake runs in
+//! its own task, under its guard (`tls::TlsConnection`).
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -17,7 +19,7 @@ use http::{Request, Response};
 use http_body::Body;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::clock;
 use crate::conn::ConnState;
@@ -25,8 +27,10 @@ use crate::guard::{Guard, Serving, Timeouts};
 use crate::io::WatchedStream;
 use crate::limits::{ListenerConfig, connections_within_fd_limit};
 use crate::metrics::ConnectionMetrics;
+use crate::protocol::{self, Builders};
 use crate::registry::Registry;
 use crate::service::{GuardedBody, GuardedService, RequestBody};
+use crate::tls::{TlsConnection, TlsListener};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -34,12 +38,22 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// evict, looks again (a request may have ended meanwhile).
 const CAP_RECHECK: Duration = Duration::from_millis(100);
 
+/// Who a connection is from, and on which listener it came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// Whether it came on the TLS listener (`https`).
+    pub tls: bool,
+}
+
 /// One listener of a server: accepts connections and serves each with a
 /// hyper service under the guard's timeouts, the connection cap and
 /// lingering close.
 #[derive(Debug)]
 pub struct FrontDoor {
     listener: TcpListener,
+    tls: Option<TlsListener>,
     config: ListenerConfig,
     metrics: ConnectionMetrics,
     fds_per_connection: usize,
@@ -51,10 +65,20 @@ impl FrontDoor {
     pub fn new(listener: TcpListener, config: ListenerConfig) -> Self {
         Self {
             listener,
+            tls: None,
             config,
             metrics: ConnectionMetrics::noop(),
             fds_per_connection: 1,
         }
+    }
+
+    /// Also accepts on `tls`, a TLS listener (HTTP/2 and HTTP/1.1 by
+    /// ALPN), under the same connection cap, timeouts and metrics; its
+    /// handshake must end within the shorter of its handshake timeout and
+    /// the header timeout.
+    pub fn with_tls(mut self, tls: TlsListener) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Counts connections into `metrics`.
@@ -113,11 +137,36 @@ impl FrontDoor {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
+        self.serve_peers(move |peer: Peer| make_service(peer.addr), shutdown)
+            .await
+    }
+
+    /// [`FrontDoor::serve`], with `make_service` told which listener the
+    /// connection came on (a proxy sets `X-Forwarded-Proto` from it).
+    pub async fn serve_peers<M, S, B>(
+        self,
+        mut make_service: M,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> io::Result<()>
+    where
+        M: FnMut(Peer) -> S,
+        S: hyper::service::Service<Request<RequestBody>, Response = Response<B>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
         clock::start()?;
         let max_connections = self.effective_max_connections();
         let timeouts = Timeouts::new(&self.config.connections);
         let registry = Arc::new(Registry::new(self.metrics.clone()));
-        let builder = http_builder(&self.config);
+        let builder = protocol::builder(&self.config);
+        let tls_builders = Arc::new(Builders::new(&self.config));
+        let tls_timeouts = self
+            .tls
+            .as_ref()
+            .map_or(timeouts, |tls| timeouts.with_handshake(tls.handshake_timeout_ms));
         let mut backoff = AcceptBackoff::default();
         let mut seq = 0u64;
         tokio::pin!(shutdown);
@@ -131,8 +180,9 @@ impl FrontDoor {
                     () = &mut shutdown => break,
                 }
             }
-            let accepted = tokio::select! {
-                accepted = self.listener.accept() => accepted,
+            let (accepted, on_tls) = tokio::select! {
+                accepted = self.listener.accept() => (accepted, false),
+                accepted = accept_tls(self.tls.as_ref()) => (accepted, true),
                 () = &mut shutdown => break,
             };
             let (stream, peer) = match accepted {
@@ -174,30 +224,45 @@ impl FrontDoor {
             // The precise time, once per connection: a silent
             // connection's deadline counts from it.
             let accepted_at = clock::precise_now();
+            if let (true, Some(tls)) = (on_tls, &self.tls) {
+                let conn = Arc::new(ConnState::tls(seq, accepted_at));
+                let slot = registry.insert(Arc::clone(&conn));
+                let accept = tls.acceptor.accept(WatchedStream::new(stream, Arc::clone(&conn)));
+                let peer = Peer {
+                    addr: peer,
+                    tls: true,
+                };
+                let service = GuardedService::new(make_service(peer), Arc::clone(&conn));
+                let connection =
+                    TlsConnection::new(accept, service, Arc::clone(&tls_builders), Arc::clone(&conn));
+                tokio::spawn(Guard::new(connection, conn, tls_timeouts, slot, accepted_at));
+                continue;
+            }
             let conn = Arc::new(ConnState::new(seq, accepted_at));
             let slot = registry.insert(Arc::clone(&conn));
             let io = TokioIo::new(WatchedStream::new(stream, Arc::clone(&conn)));
+            let peer = Peer {
+                addr: peer,
+                tls: false,
+            };
             let service = GuardedService::new(make_service(peer), Arc::clone(&conn));
             let connection = builder.serve_connection(io, service).into_owned();
             tokio::spawn(Guard::new(connection, conn, timeouts, slot, accepted_at));
         }
         drop(self.listener);
+        drop(self.tls);
         registry.shut_down_all();
         registry.all_closed().await;
         Ok(())
     }
 }
 
-/// hyper's connection settings: HTTP/1 and HTTP/2 with prior knowledge,
-/// heads limited to `max_header_bytes` (431 beyond, RFC 6585 §5). No hyper
-/// timer: the guard times the heads.
-fn http_builder(config: &ListenerConfig) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().max_buf_size(config.max_header_bytes.max(8192));
-    builder
-        .http2()
-        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
-    builder
+/// The next connection on the TLS listener; never, without one.
+async fn accept_tls(tls: Option<&TlsListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    match tls {
+        Some(tls) => tls.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl<I, S, B> Serving for auto::Connection<'static, I, GuardedService<S>, TokioExecutor>

@@ -55,6 +55,9 @@ pub(crate) struct ConnState {
     pub(crate) multiplexed: AtomicBool,
     /// The client closed its side (a read returned end of stream).
     pub(crate) peer_closed: AtomicBool,
+    /// A TLS connection whose handshake has not ended yet (written once,
+    /// by its connection's task; always `false` on a cleartext listener).
+    handshaking: AtomicBool,
     /// The guard wants the socket back when hyper drops the stream
     /// (lingering close).
     pub(crate) keep_stream: AtomicBool,
@@ -81,11 +84,24 @@ impl ConnState {
             body_unread: AtomicBool::new(false),
             multiplexed: AtomicBool::new(false),
             peer_closed: AtomicBool::new(false),
+            handshaking: AtomicBool::new(false),
             keep_stream: AtomicBool::new(false),
             order: AtomicU8::new(ORDER_NONE),
             waker: Mutex::new(None),
             parked: Mutex::new(None),
         }
+    }
+
+    /// A connection accepted on a TLS listener: its handshake comes first.
+    pub(crate) fn tls(seq: u64, now: u64) -> Self {
+        let conn = Self::new(seq, now);
+        conn.handshaking.store(true, Ordering::Relaxed);
+        conn
+    }
+
+    /// The TLS handshake has ended; the first request head is awaited.
+    pub(crate) fn handshake_done(&self) {
+        self.handshaking.store(false, Ordering::Relaxed);
     }
 
     fn busy(&self) -> bool {
@@ -180,6 +196,7 @@ impl ConnState {
             head_since: self.head_since.load(Ordering::Relaxed),
             idle_since: self.idle_since.load(Ordering::Relaxed),
             write_blocked_since: self.write_blocked_since.load(Ordering::Relaxed),
+            handshaking: self.handshaking.load(Ordering::Relaxed),
         }
     }
 
@@ -236,6 +253,9 @@ pub(crate) struct Snapshot {
     pub(crate) idle_since: u64,
     /// Since when a write has been pending, or [`NONE`].
     pub(crate) write_blocked_since: u64,
+    /// A TLS handshake is under way (its deadline counts from the accept,
+    /// which `head_since` still holds).
+    pub(crate) handshaking: bool,
 }
 
 impl Snapshot {

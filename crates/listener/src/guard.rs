@@ -31,6 +31,12 @@ use crate::registry::Slot;
 pub(crate) trait Serving: Future<Output = Result<(), Box<dyn StdError + Send + Sync>>> {
     /// Stop taking new requests; finish those in flight, then resolve.
     fn graceful_shutdown(self: Pin<&mut Self>);
+
+    /// Why the connection closed, when it ended with an error: a protocol
+    /// error, unless it never got past its TLS handshake.
+    fn failure_reason(&self) -> CloseReason {
+        CloseReason::Error
+    }
 }
 
 /// The timeouts of [`Limits`] in clock readings (milliseconds).
@@ -39,6 +45,9 @@ pub(crate) struct Timeouts {
     pub(crate) header: u64,
     pub(crate) idle: u64,
     pub(crate) send: u64,
+    /// The TLS handshake, from the accept: at most `header` (used only
+    /// while a TLS connection's handshake is under way).
+    pub(crate) handshake: u64,
     pub(crate) lingering: u64,
     pub(crate) lingering_bytes: u64,
 }
@@ -49,13 +58,23 @@ impl Timeouts {
             header: limits.header_timeout_ms,
             idle: limits.idle_timeout_ms,
             send: limits.send_timeout_ms,
+            handshake: limits.header_timeout_ms,
             lingering: limits.lingering_timeout_ms,
             lingering_bytes: limits.lingering_max_bytes,
         }
     }
 
+    /// The timeouts of a TLS listener: the handshake bounded by
+    /// `handshake_ms` as well as by the header timeout.
+    pub(crate) fn with_handshake(self, handshake_ms: u64) -> Self {
+        Self {
+            handshake: handshake_ms.min(self.header),
+            ..self
+        }
+    }
+
     fn shortest(&self) -> u64 {
-        self.header.min(self.idle).min(self.send)
+        self.header.min(self.idle).min(self.send).min(self.handshake)
     }
 }
 
@@ -72,6 +91,7 @@ pub(crate) enum Verdict {
 ///
 /// - a write pending: `send` after it became pending (whatever else is
 ///   going on: the client does not read);
+/// - a TLS handshake under way: `handshake` after the accept;
 /// - a request in flight: none (its handler and the origin have their own);
 /// - a head being received: `header` after its first byte (the accept, for
 ///   the first request): total time, however the bytes trickle;
@@ -87,6 +107,11 @@ pub(crate) fn verdict(state: Snapshot, timeouts: &Timeouts, now: u64) -> Verdict
         (
             state.write_blocked_since.saturating_add(timeouts.send),
             CloseReason::SendTimeout,
+        )
+    } else if state.handshaking {
+        (
+            state.head_since.saturating_add(timeouts.handshake),
+            CloseReason::TlsHandshakeTimeout,
         )
     } else if state.busy {
         return Verdict::CheckAt(next_look);
@@ -211,26 +236,29 @@ impl<C: Serving> Future for Guard<C> {
                             connection.graceful_shutdown();
                         }
                     }
-                    let Some(connection) = this.connection.as_mut().as_pin_mut() else {
+                    let Some(mut connection) = this.connection.as_mut().as_pin_mut() else {
                         *this.phase = Phase::Done;
                         continue;
                     };
-                    let Poll::Ready(result) = connection.poll(cx) else {
+                    let Poll::Ready(result) = connection.as_mut().poll(cx) else {
                         return Poll::Pending;
                     };
                     let reason = match (&result, *this.ordered) {
                         (_, Some(reason)) => reason,
                         (Ok(()), None) => CloseReason::Finished,
                         (Err(error), None) => {
-                            tracing::debug!(%error, "connection ended with an error");
-                            CloseReason::Error
+                            let reason = connection.as_ref().get_ref().failure_reason();
+                            tracing::debug!(%error, reason = reason.label(), "connection ended with an error");
+                            reason
                         }
                     };
                     this.slot.close(reason);
                     // Linger when the client may still be sending what the
                     // server did not read: a request body (answered early,
-                    // say 413) or a head hyper refused (400, 431).
+                    // say 413) or a head hyper refused (400, 431); not
+                    // after a failed TLS handshake, which had no response.
                     let linger = this.timeouts.lingering > 0
+                        && reason != CloseReason::TlsHandshakeFailed
                         && !this.conn.peer_closed.load(Ordering::Relaxed)
                         && (this.conn.body_seen.load(Ordering::Relaxed) || result.is_err());
                     if linger {
@@ -293,6 +321,7 @@ mod tests {
         header: 1_000,
         idle: 5_000,
         send: 3_000,
+        handshake: 1_000,
         lingering: 2_000,
         lingering_bytes: 1 << 20,
     };
@@ -303,7 +332,67 @@ mod tests {
             head_since,
             idle_since,
             write_blocked_since,
+            handshaking: false,
         }
+    }
+
+    fn handshaking(accepted: u64) -> Snapshot {
+        Snapshot {
+            handshaking: true,
+            ..state(false, accepted, accepted, NONE)
+        }
+    }
+
+    #[test]
+    fn a_tls_handshake_is_bounded_by_the_shorter_of_its_timeout_and_the_header_timeout() {
+        use CloseReason::{HeaderTimeout, SendTimeout, TlsHandshakeTimeout};
+        use Verdict::{CheckAt, Close};
+        let tls = TIMEOUTS.with_handshake(400);
+        assert_eq!(tls.handshake, 400);
+        assert_eq!(
+            TIMEOUTS.with_handshake(60_000).handshake,
+            TIMEOUTS.header,
+            "never past the header timeout"
+        );
+        // (case, timeouts, state, now, verdict)
+        let cases = [
+            ("handshake under way", tls, handshaking(100), 300, CheckAt(500)),
+            (
+                "handshake deadline reached",
+                tls,
+                handshaking(100),
+                500,
+                Close(TlsHandshakeTimeout),
+            ),
+            (
+                "a client that does not read the server's flight",
+                tls,
+                Snapshot {
+                    write_blocked_since: 150,
+                    ..handshaking(100)
+                },
+                3_200,
+                Close(SendTimeout),
+            ),
+            (
+                "after the handshake the first head is due by the header timeout from the accept",
+                tls,
+                state(false, 100, 100, NONE),
+                1_100,
+                Close(HeaderTimeout),
+            ),
+        ];
+        for (case, timeouts, snapshot, now, expected) in cases {
+            assert_eq!(verdict(snapshot, &timeouts, now), expected, "{case}");
+        }
+        let conn = ConnState::tls(1, 100);
+        assert!(conn.snapshot().handshaking);
+        conn.handshake_done();
+        assert!(!conn.snapshot().handshaking);
+        assert!(
+            !ConnState::new(2, 100).snapshot().handshaking,
+            "cleartext never handshakes"
+        );
     }
 
     #[test]

@@ -33,7 +33,29 @@
 //! - **shuts down gracefully** when its shutdown future resolves: stops
 //!   accepting, closes idle connections, lets requests in flight finish;
 //! - **counts** connections open, accepted and closed by reason, and
-//!   failed accepts ([`ConnectionMetrics`], exported by each server).
+//!   failed accepts ([`ConnectionMetrics`], exported by each server);
+//! - **speaks TLS** on a second listener when one is configured
+//!   ([`FrontDoor::with_tls`], the `[tls]` section: [`TlsSettings`]):
+//!   TLS 1.3 and 1.2 (rustls), ALPN `h2` then `http/1.1` ([RFC 7301]) so
+//!   HTTP/2 and HTTP/1.1 share the port, certificates chosen by SNI and
+//!   reloaded on `SIGHUP` and on file changes without touching open
+//!   connections ([`tls`], [`reload`]). The handshake must end within
+//!   `tls.handshake_timeout_ms` (10 s) of the accept, and the first head
+//!   still within `header_timeout_ms`; failed and timed-out handshakes are
+//!   counted (`reason="tls_handshake_failed"` / `"tls_handshake_timeout"`).
+//!   The cleartext listener's path is unchanged: TLS code runs only for
+//!   connections accepted on the TLS listener.
+//!
+//! # HTTP/2
+//!
+//! Both listeners serve HTTP/2 (over TLS by ALPN, in cleartext with prior
+//! knowledge) with at most 128 concurrent streams, a header list bounded
+//! by `max_header_bytes` as an HTTP/1 head is, and windows that let large
+//! bodies flow ([`protocol`] has the values and nginx's). Responses carry
+//! the same fields as over HTTP/1 minus the connection-specific ones
+//! ([RFC 9113 §8.2.2]): the front door adds `Connection: close` only to
+//! HTTP/1 responses, and hyper removes any such field a service sets
+//! before an HTTP/2 response is written.
 //!
 //! Defaults, and the setting of nginx, Varnish or Traffic Server each
 //! mirrors, are in [`limits`].
@@ -56,14 +78,17 @@
 //! | [`accept`] | [`FrontDoor`]: the accept loop, the cap and eviction, the hyper builder; [`AcceptBackoff`], the back-off policy (pure) |
 //! | `registry` | the open connections of a listener: count, longest idle, shutdown orders |
 //! | `conn` | what one connection is doing (`ConnState`), shared by its stream, service, bodies, guard and the accept loop |
-//! | `guard` | per-connection timers: the deadline a state implies (pure), the future that serves a connection and closes it |
+//! | `guard` | per-connection timers: the deadline a state implies (pure, the TLS handshake's included), the future that serves a connection and closes it |
+//! | [`protocol`] | hyper's HTTP/1 and HTTP/2 settings (streams, windows, header list; nginx's beside them); the builders of a TLS listener, one per ALPN protocol |
+//! | [`tls`] | the TLS listener ([`TlsListener`]): `settings` (the `[tls]` section), `certs` (one PEM chain and key read and checked), `store` (the certificates in force, by SNI, swapped by a reload), `serving` (one connection: handshake, then HTTP) |
+//! | [`reload`] | the reload seam: what asks (`SIGHUP`, file changes, debounced) and the [`reload::Reload`] trait of what is reloaded |
 //! | `service` | the service wrapper that counts requests in and response bodies out; [`RequestBody`], which tells when a request body was read to its end |
 //! | `io` | the watched stream hyper reads and writes; the draining half of a lingering close |
 //! | [`shutdown`] | [`shutdown_signal`]: SIGTERM/SIGINT handlers installed before the server says where it listens |
 //! | [`metrics`] | [`ConnectionMetrics`]: the counters each server exports |
 //! | [`clock`] | the coarse clock |
 //! | [`config_file`] | the servers' TOML config file: [`read_config_file`] and [`ConfigError`] |
-//! | `testing` | (feature `testing`) raw-socket probes shared by the servers' tests |
+//! | `testing` | (feature `testing`) raw-socket probes and test certificates (`testing::tls`) shared by the servers' tests |
 //!
 //! # Deviations
 //!
@@ -73,6 +98,8 @@
 //! requiring a server to send it).
 //!
 //! [RFC 9112 §9.6]: https://www.rfc-editor.org/rfc/rfc9112#section-9.6
+//! [RFC 7301]: https://www.rfc-editor.org/rfc/rfc7301
+//! [RFC 9113 §8.2.2]: https://www.rfc-editor.org/rfc/rfc9113#section-8.2.2
 
 pub mod accept;
 pub mod clock;
@@ -82,15 +109,19 @@ mod guard;
 mod io;
 pub mod limits;
 pub mod metrics;
+pub mod protocol;
 mod registry;
+pub mod reload;
 mod service;
 pub mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
-pub use accept::{AcceptAction, AcceptBackoff, FrontDoor};
+pub use accept::{AcceptAction, AcceptBackoff, FrontDoor, Peer};
 pub use config_file::{ConfigError, read_config_file};
 pub use limits::{Limits, ListenerConfig};
 pub use metrics::{CloseReason, ConnectionMetrics};
 pub use service::{GuardedBody, GuardedFuture, GuardedService, RequestBody};
 pub use shutdown::shutdown_signal;
+pub use tls::{TlsError, TlsListener, TlsSettings};

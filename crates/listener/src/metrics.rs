@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `<prefix>_connections_open` | connections open now (gauge) |
 //! | `<prefix>_connections_accepted_total` | connections accepted |
-//! | `<prefix>_connections_closed_total{reason}` | connections closed, by why: `finished` (the client closed, or the server did after a response, e.g. `Connection: close`), `header_timeout`, `idle_timeout`, `send_timeout`, `evicted` (closed at the connection cap), `shutdown`, `error` (a protocol error, e.g. a malformed or oversized head) |
+//! | `<prefix>_connections_closed_total{reason}` | connections closed, by why: `finished` (the client closed, or the server did after a response, e.g. `Connection: close`), `header_timeout`, `idle_timeout`, `send_timeout`, `evicted` (closed at the connection cap), `shutdown`, `error` (a protocol error, e.g. a malformed or oversized head), `tls_handshake_failed` and `tls_handshake_timeout` (TLS listener: the failed handshakes) |
 //! | `<prefix>_accept_errors_total` | failed `accept` calls (out of file descriptors, connection aborted before accept, …) |
 //!
 //! All are updated once per connection (or per failed accept), never per
@@ -32,11 +32,18 @@ pub enum CloseReason {
     Shutdown,
     /// Ended with a protocol or IO error.
     Error,
+    /// The TLS handshake failed: a client that speaks no TLS, offers no
+    /// common version, cipher suite or ALPN protocol, asks for a server
+    /// name no certificate covers, or hangs up.
+    TlsHandshakeFailed,
+    /// The TLS handshake did not end within its timeout (a client that
+    /// connects and sends nothing, or too little).
+    TlsHandshakeTimeout,
 }
 
 impl CloseReason {
     /// Every reason, in the order of their counters.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::Finished,
         Self::HeaderTimeout,
         Self::IdleTimeout,
@@ -44,6 +51,8 @@ impl CloseReason {
         Self::Evicted,
         Self::Shutdown,
         Self::Error,
+        Self::TlsHandshakeFailed,
+        Self::TlsHandshakeTimeout,
     ];
 
     /// The metric label.
@@ -56,6 +65,8 @@ impl CloseReason {
             Self::Evicted => "evicted",
             Self::Shutdown => "shutdown",
             Self::Error => "error",
+            Self::TlsHandshakeFailed => "tls_handshake_failed",
+            Self::TlsHandshakeTimeout => "tls_handshake_timeout",
         }
     }
 
@@ -69,7 +80,7 @@ impl CloseReason {
 pub struct ConnectionMetrics {
     open: Gauge,
     accepted: Counter,
-    closed: [Counter; 7],
+    closed: [Counter; 9],
     accept_errors: Counter,
 }
 

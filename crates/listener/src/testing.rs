@@ -11,6 +11,8 @@ use tokio::net::TcpStream;
 
 use crate::Limits;
 
+pub mod tls;
+
 /// How long a probe waits for something that must happen, far beyond any
 /// timeout a test configures.
 pub const PATIENCE: Duration = Duration::from_secs(20);

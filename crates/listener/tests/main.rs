@@ -7,3 +7,4 @@ mod support;
 mod cap;
 mod closing;
 mod timeouts;
+mod tls;

@@ -12,7 +12,10 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub(crate) use revalidate_listener::testing::{PATIENCE, closed_by_server, patient};
-use revalidate_listener::{ConnectionMetrics, FrontDoor, Limits, ListenerConfig, RequestBody};
+use revalidate_listener::tls::CertStore;
+use revalidate_listener::{
+    ConnectionMetrics, FrontDoor, Limits, ListenerConfig, RequestBody, TlsListener, TlsSettings,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -26,6 +29,10 @@ pub(crate) const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
 /// A listener serving [`handle`] until dropped or stopped.
 pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
+    /// The TLS listener's address, when it has one.
+    pub(crate) tls_addr: Option<SocketAddr>,
+    /// Its certificates.
+    pub(crate) certificates: Option<Arc<CertStore>>,
     metrics: PrometheusHandle,
     stop: Option<oneshot::Sender<()>>,
     /// Requests for `/slow` being answered now.
@@ -35,6 +42,15 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start(limits: Limits) -> Self {
+        Self::start_with(limits, None).await
+    }
+
+    /// A server with a TLS listener too, on `127.0.0.1:0`.
+    pub(crate) async fn start_tls(limits: Limits, tls: TlsSettings) -> Self {
+        Self::start_with(limits, Some(tls)).await
+    }
+
+    async fn start_with(limits: Limits, tls: Option<TlsSettings>) -> Self {
         let recorder = PrometheusBuilder::new().build_recorder();
         let metrics = recorder.handle();
         let counters = metrics::with_local_recorder(&recorder, || ConnectionMetrics::register("test"));
@@ -45,7 +61,15 @@ impl Server {
             ..ListenerConfig::default()
         };
         let (stop, stopped) = oneshot::channel::<()>();
-        let door = FrontDoor::new(listener, config).with_metrics(counters);
+        let mut door = FrontDoor::new(listener, config).with_metrics(counters);
+        let (mut tls_addr, mut certificates) = (None, None);
+        if let Some(settings) = tls {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let tls = TlsListener::new(listener, &settings).unwrap();
+            tls_addr = Some(tls.local_addr().unwrap());
+            certificates = Some(Arc::clone(tls.certificates()));
+            door = door.with_tls(tls);
+        }
         let slow_in_flight = Arc::new(AtomicUsize::new(0));
         let slow = Arc::clone(&slow_in_flight);
         let task = tokio::spawn(door.serve(
@@ -59,6 +83,8 @@ impl Server {
         ));
         Self {
             addr,
+            tls_addr,
+            certificates,
             metrics,
             stop: Some(stop),
             slow_in_flight,

@@ -37,10 +37,22 @@
 //! max_connections = 4096           # at the cap the connection idle longest is closed; clamped to the fd limit
 //! lingering_timeout_ms = 2000      # after an early answer (413), read what the client still sends; 0: off
 //! lingering_max_bytes = 16777216   # ... at most this much
+//!
+//! [tls]                            # optional: a TLS listener beside `listen` (HTTP/2 and HTTP/1.1 by ALPN)
+//! listen = "0.0.0.0:8443"          # --listen-tls
+//! cert = "/etc/revalidate/fullchain.pem"   # --tls-cert: the default certificate, PEM, leaf then chain
+//! key = "/etc/revalidate/privkey.pem"      # --tls-key: PEM, PKCS#8, RSA or SEC1
+//! handshake_timeout_ms = 10000     # the handshake, from the accept (nginx ssl_handshake_timeout)
+//! watch = true                     # reload on file changes; SIGHUP always reloads
+//! [[tls.certificates]]             # more certificates, chosen by SNI
+//! cert = "/etc/revalidate/api.pem"
+//! key = "/etc/revalidate/api.key"
+//! server_names = ["api.example.com"]   # default: the certificate's DNS names
 //! ```
 //!
 //! The `[connections]` keys, their defaults and the nginx/Varnish settings
-//! they mirror are documented in [`revalidate_listener::limits`].
+//! they mirror are documented in [`revalidate_listener::limits`]; the
+//! `[tls]` keys in [`revalidate_listener::tls`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -83,6 +95,8 @@ pub struct OriginConfig {
     /// The `[connections]` section: timeouts, the connection cap,
     /// lingering close.
     pub connections: revalidate_listener::Limits,
+    /// The `[tls]` section: the TLS listener and its certificates.
+    pub tls: revalidate_listener::TlsSettings,
 }
 
 /// The `[edge_purge]` section: the `revalidate edge` instances (or any
@@ -181,6 +195,7 @@ impl Default for OriginConfig {
             edge_purge: None,
             max_header_bytes: revalidate_listener::ListenerConfig::DEFAULT_HEADER_BYTES,
             connections: revalidate_listener::Limits::default(),
+            tls: revalidate_listener::TlsSettings::default(),
         }
     }
 }
@@ -265,6 +280,7 @@ impl OriginConfig {
             )));
         }
         self.connections.validate().map_err(ConfigError::Invalid)?;
+        self.tls.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 
@@ -458,6 +474,26 @@ mod tests {
             );
         }
         assert!(toml::from_str::<OriginConfig>("[connections]\nheader_timeout = 1").is_err());
+    }
+
+    #[test]
+    fn the_tls_section_parses_and_bad_values_are_one_line_errors() {
+        let text = "[tls]\nlisten = \"127.0.0.1:8443\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n[[tls.certificates]]\ncert = \"a.pem\"\nkey = \"a.key\"\nserver_names = [\"api.example.com\"]\n";
+        let config: OriginConfig = toml::from_str(text).unwrap();
+        config.validate().unwrap();
+        assert!(config.tls.enabled());
+        assert_eq!(config.tls.certificates[0].server_names, ["api.example.com"]);
+        for (text, message) in [
+            ("[tls]\nlisten = \"127.0.0.1:8443\"", "needs a certificate"),
+            ("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"", "without tls.listen"),
+        ] {
+            let config: OriginConfig = toml::from_str(text).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(
+                error.contains(message) && !error.contains('\n'),
+                "{text}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! `revalidate_connections_accepted_total`,
 //! `revalidate_connections_closed_total{reason}` with reasons `finished`,
 //! `header_timeout`, `idle_timeout`, `send_timeout`, `evicted`, `shutdown`,
-//! `error`, and `revalidate_accept_errors_total`; see
+//! `error`, `tls_handshake_failed`, `tls_handshake_timeout`, and
+//! `revalidate_accept_errors_total`; see
 //! [`revalidate_listener::metrics`]).
 //!
 //! The recorder is owned by the server rather than installed globally, so

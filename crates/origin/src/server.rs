@@ -15,7 +15,7 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{Method, Request, StatusCode};
-use revalidate_listener::{FrontDoor, ListenerConfig, RequestBody};
+use revalidate_listener::{FrontDoor, ListenerConfig, RequestBody, TlsListener};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
 
@@ -261,6 +261,20 @@ pub async fn serve_with(
     front_door: ListenerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_with_tls(listener, None, app, metrics, front_door, shutdown).await
+}
+
+/// [`serve_with`], and the same application on `tls` (HTTP/2 and
+/// HTTP/1.1 by ALPN, see [`revalidate_listener::tls`]) when given, under
+/// the same connection cap and counters.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    tls: Option<TlsListener>,
+    app: App,
+    metrics: Option<(TcpListener, Router)>,
+    front_door: ListenerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -279,10 +293,11 @@ pub async fn serve_with(
     app.inner.metrics.spawn_upkeep();
     let counters = app.inner.metrics.connection_metrics();
     let service = app.into_hyper_service();
-    FrontDoor::new(listener, front_door)
-        .with_metrics(counters)
-        .serve(move |_| service.clone(), wait_for(stop_rx))
-        .await?;
+    let mut door = FrontDoor::new(listener, front_door).with_metrics(counters);
+    if let Some(tls) = tls {
+        door = door.with_tls(tls);
+    }
+    door.serve(move |_| service.clone(), wait_for(stop_rx)).await?;
     if let Some(task) = metrics_task {
         task.await.map_err(io::Error::other)??;
     }
@@ -308,6 +323,9 @@ pub enum StartError {
     /// The static tree or the data directory is unusable.
     #[error(transparent)]
     Static(#[from] crate::static_files::StaticError),
+    /// The TLS listener could not start (a certificate or key unusable).
+    #[error(transparent)]
+    Tls(#[from] revalidate_listener::TlsError),
     /// A listener could not be bound, or serving failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -393,11 +411,22 @@ impl Origin {
         metrics_listener: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
+        self.serve_tls(listener, None, metrics_listener, shutdown).await
+    }
+
+    /// [`Origin::serve`], with a TLS listener beside the cleartext one.
+    pub async fn serve_tls(
+        self,
+        listener: TcpListener,
+        tls: Option<TlsListener>,
+        metrics_listener: Option<TcpListener>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
         let metrics = match (metrics_listener, self.metrics_app) {
             (Some(listener), Some(app)) => Some((listener, app)),
             _ => None,
         };
-        let served = serve_with(listener, self.app, metrics, self.front_door, shutdown).await;
+        let served = serve_with_tls(listener, tls, self.app, metrics, self.front_door, shutdown).await;
         if let Err(e) = self.static_files.persist_index() {
             tracing::warn!(error = %e, "could not save the ETag index");
         }
@@ -412,6 +441,11 @@ pub async fn run(
     config: crate::config::OriginConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    // Certificates first: a bad one is an error before the store is opened.
+    let tls = match config.tls.enabled() {
+        true => Some(TlsListener::bind(&config.tls).await?),
+        false => None,
+    };
     let origin = Origin::open(&config).await?;
     let listener = bind(config.listen).await?;
     let metrics_listener = match config.metrics_listen {
@@ -421,11 +455,16 @@ pub async fn run(
     let addr = listener.local_addr()?;
     // The one line scripts and tests read to find the port of `--listen 127.0.0.1:0`.
     println!("revalidate: listening on http://{addr}");
+    if let Some(tls) = &tls {
+        println!("revalidate: listening on https://{}", tls.local_addr()?);
+    }
     if let Some(metrics) = &metrics_listener {
         println!("revalidate: metrics on http://{}/metrics", metrics.local_addr()?);
     }
-    tracing::info!(%addr, store = origin.store.backend(), "serving");
-    origin.serve(listener, metrics_listener, shutdown).await?;
+    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), store = origin.store.backend(), "serving");
+    origin
+        .serve_tls(listener, tls, metrics_listener, shutdown)
+        .await?;
     Ok(())
 }
 

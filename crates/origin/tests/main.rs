@@ -7,6 +7,7 @@
 //! - `racing_writers`: two writers that read one version never both win,
 //!   on SQLite and on two nodes sharing PostgreSQL (`REVALIDATE_RACE_ROUNDS`)
 //! - `shutdown`, `static_files`: the server and the static tree
+//! - `tls`: the same answers over HTTP/2 and HTTP/1.1 on the TLS listener
 #![allow(clippy::unwrap_used)]
 
 mod api;
@@ -17,3 +18,4 @@ mod json_numbers;
 mod racing_writers;
 mod shutdown;
 mod static_files;
+mod tls;

@@ -20,10 +20,6 @@ use crate::purge::PurgeApi;
 use crate::storage::AnyStorage;
 use crate::upstream::Upstream;
 
-/// The scheme of the connections the edge's listener serves, for
-/// `X-Forwarded-Proto`.
-const LISTENER_SCHEME: &str = "http";
-
 /// The client's address, put into request extensions by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
@@ -85,6 +81,10 @@ impl EdgeSettings {
 #[derive(Clone, Debug)]
 pub struct Edge {
     pub(super) inner: Arc<Inner>,
+    /// The scheme of the connection the requests it handles came on, for
+    /// `X-Forwarded-Proto`: `http`, or `https` for a handle of the TLS
+    /// listener ([`Edge::for_tls`]).
+    client_scheme: &'static str,
 }
 
 /// What an edge holds; the proxy's rooms read it.
@@ -151,6 +151,17 @@ impl Edge {
                 trusted_proxies: settings.trusted_proxies,
                 id: EdgeId::next(),
             }),
+            client_scheme: "http",
+        }
+    }
+
+    /// The same edge (same storage, flights and metrics) for requests that
+    /// came over TLS: they reach the origin with `X-Forwarded-Proto:
+    /// https`.
+    pub fn for_tls(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            client_scheme: "https",
         }
     }
 
@@ -203,7 +214,7 @@ impl Edge {
             via: &self.inner.via,
             peer,
             trusted_peer,
-            proto: LISTENER_SCHEME,
+            proto: self.client_scheme,
         }
     }
 

@@ -1,0 +1,191 @@
+//! Reloading while serving: what asks for a reload ([`ReloadRequests`]:
+//! `SIGHUP`, and changes to watched files, debounced) and what answers
+//! ([`Reload`], today the TLS certificates of [`crate::tls::CertStore`]),
+//! joined by [`spawn_reloader`]. The seam is the trait: a later reload
+//! of the whole configuration implements [`Reload`] (or listens to its
+//! own [`ReloadRequests`]; every `SIGHUP` reaches each of them) without
+//! touching the signal or file plumbing here.
+//!
+//! The `SIGHUP` handler is installed when [`ReloadRequests::install`] is
+//! called, before the server says where it listens (as
+//! [`crate::shutdown_signal`] does for `SIGTERM`), so that a `SIGHUP` sent
+//! the moment it is up reloads rather than kills it. A server without a
+//! TLS listener installs none, and `SIGHUP` keeps its default action.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// How long watched files must stay quiet before a reload: a renewal
+/// that writes the certificate and then the key is read once, whole.
+pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Changes that keep coming delay a reload by at most this many
+/// [`DEBOUNCE`]s.
+const MAX_DEBOUNCES: u32 = 10;
+
+/// Why a reload was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadCause {
+    /// `SIGHUP`.
+    Hangup,
+    /// A watched file, or its directory, changed.
+    FilesChanged,
+}
+
+/// Something that can be read again while the server runs.
+pub trait Reload: Send + Sync + 'static {
+    /// What it is, for the logs (`"TLS certificates"`).
+    fn what(&self) -> &'static str;
+
+    /// Reads it again. `Ok(true)`: the new version is in force;
+    /// `Ok(false)`: nothing changed. An error leaves what was in force and
+    /// says why in one line.
+    fn reload(&self) -> Result<bool, String>;
+}
+
+/// The reload requests of one reloadable thing: `SIGHUP` and changes in
+/// the directories of its files.
+#[derive(Debug)]
+pub struct ReloadRequests {
+    hangup: Hangup,
+    changes: mpsc::UnboundedReceiver<()>,
+    // Kept alive for as long as changes are wanted.
+    _watcher: Option<RecommendedWatcher>,
+    debounce: Duration,
+}
+
+impl ReloadRequests {
+    /// Installs the `SIGHUP` handler now (when `hangup`) and watches the
+    /// directories of `files` (any change there but a mere read, so a
+    /// file replaced by a rename or a symlink swap counts). Call it inside
+    /// the runtime.
+    ///
+    /// # Errors
+    ///
+    /// The handler cannot be installed, or a directory cannot be watched.
+    pub fn install(hangup: bool, files: &[PathBuf], debounce: Duration) -> io::Result<Self> {
+        #[cfg(unix)]
+        let hangup = if hangup {
+            Some(tokio::signal::unix::signal(
+                tokio::signal::unix::SignalKind::hangup(),
+            )?)
+        } else {
+            None
+        };
+        #[cfg(not(unix))]
+        let hangup = {
+            let _ = hangup;
+        };
+        let (tx, changes) = mpsc::unbounded_channel();
+        let watcher = if files.is_empty() {
+            None
+        } else {
+            Some(watch_directories(files, tx).map_err(io::Error::other)?)
+        };
+        Ok(Self {
+            hangup,
+            changes,
+            _watcher: watcher,
+            debounce,
+        })
+    }
+
+    /// The next request: at once for `SIGHUP`; for file changes once the
+    /// files have been quiet for the debounce time (at most ten of them
+    /// after the first change). `None` when nothing can ask any more.
+    pub async fn next(&mut self) -> Option<ReloadCause> {
+        let cause = tokio::select! {
+            Some(()) = hangup(&mut self.hangup) => ReloadCause::Hangup,
+            Some(()) = self.changes.recv() => ReloadCause::FilesChanged,
+            else => return None,
+        };
+        if cause == ReloadCause::FilesChanged {
+            for _ in 0..MAX_DEBOUNCES {
+                match tokio::time::timeout(self.debounce, self.changes.recv()).await {
+                    Ok(Some(())) => {}
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        // What queued meanwhile is covered by this reload.
+        while self.changes.try_recv().is_ok() {}
+        Some(cause)
+    }
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+#[cfg(unix)]
+async fn hangup(signal: &mut Hangup) -> Option<()> {
+    match signal {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn hangup(_: &mut Hangup) -> Option<()> {
+    std::future::pending().await
+}
+
+fn watch_directories(files: &[PathBuf], tx: mpsc::UnboundedSender<()>) -> notify::Result<RecommendedWatcher> {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && !matches!(event.kind, EventKind::Access(_))
+        {
+            let _ = tx.send(());
+        }
+    })?;
+    let directories: BTreeSet<&Path> = files
+        .iter()
+        .map(|file| match file.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        })
+        .collect();
+    for directory in directories {
+        watcher.watch(directory, RecursiveMode::NonRecursive)?;
+    }
+    Ok(watcher)
+}
+
+/// The task that answers `requests` by reloading `target`, logging each
+/// outcome in one line (a failed reload is a warning with the reason;
+/// what was in force stays). Ends (aborted) when dropped.
+#[derive(Debug)]
+pub struct Reloader(JoinHandle<()>);
+
+impl Drop for Reloader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts reloading `target` on each of `requests`.
+pub fn spawn_reloader(mut requests: ReloadRequests, target: Arc<dyn Reload>) -> Reloader {
+    Reloader(tokio::spawn(async move {
+        while let Some(cause) = requests.next().await {
+            let what = target.what();
+            let reloading = Arc::clone(&target);
+            // Files are read and keys parsed: off the async workers.
+            let outcome = tokio::task::spawn_blocking(move || reloading.reload())
+                .await
+                .unwrap_or_else(|e| Err(format!("the reload panicked: {e}")));
+            match outcome {
+                Ok(true) => tracing::info!(?cause, "{what} reloaded"),
+                Ok(false) => tracing::debug!(?cause, "{what} unchanged"),
+                Err(why) => tracing::warn!(?cause, "{what} not reloaded, keeping those in force: {why}"),
+            }
+        }
+    }))
+}
