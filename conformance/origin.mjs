@@ -7,6 +7,7 @@
 // handlers (the suite's server/handle-*.mjs) from a loopback listener. They
 // keep per-test state in memory, so scripts/cache-tests.sh starts a fresh one
 // for every run.
+import fs from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import process from 'node:process'
@@ -19,8 +20,17 @@ if (!suiteArg || !Number.isInteger(port) || port < 1 || port > 65535) {
   process.exit(2)
 }
 const suite = path.resolve(suiteArg)
+// The npm package keeps its handlers in server/, the current git tree in
+// test-engine/server/.
+const serverDir = ['server', 'test-engine/server']
+  .map(dir => path.join(suite, dir))
+  .find(dir => fs.existsSync(path.join(dir, 'handle-test.mjs')))
+if (!serverDir) {
+  console.error(`origin: no server/handle-test.mjs under ${suite}`)
+  process.exit(2)
+}
 const handler = async name =>
-  (await import(pathToFileURL(path.join(suite, 'server', `handle-${name}.mjs`)).href)).default
+  (await import(pathToFileURL(path.join(serverDir, `handle-${name}.mjs`)).href)).default
 const byPrefix = {
   config: await handler('config'),
   test: await handler('test'),

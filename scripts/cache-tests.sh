@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# Runs the HTTP cache test suite (npm http-cache-tests@0.4.5, cache-tests.fyi)
-# against `revalidate edge` and checks the result against the committed
-# baseline.
+# Runs the HTTP cache test suite (cache-tests.fyi) against `revalidate edge`
+# and checks the result against the committed baseline.
 #
-#   scripts/cache-tests.sh            run, write conformance/results.json and
-#                                     conformance/score.md, fail (exit 1) if a
-#                                     test listed in conformance/passing.txt
-#                                     no longer passes
-#   scripts/cache-tests.sh --update   same, then rewrite conformance/passing.txt
+# Two catalogues:
+# - the current suite (the git tree of http-tests/cache-tests, which follows
+#   RFC 9111 where the npm package predates it): results, score and
+#   baseline in conformance/current/. Its checkout is taken from
+#   $REVALIDATE_HCT_SUITE_DIR, else ../shared/tools/cache-tests/suite beside
+#   the repository; its npm dependencies are installed outside the
+#   repository;
+# - npm http-cache-tests@0.4.5 (the last release): conformance/.
+#
+#   scripts/cache-tests.sh            both catalogues (only 0.4.5, saying so,
+#                                     when the current suite's checkout is
+#                                     not found; 0.4.5 alone has the
+#                                     surrogate-control tests): write
+#                                     results.json and score.md, fail (exit 1)
+#                                     if a test listed in passing.txt no
+#                                     longer passes
+#   scripts/cache-tests.sh --suite current|0.4.5|all
+#                                     one catalogue (current fails if its
+#                                     checkout is missing), or both
+#   scripts/cache-tests.sh --update   same, then rewrite passing.txt
 #   scripts/cache-tests.sh --id ID    run one test and print the suite's
 #                                     request/response dump (no scoring)
 #
-# The suite is installed with npm into $REVALIDATE_HCT_HOME (default
+# The suites are installed with npm into $REVALIDATE_HCT_HOME (default
 # /tmp/revalidate-http-cache-tests), outside the repository. Everything
 # listens on 127.0.0.1: the suite's origin on $REVALIDATE_HCT_ORIGIN_PORT
 # (default 18100), the edge on $REVALIDATE_HCT_EDGE_PORT (default 18101).
@@ -24,10 +38,11 @@ version=0.4.5
 home=${REVALIDATE_HCT_HOME:-/tmp/revalidate-http-cache-tests}
 origin_port=${REVALIDATE_HCT_ORIGIN_PORT:-18100}
 edge_port=${REVALIDATE_HCT_EDGE_PORT:-18101}
-update=0 test_id=''
+update=0 test_id='' which=''
 while (($#)); do
   case $1 in
     --update) update=1; shift;;
+    --suite) which=${2:?--suite needs current, 0.4.5 or all}; shift 2;;
     --id) test_id=${2:?--id needs a test id}; shift 2;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0;;
     *) echo "cache-tests.sh: unknown argument '$1' (try --help)" >&2; exit 2;;
@@ -56,17 +71,50 @@ for port in "$origin_port" "$edge_port"; do
   ! port_busy "$port" || die "port $port is already in use"
 done
 
-# --- the suite ---------------------------------------------------------------
-suite=$home/node_modules/http-cache-tests
-installed=$( [[ -f $suite/package.json ]] && node -p "require('$suite/package.json').version" || true)
-if [[ $installed != "$version" ]]; then
-  mkdir -p "$home"
-  # A private package.json so that npm installs here and nowhere else.
-  [[ -f $home/package.json ]] || echo '{"name":"revalidate-hct","private":true}' > "$home/package.json"
-  echo "cache-tests.sh: installing http-cache-tests@$version into $home" >&2
-  (cd "$home" && npm install --no-audit --no-fund --loglevel=error "http-cache-tests@$version" >&2)
-fi
-[[ -f $suite/cli.mjs ]] || die "no cli.mjs in $suite"
+# --- the suites ----------------------------------------------------------------
+current_src=${REVALIDATE_HCT_SUITE_DIR:-$root/../shared/tools/cache-tests/suite}
+have_current=0
+[[ -f $current_src/package.json && -f $current_src/test-engine/cli.mjs ]] && have_current=1
+case $which in
+  '') if ((have_current)); then which=all; else
+        echo "cache-tests.sh: no current suite at $current_src (set REVALIDATE_HCT_SUITE_DIR); running npm 0.4.5" >&2
+        which=0.4.5; fi;;
+  current|all) ((have_current)) || die "no current suite at $current_src (a checkout of http-tests/cache-tests; set REVALIDATE_HCT_SUITE_DIR)";;
+  0.4.5) ;;
+  *) die "--suite takes current, 0.4.5 or all, not '$which'";;
+esac
+mkdir -p "$home"
+# A private package.json so that npm installs here and nowhere else.
+[[ -f $home/package.json ]] || echo '{"name":"revalidate-hct","private":true}' > "$home/package.json"
+
+# install_npm: the 0.4.5 package; prints its directory.
+install_npm() {
+  local suite=$home/node_modules/http-cache-tests installed
+  installed=$( [[ -f $suite/package.json ]] && node -p "require('$suite/package.json').version" || true)
+  if [[ $installed != "$version" ]]; then
+    echo "cache-tests.sh: installing http-cache-tests@$version into $home" >&2
+    (cd "$home" && npm install --no-audit --no-fund --loglevel=error "http-cache-tests@$version" >&2)
+  fi
+  [[ -f $suite/cli.mjs ]] || die "no cli.mjs in $suite"
+  echo "$suite"
+}
+
+# install_current: a copy of the current suite's checkout with its runtime
+# dependencies; prints its directory.
+install_current() {
+  local dest=$home/current
+  if [[ -d $dest/node_modules ]] && diff -rq "$current_src/tests" "$dest/tests" >/dev/null 2>&1 \
+      && diff -rq "$current_src/test-engine" "$dest/test-engine" >/dev/null 2>&1; then
+    :
+  else
+    rm -rf "$dest"; mkdir -p "$dest"
+    (cd "$current_src" && tar --exclude=.git --exclude=node_modules --exclude=results -cf - .) | (cd "$dest" && tar -xf -)
+    echo "cache-tests.sh: installing the current suite's dependencies in $dest" >&2
+    (cd "$dest" && npm install --omit=dev --no-audit --no-fund --loglevel=error >&2)
+  fi
+  [[ -f $dest/test-engine/cli.mjs ]] || die "no test-engine/cli.mjs in $dest"
+  echo "$dest"
+}
 
 # --- the edge binary -----------------------------------------------------------
 target_dir=${CARGO_TARGET_DIR:-$root/target}
@@ -77,7 +125,7 @@ bin=$target_dir/debug/revalidate
 # --- run ---------------------------------------------------------------------
 run=$(mktemp -d "${TMPDIR:-/tmp}/revalidate-hct.XXXXXX")
 pids=()
-cleanup() {
+stop_all() {
   local pid
   for pid in "${pids[@]}"; do
     kill "$pid" 2>/dev/null || true
@@ -85,32 +133,56 @@ cleanup() {
   for pid in "${pids[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
+  pids=()
+}
+cleanup() {
+  stop_all
   rm -rf "$run"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-node "$conformance/origin.mjs" "$suite" "$origin_port" 2> "$run/origin.log" &
-pids+=($!)
-wait_port "$origin_port" "${pids[-1]}" || { cat "$run/origin.log" >&2; die "the suite's origin did not start"; }
-RUST_LOG=${RUST_LOG:-warn} "$bin" edge --origin "http://127.0.0.1:$origin_port" \
-  --listen "127.0.0.1:$edge_port" > "$run/edge.out" 2> "$run/edge.log" &
-pids+=($!)
-wait_port "$edge_port" "${pids[-1]}" || { cat "$run/edge.log" >&2; die "the edge did not start"; }
+# run_suite SUITE_DIR CLI OUT_DIR SOURCE: a fresh origin and edge, the
+# suite's client, then the score against OUT_DIR/passing.txt.
+run_suite() {
+  local suite=$1 cli=$2 out=$3 source=$4 status
+  echo "cache-tests.sh: $source" >&2
+  node "$conformance/origin.mjs" "$suite" "$origin_port" 2> "$run/origin.log" &
+  pids+=($!)
+  wait_port "$origin_port" "${pids[-1]}" || { cat "$run/origin.log" >&2; die "the suite's origin did not start"; }
+  RUST_LOG=${RUST_LOG:-warn} "$bin" edge --origin "http://127.0.0.1:$origin_port" \
+    --listen "127.0.0.1:$edge_port" > "$run/edge.out" 2> "$run/edge.log" &
+  pids+=($!)
+  wait_port "$edge_port" "${pids[-1]}" || { cat "$run/edge.log" >&2; die "the edge did not start"; }
 
-set +e
-(cd "$suite" && env npm_config_base="http://127.0.0.1:$edge_port" npm_package_config_base="" \
-    npm_config_id="$test_id" npm_package_config_id="" \
-    timeout -k 10 600 node --no-warnings --require "$conformance/client-preload.cjs" cli.mjs) \
-  > "$run/raw.json" 2> "$run/client.log"
-status=$?
-set -e
-if [[ -n $test_id ]]; then
-  cat "$run/raw.json"
-  cat "$run/client.log" >&2
-  exit "$status"
+  set +e
+  (cd "$suite" && env npm_config_base="http://127.0.0.1:$edge_port" npm_package_config_base="" \
+      npm_config_id="$test_id" npm_package_config_id="" \
+      timeout -k 10 600 node --no-warnings --require "$conformance/client-preload.cjs" "$cli") \
+    > "$run/raw.json" 2> "$run/client.log"
+  status=$?
+  set -e
+  stop_all
+  if [[ -n $test_id ]]; then
+    cat "$run/raw.json"
+    cat "$run/client.log" >&2
+    return "$status"
+  fi
+  ((status == 0)) || { tail -n 20 "$run/client.log" >&2; tail -n 20 "$run/edge.log" >&2; die "the suite's client failed (exit $status)"; }
+  local args=("$suite" "$run/raw.json" "$out")
+  ((update)) && args+=(--update)
+  REVALIDATE_HCT_SOURCE="$source" node "$conformance/score.mjs" "${args[@]}"
+}
+
+failed=0
+if [[ $which == current || $which == all ]]; then
+  suite=$(install_current)
+  mkdir -p "$conformance/current"
+  run_suite "$suite" test-engine/cli.mjs "$conformance/current" \
+    "the current suite (the git tree of http-tests/cache-tests, as in \`../shared/tools/cache-tests/suite\` or \$REVALIDATE_HCT_SUITE_DIR)" || failed=1
 fi
-((status == 0)) || { tail -n 20 "$run/client.log" >&2; tail -n 20 "$run/edge.log" >&2; die "the suite's client failed (exit $status)"; }
-args=("$suite" "$run/raw.json" "$conformance")
-((update)) && args+=(--update)
-node "$conformance/score.mjs" "${args[@]}"
+if [[ $which == 0.4.5 || $which == all ]]; then
+  suite=$(install_npm)
+  run_suite "$suite" cli.mjs "$conformance" "npm \`http-cache-tests@$version\`" || failed=1
+fi
+exit "$failed"

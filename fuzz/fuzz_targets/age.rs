@@ -4,9 +4,9 @@
 //! out on arrival.
 //!
 //! Properties:
-//! - `age_value` is the model of `DEVIATION(age-list-is-old)`: absent is 0,
-//!   exactly one field line holding `1*DIGIT` (OWS around it) is its value
-//!   capped at 2^31, anything else is 2^31;
+//! - `age_value` is the model of §5.1: the first non-empty member of the
+//!   list all field lines make, if it is `1*DIGIT` (OWS around it), capped
+//!   at 2^31; absent or invalid is 0 (the field is ignored);
 //! - the `Age` sent for any age reads back as that age capped at 2^31;
 //! - `current_age` is the §4.2.3 formula computed without overflow, then
 //!   held at the largest integer; it grows by exactly the resident time;
@@ -28,29 +28,34 @@ use revalidate_core::cache::freshness::age_value;
 use revalidate_core::cache::{CacheConfig, Stored, age_header_value, current_age, freshness};
 
 fn model_age_value(lines: &[HeaderValue]) -> u64 {
-    match lines {
-        [] => 0,
-        [line] => {
-            let text = line.as_bytes();
-            let start = text
+    // RFC 9111 §5.1: the first member of the list (all lines, RFC 9110
+    // §5.3; empty members skipped, §5.6.1.2); invalid is ignored (0).
+    let mut members = Vec::new();
+    for line in lines {
+        for member in line.as_bytes().split(|&b| b == b',') {
+            let start = member
                 .iter()
                 .position(|&b| b != b' ' && b != b'\t')
-                .unwrap_or(text.len());
-            let end = text
+                .unwrap_or(member.len());
+            let end = member
                 .iter()
                 .rposition(|&b| b != b' ' && b != b'\t')
                 .map_or(start, |i| i + 1);
-            let digits = &text[start..end];
-            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-                return DELTA_SECONDS_MAX;
+            if start < end {
+                members.push(&member[start..end]);
             }
-            let value = digits.iter().fold(0u128, |v, &d| {
-                (v * 10 + u128::from(d - b'0')).min(u128::from(DELTA_SECONDS_MAX))
-            });
-            value as u64
         }
-        _ => DELTA_SECONDS_MAX,
     }
+    let Some(digits) = members.first() else {
+        return 0;
+    };
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return 0;
+    }
+    let value = digits.iter().fold(0u128, |v, &d| {
+        (v * 10 + u128::from(d - b'0')).min(u128::from(DELTA_SECONDS_MAX))
+    });
+    value as u64
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -102,12 +102,6 @@
 //!   the time the representation was removed, where §13.1.4 ignores it
 //!   without a representation; otherwise a client that read the removed
 //!   version would re-create it over another client's DELETE.
-//! - `DEVIATION(age-list-is-old)`: in [`cache`], an `Age` field that is not
-//!   one line holding one delta-seconds (`abc`, `-1`, `0, 0`, two lines)
-//!   counts as 2^31 seconds, so the stored response is stale. RFC 9111 §5.1
-//!   says a cache "SHOULD use the first member" of a list and "SHOULD
-//!   ignore" an invalid value; a cache that cannot read the age should not
-//!   assume the response is new (cache-tests.fyi `age-parse-*` agree).
 //! - `DEVIATION(rfc850-year)`: two-digit years in the obsolete RFC 850 date
 //!   form use a fixed pivot (00–69 → 20xx, 70–99 → 19xx) instead of the
 //!   rolling "more than 50 years in the future" rule of §5.6.7, because

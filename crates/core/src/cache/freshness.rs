@@ -8,20 +8,22 @@
 //!   section if it is cached or forwarded downstream".
 //! - An `Expires` that is not one valid HTTP-date (`0`, `-1`, two lines)
 //!   makes the response stale from the start (§5.3 MUST, quoted below).
-//! - `DEVIATION(age-list-is-old)`: an `Age` that is not exactly one field
-//!   line holding one delta-seconds (`Age: abc`, `-7200`, `7200.0`,
-//!   `0, 0`, two lines, `7200;foo=bar`) is taken as 2^31 seconds, so the
-//!   response is stale and must be validated before reuse. §5.1 says a cache
-//!   "SHOULD use the first member of the field value" and "SHOULD ignore the
-//!   field" when invalid; ignoring an age the cache cannot read can serve a
-//!   response far older than its lifetime, and the cache-tests.fyi
-//!   `age-parse-*` tests (required) expect such responses to be stale. The
-//!   one test this fails is `age-parse-prefix` (`Age: 0,7200` reused).
+//! - `Age` is read as [RFC 9111 §5.1] says: of a list (one line `0, 7200`
+//!   or several lines, which RFC 9110 §5.3 makes one list) the first member
+//!   counts ("a cache encountering a message with a list-based Age field
+//!   value SHOULD use the first member of the field value, discarding
+//!   subsequent ones"); a first member that is not delta-seconds (`abc`,
+//!   `-7200`, `7200.0`, `7200;foo=bar`) makes the cache ignore the field
+//!   ("If the field value (after discarding additional members, as per
+//!   above) is invalid ..., a cache SHOULD ignore the field"), so the age
+//!   comes from `Date` and the response delay alone (§4.2.3). A value past
+//!   2^31 is 2^31 (§1.2.2).
 //! - A response from a targeted field (RFC 9213) ignores `Expires`.
 //! - Heuristic freshness is a [`CacheConfig::heuristic_percent`] of the time
 //!   since `Last-Modified`, capped at [`CacheConfig::heuristic_max`].
 //!
 //! [RFC 9111 §4.2]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2
+//! [RFC 9111 §5.1]: https://www.rfc-editor.org/rfc/rfc9111#section-5.1
 
 use http::header::{AGE, DATE, EXPIRES, LAST_MODIFIED};
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -205,9 +207,10 @@ pub fn heuristically_cacheable(status: StatusCode) -> bool {
 /// current_age = corrected_initial_age + resident_time;
 /// ```
 ///
-/// `Age` is read as described in the module docs
-/// (`DEVIATION(age-list-is-old)`): absent is 0, one valid delta-seconds is
-/// its value, anything else is 2^31.
+/// `Age` is read as described in the module docs ([RFC 9111 §5.1]):
+/// absent or invalid is 0, otherwise its first member.
+///
+/// [RFC 9111 §5.1]: https://www.rfc-editor.org/rfc/rfc9111#section-5.1
 pub fn current_age(stored: &Stored<'_>, now: HttpDate) -> u64 {
     let response_time = stored.response_time.unix_seconds();
     let age_value = age_value(stored.headers);
@@ -220,20 +223,21 @@ pub fn current_age(stored: &Stored<'_>, now: HttpDate) -> u64 {
     corrected_initial_age.saturating_add(resident_time)
 }
 
-/// The `age_value` of §4.2.3 from the stored `Age` field.
+/// The `age_value` of §4.2.3 from the stored `Age` field: its first list
+/// member ([RFC 9111 §5.1] SHOULD), empty members skipped as RFC 9110
+/// §5.6.1.2 asks of list recipients; 0 when absent or when that member is
+/// not delta-seconds (§5.1: "a cache SHOULD ignore the field").
+///
+/// [RFC 9111 §5.1]: https://www.rfc-editor.org/rfc/rfc9111#section-5.1
 pub fn age_value(headers: &HeaderMap) -> u64 {
-    let mut lines = headers.get_all(AGE).iter();
-    let Some(first) = lines.next() else {
-        return 0;
-    };
-    if lines.next().is_some() {
-        // DEVIATION(age-list-is-old): several lines; see the module docs.
-        return DELTA_SECONDS_MAX;
-    }
+    let first = headers
+        .get_all(AGE)
+        .iter()
+        .flat_map(|line| line.as_bytes().split(|&b| b == b','))
+        .map(|member| member.trim_ascii())
+        .find(|member| !member.is_empty());
     first
-        .to_str()
-        .ok()
-        .and_then(|v| delta_seconds(v.trim_matches([' ', '\t'])))
-        // DEVIATION(age-list-is-old): a list, a parameter or junk.
-        .unwrap_or(DELTA_SECONDS_MAX)
+        .and_then(|member| std::str::from_utf8(member).ok())
+        .and_then(delta_seconds)
+        .unwrap_or(0)
 }

@@ -36,8 +36,6 @@
 //! Policies where the RFCs leave a choice are listed in each module's docs.
 //! cache-tests.fyi cases the decisions do not meet (all replayed in
 //! `tests/cache_suite.rs`):
-//! - `age-parse-prefix` (required): `DEVIATION(age-list-is-old)` in
-//!   [`mod@freshness`] meets the eleven other `age-parse-*` cases instead;
 //! - `vary-normalise-lang-select` (optimal): needs the origin's
 //!   negotiation, not a normalisation;
 //! - `partial-store-partial-*` (optimal): `206` responses are not stored
