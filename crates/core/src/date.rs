@@ -159,6 +159,41 @@ impl HttpDate {
         Self::from_system_time(SystemTime::from(parsed))
     }
 
+    /// [`HttpDate::parse`], with day names, month names and `GMT` matched in
+    /// any case, as [RFC 9111 §4.2] asks of caches: "Although all date
+    /// formats are specified to be case-sensitive, a cache recipient SHOULD
+    /// match the field value case-insensitively." (`THU, 18 AUG 2050
+    /// 02:01:18 gMT` is `Thu, 18 Aug 2050 02:01:18 GMT`.) Everything else is
+    /// as strict as [`HttpDate::parse`].
+    ///
+    /// [RFC 9111 §4.2]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2
+    pub fn parse_ignoring_case(bytes: &[u8]) -> Result<Self, InvalidHttpDate> {
+        // The longest form, an RFC 850 date with "Wednesday", is 33 bytes.
+        const LONGEST: usize = 40;
+        Self::parse(bytes).or_else(|error| {
+            if bytes.len() > LONGEST || !bytes.iter().any(u8::is_ascii_alphabetic) {
+                return Err(error);
+            }
+            // Names as the grammar spells them: an upper-case first letter,
+            // then lower case; the zone is "GMT".
+            let mut canonical = [0u8; LONGEST];
+            let canonical = &mut canonical[..bytes.len()];
+            let mut word_start = true;
+            for (out, &b) in canonical.iter_mut().zip(bytes) {
+                *out = match (b.is_ascii_alphabetic(), word_start) {
+                    (true, true) => b.to_ascii_uppercase(),
+                    (true, false) => b.to_ascii_lowercase(),
+                    (false, _) => b,
+                };
+                word_start = !b.is_ascii_alphabetic();
+            }
+            if let Some(zone) = canonical.strip_suffix(b"Gmt").map(<[u8]>::len) {
+                canonical[zone..].copy_from_slice(b"GMT");
+            }
+            Self::parse(canonical).map_err(|_| error)
+        })
+    }
+
     /// Parses a date field that may occur on several field lines, such as
     /// `If-Modified-Since` or `Last-Modified`.
     ///

@@ -83,6 +83,16 @@ fn freshness_table() {
             LifetimeSource::Expires,
         ),
         (
+            "§4.2: a cache matches dates case-insensitively (freshness-expires-wrong-case-*)",
+            &shared,
+            vec![
+                ("expires", d(NOW + 600).to_uppercase()),
+                ("date", d(NOW).to_lowercase()),
+            ],
+            600,
+            LifetimeSource::Expires,
+        ),
+        (
             "§4.2.1: two Expires lines are invalid, so expired",
             &shared,
             vec![("expires", d(NOW + 60)), ("expires", d(NOW + 90))],
@@ -224,5 +234,40 @@ fn freshness_worked_out_at_arrival_and_aged_equals_freshness_later() {
                 "{response:?} +{later}"
             );
         }
+    }
+}
+
+#[test]
+fn dates_are_matched_case_insensitively_by_caches_only() {
+    // RFC 9111 §4.2: "a cache recipient SHOULD match the field value case-insensitively";
+    // RFC 9110 §5.6.7: HTTP-date "is case sensitive" for everyone else.
+    use revalidate_core::HttpDate;
+    let canonical = HttpDate::parse(b"Thu, 18 Aug 2050 02:01:18 GMT").unwrap();
+    for text in [
+        "THU, 18 Aug 2050 02:01:18 GMT",
+        "Thu, 18 AUG 2050 02:01:18 GMT",
+        "Thu, 18 Aug 2050 02:01:18 gMT",
+        "thursday, 18-aug-50 02:01:18 gmt",
+        "THU AUG 18 02:01:18 2050",
+    ] {
+        assert!(
+            HttpDate::parse(text.as_bytes()).is_err(),
+            "{text} is not an HTTP-date"
+        );
+        assert_eq!(
+            HttpDate::parse_ignoring_case(text.as_bytes()),
+            Ok(canonical),
+            "{text}"
+        );
+    }
+    for bad in [
+        "",
+        "0",
+        "THU, 18 AUG 2050 02:01:18 UTC",
+        "FRI, 18 Aug 2050 02:01:18 GMT",
+        "Thu, 18 Aug 2050 02:01:18 GMTX",
+        "Thu, 18 Aug 2050 02:01:18 GMT and more text to be longer than any date",
+    ] {
+        assert!(HttpDate::parse_ignoring_case(bad.as_bytes()).is_err(), "{bad}");
     }
 }

@@ -140,8 +140,17 @@ pub fn freshness(config: &CacheConfig, stored: &Stored<'_>, now: HttpDate) -> Fr
     }
 }
 
+/// A date field of the stored response: one line holding an HTTP-date,
+/// matched case-insensitively ([RFC 9111 §4.2] SHOULD, see
+/// [`HttpDate::parse_ignoring_case`]).
+///
+/// [RFC 9111 §4.2]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2
 fn date_of(headers: &HeaderMap, name: http::HeaderName) -> Option<u64> {
-    HttpDate::from_field(headers.get_all(name))
+    let mut lines = headers.get_all(name).iter();
+    let (Some(line), None) = (lines.next(), lines.next()) else {
+        return None;
+    };
+    HttpDate::parse_ignoring_case(line.as_bytes())
         .ok()
         .map(HttpDate::unix_seconds)
 }
@@ -234,7 +243,7 @@ pub fn age_value(headers: &HeaderMap) -> u64 {
         .get_all(AGE)
         .iter()
         .flat_map(|line| line.as_bytes().split(|&b| b == b','))
-        .map(|member| member.trim_ascii())
+        .map(<[u8]>::trim_ascii)
         .find(|member| !member.is_empty());
     first
         .and_then(|member| std::str::from_utf8(member).ok())
