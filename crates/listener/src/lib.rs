@@ -102,6 +102,7 @@
 //! [RFC 9113 §8.2.2]: https://www.rfc-editor.org/rfc/rfc9113#section-8.2.2
 
 pub mod accept;
+pub mod access_log;
 pub mod clock;
 pub mod config_file;
 mod conn;
@@ -114,14 +115,17 @@ mod registry;
 pub mod reload;
 mod service;
 pub mod shutdown;
+pub mod signals;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
 
 pub use accept::{AcceptAction, AcceptBackoff, FrontDoor, Peer};
+pub use access_log::{AccessLog, AccessLogSettings};
 pub use config_file::{ConfigError, read_config_file};
 pub use limits::{Limits, ListenerConfig};
 pub use metrics::{CloseReason, ConnectionMetrics};
 pub use service::{GuardedBody, GuardedFuture, GuardedService, RequestBody};
 pub use shutdown::shutdown_signal;
+pub use signals::{OperatorSignal, OperatorSignals};
 pub use tls::{TlsError, TlsListener, TlsSettings};
