@@ -13,9 +13,10 @@
 //! How a request becomes a line: the front door's service wrapper
 //! captures the peer, the request line and the few fields logged when
 //! the request arrives ([`record`]), sets the status when the response
-//! head is ready and counts the body bytes as they are sent, and when the
-//! response body ends, or is dropped (the client went away: the line has
-//! the bytes sent so far, as nginx's), pushes the [`Record`] into a
+//! head is ready and counts the body bytes as its frames are handed to
+//! the connection, and when the response body ends, or is dropped (the
+//! client went away: the line has the bytes handed over so far, as
+//! nginx's has those sent; a frame counts whole), pushes the [`Record`] into a
 //! bounded queue. A dedicated thread ([`writer`]) formats and writes it
 //! through a 64 KiB buffer flushed every `flush_ms`. A full queue drops
 //! the record and counts it (`<prefix>_access_log_dropped_total`); a
