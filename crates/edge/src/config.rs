@@ -46,6 +46,12 @@
 //! cert = "/etc/revalidate/cdn.pem"
 //! key = "/etc/revalidate/cdn.key"
 //! server_names = ["cdn.example.com", "*.cdn.example.com"]   # default: the certificate's DNS names
+//!
+//! [access_log]                     # optional: one line per request (see revalidate_listener::access_log)
+//! path = "/var/log/revalidate/access.log"   # --access-log; "-" for stdout; reopened on SIGHUP and SIGUSR1
+//! format = "combined"              # --access-log-format: nginx's combined, or "json" (JSON lines)
+//! queue_records = 65536            # lines waiting for the writer; more are dropped and counted
+//! flush_ms = 1000                  # lines reach the file at most this late
 //! ```
 //!
 //! Requests that came over TLS reach the origin with `X-Forwarded-Proto:
@@ -61,7 +67,8 @@
 //!
 //! The `[connections]` keys, their defaults and the nginx/Varnish settings
 //! they mirror are documented in [`revalidate_listener::limits`], the
-//! `[tls]` keys in [`revalidate_listener::tls`]. The
+//! `[tls]` keys in [`revalidate_listener::tls`], the `[access_log]` keys
+//! and formats in [`revalidate_listener::access_log`]. The
 //! connection cap is clamped to half of what the file-descriptor limit
 //! allows, since each client request may hold a connection to the origin.
 
@@ -125,6 +132,8 @@ pub struct EdgeConfig {
     pub connections: revalidate_listener::Limits,
     /// The `[tls]` section: the TLS listener and its certificates.
     pub tls: revalidate_listener::TlsSettings,
+    /// The `[access_log]` section: where and how requests are logged.
+    pub access_log: revalidate_listener::AccessLogSettings,
 }
 
 impl Default for EdgeConfig {
@@ -149,6 +158,7 @@ impl Default for EdgeConfig {
             trusted_proxies: Vec::new(),
             connections: revalidate_listener::Limits::default(),
             tls: revalidate_listener::TlsSettings::default(),
+            access_log: revalidate_listener::AccessLogSettings::default(),
         }
     }
 }
@@ -231,6 +241,7 @@ impl EdgeConfig {
         }
         self.connections.validate().map_err(ConfigError::Invalid)?;
         self.tls.validate().map_err(ConfigError::Invalid)?;
+        self.access_log.validate().map_err(ConfigError::Invalid)?;
         self.validate_towards_clients_and_origin()
     }
 

@@ -47,6 +47,20 @@ pub enum Outcome {
     ClientError,
 }
 
+impl Outcome {
+    /// Its label: in `revalidate_edge_requests_total{outcome}` and as the
+    /// access log's `cache` field.
+    pub fn label(self) -> &'static str {
+        OUTCOMES[self as usize].1
+    }
+
+    /// The outcome at `index` in declaration order.
+    pub(crate) fn from_index(index: usize) -> Option<Self> {
+        OUTCOMES.get(index).map(|(outcome, _)| *outcome)
+    }
+}
+
+// In declaration order: `Outcome::label` indexes it.
 const OUTCOMES: [(Outcome, &str); 8] = [
     (Outcome::Hit, "hit"),
     (Outcome::Miss, "miss"),
