@@ -14,6 +14,7 @@
 //! | `revalidate_edge_connections_accepted_total` | client connections accepted |
 //! | `revalidate_edge_connections_closed_total{reason}` | client connections closed: `finished`, `header_timeout`, `idle_timeout`, `send_timeout`, `evicted` (at the connection cap), `shutdown`, `error`, `tls_handshake_failed`, `tls_handshake_timeout` (see [`revalidate_listener::metrics`]) |
 //! | `revalidate_edge_accept_errors_total` | failed accepts |
+//! | `revalidate_edge_access_log_dropped_total` | access-log lines dropped because the writer's queue was full ([`revalidate_listener::access_log`]) |
 //!
 //! The recorder is owned by the edge rather than installed globally, so
 //! several edges in one process (the tests) keep separate counts.

@@ -17,7 +17,7 @@
 //! the connection, and when the response body ends, or is dropped (the
 //! client went away: the line has the bytes handed over so far, as
 //! nginx's has those sent; a frame counts whole), pushes the [`Record`] into a
-//! bounded queue. A dedicated thread ([`writer`]) formats and writes it
+//! bounded queue. A dedicated thread (`writer`) formats and writes it
 //! through a 64 KiB buffer flushed every `flush_ms`. A full queue drops
 //! the record and counts it (`<prefix>_access_log_dropped_total`); a
 //! failed write is a warning (at most every 10 s), never an error to a
@@ -183,12 +183,11 @@ impl AccessLog {
             let mut requests = signals.subscribe();
             let reopening = log.clone();
             let task = tokio::spawn(async move {
-                loop {
-                    match requests.recv().await {
-                        Ok(OperatorSignal::Hangup | OperatorSignal::User1)
-                        | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => reopening.reopen(),
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    }
+                // Both signals reopen; a lag means at least one was sent.
+                while let Ok(OperatorSignal::Hangup | OperatorSignal::User1)
+                | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) = requests.recv().await
+                {
+                    reopening.reopen();
                 }
             });
             *lock(&log.shared.reopener) = Some(task);

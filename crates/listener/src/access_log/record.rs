@@ -1,5 +1,5 @@
 //! One access-log record: what is captured when a request arrives
-//! ([`Pending`]), completed when its response ends ([`Record`]); and what
+//! (`Pending`), completed when its response ends ([`Record`]); and what
 //! a proxy adds about its upstream ([`Upstream`]).
 
 use std::net::SocketAddr;
@@ -172,7 +172,7 @@ impl Record {
 /// A request id worth keeping: 1 to 128 bytes of printable ASCII (no
 /// space), so that it can be logged and forwarded as it is.
 pub fn is_sane_request_id(id: &[u8]) -> bool {
-    (1..=MAX_REQUEST_ID_BYTES).contains(&id.len()) && id.iter().all(|b| b.is_ascii_graphic())
+    (1..=MAX_REQUEST_ID_BYTES).contains(&id.len()) && id.iter().all(u8::is_ascii_graphic)
 }
 
 /// A new request id: this process's random 64-bit prefix and a counter,
