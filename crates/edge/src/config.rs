@@ -415,6 +415,37 @@ mod tests {
     }
 
     #[test]
+    fn the_access_log_section_parses_and_bad_values_are_one_line_errors() {
+        let config: EdgeConfig = toml::from_str(
+            "origin = \"http://127.0.0.1:1\"\n[access_log]\npath = \"-\"\nformat = \"json\"\nflush_ms = 50\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert!(config.access_log.enabled());
+        assert_eq!(
+            config.access_log.format,
+            revalidate_listener::access_log::Format::Json
+        );
+        let off: EdgeConfig = toml::from_str("origin = \"http://127.0.0.1:1\"\n").unwrap();
+        assert!(!off.access_log.enabled(), "off by default");
+        let config: EdgeConfig = toml::from_str(
+            "origin = \"http://127.0.0.1:1\"\n[access_log]\npath = \"a.log\"\nqueue_records = 0\n",
+        )
+        .unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("access_log.queue_records must be between 1 and") && !error.contains('\n'),
+            "{error}"
+        );
+        assert!(
+            toml::from_str::<EdgeConfig>(
+                "origin = \"http://127.0.0.1:1\"\n[access_log]\nformat = \"common\"\n"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn the_tls_section_parses_and_bad_values_are_one_line_errors() {
         let text = "origin = \"http://127.0.0.1:1\"\n[tls]\nlisten = \"127.0.0.1:8443\"\ncert = \"c.pem\"\nkey = \"k.pem\"\nhandshake_timeout_ms = 3000\n";
         let config: EdgeConfig = toml::from_str(text).unwrap();

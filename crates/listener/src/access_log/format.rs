@@ -29,7 +29,7 @@
 //! | `referer`, `user_agent` | omitted if absent |
 //! | `request_id` | `X-Request-Id`, the client's or generated |
 //! | `cache` | the edge only: `hit`, `miss`, `revalidated`, `stale`, `collapsed`, `pass`, `error`, `client-error` |
-//! | `upstream_status`, `upstream_ms` | the edge only, when the origin was asked |
+//! | `upstream_status`, `upstream_ms` | the edge only, when the origin was asked: its status, and the time from sending the request until its head was in (and its storing begun) |
 //!
 //! Field values that are not UTF-8 are written with U+FFFD in place of
 //! the bytes that are not; JSON escaping is serde_json's.
