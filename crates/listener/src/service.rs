@@ -243,17 +243,19 @@ impl<B: Body> Body for GuardedBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
+        let Some(pending) = &mut this.log.0 else {
+            // Not logging: hyper's frame as it is, nothing copied.
+            return this.inner.poll_frame(cx);
+        };
         let frame = ready!(this.inner.poll_frame(cx));
-        if let Some(pending) = &mut this.log.0 {
-            match &frame {
-                Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        pending.record.body_bytes += data.remaining() as u64;
-                    }
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    pending.record.body_bytes += data.remaining() as u64;
                 }
-                // The end (or a failure): the line goes now.
-                Some(Err(_)) | None => drop(std::mem::take(this.log)),
             }
+            // The end (or a failure): the line goes now.
+            Some(Err(_)) | None => drop(std::mem::take(this.log)),
         }
         Poll::Ready(frame)
     }
