@@ -159,4 +159,4 @@ pub mod surrogate;
 mod upload;
 pub mod upstream;
 
-pub use proxy::{Edge, EdgeSettings};
+pub use proxy::{Edge, EdgeSettings, Responding};

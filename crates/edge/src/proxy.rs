@@ -21,6 +21,15 @@
 //! `If-Modified-Since`, `If-Match`, `If-Unmodified-Since`, `If-Range` and
 //! `Range`).
 //!
+//! A request whose stored response is in memory and reusable is answered
+//! without a future of its own: [`Edge::respond`] looks it up and serves it
+//! synchronously, and its [`Responding`] is ready at once. Every other
+//! request gets a boxed future (the disk tier, the origin, another
+//! request's fetch). hyper moves each request's future into its
+//! connection; a hit's stays a few hundred bytes, which keeps its cost
+//! below what it was before the listener tracked request bodies
+//! (BENCHMARKS.md, eighth session).
+//!
 //! "(collapse)" is the `flight` module: a request follows an origin fetch
 //! only if it was sent after the request arrived, waits at most
 //! `collapse_timeout` for others' fetches, and otherwise goes itself.
@@ -38,7 +47,11 @@ mod pass;
 mod render;
 mod setup;
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -66,6 +79,60 @@ use revalidate_listener::access_log::Upstream;
 /// it goes to the origin on its own: a wait, the next flight, and room for
 /// a purge or another variant in between.
 const MAX_ROUNDS: usize = 4;
+
+/// The answer to one request ([`Edge::respond`]): the response at once,
+/// or a boxed future of it. Never fails (the error type is
+/// [`Infallible`]); the `Result` is what hyper's services return.
+pub struct Responding(Answering);
+
+enum Answering {
+    Ready(Option<Response<EdgeBody>>),
+    Waiting(Pin<Box<dyn Future<Output = Response<EdgeBody>> + Send>>),
+}
+
+impl Responding {
+    fn ready(response: Response<EdgeBody>) -> Self {
+        Self(Answering::Ready(Some(response)))
+    }
+
+    fn waiting(future: impl Future<Output = Response<EdgeBody>> + Send + 'static) -> Self {
+        Self(Answering::Waiting(Box::pin(future)))
+    }
+}
+
+impl Future for Responding {
+    type Output = Result<Response<EdgeBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            Answering::Ready(response) => Poll::Ready(Ok(response
+                .take()
+                .expect("a Responding is not polled after it completed"))),
+            Answering::Waiting(future) => future.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
+impl std::fmt::Debug for Responding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Answering::Ready(_) => "Responding::Ready",
+            Answering::Waiting(_) => "Responding::Waiting",
+        })
+    }
+}
+
+/// Why a request goes forward, the `Vary` index its key holds, and the
+/// stored response to revalidate, if any.
+type Forwarding = (Forward, Option<VaryIndex>, Option<Box<Found>>);
+
+/// What a request does after a lookup ([`Edge::reuse`]).
+enum Next {
+    /// It is answered from the cache (or with `504` for `only-if-cached`).
+    Answer(Response<EdgeBody>),
+    /// It goes forward.
+    Forward(Forwarding),
+}
 
 /// How a stored response served to a client is labelled in `Cache-Status`
 /// (which then gets its `ttl`).
@@ -119,32 +186,74 @@ impl Edge {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        let Ok(response) = self.respond(request, peer).await;
+        response
+    }
+
+    /// [`Edge::handle_from`] as the server calls it: a hit in memory is
+    /// answered at once, and [`Responding`] is then just the response;
+    /// every other request gets a boxed future. hyper moves each request's
+    /// future into place, and the state of a request that waits (for the
+    /// disk, the origin or another request's fetch) is large: boxed, only
+    /// the requests that wait pay for it.
+    pub fn respond<B>(&self, request: Request<B>, peer: Option<SocketAddr>) -> Responding
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let peer = peer.map(|peer| peer.ip());
         let route = decide::route(
             request.method(),
             request.uri().path(),
             self.inner.purge_token.is_some(),
         );
+        if route != Route::Cacheable {
+            let edge = self.clone();
+            return Responding::waiting(async move { edge.routed(route, request, peer).await });
+        }
+        let (parts, _body) = request.into_parts();
+        let ask = Ask {
+            key: primary_key(&parts.uri),
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            peer,
+            arrived_at: self.now(),
+            background: false,
+            logged: lookup::LogSlot::default(),
+        };
+        let first = match self.lookup_in_memory(&ask) {
+            Some(lookup) => match self.reuse(&ask, lookup, ask.arrived_at, None) {
+                Next::Answer(response) => return Responding::ready(self.logged(response, &ask)),
+                Next::Forward(forwarding) => Some(forwarding),
+            },
+            // Only the disk can tell.
+            None => None,
+        };
+        let edge = self.clone();
+        Responding::waiting(async move {
+            let response = edge.cacheable(&ask, first).await;
+            edge.logged(response, &ask)
+        })
+    }
+
+    /// `response` with what the access log says of `ask` (its outcome, the
+    /// origin's status and time), when a log is configured.
+    fn logged(&self, mut response: Response<EdgeBody>, ask: &Ask) -> Response<EdgeBody> {
+        if self.log_upstream {
+            response.extensions_mut().insert(ask.logged.upstream());
+        }
+        response
+    }
+
+    /// A request on any route but [`Route::Cacheable`].
+    async fn routed<B>(&self, route: Route, request: Request<B>, peer: Option<IpAddr>) -> Response<EdgeBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
         let response = match route {
-            Route::Cacheable => {
-                let (parts, _body) = request.into_parts();
-                let ask = Ask {
-                    key: primary_key(&parts.uri),
-                    method: parts.method,
-                    uri: parts.uri,
-                    headers: parts.headers,
-                    peer,
-                    arrived_at: self.now(),
-                    background: false,
-                    logged: lookup::LogSlot::default(),
-                };
-                let mut response = self.cacheable(&ask).await;
-                if self.log_upstream {
-                    response.extensions_mut().insert(ask.logged.upstream());
-                }
-                return response;
-            }
-            Route::Pass => return self.pass_through(request, peer).await,
+            Route::Pass | Route::Cacheable => return self.pass_through(request, peer).await,
             Route::Metrics => render::metrics_page(self.inner.metrics.render(&self.inner.storage.stats())),
             Route::Purge => crate::purge::handle(self.purge_api(), request).await,
             Route::ServerOptions => render::edge_answer(route),
@@ -161,7 +270,8 @@ impl Edge {
     /// A `GET`/`HEAD` through the cache: look up, then by the core's reuse
     /// decision serve, revalidate or fetch, joining other requests'
     /// fetches for the same key when that is as good as going itself.
-    async fn cacheable(&self, ask: &Ask) -> Response<EdgeBody> {
+    /// `first`: where the request goes after a first lookup already made.
+    async fn cacheable(&self, ask: &Ask, mut first: Option<Forwarding>) -> Response<EdgeBody> {
         // When this request first needed the origin: read then rather than
         // on arrival, so that a hit reads no monotonic clock. It is at or
         // after the true arrival, so comparing flights with it errs towards
@@ -173,45 +283,18 @@ impl Edge {
         // that went forward and what the origin answered.
         let mut waited_for: Option<(Forward, StatusCode)> = None;
         for round in 0..MAX_ROUNDS {
-            let (why, index, found) = match self.lookup(ask).await {
-                Lookup::Found(found) => {
+            let (why, index, found) = match first.take() {
+                Some(forwarding) => forwarding,
+                None => {
+                    let lookup = self.lookup(ask).await;
                     // The first look is the request's arrival; later ones
                     // come after waiting for another request's fetch.
                     let now = if round == 0 { ask.arrived_at } else { self.now() };
-                    match found.entry.reuse_decision(&self.inner.cache, &ask.headers, now) {
-                        Reuse::Fresh { age } => {
-                            let (outcome, label) = match waited_for {
-                                None => (Outcome::Hit, Label::Hit),
-                                Some((why, origin_status)) => (
-                                    Outcome::Collapsed,
-                                    Label::Other(self.collapsed_status(why, origin_status)),
-                                ),
-                            };
-                            return self.serve_reused(ask, &found, outcome, label, (now, age));
-                        }
-                        Reuse::StaleAllowed { age } => {
-                            self.inner.metrics.stale(StaleReason::MaxStale);
-                            // The same member as a fresh hit, `ttl` negative.
-                            return self.serve_reused(ask, &found, Outcome::Stale, Label::Hit, (now, age));
-                        }
-                        Reuse::StaleWhileRevalidate { age } => {
-                            self.inner.metrics.stale(StaleReason::WhileRevalidate);
-                            self.spawn_refresh(ask, &found);
-                            let status = self.status(None).detail("stale-while-revalidate");
-                            let label = Label::Other(status);
-                            return self.serve_reused(ask, &found, Outcome::Stale, label, (now, age));
-                        }
-                        Reuse::GatewayTimeout => return self.only_if_cached(ask),
-                        Reuse::Revalidate => (Forward::Stale, found.index.clone(), Some(found)),
+                    match self.reuse(ask, lookup, now, waited_for) {
+                        Next::Answer(response) => return response,
+                        Next::Forward(forwarding) => forwarding,
                     }
                 }
-                Lookup::VaryMiss(_) | Lookup::Miss
-                    if RequestDirectives::from_headers(&ask.headers).only_if_cached =>
-                {
-                    return self.only_if_cached(ask);
-                }
-                Lookup::VaryMiss(index) => (Forward::VaryMiss, Some(index), None),
-                Lookup::Miss => (Forward::UriMiss, None, None),
             };
             let needed_origin_at = *needed_origin_at.get_or_insert_with(|| self.inner.clock.instant());
             let (wait, follows) = match self.inner.flights.join(&ask.key, needed_origin_at) {
@@ -255,6 +338,57 @@ impl Edge {
             }
         }
         self.fetch(ask, None, None, Forward::Miss).await
+    }
+
+    /// What a request does with what a lookup found, judged at `now`: the
+    /// core's reuse decision answers it from the cache, or it goes forward.
+    /// `waited_for`: the fetch it waited for, if that stored something.
+    fn reuse(
+        &self,
+        ask: &Ask,
+        lookup: Lookup,
+        now: HttpDate,
+        waited_for: Option<(Forward, StatusCode)>,
+    ) -> Next {
+        let found = match lookup {
+            Lookup::Found(found) => found,
+            Lookup::VaryMiss(_) | Lookup::Miss
+                if RequestDirectives::from_headers(&ask.headers).only_if_cached =>
+            {
+                return Next::Answer(self.only_if_cached(ask));
+            }
+            Lookup::VaryMiss(index) => return Next::Forward((Forward::VaryMiss, Some(index), None)),
+            Lookup::Miss => return Next::Forward((Forward::UriMiss, None, None)),
+        };
+        Next::Answer(
+            match found.entry.reuse_decision(&self.inner.cache, &ask.headers, now) {
+                Reuse::Fresh { age } => {
+                    let (outcome, label) = match waited_for {
+                        None => (Outcome::Hit, Label::Hit),
+                        Some((why, origin_status)) => (
+                            Outcome::Collapsed,
+                            Label::Other(self.collapsed_status(why, origin_status)),
+                        ),
+                    };
+                    self.serve_reused(ask, &found, outcome, label, (now, age))
+                }
+                Reuse::StaleAllowed { age } => {
+                    self.inner.metrics.stale(StaleReason::MaxStale);
+                    // The same member as a fresh hit, `ttl` negative.
+                    self.serve_reused(ask, &found, Outcome::Stale, Label::Hit, (now, age))
+                }
+                Reuse::StaleWhileRevalidate { age } => {
+                    self.inner.metrics.stale(StaleReason::WhileRevalidate);
+                    self.spawn_refresh(ask, &found);
+                    let status = self.status(None).detail("stale-while-revalidate");
+                    self.serve_reused(ask, &found, Outcome::Stale, Label::Other(status), (now, age))
+                }
+                Reuse::GatewayTimeout => self.only_if_cached(ask),
+                Reuse::Revalidate => {
+                    return Next::Forward((Forward::Stale, found.index.clone(), Some(Box::new(found))));
+                }
+            },
+        )
     }
 
     /// Goes to the origin: revalidates `found`, or fetches; `flight` when

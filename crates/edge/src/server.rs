@@ -1,7 +1,6 @@
 //! The listener (through the front door of `revalidate-listener`) and
 //! graceful shutdown: the IO shell around [`Edge`].
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -130,10 +129,7 @@ pub async fn serve_logged(
     let make_service = move |peer: Peer| {
         let edge = if peer.tls { secure.clone() } else { plain.clone() };
         let addr: SocketAddr = peer.addr;
-        hyper::service::service_fn(move |request: Request<RequestBody>| {
-            let edge = edge.clone();
-            async move { Ok::<_, Infallible>(edge.handle_from(request, Some(addr)).await) }
-        })
+        hyper::service::service_fn(move |request: Request<RequestBody>| edge.respond(request, Some(addr)))
     };
     let mut door = FrontDoor::new(listener, front_door)
         .with_metrics(edge.metrics().connection_metrics())

@@ -664,3 +664,55 @@ async fn memory_overhead_per_object() {
         "weigher {weighed} undercounts RSS {per_object}"
     );
 }
+
+/// `get_in_memory` answers as `get` would whenever memory can tell (always for the memory tier,
+/// for the hybrid tier while the object is in its memory part), covers purges as `get` does,
+/// and for the hybrid tier says "only the disk can tell" after a restart emptied memory.
+#[tokio::test]
+async fn get_in_memory_answers_as_get_does_or_defers_to_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = body_for("a", 3000);
+    for storage in [
+        revalidate_edge::storage::AnyStorage::from(memory(MIB)),
+        hybrid(dir.path()).await.into(),
+    ] {
+        assert!(matches!(
+            storage.get_in_memory("GET http://o/a"),
+            Some(Ok(None)) | None
+        ));
+        storage
+            .insert(
+                "GET http://o/a".to_owned(),
+                object("http://o/a", &["t"], body.clone()),
+            )
+            .await
+            .unwrap();
+        let got = storage.get_in_memory("GET http://o/a").unwrap().unwrap().unwrap();
+        assert_eq!(got.body, body, "{storage:?}");
+        storage.purge_url("http://o/a").await.unwrap();
+        assert!(
+            matches!(storage.get_in_memory("GET http://o/a"), Some(Ok(None)) | None),
+            "a purged object is not answered from memory: {storage:?}"
+        );
+        assert!(storage.get("GET http://o/a").await.unwrap().is_none());
+        storage.close().await.unwrap();
+        assert!(matches!(
+            storage.get_in_memory("GET http://o/a"),
+            Some(Err(StorageError::Closed))
+        ));
+    }
+
+    // After a restart the hybrid tier's memory is empty: only the disk can tell, and `get` does.
+    let dir = tempfile::tempdir().unwrap();
+    let storage = hybrid(dir.path()).await;
+    storage
+        .insert("k".to_owned(), object("http://o/k", &[], body.clone()))
+        .await
+        .unwrap();
+    storage.close().await.unwrap();
+    drop(storage);
+    let storage = hybrid(dir.path()).await;
+    assert!(storage.get_in_memory("k").is_none());
+    assert_eq!(storage.get("k").await.unwrap().unwrap().body, body);
+    storage.close().await.unwrap();
+}

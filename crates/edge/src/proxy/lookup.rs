@@ -17,7 +17,7 @@ use super::setup::Edge;
 use crate::entry::{DecodedEntry, Entry, ResponseEntry, VaryIndex};
 use crate::flight::Product;
 use crate::metrics::Outcome;
-use crate::storage::{Storage, StoredObject};
+use crate::storage::{ObjectLookup, Storage, StoredObject};
 
 /// One `GET`/`HEAD` as the proxy sees it.
 #[derive(Clone, Debug)]
@@ -109,11 +109,17 @@ pub(super) struct Found {
 /// What a lookup found.
 pub(super) enum Lookup {
     /// The stored response the request selects.
-    Found(Box<Found>),
+    Found(Found),
     /// The primary key holds a `Vary` index but not this request's variant.
     VaryMiss(VaryIndex),
     /// Nothing stored for the request.
     Miss,
+}
+
+/// A lookup half done: the answer, or the variant key still to look up.
+enum Step {
+    Done(Lookup),
+    Variant(String, VaryIndex),
 }
 
 impl Edge {
@@ -122,45 +128,87 @@ impl Edge {
     ///
     /// [RFC 9111 §4.1]: https://www.rfc-editor.org/rfc/rfc9111#section-4.1
     pub(super) async fn lookup(&self, ask: &Ask) -> Lookup {
-        let Some(entry) = self.get(&ask.key).await else {
-            return Lookup::Miss;
-        };
-        match entry {
-            (Entry::Response(entry), object) => {
-                if entry.head.vary_matches(&ask.headers) {
-                    Lookup::Found(Box::new(Found {
-                        storage_key: ask.key.clone(),
-                        entry,
-                        object,
-                        index: None,
-                    }))
-                } else {
-                    Lookup::Miss
-                }
+        match self.primary(ask, self.get(&ask.key).await) {
+            Step::Done(lookup) => lookup,
+            Step::Variant(key, index) => {
+                let variant = self.get(&key).await;
+                Self::variant(ask, key, index, variant)
             }
-            (Entry::Vary(index), _) => {
-                let Some(variant) = index.variant_key(&ask.key, &ask.headers) else {
-                    return Lookup::Miss;
-                };
-                match self.get(&variant).await {
-                    Some((Entry::Response(entry), object)) if entry.head.vary_matches(&ask.headers) => {
-                        Lookup::Found(Box::new(Found {
-                            storage_key: variant,
-                            entry,
-                            object,
-                            index: Some(index),
-                        }))
-                    }
-                    _ => Lookup::VaryMiss(index),
-                }
+        }
+    }
+
+    /// [`Self::lookup`] without waiting, when the objects it needs are in
+    /// memory; `None` when only the disk tier can tell. A hit is answered
+    /// through it, so that it never builds the state of a request that
+    /// waits (for the disk, the origin or another request's fetch).
+    pub(super) fn lookup_in_memory(&self, ask: &Ask) -> Option<Lookup> {
+        match self.primary(ask, self.get_in_memory(&ask.key)?) {
+            Step::Done(lookup) => Some(lookup),
+            Step::Variant(key, index) => {
+                let variant = self.get_in_memory(&key)?;
+                Some(Self::variant(ask, key, index, variant))
             }
+        }
+    }
+
+    /// What the object under the primary key says for `ask`.
+    fn primary(&self, ask: &Ask, stored: Option<(Entry, Arc<StoredObject<DecodedEntry>>)>) -> Step {
+        match stored {
+            None => Step::Done(Lookup::Miss),
+            Some((Entry::Response(entry), object)) if entry.head.vary_matches(&ask.headers) => {
+                Step::Done(Lookup::Found(Found {
+                    storage_key: ask.key.clone(),
+                    entry,
+                    object,
+                    index: None,
+                }))
+            }
+            Some((Entry::Response(_), _)) => Step::Done(Lookup::Miss),
+            Some((Entry::Vary(index), _)) => match index.variant_key(&ask.key, &ask.headers) {
+                Some(variant) => Step::Variant(variant, index),
+                None => Step::Done(Lookup::Miss),
+            },
+        }
+    }
+
+    /// What the object under `key`, the variant `index` names for `ask`, says.
+    fn variant(
+        ask: &Ask,
+        key: String,
+        index: VaryIndex,
+        stored: Option<(Entry, Arc<StoredObject<DecodedEntry>>)>,
+    ) -> Lookup {
+        match stored {
+            Some((Entry::Response(entry), object)) if entry.head.vary_matches(&ask.headers) => {
+                Lookup::Found(Found {
+                    storage_key: key,
+                    entry,
+                    object,
+                    index: Some(index),
+                })
+            }
+            _ => Lookup::VaryMiss(index),
         }
     }
 
     /// The object under `key` and what its meta bytes say, decoded on the
     /// object's first lookup and kept with it.
     async fn get(&self, key: &str) -> Option<(Entry, Arc<StoredObject<DecodedEntry>>)> {
-        match self.inner.storage.get(key).await {
+        self.got(key, self.inner.storage.get(key).await)
+    }
+
+    /// [`Self::get`] when memory can answer; `None` when only the disk can.
+    fn get_in_memory(&self, key: &str) -> Option<Option<(Entry, Arc<StoredObject<DecodedEntry>>)>> {
+        Some(self.got(key, self.inner.storage.get_in_memory(key)?))
+    }
+
+    /// A storage answer as an entry and its object.
+    fn got(
+        &self,
+        key: &str,
+        result: ObjectLookup<DecodedEntry>,
+    ) -> Option<(Entry, Arc<StoredObject<DecodedEntry>>)> {
+        match result {
             Ok(Some(object)) => Some((self.entry_of(&object)?, object)),
             Ok(None) => None,
             Err(e) => {

@@ -134,6 +134,9 @@ pub struct StorageStats {
     pub generation: u64,
 }
 
+/// What looking an object up gives: the object, `None` for a miss, or the storage's fault.
+pub type ObjectLookup<D> = Result<Option<Arc<StoredObject<D>>>, StorageError>;
+
 /// A bounded object store for the edge cache. Cheap to share (`Arc` inside implementations).
 ///
 /// Every method takes `&self`; implementations are safe to call from many tasks at once.
@@ -151,6 +154,14 @@ pub trait Storage: Send + Sync + 'static {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Option<Arc<StoredObject<Self::Derived>>>, StorageError>> + Send;
+
+    /// [`Storage::get`] without waiting, when memory alone can answer: `Some` with what `get` would
+    /// return, or `None` when only the disk tier can tell (the object is not in memory). The
+    /// proxy answers hits through it without the state of a request that waits.
+    fn get_in_memory(&self, key: &str) -> Option<ObjectLookup<Self::Derived>> {
+        let _ = key;
+        None
+    }
 
     /// Stores a complete object under `key`, replacing any previous one (e.g. after a 304 refreshed its
     /// headers). An object larger than [`Storage::max_object_size`] is not stored:

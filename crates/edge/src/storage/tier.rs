@@ -13,7 +13,9 @@ use foyer::{
 
 use super::bans::{BanKind, Bans, MAX_BANS, Recovery};
 use super::object::{CachedValue, weight};
-use super::{ObjectHead, ObjectWriter, Storage, StorageError, StorageStats, StoredObject, TooLarge};
+use super::{
+    ObjectHead, ObjectLookup, ObjectWriter, Storage, StorageError, StorageStats, StoredObject, TooLarge,
+};
 
 /// Default for [`MemoryConfig::max_object_size`] and [`HybridConfig::max_object_size`]: 8 MiB. Bigger
 /// bodies stream through uncached (foyer stores whole values, not streams).
@@ -119,21 +121,41 @@ impl<D: Send + Sync + 'static> Core<D> {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Arc<StoredObject<D>>>, StorageError> {
-        self.check_open()?;
+        if let Some(found) = self.get_in_memory(key) {
+            return found;
+        }
         let found = match &self.tier {
-            Tier::Memory(cache) => cache.get(key).map(|entry| entry.value().0.clone()),
+            Tier::Memory(_) => None,
             Tier::Hybrid { cache, .. } => cache
                 .get(key)
                 .await
                 .map_err(engine_error)?
                 .map(|entry| entry.value().0.clone()),
         };
+        Ok(self.alive(key, found))
+    }
+
+    /// [`Self::get`] when memory can answer: always for the memory tier; for the hybrid tier only
+    /// when the object is in its memory part (a hybrid `get` would answer from there too).
+    fn get_in_memory(&self, key: &str) -> Option<ObjectLookup<D>> {
+        if let Err(closed) = self.check_open() {
+            return Some(Err(closed));
+        }
+        let found = match &self.tier {
+            Tier::Memory(cache) => cache.get(key).map(|entry| entry.value().0.clone()),
+            Tier::Hybrid { cache, .. } => Some(cache.memory().get(key)?.value().0.clone()),
+        };
+        Some(Ok(self.alive(key, found)))
+    }
+
+    /// `found`, unless a purge covers it (then it is removed).
+    fn alive(&self, key: &str, found: Option<Arc<StoredObject<D>>>) -> Option<Arc<StoredObject<D>>> {
         match found {
             Some(object) if self.bans.is_dead(&object) => {
                 self.remove_now(key);
-                Ok(None)
+                None
             }
-            found => Ok(found),
+            found => found,
         }
     }
 
@@ -271,6 +293,10 @@ macro_rules! delegate_storage {
 
             async fn get(&self, key: &str) -> Result<Option<Arc<StoredObject<D>>>, StorageError> {
                 self.core.get(key).await
+            }
+
+            fn get_in_memory(&self, key: &str) -> Option<ObjectLookup<D>> {
+                self.core.get_in_memory(key)
             }
 
             async fn insert(&self, key: String, mut object: StoredObject<D>) -> Result<(), StorageError> {
