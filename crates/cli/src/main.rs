@@ -103,6 +103,8 @@ struct EdgeArgs {
     config: Option<PathBuf>,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    access_log: AccessLogArgs,
 }
 
 /// The TLS listener's flags, shared by `serve` and `edge`; each overrides
@@ -118,6 +120,41 @@ struct TlsArgs {
     /// The certificate's private key, PEM: PKCS#8, RSA or SEC1 [tls.key].
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+}
+
+/// The access log's flags, shared by `serve` and `edge`; each overrides
+/// its key in the config file's `[access_log]` section.
+#[derive(Debug, Args)]
+struct AccessLogArgs {
+    /// Log each request to FILE (appended to; reopened on SIGHUP and SIGUSR1), or - for stdout [access_log.path].
+    #[arg(long, value_name = "FILE")]
+    access_log: Option<PathBuf>,
+    /// The access log's line format [access_log.format] [default: combined].
+    #[arg(long, value_name = "FORMAT")]
+    access_log_format: Option<AccessLogFormat>,
+}
+
+/// The access log's line formats.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum AccessLogFormat {
+    /// nginx's `combined`.
+    Combined,
+    /// One JSON object per line.
+    Json,
+}
+
+impl AccessLogArgs {
+    fn apply(self, log: &mut revalidate_listener::AccessLogSettings) {
+        if let Some(path) = self.access_log {
+            log.path = Some(path);
+        }
+        if let Some(format) = self.access_log_format {
+            log.format = match format {
+                AccessLogFormat::Combined => revalidate_listener::access_log::Format::Combined,
+                AccessLogFormat::Json => revalidate_listener::access_log::Format::Json,
+            };
+        }
+    }
 }
 
 impl TlsArgs {
@@ -156,6 +193,7 @@ impl EdgeArgs {
             config.disk = disk;
         }
         self.tls.apply(&mut config.tls);
+        self.access_log.apply(&mut config.access_log);
         if config.origin.is_empty() {
             anyhow::bail!("an origin is required: --origin http://host:port (or `origin` in --config)");
         }
@@ -188,6 +226,8 @@ struct ServeArgs {
     workers: Option<u16>,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    access_log: AccessLogArgs,
 }
 
 impl ServeArgs {
@@ -209,6 +249,7 @@ impl ServeArgs {
             config.database = Some(database);
         }
         self.tls.apply(&mut config.tls);
+        self.access_log.apply(&mut config.access_log);
         config.validate()?;
         Ok(config)
     }

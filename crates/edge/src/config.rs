@@ -46,6 +46,12 @@
 //! cert = "/etc/revalidate/cdn.pem"
 //! key = "/etc/revalidate/cdn.key"
 //! server_names = ["cdn.example.com", "*.cdn.example.com"]   # default: the certificate's DNS names
+//!
+//! [access_log]                     # optional: one line per request (see revalidate_listener::access_log)
+//! path = "/var/log/revalidate/access.log"   # --access-log; "-" for stdout; reopened on SIGHUP and SIGUSR1
+//! format = "combined"              # --access-log-format: nginx's combined, or "json" (JSON lines)
+//! queue_records = 65536            # lines waiting for the writer; more are dropped and counted
+//! flush_ms = 1000                  # lines reach the file at most this late
 //! ```
 //!
 //! Requests that came over TLS reach the origin with `X-Forwarded-Proto:
@@ -61,7 +67,8 @@
 //!
 //! The `[connections]` keys, their defaults and the nginx/Varnish settings
 //! they mirror are documented in [`revalidate_listener::limits`], the
-//! `[tls]` keys in [`revalidate_listener::tls`]. The
+//! `[tls]` keys in [`revalidate_listener::tls`], the `[access_log]` keys
+//! and formats in [`revalidate_listener::access_log`]. The
 //! connection cap is clamped to half of what the file-descriptor limit
 //! allows, since each client request may hold a connection to the origin.
 
@@ -125,6 +132,8 @@ pub struct EdgeConfig {
     pub connections: revalidate_listener::Limits,
     /// The `[tls]` section: the TLS listener and its certificates.
     pub tls: revalidate_listener::TlsSettings,
+    /// The `[access_log]` section: where and how requests are logged.
+    pub access_log: revalidate_listener::AccessLogSettings,
 }
 
 impl Default for EdgeConfig {
@@ -149,6 +158,7 @@ impl Default for EdgeConfig {
             trusted_proxies: Vec::new(),
             connections: revalidate_listener::Limits::default(),
             tls: revalidate_listener::TlsSettings::default(),
+            access_log: revalidate_listener::AccessLogSettings::default(),
         }
     }
 }
@@ -231,6 +241,7 @@ impl EdgeConfig {
         }
         self.connections.validate().map_err(ConfigError::Invalid)?;
         self.tls.validate().map_err(ConfigError::Invalid)?;
+        self.access_log.validate().map_err(ConfigError::Invalid)?;
         self.validate_towards_clients_and_origin()
     }
 
@@ -401,6 +412,37 @@ mod tests {
         assert_eq!(settings.collapse_timeout, Duration::from_secs(5));
         assert!(!settings.cache_set_cookie);
         assert!(settings.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn the_access_log_section_parses_and_bad_values_are_one_line_errors() {
+        let config: EdgeConfig = toml::from_str(
+            "origin = \"http://127.0.0.1:1\"\n[access_log]\npath = \"-\"\nformat = \"json\"\nflush_ms = 50\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        assert!(config.access_log.enabled());
+        assert_eq!(
+            config.access_log.format,
+            revalidate_listener::access_log::Format::Json
+        );
+        let off: EdgeConfig = toml::from_str("origin = \"http://127.0.0.1:1\"\n").unwrap();
+        assert!(!off.access_log.enabled(), "off by default");
+        let config: EdgeConfig = toml::from_str(
+            "origin = \"http://127.0.0.1:1\"\n[access_log]\npath = \"a.log\"\nqueue_records = 0\n",
+        )
+        .unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("access_log.queue_records must be between 1 and") && !error.contains('\n'),
+            "{error}"
+        );
+        assert!(
+            toml::from_str::<EdgeConfig>(
+                "origin = \"http://127.0.0.1:1\"\n[access_log]\nformat = \"common\"\n"
+            )
+            .is_err()
+        );
     }
 
     #[test]

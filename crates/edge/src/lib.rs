@@ -8,7 +8,7 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | [`proxy`] | [`Edge`], the state machine: route, look up, follow the core's reuse decision, collapse, serve, revalidate or fetch; it alone counts and writes `Cache-Status` (the field name [`revalidate_core::cache::CACHE_STATUS`] and its value [`revalidate_core::cache::CacheStatus`] are the core's). Rooms: `setup` (the edge value), `lookup` (the stored response a request selects), `render` (pure response builders), `fill` (fetch, revalidate, store while streaming), `pass` (other methods, §4.4 invalidation) |
+//! | [`proxy`] | [`Edge`], the state machine: route, look up, follow the core's reuse decision, collapse, serve, revalidate or fetch; it alone counts, writes `Cache-Status` and (with an access log) tells the log its verdict and the origin's status and time (an `Upstream` response extension) (the field name [`revalidate_core::cache::CACHE_STATUS`] and its value [`revalidate_core::cache::CacheStatus`] are the core's). Rooms: `setup` (the edge value), `lookup` (the stored response a request selects; `Ask`, one request, with what its log line will say), `render` (pure response builders), `fill` (fetch, revalidate, store while streaming), `pass` (other methods, §4.4 invalidation) |
 //! | [`decide`] | the edge's own pure decisions: routing, the cache key, the core's answer plan for a client, what the edge declines to store |
 //! | [`forward`] | the header sets sent to the origin |
 //! | [`entry`] | what a stored object's meta bytes hold (the core's [`StoredHead`](revalidate_core::cache::StoredHead), or a `Vary` index) and what a lookup derives from them once ([`entry::DecodedEntry`], kept in the object's slot in the storage) |
@@ -23,7 +23,7 @@
 //! | [`problem`] | problem details for the errors the edge answers |
 //! | [`clock`] | the clock seam: the core's time ([`HttpDate`](revalidate_core::HttpDate)) and a monotonic instant |
 //! | [`config`] | the TOML configuration |
-//! | [`server`] | the listeners (cleartext, and with `[tls]` a TLS one speaking HTTP/2 and HTTP/1.1 by ALPN, whose requests carry `X-Forwarded-Proto: https`) through the front door of `revalidate-listener`, and graceful shutdown |
+//! | [`server`] | the listeners (cleartext, and with `[tls]` a TLS one speaking HTTP/2 and HTTP/1.1 by ALPN, whose requests carry `X-Forwarded-Proto: https`) through the front door of `revalidate-listener`, the access log (`[access_log]`), and graceful shutdown |
 //!
 //! Every RFC 9111 decision (storable? fresh? reusable? which validators?
 //! does this 304 select the stored response? what to invalidate?) and the

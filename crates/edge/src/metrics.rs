@@ -14,6 +14,7 @@
 //! | `revalidate_edge_connections_accepted_total` | client connections accepted |
 //! | `revalidate_edge_connections_closed_total{reason}` | client connections closed: `finished`, `header_timeout`, `idle_timeout`, `send_timeout`, `evicted` (at the connection cap), `shutdown`, `error`, `tls_handshake_failed`, `tls_handshake_timeout` (see [`revalidate_listener::metrics`]) |
 //! | `revalidate_edge_accept_errors_total` | failed accepts |
+//! | `revalidate_edge_access_log_dropped_total` | access-log lines dropped because the writer's queue was full ([`revalidate_listener::access_log`]) |
 //!
 //! The recorder is owned by the edge rather than installed globally, so
 //! several edges in one process (the tests) keep separate counts.
@@ -47,6 +48,20 @@ pub enum Outcome {
     ClientError,
 }
 
+impl Outcome {
+    /// Its label: in `revalidate_edge_requests_total{outcome}` and as the
+    /// access log's `cache` field.
+    pub fn label(self) -> &'static str {
+        OUTCOMES[self as usize].1
+    }
+
+    /// The outcome at `index` in declaration order.
+    pub(crate) fn from_index(index: usize) -> Option<Self> {
+        OUTCOMES.get(index).map(|(outcome, _)| *outcome)
+    }
+}
+
+// In declaration order: `Outcome::label` indexes it.
 const OUTCOMES: [(Outcome, &str); 8] = [
     (Outcome::Hit, "hit"),
     (Outcome::Miss, "miss"),

@@ -73,6 +73,7 @@ use crate::flight::{Flight, Join, Landed};
 use crate::metrics::{OriginError, Outcome, PurgeKind, Revalidation, StaleReason};
 use crate::storage::Storage;
 use crate::upstream::Failure;
+use revalidate_listener::access_log::Upstream;
 
 /// How many times a request looks the cache up and joins a flight before
 /// it goes to the origin on its own: a wait, the next flight, and room for
@@ -219,17 +220,30 @@ impl Edge {
             peer,
             arrived_at: self.now(),
             background: false,
+            logged: lookup::LogSlot::default(),
         };
         let first = match self.lookup_in_memory(&ask) {
             Some(lookup) => match self.reuse(&ask, lookup, ask.arrived_at, None) {
-                Next::Answer(response) => return Responding::ready(response),
+                Next::Answer(response) => return Responding::ready(self.logged(response, &ask)),
                 Next::Forward(forwarding) => Some(forwarding),
             },
             // Only the disk can tell.
             None => None,
         };
         let edge = self.clone();
-        Responding::waiting(async move { edge.cacheable(ask, first).await })
+        Responding::waiting(async move {
+            let response = edge.cacheable(&ask, first).await;
+            edge.logged(response, &ask)
+        })
+    }
+
+    /// `response` with what the access log says of `ask` (its outcome, the
+    /// origin's status and time), when a log is configured.
+    fn logged(&self, mut response: Response<EdgeBody>, ask: &Ask) -> Response<EdgeBody> {
+        if self.log_upstream {
+            response.extensions_mut().insert(ask.logged.upstream());
+        }
+        response
     }
 
     /// A request on any route but [`Route::Cacheable`].
@@ -257,7 +271,7 @@ impl Edge {
     /// decision serve, revalidate or fetch, joining other requests'
     /// fetches for the same key when that is as good as going itself.
     /// `first`: where the request goes after a first lookup already made.
-    async fn cacheable(&self, ask: Ask, mut first: Option<Forwarding>) -> Response<EdgeBody> {
+    async fn cacheable(&self, ask: &Ask, mut first: Option<Forwarding>) -> Response<EdgeBody> {
         // When this request first needed the origin: read then rather than
         // on arrival, so that a hit reads no monotonic clock. It is at or
         // after the true arrival, so comparing flights with it errs towards
@@ -272,11 +286,11 @@ impl Edge {
             let (why, index, found) = match first.take() {
                 Some(forwarding) => forwarding,
                 None => {
-                    let lookup = self.lookup(&ask).await;
+                    let lookup = self.lookup(ask).await;
                     // The first look is the request's arrival; later ones
                     // come after waiting for another request's fetch.
                     let now = if round == 0 { ask.arrived_at } else { self.now() };
-                    match self.reuse(&ask, lookup, now, waited_for) {
+                    match self.reuse(ask, lookup, now, waited_for) {
                         Next::Answer(response) => return response,
                         Next::Forward(forwarding) => forwarding,
                     }
@@ -284,7 +298,7 @@ impl Edge {
             };
             let needed_origin_at = *needed_origin_at.get_or_insert_with(|| self.inner.clock.instant());
             let (wait, follows) = match self.inner.flights.join(&ask.key, needed_origin_at) {
-                Join::Lead(flight) => return self.go_forward(&ask, found, index, why, Some(flight)).await,
+                Join::Lead(flight) => return self.go_forward(ask, found, index, why, Some(flight)).await,
                 Join::Follow(wait) => (wait, true),
                 Join::Queue(wait) => (wait, false),
             };
@@ -293,19 +307,19 @@ impl Edge {
             let Ok(landed) = tokio::time::timeout_at(deadline, wait.landed()).await else {
                 // Waited `collapse_timeout` for others (nginx's
                 // `proxy_cache_lock_timeout`): go to the origin on its own.
-                return self.go_forward(&ask, found, index, why, None).await;
+                return self.go_forward(ask, found, index, why, None).await;
             };
             match landed {
                 // The leader was cancelled: start over.
                 None => {}
                 Some(Landed::Failed(failure)) => {
-                    return self.failed(&ask, found.as_deref(), failure, why, true);
+                    return self.failed(ask, found.as_deref(), failure, why, true);
                 }
                 // Nothing to share: a miss goes forward itself, so it was
                 // not collapsed (RFC 9211 §2.6); a revalidation looks again
                 // (the leader may have removed what it found).
                 Some(Landed::NotStored) if found.is_none() => {
-                    return self.fetch(&ask, index, None, why).await;
+                    return self.fetch(ask, index, None, why).await;
                 }
                 Some(Landed::NotStored) => {}
                 Some(Landed::Stored { status, product }) => {
@@ -315,15 +329,15 @@ impl Edge {
                     // if already stale (`max-age=0`, `no-cache`). What a
                     // fetch sent before it stored answers it only if still
                     // fresh for it (the next round's lookup).
-                    if follows && let Some(answer) = self.product_for(&ask, product) {
+                    if follows && let Some(answer) = self.product_for(ask, product) {
                         let label = Label::Other(self.collapsed_status(why, status));
                         let at = self.age_now(&answer);
-                        return self.serve_reused(&ask, &answer, Outcome::Collapsed, label, at);
+                        return self.serve_reused(ask, &answer, Outcome::Collapsed, label, at);
                     }
                 }
             }
         }
-        self.fetch(&ask, None, None, Forward::Miss).await
+        self.fetch(ask, None, None, Forward::Miss).await
     }
 
     /// What a request does with what a lookup found, judged at `now`: the
@@ -475,12 +489,18 @@ impl Edge {
         flight: Option<Flight>,
         why: Forward,
     ) -> Response<EdgeBody> {
-        match self.fill(ask, index, flight).await {
+        let asked = self.log_upstream.then(Instant::now);
+        let fetched = self.fill(ask, index, flight).await;
+        if let Some(asked) = asked {
+            ask.logged.origin_time(asked.elapsed());
+        }
+        match fetched {
             Fetched::Failed(failure) => {
                 self.origin_failed(failure);
                 self.failed(ask, None, failure, why, false)
             }
             Fetched::Unsolicited304 => {
+                ask.logged.origin_status(StatusCode::NOT_MODIFIED);
                 self.origin_failed(Failure::Origin(OriginError::Protocol));
                 self.count(ask, Outcome::Error);
                 let status = self.status(Some(why)).forward_status(StatusCode::NOT_MODIFIED);
@@ -493,7 +513,12 @@ impl Edge {
     /// §4.3: a revalidation of `found`, and the answer from what came back.
     async fn revalidate(&self, ask: &Ask, found: Found, flight: Option<Flight>) -> Response<EdgeBody> {
         let metrics = &self.inner.metrics;
-        match self.validate(ask, &found, flight).await {
+        let asked = self.log_upstream.then(Instant::now);
+        let validated = self.validate(ask, &found, flight).await;
+        if let Some(asked) = asked {
+            ask.logged.origin_time(asked.elapsed());
+        }
+        match validated {
             Validated::Failed(failure) => {
                 self.origin_failed(failure);
                 metrics.revalidation(Revalidation::Failed);
@@ -504,6 +529,7 @@ impl Edge {
                 stored,
                 declined,
             } => {
+                ask.logged.origin_status(StatusCode::NOT_MODIFIED);
                 metrics.revalidation(Revalidation::NotModified);
                 metrics.saved_from_origin(found.object.body.len() as u64);
                 self.count(ask, Outcome::Revalidated);
@@ -523,6 +549,7 @@ impl Edge {
                 self.fetch(ask, found.index, flight, Forward::Stale).await
             }
             Validated::ServerErrorStale(origin_status) => {
+                ask.logged.origin_status(origin_status);
                 metrics.revalidation(Revalidation::Other);
                 self.count(ask, Outcome::Stale);
                 metrics.stale(StaleReason::IfError);
@@ -555,6 +582,7 @@ impl Edge {
         outcome: Outcome,
     ) -> Response<EdgeBody> {
         self.count(ask, outcome);
+        ask.logged.origin_status(streaming.origin_status);
         if let Some(bytes) = streaming.not_modified {
             self.inner.metrics.not_modified(bytes);
         }
@@ -635,12 +663,25 @@ impl Edge {
     {
         let metrics = &self.inner.metrics;
         let status = self.status(Some(Forward::Method));
-        match self.pass(request, peer).await {
+        let asked = self.log_upstream.then(Instant::now);
+        let passed = self.pass(request, peer).await;
+        let logged = |response: &mut Response<EdgeBody>, outcome: Outcome, origin_status: Option<u16>| {
+            if let Some(asked) = asked {
+                response.extensions_mut().insert(Upstream {
+                    cache: outcome.label(),
+                    status: origin_status,
+                    duration: Some(asked.elapsed()),
+                });
+            }
+        };
+        match passed {
             Passed::Answered {
-                response,
+                mut response,
                 invalidated,
             } => {
                 metrics.request(Outcome::Pass);
+                let origin_status = response.status().as_u16();
+                logged(&mut response, Outcome::Pass, Some(origin_status));
                 for _ in 0..invalidated {
                     metrics.purge(PurgeKind::Invalidation);
                 }
@@ -648,15 +689,18 @@ impl Edge {
                 self.leave(response, Exit::Forwarded(status))
             }
             Passed::Failed(failure) => {
-                match failure.origin_error() {
+                let outcome = match failure.origin_error() {
                     Some(kind) => {
                         metrics.origin_error(kind);
-                        metrics.request(Outcome::Error);
+                        Outcome::Error
                     }
-                    None => metrics.request(Outcome::ClientError),
-                }
+                    None => Outcome::ClientError,
+                };
+                metrics.request(outcome);
                 let status = status.detail(failure.token());
-                self.leave(render::failure(failure), Exit::Forwarded(status))
+                let mut response = render::failure(failure);
+                logged(&mut response, outcome, None);
+                self.leave(response, Exit::Forwarded(status))
             }
         }
     }
@@ -713,6 +757,7 @@ impl Edge {
 
     /// Counts a client's request (never a background refresh).
     fn count(&self, ask: &Ask, outcome: Outcome) {
+        ask.logged.outcome(outcome);
         if !ask.background {
             self.inner.metrics.request(outcome);
         }

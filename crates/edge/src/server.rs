@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::Request;
-use revalidate_listener::{FrontDoor, ListenerConfig, Peer, RequestBody, TlsListener};
+use revalidate_listener::{
+    AccessLog, FrontDoor, ListenerConfig, OperatorSignals, Peer, RequestBody, TlsListener,
+};
 use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
@@ -108,6 +110,21 @@ pub async fn serve_with_tls(
     front_door: ListenerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_logged(listener, tls, edge, front_door, None, shutdown).await
+}
+
+/// [`serve_with_tls`], logging each request to `access_log` (with the
+/// cache status and the origin's status and time), which is written out
+/// when serving ends.
+pub async fn serve_logged(
+    listener: TcpListener,
+    tls: Option<TlsListener>,
+    edge: Edge,
+    front_door: ListenerConfig,
+    access_log: Option<AccessLog>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let edge = edge.with_upstream_in_responses(access_log.is_some());
     let (plain, secure) = (edge.clone(), edge.for_tls());
     let make_service = move |peer: Peer| {
         let edge = if peer.tls { secure.clone() } else { plain.clone() };
@@ -120,6 +137,9 @@ pub async fn serve_with_tls(
         .with_fds_per_connection(2);
     if let Some(tls) = tls {
         door = door.with_tls(tls);
+    }
+    if let Some(log) = access_log {
+        door = door.with_access_log(log);
     }
     let served = door.serve_peers(make_service, shutdown).await;
     if let Err(e) = edge.storage().close().await {
@@ -142,9 +162,20 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     config.validate()?;
-    // Certificates first: a bad one is an error before the cache is opened.
-    let tls = match config.tls.enabled() {
-        true => Some(TlsListener::bind(&config.tls).await?),
+    // SIGHUP and SIGUSR1 are handled only by a server that has something
+    // to reload or reopen; otherwise they keep their default action.
+    let signals = match config.tls.enabled() || config.access_log.enabled() {
+        true => Some(OperatorSignals::install()?),
+        false => None,
+    };
+    // Certificates and the log file first: a bad one is an error before
+    // the cache is opened.
+    let tls = match &signals {
+        Some(signals) if config.tls.enabled() => Some(TlsListener::bind_with(&config.tls, signals).await?),
+        _ => None,
+    };
+    let access_log = match config.access_log.enabled() {
+        true => Some(AccessLog::open(&config.access_log, signals.as_ref())?),
         false => None,
     };
     let edge = open(&config).await?;
@@ -156,6 +187,6 @@ pub async fn run(
         println!("revalidate: edge listening on https://{}", tls.local_addr()?);
     }
     tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
-    serve_with_tls(listener, tls, edge, config.listener(), shutdown).await?;
+    serve_logged(listener, tls, edge, config.listener(), access_log, shutdown).await?;
     Ok(())
 }

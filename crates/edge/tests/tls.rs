@@ -11,8 +11,9 @@ use reqwest::{Client, Method, Response, StatusCode, Version};
 use revalidate_edge::clock::SystemClock;
 use revalidate_edge::storage::{MemoryConfig, MemoryStorage};
 use revalidate_edge::{Edge, EdgeSettings};
+use revalidate_listener::access_log::Format;
 use revalidate_listener::testing::tls::{TestCa, connection_specific_fields, field_names_but_date};
-use revalidate_listener::{ListenerConfig, TlsListener, TlsSettings};
+use revalidate_listener::{AccessLog, AccessLogSettings, ListenerConfig, TlsListener, TlsSettings};
 
 use crate::support::{Reply, Site, TestOrigin, clock};
 
@@ -29,6 +30,11 @@ struct TlsEdge {
 
 /// An edge in front of `origin` with a TLS listener.
 async fn edge(origin: SocketAddr) -> TlsEdge {
+    edge_logged(origin, None).await
+}
+
+/// [`edge`], logging to `access_log`.
+async fn edge_logged(origin: SocketAddr, access_log: Option<AccessLog>) -> TlsEdge {
     let ca = TestCa::new();
     let certs = tempfile::tempdir().unwrap();
     let (cert, key) = ca.issue(&["localhost"]).write(certs.path(), "edge");
@@ -49,11 +55,12 @@ async fn edge(origin: SocketAddr) -> TlsEdge {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let plain = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(revalidate_edge::server::serve_with_tls(
+    tokio::spawn(revalidate_edge::server::serve_logged(
         listener,
         Some(tls),
         edge,
         ListenerConfig::default(),
+        access_log,
         async move {
             let _ = stopped.await;
         },
@@ -225,4 +232,72 @@ async fn requests_over_tls_reach_the_origin_with_x_forwarded_proto_https() {
         origin.requests("/plain")[0].header("x-forwarded-proto"),
         Some("http")
     );
+}
+
+#[tokio::test]
+async fn the_access_log_has_each_request_over_h2_with_the_cache_verdict_and_the_origin_status() {
+    let (site, _) = site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edge.log");
+    let settings = AccessLogSettings {
+        path: Some(path.clone()),
+        format: Format::Json,
+        flush_ms: 10,
+        ..AccessLogSettings::default()
+    };
+    let edge = edge_logged(site.origin, Some(AccessLog::open(&settings, None).unwrap())).await;
+    edge.fill("/long/page.html").await;
+    let hit = edge
+        .client(b"h2")
+        .get(edge.url("/long/page.html"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hit.status(), StatusCode::OK);
+    let _ = hit.bytes().await.unwrap();
+    let post = edge
+        .client(b"h2")
+        .post(edge.url("/long/page.html"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let post_status = post.status().as_u16();
+    let _ = post.bytes().await.unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let lines: Vec<serde_json::Value> = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.lines().count() >= 3 {
+            break text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "3 lines within 20 s: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    for line in &lines {
+        assert_eq!(line["protocol"], "HTTP/2.0", "{line}");
+        assert_eq!(line["target"], "/long/page.html", "{line}");
+    }
+    let [miss, hit, pass] = &lines[..] else {
+        panic!("three lines, not {lines:#?}")
+    };
+    assert_eq!(
+        (miss["cache"].as_str(), miss["upstream_status"].as_u64()),
+        (Some("miss"), Some(200)),
+        "{miss}"
+    );
+    assert_eq!(
+        (hit["cache"].as_str(), hit.get("upstream_status")),
+        (Some("hit"), None),
+        "{hit}"
+    );
+    assert!(hit.get("upstream_ms").is_none(), "{hit}");
+    assert_eq!(pass["method"], "POST");
+    assert_eq!(pass["cache"], "pass", "{pass}");
+    assert_eq!(pass["upstream_status"], post_status, "{pass}");
+    assert_eq!(pass["status"], post_status, "{pass}");
+    assert!(pass["upstream_ms"].as_f64().is_some(), "{pass}");
 }

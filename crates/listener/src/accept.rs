@@ -21,6 +21,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::access_log::{self, AccessLog};
 use crate::clock;
 use crate::conn::ConnState;
 use crate::guard::{Guard, Serving, Timeouts};
@@ -57,6 +58,7 @@ pub struct FrontDoor {
     config: ListenerConfig,
     metrics: ConnectionMetrics,
     fds_per_connection: usize,
+    access_log: Option<AccessLog>,
 }
 
 impl FrontDoor {
@@ -69,6 +71,7 @@ impl FrontDoor {
             config,
             metrics: ConnectionMetrics::noop(),
             fds_per_connection: 1,
+            access_log: None,
         }
     }
 
@@ -84,6 +87,13 @@ impl FrontDoor {
     /// Counts connections into `metrics`.
     pub fn with_metrics(mut self, metrics: ConnectionMetrics) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Logs each request to `log` ([`crate::access_log`]), and closes it
+    /// (writes out what is queued) when serving ends.
+    pub fn with_access_log(mut self, log: AccessLog) -> Self {
+        self.access_log = Some(log);
         self
     }
 
@@ -167,6 +177,9 @@ impl FrontDoor {
             .tls
             .as_ref()
             .map_or(timeouts, |tls| timeouts.with_handshake(tls.handshake_timeout_ms));
+        if let Some(log) = &self.access_log {
+            log.count_dropped_in(self.metrics.access_log_dropped());
+        }
         let mut backoff = AcceptBackoff::default();
         let mut seq = 0u64;
         tokio::pin!(shutdown);
@@ -232,7 +245,8 @@ impl FrontDoor {
                     addr: peer,
                     tls: true,
                 };
-                let service = GuardedService::new(make_service(peer), Arc::clone(&conn));
+                let log = self.access_log.clone().map(|log| (log, peer.addr));
+                let service = GuardedService::new(make_service(peer), Arc::clone(&conn), log);
                 let connection =
                     TlsConnection::new(accept, service, Arc::clone(&tls_builders), Arc::clone(&conn));
                 tokio::spawn(Guard::new(connection, conn, tls_timeouts, slot, accepted_at));
@@ -245,7 +259,8 @@ impl FrontDoor {
                 addr: peer,
                 tls: false,
             };
-            let service = GuardedService::new(make_service(peer), Arc::clone(&conn));
+            let log = self.access_log.clone().map(|log| (log, peer.addr));
+            let service = GuardedService::new(make_service(peer), Arc::clone(&conn), log);
             let connection = builder.serve_connection(io, service).into_owned();
             tokio::spawn(Guard::new(connection, conn, timeouts, slot, accepted_at));
         }
@@ -253,6 +268,9 @@ impl FrontDoor {
         drop(self.tls);
         registry.shut_down_all();
         registry.all_closed().await;
+        if let Some(log) = self.access_log {
+            log.close(access_log::CLOSE_WITHIN).await;
+        }
         Ok(())
     }
 }

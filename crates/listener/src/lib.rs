@@ -44,7 +44,12 @@
 //!   still within `header_timeout_ms`; failed and timed-out handshakes are
 //!   counted (`reason="tls_handshake_failed"` / `"tls_handshake_timeout"`).
 //!   The cleartext listener's path is unchanged: TLS code runs only for
-//!   connections accepted on the TLS listener.
+//!   connections accepted on the TLS listener;
+//! - **logs requests** when an access log is configured
+//!   ([`FrontDoor::with_access_log`], the `[access_log]` section:
+//!   [`AccessLogSettings`]): nginx's `combined` or JSON lines, captured in
+//!   the service wrapper, written by a thread off the request path,
+//!   reopened on `SIGHUP` and `SIGUSR1` ([`access_log`], [`signals`]).
 //!
 //! # HTTP/2
 //!
@@ -68,7 +73,10 @@
 //! updates every 100 ms, as nginx's cached time; per request a few relaxed
 //! stores, one atomic increment and an `Arc` clone, no allocation; per
 //! wake-up of a connection two loads (has its timer fired, has it been
-//! told to close) instead of polling a shutdown signal.
+//! told to close) instead of polling a shutdown signal. Without an access
+//! log, logging costs one branch on an `Option` at the request, at the
+//! response head and per body frame; with one, one allocation per request
+//! and a non-blocking queue push (see [`access_log`]).
 //!
 //! # Map
 //!
@@ -81,8 +89,10 @@
 //! | `guard` | per-connection timers: the deadline a state implies (pure, the TLS handshake's included), the future that serves a connection and closes it |
 //! | [`protocol`] | hyper's HTTP/1 and HTTP/2 settings (streams, windows, header list; nginx's beside them); the builders of a TLS listener, one per ALPN protocol |
 //! | [`tls`] | the TLS listener ([`TlsListener`]): `settings` (the `[tls]` section), `certs` (one PEM chain and key read and checked), `store` (the certificates in force, by SNI, swapped by a reload), `serving` (one connection: handshake, then HTTP) |
-//! | [`reload`] | the reload seam: what asks (`SIGHUP`, file changes, debounced) and the [`reload::Reload`] trait of what is reloaded |
-//! | `service` | the service wrapper that counts requests in and response bodies out; [`RequestBody`], which tells when a request body was read to its end |
+//! | [`signals`] | [`OperatorSignals`]: the `SIGHUP` and `SIGUSR1` handlers, installed once, every signal passed to every subscriber |
+//! | [`reload`] | the reload seam: what asks (`SIGHUP` from [`signals`], file changes, debounced) and the [`reload::Reload`] trait of what is reloaded |
+//! | [`access_log`] | [`AccessLog`] (the `[access_log]` section: [`AccessLogSettings`]): `record` (what one request's line holds; request ids; a proxy's [`access_log::Upstream`]), `format` (`combined`, JSON lines; pure), `writer` (the thread: queue, buffer, flush, reopen) |
+//! | `service` | the service wrapper that counts requests in and response bodies out, and captures their access-log lines; [`RequestBody`], which tells when a request body was read to its end |
 //! | `io` | the watched stream hyper reads and writes; the draining half of a lingering close |
 //! | [`shutdown`] | [`shutdown_signal`]: SIGTERM/SIGINT handlers installed before the server says where it listens |
 //! | [`metrics`] | [`ConnectionMetrics`]: the counters each server exports |
@@ -102,6 +112,7 @@
 //! [RFC 9113 §8.2.2]: https://www.rfc-editor.org/rfc/rfc9113#section-8.2.2
 
 pub mod accept;
+pub mod access_log;
 pub mod clock;
 pub mod config_file;
 mod conn;
@@ -114,14 +125,17 @@ mod registry;
 pub mod reload;
 mod service;
 pub mod shutdown;
+pub mod signals;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tls;
 
 pub use accept::{AcceptAction, AcceptBackoff, FrontDoor, Peer};
+pub use access_log::{AccessLog, AccessLogSettings};
 pub use config_file::{ConfigError, read_config_file};
 pub use limits::{Limits, ListenerConfig};
 pub use metrics::{CloseReason, ConnectionMetrics};
 pub use service::{GuardedBody, GuardedFuture, GuardedService, RequestBody};
 pub use shutdown::shutdown_signal;
+pub use signals::{OperatorSignal, OperatorSignals};
 pub use tls::{TlsError, TlsListener, TlsSettings};

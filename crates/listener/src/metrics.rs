@@ -7,9 +7,10 @@
 //! | `<prefix>_connections_accepted_total` | connections accepted |
 //! | `<prefix>_connections_closed_total{reason}` | connections closed, by why: `finished` (the client closed, or the server did after a response, e.g. `Connection: close`), `header_timeout`, `idle_timeout`, `send_timeout`, `evicted` (closed at the connection cap), `shutdown`, `error` (a protocol error, e.g. a malformed or oversized head), `tls_handshake_failed` and `tls_handshake_timeout` (TLS listener: the failed handshakes) |
 //! | `<prefix>_accept_errors_total` | failed `accept` calls (out of file descriptors, connection aborted before accept, …) |
+//! | `<prefix>_access_log_dropped_total` | access-log lines dropped because the writer's queue was full ([`crate::access_log`]) |
 //!
-//! All are updated once per connection (or per failed accept), never per
-//! request.
+//! All are updated once per connection (or per failed accept, or dropped
+//! line), never per request.
 
 use metrics::{Counter, Gauge};
 
@@ -82,6 +83,7 @@ pub struct ConnectionMetrics {
     accepted: Counter,
     closed: [Counter; 9],
     accept_errors: Counter,
+    access_log_dropped: Counter,
 }
 
 impl std::fmt::Debug for ConnectionMetrics {
@@ -99,8 +101,9 @@ impl Default for ConnectionMetrics {
 impl ConnectionMetrics {
     /// Registers (and describes) the series `<prefix>_connections_open`,
     /// `<prefix>_connections_accepted_total`,
-    /// `<prefix>_connections_closed_total{reason}` and
-    /// `<prefix>_accept_errors_total` with the current recorder: call it
+    /// `<prefix>_connections_closed_total{reason}`,
+    /// `<prefix>_accept_errors_total` and
+    /// `<prefix>_access_log_dropped_total` with the current recorder: call it
     /// inside [`metrics::with_local_recorder`]. Every series starts at zero,
     /// so a scrape shows them before the first event.
     pub fn register(prefix: &str) -> Self {
@@ -108,6 +111,7 @@ impl ConnectionMetrics {
         let accepted = format!("{prefix}_connections_accepted_total");
         let closed = format!("{prefix}_connections_closed_total");
         let accept_errors = format!("{prefix}_accept_errors_total");
+        let access_log_dropped = format!("{prefix}_access_log_dropped_total");
         metrics::describe_gauge!(open.clone(), "Client connections open now");
         metrics::describe_counter!(accepted.clone(), "Client connections accepted");
         metrics::describe_counter!(closed.clone(), "Client connections closed, by reason");
@@ -115,13 +119,19 @@ impl ConnectionMetrics {
             accept_errors.clone(),
             "Failed accepts (out of file descriptors, aborted connections, ...)"
         );
+        metrics::describe_counter!(
+            access_log_dropped.clone(),
+            "Access-log lines dropped because the writer's queue was full"
+        );
         let metrics = Self {
             open: metrics::gauge!(open),
             accepted: metrics::counter!(accepted),
             closed: CloseReason::ALL
                 .map(|reason| metrics::counter!(closed.clone(), "reason" => reason.label())),
             accept_errors: metrics::counter!(accept_errors),
+            access_log_dropped: metrics::counter!(access_log_dropped),
         };
+        metrics.access_log_dropped.increment(0);
         metrics.open.set(0.0);
         metrics.accepted.increment(0);
         metrics.accept_errors.increment(0);
@@ -139,6 +149,7 @@ impl ConnectionMetrics {
             accepted: Counter::noop(),
             closed: CloseReason::ALL.map(|_| Counter::noop()),
             accept_errors: Counter::noop(),
+            access_log_dropped: Counter::noop(),
         }
     }
 
@@ -150,6 +161,10 @@ impl ConnectionMetrics {
     pub(crate) fn closed(&self, reason: CloseReason) {
         self.closed[reason.index()].increment(1);
         self.open.decrement(1.0);
+    }
+
+    pub(crate) fn access_log_dropped(&self) -> Counter {
+        self.access_log_dropped.clone()
     }
 
     pub(crate) fn accept_failed(&self) {

@@ -6,11 +6,12 @@
 //! own [`ReloadRequests`]; every `SIGHUP` reaches each of them) without
 //! touching the signal or file plumbing here.
 //!
-//! The `SIGHUP` handler is installed when [`ReloadRequests::install`] is
-//! called, before the server says where it listens (as
-//! [`crate::shutdown_signal`] does for `SIGTERM`), so that a `SIGHUP` sent
-//! the moment it is up reloads rather than kills it. A server without a
-//! TLS listener installs none, and `SIGHUP` keeps its default action.
+//! `SIGHUP` comes from the server's one set of operator signal handlers
+//! ([`crate::signals::OperatorSignals`], installed before the server says
+//! where it listens, so that a `SIGHUP` sent the moment it is up reloads
+//! rather than kills it); [`ReloadRequests`] subscribes to it. A server
+//! with neither a TLS listener nor an access log installs none, and
+//! `SIGHUP` keeps its default action.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -18,8 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::signals::{OperatorSignal, OperatorSignals};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 /// How long watched files must stay quiet before a reload: a renewal
@@ -62,27 +64,20 @@ pub struct ReloadRequests {
 }
 
 impl ReloadRequests {
-    /// Installs the `SIGHUP` handler now (when `hangup`) and watches the
+    /// Listens to the `SIGHUP`s of `signals` (when given) and watches the
     /// directories of `files` (any change there but a mere read, so a
     /// file replaced by a rename or a symlink swap counts). Call it inside
     /// the runtime.
     ///
     /// # Errors
     ///
-    /// The handler cannot be installed, or a directory cannot be watched.
-    pub fn install(hangup: bool, files: &[PathBuf], debounce: Duration) -> io::Result<Self> {
-        #[cfg(unix)]
-        let hangup = if hangup {
-            Some(tokio::signal::unix::signal(
-                tokio::signal::unix::SignalKind::hangup(),
-            )?)
-        } else {
-            None
-        };
-        #[cfg(not(unix))]
-        let hangup = {
-            let _ = hangup;
-        };
+    /// A directory cannot be watched.
+    pub fn install(
+        signals: Option<&OperatorSignals>,
+        files: &[PathBuf],
+        debounce: Duration,
+    ) -> io::Result<Self> {
+        let hangup = signals.map(OperatorSignals::subscribe);
         let (tx, changes) = mpsc::unbounded_channel();
         let watcher = if files.is_empty() {
             None
@@ -120,22 +115,20 @@ impl ReloadRequests {
     }
 }
 
-#[cfg(unix)]
-type Hangup = Option<tokio::signal::unix::Signal>;
-#[cfg(not(unix))]
-type Hangup = ();
+type Hangup = Option<broadcast::Receiver<OperatorSignal>>;
 
-#[cfg(unix)]
-async fn hangup(signal: &mut Hangup) -> Option<()> {
-    match signal {
-        Some(signal) => signal.recv().await,
-        None => std::future::pending().await,
+/// The next `SIGHUP` (a lag counts as one); never, without signals.
+async fn hangup(signals: &mut Hangup) -> Option<()> {
+    let Some(receiver) = signals else {
+        return std::future::pending().await;
+    };
+    loop {
+        match receiver.recv().await {
+            Ok(OperatorSignal::Hangup) | Err(broadcast::error::RecvError::Lagged(_)) => return Some(()),
+            Ok(OperatorSignal::User1) => {}
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
     }
-}
-
-#[cfg(not(unix))]
-async fn hangup(_: &mut Hangup) -> Option<()> {
-    std::future::pending().await
 }
 
 fn watch_directories(files: &[PathBuf], tx: mpsc::UnboundedSender<()>) -> notify::Result<RecommendedWatcher> {

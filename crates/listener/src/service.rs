@@ -19,19 +19,31 @@
 //! a `502` for the next upload under load. [`RequestBody`] tracks the
 //! body's end.
 //!
+//! With an access log ([`crate::access_log`]) it also captures each
+//! request's line: the request when it arrives, the status (and a
+//! proxy's [`Upstream`] extension) at the response head, the body bytes
+//! as they are sent; the line is queued when the body ends or is dropped
+//! (and with status 499 when the response future is dropped before a
+//! head).
+//!
 //! Per request: an `Arc` clone and drop (two for a request with a body), a
-//! few relaxed stores and one atomic increment; no allocation.
+//! few relaxed stores and one atomic increment; no allocation. Without an
+//! access log, one branch on an `Option` when the request arrives, at the
+//! response head and per body frame.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http::header::{CONNECTION, HeaderValue};
 use http::{Request, Response, Version};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::access_log::record::Pending;
+use crate::access_log::{AccessLog, Upstream};
 use crate::conn::ConnState;
 
 /// A connection's service: the server's own, with the request counted.
@@ -39,11 +51,26 @@ use crate::conn::ConnState;
 pub struct GuardedService<S> {
     inner: S,
     conn: Arc<ConnState>,
+    /// The access log and the client's address, when logging is on.
+    log: Option<(AccessLog, SocketAddr)>,
 }
 
 impl<S> GuardedService<S> {
-    pub(crate) fn new(inner: S, conn: Arc<ConnState>) -> Self {
-        Self { inner, conn }
+    pub(crate) fn new(inner: S, conn: Arc<ConnState>, log: Option<(AccessLog, SocketAddr)>) -> Self {
+        Self { inner, conn, log }
+    }
+}
+
+/// A request's access-log line while it is served; queued when dropped
+/// (the response ended or was abandoned). Empty when logging is off.
+#[derive(Debug, Default)]
+struct LogLine(Option<Box<Pending>>);
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        if let Some(pending) = self.0.take() {
+            pending.finish();
+        }
     }
 }
 
@@ -65,7 +92,12 @@ where
     type Error = S::Error;
     type Future = GuardedFuture<S::Future>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        let log = LogLine(
+            self.log
+                .as_ref()
+                .map(|(log, peer)| Pending::capture(&mut request, *peer, log)),
+        );
         let has_body = !request.body().is_end_stream();
         let multiplexed = request.version() == Version::HTTP_2;
         self.conn.request_started(has_body, multiplexed);
@@ -81,6 +113,7 @@ where
         GuardedFuture {
             inner: self.inner.call(request),
             in_flight: Some(in_flight),
+            log,
         }
     }
 }
@@ -152,6 +185,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         in_flight: Option<InFlight>,
+        log: LogLine,
     }
 }
 
@@ -174,9 +208,14 @@ where
                 .headers
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
+        if let Some(pending) = &mut this.log.0 {
+            pending.record.status = parts.status.as_u16();
+            pending.record.upstream = parts.extensions.remove::<Upstream>();
+        }
         let body = GuardedBody {
             inner,
             _in_flight: this.in_flight.take(),
+            log: std::mem::take(this.log),
         };
         Poll::Ready(Ok(Response::from_parts(parts, body)))
     }
@@ -190,6 +229,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: B,
         _in_flight: Option<InFlight>,
+        log: LogLine,
     }
 }
 
@@ -202,7 +242,22 @@ impl<B: Body> Body for GuardedBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        self.project().inner.poll_frame(cx)
+        let this = self.project();
+        let Some(pending) = &mut this.log.0 else {
+            // Not logging: hyper's frame as it is, nothing copied.
+            return this.inner.poll_frame(cx);
+        };
+        let frame = ready!(this.inner.poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    pending.record.body_bytes += data.remaining() as u64;
+                }
+            }
+            // The end (or a failure): the line goes now.
+            Some(Err(_)) | None => drop(std::mem::take(this.log)),
+        }
+        Poll::Ready(frame)
     }
 
     #[inline]

@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub(crate) use revalidate_listener::testing::{PATIENCE, closed_by_server, patient};
 use revalidate_listener::tls::CertStore;
 use revalidate_listener::{
-    ConnectionMetrics, FrontDoor, Limits, ListenerConfig, RequestBody, TlsListener, TlsSettings,
+    AccessLog, ConnectionMetrics, FrontDoor, Limits, ListenerConfig, RequestBody, TlsListener, TlsSettings,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -42,15 +42,20 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start(limits: Limits) -> Self {
-        Self::start_with(limits, None).await
+        Self::start_with(limits, None, None).await
+    }
+
+    /// A server that logs its requests to `log`.
+    pub(crate) async fn start_logged(limits: Limits, log: AccessLog) -> Self {
+        Self::start_with(limits, None, Some(log)).await
     }
 
     /// A server with a TLS listener too, on `127.0.0.1:0`.
     pub(crate) async fn start_tls(limits: Limits, tls: TlsSettings) -> Self {
-        Self::start_with(limits, Some(tls)).await
+        Self::start_with(limits, Some(tls), None).await
     }
 
-    async fn start_with(limits: Limits, tls: Option<TlsSettings>) -> Self {
+    async fn start_with(limits: Limits, tls: Option<TlsSettings>, log: Option<AccessLog>) -> Self {
         let recorder = PrometheusBuilder::new().build_recorder();
         let metrics = recorder.handle();
         let counters = metrics::with_local_recorder(&recorder, || ConnectionMetrics::register("test"));
@@ -62,6 +67,9 @@ impl Server {
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let mut door = FrontDoor::new(listener, config).with_metrics(counters);
+        if let Some(log) = log {
+            door = door.with_access_log(log);
+        }
         let (mut tls_addr, mut certificates) = (None, None);
         if let Some(settings) = tls {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -48,11 +48,18 @@
 //! cert = "/etc/revalidate/api.pem"
 //! key = "/etc/revalidate/api.key"
 //! server_names = ["api.example.com"]   # default: the certificate's DNS names
+//!
+//! [access_log]                     # optional: one line per request (see revalidate_listener::access_log)
+//! path = "/var/log/revalidate/access.log"   # --access-log; "-" for stdout; reopened on SIGHUP and SIGUSR1
+//! format = "combined"              # --access-log-format: nginx's combined, or "json" (JSON lines)
+//! queue_records = 65536            # lines waiting for the writer; more are dropped and counted
+//! flush_ms = 1000                  # lines reach the file at most this late
 //! ```
 //!
 //! The `[connections]` keys, their defaults and the nginx/Varnish settings
 //! they mirror are documented in [`revalidate_listener::limits`]; the
-//! `[tls]` keys in [`revalidate_listener::tls`].
+//! `[tls]` keys in [`revalidate_listener::tls`], the `[access_log]` keys
+//! and formats in [`revalidate_listener::access_log`].
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -97,6 +104,8 @@ pub struct OriginConfig {
     pub connections: revalidate_listener::Limits,
     /// The `[tls]` section: the TLS listener and its certificates.
     pub tls: revalidate_listener::TlsSettings,
+    /// The `[access_log]` section: where and how requests are logged.
+    pub access_log: revalidate_listener::AccessLogSettings,
 }
 
 /// The `[edge_purge]` section: the `revalidate edge` instances (or any
@@ -196,6 +205,7 @@ impl Default for OriginConfig {
             max_header_bytes: revalidate_listener::ListenerConfig::DEFAULT_HEADER_BYTES,
             connections: revalidate_listener::Limits::default(),
             tls: revalidate_listener::TlsSettings::default(),
+            access_log: revalidate_listener::AccessLogSettings::default(),
         }
     }
 }
@@ -281,6 +291,7 @@ impl OriginConfig {
         }
         self.connections.validate().map_err(ConfigError::Invalid)?;
         self.tls.validate().map_err(ConfigError::Invalid)?;
+        self.access_log.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 
@@ -474,6 +485,28 @@ mod tests {
             );
         }
         assert!(toml::from_str::<OriginConfig>("[connections]\nheader_timeout = 1").is_err());
+    }
+
+    #[test]
+    fn the_access_log_section_parses_and_bad_values_are_one_line_errors() {
+        let config: OriginConfig =
+            toml::from_str("[access_log]\npath = \"-\"\nformat = \"json\"\nflush_ms = 50\n").unwrap();
+        config.validate().unwrap();
+        assert!(config.access_log.enabled());
+        assert_eq!(
+            config.access_log.format,
+            revalidate_listener::access_log::Format::Json
+        );
+        let off: OriginConfig = toml::from_str("").unwrap();
+        assert!(!off.access_log.enabled(), "off by default");
+        let config: OriginConfig =
+            toml::from_str("[access_log]\npath = \"a.log\"\nqueue_records = 0\n").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("access_log.queue_records must be between 1 and") && !error.contains('\n'),
+            "{error}"
+        );
+        assert!(toml::from_str::<OriginConfig>("[access_log]\nformat = \"common\"\n").is_err());
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //! `revalidate_connections_accepted_total`,
 //! `revalidate_connections_closed_total{reason}` with reasons `finished`,
 //! `header_timeout`, `idle_timeout`, `send_timeout`, `evicted`, `shutdown`,
-//! `error`, `tls_handshake_failed`, `tls_handshake_timeout`, and
-//! `revalidate_accept_errors_total`; see
-//! [`revalidate_listener::metrics`]).
+//! `error`, `tls_handshake_failed`, `tls_handshake_timeout`,
+//! `revalidate_accept_errors_total` and
+//! `revalidate_access_log_dropped_total`, the access-log lines dropped
+//! because the writer fell behind; see [`revalidate_listener::metrics`]).
 //!
 //! The recorder is owned by the server rather than installed globally, so
 //! several servers in one process (the tests) keep separate counts.

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{Method, Request, StatusCode};
-use revalidate_listener::{FrontDoor, ListenerConfig, RequestBody, TlsListener};
+use revalidate_listener::{AccessLog, FrontDoor, ListenerConfig, OperatorSignals, RequestBody, TlsListener};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
 
@@ -275,6 +275,21 @@ pub async fn serve_with_tls(
     front_door: ListenerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_logged(listener, tls, app, metrics, front_door, None, shutdown).await
+}
+
+/// [`serve_with_tls`], logging each request of the application's
+/// listeners (not the metrics listener's) to `access_log`, which is
+/// written out when serving ends.
+pub async fn serve_logged(
+    listener: TcpListener,
+    tls: Option<TlsListener>,
+    app: App,
+    metrics: Option<(TcpListener, Router)>,
+    front_door: ListenerConfig,
+    access_log: Option<AccessLog>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -296,6 +311,9 @@ pub async fn serve_with_tls(
     let mut door = FrontDoor::new(listener, front_door).with_metrics(counters);
     if let Some(tls) = tls {
         door = door.with_tls(tls);
+    }
+    if let Some(log) = access_log {
+        door = door.with_access_log(log);
     }
     door.serve(move |_| service.clone(), wait_for(stop_rx)).await?;
     if let Some(task) = metrics_task {
@@ -340,6 +358,7 @@ pub struct Origin {
     front_door: ListenerConfig,
     store: revalidate_store::AnyStore,
     static_files: crate::static_files::StaticFiles,
+    access_log: Option<AccessLog>,
 }
 
 impl Origin {
@@ -395,7 +414,14 @@ impl Origin {
             front_door: config.listener(),
             store,
             static_files,
+            access_log: None,
         })
+    }
+
+    /// Logs the requests it serves to `log`.
+    pub fn with_access_log(mut self, log: AccessLog) -> Self {
+        self.access_log = Some(log);
+        self
     }
 
     /// The application (for tests and embedding); serve it with [`serve`].
@@ -426,7 +452,16 @@ impl Origin {
             (Some(listener), Some(app)) => Some((listener, app)),
             _ => None,
         };
-        let served = serve_with_tls(listener, tls, self.app, metrics, self.front_door, shutdown).await;
+        let served = serve_logged(
+            listener,
+            tls,
+            self.app,
+            metrics,
+            self.front_door,
+            self.access_log,
+            shutdown,
+        )
+        .await;
         if let Err(e) = self.static_files.persist_index() {
             tracing::warn!(error = %e, "could not save the ETag index");
         }
@@ -441,12 +476,26 @@ pub async fn run(
     config: crate::config::OriginConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    // Certificates first: a bad one is an error before the store is opened.
-    let tls = match config.tls.enabled() {
-        true => Some(TlsListener::bind(&config.tls).await?),
+    // SIGHUP and SIGUSR1 are handled only by a server that has something
+    // to reload or reopen; otherwise they keep their default action.
+    let signals = match config.tls.enabled() || config.access_log.enabled() {
+        true => Some(OperatorSignals::install()?),
         false => None,
     };
-    let origin = Origin::open(&config).await?;
+    // Certificates and the log file first: a bad one is an error before
+    // the store is opened.
+    let tls = match &signals {
+        Some(signals) if config.tls.enabled() => Some(TlsListener::bind_with(&config.tls, signals).await?),
+        _ => None,
+    };
+    let access_log = match config.access_log.enabled() {
+        true => Some(AccessLog::open(&config.access_log, signals.as_ref())?),
+        false => None,
+    };
+    let mut origin = Origin::open(&config).await?;
+    if let Some(log) = access_log {
+        origin = origin.with_access_log(log);
+    }
     let listener = bind(config.listen).await?;
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(bind(addr).await?),

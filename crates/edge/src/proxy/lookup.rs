@@ -6,13 +6,17 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering};
+use std::time::Duration;
 
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Method, StatusCode, Uri};
 use revalidate_core::HttpDate;
+use revalidate_listener::access_log::Upstream;
 
 use super::setup::Edge;
 use crate::entry::{DecodedEntry, Entry, ResponseEntry, VaryIndex};
 use crate::flight::Product;
+use crate::metrics::Outcome;
 use crate::storage::{ObjectLookup, Storage, StoredObject};
 
 /// One `GET`/`HEAD` as the proxy sees it.
@@ -33,6 +37,60 @@ pub(super) struct Ask {
     pub(super) arrived_at: HttpDate,
     /// A background refresh: no client waits, nothing is counted as a request.
     pub(super) background: bool,
+    /// What the access log will say of it.
+    pub(super) logged: LogSlot,
+}
+
+/// What the access log says of a request the cache handled: its
+/// [`Outcome`], the origin's status and how long the origin took to
+/// answer its head. Written as the request is answered (relaxed stores
+/// into the request's own value: no allocation, no shared line), read
+/// once when its response leaves.
+#[derive(Debug, Default)]
+pub(super) struct LogSlot {
+    /// The outcome's index plus one; 0: none yet.
+    outcome: AtomicU8,
+    /// 0: the origin was not asked.
+    origin_status: AtomicU16,
+    /// Microseconds plus one; 0: not timed.
+    origin_micros: AtomicU64,
+}
+
+impl Clone for LogSlot {
+    /// A copy is another request (a background refresh): it starts empty.
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl LogSlot {
+    pub(super) fn outcome(&self, outcome: Outcome) {
+        self.outcome.store(outcome as u8 + 1, Ordering::Relaxed);
+    }
+
+    pub(super) fn origin_status(&self, status: StatusCode) {
+        self.origin_status.store(status.as_u16(), Ordering::Relaxed);
+    }
+
+    pub(super) fn origin_time(&self, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX - 1);
+        self.origin_micros.store(micros + 1, Ordering::Relaxed);
+    }
+
+    /// The extension the access log reads.
+    pub(super) fn upstream(&self) -> Upstream {
+        let outcome = self.outcome.load(Ordering::Relaxed);
+        let status = self.origin_status.load(Ordering::Relaxed);
+        let micros = self.origin_micros.load(Ordering::Relaxed);
+        Upstream {
+            cache: outcome
+                .checked_sub(1)
+                .and_then(|i| Outcome::from_index(usize::from(i)))
+                .map_or("-", Outcome::label),
+            status: (status != 0).then_some(status),
+            duration: micros.checked_sub(1).map(Duration::from_micros),
+        }
+    }
 }
 
 /// A stored response that matches the request.

@@ -85,6 +85,11 @@ pub struct Edge {
     /// `X-Forwarded-Proto`: `http`, or `https` for a handle of the TLS
     /// listener ([`Edge::for_tls`]).
     client_scheme: &'static str,
+    /// Whether responses carry an [`revalidate_listener::access_log::Upstream`]
+    /// extension (the cache's verdict, the origin's status and time) for
+    /// the access log: only when one is configured, so that without it
+    /// no request reads the clock for the origin's time.
+    pub(super) log_upstream: bool,
 }
 
 /// What an edge holds; the proxy's rooms read it.
@@ -152,6 +157,7 @@ impl Edge {
                 id: EdgeId::next(),
             }),
             client_scheme: "http",
+            log_upstream: false,
         }
     }
 
@@ -162,7 +168,15 @@ impl Edge {
         Self {
             inner: Arc::clone(&self.inner),
             client_scheme: "https",
+            log_upstream: self.log_upstream,
         }
+    }
+
+    /// This edge, whose responses carry what the access log says of the
+    /// origin ([`revalidate_listener::access_log::Upstream`]) when `on`.
+    pub fn with_upstream_in_responses(mut self, on: bool) -> Self {
+        self.log_upstream = on;
+        self
     }
 
     /// The storage.

@@ -38,6 +38,7 @@ pub use settings::{CertificateSettings, TlsSettings};
 pub use store::{CertStore, Reloaded};
 
 use crate::reload::{self, Reload, ReloadRequests, Reloader};
+use crate::signals::OperatorSignals;
 
 /// Why a TLS listener cannot start. The causes are part of the message,
 /// not sources, so that it prints as one line however it is printed.
@@ -102,17 +103,28 @@ impl TlsListener {
     ///
     /// As [`TlsListener::new`], or the address cannot be bound.
     pub async fn bind(settings: &TlsSettings) -> Result<Self, TlsError> {
+        Self::bind_with(settings, &OperatorSignals::install()?).await
+    }
+
+    /// [`TlsListener::bind`], reloading on the `SIGHUP`s of `signals`
+    /// (the server's one set of operator signal handlers).
+    ///
+    /// # Errors
+    ///
+    /// As [`TlsListener::bind`].
+    pub async fn bind_with(settings: &TlsSettings, signals: &OperatorSignals) -> Result<Self, TlsError> {
         let Some(addr) = settings.listen else {
             return Err(TlsError::Settings("tls.listen is not set".into()));
         };
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        Self::new(listener, settings)
+        Self::new_with(listener, settings, signals)
     }
 
     /// TLS on `listener`: reads and checks every certificate of
-    /// `settings`, and installs the `SIGHUP` handler and (with
+    /// `settings`, and installs the `SIGHUP` handler
+    /// ([`OperatorSignals::install`]) and (with
     /// `settings.watch`) the file watcher that reload them. Call it inside
     /// the runtime, before saying where the server listens.
     ///
@@ -122,6 +134,19 @@ impl TlsListener {
     /// or used (expired, not yet valid, not matching, not PEM), or the
     /// reload plumbing cannot be installed: one line each.
     pub fn new(listener: TcpListener, settings: &TlsSettings) -> Result<Self, TlsError> {
+        Self::new_with(listener, settings, &OperatorSignals::install()?)
+    }
+
+    /// [`TlsListener::new`], reloading on the `SIGHUP`s of `signals`.
+    ///
+    /// # Errors
+    ///
+    /// As [`TlsListener::new`].
+    pub fn new_with(
+        listener: TcpListener,
+        settings: &TlsSettings,
+        signals: &OperatorSignals,
+    ) -> Result<Self, TlsError> {
         settings.validate().map_err(TlsError::Settings)?;
         let certificates = Arc::new(CertStore::load(settings)?);
         let config = server_config(Arc::clone(&certificates))?;
@@ -130,7 +155,7 @@ impl TlsListener {
         } else {
             Vec::new()
         };
-        let requests = ReloadRequests::install(true, &watched, reload::DEBOUNCE)?;
+        let requests = ReloadRequests::install(Some(signals), &watched, reload::DEBOUNCE)?;
         let reloader = reload::spawn_reloader(requests, Arc::clone(&certificates) as Arc<dyn Reload>);
         Ok(Self {
             listener,
