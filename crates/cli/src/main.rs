@@ -103,6 +103,18 @@ struct EdgeArgs {
     config: Option<PathBuf>,
     #[command(flatten)]
     tls: TlsArgs,
+    /// The admin listener (/metrics, /healthz, /readyz): ADDR, or off [admin.listen; default: 127.0.0.1:9081].
+    #[arg(long, value_name = "ADDR|off")]
+    admin_listen: Option<String>,
+}
+
+/// `--admin-listen ADDR|off` as the `[admin]` section; a bad value is a
+/// one-line error naming the flag.
+fn admin_settings(value: &str) -> anyhow::Result<revalidate_listener::AdminSettings> {
+    let listen = value
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--admin-listen: {e}"))?;
+    Ok(revalidate_listener::AdminSettings { listen })
 }
 
 /// The TLS listener's flags, shared by `serve` and `edge`; each overrides
@@ -156,6 +168,9 @@ impl EdgeArgs {
             config.disk = disk;
         }
         self.tls.apply(&mut config.tls);
+        if let Some(admin) = &self.admin_listen {
+            config.admin = admin_settings(admin)?;
+        }
         if config.origin.is_empty() {
             anyhow::bail!("an origin is required: --origin http://host:port (or `origin` in --config)");
         }
@@ -188,6 +203,9 @@ struct ServeArgs {
     workers: Option<u16>,
     #[command(flatten)]
     tls: TlsArgs,
+    /// The admin listener (/metrics, /healthz, /readyz; then /metrics leaves --listen): ADDR, or off [admin.listen; default: off].
+    #[arg(long, value_name = "ADDR|off")]
+    admin_listen: Option<String>,
 }
 
 impl ServeArgs {
@@ -209,6 +227,9 @@ impl ServeArgs {
             config.database = Some(database);
         }
         self.tls.apply(&mut config.tls);
+        if let Some(admin) = &self.admin_listen {
+            config.admin = Some(admin_settings(admin)?);
+        }
         config.validate()?;
         Ok(config)
     }

@@ -46,7 +46,19 @@
 //! cert = "/etc/revalidate/cdn.pem"
 //! key = "/etc/revalidate/cdn.key"
 //! server_names = ["cdn.example.com", "*.cdn.example.com"]   # default: the certificate's DNS names
+//!
+//! [admin]                          # the admin listener: /metrics, /healthz, /readyz
+//! listen = "127.0.0.1:9081"        # --admin-listen; the default (loopback only); "off" turns it off
 //! ```
+//!
+//! The edge's own metrics, health and readiness are on the admin listener
+//! ([`revalidate_listener::admin`]), on by default on loopback as
+//! Varnish's and Envoy's admin interfaces are: the public listener answers
+//! `/metrics` from the origin like any other path. `/readyz` checks that
+//! the storage answers and reports the last origin answer without failing
+//! on it: an unreachable origin makes every edge of a pool unready at
+//! once, and the edge still serves what it holds (and `stale-if-error`),
+//! so, as Envoy, HAProxy and Traefik do, readiness stays the node's own.
 //!
 //! Requests that came over TLS reach the origin with `X-Forwarded-Proto:
 //! https`. The cache key is still the path (as with a trusted load
@@ -125,7 +137,13 @@ pub struct EdgeConfig {
     pub connections: revalidate_listener::Limits,
     /// The `[tls]` section: the TLS listener and its certificates.
     pub tls: revalidate_listener::TlsSettings,
+    /// The `[admin]` section: where the admin listener listens.
+    pub admin: revalidate_listener::AdminSettings,
 }
+
+/// Where the edge's admin listener listens unless told otherwise:
+/// loopback only, so that metrics and health are not public by default.
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9081);
 
 impl Default for EdgeConfig {
     fn default() -> Self {
@@ -149,6 +167,9 @@ impl Default for EdgeConfig {
             trusted_proxies: Vec::new(),
             connections: revalidate_listener::Limits::default(),
             tls: revalidate_listener::TlsSettings::default(),
+            admin: revalidate_listener::AdminSettings {
+                listen: revalidate_listener::AdminListen::On(DEFAULT_ADMIN_LISTEN),
+            },
         }
     }
 }

@@ -71,7 +71,6 @@ use crate::decide::{self, Route, client_plan, primary_key};
 use crate::entry::{ResponseEntry, VaryIndex};
 use crate::flight::{Flight, Join, Landed};
 use crate::metrics::{OriginError, Outcome, PurgeKind, Revalidation, StaleReason};
-use crate::storage::Storage;
 use crate::upstream::Failure;
 
 /// How many times a request looks the cache up and joins a flight before
@@ -200,6 +199,8 @@ impl Edge {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        // The one clock read on arrival; the head's is in the metrics.
+        let arrived = Instant::now();
         let peer = peer.map(|peer| peer.ip());
         let route = decide::route(
             request.method(),
@@ -208,7 +209,7 @@ impl Edge {
         );
         if route != Route::Cacheable {
             let edge = self.clone();
-            return Responding::waiting(async move { edge.routed(route, request, peer).await });
+            return Responding::waiting(async move { edge.routed(route, request, peer, arrived).await });
         }
         let (parts, _body) = request.into_parts();
         let ask = Ask {
@@ -218,6 +219,7 @@ impl Edge {
             headers: parts.headers,
             peer,
             arrived_at: self.now(),
+            arrived,
             background: false,
         };
         let first = match self.lookup_in_memory(&ask) {
@@ -233,18 +235,23 @@ impl Edge {
     }
 
     /// A request on any route but [`Route::Cacheable`].
-    async fn routed<B>(&self, route: Route, request: Request<B>, peer: Option<IpAddr>) -> Response<EdgeBody>
+    async fn routed<B>(
+        &self,
+        route: Route,
+        request: Request<B>,
+        peer: Option<IpAddr>,
+        arrived: Instant,
+    ) -> Response<EdgeBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let response = match route {
-            Route::Pass | Route::Cacheable => return self.pass_through(request, peer).await,
-            Route::Metrics => render::metrics_page(self.inner.metrics.render(&self.inner.storage.stats())),
+            Route::Pass | Route::Cacheable => return self.pass_through(request, peer, arrived).await,
             Route::Purge => crate::purge::handle(self.purge_api(), request).await,
             Route::ServerOptions => render::edge_answer(route),
             Route::AsteriskTarget | Route::Connect => {
-                self.inner.metrics.request(Outcome::ClientError);
+                self.inner.metrics.request(Outcome::ClientError, arrived);
                 render::edge_answer(route)
             }
         };
@@ -628,7 +635,12 @@ impl Edge {
     }
 
     /// Any other method: forwarded, then counted and labelled.
-    async fn pass_through<B>(&self, request: Request<B>, peer: Option<IpAddr>) -> Response<EdgeBody>
+    async fn pass_through<B>(
+        &self,
+        request: Request<B>,
+        peer: Option<IpAddr>,
+        arrived: Instant,
+    ) -> Response<EdgeBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -640,7 +652,7 @@ impl Edge {
                 response,
                 invalidated,
             } => {
-                metrics.request(Outcome::Pass);
+                metrics.request(Outcome::Pass, arrived);
                 for _ in 0..invalidated {
                     metrics.purge(PurgeKind::Invalidation);
                 }
@@ -651,9 +663,9 @@ impl Edge {
                 match failure.origin_error() {
                     Some(kind) => {
                         metrics.origin_error(kind);
-                        metrics.request(Outcome::Error);
+                        metrics.request(Outcome::Error, arrived);
                     }
-                    None => metrics.request(Outcome::ClientError),
+                    None => metrics.request(Outcome::ClientError, arrived),
                 }
                 let status = status.detail(failure.token());
                 self.leave(render::failure(failure), Exit::Forwarded(status))
@@ -714,7 +726,7 @@ impl Edge {
     /// Counts a client's request (never a background refresh).
     fn count(&self, ask: &Ask, outcome: Outcome) {
         if !ask.background {
-            self.inner.metrics.request(outcome);
+            self.inner.metrics.request(outcome, ask.arrived);
         }
     }
 

@@ -7,7 +7,7 @@
 //! data = "data"                   # embedded database and the ETag index
 //! database = "sqlite://data/revalidate.db"   # or postgres://…
 //! database_timeout_ms = 10000                # bound on each database operation (503 past it)
-//! metrics_listen = "127.0.0.1:9090"          # optional; default: /metrics on `listen`
+//! metrics_listen = "127.0.0.1:9090"          # optional; the same as [admin] listen (kept for old files)
 //!
 //! [api]
 //! prefix = "/api/"
@@ -48,7 +48,16 @@
 //! cert = "/etc/revalidate/api.pem"
 //! key = "/etc/revalidate/api.key"
 //! server_names = ["api.example.com"]   # default: the certificate's DNS names
+//!
+//! [admin]                          # optional: the admin listener (/metrics, /healthz, /readyz)
+//! listen = "127.0.0.1:9080"        # --admin-listen; default "off"
 //! ```
+//!
+//! Without an admin listener `/metrics` is served on `listen`, as it
+//! always was (it is the origin's own path: no proxy hides it); with one,
+//! `/metrics` moves there and the public listener answers it `404`. The
+//! admin listener's `/readyz` checks that the database answers a trivial
+//! query within 0.9 s ([`revalidate_listener::admin`]).
 //!
 //! The `[connections]` keys, their defaults and the nginx/Varnish settings
 //! they mirror are documented in [`revalidate_listener::limits`]; the
@@ -80,8 +89,11 @@ pub struct OriginConfig {
     /// `idle_in_transaction_session_timeout`, so the database drops work
     /// nobody waits for. Between 10 and 600000.
     pub database_timeout_ms: u64,
-    /// Where `/metrics` is served: `None` puts it on the main listener.
+    /// The admin listener's address, from files that predate `[admin]`:
+    /// the same as `[admin] listen` (which wins when both are set).
     pub metrics_listen: Option<SocketAddr>,
+    /// The `[admin]` section: the admin listener; off by default.
+    pub admin: Option<revalidate_listener::AdminSettings>,
     /// The JSON resource API.
     pub api: ApiConfig,
     /// The static files.
@@ -190,6 +202,7 @@ impl Default for OriginConfig {
             database: None,
             database_timeout_ms: 10_000,
             metrics_listen: None,
+            admin: None,
             api: ApiConfig::default(),
             static_files: StaticSection::default(),
             edge_purge: None,
@@ -282,6 +295,15 @@ impl OriginConfig {
         self.connections.validate().map_err(ConfigError::Invalid)?;
         self.tls.validate().map_err(ConfigError::Invalid)?;
         Ok(())
+    }
+
+    /// Where the admin listener listens (`[admin] listen`, or the older
+    /// `metrics_listen`); `None`: no admin listener, `/metrics` on `listen`.
+    pub fn admin_listen(&self) -> Option<SocketAddr> {
+        match self.admin {
+            Some(admin) => admin.listen.addr(),
+            None => self.metrics_listen,
+        }
     }
 
     /// What the front door needs: `max_header_bytes` and `[connections]`.
