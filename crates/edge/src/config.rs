@@ -325,6 +325,21 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_listener_is_on_loopback_by_default_and_can_be_moved_or_turned_off() {
+        use revalidate_listener::AdminListen;
+        let config: EdgeConfig = toml::from_str("").unwrap();
+        assert_eq!(config.admin.listen, AdminListen::On(DEFAULT_ADMIN_LISTEN));
+        assert_eq!(DEFAULT_ADMIN_LISTEN.to_string(), "127.0.0.1:9081");
+        let config: EdgeConfig = toml::from_str("[admin]\nlisten = \"off\"").unwrap();
+        assert_eq!(config.admin.listen, AdminListen::Off);
+        let config: EdgeConfig = toml::from_str("[admin]\nlisten = \"0.0.0.0:9191\"").unwrap();
+        assert_eq!(config.admin.listen.addr(), Some("0.0.0.0:9191".parse().unwrap()));
+        let error = toml::from_str::<EdgeConfig>("[admin]\nlisten = \"anywhere\"").unwrap_err();
+        assert!(error.to_string().contains("or off"), "{error}");
+        assert!(toml::from_str::<EdgeConfig>("[admin]\nport = 1").is_err());
+    }
+
+    #[test]
     fn bad_values_are_errors() {
         assert!(toml::from_str::<EdgeConfig>("orign = \"http://127.0.0.1:1\"").is_err());
         for (text, why) in [

@@ -403,6 +403,21 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_listener_is_off_by_default_and_admin_wins_over_metrics_listen() {
+        let config: OriginConfig = toml::from_str("").unwrap();
+        assert_eq!(config.admin_listen(), None);
+        let addr = |text: &str| Some(text.parse::<SocketAddr>().unwrap());
+        let config: OriginConfig = toml::from_str("metrics_listen = \"127.0.0.1:9090\"").unwrap();
+        assert_eq!(config.admin_listen(), addr("127.0.0.1:9090"));
+        let config: OriginConfig = toml::from_str("[admin]\nlisten = \"127.0.0.1:9080\"").unwrap();
+        assert_eq!(config.admin_listen(), addr("127.0.0.1:9080"));
+        let both = "metrics_listen = \"127.0.0.1:9090\"\n[admin]\nlisten = \"off\"";
+        let config: OriginConfig = toml::from_str(both).unwrap();
+        assert_eq!(config.admin_listen(), None);
+        assert!(toml::from_str::<OriginConfig>("[admin]\nlisten = \"9080\"").is_err());
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_errors() {
         assert!(toml::from_str::<OriginConfig>("lisen = \"127.0.0.1:1\"").is_err());
         let bad: OriginConfig = toml::from_str("[api]\nprefix = \"api\"").unwrap();

@@ -11,6 +11,10 @@
 //! `revalidate_accept_errors_total`; see
 //! [`revalidate_listener::metrics`]).
 //!
+//! They are served at `/metrics` on the public listener, or on the admin
+//! listener when one is configured (`[admin]`, then the public `/metrics`
+//! is `404`).
+//!
 //! The recorder is owned by the server rather than installed globally, so
 //! several servers in one process (the tests) keep separate counts.
 
