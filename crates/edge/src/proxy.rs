@@ -265,10 +265,12 @@ impl Edge {
     /// fetches for the same key when that is as good as going itself.
     /// `first`: where the request goes after a first lookup already made.
     async fn cacheable(&self, ask: Ask, mut first: Option<Forwarding>) -> Response<EdgeBody> {
-        // When this request first needed the origin: read then rather than
-        // on arrival, so that a hit reads no monotonic clock. It is at or
-        // after the true arrival, so comparing flights with it errs towards
-        // not sharing a fetch, never towards sharing an older one.
+        // When this request first needed the origin, on the edge's clock
+        // seam (flights compare its instants; `ask.arrived`, the latency
+        // metric's start, is the system's): read then rather than on
+        // arrival, so that a hit reads the seam's clock not at all. It is at
+        // or after the true arrival, so comparing flights with it errs
+        // towards not sharing a fetch, never towards sharing an older one.
         let mut needed_origin_at: Option<Instant> = None;
         // How long it may wait for other requests' fetches in all.
         let mut wait_until: Option<tokio::time::Instant> = None;
