@@ -135,6 +135,9 @@ async fn both_servers_print_their_admin_address_and_serve_metrics_and_health_the
         body.contains("revalidate_http_requests_total") && !body.contains("revalidate_edge_"),
         "the edge's public /metrics is the origin's: {body}"
     );
+    // The origin says no-store: every read reaches it, and sees the count move.
+    let (_, _, again) = get(edge.url("/metrics")).await;
+    assert_ne!(again, body, "the origin's /metrics was answered from the cache");
     let (status, _, body) = get(format!("http://{edge_admin}/healthz")).await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":"serving"}"#));
     let (status, _, body) = get(format!("http://{edge_admin}/readyz")).await;
