@@ -84,7 +84,7 @@ start() {
       port=$edge_port
       RUST_LOG=warn taskset -c 0 "${prefix[@]}" \
         "$bin" edge --origin "http://127.0.0.1:$nginx_port" --listen "127.0.0.1:$port" \
-        --memory 1GiB >"$work/edge.log" 2>&1 &
+        --admin-listen off --memory 1GiB >"$work/edge.log" 2>&1 &
       pids+=($!)
       wait_for "$port" edge
       targets=${pids[-1]};;

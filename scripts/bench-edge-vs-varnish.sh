@@ -57,7 +57,7 @@ if [[ -n ${REVALIDATE_BIN:-} ]]; then bin=$REVALIDATE_BIN; else cargo build -q -
 "$bench/servers.sh" start varnish "$varnish_port" "$nginx_port" >/dev/null
 
 RUST_LOG=warn taskset -c 0 "$bin" edge --origin "http://127.0.0.1:$nginx_port" \
-  --listen "127.0.0.1:$edge_port" --memory 1GiB >/dev/null &
+  --listen "127.0.0.1:$edge_port" --admin-listen off --memory 1GiB >/dev/null &
 edge=$!
 reval_edge=
 stop_pidfile() { # stop the process whose pid is in $1 (bounded wait), by that pid only
@@ -147,7 +147,7 @@ VCL
     -s "malloc,${VARNISH_MEM:-256m}" -P "$run/varnish-reval.pid" -T none \
     -p thread_pools=1 -p thread_pool_min=50 -p thread_pool_max=500
   RUST_LOG=warn taskset -c 0 "$bin" edge --origin "http://127.0.0.1:$reval_nginx_port" \
-    --listen "127.0.0.1:$reval_edge_port" --memory 1GiB >/dev/null &
+    --listen "127.0.0.1:$reval_edge_port" --admin-listen off --memory 1GiB >/dev/null &
   reval_edge=$!
   for port in "$reval_nginx_port" "$reval_varnish_port" "$reval_edge_port"; do
     for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/1k.bin" && break; sleep 0.1; done

@@ -151,7 +151,7 @@ run_suite() {
   pids+=($!)
   wait_port "$origin_port" "${pids[-1]}" || { cat "$run/origin.log" >&2; die "the suite's origin did not start"; }
   RUST_LOG=${RUST_LOG:-warn} "$bin" edge --origin "http://127.0.0.1:$origin_port" \
-    --listen "127.0.0.1:$edge_port" > "$run/edge.out" 2> "$run/edge.log" &
+    --listen "127.0.0.1:$edge_port" --admin-listen off > "$run/edge.out" 2> "$run/edge.log" &
   pids+=($!)
   wait_port "$edge_port" "${pids[-1]}" || { cat "$run/edge.log" >&2; die "the edge did not start"; }
 

@@ -18,7 +18,7 @@ origin_port=$((20000 + RANDOM % 20000))
 edge_port=$((origin_port + 1))
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 "$bin" serve --listen "127.0.0.1:$origin_port" --root sample/public --data "$work/data" >"$work/origin.log" 2>&1 &
-"$bin" edge --listen "127.0.0.1:$edge_port" --origin "http://127.0.0.1:$origin_port" >"$work/edge.log" 2>&1 &
+"$bin" edge --listen "127.0.0.1:$edge_port" --admin-listen off --origin "http://127.0.0.1:$origin_port" >"$work/edge.log" 2>&1 &
 for _ in $(seq 1 100); do
   curl -fs -o /dev/null "http://127.0.0.1:$edge_port/robots.txt" && break
   sleep 0.1

@@ -105,6 +105,18 @@ struct EdgeArgs {
     tls: TlsArgs,
     #[command(flatten)]
     access_log: AccessLogArgs,
+    /// The admin listener (/metrics, /healthz, /readyz): ADDR, or off [admin.listen; default: 127.0.0.1:9081].
+    #[arg(long, value_name = "ADDR|off")]
+    admin_listen: Option<String>,
+}
+
+/// `--admin-listen ADDR|off` as the `[admin]` section; a bad value is a
+/// one-line error naming the flag.
+fn admin_settings(value: &str) -> anyhow::Result<revalidate_listener::AdminSettings> {
+    let listen = value
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--admin-listen: {e}"))?;
+    Ok(revalidate_listener::AdminSettings { listen })
 }
 
 /// The TLS listener's flags, shared by `serve` and `edge`; each overrides
@@ -194,6 +206,9 @@ impl EdgeArgs {
         }
         self.tls.apply(&mut config.tls);
         self.access_log.apply(&mut config.access_log);
+        if let Some(admin) = &self.admin_listen {
+            config.admin = admin_settings(admin)?;
+        }
         if config.origin.is_empty() {
             anyhow::bail!("an origin is required: --origin http://host:port (or `origin` in --config)");
         }
@@ -228,6 +243,9 @@ struct ServeArgs {
     tls: TlsArgs,
     #[command(flatten)]
     access_log: AccessLogArgs,
+    /// The admin listener (/metrics, /healthz, /readyz; then /metrics leaves --listen): ADDR, or off [admin.listen; default: off].
+    #[arg(long, value_name = "ADDR|off")]
+    admin_listen: Option<String>,
 }
 
 impl ServeArgs {
@@ -250,6 +268,9 @@ impl ServeArgs {
         }
         self.tls.apply(&mut config.tls);
         self.access_log.apply(&mut config.access_log);
+        if let Some(admin) = &self.admin_listen {
+            config.admin = Some(admin_settings(admin)?);
+        }
         config.validate()?;
         Ok(config)
     }

@@ -6,11 +6,20 @@ use std::time::Duration;
 
 use crate::support::{Server, sample_root};
 
-/// Starts `revalidate edge --listen 127.0.0.1:0 --origin ORIGIN` and waits
+/// Starts `revalidate edge --listen 127.0.0.1:0 --origin ORIGIN` (no admin
+/// listener: tests run in parallel, and the default port is one) and waits
 /// for the line that says where it listens; killed on drop.
 fn start_edge(origin: &str) -> Server {
     Server::spawn(
-        &["edge", "--listen", "127.0.0.1:0", "--origin", origin],
+        &[
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "off",
+            "--origin",
+            origin,
+        ],
         "revalidate: edge listening on http://",
     )
 }
@@ -74,9 +83,98 @@ async fn edge_serves_a_miss_then_a_hit_answers_304_and_stops_on_sigterm() {
     assert!(origin.terminate().success());
 }
 
+/// Both servers with `--admin-listen 127.0.0.1:0` print where their admin
+/// listener listens after the public address; there `/metrics`,
+/// `/healthz` and `/readyz` answer. The edge's public `/metrics` is the
+/// origin's (forwarded like any path), and the origin's public `/metrics`
+/// is gone once it has an admin listener.
+#[tokio::test]
+async fn both_servers_print_their_admin_address_and_serve_metrics_and_health_there() {
+    let data = tempfile::tempdir().unwrap();
+    let root = sample_root().to_str().unwrap().to_owned();
+    let data_arg = data.path().to_str().unwrap().to_owned();
+    // An origin without an admin listener: /metrics is its own public path.
+    let origin = Server::start(&["--root", &root, "--data", &data_arg]);
+    let (edge, edge_admin) = Server::spawn_with_admin(
+        &[
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--origin",
+            &origin.url(""),
+        ],
+        "revalidate: edge listening on http://",
+        "revalidate: edge admin listening on http://",
+    );
+    let client = reqwest::Client::new();
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            let content_type = header(&response, "content-type");
+            (status, content_type, response.text().await.unwrap())
+        }
+    };
+    assert_eq!(get(edge.url("/")).await.0, 200);
+    let (status, content_type, body) = get(format!("http://{edge_admin}/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    assert!(
+        body.contains("revalidate_edge_requests_total{outcome=\"miss\"} 1"),
+        "{body}"
+    );
+    let (status, _, body) = get(edge.url("/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("revalidate_http_requests_total") && !body.contains("revalidate_edge_"),
+        "the edge's public /metrics is the origin's: {body}"
+    );
+    // The origin says no-store: every read reaches it, and sees the count move.
+    let (_, _, again) = get(edge.url("/metrics")).await;
+    assert_ne!(again, body, "the origin's /metrics was answered from the cache");
+    let (status, _, body) = get(format!("http://{edge_admin}/healthz")).await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"serving"}"#));
+    let (status, _, body) = get(format!("http://{edge_admin}/readyz")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"origin\":\"last answer 2xx"), "{body}");
+    assert!(edge.terminate().success());
+    assert!(origin.terminate().success());
+
+    // The origin with an admin listener: /metrics moves there.
+    let (origin, origin_admin) = Server::spawn_with_admin(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            &root,
+            "--data",
+            &data_arg,
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+        "revalidate: listening on http://",
+        "revalidate: origin admin listening on http://",
+    );
+    assert_eq!(get(origin.url("/metrics")).await.0, 404);
+    let (status, _, body) = get(format!("http://{origin_admin}/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("revalidate_http_requests_total"), "{body}");
+    let (status, _, body) = get(format!("http://{origin_admin}/readyz")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"database\":\"ok (sqlite)\""), "{body}");
+    assert!(origin.terminate().success());
+}
+
 #[test]
 fn edge_bad_flags_are_one_line_errors() {
-    let cases: [(&str, &[&str], &str); 4] = [
+    let cases: [(&str, &[&str], &str); 5] = [
         ("no origin", &["edge"], "an origin is required"),
         (
             "origin not http",
@@ -93,6 +191,17 @@ fn edge_bad_flags_are_one_line_errors() {
             &["edge", "--origin", "http://127.0.0.1:1", "--memory", "lots"],
             "memory",
         ),
+        (
+            "bad admin address",
+            &[
+                "edge",
+                "--origin",
+                "http://127.0.0.1:1",
+                "--admin-listen",
+                "localhost",
+            ],
+            "--admin-listen: admin listen must be an address such as 127.0.0.1:9081, or off",
+        ),
     ];
     for (case, args, message) in cases {
         let output = Command::new(env!("CARGO_BIN_EXE_revalidate"))
@@ -108,6 +217,29 @@ fn edge_bad_flags_are_one_line_errors() {
             "{case}: {stderr}"
         );
     }
+    // The admin port taken: the edge does not start without its admin
+    // listener (an operator asked for it), one line naming the address.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_revalidate"))
+        .args([
+            "edge",
+            "--origin",
+            "http://127.0.0.1:1",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--admin-listen", &taken])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("revalidate: error: cannot listen on") && lines[0].contains(&taken),
+        "{stderr}"
+    );
     // A flag the edge does not have: clap's usage error, exit 2, naming it.
     let output = Command::new(env!("CARGO_BIN_EXE_revalidate"))
         .args(["edge", "--origin", "http://127.0.0.1:1", "--frobnicate"])

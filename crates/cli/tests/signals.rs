@@ -63,6 +63,8 @@ fn sigterm_the_moment_edge_says_where_it_listens_exits_cleanly() {
         "edge",
         "--listen",
         "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
         "--origin",
         "http://127.0.0.1:9",
     ];

@@ -43,6 +43,36 @@ impl Server {
         Self { child, addr }
     }
 
+    /// [`Server::spawn`] for a server started with `--admin-listen`: the
+    /// line after the first says where the admin listener listens,
+    /// `admin_announcement` followed by the address.
+    pub(crate) fn spawn_with_admin(
+        args: &[&str],
+        announcement: &str,
+        admin_announcement: &str,
+    ) -> (Self, SocketAddr) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_revalidate"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut read = |prefix: &str| -> SocketAddr {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("expected {prefix:?}, got {line:?}"))
+                .parse()
+                .unwrap()
+        };
+        let addr = read(announcement);
+        let admin = read(admin_announcement);
+        (Self { child, addr }, admin)
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -182,6 +182,8 @@ fn curl_gets_a_304_over_http2_from_edge_on_its_tls_listener() {
         cert.to_str().unwrap(),
         "--tls-key",
         key.to_str().unwrap(),
+        "--admin-listen",
+        "off",
     ]);
     let port = edge.https.port();
     let ok = curl_h2(&ca, port, "/", &[]);
@@ -351,7 +353,7 @@ fn an_expired_mismatched_or_missing_certificate_is_one_line_and_exit_2() {
             args.extend_from_slice(&["--tls-cert", cert, "--tls-key", key]);
             match command {
                 "serve" => args.extend_from_slice(&["--data", data.to_str().unwrap()]),
-                _ => args.extend_from_slice(&["--origin", "http://127.0.0.1:9"]),
+                _ => args.extend_from_slice(&["--origin", "http://127.0.0.1:9", "--admin-listen", "off"]),
             }
             eprintln!("{command}: {case}");
             fails_to_start(&args, message);

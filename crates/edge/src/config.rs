@@ -52,7 +52,18 @@
 //! format = "combined"              # --access-log-format: nginx's combined, or "json" (JSON lines)
 //! queue_records = 65536            # lines waiting for the writer; more are dropped and counted
 //! flush_ms = 1000                  # lines reach the file at most this late
+//! [admin]                          # the admin listener: /metrics, /healthz, /readyz
+//! listen = "127.0.0.1:9081"        # --admin-listen; the default (loopback only); "off" turns it off
 //! ```
+//!
+//! The edge's own metrics, health and readiness are on the admin listener
+//! ([`revalidate_listener::admin`]), on by default on loopback as
+//! Varnish's and Envoy's admin interfaces are: the public listener answers
+//! `/metrics` from the origin like any other path. `/readyz` checks that
+//! the storage answers and reports the last origin answer without failing
+//! on it: an unreachable origin makes every edge of a pool unready at
+//! once, and the edge still serves what it holds (and `stale-if-error`),
+//! so, as Envoy, HAProxy and Traefik do, readiness stays the node's own.
 //!
 //! Requests that came over TLS reach the origin with `X-Forwarded-Proto:
 //! https`. The cache key is still the path (as with a trusted load
@@ -134,7 +145,13 @@ pub struct EdgeConfig {
     pub tls: revalidate_listener::TlsSettings,
     /// The `[access_log]` section: where and how requests are logged.
     pub access_log: revalidate_listener::AccessLogSettings,
+    /// The `[admin]` section: where the admin listener listens.
+    pub admin: revalidate_listener::AdminSettings,
 }
+
+/// Where the edge's admin listener listens unless told otherwise:
+/// loopback only, so that metrics and health are not public by default.
+pub const DEFAULT_ADMIN_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9081);
 
 impl Default for EdgeConfig {
     fn default() -> Self {
@@ -159,6 +176,9 @@ impl Default for EdgeConfig {
             connections: revalidate_listener::Limits::default(),
             tls: revalidate_listener::TlsSettings::default(),
             access_log: revalidate_listener::AccessLogSettings::default(),
+            admin: revalidate_listener::AdminSettings {
+                listen: revalidate_listener::AdminListen::On(DEFAULT_ADMIN_LISTEN),
+            },
         }
     }
 }
@@ -312,6 +332,21 @@ mod tests {
         let config: EdgeConfig = toml::from_str("").unwrap();
         assert_eq!(config, EdgeConfig::default());
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn the_admin_listener_is_on_loopback_by_default_and_can_be_moved_or_turned_off() {
+        use revalidate_listener::AdminListen;
+        let config: EdgeConfig = toml::from_str("").unwrap();
+        assert_eq!(config.admin.listen, AdminListen::On(DEFAULT_ADMIN_LISTEN));
+        assert_eq!(DEFAULT_ADMIN_LISTEN.to_string(), "127.0.0.1:9081");
+        let config: EdgeConfig = toml::from_str("[admin]\nlisten = \"off\"").unwrap();
+        assert_eq!(config.admin.listen, AdminListen::Off);
+        let config: EdgeConfig = toml::from_str("[admin]\nlisten = \"0.0.0.0:9191\"").unwrap();
+        assert_eq!(config.admin.listen.addr(), Some("0.0.0.0:9191".parse().unwrap()));
+        let error = toml::from_str::<EdgeConfig>("[admin]\nlisten = \"anywhere\"").unwrap_err();
+        assert!(error.to_string().contains("or off"), "{error}");
+        assert!(toml::from_str::<EdgeConfig>("[admin]\nport = 1").is_err());
     }
 
     #[test]

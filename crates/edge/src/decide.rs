@@ -19,8 +19,6 @@ use revalidate_core::{HttpDate, Preconditions, Validators};
 /// What the edge does with a request, by method and target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
-    /// `GET /metrics` (or `HEAD`): the edge's own metrics.
-    Metrics,
     /// The purge API (only when a token is configured).
     Purge,
     /// `GET` or `HEAD`: through the cache.
@@ -43,9 +41,6 @@ pub enum Route {
 /// to `CONNECT`).
 pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE";
 
-/// The path of the metrics.
-pub const METRICS_PATH: &str = "/metrics";
-
 /// Routes a request by its method and its target's path (`*` for the
 /// asterisk form).
 pub fn route(method: &Method, path: &str, purge_enabled: bool) -> Route {
@@ -59,11 +54,9 @@ pub fn route(method: &Method, path: &str, purge_enabled: bool) -> Route {
     if purge_enabled && path == PURGE_PATH {
         return Route::Purge;
     }
-    let get_or_head = *method == Method::GET || *method == Method::HEAD;
-    if get_or_head && path == METRICS_PATH {
-        return Route::Metrics;
-    }
-    if get_or_head {
+    // `/metrics` is the origin's path like any other: the edge's own
+    // metrics are on its admin listener (`revalidate_listener::admin`).
+    if *method == Method::GET || *method == Method::HEAD {
         Route::Cacheable
     } else if *method == Method::CONNECT {
         Route::Connect
@@ -188,7 +181,7 @@ mod tests {
     #[test]
     fn routes() {
         let cases = [
-            (Method::GET, "/metrics", false, Route::Metrics),
+            (Method::GET, "/metrics", false, Route::Cacheable),
             (Method::POST, "/metrics", false, Route::Pass),
             (Method::GET, "/a", false, Route::Cacheable),
             (Method::HEAD, "/a", false, Route::Cacheable),

@@ -19,11 +19,11 @@
 //! | [`surrogate`] | `Surrogate-Control` as `CDN-Cache-Control` |
 //! | [`storage`] | memory and disk tiers, purges; the speed-up cache: each [`storage::StoredObject`] keeps what the proxy decoded from it in a typed slot ([`storage::StoredObject::derived`]; the storage is generic over its type and never looks inside) |
 //! | [`purge`] | the purge API's HTTP handling (token, body limits, storage); its wire format is the core's [`revalidate_core::purge`] |
-//! | [`metrics`] | Prometheus counters |
+//! | [`metrics`] | Prometheus counters, and the latency histograms (request arrival to response head by outcome; origin request to origin head by origin and status class) |
 //! | [`problem`] | problem details for the errors the edge answers |
 //! | [`clock`] | the clock seam: the core's time ([`HttpDate`](revalidate_core::HttpDate)) and a monotonic instant |
 //! | [`config`] | the TOML configuration |
-//! | [`server`] | the listeners (cleartext, and with `[tls]` a TLS one speaking HTTP/2 and HTTP/1.1 by ALPN, whose requests carry `X-Forwarded-Proto: https`) through the front door of `revalidate-listener`, the access log (`[access_log]`), and graceful shutdown |
+//! | [`server`] | the listeners (cleartext, and with `[tls]` a TLS one speaking HTTP/2 and HTTP/1.1 by ALPN, whose requests carry `X-Forwarded-Proto: https`) through the front door of `revalidate-listener`, the access log (`[access_log]`), the admin listener (`/metrics`, `/healthz`, `/readyz`; `[admin]`, on `127.0.0.1:9081` by default), and graceful shutdown |
 //!
 //! Every RFC 9111 decision (storable? fresh? reusable? which validators?
 //! does this 304 select the stored response? what to invalidate?) and the
@@ -127,6 +127,11 @@
 //!   forwarded unchanged);
 //!   fills announce `Surrogate-Capability: <cache name>="Surrogate/1.0"`.
 //!   Off together with `cdn_cache_control = false`.
+//! - **`/metrics`** on the public listener is the origin's path like any
+//!   other: the edge's own metrics, health and readiness are on its admin
+//!   listener (on by default on loopback, `127.0.0.1:9081`), whose
+//!   `/readyz` reports the origin's last answer without failing on it
+//!   (see [`config`]).
 //! - **Purge** removes (a later request is a miss and fetches again);
 //!   unsafe methods invalidate the target URI and same-origin `Location`
 //!   and `Content-Location` (§4.4) the same way, with a ban on the URL:

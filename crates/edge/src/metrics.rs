@@ -1,4 +1,6 @@
-//! Prometheus metrics of the edge, served at `/metrics`.
+//! Prometheus metrics of the edge, served at `/metrics` on the admin
+//! listener ([`revalidate_listener::admin`]; the public listener forwards
+//! `/metrics` to the origin like any other path).
 //!
 //! | metric | what it counts |
 //! |---|---|
@@ -9,6 +11,8 @@
 //! | `revalidate_edge_bytes_saved_total{link}` | body bytes not transferred: `origin` (a hit or a 304 from the origin instead of a body), `client` (a 304 to the client instead of a body) |
 //! | `revalidate_edge_origin_errors_total{kind}` | origin failures: `connect`, `timeout` (no head in time, or a body silent for `upstream_body_timeout`), `protocol` (a broken head or body); never a fault of the client's request |
 //! | `revalidate_edge_purges_total{kind}` | purge API calls: `url`, `prefix`, `tag`; and invalidations by unsafe methods: `invalidation` |
+//! | `revalidate_edge_request_duration_seconds{outcome}` | histogram of the time from a request's arrival at the edge (its head parsed, when the edge starts on it) to its response head being ready (for a miss: the origin's head arrived and the edge's head built, before the body streams), by the same `outcome` as `requests_total`; its `_count` equals that counter's |
+//! | `revalidate_edge_origin_duration_seconds{origin, status_class}` | histogram of the time from sending a request to the origin to its response head: `origin` is the origin's authority (`host:port`), `status_class` `1xx`…`5xx`, or `error` (no head: refused, timed out, broken); background refreshes included |
 //! | `revalidate_edge_storage_*` | what the storage holds (gauges, set at scrape time) |
 //! | `revalidate_edge_connections_open` | client connections open now (gauge) |
 //! | `revalidate_edge_connections_accepted_total` | client connections accepted |
@@ -16,13 +20,22 @@
 //! | `revalidate_edge_accept_errors_total` | failed accepts |
 //! | `revalidate_edge_access_log_dropped_total` | access-log lines dropped because the writer's queue was full ([`revalidate_listener::access_log`]) |
 //!
+//! Both histograms have the buckets of the origin's
+//! `revalidate_http_request_duration_seconds` (50 µs to 2.5 s); their
+//! samples are drained into the buckets once a second
+//! ([`EdgeMetrics::spawn_upkeep`]) and at each scrape. Per request the
+//! cost is one monotonic clock read at arrival, one at the head, and one
+//! sample pushed (an origin request: two reads and one sample more).
+//!
 //! The recorder is owned by the edge rather than installed globally, so
 //! several edges in one process (the tests) keep separate counts.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use metrics::{Counter, Gauge};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics::{Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use revalidate_listener::ConnectionMetrics;
 
 use crate::storage::StorageStats;
@@ -72,6 +85,27 @@ const OUTCOMES: [(Outcome, &str); 8] = [
     (Outcome::Error, "error"),
     (Outcome::ClientError, "client-error"),
 ];
+
+const REQUEST_DURATION: &str = "revalidate_edge_request_duration_seconds";
+const ORIGIN_DURATION: &str = "revalidate_edge_origin_duration_seconds";
+/// The origin's `revalidate_http_request_duration_seconds` buckets, so
+/// that the two servers' latencies compare bucket for bucket.
+const DURATION_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+/// How often [`EdgeMetrics::spawn_upkeep`] drains histogram samples.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
+/// The `status_class` labels of the origin histogram; index 0 is no head.
+const STATUS_CLASSES: [&str; 6] = ["error", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The last answer the edge had from its origin, for `/readyz`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OriginContact {
+    /// The status class (`2xx`, …), or `error` when no head came.
+    pub status_class: &'static str,
+    /// How long ago it came.
+    pub ago: Duration,
+}
 
 /// Why a stale response was served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +176,13 @@ struct Inner {
     bans: Gauge,
     disk_bytes_written: Gauge,
     connections: ConnectionMetrics,
+    request_durations: [Histogram; 8],
+    origin_durations: [Histogram; 6],
+    /// When these metrics were made: [`Inner::last_contact`] counts from it.
+    born: Instant,
+    /// The last origin answer: milliseconds since `born` plus one, shifted
+    /// left by 3, or'ed with the index into [`STATUS_CLASSES`]; 0: none yet.
+    last_contact: AtomicU64,
 }
 
 impl std::fmt::Debug for EdgeMetrics {
@@ -158,9 +199,24 @@ impl Default for EdgeMetrics {
 
 impl EdgeMetrics {
     /// A new, empty registry with every series registered (at zero), so a
-    /// scrape shows them before the first event.
+    /// scrape shows them before the first event; the origin histogram's
+    /// `origin` label is empty (see [`EdgeMetrics::for_origin`]).
     pub fn new() -> Self {
-        let recorder: PrometheusRecorder = PrometheusBuilder::new().build_recorder();
+        Self::for_origin("")
+    }
+
+    /// [`EdgeMetrics::new`] for an edge in front of the origin at
+    /// `authority` (`host:port`), the `origin` label of the origin-side
+    /// histogram.
+    pub fn for_origin(authority: &str) -> Self {
+        let builder = [REQUEST_DURATION, ORIGIN_DURATION]
+            .into_iter()
+            .try_fold(PrometheusBuilder::new(), |builder, name| {
+                builder.set_buckets_for_metric(Matcher::Full(name.into()), DURATION_BUCKETS)
+            })
+            // Only fails for an empty bucket list, which this is not.
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder: PrometheusRecorder = builder.build_recorder();
         let handle = recorder.handle();
         let inner = metrics::with_local_recorder(&recorder, || {
             describe();
@@ -184,6 +240,13 @@ impl EdgeMetrics {
                 bans: metrics::gauge!("revalidate_edge_storage_bans"),
                 disk_bytes_written: metrics::gauge!("revalidate_edge_storage_disk_written_bytes"),
                 connections: ConnectionMetrics::register("revalidate_edge"),
+                request_durations: OUTCOMES
+                    .map(|(_, label)| metrics::histogram!(REQUEST_DURATION, "outcome" => label)),
+                origin_durations: STATUS_CLASSES.map(|class| {
+                    metrics::histogram!(ORIGIN_DURATION, "origin" => authority.to_owned(), "status_class" => class)
+                }),
+                born: Instant::now(),
+                last_contact: AtomicU64::new(0),
             }
         });
         for counter in inner
@@ -204,10 +267,58 @@ impl EdgeMetrics {
         self.inner.connections.clone()
     }
 
-    /// Counts one answered request.
-    pub fn request(&self, outcome: Outcome) {
+    /// Counts one answered request, which arrived at `arrived`: its
+    /// response head is ready now.
+    pub fn request(&self, outcome: Outcome, arrived: Instant) {
         let index = OUTCOMES.iter().position(|(o, _)| *o == outcome).unwrap_or(0);
         self.inner.requests[index].increment(1);
+        self.inner.request_durations[index].record(arrived.elapsed().as_secs_f64());
+    }
+
+    /// Records one origin request sent at `sent` whose head (with
+    /// `status`) came now, or that failed (`None`).
+    pub fn origin_response(&self, status: Option<http::StatusCode>, sent: Instant) {
+        let now = Instant::now();
+        let class = status.map_or(0, |status| usize::from(status.as_u16() / 100).clamp(1, 5));
+        self.inner.origin_durations[class].record(now.duration_since(sent).as_secs_f64());
+        let since_born =
+            u64::try_from(now.duration_since(self.inner.born).as_millis()).unwrap_or(u64::MAX >> 4);
+        // One relaxed store: the readiness probe reads it, nobody orders by it.
+        self.inner
+            .last_contact
+            .store(((since_born + 1) << 3) | class as u64, Ordering::Relaxed);
+    }
+
+    /// The last answer from the origin (`None` before the first).
+    pub fn last_origin_contact(&self) -> Option<OriginContact> {
+        let packed = self.inner.last_contact.load(Ordering::Relaxed);
+        if packed == 0 {
+            return None;
+        }
+        let at = self.inner.born + Duration::from_millis((packed >> 3) - 1);
+        Some(OriginContact {
+            status_class: STATUS_CLASSES[(packed & 7) as usize % STATUS_CLASSES.len()],
+            ago: Instant::now().saturating_duration_since(at),
+        })
+    }
+
+    /// Drains recorded histogram samples into their buckets every second
+    /// until the last clone of these metrics is dropped: the exporter keeps
+    /// each sample until an upkeep runs, so without a scrape memory would
+    /// grow with every request (as for the origin's histogram).
+    pub fn spawn_upkeep(&self) {
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match inner.upgrade() {
+                    Some(inner) => inner.handle.run_upkeep(),
+                    None => return,
+                }
+            }
+        });
     }
 
     /// Counts one revalidation.
@@ -296,4 +407,14 @@ fn describe() {
     );
     metrics::describe_counter!("revalidate_edge_origin_errors_total", "Origin failures by kind");
     metrics::describe_counter!("revalidate_edge_purges_total", "Purges and invalidations by kind");
+    metrics::describe_histogram!(
+        REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "Time from a request's arrival to its response head, by outcome"
+    );
+    metrics::describe_histogram!(
+        ORIGIN_DURATION,
+        metrics::Unit::Seconds,
+        "Time from a request sent to the origin to its response head, by status class"
+    );
 }

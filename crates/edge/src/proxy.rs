@@ -71,7 +71,6 @@ use crate::decide::{self, Route, client_plan, primary_key};
 use crate::entry::{ResponseEntry, VaryIndex};
 use crate::flight::{Flight, Join, Landed};
 use crate::metrics::{OriginError, Outcome, PurgeKind, Revalidation, StaleReason};
-use crate::storage::Storage;
 use crate::upstream::Failure;
 use revalidate_listener::access_log::Upstream;
 
@@ -201,6 +200,8 @@ impl Edge {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        // The one clock read on arrival; the head's is in the metrics.
+        let arrived = Instant::now();
         let peer = peer.map(|peer| peer.ip());
         let route = decide::route(
             request.method(),
@@ -209,7 +210,7 @@ impl Edge {
         );
         if route != Route::Cacheable {
             let edge = self.clone();
-            return Responding::waiting(async move { edge.routed(route, request, peer).await });
+            return Responding::waiting(async move { edge.routed(route, request, peer, arrived).await });
         }
         let (parts, _body) = request.into_parts();
         let ask = Ask {
@@ -219,6 +220,7 @@ impl Edge {
             headers: parts.headers,
             peer,
             arrived_at: self.now(),
+            arrived,
             background: false,
             logged: lookup::LogSlot::default(),
         };
@@ -247,18 +249,23 @@ impl Edge {
     }
 
     /// A request on any route but [`Route::Cacheable`].
-    async fn routed<B>(&self, route: Route, request: Request<B>, peer: Option<IpAddr>) -> Response<EdgeBody>
+    async fn routed<B>(
+        &self,
+        route: Route,
+        request: Request<B>,
+        peer: Option<IpAddr>,
+        arrived: Instant,
+    ) -> Response<EdgeBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let response = match route {
-            Route::Pass | Route::Cacheable => return self.pass_through(request, peer).await,
-            Route::Metrics => render::metrics_page(self.inner.metrics.render(&self.inner.storage.stats())),
+            Route::Pass | Route::Cacheable => return self.pass_through(request, peer, arrived).await,
             Route::Purge => crate::purge::handle(self.purge_api(), request).await,
             Route::ServerOptions => render::edge_answer(route),
             Route::AsteriskTarget | Route::Connect => {
-                self.inner.metrics.request(Outcome::ClientError);
+                self.inner.metrics.request(Outcome::ClientError, arrived);
                 render::edge_answer(route)
             }
         };
@@ -272,10 +279,12 @@ impl Edge {
     /// fetches for the same key when that is as good as going itself.
     /// `first`: where the request goes after a first lookup already made.
     async fn cacheable(&self, ask: &Ask, mut first: Option<Forwarding>) -> Response<EdgeBody> {
-        // When this request first needed the origin: read then rather than
-        // on arrival, so that a hit reads no monotonic clock. It is at or
-        // after the true arrival, so comparing flights with it errs towards
-        // not sharing a fetch, never towards sharing an older one.
+        // When this request first needed the origin, on the edge's clock
+        // seam (flights compare its instants; `ask.arrived`, the latency
+        // metric's start, is the system's): read then rather than on
+        // arrival, so that a hit reads the seam's clock not at all. It is at
+        // or after the true arrival, so comparing flights with it errs
+        // towards not sharing a fetch, never towards sharing an older one.
         let mut needed_origin_at: Option<Instant> = None;
         // How long it may wait for other requests' fetches in all.
         let mut wait_until: Option<tokio::time::Instant> = None;
@@ -656,7 +665,12 @@ impl Edge {
     }
 
     /// Any other method: forwarded, then counted and labelled.
-    async fn pass_through<B>(&self, request: Request<B>, peer: Option<IpAddr>) -> Response<EdgeBody>
+    async fn pass_through<B>(
+        &self,
+        request: Request<B>,
+        peer: Option<IpAddr>,
+        arrived: Instant,
+    ) -> Response<EdgeBody>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -679,7 +693,7 @@ impl Edge {
                 mut response,
                 invalidated,
             } => {
-                metrics.request(Outcome::Pass);
+                metrics.request(Outcome::Pass, arrived);
                 let origin_status = response.status().as_u16();
                 logged(&mut response, Outcome::Pass, Some(origin_status));
                 for _ in 0..invalidated {
@@ -696,7 +710,7 @@ impl Edge {
                     }
                     None => Outcome::ClientError,
                 };
-                metrics.request(outcome);
+                metrics.request(outcome, arrived);
                 let status = status.detail(failure.token());
                 let mut response = render::failure(failure);
                 logged(&mut response, outcome, None);
@@ -759,7 +773,7 @@ impl Edge {
     fn count(&self, ask: &Ask, outcome: Outcome) {
         ask.logged.outcome(outcome);
         if !ask.background {
-            self.inner.metrics.request(outcome);
+            self.inner.metrics.request(outcome, ask.arrived);
         }
     }
 

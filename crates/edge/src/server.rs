@@ -1,14 +1,21 @@
-//! The listener (through the front door of `revalidate-listener`) and
-//! graceful shutdown: the IO shell around [`Edge`].
+//! The listeners (through the front door of `revalidate-listener`) and
+//! graceful shutdown: the IO shell around [`Edge`]. Beside the public
+//! listener (and the TLS one) runs the admin listener
+//! ([`revalidate_listener::admin`]: `/metrics`, `/healthz`, `/readyz`),
+//! which keeps answering, `/healthz` with `503`, while the public one
+//! drains.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::Request;
+use revalidate_listener::admin::ChecksFuture;
 use revalidate_listener::{
-    AccessLog, FrontDoor, ListenerConfig, OperatorSignals, Peer, RequestBody, TlsListener,
+    AccessLog, AdminTarget, Check, FrontDoor, Health, ListenerConfig, OperatorSignals, Peer, RequestBody,
+    TlsListener, serve_admin,
 };
 use tokio::net::TcpListener;
 
@@ -110,21 +117,48 @@ pub async fn serve_with_tls(
     front_door: ListenerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    serve_logged(listener, tls, edge, front_door, None, shutdown).await
+    serve_with_admin(listener, tls, None, edge, front_door, shutdown).await
 }
 
-/// [`serve_with_tls`], logging each request to `access_log` (with the
+/// [`serve_with_tls`], and the admin endpoints on `admin` when given (with
+/// the front door's limits; see [`revalidate_listener::admin`]): `/healthz`
+/// answers `503` from the moment `shutdown` resolves until the public
+/// listener has drained, then the admin listener stops too.
+pub async fn serve_with_admin(
+    listener: TcpListener,
+    tls: Option<TlsListener>,
+    admin: Option<TcpListener>,
+    edge: Edge,
+    front_door: ListenerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    serve_logged(listener, tls, admin, edge, front_door, None, shutdown).await
+}
+
+/// [`serve_with_admin`], logging each request to `access_log` (with the
 /// cache status and the origin's status and time), which is written out
 /// when serving ends.
 pub async fn serve_logged(
     listener: TcpListener,
     tls: Option<TlsListener>,
+    admin: Option<TcpListener>,
     edge: Edge,
     front_door: ListenerConfig,
     access_log: Option<AccessLog>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let edge = edge.with_upstream_in_responses(access_log.is_some());
+    let health = Health::new();
+    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin_task = admin.map(|admin| {
+        let target = Arc::new(EdgeAdmin { edge: edge.clone() });
+        let stop = async move {
+            let _ = admin_stopped.await;
+        };
+        tokio::spawn(serve_admin(admin, front_door, target, health.clone(), stop))
+    });
+    edge.metrics().spawn_upkeep();
+    let shutdown = health.drain_on(shutdown);
     let (plain, secure) = (edge.clone(), edge.for_tls());
     let make_service = move |peer: Peer| {
         let edge = if peer.tls { secure.clone() } else { plain.clone() };
@@ -142,10 +176,55 @@ pub async fn serve_logged(
         door = door.with_access_log(log);
     }
     let served = door.serve_peers(make_service, shutdown).await;
+    drop(admin_stop);
+    if let Some(task) = admin_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the admin listener failed"),
+            Err(e) => tracing::warn!(error = %e, "the admin listener's task failed"),
+        }
+    }
     if let Err(e) = edge.storage().close().await {
         tracing::warn!(error = %e, "could not close the cache storage cleanly");
     }
     served
+}
+
+/// What the edge shows on its admin listener.
+struct EdgeAdmin {
+    edge: Edge,
+}
+
+impl AdminTarget for EdgeAdmin {
+    fn metrics(&self) -> String {
+        self.edge.render_metrics()
+    }
+
+    /// The storage answers (its statistics are read); the origin's last
+    /// answer is reported but never fails readiness (see the config docs:
+    /// an origin down would take every edge of a pool out at once, while
+    /// each still serves what it holds).
+    fn readiness(&self, _budget: Duration) -> ChecksFuture<'_> {
+        Box::pin(async move {
+            let stats = self.edge.storage().stats();
+            let storage = Check::ok(
+                "storage",
+                format!(
+                    "ok: {} objects, {} bytes in memory",
+                    stats.memory_entries, stats.memory_bytes
+                ),
+            );
+            let origin = match self.edge.metrics().last_origin_contact() {
+                None => "no request sent yet".to_owned(),
+                Some(contact) => format!(
+                    "last answer {} ({} ms ago)",
+                    contact.status_class,
+                    contact.ago.as_millis()
+                ),
+            };
+            vec![storage, Check::ok("origin", origin)]
+        })
+    }
 }
 
 /// Binds a listener, with the address in the error message.
@@ -180,13 +259,36 @@ pub async fn run(
     };
     let edge = open(&config).await?;
     let listener = bind(config.listen).await?;
+    let admin = match config.admin.listen.addr() {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let addr = listener.local_addr()?;
-    // The one line scripts and tests read to find the port of `--listen 127.0.0.1:0`.
-    println!("revalidate: edge listening on http://{addr}");
+    // The lines scripts and tests read to find the ports of `127.0.0.1:0`,
+    // the public one first. One write, so that a reader that stops after
+    // the first line has all of them in its buffer rather than leaving a
+    // later `println!` to fail on a closed pipe.
+    let mut lines = format!("revalidate: edge listening on http://{addr}\n");
     if let Some(tls) = &tls {
-        println!("revalidate: edge listening on https://{}", tls.local_addr()?);
+        lines += &format!("revalidate: edge listening on https://{}\n", tls.local_addr()?);
     }
-    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
-    serve_logged(listener, tls, edge, config.listener(), access_log, shutdown).await?;
+    if let Some(admin) = &admin {
+        lines += &format!(
+            "revalidate: edge admin listening on http://{}\n",
+            admin.local_addr()?
+        );
+    }
+    print!("{lines}");
+    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), admin = ?admin.as_ref().and_then(|admin| admin.local_addr().ok()), origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
+    serve_logged(
+        listener,
+        tls,
+        admin,
+        edge,
+        config.listener(),
+        access_log,
+        shutdown,
+    )
+    .await?;
     Ok(())
 }

@@ -3,10 +3,12 @@
 //! failures by whose fault they are: the origin's (`502`/`504`, counted in
 //! `revalidate_edge_origin_errors_total`, `stale-if-error` may apply) or
 //! the client's own request (a `4xx`, never counted against the origin).
+//! Each request's time to the origin's head is recorded in
+//! `revalidate_edge_origin_duration_seconds`.
 
 use std::error::Error as _;
 use std::pin::pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -15,7 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::body::EdgeBody;
-use crate::metrics::OriginError;
+use crate::metrics::{EdgeMetrics, OriginError};
 pub use crate::upload::ClientFault;
 use crate::upload::{OriginClock, Upload};
 
@@ -91,11 +93,13 @@ impl Failure {
 pub struct Upstream {
     client: Client<HttpConnector, EdgeBody>,
     response_timeout: Duration,
+    metrics: EdgeMetrics,
 }
 
 impl Upstream {
-    /// A client with these timeouts.
-    pub fn new(connect_timeout: Duration, response_timeout: Duration) -> Self {
+    /// A client with these timeouts, timing the origin's answers into
+    /// `metrics`.
+    pub fn new(connect_timeout: Duration, response_timeout: Duration, metrics: EdgeMetrics) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
@@ -109,12 +113,21 @@ impl Upstream {
         Self {
             client,
             response_timeout,
+            metrics,
         }
     }
 
     /// Sends `request` (its URI absolute, no body from a client) and waits
     /// for the response head.
     pub async fn send(&self, request: Request<EdgeBody>) -> Result<Response<Incoming>, Failure> {
+        let sent = Instant::now();
+        let result = self.send_timed(request).await;
+        self.metrics
+            .origin_response(result.as_ref().ok().map(Response::status), sent);
+        result
+    }
+
+    async fn send_timed(&self, request: Request<EdgeBody>) -> Result<Response<Incoming>, Failure> {
         match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
             Err(_) => Err(Failure::Origin(OriginError::Timeout)),
             Ok(Ok(response)) => Ok(response),
@@ -133,6 +146,22 @@ impl Upstream {
     /// (that wait has its own bound, `client_body_timeout`). A failure
     /// while the upload is broken or stalled is the client's.
     pub(crate) async fn send_upload(
+        &self,
+        request: Request<EdgeBody>,
+        upload: &Upload,
+    ) -> Result<Response<Incoming>, Failure> {
+        let sent = Instant::now();
+        let result = self.send_upload_timed(request, upload).await;
+        // A failure that was the client's (its upload broke or stalled)
+        // says nothing about the origin.
+        if !matches!(result, Err(Failure::Client(_))) {
+            self.metrics
+                .origin_response(result.as_ref().ok().map(Response::status), sent);
+        }
+        result
+    }
+
+    async fn send_upload_timed(
         &self,
         request: Request<EdgeBody>,
         upload: &Upload,

@@ -1,5 +1,5 @@
 //! The edge's front door over raw sockets: header and idle timeouts,
-//! counted in `/metrics`, and an origin's early 413 passed on to a client
+//! counted in `/metrics` (on the admin listener), and an origin's early 413 passed on to a client
 //! that writes its whole upload first.
 
 use std::io::Write;
@@ -17,32 +17,48 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::support::Site;
 
-/// An edge in front of `origin` with `limits`; stopped when the sender drops.
-async fn edge(origin: SocketAddr, limits: Limits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+/// Where a test edge listens.
+#[derive(Clone, Copy, Debug)]
+struct Listening {
+    public: SocketAddr,
+    admin: SocketAddr,
+}
+
+/// An edge in front of `origin` with `limits`, with an admin listener;
+/// stopped when the sender drops.
+async fn edge(origin: SocketAddr, limits: Limits) -> (Listening, tokio::sync::oneshot::Sender<()>) {
     let settings = EdgeSettings::new(format!("http://{origin}").parse().unwrap());
     let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
     let edge = Edge::new(settings, storage.into(), Arc::new(SystemClock));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_addr = admin.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = ListenerConfig {
         connections: limits,
         max_header_bytes: 16 * 1024,
     };
-    tokio::spawn(revalidate_edge::server::serve_with(
+    tokio::spawn(revalidate_edge::server::serve_with_admin(
         listener,
+        None,
+        Some(admin),
         edge,
         config,
         async move {
             let _ = stopped.await;
         },
     ));
-    (addr, stop)
+    let listening = Listening {
+        public: addr,
+        admin: admin_addr,
+    };
+    (listening, stop)
 }
 
-/// One series of the edge's `/metrics`.
-async fn metric(edge: SocketAddr, series: &str) -> f64 {
-    let text = reqwest::get(format!("http://{edge}/metrics"))
+/// One series of the edge's `/metrics`, from its admin listener.
+async fn metric(edge: Listening, series: &str) -> f64 {
+    let text = reqwest::get(format!("http://{}/metrics", edge.admin))
         .await
         .unwrap()
         .text()
@@ -58,7 +74,7 @@ async fn metric(edge: SocketAddr, series: &str) -> f64 {
 #[tokio::test]
 async fn the_edge_closes_a_silent_connection_at_the_header_timeout() {
     let site = Site::start().await;
-    let (addr, _stop) = edge(
+    let (listening, _stop) = edge(
         site.origin,
         Limits {
             header_timeout_ms: 400,
@@ -66,12 +82,13 @@ async fn the_edge_closes_a_silent_connection_at_the_header_timeout() {
         },
     )
     .await;
+    let addr = listening.public;
     let mut silent = TcpStream::connect(addr).await.unwrap();
     let connected = Instant::now();
     let after = closed_by_server(&mut silent).await - connected;
     assert!(after >= Duration::from_millis(200), "closed after {after:?}");
     let reason = "revalidate_edge_connections_closed_total{reason=\"header_timeout\"}";
-    assert_eq!(metric(addr, reason).await, 1.0);
+    assert_eq!(metric(listening, reason).await, 1.0);
 }
 
 /// A head trickled a byte at a time is closed at the header timeout
@@ -79,7 +96,7 @@ async fn the_edge_closes_a_silent_connection_at_the_header_timeout() {
 #[tokio::test]
 async fn the_edge_closes_a_trickling_head_at_the_header_timeout() {
     let site = Site::start().await;
-    let (addr, _stop) = edge(
+    let (listening, _stop) = edge(
         site.origin,
         Limits {
             header_timeout_ms: 600,
@@ -87,6 +104,7 @@ async fn the_edge_closes_a_trickling_head_at_the_header_timeout() {
         },
     )
     .await;
+    let addr = listening.public;
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
     let closed = tokio::spawn(async move {
@@ -108,7 +126,7 @@ async fn the_edge_closes_a_trickling_head_at_the_header_timeout() {
     tokio::time::timeout(PATIENCE, closed).await.unwrap().unwrap();
     assert!(sent < head.len(), "the whole trickled head was accepted");
     let reason = "revalidate_edge_connections_closed_total{reason=\"header_timeout\"}";
-    assert_eq!(metric(addr, reason).await, 1.0);
+    assert_eq!(metric(listening, reason).await, 1.0);
 }
 
 /// A keep-alive connection is answered, then closed at the idle timeout.
@@ -116,7 +134,7 @@ async fn the_edge_closes_a_trickling_head_at_the_header_timeout() {
 async fn the_edge_closes_an_idle_keep_alive_connection_at_the_idle_timeout() {
     let site = Site::start().await;
     site.write("long/page.txt", "hello");
-    let (addr, _stop) = edge(
+    let (listening, _stop) = edge(
         site.origin,
         Limits {
             idle_timeout_ms: 700,
@@ -124,6 +142,7 @@ async fn the_edge_closes_an_idle_keep_alive_connection_at_the_idle_timeout() {
         },
     )
     .await;
+    let addr = listening.public;
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(b"GET /long/page.txt HTTP/1.1\r\nHost: edge\r\n\r\n")
@@ -151,7 +170,7 @@ async fn the_edge_closes_an_idle_keep_alive_connection_at_the_idle_timeout() {
         "closed {after:?} after the response"
     );
     let reason = "revalidate_edge_connections_closed_total{reason=\"idle_timeout\"}";
-    assert_eq!(metric(addr, reason).await, 1.0);
+    assert_eq!(metric(listening, reason).await, 1.0);
 }
 
 /// A client that asks for a large response and never reads it is closed
@@ -161,7 +180,7 @@ async fn the_edge_closes_an_idle_keep_alive_connection_at_the_idle_timeout() {
 async fn the_edge_closes_a_client_that_never_reads_its_response_at_the_send_timeout() {
     let site = Site::start().await;
     std::fs::write(site.root.path().join("long/big.bin"), vec![b'x'; 64 << 20]).unwrap();
-    let (addr, _stop) = edge(
+    let (listening, _stop) = edge(
         site.origin,
         Limits {
             send_timeout_ms: 500,
@@ -169,6 +188,7 @@ async fn the_edge_closes_a_client_that_never_reads_its_response_at_the_send_time
         },
     )
     .await;
+    let addr = listening.public;
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(b"GET /long/big.bin HTTP/1.1\r\nHost: edge\r\n\r\n")
@@ -176,7 +196,7 @@ async fn the_edge_closes_a_client_that_never_reads_its_response_at_the_send_time
         .unwrap();
     let reason = "revalidate_edge_connections_closed_total{reason=\"send_timeout\"}";
     let deadline = Instant::now() + PATIENCE;
-    while metric(addr, reason).await < 1.0 {
+    while metric(listening, reason).await < 1.0 {
         assert!(Instant::now() < deadline, "not closed for the send timeout");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -222,7 +242,8 @@ fn upload_then_read(edge: SocketAddr) -> String {
 async fn an_oversized_upload_through_the_edge_gets_the_origins_413_every_time() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let site = Site::start_on(listener, |config| config.api.body_limit = 1024).await;
-    let (addr, _stop) = edge(site.origin, Limits::default()).await;
+    let (listening, _stop) = edge(site.origin, Limits::default()).await;
+    let addr = listening.public;
     let outcomes =
         tokio::task::spawn_blocking(move || (0..100).map(|_| upload_then_read(addr)).collect::<Vec<_>>())
             .await

@@ -1,6 +1,7 @@
 //! Integration tests for revalidate-edge.
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod client_faults;
 mod collapse;
 mod connections;

@@ -210,6 +210,9 @@ pub(crate) struct TestEdge {
     pub(crate) clock: Option<Arc<ManualClock>>,
     client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
+    /// The edge itself, for its metrics (served on the admin listener,
+    /// which these tests do not start).
+    pub(crate) edge: Edge,
 }
 
 impl TestEdge {
@@ -271,6 +274,7 @@ impl TestEdge {
             clock,
             client,
             stop: Some(stop),
+            edge,
         }
     }
 
@@ -315,9 +319,9 @@ impl TestEdge {
         self.clock.as_ref().expect("a manual clock").advance(seconds);
     }
 
-    /// The value of one series in `/metrics`.
+    /// The value of one series of the edge's metrics.
     pub(crate) async fn metric(&self, series: &str) -> f64 {
-        let text = self.get("/metrics", &[]).await.body;
+        let text = self.edge.render_metrics();
         text.lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
             .unwrap_or(0.0)

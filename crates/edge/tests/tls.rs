@@ -58,6 +58,7 @@ async fn edge_logged(origin: SocketAddr, access_log: Option<AccessLog>) -> TlsEd
     tokio::spawn(revalidate_edge::server::serve_logged(
         listener,
         Some(tls),
+        None,
         edge,
         ListenerConfig::default(),
         access_log,

@@ -134,6 +134,9 @@ pub(crate) struct Server {
     child: Mutex<Child>,
     /// Where it listens.
     pub(crate) addr: SocketAddr,
+    /// Where its admin listener listens (`/metrics`, `/healthz`,
+    /// `/readyz`): every edge has one, on a port of its own.
+    pub(crate) admin: Option<SocketAddr>,
     pid: Option<u32>,
     stderr_path: PathBuf,
     label: String,
@@ -163,7 +166,7 @@ impl Server {
             ctx,
             label,
             "serve",
-            "revalidate: listening on http://",
+            ("revalidate: listening on http://", None),
             config,
             dir,
         )
@@ -182,12 +185,21 @@ impl Server {
             .prefix("revalidate-faults-")
             .tempdir()
             .context("cannot create a temporary directory")?;
-        let config = config.set("listen", "127.0.0.1:0").set("origin", origin);
+        // Several edges run at once: each admin listener on a port of its
+        // own rather than the default 9081.
+        let config = config.set("listen", "127.0.0.1:0").set("origin", origin).set_in(
+            "admin",
+            "listen",
+            "127.0.0.1:0",
+        );
         spawn(
             ctx,
             label,
             "edge",
-            "revalidate: edge listening on http://",
+            (
+                "revalidate: edge listening on http://",
+                Some("revalidate: edge admin listening on http://"),
+            ),
             config,
             dir,
         )
@@ -197,6 +209,12 @@ impl Server {
     /// `http://ADDR` followed by `path`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `http://ADMIN-ADDR` followed by `path`, on the admin listener (the
+    /// public address when the server has none).
+    pub(crate) fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin.unwrap_or(self.addr))
     }
 
     /// The resident set size of the process now, in KiB (`VmRSS` in
@@ -250,13 +268,14 @@ fn path_value(path: &Path) -> String {
 }
 
 /// Starts `revalidate SUBCOMMAND --config FILE` and waits for the line
-/// starting with `announcement`. A build that rejects the config (a key
-/// renamed, say) fails the case, with the server's error.
+/// starting with `announcement` (and then, when given, the admin
+/// listener's line). A build that rejects the config (a key renamed, say)
+/// fails the case, with the server's error.
 async fn spawn(
     ctx: &Context,
     label: &str,
     subcommand: &str,
-    announcement: &str,
+    (announcement, admin_announcement): (&str, Option<&str>),
     config: ConfigFile,
     dir: tempfile::TempDir,
 ) -> anyhow::Result<Server> {
@@ -283,12 +302,20 @@ async fn spawn(
     let stdout = child.stdout.take().context("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let announced = tokio::time::timeout(START_TIMEOUT, async {
-        // The announcement is the first line; a few lines of slack.
+        // The announcement is the first line, the admin one after it; a
+        // few lines of slack.
+        let mut addr = None;
         for _ in 0..8 {
             match lines.next_line().await {
                 Ok(Some(line)) => {
-                    if let Some(addr) = line.trim().strip_prefix(announcement) {
-                        return addr.parse::<SocketAddr>().ok();
+                    let line = line.trim();
+                    if let Some(found) = line.strip_prefix(announcement) {
+                        addr = Some(found.parse::<SocketAddr>().ok()?);
+                    } else if let Some(found) = admin_announcement.and_then(|a| line.strip_prefix(a)) {
+                        return Some((addr?, Some(found.parse::<SocketAddr>().ok()?)));
+                    }
+                    if let (Some(addr), None) = (addr, admin_announcement) {
+                        return Some((addr, None));
                     }
                 }
                 Ok(None) | Err(_) => return None,
@@ -297,13 +324,14 @@ async fn spawn(
         None
     })
     .await;
-    if let Ok(Some(addr)) = announced {
+    if let Ok(Some((addr, admin))) = announced {
         // Keep reading stdout so that the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let pid = child.id();
         return Ok(Server {
             child: Mutex::new(child),
             addr,
+            admin,
             pid,
             stderr_path,
             label: label.to_owned(),

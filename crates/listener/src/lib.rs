@@ -97,6 +97,7 @@
 //! | [`shutdown`] | [`shutdown_signal`]: SIGTERM/SIGINT handlers installed before the server says where it listens |
 //! | [`metrics`] | [`ConnectionMetrics`]: the counters each server exports |
 //! | [`clock`] | the coarse clock |
+//! | [`admin`] | the admin listener both servers run beside the public one: `/metrics`, `/healthz` (`503` once draining), `/readyz` (the server's [`admin::AdminTarget`] checks, bounded); [`AdminListen`] (`ADDR` or `off`), [`Health`] |
 //! | [`config_file`] | the servers' TOML config file: [`read_config_file`] and [`ConfigError`] |
 //! | `testing` | (feature `testing`) raw-socket probes and test certificates (`testing::tls`) shared by the servers' tests |
 //!
@@ -113,6 +114,7 @@
 
 pub mod accept;
 pub mod access_log;
+pub mod admin;
 pub mod clock;
 pub mod config_file;
 mod conn;
@@ -132,6 +134,7 @@ pub mod tls;
 
 pub use accept::{AcceptAction, AcceptBackoff, FrontDoor, Peer};
 pub use access_log::{AccessLog, AccessLogSettings};
+pub use admin::{AdminListen, AdminSettings, AdminTarget, Check, Health, serve_admin};
 pub use config_file::{ConfigError, read_config_file};
 pub use limits::{Limits, ListenerConfig};
 pub use metrics::{CloseReason, ConnectionMetrics};

@@ -7,7 +7,7 @@
 //! data = "data"                   # embedded database and the ETag index
 //! database = "sqlite://data/revalidate.db"   # or postgres://…
 //! database_timeout_ms = 10000                # bound on each database operation (503 past it)
-//! metrics_listen = "127.0.0.1:9090"          # optional; default: /metrics on `listen`
+//! metrics_listen = "127.0.0.1:9090"          # optional; the same as [admin] listen (kept for old files)
 //!
 //! [api]
 //! prefix = "/api/"
@@ -54,7 +54,15 @@
 //! format = "combined"              # --access-log-format: nginx's combined, or "json" (JSON lines)
 //! queue_records = 65536            # lines waiting for the writer; more are dropped and counted
 //! flush_ms = 1000                  # lines reach the file at most this late
+//! [admin]                          # optional: the admin listener (/metrics, /healthz, /readyz)
+//! listen = "127.0.0.1:9080"        # --admin-listen; default "off"
 //! ```
+//!
+//! Without an admin listener `/metrics` is served on `listen`, as it
+//! always was (it is the origin's own path: no proxy hides it); with one,
+//! `/metrics` moves there and the public listener answers it `404`. The
+//! admin listener's `/readyz` checks that the database answers a trivial
+//! query within 0.9 s ([`revalidate_listener::admin`]).
 //!
 //! The `[connections]` keys, their defaults and the nginx/Varnish settings
 //! they mirror are documented in [`revalidate_listener::limits`]; the
@@ -87,8 +95,11 @@ pub struct OriginConfig {
     /// `idle_in_transaction_session_timeout`, so the database drops work
     /// nobody waits for. Between 10 and 600000.
     pub database_timeout_ms: u64,
-    /// Where `/metrics` is served: `None` puts it on the main listener.
+    /// The admin listener's address, from files that predate `[admin]`:
+    /// the same as `[admin] listen` (which wins when both are set).
     pub metrics_listen: Option<SocketAddr>,
+    /// The `[admin]` section: the admin listener; off by default.
+    pub admin: Option<revalidate_listener::AdminSettings>,
     /// The JSON resource API.
     pub api: ApiConfig,
     /// The static files.
@@ -199,6 +210,7 @@ impl Default for OriginConfig {
             database: None,
             database_timeout_ms: 10_000,
             metrics_listen: None,
+            admin: None,
             api: ApiConfig::default(),
             static_files: StaticSection::default(),
             edge_purge: None,
@@ -295,6 +307,15 @@ impl OriginConfig {
         Ok(())
     }
 
+    /// Where the admin listener listens (`[admin] listen`, or the older
+    /// `metrics_listen`); `None`: no admin listener, `/metrics` on `listen`.
+    pub fn admin_listen(&self) -> Option<SocketAddr> {
+        match self.admin {
+            Some(admin) => admin.listen.addr(),
+            None => self.metrics_listen,
+        }
+    }
+
     /// What the front door needs: `max_header_bytes` and `[connections]`.
     pub fn listener(&self) -> revalidate_listener::ListenerConfig {
         revalidate_listener::ListenerConfig {
@@ -389,6 +410,21 @@ mod tests {
         let config: OriginConfig = toml::from_str("").unwrap();
         assert_eq!(config, OriginConfig::default());
         assert!(config.database_url().starts_with("sqlite://data/"));
+    }
+
+    #[test]
+    fn the_admin_listener_is_off_by_default_and_admin_wins_over_metrics_listen() {
+        let config: OriginConfig = toml::from_str("").unwrap();
+        assert_eq!(config.admin_listen(), None);
+        let addr = |text: &str| Some(text.parse::<SocketAddr>().unwrap());
+        let config: OriginConfig = toml::from_str("metrics_listen = \"127.0.0.1:9090\"").unwrap();
+        assert_eq!(config.admin_listen(), addr("127.0.0.1:9090"));
+        let config: OriginConfig = toml::from_str("[admin]\nlisten = \"127.0.0.1:9080\"").unwrap();
+        assert_eq!(config.admin_listen(), addr("127.0.0.1:9080"));
+        let both = "metrics_listen = \"127.0.0.1:9090\"\n[admin]\nlisten = \"off\"";
+        let config: OriginConfig = toml::from_str(both).unwrap();
+        assert_eq!(config.admin_listen(), None);
+        assert!(toml::from_str::<OriginConfig>("[admin]\nlisten = \"9080\"").is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! | [`problem`] | RFC 9457 problem details for every error response |
 //! | [`metrics`] | Prometheus counters and the latency histogram, and the middleware that records them |
 //! | [`config`] | the TOML configuration of `revalidate serve` |
-//! | [`server`] | [`Origin`](server::Origin): opens the store and the tree, assembles the routes, serves through the front door of `revalidate-listener` (header, idle and send timeouts, connection cap, lingering close, graceful shutdown; with `[tls]`, a TLS listener speaking HTTP/2 and HTTP/1.1 by ALPN with certificates reloaded on `SIGHUP` and on change; with `[access_log]`, a line per request, reopened on `SIGHUP` and `SIGUSR1`) |
+//! | [`server`] | [`Origin`](server::Origin): opens the store and the tree, assembles the routes, serves (with `[admin]`, an admin listener: `/metrics`, `/healthz`, `/readyz` pinging the database; [`OriginAdmin`](server::OriginAdmin)) through the front door of `revalidate-listener` (header, idle and send timeouts, connection cap, lingering close, graceful shutdown; with `[tls]`, a TLS listener speaking HTTP/2 and HTTP/1.1 by ALPN with certificates reloaded on `SIGHUP` and on change; with `[access_log]`, a line per request, reopened on `SIGHUP` and `SIGUSR1`) |
 //!
 //! The decisions (which validators, 304 or 412, which headers a 304
 //! keeps) are the core's; this crate is the IO around them: files,

@@ -12,6 +12,10 @@
 //! `revalidate_access_log_dropped_total`, the access-log lines dropped
 //! because the writer fell behind; see [`revalidate_listener::metrics`]).
 //!
+//! They are served at `/metrics` on the public listener, or on the admin
+//! listener when one is configured (`[admin]`, then the public `/metrics`
+//! is `404`).
+//!
 //! The recorder is owned by the server rather than installed globally, so
 //! several servers in one process (the tests) keep separate counts.
 
@@ -19,7 +23,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, StatusCode};
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
@@ -235,13 +239,17 @@ impl Metrics {
         self.inner.handle.render()
     }
 
-    /// The `/metrics` response.
+    /// The `/metrics` response, `Cache-Control: no-store`: an edge in front
+    /// forwards `/metrics` like any path, and must not keep the counts.
     pub fn response(&self) -> Response {
         let mut response = self.render().into_response();
         response.headers_mut().insert(
             CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         );
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
 }

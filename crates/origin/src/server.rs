@@ -1,6 +1,9 @@
 //! Routing, and the listeners with their graceful shutdown (through the
 //! front door of `revalidate-listener`): the thin IO shell around the
-//! static files and the resource API.
+//! static files and the resource API. With an admin listener
+//! ([`OriginAdmin`], [`revalidate_listener::admin`]) `/metrics`,
+//! `/healthz` and `/readyz` (the database pinged) are served there, and
+//! `/metrics` leaves the public listener.
 
 use std::future::Future;
 use std::io;
@@ -10,12 +13,17 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use http::{Method, Request, StatusCode};
-use revalidate_listener::{AccessLog, FrontDoor, ListenerConfig, OperatorSignals, RequestBody, TlsListener};
+use revalidate_listener::admin::ChecksFuture;
+use revalidate_listener::{
+    AccessLog, AdminTarget, Check, FrontDoor, Health, ListenerConfig, OperatorSignals, RequestBody,
+    TlsListener, serve_admin,
+};
+use revalidate_store::Store;
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt};
 
@@ -231,37 +239,78 @@ impl Future for AppFuture {
     }
 }
 
-/// A router that serves only `/metrics`, for a separate listener.
-pub fn metrics_app(metrics: &Metrics) -> Router {
-    let m = metrics.clone();
-    Router::new().route("/metrics", get(move || async move { m.response() }))
+/// What the origin shows on its admin listener: its metrics, and whether
+/// its database answers.
+#[derive(Clone, Debug)]
+pub struct OriginAdmin {
+    metrics: Metrics,
+    store: Option<revalidate_store::AnyStore>,
 }
 
-/// Serves `app` on `listener` (and `metrics` on its own listener, if any)
-/// with the default connection limits until `shutdown` resolves; see
-/// [`serve_with`].
+impl OriginAdmin {
+    /// The admin endpoints of an origin counting into `metrics` with the
+    /// database `store` (`None`: no database to check).
+    pub fn new(metrics: &Metrics, store: Option<revalidate_store::AnyStore>) -> Self {
+        Self {
+            metrics: metrics.clone(),
+            store,
+        }
+    }
+}
+
+impl AdminTarget for OriginAdmin {
+    fn metrics(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// The database answers a trivial query (`SELECT 1`) within `budget`.
+    fn readiness(&self, budget: Duration) -> ChecksFuture<'_> {
+        Box::pin(async move {
+            let Some(store) = &self.store else {
+                return Vec::new();
+            };
+            let backend = store.backend();
+            let check = match tokio::time::timeout(budget, store.ping()).await {
+                Ok(Ok(())) => Check::ok("database", format!("ok ({backend})")),
+                Ok(Err(e)) => Check::failed("database", format!("{backend}: {e}")),
+                Err(_) => Check::failed(
+                    "database",
+                    format!("{backend}: no answer within {} ms", budget.as_millis()),
+                ),
+            };
+            vec![check]
+        })
+    }
+}
+
+/// Serves `app` on `listener` (and the admin endpoints on their own
+/// listener, if any) with the default connection limits until `shutdown`
+/// resolves; see [`serve_with`].
 pub async fn serve(
     listener: TcpListener,
     app: App,
-    metrics: Option<(TcpListener, Router)>,
+    admin: Option<(TcpListener, OriginAdmin)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    serve_with(listener, app, metrics, ListenerConfig::default(), shutdown).await
+    serve_with(listener, app, admin, ListenerConfig::default(), shutdown).await
 }
 
-/// Serves `app` on `listener` (and `metrics` on its own listener, if any)
+/// Serves `app` on `listener` (and the admin endpoints on their own
+/// listener, if any)
 /// through the front door ([`revalidate_listener::FrontDoor`]: header,
 /// idle and send timeouts, the connection cap, lingering close, counted in
 /// `revalidate_connections_*`) until `shutdown` resolves; then stops
 /// accepting, closes idle connections and lets requests in flight finish.
+/// The admin listener's `/healthz` answers `503` from the moment
+/// `shutdown` resolves until then, and the admin listener stops last.
 pub async fn serve_with(
     listener: TcpListener,
     app: App,
-    metrics: Option<(TcpListener, Router)>,
+    admin: Option<(TcpListener, OriginAdmin)>,
     front_door: ListenerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    serve_with_tls(listener, None, app, metrics, front_door, shutdown).await
+    serve_with_tls(listener, None, app, admin, front_door, shutdown).await
 }
 
 /// [`serve_with`], and the same application on `tls` (HTTP/2 and
@@ -271,39 +320,38 @@ pub async fn serve_with_tls(
     listener: TcpListener,
     tls: Option<TlsListener>,
     app: App,
-    metrics: Option<(TcpListener, Router)>,
+    admin: Option<(TcpListener, OriginAdmin)>,
     front_door: ListenerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    serve_logged(listener, tls, app, metrics, front_door, None, shutdown).await
+    serve_logged(listener, tls, app, admin, front_door, None, shutdown).await
 }
 
 /// [`serve_with_tls`], logging each request of the application's
-/// listeners (not the metrics listener's) to `access_log`, which is
-/// written out when serving ends.
+/// listeners (not the admin listener's) to `access_log`, which is written
+/// out when serving ends.
 pub async fn serve_logged(
     listener: TcpListener,
     tls: Option<TlsListener>,
     app: App,
-    metrics: Option<(TcpListener, Router)>,
+    admin: Option<(TcpListener, OriginAdmin)>,
     front_door: ListenerConfig,
     access_log: Option<AccessLog>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let wait_for = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stopped| *stopped).await;
-    };
-    let metrics_task = metrics.map(|(listener, router)| {
-        let stop = wait_for(stop_rx.clone());
-        // Scrapes are few: the router is cloned per request.
-        let service =
-            hyper::service::service_fn(move |request: Request<RequestBody>| router.clone().oneshot(request));
-        tokio::spawn(FrontDoor::new(listener, front_door).serve(move |_| service.clone(), stop))
+    let health = Health::new();
+    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin_task = admin.map(|(listener, target)| {
+        let stop = async move {
+            let _ = admin_stopped.await;
+        };
+        tokio::spawn(serve_admin(
+            listener,
+            front_door,
+            Arc::new(target),
+            health.clone(),
+            stop,
+        ))
     });
     app.inner.metrics.spawn_upkeep();
     let counters = app.inner.metrics.connection_metrics();
@@ -315,11 +363,15 @@ pub async fn serve_logged(
     if let Some(log) = access_log {
         door = door.with_access_log(log);
     }
-    door.serve(move |_| service.clone(), wait_for(stop_rx)).await?;
-    if let Some(task) = metrics_task {
+    let served = door
+        .serve(move |_| service.clone(), health.drain_on(shutdown))
+        .await;
+    // The public listener has drained: the admin listener stops too.
+    drop(admin_stop);
+    if let Some(task) = admin_task {
         task.await.map_err(io::Error::other)??;
     }
-    Ok(())
+    served
 }
 
 /// Binds a listener, with the address in the error message.
@@ -354,7 +406,7 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Origin {
     app: App,
-    metrics_app: Option<Router>,
+    admin: Option<OriginAdmin>,
     front_door: ListenerConfig,
     store: revalidate_store::AnyStore,
     static_files: crate::static_files::StaticFiles,
@@ -405,12 +457,14 @@ impl Origin {
             &config.api.prefix,
             Some(static_files.clone()),
             &metrics,
-            config.metrics_listen.is_none(),
+            config.admin_listen().is_none(),
         );
-        let metrics_app = config.metrics_listen.map(|_| metrics_app(&metrics));
+        let admin = config
+            .admin_listen()
+            .map(|_| OriginAdmin::new(&metrics, Some(store.clone())));
         Ok(Self {
             app,
-            metrics_app,
+            admin,
             front_door: config.listener(),
             store,
             static_files,
@@ -430,14 +484,16 @@ impl Origin {
     }
 
     /// Serves (with the configuration's connection limits) until
-    /// `shutdown`, then saves the ETag index and closes the store.
+    /// `shutdown`, then saves the ETag index and closes the store; the
+    /// admin endpoints on `admin_listener` when the configuration has an
+    /// admin listener (otherwise `/metrics` is on `listener`).
     pub async fn serve(
         self,
         listener: TcpListener,
-        metrics_listener: Option<TcpListener>,
+        admin_listener: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        self.serve_tls(listener, None, metrics_listener, shutdown).await
+        self.serve_tls(listener, None, admin_listener, shutdown).await
     }
 
     /// [`Origin::serve`], with a TLS listener beside the cleartext one.
@@ -445,18 +501,18 @@ impl Origin {
         self,
         listener: TcpListener,
         tls: Option<TlsListener>,
-        metrics_listener: Option<TcpListener>,
+        admin_listener: Option<TcpListener>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let metrics = match (metrics_listener, self.metrics_app) {
-            (Some(listener), Some(app)) => Some((listener, app)),
+        let admin = match (admin_listener, self.admin) {
+            (Some(listener), Some(admin)) => Some((listener, admin)),
             _ => None,
         };
         let served = serve_logged(
             listener,
             tls,
             self.app,
-            metrics,
+            admin,
             self.front_door,
             self.access_log,
             shutdown,
@@ -497,23 +553,26 @@ pub async fn run(
         origin = origin.with_access_log(log);
     }
     let listener = bind(config.listen).await?;
-    let metrics_listener = match config.metrics_listen {
+    let admin_listener = match config.admin_listen() {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
     let addr = listener.local_addr()?;
-    // The one line scripts and tests read to find the port of `--listen 127.0.0.1:0`.
-    println!("revalidate: listening on http://{addr}");
+    // The lines scripts and tests read to find the ports of `127.0.0.1:0`,
+    // the public one first, in one write (see the edge's `run`).
+    let mut lines = format!("revalidate: listening on http://{addr}\n");
     if let Some(tls) = &tls {
-        println!("revalidate: listening on https://{}", tls.local_addr()?);
+        lines += &format!("revalidate: listening on https://{}\n", tls.local_addr()?);
     }
-    if let Some(metrics) = &metrics_listener {
-        println!("revalidate: metrics on http://{}/metrics", metrics.local_addr()?);
+    if let Some(admin) = &admin_listener {
+        lines += &format!(
+            "revalidate: origin admin listening on http://{}\n",
+            admin.local_addr()?
+        );
     }
-    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), store = origin.store.backend(), "serving");
-    origin
-        .serve_tls(listener, tls, metrics_listener, shutdown)
-        .await?;
+    print!("{lines}");
+    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), admin = ?admin_listener.as_ref().and_then(|admin| admin.local_addr().ok()), store = origin.store.backend(), "serving");
+    origin.serve_tls(listener, tls, admin_listener, shutdown).await?;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! Integration tests of `revalidate-origin`, over real sockets.
 //!
+//! - `admin`: the admin listener (`/metrics`, `/healthz` through a
+//!   graceful shutdown, `/readyz` with a closed database)
 //! - `api`: the JSON API's conditional reads and writes, bad input, metrics
 //! - `api_writes`: which preconditions guard a write (428), same-second
 //!   `If-Unmodified-Since`, a stalled body (408), a database lock (503)
@@ -10,6 +12,7 @@
 //! - `tls`: the same answers over HTTP/2 and HTTP/1.1 on the TLS listener
 #![allow(clippy::unwrap_used)]
 
+mod admin;
 mod api;
 mod api_support;
 mod api_writes;

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method, StatusCode, Uri};
 use revalidate_core::HttpDate;
@@ -35,6 +35,9 @@ pub(super) struct Ask {
     /// When the request arrived: the clock reading its
     /// first lookup is judged at.
     pub(super) arrived_at: HttpDate,
+    /// When the request arrived, by the monotonic clock: the start of its
+    /// `revalidate_edge_request_duration_seconds` sample.
+    pub(super) arrived: Instant,
     /// A background refresh: no client waits, nothing is counted as a request.
     pub(super) background: bool,
     /// What the access log will say of it.

@@ -11,8 +11,7 @@ use std::ops::RangeInclusive;
 
 use bytes::Bytes;
 use http::header::{
-    AGE, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderValue,
-    VIA,
+    AGE, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderValue, VIA,
 };
 use http::{HeaderMap, Method, Response, StatusCode};
 use revalidate_core::answer::{
@@ -285,19 +284,6 @@ pub(super) fn only_if_cached() -> Response<EdgeBody> {
     Problem::new(StatusCode::GATEWAY_TIMEOUT, "Not in cache")
         .with_detail("The request said only-if-cached and the edge holds no usable response for it.")
         .into_edge_response()
-}
-
-/// The `/metrics` response: the Prometheus text exposition, never stored.
-pub(super) fn metrics_page(text: String) -> Response<EdgeBody> {
-    let mut response = Response::new(full(text));
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// The requests the edge answers itself, without the origin: `OPTIONS *`,

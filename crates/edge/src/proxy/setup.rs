@@ -17,7 +17,7 @@ use crate::flight::Flights;
 use crate::forward::Forwarding;
 use crate::metrics::EdgeMetrics;
 use crate::purge::PurgeApi;
-use crate::storage::AnyStorage;
+use crate::storage::{AnyStorage, Storage};
 use crate::upstream::Upstream;
 
 /// The client's address, put into request extensions by the server.
@@ -129,15 +129,21 @@ impl Edge {
         }
         let via = HeaderValue::from_str(&format!("1.1 {}", settings.cache_name))
             .unwrap_or_else(|_| HeaderValue::from_static("1.1 revalidate-edge"));
+        let origin_authority = settings
+            .origin
+            .authority()
+            .map_or_else(String::new, |a| a.as_str().to_owned());
+        let metrics = EdgeMetrics::for_origin(&origin_authority);
         Self {
             inner: Arc::new(Inner {
                 storage,
-                upstream: Upstream::new(settings.connect_timeout, settings.response_timeout),
+                upstream: Upstream::new(
+                    settings.connect_timeout,
+                    settings.response_timeout,
+                    metrics.clone(),
+                ),
                 origin_scheme: settings.origin.scheme_str().unwrap_or("http").to_owned(),
-                origin_authority: settings
-                    .origin
-                    .authority()
-                    .map_or_else(String::new, |a| a.as_str().to_owned()),
+                origin_authority,
                 origin_host: settings
                     .origin
                     .authority()
@@ -147,7 +153,7 @@ impl Edge {
                 via,
                 purge_token: settings.purge_token,
                 flights: Arc::new(Flights::new(Arc::clone(&clock))),
-                metrics: EdgeMetrics::new(),
+                metrics,
                 clock,
                 client_body_timeout: settings.client_body_timeout,
                 upstream_body_timeout: settings.upstream_body_timeout,
@@ -187,6 +193,12 @@ impl Edge {
     /// The metrics.
     pub fn metrics(&self) -> &EdgeMetrics {
         &self.inner.metrics
+    }
+
+    /// The Prometheus text exposition of the edge's metrics, the storage
+    /// gauges read now (what its admin listener serves at `/metrics`).
+    pub fn render_metrics(&self) -> String {
+        self.inner.metrics.render(&self.inner.storage.stats())
     }
 
     /// What the purge API needs of the edge, and no more.

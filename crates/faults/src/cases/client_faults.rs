@@ -201,7 +201,7 @@ async fn stalled_body(edge: &Server, run_id: &str) -> (Ending, Duration) {
 
 /// The sum of `revalidate_edge_origin_errors_total` over its kinds.
 async fn origin_errors(http: &reqwest::Client, edge: &Server) -> anyhow::Result<f64> {
-    let text = http.get(edge.url("/metrics")).send().await?.text().await?;
+    let text = http.get(edge.admin_url("/metrics")).send().await?.text().await?;
     let lines: Vec<&str> = text
         .lines()
         .filter(|line| line.starts_with("revalidate_edge_origin_errors_total"))
