@@ -307,18 +307,11 @@ impl EdgeMetrics {
     /// each sample until an upkeep runs, so without a scrape memory would
     /// grow with every request (as for the origin's histogram).
     pub fn spawn_upkeep(&self) {
-        let inner = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(UPKEEP_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                match inner.upgrade() {
-                    Some(inner) => inner.handle.run_upkeep(),
-                    None => return,
-                }
-            }
-        });
+        revalidate_listener::metrics::spawn_upkeep(
+            Arc::downgrade(&self.inner),
+            |inner| &inner.handle,
+            UPKEEP_EVERY,
+        );
     }
 
     /// Counts one revalidation.

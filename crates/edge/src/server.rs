@@ -14,8 +14,8 @@ use std::time::Duration;
 use http::Request;
 use revalidate_listener::admin::ChecksFuture;
 use revalidate_listener::{
-    AccessLog, AdminTarget, Check, FrontDoor, Health, ListenerConfig, OperatorSignals, Peer, RequestBody,
-    TlsListener, serve_admin,
+    AccessLog, AdminServer, AdminTarget, Check, FrontDoor, Health, ListenerConfig, OperatorSignals, Peer,
+    RequestBody, TlsListener,
 };
 use tokio::net::TcpListener;
 
@@ -149,13 +149,9 @@ pub async fn serve_logged(
 ) -> io::Result<()> {
     let edge = edge.with_upstream_in_responses(access_log.is_some());
     let health = Health::new();
-    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin_task = admin.map(|admin| {
+    let admin = admin.map(|admin| {
         let target = Arc::new(EdgeAdmin { edge: edge.clone() });
-        let stop = async move {
-            let _ = admin_stopped.await;
-        };
-        tokio::spawn(serve_admin(admin, front_door, target, health.clone(), stop))
+        AdminServer::spawn(admin, front_door, target, health.clone())
     });
     edge.metrics().spawn_upkeep();
     let shutdown = health.drain_on(shutdown);
@@ -176,13 +172,11 @@ pub async fn serve_logged(
         door = door.with_access_log(log);
     }
     let served = door.serve_peers(make_service, shutdown).await;
-    drop(admin_stop);
-    if let Some(task) = admin_task {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "the admin listener failed"),
-            Err(e) => tracing::warn!(error = %e, "the admin listener's task failed"),
-        }
+    // The public listener has drained: the admin listener stops too.
+    if let Some(admin) = admin
+        && let Err(e) = admin.stop().await
+    {
+        tracing::warn!(error = %e, "the admin listener failed");
     }
     if let Err(e) = edge.storage().close().await {
         tracing::warn!(error = %e, "could not close the cache storage cleanly");

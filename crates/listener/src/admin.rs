@@ -258,6 +258,40 @@ pub async fn serve_admin<T: AdminTarget + ?Sized>(
     FrontDoor::new(listener, config).serve(make_service, stop).await
 }
 
+/// An admin listener beside a server's public one: [`serve_admin`] on a
+/// task of its own, stopped by [`AdminServer::stop`] once the public
+/// listener has drained (`/healthz` says `503` in between, through
+/// [`Health::drain_on`] on the server's shutdown).
+#[derive(Debug)]
+pub struct AdminServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<io::Result<()>>,
+}
+
+impl AdminServer {
+    /// Starts serving `target` on `listener` with `config`'s limits.
+    pub fn spawn<T: AdminTarget + ?Sized>(
+        listener: TcpListener,
+        config: ListenerConfig,
+        target: Arc<T>,
+        health: Health,
+    ) -> Self {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(serve_admin(listener, config, target, health, stopped));
+        Self { stop, task }
+    }
+
+    /// Stops the admin listener and waits until it has: what serving it
+    /// failed with, if anything (a panic of its task as an error too).
+    pub async fn stop(self) -> io::Result<()> {
+        drop(self.stop);
+        self.task.await.map_err(io::Error::other)?
+    }
+}
+
 /// The answer to one admin request.
 pub async fn respond<T: AdminTarget + ?Sized, B>(
     target: &T,

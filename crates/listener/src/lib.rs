@@ -134,7 +134,7 @@ pub mod tls;
 
 pub use accept::{AcceptAction, AcceptBackoff, FrontDoor, Peer};
 pub use access_log::{AccessLog, AccessLogSettings};
-pub use admin::{AdminListen, AdminSettings, AdminTarget, Check, Health, serve_admin};
+pub use admin::{AdminListen, AdminServer, AdminSettings, AdminTarget, Check, Health, serve_admin};
 pub use config_file::{ConfigError, read_config_file};
 pub use limits::{Limits, ListenerConfig};
 pub use metrics::{CloseReason, ConnectionMetrics};

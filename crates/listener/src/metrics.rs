@@ -12,7 +12,11 @@
 //! All are updated once per connection (or per failed accept, or dropped
 //! line), never per request.
 
+use std::sync::Weak;
+use std::time::Duration;
+
 use metrics::{Counter, Gauge};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Why a connection was closed, the `reason` label of
 /// `<prefix>_connections_closed_total`.
@@ -170,4 +174,28 @@ impl ConnectionMetrics {
     pub(crate) fn accept_failed(&self) {
         self.accept_errors.increment(1);
     }
+}
+
+/// Drains a server's recorded histogram samples into their buckets every
+/// `every` until `owner` (the server's metrics) is dropped. The Prometheus
+/// exporter keeps each sample until an upkeep runs; without a scrape (none
+/// configured, or a scraper that stopped) memory grew by about 20 bytes a
+/// request (30 MB in 10 s at 150k requests/s at the origin) and the sample
+/// blocks' allocation showed in the tail latency.
+pub fn spawn_upkeep<T: Send + Sync + 'static>(
+    owner: Weak<T>,
+    handle: fn(&T) -> &PrometheusHandle,
+    every: Duration,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match owner.upgrade() {
+                Some(owner) => handle(&owner).run_upkeep(),
+                None => return,
+            }
+        }
+    });
 }

@@ -219,18 +219,11 @@ impl Metrics {
     /// about 20 bytes per request (30 MB in 10 s at 150k requests/s) and the
     /// sample blocks' allocation showed in the tail latency.
     pub fn spawn_upkeep(&self) {
-        let inner = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(UPKEEP_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                match inner.upgrade() {
-                    Some(inner) => inner.handle.run_upkeep(),
-                    None => return,
-                }
-            }
-        });
+        revalidate_listener::metrics::spawn_upkeep(
+            Arc::downgrade(&self.inner),
+            |inner| &inner.handle,
+            UPKEEP_EVERY,
+        );
     }
 
     /// The Prometheus text exposition of every metric.

@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 use http::{Method, Request, StatusCode};
 use revalidate_listener::admin::ChecksFuture;
 use revalidate_listener::{
-    AccessLog, AdminTarget, Check, FrontDoor, Health, ListenerConfig, OperatorSignals, RequestBody,
-    TlsListener, serve_admin,
+    AccessLog, AdminServer, AdminTarget, Check, FrontDoor, Health, ListenerConfig, OperatorSignals,
+    RequestBody, TlsListener,
 };
 use revalidate_store::Store;
 use tokio::net::TcpListener;
@@ -340,19 +340,8 @@ pub async fn serve_logged(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let health = Health::new();
-    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-    let admin_task = admin.map(|(listener, target)| {
-        let stop = async move {
-            let _ = admin_stopped.await;
-        };
-        tokio::spawn(serve_admin(
-            listener,
-            front_door,
-            Arc::new(target),
-            health.clone(),
-            stop,
-        ))
-    });
+    let admin = admin
+        .map(|(listener, target)| AdminServer::spawn(listener, front_door, Arc::new(target), health.clone()));
     app.inner.metrics.spawn_upkeep();
     let counters = app.inner.metrics.connection_metrics();
     let service = app.into_hyper_service();
@@ -367,9 +356,8 @@ pub async fn serve_logged(
         .serve(move |_| service.clone(), health.drain_on(shutdown))
         .await;
     // The public listener has drained: the admin listener stops too.
-    drop(admin_stop);
-    if let Some(task) = admin_task {
-        task.await.map_err(io::Error::other)??;
+    if let Some(admin) = admin {
+        admin.stop().await?;
     }
     served
 }
