@@ -3,7 +3,9 @@
 //!
 //! REDbot probes `If-None-Match`, `If-Modified-Since`, `Range` and gzip.
 //! This checker also sends `If-None-Match` lists, `*` and `W/` forms,
-//! `If-Modified-Since` next to `If-None-Match`, stale `If-Range`s, `HEAD`,
+//! `If-Modified-Since` next to `If-None-Match` both ways (a foreign tag with a
+//! current date, and a matching tag with an old date, which stock nginx
+//! answers 200), stale `If-Range`s, `HEAD`,
 //! each content coding's tag back, the same request to every node behind a
 //! name, the origin behind a CDN, and (only with `--unsafe`) conditional
 //! writes and two racing writers.

@@ -96,6 +96,10 @@ pub enum ProbeKind {
     /// `GET` with a foreign `If-None-Match` and `If-Modified-Since` at
     /// `Last-Modified`: the date must be ignored.
     InmWithIms,
+    /// `GET` with `If-None-Match` of the current tag and `If-Modified-Since`
+    /// a day before `Last-Modified`: the tag decides, so 304 (stock nginx
+    /// wants both to pass and answers 200).
+    InmWithOldIms,
     /// `GET` with `If-None-Match` of the current tag over a raw HTTP/1.1
     /// connection, to see the bytes after a 304's header section.
     RawNotModified,
@@ -128,6 +132,7 @@ impl fmt::Display for ProbeKind {
             Self::IfNoneMatch(form) => write!(f, "If-None-Match ({form:?})"),
             Self::IfModifiedSince(form) => write!(f, "If-Modified-Since ({form:?})"),
             Self::InmWithIms => f.write_str("If-None-Match with If-Modified-Since"),
+            Self::InmWithOldIms => f.write_str("matching If-None-Match with an old If-Modified-Since"),
             Self::RawNotModified => f.write_str("raw HTTP/1.1 If-None-Match"),
             Self::Head => f.write_str("HEAD"),
             Self::Range => f.write_str("Range"),

@@ -191,6 +191,15 @@ fn basic_probes(recording: &Recording, initial: &RecordedResponse) -> Vec<ProbeS
                 .header(IF_NONE_MATCH, foreign())
                 .header(IF_MODIFIED_SINCE, modified.to_header_value()),
         );
+        // The other side of §13.1.3: a matching tag with a date the
+        // representation changed after must still give 304.
+        if let Some(tag) = current.etag() {
+            probes.push(
+                ProbeSpec::get(ProbeKind::InmWithOldIms)
+                    .header(IF_NONE_MATCH, tag_value(tag))
+                    .header(IF_MODIFIED_SINCE, before.to_header_value()),
+            );
+        }
     }
     if recording.url.starts_with("http://") {
         let raw = ProbeSpec {

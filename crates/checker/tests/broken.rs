@@ -75,6 +75,15 @@ async fn each_broken_server_is_flagged() {
             "if-modified-since-not-ignored",
         ),
         (
+            "stock_nginx_wants_both_inm_and_ims_to_pass",
+            Breakage {
+                ims_and_inm_both_required: true,
+                ..Breakage::default()
+            },
+            reads,
+            "if-modified-since-not-ignored",
+        ),
+        (
             "head_disagrees_with_get",
             Breakage {
                 head_other_etag: true,

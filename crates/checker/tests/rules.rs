@@ -70,6 +70,7 @@ fn clean() -> Recording {
         )
         .with(ProbeKind::IfModifiedSince(ImsForm::BeforeLastModified), &[], ok())
         .with(ProbeKind::InmWithIms, &[], ok())
+        .with(ProbeKind::InmWithOldIms, &[], not_modified())
         .with(ProbeKind::RawNotModified, &[], not_modified())
         .with(ProbeKind::Range, &[], partial())
         .with(ProbeKind::IfRange(IfRangeForm::CurrentTag), &[], partial())
@@ -204,6 +205,11 @@ fn each_fault_gives_its_finding() {
         (
             "ims_decides_next_to_inm",
             replace(clean(), ProbeKind::InmWithIms, not_modified()),
+            "if-modified-since-not-ignored",
+        ),
+        (
+            "stock_nginx_wants_both_inm_and_ims_to_pass",
+            replace(clean(), ProbeKind::InmWithOldIms, ok()),
             "if-modified-since-not-ignored",
         ),
         (

@@ -28,6 +28,9 @@ pub(crate) struct Breakage {
     pub(crate) if_range_ignored: bool,
     /// Evaluates If-Modified-Since before (and regardless of) If-None-Match.
     pub(crate) ims_before_inm: bool,
+    /// Answers 304 only when both If-None-Match and If-Modified-Since
+    /// pass, as stock nginx does.
+    pub(crate) ims_and_inm_both_required: bool,
     /// HEAD gets another ETag than GET.
     pub(crate) head_other_etag: bool,
     /// 304s leave out Vary.
@@ -292,6 +295,13 @@ async fn read(state: &tokio::sync::Mutex<State>, breakage: &Breakage, request: &
         && HttpDate::parse(ims.as_bytes()).is_ok_and(|d| d >= modified)
     {
         outcome = Outcome::NotModified;
+    }
+    if breakage.ims_and_inm_both_required
+        && outcome == Outcome::NotModified
+        && let Some(ims) = request.headers.get("if-modified-since")
+        && HttpDate::parse(ims.as_bytes()).is_ok_and(|d| d < modified)
+    {
+        outcome = Outcome::Proceed;
     }
     if breakage.if_range_ignored && outcome == Outcome::IgnoreRange {
         outcome = Outcome::Proceed;

@@ -195,6 +195,21 @@ pub(super) fn check(recording: &Recording, initial: &RecordedResponse, out: &mut
             );
         }
     }
+    if let Some(response) = recording.response(&ProbeKind::InmWithOldIms)
+        && response.status.is_success()
+    {
+        // §13.1.3 again, the side stock nginx gets wrong: it evaluates both
+        // fields and answers 304 only when both pass.
+        out.push(
+            &finding::IMS_NOT_IGNORED_WITH_INM,
+            format!(
+                "If-None-Match: {} with If-Modified-Since a day before Last-Modified ({}) answered {}; the tag matches, so 304 is due",
+                initial.joined("etag").unwrap_or_default(),
+                initial.joined("last-modified").unwrap_or_default(),
+                response.status.as_u16()
+            ),
+        );
+    }
     if let Some(raw) = recording.response(&ProbeKind::RawNotModified)
         && raw.status == StatusCode::NOT_MODIFIED
     {
