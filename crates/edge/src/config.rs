@@ -35,6 +35,7 @@
 //! max_connections = 4096           # at the cap the connection idle longest is closed; clamped to half the fd limit
 //! lingering_timeout_ms = 2000      # after an early answer, read what the client still sends; 0: off
 //! lingering_max_bytes = 16777216   # ... at most this much
+//! drain_delay_ms = 0               # after SIGTERM, keep serving this long while the admin /healthz says 503
 //!
 //! [tls]                            # optional: a TLS listener beside `listen` (HTTP/2 and HTTP/1.1 by ALPN)
 //! listen = "0.0.0.0:8443"          # --listen-tls

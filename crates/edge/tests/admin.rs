@@ -27,6 +27,10 @@ struct AdminEdge {
 
 impl AdminEdge {
     async fn start(origin: SocketAddr) -> Self {
+        Self::start_with(origin, ListenerConfig::default()).await
+    }
+
+    async fn start_with(origin: SocketAddr, front_door: ListenerConfig) -> Self {
         let settings = EdgeSettings::new(format!("http://{origin}").parse().unwrap());
         let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
         let edge = Edge::new(settings, storage.into(), Arc::new(SystemClock));
@@ -39,7 +43,7 @@ impl AdminEdge {
             None,
             Some(admin),
             edge,
-            ListenerConfig::default(),
+            front_door,
             async move {
                 let _ = stopped.await;
             },
@@ -283,4 +287,42 @@ async fn healthz_is_503_while_a_request_in_flight_drains_then_the_admin_listener
         tokio::net::TcpStream::connect(edge.admin).await.is_err(),
         "the admin listener stops with the edge"
     );
+}
+
+/// `[connections] drain_delay_ms`: from the shutdown signal `/healthz`
+/// says `503` while the public listener still accepts and answers new
+/// connections (a 60 s delay, far longer than the test), so that a load
+/// balancer moves away before connections are refused; with a short delay
+/// it then stops accepting.
+#[tokio::test]
+async fn with_a_drain_delay_new_connections_are_served_while_healthz_says_503_then_accepting_stops() {
+    let origin = TestOrigin::start(clock(), |_: &Seen| {
+        Reply::ok("fine").header("cache-control", "no-store")
+    })
+    .await;
+    for (delay_ms, stops) in [(60_000, false), (200, true)] {
+        let mut front_door = ListenerConfig::default();
+        front_door.connections.drain_delay_ms = delay_ms;
+        let mut edge = AdminEdge::start_with(origin.addr, front_door).await;
+        assert_eq!(get(edge.url("/a")).await.status, 200);
+        edge.stop.take().unwrap().send(()).unwrap();
+        let draining = until_status(&edge.admin_url("/healthz"), 503).await;
+        assert_eq!(draining.status, 503, "{}", draining.body);
+        if !stops {
+            // A new connection (reqwest's client is new per request) is still served.
+            let served = get(edge.url("/b")).await;
+            assert_eq!((served.status, served.body.as_str()), (200, "fine"));
+            edge.serving.abort();
+            continue;
+        }
+        tokio::time::timeout(Duration::from_secs(20), &mut edge.serving)
+            .await
+            .expect("the edge stops after the drain delay")
+            .unwrap()
+            .unwrap();
+        assert!(
+            tokio::net::TcpStream::connect(edge.public).await.is_err(),
+            "the public listener stops after the drain delay"
+        );
+    }
 }

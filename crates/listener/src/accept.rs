@@ -182,6 +182,16 @@ impl FrontDoor {
         }
         let mut backoff = AcceptBackoff::default();
         let mut seq = 0u64;
+        // Shutdown begins when `shutdown` resolves (the admin listener's
+        // `/healthz` says `503` from then on); accepting stops after the
+        // drain delay, so that load balancers stop sending first.
+        let drain_delay = self.config.connections.drain_delay();
+        let shutdown = async move {
+            shutdown.await;
+            if !drain_delay.is_zero() {
+                tokio::time::sleep(drain_delay).await;
+            }
+        };
         tokio::pin!(shutdown);
         'accepting: loop {
             if registry.open() >= max_connections && !registry.has_idle() {

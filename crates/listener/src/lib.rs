@@ -30,8 +30,10 @@
 //!   the write side is shut and what the client still sends is read and
 //!   discarded for up to `lingering_timeout_ms` and `lingering_max_bytes`,
 //!   so that the client reads the response rather than a reset;
-//! - **shuts down gracefully** when its shutdown future resolves: stops
-//!   accepting, closes idle connections, lets requests in flight finish;
+//! - **shuts down gracefully** when its shutdown future resolves: after
+//!   `drain_delay_ms` (default 0; the admin listener's `/healthz` says
+//!   `503` meanwhile, so load balancers move away first) stops accepting,
+//!   closes idle connections, lets requests in flight finish;
 //! - **counts** connections open, accepted and closed by reason, and
 //!   failed accepts ([`ConnectionMetrics`], exported by each server);
 //! - **speaks TLS** on a second listener when one is configured

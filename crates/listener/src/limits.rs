@@ -39,6 +39,13 @@ pub struct Limits {
     pub lingering_timeout_ms: u64,
     /// How many bytes a lingering close reads and discards at most.
     pub lingering_max_bytes: u64,
+    /// After the shutdown signal, how long the listener keeps accepting
+    /// and serving while the admin listener's `/healthz` already says
+    /// `503`, so that load balancers take the node out before it refuses
+    /// connections (Envoy's drain time, Traefik's
+    /// `requestAcceptGraceTimeout`, a Kubernetes `preStop` sleep); 0 stops
+    /// accepting at once.
+    pub drain_delay_ms: u64,
 }
 
 impl Default for Limits {
@@ -50,6 +57,7 @@ impl Default for Limits {
             max_connections: 4096,
             lingering_timeout_ms: 2_000,
             lingering_max_bytes: 16 << 20,
+            drain_delay_ms: 0,
         }
     }
 }
@@ -66,6 +74,8 @@ impl Limits {
     pub const MAX_CONNECTIONS: usize = 1 << 20;
     /// The most bytes a lingering close may be configured to discard.
     pub const MAX_LINGERING_BYTES: u64 = 1 << 30;
+    /// The longest drain delay: ten minutes.
+    pub const MAX_DRAIN_DELAY_MS: u64 = 600_000;
 
     /// Checks the values; the error is one line naming the key
     /// (`connections.header_timeout_ms must be …`).
@@ -97,6 +107,13 @@ impl Limits {
                 self.lingering_timeout_ms
             ));
         }
+        if self.drain_delay_ms > Self::MAX_DRAIN_DELAY_MS {
+            return Err(format!(
+                "connections.drain_delay_ms must be between 0 (off) and {} ms, got {}",
+                Self::MAX_DRAIN_DELAY_MS,
+                self.drain_delay_ms
+            ));
+        }
         if !(1..=Self::MAX_LINGERING_BYTES).contains(&self.lingering_max_bytes) {
             return Err(format!(
                 "connections.lingering_max_bytes must be between 1 and {}, got {}",
@@ -105,6 +122,11 @@ impl Limits {
             ));
         }
         Ok(())
+    }
+
+    /// [`Limits::drain_delay_ms`] as a duration.
+    pub fn drain_delay(&self) -> Duration {
+        Duration::from_millis(self.drain_delay_ms)
     }
 
     /// [`Limits::header_timeout_ms`] as a duration.
@@ -186,6 +208,7 @@ mod tests {
         assert_eq!(limits.idle_timeout(), Duration::from_secs(15));
         assert_eq!(limits.send_timeout(), Duration::from_secs(30));
         assert_eq!(limits.max_connections, 4096);
+        assert_eq!(limits.drain_delay(), Duration::ZERO);
     }
 
     #[test]
@@ -197,6 +220,7 @@ mod tests {
             ("max_connections = 0", "connections.max_connections"),
             ("lingering_timeout_ms = 60001", "connections.lingering_timeout_ms"),
             ("lingering_max_bytes = 0", "connections.lingering_max_bytes"),
+            ("drain_delay_ms = 600001", "connections.drain_delay_ms"),
         ];
         for (text, key) in cases {
             let limits: Limits = toml::from_str(text).unwrap();
