@@ -24,13 +24,7 @@ impl Server {
     /// Starts `revalidate ARGS…` (a command that listens) and waits for its
     /// first stdout line, `announcement` followed by the address.
     pub(crate) fn spawn(args: &[&str], announcement: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_revalidate"))
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut child = launch(args);
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
@@ -51,13 +45,7 @@ impl Server {
         announcement: &str,
         admin_announcement: &str,
     ) -> (Self, SocketAddr) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_revalidate"))
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut child = launch(args);
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut read = |prefix: &str| -> SocketAddr {
             let mut line = String::new();
@@ -132,4 +120,16 @@ pub(crate) fn postgres_url(test: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// Starts `revalidate ARGS…` with its stdout piped (the "listening" lines
+/// are read from it) and warnings only on stderr.
+pub(crate) fn launch(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_revalidate"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
 }

@@ -20,13 +20,7 @@ struct Running {
 impl Running {
     /// Starts `revalidate ARGS…` and reads its two "listening" lines.
     fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_revalidate"))
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut child = crate::support::launch(args);
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut address = |scheme: &str| {
             let mut line = String::new();
