@@ -406,8 +406,12 @@ fuzz_target!(|data: &[u8]| {
             serde_json::from_slice::<Value>(&put_bytes).unwrap(),
             "the stored document is the one sent"
         );
+        // RFC 9110 §9.3.4: the 201 carries validators, so the bytes were
+        // stored without any transformation.
+        assert_eq!(put.body, put_bytes, "the stored bytes are the ones sent");
         let get = send(&app, Method::GET, &uri, &MediaType::Missing, Vec::new(), false);
         assert_eq!(get.status, StatusCode::OK);
+        assert_eq!(get.body, put_bytes, "GET serves the bytes the PUT's ETag names");
         assert_eq!(document_of(&get), (document.clone(), etag));
         current = Some(document);
     }

@@ -170,9 +170,13 @@ rules! {
     /// `If-Modified-Since` at `Last-Modified` gives a full response.
     IMS_IGNORED = ("if-modified-since-ignored", Warning, 9110, "13.1.3",
         "Compare If-Modified-Since with Last-Modified (whole seconds) and answer 304 when not modified since.");
-    /// `If-Modified-Since` decided the answer although `If-None-Match` was present.
+    /// `If-Modified-Since` later than `Last-Modified` gives a full response.
+    IMS_LATER_IGNORED = ("if-modified-since-later-date-ignored", Warning, 9110, "13.1.3",
+        "Answer 304 when Last-Modified is earlier than or equal to the If-Modified-Since date, not only when they are equal (nginx: if_modified_since before).");
+    /// `If-Modified-Since` decided the answer although it must be ignored:
+    /// next to `If-None-Match`, or not a valid date.
     IMS_NOT_IGNORED_WITH_INM = ("if-modified-since-not-ignored", Error, 9110, "13.1.3",
-        "Ignore If-Modified-Since when the request has If-None-Match: the entity-tag decides.");
+        "Ignore If-Modified-Since when the request has If-None-Match (the entity-tag decides), when its value is not one valid HTTP-date, and on methods other than GET and HEAD.");
     /// A 304 without a field the 200 had and §15.4.5 requires.
     NOT_MODIFIED_MISSING = ("not-modified-missing-fields", Error, 9110, "15.4.5",
         "Send on a 304 the ETag, Vary, Cache-Control, Expires, Content-Location and Date that a 200 would carry.");
@@ -278,6 +282,28 @@ rules! {
     /// The cache has the origin's tag with other bytes.
     CDN_SAME_TAG_OTHER_BYTES = ("cdn-same-etag-different-bytes", Error, 9110, "8.8.1",
         "The origin keeps its tag when the bytes change, or the CDN modifies content without weakening the tag: fix whichever does.");
+    /// A `GET` with `If-Match` of a tag that is not current got the content.
+    IF_MATCH_NOT_EVALUATED = ("if-match-not-evaluated", Error, 9110, "13.1.1",
+        "Evaluate If-Match on every method: when no listed tag matches the current strong ETag, answer 412 Precondition Failed instead of performing the request.");
+    /// `If-Match` with the `W/` form of the current tag was taken as a match.
+    IF_MATCH_WEAK_COMPARISON = ("if-match-weak-comparison", Error, 9110, "8.8.3.2",
+        "Compare If-Match with the strong comparison: a W/ tag never matches, so answer 412.");
+    /// `If-Match` that holds (current tag, a list holding it, `*`) got 412.
+    IF_MATCH_CURRENT_REFUSED = ("if-match-current-refused", Error, 9110, "13.1.1",
+        "Parse If-Match as a list of entity-tags or *, and perform the request when one matches the current strong ETag (* matches any current representation).");
+    /// A `GET` with `If-Unmodified-Since` before `Last-Modified` got the content.
+    IUS_NOT_EVALUATED = ("if-unmodified-since-not-evaluated", Error, 9110, "13.1.4",
+        "Evaluate If-Unmodified-Since on every method: when the resource changed after that date, answer 412 instead of performing the request.");
+    /// `If-Unmodified-Since` at `Last-Modified` got 412.
+    IUS_CURRENT_REFUSED = ("if-unmodified-since-current-refused", Error, 9110, "13.1.4",
+        "Perform the request when Last-Modified is earlier than or equal to the If-Unmodified-Since date.");
+    /// `If-Unmodified-Since` decided the answer although it must be ignored:
+    /// next to `If-Match`, or not a valid date.
+    IUS_NOT_IGNORED = ("if-unmodified-since-not-ignored", Error, 9110, "13.1.4",
+        "Ignore If-Unmodified-Since when the request has If-Match (the entity-tag decides) or when its value is not one valid HTTP-date.");
+    /// A precondition turned an error status into 412.
+    PRECONDITION_BEFORE_STATUS = ("precondition-evaluated-on-error", Error, 9110, "13.2.1",
+        "Evaluate preconditions only when the request would otherwise succeed: a missing resource is a 404 whatever If-Match says.");
     /// A write with a stale `If-Match` was performed.
     IF_MATCH_IGNORED = ("if-match-ignored", Error, 9110, "13.1.1",
         "Evaluate If-Match before writing and answer 412 Precondition Failed when no listed tag matches (strong comparison).");

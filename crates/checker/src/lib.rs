@@ -5,7 +5,10 @@
 //! This checker also sends `If-None-Match` lists, `*` and `W/` forms,
 //! `If-Modified-Since` next to `If-None-Match` both ways (a foreign tag with a
 //! current date, and a matching tag with an old date, which stock nginx
-//! answers 200), stale `If-Range`s, `HEAD`,
+//! answers 200), `If-Modified-Since` later than `Last-Modified` (stock
+//! nginx: 200) and not a date, `If-Match` and `If-Unmodified-Since` on `GET`
+//! from both sides, preconditions on a missing sibling path, stale
+//! `If-Range`s, `HEAD`,
 //! each content coding's tag back, the same request to every node behind a
 //! name, the origin behind a CDN, and (only with `--unsafe`) conditional
 //! writes and two racing writers.
@@ -48,7 +51,15 @@
 //! | `not-modified-for-changed-content` | error | RFC 9110 §13.1.2 |
 //! | `conditional-unexpected-status` | error | RFC 9110 §13.2.2 |
 //! | `if-modified-since-ignored` | warning | RFC 9110 §13.1.3 |
+//! | `if-modified-since-later-date-ignored` | warning | RFC 9110 §13.1.3 |
 //! | `if-modified-since-not-ignored` | error | RFC 9110 §13.1.3 |
+//! | `if-match-not-evaluated` | error | RFC 9110 §13.1.1 |
+//! | `if-match-weak-comparison` | error | RFC 9110 §8.8.3.2 |
+//! | `if-match-current-refused` | error | RFC 9110 §13.1.1 |
+//! | `if-unmodified-since-not-evaluated` | error | RFC 9110 §13.1.4 |
+//! | `if-unmodified-since-current-refused` | error | RFC 9110 §13.1.4 |
+//! | `if-unmodified-since-not-ignored` | error | RFC 9110 §13.1.4 |
+//! | `precondition-evaluated-on-error` | error | RFC 9110 §13.2.1 |
 //! | `not-modified-missing-fields` | error | RFC 9110 §15.4.5 |
 //! | `not-modified-extra-metadata` | warning | RFC 9110 §15.4.5 |
 //! | `not-modified-different-etag` | error | RFC 9110 §15.4.5 |
@@ -94,6 +105,39 @@
 //! | `conditional-write-refused` | error | RFC 9110 §13.1.1 |
 //! | `writes-skipped` | info | RFC 9110 §9.3.4 |
 //!
+//! # Audit: every precondition rule, probed from both sides
+//!
+//! Each rule of RFC 9110 §13 is probed where it should hold and where it
+//! should fail, so a server that always answers one way is caught
+//! (probes are [`ProbeKind`]s; `W:` needs `--unsafe`). Each rule has a
+//! test server broken in exactly that way (`tests/broken.rs`).
+//!
+//! | rule | RFC 9110 | probes: holds / fails | both sides? |
+//! |---|---|---|---|
+//! | `If-None-Match` with the current tag → 304 | §13.1.2 | `IfNoneMatch(Exact)` / `(Foreign)` | yes |
+//! | weak comparison for `If-None-Match` | §13.1.2, §8.8.3.2 | `IfNoneMatch(Weak)` / `(Foreign)` | yes |
+//! | lists | §13.1.2, §13.1.1 | `IfNoneMatch(List)`, `IfMatch(List)` / the `Foreign` forms | yes |
+//! | `*` | §13.1.2, §13.1.1 | `IfNoneMatch(Star)`, `IfMatch(Star)` on the resource; `W: CreateOnlyExisting` → 412 | the "no representation" side only through §13.2.1 (the checker never creates resources) |
+//! | `If-Match` on `GET`: match → 2xx, no match → 412 | §13.1.1 | `IfMatch(Current)` / `IfMatch(Foreign)` | yes |
+//! | strong comparison for `If-Match` | §13.1.1, §8.8.3.2 | `IfMatch(Current)` / `IfMatch(Weak)` | yes |
+//! | `If-Match` on writes, lost updates | §13.1.1 | `W: RaceA`+`RaceB` (one wins) / `W: IfMatchStale` | yes |
+//! | `If-Modified-Since` not later than `Last-Modified`… | §13.1.3 | `IfModifiedSince(AtLastModified)`, `(AfterLastModified)` / `(BeforeLastModified)` | yes (the later date: stock nginx's `if_modified_since exact`) |
+//! | …ignored next to `If-None-Match` | §13.1.3, §13.2.2 | `InmWithOldIms` (304) / `InmWithIms` (200) | yes (the first: stock nginx) |
+//! | …ignored when not a date | §13.1.3 | `IfModifiedSince(Invalid)` (200) / `(AtLastModified)` | yes |
+//! | …ignored unless `GET`/`HEAD` | §13.1.3 | `W: Unconditional` carries it (no 304/412) / `IfModifiedSince(AtLastModified)` | yes, with `--unsafe` |
+//! | …a date in the server's future | §13.1.3 | not probed: RFC 9110 dropped RFC 7232's "invalid", and both answers are allowed; `AfterLastModified` stays within `Date` | — |
+//! | `If-Unmodified-Since` | §13.1.4 | `IfUnmodifiedSince(AtLastModified)` (2xx, when `Last-Modified` is strong) / `(BeforeLastModified)`, `W: IfUnmodifiedSinceStale` (412) | yes |
+//! | …ignored next to `If-Match` | §13.1.4, §13.2.2 | `IfUnmodifiedSince(WithIfMatch)` (2xx) / `(BeforeLastModified)` | yes (stock nginx evaluates both) |
+//! | …ignored when not a date | §13.1.4 | `IfUnmodifiedSince(Invalid)` (2xx) / `(BeforeLastModified)` | yes |
+//! | `If-Range` | §13.1.5 | `IfRange(CurrentTag)` (206) / `(StaleTag)`, `(WeakTag)`, `(StaleDate)` (200) | yes for tags; a matching date may only be honoured when strong, so its 206 side is the server's call |
+//! | evaluation order | §13.2.2 | the pairs above that send two fields (`InmWithIms`, `InmWithOldIms`, `WithIfMatch`) | yes |
+//! | not evaluated when the answer would be neither 2xx nor 412 | §13.2.1 | `MissingPlain` (404) / `MissingIfMatch` (`If-Match: *` must stay 404) | yes |
+//! | 304 header fields | §15.4.5 | every 304 compared with the 200 | a correct 304 gives no finding |
+//!
+//! RFC 9111 (freshness, `Vary`, a cache's own 304s, stale copies) is
+//! observed from the responses; behind a CDN the same §13 probes test the
+//! cache's answers.
+//!
 //! # Policies
 //!
 //! - Redirects are reported (`redirect-not-followed`), never followed.
@@ -102,6 +146,8 @@
 //!   `http://` only) reads the bytes after the 304's header section.
 //! - Bodies are kept up to [`model::BODY_CAP`] and hashed whole.
 //! - `--origin` without a path takes the checked URL's path and query.
+//! - The §13.2.1 probes `GET` the checked path with
+//!   [`model::MISSING_SUFFIX`] appended, a sibling that should not exist.
 //! - Default nodes are every A/AAAA record of the host, when there are at
 //!   least two.
 //! - Writes (`--unsafe`) send back the bytes the server sent, refused

@@ -41,6 +41,41 @@ pub enum ImsForm {
     AtLastModified,
     /// A day before `Last-Modified`: modified since, so the full response is due.
     BeforeLastModified,
+    /// Later than `Last-Modified` (a day, or up to the server's `Date`):
+    /// not modified since, so 304 is due (stock nginx compares for
+    /// equality and answers 200).
+    AfterLastModified,
+    /// Not an HTTP-date: the field must be ignored, so 200.
+    Invalid,
+}
+
+/// How a `GET` with `If-Match` names the current representation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IfMatchForm {
+    /// The current strong tag: the condition holds, so 200.
+    Current,
+    /// The current strong tag with `W/`: `If-Match` compares strongly, so 412.
+    Weak,
+    /// A list with a foreign tag first and the current tag second: 200.
+    List,
+    /// `*`, which any current representation satisfies: 200.
+    Star,
+    /// Only a foreign tag: the condition fails, so 412.
+    Foreign,
+}
+
+/// How a `GET` with `If-Unmodified-Since` dates its question.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IusForm {
+    /// The `Last-Modified` the server sent: unmodified since, so 200.
+    AtLastModified,
+    /// A day before `Last-Modified`: modified since, so 412.
+    BeforeLastModified,
+    /// Not an HTTP-date: the field must be ignored, so 200.
+    Invalid,
+    /// A day before `Last-Modified` next to `If-Match` of the current tag:
+    /// the date must be ignored, so 200.
+    WithIfMatch,
 }
 
 /// Which validator an `If-Range` probe sends with its `Range`.
@@ -68,7 +103,9 @@ pub enum WriteStep {
     CreateOnlyExisting,
     /// `GET` after the refused writes: nothing may have changed.
     AfterRefused,
-    /// `PUT` of the same bytes without any precondition: 428 or accepted.
+    /// `PUT` of the same bytes without any precondition (only an
+    /// `If-Modified-Since` at `Last-Modified`, which a `PUT` must ignore):
+    /// 428 or accepted, never 304 or 412.
     Unconditional,
     /// `GET` of the tag the racing writers start from.
     BeforeRace,
@@ -100,6 +137,16 @@ pub enum ProbeKind {
     /// a day before `Last-Modified`: the tag decides, so 304 (stock nginx
     /// wants both to pass and answers 200).
     InmWithOldIms,
+    /// `GET` with `If-Match`.
+    IfMatch(IfMatchForm),
+    /// `GET` with `If-Unmodified-Since`.
+    IfUnmodifiedSince(IusForm),
+    /// `GET` of a sibling path that should not exist, without
+    /// preconditions: what its status is without them.
+    MissingPlain,
+    /// The same `GET` with `If-Match: *`: a failing precondition must not
+    /// turn a 404 into a 412 (§13.2.1).
+    MissingIfMatch,
     /// `GET` with `If-None-Match` of the current tag over a raw HTTP/1.1
     /// connection, to see the bytes after a 304's header section.
     RawNotModified,
@@ -133,6 +180,10 @@ impl fmt::Display for ProbeKind {
             Self::IfModifiedSince(form) => write!(f, "If-Modified-Since ({form:?})"),
             Self::InmWithIms => f.write_str("If-None-Match with If-Modified-Since"),
             Self::InmWithOldIms => f.write_str("matching If-None-Match with an old If-Modified-Since"),
+            Self::IfMatch(form) => write!(f, "If-Match ({form:?})"),
+            Self::IfUnmodifiedSince(form) => write!(f, "If-Unmodified-Since ({form:?})"),
+            Self::MissingPlain => f.write_str("GET of a missing sibling"),
+            Self::MissingIfMatch => f.write_str("If-Match: * on a missing sibling"),
             Self::RawNotModified => f.write_str("raw HTTP/1.1 If-None-Match"),
             Self::Head => f.write_str("HEAD"),
             Self::Range => f.write_str("Range"),
@@ -156,7 +207,13 @@ pub enum Target {
     Node(SocketAddr),
     /// The origin URL given with `--origin`.
     Origin(String),
+    /// The checked URL with [`MISSING_SUFFIX`] appended to its path (the
+    /// query dropped): a sibling that should not exist.
+    Missing,
 }
+
+/// Appended to the checked path for [`Target::Missing`].
+pub const MISSING_SUFFIX: &str = ".revalidate-check-missing";
 
 /// A request as sent.
 #[derive(Clone, Debug, PartialEq, Eq)]

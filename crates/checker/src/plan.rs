@@ -22,8 +22,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use revalidate_core::{EntityTag, HttpDate, Validators};
 
 use crate::model::{
-    BODY_CAP, FOREIGN_TAG, IfRangeForm, ImsForm, InmForm, ProbeKind, RecordedResponse, Recording, Target,
-    WriteStep,
+    BODY_CAP, FOREIGN_TAG, IfMatchForm, IfRangeForm, ImsForm, InmForm, IusForm, ProbeKind, RecordedResponse,
+    Recording, Target, WriteStep,
 };
 
 /// The content codings whose variants are requested.
@@ -31,6 +31,9 @@ pub const CODINGS: [&str; 3] = ["gzip", "br", "zstd"];
 
 /// How far before `Last-Modified` a "stale" date goes.
 const A_DAY: u64 = 24 * 60 * 60;
+
+/// What no parser reads as an HTTP-date, for the "invalid date" probes.
+const NOT_A_DATE: &str = "not a date";
 
 /// One request to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -200,7 +203,64 @@ fn basic_probes(recording: &Recording, initial: &RecordedResponse) -> Vec<ProbeS
                     .header(IF_MODIFIED_SINCE, before.to_header_value()),
             );
         }
+        // §13.1.3: "earlier or equal to the date provided", so a later date
+        // is a 304 too; kept no later than the server's `Date`, since a
+        // date in the server's future may be ignored.
+        if let Some(after) = later_than_last_modified(initial, modified) {
+            probes.push(
+                ProbeSpec::get(ProbeKind::IfModifiedSince(ImsForm::AfterLastModified))
+                    .header(IF_MODIFIED_SINCE, after.to_header_value()),
+            );
+        }
+        probes.push(
+            ProbeSpec::get(ProbeKind::IfModifiedSince(ImsForm::Invalid))
+                .header(IF_MODIFIED_SINCE, HeaderValue::from_static(NOT_A_DATE)),
+        );
+        probes.push(
+            ProbeSpec::get(ProbeKind::IfUnmodifiedSince(IusForm::AtLastModified))
+                .header(IF_UNMODIFIED_SINCE, modified.to_header_value()),
+        );
+        probes.push(
+            ProbeSpec::get(ProbeKind::IfUnmodifiedSince(IusForm::BeforeLastModified))
+                .header(IF_UNMODIFIED_SINCE, before.to_header_value()),
+        );
+        probes.push(
+            ProbeSpec::get(ProbeKind::IfUnmodifiedSince(IusForm::Invalid))
+                .header(IF_UNMODIFIED_SINCE, HeaderValue::from_static(NOT_A_DATE)),
+        );
+        if let Some(tag) = current.etag().filter(|t| t.is_strong()) {
+            probes.push(
+                ProbeSpec::get(ProbeKind::IfUnmodifiedSince(IusForm::WithIfMatch))
+                    .header(IF_MATCH, tag_value(tag))
+                    .header(IF_UNMODIFIED_SINCE, before.to_header_value()),
+            );
+        }
     }
+    // If-Match on GET (§13.1.1), both sides: forms that hold must not get
+    // 412, forms that fail must. Only a strong tag can ever match.
+    if let Some(tag) = current.etag().filter(|t| t.is_strong()) {
+        probes
+            .push(ProbeSpec::get(ProbeKind::IfMatch(IfMatchForm::Current)).header(IF_MATCH, tag_value(tag)));
+        probes.push(
+            ProbeSpec::get(ProbeKind::IfMatch(IfMatchForm::Weak))
+                .header(IF_MATCH, tag_value(&tag.clone().into_weak())),
+        );
+        if let Some(list) = list_value(tag) {
+            probes.push(ProbeSpec::get(ProbeKind::IfMatch(IfMatchForm::List)).header(IF_MATCH, list));
+        }
+    }
+    probes.push(
+        ProbeSpec::get(ProbeKind::IfMatch(IfMatchForm::Star)).header(IF_MATCH, HeaderValue::from_static("*")),
+    );
+    probes.push(ProbeSpec::get(ProbeKind::IfMatch(IfMatchForm::Foreign)).header(IF_MATCH, foreign()));
+    // §13.2.1: preconditions are not evaluated when the answer without
+    // them would be neither 2xx nor 412.
+    probes.push(ProbeSpec::get(ProbeKind::MissingPlain).target(Target::Missing));
+    probes.push(
+        ProbeSpec::get(ProbeKind::MissingIfMatch)
+            .target(Target::Missing)
+            .header(IF_MATCH, HeaderValue::from_static("*")),
+    );
     if recording.url.starts_with("http://") {
         let raw = ProbeSpec {
             raw: true,
@@ -239,6 +299,23 @@ fn basic_probes(recording: &Recording, initial: &RecordedResponse) -> Vec<ProbeS
         probes.push(ProbeSpec::get(ProbeKind::Origin).target(Target::Origin(origin.clone())));
     }
     probes
+}
+
+/// A date after `modified`: a day later, but no later than the initial
+/// response's `Date`; `None` when that leaves no later second.
+fn later_than_last_modified(initial: &RecordedResponse, modified: HttpDate) -> Option<HttpDate> {
+    let date = initial
+        .get("date")
+        .and_then(|d| HttpDate::parse(d.as_bytes()).ok())?;
+    let after = modified
+        .unix_seconds()
+        .saturating_add(A_DAY)
+        .min(date.unix_seconds());
+    if after > modified.unix_seconds() {
+        HttpDate::from_unix_seconds(after)
+    } else {
+        None
+    }
 }
 
 /// `bytes=0-N` for the first half of the content, at most 10 bytes; `None`
@@ -359,7 +436,13 @@ fn next_write(recording: &Recording, initial: &RecordedResponse) -> Option<Batch
         ))));
     }
     if !sent(WriteStep::Unconditional) {
-        return Some(Batch::one(put(WriteStep::Unconditional)));
+        // If-Modified-Since is no precondition for PUT (§13.1.3: ignored
+        // unless the method is GET or HEAD), so this write is unconditional.
+        let mut unconditional = put(WriteStep::Unconditional);
+        if let Some(modified) = current.last_modified() {
+            unconditional = unconditional.header(IF_MODIFIED_SINCE, modified.to_header_value());
+        }
+        return Some(Batch::one(unconditional));
     }
     if !sent(WriteStep::BeforeRace) {
         return Some(Batch::one(ProbeSpec::get(ProbeKind::Write(

@@ -142,6 +142,12 @@ fn destination(url: &Url, target: &Target) -> Result<(Url, Option<HeaderValue>),
     };
     match target {
         Target::Url => Ok((url.clone(), None)),
+        Target::Missing => {
+            let mut to = url.clone();
+            to.set_path(&format!("{}{}", url.path(), crate::model::MISSING_SUFFIX));
+            to.set_query(None);
+            Ok((to, None))
+        }
         Target::Origin(origin) => Url::parse(origin)
             .map(|u| (u, None))
             .map_err(|e| invalid(format!("--origin: {e}"))),
@@ -250,7 +256,7 @@ impl Transport for HttpTransport {
         }
         let client = match &probe.target {
             Target::Node(node) => self.nodes.get(node).unwrap_or(&self.client),
-            Target::Url | Target::Origin(_) => &self.client,
+            Target::Url | Target::Missing | Target::Origin(_) => &self.client,
         };
         let mut builder = client.request(probe.method.clone(), to.clone()).headers(headers);
         if let Some(body) = &probe.body {
@@ -305,7 +311,9 @@ async fn raw_exchange(
     let connect = async {
         match target {
             Target::Node(node) => tokio::net::TcpStream::connect(*node).await,
-            Target::Url | Target::Origin(_) => tokio::net::TcpStream::connect((host.as_str(), port)).await,
+            Target::Url | Target::Missing | Target::Origin(_) => {
+                tokio::net::TcpStream::connect((host.as_str(), port)).await
+            }
         }
     };
     let timed_out = || CheckError::Timeout {

@@ -369,3 +369,130 @@ async fn network_errors_are_classified() {
     assert_eq!(revalidate_checker::exit_code(std::slice::from_ref(&report)), 2);
     holder.abort();
 }
+
+/// The probes of the §13 audit (crate docs, "Audit"): each broken server
+/// violates exactly one rule from one side, and the checker reports that
+/// rule and nothing else (the correct side of every probe is
+/// `correct_server_is_clean`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_one_sided_server_is_flagged_with_exactly_its_rule() {
+    let cases: Vec<Case> = vec![
+        (
+            "stock_nginx_ims_exact_answers_200_to_a_later_date",
+            Breakage {
+                ims_exact_only: true,
+                ..Breakage::default()
+            },
+            reads,
+            "if-modified-since-later-date-ignored",
+        ),
+        (
+            "ims_invalid_date_gives_304",
+            Breakage {
+                ims_invalid_not_ignored: true,
+                ..Breakage::default()
+            },
+            reads,
+            "if-modified-since-not-ignored",
+        ),
+        (
+            "ims_evaluated_on_put",
+            Breakage {
+                ims_on_put: true,
+                ..Breakage::default()
+            },
+            writes,
+            "if-modified-since-not-ignored",
+        ),
+        (
+            "if_match_ignored_on_get",
+            Breakage {
+                if_match_ignored_on_read: true,
+                ..Breakage::default()
+            },
+            reads,
+            "if-match-not-evaluated",
+        ),
+        (
+            "if_match_weak_comparison",
+            Breakage {
+                if_match_weak_compare: true,
+                ..Breakage::default()
+            },
+            reads,
+            "if-match-weak-comparison",
+        ),
+        (
+            "if_match_list_and_star_refused",
+            Breakage {
+                if_match_string_compare: true,
+                ..Breakage::default()
+            },
+            reads,
+            "if-match-current-refused",
+        ),
+        (
+            "ius_ignored_on_get",
+            Breakage {
+                ius_ignored_on_read: true,
+                ..Breakage::default()
+            },
+            reads,
+            "if-unmodified-since-not-evaluated",
+        ),
+        (
+            "stock_nginx_ius_not_ignored_with_if_match",
+            Breakage {
+                ius_not_ignored_with_if_match: true,
+                ..Breakage::default()
+            },
+            reads,
+            "if-unmodified-since-not-ignored",
+        ),
+        (
+            "ius_invalid_date_gives_412",
+            Breakage {
+                ius_invalid_refused: true,
+                ..Breakage::default()
+            },
+            reads,
+            "if-unmodified-since-not-ignored",
+        ),
+        (
+            "ius_at_last_modified_gives_412",
+            Breakage {
+                ius_equal_refused: true,
+                ..Breakage::default()
+            },
+            reads,
+            "if-unmodified-since-current-refused",
+        ),
+        (
+            "preconditions_evaluated_on_a_404",
+            Breakage {
+                preconditions_before_not_found: true,
+                ..Breakage::default()
+            },
+            reads,
+            "precondition-evaluated-on-error",
+        ),
+        (
+            "stock_nginx_wants_both_inm_and_ims_to_pass",
+            Breakage {
+                ims_and_inm_both_required: true,
+                ..Breakage::default()
+            },
+            reads,
+            "if-modified-since-not-ignored",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (case, breakage, tweak, expected) in cases {
+        let server = serve(breakage).await;
+        let report = check(&server.url(), tweak).await;
+        if problems(&report) != [expected] {
+            failures.push(format!("{case}: expected only {expected}\n{}", describe(&report)));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -31,6 +31,9 @@ impl Transport for Memory {
                 (Some("\"v1\""), _) | (None, None) => RecordedResponse::new(204),
                 _ => RecordedResponse::new(412),
             }
+        } else if header("if-match").is_some_and(|v| v != "*" && !v.split(',').any(|t| t.trim() == "\"v1\""))
+        {
+            RecordedResponse::new(412)
         } else if header("if-none-match").is_some_and(|v| v.contains("\"v1\"") || v == "*") {
             RecordedResponse::new(304)
                 .header("etag", "\"v1\"")

@@ -1,7 +1,8 @@
 //! Rule tables over hand-built recordings: no network.
 
 use revalidate_checker::model::{
-    CheckOptions, IfRangeForm, ImsForm, InmForm, ProbeKind, RecordedResponse, Recording, WriteStep,
+    CheckOptions, IfMatchForm, IfRangeForm, ImsForm, InmForm, IusForm, ProbeKind, RecordedResponse,
+    Recording, WriteStep,
 };
 use revalidate_checker::{Severity, finding, rules};
 
@@ -69,6 +70,35 @@ fn clean() -> Recording {
             not_modified(),
         )
         .with(ProbeKind::IfModifiedSince(ImsForm::BeforeLastModified), &[], ok())
+        .with(
+            ProbeKind::IfModifiedSince(ImsForm::AfterLastModified),
+            &[],
+            not_modified(),
+        )
+        .with(ProbeKind::IfModifiedSince(ImsForm::Invalid), &[], ok())
+        .with(ProbeKind::IfMatch(IfMatchForm::Current), &[], ok())
+        .with(ProbeKind::IfMatch(IfMatchForm::List), &[], ok())
+        .with(ProbeKind::IfMatch(IfMatchForm::Star), &[], ok())
+        .with(
+            ProbeKind::IfMatch(IfMatchForm::Weak),
+            &[],
+            RecordedResponse::new(412),
+        )
+        .with(
+            ProbeKind::IfMatch(IfMatchForm::Foreign),
+            &[],
+            RecordedResponse::new(412),
+        )
+        .with(ProbeKind::IfUnmodifiedSince(IusForm::AtLastModified), &[], ok())
+        .with(
+            ProbeKind::IfUnmodifiedSince(IusForm::BeforeLastModified),
+            &[],
+            RecordedResponse::new(412),
+        )
+        .with(ProbeKind::IfUnmodifiedSince(IusForm::Invalid), &[], ok())
+        .with(ProbeKind::IfUnmodifiedSince(IusForm::WithIfMatch), &[], ok())
+        .with(ProbeKind::MissingPlain, &[], RecordedResponse::new(404))
+        .with(ProbeKind::MissingIfMatch, &[], RecordedResponse::new(404))
         .with(ProbeKind::InmWithIms, &[], ok())
         .with(ProbeKind::InmWithOldIms, &[], not_modified())
         .with(ProbeKind::RawNotModified, &[], not_modified())
@@ -211,6 +241,93 @@ fn each_fault_gives_its_finding() {
             "stock_nginx_wants_both_inm_and_ims_to_pass",
             replace(clean(), ProbeKind::InmWithOldIms, ok()),
             "if-modified-since-not-ignored",
+        ),
+        (
+            "stock_nginx_ims_exact_answers_200_to_a_later_date",
+            replace(
+                clean(),
+                ProbeKind::IfModifiedSince(ImsForm::AfterLastModified),
+                ok(),
+            ),
+            "if-modified-since-later-date-ignored",
+        ),
+        (
+            "ims_not_a_date_gives_304",
+            replace(
+                clean(),
+                ProbeKind::IfModifiedSince(ImsForm::Invalid),
+                not_modified(),
+            ),
+            "if-modified-since-not-ignored",
+        ),
+        (
+            "if_match_foreign_gives_200",
+            replace(clean(), ProbeKind::IfMatch(IfMatchForm::Foreign), ok()),
+            "if-match-not-evaluated",
+        ),
+        (
+            "if_match_weak_gives_200",
+            replace(clean(), ProbeKind::IfMatch(IfMatchForm::Weak), ok()),
+            "if-match-weak-comparison",
+        ),
+        (
+            "if_match_star_gives_412",
+            replace(
+                clean(),
+                ProbeKind::IfMatch(IfMatchForm::Star),
+                RecordedResponse::new(412),
+            ),
+            "if-match-current-refused",
+        ),
+        (
+            "if_match_list_gives_412",
+            replace(
+                clean(),
+                ProbeKind::IfMatch(IfMatchForm::List),
+                RecordedResponse::new(412),
+            ),
+            "if-match-current-refused",
+        ),
+        (
+            "ius_before_gives_200",
+            replace(
+                clean(),
+                ProbeKind::IfUnmodifiedSince(IusForm::BeforeLastModified),
+                ok(),
+            ),
+            "if-unmodified-since-not-evaluated",
+        ),
+        (
+            "ius_at_last_modified_gives_412",
+            replace(
+                clean(),
+                ProbeKind::IfUnmodifiedSince(IusForm::AtLastModified),
+                RecordedResponse::new(412),
+            ),
+            "if-unmodified-since-current-refused",
+        ),
+        (
+            "ius_not_a_date_gives_412",
+            replace(
+                clean(),
+                ProbeKind::IfUnmodifiedSince(IusForm::Invalid),
+                RecordedResponse::new(412),
+            ),
+            "if-unmodified-since-not-ignored",
+        ),
+        (
+            "stock_nginx_ius_decides_next_to_if_match",
+            replace(
+                clean(),
+                ProbeKind::IfUnmodifiedSince(IusForm::WithIfMatch),
+                RecordedResponse::new(412),
+            ),
+            "if-unmodified-since-not-ignored",
+        ),
+        (
+            "if_match_turns_404_into_412",
+            replace(clean(), ProbeKind::MissingIfMatch, RecordedResponse::new(412)),
+            "precondition-evaluated-on-error",
         ),
         (
             "304_without_etag",

@@ -31,6 +31,29 @@ pub(crate) struct Breakage {
     /// Answers 304 only when both If-None-Match and If-Modified-Since
     /// pass, as stock nginx does.
     pub(crate) ims_and_inm_both_required: bool,
+    /// Answers 304 to If-Modified-Since only when it equals Last-Modified,
+    /// as stock nginx does (`if_modified_since exact`).
+    pub(crate) ims_exact_only: bool,
+    /// Answers 304 to an If-Modified-Since that is not a date.
+    pub(crate) ims_invalid_not_ignored: bool,
+    /// Answers 304 to a PUT with If-Modified-Since at Last-Modified.
+    pub(crate) ims_on_put: bool,
+    /// Ignores If-Match on GET and HEAD.
+    pub(crate) if_match_ignored_on_read: bool,
+    /// Compares If-Match weakly: the W/ form of the current tag matches.
+    pub(crate) if_match_weak_compare: bool,
+    /// Compares If-Match as a whole string: lists and `*` fail.
+    pub(crate) if_match_string_compare: bool,
+    /// Ignores If-Unmodified-Since on GET and HEAD.
+    pub(crate) ius_ignored_on_read: bool,
+    /// Evaluates If-Unmodified-Since even next to If-Match, as stock nginx does.
+    pub(crate) ius_not_ignored_with_if_match: bool,
+    /// Answers 412 to an If-Unmodified-Since that is not a date.
+    pub(crate) ius_invalid_refused: bool,
+    /// Compares If-Unmodified-Since with `<` instead of `<=`: 412 at Last-Modified.
+    pub(crate) ius_equal_refused: bool,
+    /// Evaluates If-Match on a missing path: 412 instead of 404.
+    pub(crate) preconditions_before_not_found: bool,
     /// HEAD gets another ETag than GET.
     pub(crate) head_other_etag: bool,
     /// 304s leave out Vary.
@@ -101,6 +124,7 @@ fn now() -> u64 {
 
 struct Request {
     method: Method,
+    path: String,
     headers: HeaderMap,
     body: Vec<u8>,
 }
@@ -118,6 +142,7 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Request> {
         let mut request = httparse::Request::new(&mut fields);
         if let httparse::Status::Complete(end) = request.parse(&buffer).ok()? {
             let method = Method::from_bytes(request.method?.as_bytes()).ok()?;
+            let path = request.path?.to_owned();
             let mut headers = HeaderMap::new();
             for field in request.headers.iter() {
                 headers.append(
@@ -139,6 +164,7 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Request> {
             }
             return Some(Request {
                 method,
+                path,
                 headers,
                 body,
             });
@@ -226,6 +252,18 @@ async fn respond(state: &tokio::sync::Mutex<State>, breakage: &Breakage, request
 }
 
 async fn read(state: &tokio::sync::Mutex<State>, breakage: &Breakage, request: &Request) -> Reply {
+    if request.path.ends_with(revalidate_checker::model::MISSING_SUFFIX) {
+        let status = if breakage.preconditions_before_not_found && request.headers.contains_key("if-match") {
+            412
+        } else {
+            404
+        };
+        return Reply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+    }
     let mut state = state.lock().await;
     state.served += 1;
     let wants_gzip = request
@@ -272,7 +310,45 @@ async fn read(state: &tokio::sync::Mutex<State>, breakage: &Breakage, request: &
             .with_etag(tag.clone())
             .with_last_modified(modified)
     };
-    let mut outcome = Preconditions::from_headers(&request.headers).evaluate(
+    let mut fields = request.headers.clone();
+    if breakage.if_match_ignored_on_read {
+        fields.remove("if-match");
+    }
+    if breakage.ius_ignored_on_read {
+        fields.remove("if-unmodified-since");
+    }
+    let if_match = fields
+        .get("if-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if let Some(if_match) = &if_match {
+        // Taken as a match: the precondition is dropped; as a failure: 412.
+        if breakage.if_match_weak_compare && *if_match == tag.clone().into_weak().to_string() {
+            fields.remove("if-match");
+        }
+        if breakage.if_match_string_compare && *if_match != tag.to_string() {
+            fields.insert("if-match", HeaderValue::from_static("\"no-such-tag\""));
+        }
+    }
+    let ius = fields
+        .get("if-unmodified-since")
+        .map(|v| HttpDate::parse(v.as_bytes()));
+    let ius_refused = match ius {
+        Some(Err(_)) => breakage.ius_invalid_refused,
+        Some(Ok(date)) => {
+            (breakage.ius_equal_refused && date == modified)
+                || (breakage.ius_not_ignored_with_if_match && if_match.is_some() && date < modified)
+        }
+        None => false,
+    };
+    if ius_refused {
+        return Reply {
+            status: 412,
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+    }
+    let mut outcome = Preconditions::from_headers(&fields).evaluate(
         &request.method,
         &current,
         HttpDate::from_unix_seconds(now()).unwrap(),
@@ -302,6 +378,21 @@ async fn read(state: &tokio::sync::Mutex<State>, breakage: &Breakage, request: &
         && HttpDate::parse(ims.as_bytes()).is_ok_and(|d| d < modified)
     {
         outcome = Outcome::Proceed;
+    }
+    let ims = request
+        .headers
+        .get("if-modified-since")
+        .filter(|_| inm.is_none())
+        .map(|v| HttpDate::parse(v.as_bytes()));
+    if breakage.ims_exact_only
+        && outcome == Outcome::NotModified
+        && let Some(Ok(date)) = ims
+        && date != modified
+    {
+        outcome = Outcome::Proceed;
+    }
+    if breakage.ims_invalid_not_ignored && matches!(ims, Some(Err(_))) {
+        outcome = Outcome::NotModified;
     }
     if breakage.if_range_ignored && outcome == Outcome::IgnoreRange {
         outcome = Outcome::Proceed;
@@ -356,6 +447,19 @@ async fn read(state: &tokio::sync::Mutex<State>, breakage: &Breakage, request: &
 
 async fn write(state: &tokio::sync::Mutex<State>, breakage: &Breakage, request: &Request) -> Reply {
     let guards = Preconditions::from_headers(&request.headers);
+    if breakage.ims_on_put
+        && let Some(Ok(date)) = request
+            .headers
+            .get("if-modified-since")
+            .map(|v| HttpDate::parse(v.as_bytes()))
+        && date >= HttpDate::from_unix_seconds(state.lock().await.modified).unwrap()
+    {
+        return Reply {
+            status: 304,
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+    }
     if breakage.require_preconditions && !guards.guards_write(HttpDate::from_unix_seconds(now()).unwrap()) {
         return Reply {
             status: 428,

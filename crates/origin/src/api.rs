@@ -5,6 +5,26 @@
 //! | `{prefix}{collection}` | `POST` creates a resource with a generated id: `201` with `Location` and `ETag` |
 //! | `{prefix}{collection}/{id}` | `GET`, `HEAD`, `PUT` (create or replace), `PATCH` (JSON Merge Patch, [RFC 7396]), `DELETE` |
 //!
+//! # What a write stores, and the validators it answers with
+//!
+//! A `PUT` (and a `POST` to a collection) stores the request body exactly
+//! as sent, once it is checked to be JSON within `body_limit`: no parse
+//! and re-serialise, so whitespace, key order, `1.0` and `\u00e9` survive
+//! and a GET returns the same bytes. That is what allows the `ETag` and
+//! `Last-Modified` on the 200/201: an origin "MUST NOT send a validator
+//! field ... in a successful response to PUT unless the request's
+//! representation data was saved without any transformation applied to
+//! the body" ([RFC 9110 §9.3.4]).
+//!
+//! A `PATCH` ([RFC 5789]; the one format is JSON Merge Patch) makes a new
+//! representation the server computed: the merge of the stored document
+//! and the patch, stored as its compact serialisation. §9.3.4 is about
+//! `PUT`; [RFC 5789 §2] leaves a `PATCH` response's fields to the method's
+//! semantics, and the 200 carries that new representation in full, so
+//! its `ETag` and `Last-Modified` name exactly the bytes in the body (and
+//! what the next GET returns): the client learns the server's form and
+//! can use the tag for its next `If-Match`.
+//!
 //! Every representation carries a strong `ETag` computed by the store when
 //! the version was written, so every node sharing the database sends the
 //! same one. Writes evaluate `If-Match`, `If-None-Match` and
@@ -43,6 +63,9 @@
 //! the resource's URL on the edges ([`crate::edge_purge`]).
 //!
 //! [RFC 7396]: https://www.rfc-editor.org/rfc/rfc7396
+//! [RFC 9110 §9.3.4]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.4
+//! [RFC 5789]: https://www.rfc-editor.org/rfc/rfc5789
+//! [RFC 5789 §2]: https://www.rfc-editor.org/rfc/rfc5789#section-2
 //! [RFC 6585 §3]: https://www.rfc-editor.org/rfc/rfc6585#section-3
 
 use std::sync::Arc;
@@ -59,7 +82,8 @@ use http::{HeaderMap, Method, StatusCode};
 use revalidate_core::cache::CDN_CACHE_CONTROL;
 use revalidate_core::{HttpDate, Outcome, Preconditions, WriteGuard, not_modified_headers};
 use revalidate_store::{
-    AnyStore, Change, CollectionName, Current, Resource, ResourceKey, Store, StoreError, WriteOutcome,
+    AnyStore, Change, CollectionName, Current, JsonText, Resource, ResourceKey, Store, StoreError,
+    WriteOutcome,
 };
 use serde_json::Value;
 
@@ -153,6 +177,9 @@ pub fn router_with_edge_purge(
 enum Refusal {
     PreconditionFailed,
     NotFound,
+    /// The stored body of the resource to patch does not parse (a row
+    /// edited by hand): nothing can be merged into it.
+    StoredBodyUnreadable,
 }
 
 // ----- handlers ------------------------------------------------------------
@@ -203,7 +230,7 @@ async fn put(
 ) -> Result<Response, ProblemResponse> {
     let key = key_from(path)?;
     let preconditions = required_preconditions(&api, &key, &headers, api.settings.clock.read().date)?;
-    let document = read_json(&api, &headers, body, &["application/json"]).await?;
+    let document = read_document(&api, &headers, body).await?;
     let now = api.settings.clock.read();
     let outcome = api
         .store
@@ -226,8 +253,9 @@ async fn patch(
     // plain application/json is accepted too because many clients send it.
     let accepted = ["application/merge-patch+json", "application/json"];
     let preconditions = required_preconditions(&api, &key, &headers, api.settings.clock.read().date)?;
-    let merge_patch = read_json(&api, &headers, body, &accepted)
+    let merge_patch = read_body(&api, &headers, body, &accepted)
         .await
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).map_err(|e| invalid_json(&e)))
         .map_err(|problem| problem.with_header(ACCEPT_PATCH, accept_patch()))?;
     let now = api.settings.clock.read();
     let outcome = api
@@ -239,9 +267,15 @@ async fn patch(
                 return Err(Refusal::NotFound);
             };
             guard(&preconditions, &Method::PATCH, current, now.date)?;
-            let mut merged = current_resource.body().clone();
+            let mut merged = current_resource
+                .json_text()
+                .to_value()
+                .map_err(|_| Refusal::StoredBodyUnreadable)?;
             json_patch::merge(&mut merged, &merge_patch);
-            Ok(Change::Put(merged))
+            // The new representation is the server's serialisation of the
+            // merge; the response carries it with its validators (see the
+            // module docs on PATCH).
+            Ok(Change::Put(JsonText::from_value(&merged)))
         })
         .await;
     Ok(write_response(&api, outcome, now.date))
@@ -276,7 +310,7 @@ async fn create(
 ) -> Result<Response, ProblemResponse> {
     let Path(collection) = collection.map_err(|e| invalid_path(&e))?;
     let collection = CollectionName::new(&collection).map_err(|e| invalid_name(&e.to_string()))?;
-    let document = read_json(&api, &headers, body, &["application/json"]).await?;
+    let document = read_document(&api, &headers, body).await?;
     let now = api.settings.clock.read();
     let resource = api
         .store
@@ -374,6 +408,15 @@ fn write_response(api: &Api, outcome: Result<WriteOutcome<Refusal>, StoreError>,
             refusal: Refusal::PreconditionFailed,
             current,
         }) => precondition_failed(current.as_ref()).into_response(),
+        Ok(WriteOutcome::Refused {
+            refusal: Refusal::StoredBodyUnreadable,
+            ..
+        }) => {
+            tracing::error!("the stored body of a resource to patch is not valid JSON");
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                .with_detail("The stored resource is not valid JSON, so the patch cannot be applied; nothing was written.")
+                .into_response()
+        }
         Err(e) => store_failure(&e).into_response(),
     }
 }
@@ -484,10 +527,25 @@ fn invalid_path(rejection: &PathRejection) -> Problem {
     invalid_name(&rejection.body_text())
 }
 
-/// Reads and parses a JSON request body: `415` for another media type,
-/// `413` past the limit, `408` when it does not arrive within the body
-/// read timeout, `400` for invalid JSON.
-async fn read_json(api: &Api, headers: &HeaderMap, body: Body, accepted: &[&str]) -> Result<Value, Problem> {
+/// Reads a `PUT` or `POST` body and checks that it is JSON, keeping its
+/// bytes exactly as sent ([RFC 9110 §9.3.4]: the validators the write
+/// answers with then describe these bytes).
+///
+/// [RFC 9110 §9.3.4]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.4
+async fn read_document(api: &Api, headers: &HeaderMap, body: Body) -> Result<JsonText, Problem> {
+    let bytes = read_body(api, headers, body, &["application/json"]).await?;
+    JsonText::parse(&bytes).map_err(|e| invalid_json(&e))
+}
+
+fn invalid_json(error: &dyn std::fmt::Display) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "Invalid JSON")
+        .with_detail(format!("The body is not valid JSON: {error}."))
+}
+
+/// Reads a request body of one of the `accepted` media types: `415` for
+/// another media type, `413` past the limit, `408` when it does not arrive
+/// within the body read timeout.
+async fn read_body(api: &Api, headers: &HeaderMap, body: Body, accepted: &[&str]) -> Result<Bytes, Problem> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -511,7 +569,7 @@ async fn read_json(api: &Api, headers: &HeaderMap, body: Body, accepted: &[&str]
         return Err(too_large());
     }
     let timeout = api.settings.body_read_timeout;
-    let bytes: Bytes = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+    tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
         .await
         .map_err(|_| body_timed_out(timeout))?
         .map_err(|e| {
@@ -521,11 +579,7 @@ async fn read_json(api: &Api, headers: &HeaderMap, body: Body, accepted: &[&str]
                 Problem::new(StatusCode::BAD_REQUEST, "Unreadable body")
                     .with_detail(format!("The request body could not be read: {e}."))
             }
-        })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        Problem::new(StatusCode::BAD_REQUEST, "Invalid JSON")
-            .with_detail(format!("The body is not valid JSON: {e}."))
-    })
+        })
 }
 
 /// `408 Request Timeout` for a body that did not arrive in time. The

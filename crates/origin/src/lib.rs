@@ -8,7 +8,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`static_files`] | [`StaticFiles`](static_files::StaticFiles): BLAKE3 ETags kept in a persisted index keyed by (device, inode) and stamped with size, mtime and ctime; `Cache-Control` by pattern; ranges; precompressed and on-the-fly variants with their own ETags; path safety. In rooms by role (the module's map lists them): `answer` (a request's route), `request`, `respond` (the core's plan → a response), `template` (the one 200/304 header set, memoised per stamp), `body`, `variant`, `compress`, `confine` and `request_path` (path safety), `failure` (detours and IO errors → statuses), `media_type`, `config`, `index`, `walk`, `watch`, `listing`, `encoding`, `cache_control` |
-//! | [`api`] | the JSON API: `GET`/`HEAD`/`PUT`/`PATCH`/`DELETE`/`POST`, preconditions evaluated inside the store's write transaction, 428 policy |
+//! | [`api`] | the JSON API: `GET`/`HEAD`/`PUT`/`PATCH`/`DELETE`/`POST`, a `PUT`'s bytes stored as sent (so its validators may be sent, RFC 9110 §9.3.4), preconditions evaluated inside the store's write transaction, 428 policy |
 //! | [`clock`] | the time seam of the API and the static files: [`Clock`](clock::Clock), read once per request as the exact time (a write's stamp) and its HTTP-date |
 //! | [`edge_purge`] | [`EdgePurger`](edge_purge::EdgePurger): after each API write, purges the resource's URL on the configured edges, asynchronously, with timeouts, bounded retries and a counter; the pure parts (what a write purges, retry decision) apart from the HTTP transport; the request body and path are the core's [`revalidate_core::purge`] |
 //! | [`problem`] | RFC 9457 problem details for every error response |

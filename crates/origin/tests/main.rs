@@ -6,6 +6,8 @@
 //! - `api_writes`: which preconditions guard a write (428), same-second
 //!   `If-Unmodified-Since`, a stalled body (408), a database lock (503)
 //! - `api_support`: the API on a real SQLite file, and shared helpers
+//! - `put_bytes`: a PUT is stored byte for byte and its validators name
+//!   what GET serves (RFC 9110 §9.3.4); PUT and PATCH against the RFC table
 //! - `racing_writers`: two writers that read one version never both win,
 //!   on SQLite and on two nodes sharing PostgreSQL (`REVALIDATE_RACE_ROUNDS`)
 //! - `shutdown`, `static_files`: the server and the static tree
@@ -18,6 +20,7 @@ mod api_support;
 mod api_writes;
 mod connections;
 mod json_numbers;
+mod put_bytes;
 mod racing_writers;
 mod shutdown;
 mod static_files;

@@ -60,9 +60,6 @@ pub enum StoreError {
         /// What is wrong with it.
         problem: String,
     },
-    /// A body could not be serialised to JSON text.
-    #[error("body cannot be serialised as JSON: {0}")]
-    Body(#[source] serde_json::Error),
 }
 
 impl StoreError {

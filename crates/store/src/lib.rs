@@ -6,6 +6,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | `key` | [`CollectionName`], [`ResourceKey`]: validated names; [`InvalidKey`] |
+//! | `json_text` | [`JsonText`]: a document's bytes, checked to be JSON and then kept as sent ([RFC 9110 §9.3.4]) |
 //! | `resource` | [`Resource`] (one committed version), [`Current`] (what a write's decision sees), [`Change`], [`WriteOutcome`], [`entity_tag_for`]; the pure `plan` step every backend shares |
 //! | `stamp` | when each state of a resource began and the `Last-Modified` it is sent with: the pure rule that tells two changes within one second apart |
 //! | `limits` | [`StoreOptions`] (the database timeout, the tombstone retention) and the deadline every operation runs under |
@@ -97,8 +98,13 @@
 //!
 //! # Policies
 //!
-//! - The body is stored as JSON text (TEXT, not JSONB) so the bytes served
-//!   are the bytes the strong tag names ([`Resource::json`]).
+//! - The body is stored as JSON text (TEXT, not JSONB), exactly as the
+//!   client sent it ([`JsonText`]; no parse and re-serialise), so the bytes
+//!   served are the bytes the strong tag names ([`Resource::json`]), and a
+//!   `PUT` may answer with validators: the representation "was saved
+//!   without any transformation applied to the body" ([RFC 9110 §9.3.4]).
+//!   Rows written before this rule hold the serialisation of the parsed
+//!   body; they are served and tagged as they are, no migration needed.
 //! - Every write makes a new version and a new tag, even when the body is
 //!   unchanged: the tag then identifies a version, which is what optimistic
 //!   concurrency needs.
@@ -117,9 +123,11 @@
 //!
 //! [RFC 9110 §13.1.1]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1
 //! [RFC 9110 §8.8.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.2.2
+//! [RFC 9110 §9.3.4]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.4
 
 mod any;
 mod error;
+mod json_text;
 mod key;
 mod limits;
 mod memory;
@@ -133,6 +141,7 @@ mod store;
 
 pub use any::AnyStore;
 pub use error::StoreError;
+pub use json_text::{InvalidJson, JsonText};
 pub use key::{CollectionName, InvalidKey, KeyPart, MAX_COLLECTION_LEN, MAX_ID_LEN, ResourceKey};
 pub use limits::StoreOptions;
 pub use memory::MemoryStore;

@@ -6,9 +6,9 @@
 use std::time::SystemTime;
 
 use revalidate_core::{EntityTag, HttpDate, Validators};
-use serde_json::Value;
 
 use crate::StoreError;
+use crate::json_text::JsonText;
 use crate::key::ResourceKey;
 use crate::stamp::Stamp;
 
@@ -24,27 +24,24 @@ const ETAG_HEX_LEN: usize = 32;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resource {
     key: ResourceKey,
-    body: Value,
-    json: String,
+    json: JsonText,
     version: i64,
     etag: EntityTag,
     stamp: Stamp,
 }
 
 impl Resource {
-    /// Builds a version of a record: serialises the body once and derives
-    /// the entity-tag from that text.
-    fn new_version(key: ResourceKey, body: Value, version: i64, stamp: Stamp) -> Result<Self, StoreError> {
-        let json = serde_json::to_string(&body).map_err(StoreError::Body)?;
-        let etag = entity_tag_for(version, &json);
-        Ok(Self {
+    /// Builds a version of a record from the text to store, deriving the
+    /// entity-tag from exactly that text.
+    fn new_version(key: ResourceKey, json: JsonText, version: i64, stamp: Stamp) -> Self {
+        let etag = entity_tag_for(version, json.as_str());
+        Self {
             key,
-            body,
             json,
             version,
             etag,
             stamp,
-        })
+        }
     }
 
     /// Rebuilds a record from the columns of its row, checking each one.
@@ -53,8 +50,8 @@ impl Resource {
             key: key.to_string(),
             problem,
         };
-        let body =
-            serde_json::from_str(&row.body).map_err(|e| corrupt(format!("body is not valid JSON: {e}")))?;
+        let json =
+            JsonText::from_stored(row.body).map_err(|e| corrupt(format!("body is not valid JSON: {e}")))?;
         let etag = EntityTag::strong(row.etag.as_bytes())
             .map_err(|e| corrupt(format!("entity-tag column is not a valid opaque-tag: {e}")))?;
         let stamp = Stamp::from_columns(row.last_modified, row.last_modified_us, row.shares_second)
@@ -69,8 +66,7 @@ impl Resource {
         }
         Ok(Self {
             key,
-            body,
-            json: row.body,
+            json,
             version: row.version,
             etag,
             stamp,
@@ -85,7 +81,7 @@ impl Resource {
             last_modified: self.stamp.second(),
             last_modified_us: self.stamp.micros_in_second(),
             shares_second: self.stamp.shares_second(),
-            body: self.json.clone(),
+            body: self.json.as_str().to_owned(),
         }
     }
 
@@ -94,15 +90,16 @@ impl Resource {
         &self.key
     }
 
-    /// The body as a JSON value.
-    pub fn body(&self) -> &Value {
-        &self.body
+    /// The body as the exact JSON text the entity-tag was computed from
+    /// (for a `PUT` or `POST`, the bytes the client sent): serve these
+    /// bytes (with `Content-Type: application/json`) so the strong
+    /// entity-tag names exactly what the client received.
+    pub fn json(&self) -> &str {
+        self.json.as_str()
     }
 
-    /// The body as the exact JSON text the entity-tag was computed from:
-    /// serve these bytes (with `Content-Type: application/json`) so the
-    /// strong entity-tag names exactly what the client received.
-    pub fn json(&self) -> &str {
+    /// The body as stored, for computing a new version from it.
+    pub fn json_text(&self) -> &JsonText {
         &self.json
     }
 
@@ -260,10 +257,10 @@ pub(crate) struct StoredRow {
 /// What a write's decision closure asks the store to do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    /// Store this body: create the resource, or replace it with the next
-    /// version. For PATCH, the closure computes the merged body from the
-    /// current one and returns it here.
-    Put(Value),
+    /// Store this body, byte for byte: create the resource, or replace it
+    /// with the next version. For PATCH, the closure computes the merged
+    /// body from the current one and returns it here.
+    Put(JsonText),
     /// Remove the resource. When it does not exist, nothing changes and the
     /// outcome is [`WriteOutcome::Absent`].
     Delete,
@@ -352,7 +349,7 @@ pub(crate) fn plan(
         (None, Change::Put(body)) => {
             let stamp = Stamp::after(removed, now);
             Ok(Plan::Insert {
-                next: Resource::new_version(key.clone(), body, 1, stamp)?,
+                next: Resource::new_version(key.clone(), body, 1, stamp),
                 tombstone_seen: removed.is_some(),
             })
         }
@@ -366,7 +363,7 @@ pub(crate) fn plan(
                 })?;
             let stamp = Stamp::after(Some(previous.stamp), now);
             Ok(Plan::Update {
-                next: Resource::new_version(key.clone(), body, version, stamp)?,
+                next: Resource::new_version(key.clone(), body, version, stamp),
                 expected_version: previous.version,
             })
         }

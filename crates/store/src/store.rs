@@ -4,10 +4,10 @@
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
 use uuid::{NoContext, Timestamp, Uuid};
 
 use crate::StoreError;
+use crate::json_text::JsonText;
 use crate::key::{CollectionName, ResourceKey};
 use crate::resource::{Change, Current, Resource, WriteOutcome};
 
@@ -40,7 +40,7 @@ const CREATE_ATTEMPTS: u32 = 3;
 /// against [`Current::validators`]:
 ///
 /// ```
-/// # use revalidate_store::{Change, MemoryStore, ResourceKey, Store, WriteOutcome};
+/// # use revalidate_store::{Change, JsonText, MemoryStore, ResourceKey, Store, WriteOutcome};
 /// # use revalidate_core::{HttpDate, Outcome, Preconditions};
 /// # use http::{HeaderMap, Method};
 /// # use std::time::{Duration, UNIX_EPOCH};
@@ -52,7 +52,7 @@ const CREATE_ATTEMPTS: u32 = 3;
 /// let mut headers = HeaderMap::new();
 /// headers.insert("if-none-match", "*".parse().unwrap()); // create-only
 /// let preconditions = Preconditions::from_headers(&headers);
-/// let body = serde_json::json!({"text": "hello"});
+/// let body = JsonText::parse(br#"{"text": "hello"}"#).unwrap();
 ///
 /// let outcome = store
 ///     .write(&key, now, |current| match preconditions.evaluate(&Method::PUT, &current.validators(date), date) {
@@ -91,7 +91,7 @@ pub trait Store: Send + Sync {
     fn create(
         &self,
         collection: &CollectionName,
-        body: Value,
+        body: JsonText,
         now: SystemTime,
     ) -> impl Future<Output = Result<Resource, StoreError>> + Send {
         async move {

@@ -4,11 +4,11 @@
 use http::{HeaderMap, Method};
 use revalidate_core::{EntityTag, Outcome, Preconditions};
 use revalidate_store::{
-    AnyStore, Change, CollectionName, Current, Resource, ResourceKey, Store, WriteOutcome,
+    AnyStore, Change, CollectionName, Current, JsonText, Resource, ResourceKey, Store, WriteOutcome,
 };
 use serde_json::{Value, json};
 
-use crate::support::{date, later, now};
+use crate::support::{date, later, now, value};
 
 /// Generates one test per case per backend.
 macro_rules! conformance {
@@ -52,6 +52,7 @@ conformance!(
     racing_creators_of_one_id_one_wins,
     concurrent_increments_lose_nothing,
     unicode_and_nested_bodies_round_trip,
+    json_text_is_stored_byte_for_byte,
 );
 
 fn key(id: &str) -> ResourceKey {
@@ -61,7 +62,7 @@ fn key(id: &str) -> ResourceKey {
 /// An unconditional PUT.
 async fn put(store: &AnyStore, key: &ResourceKey, body: Value) -> Resource {
     match store
-        .write(key, now(), |_| Ok::<_, ()>(Change::Put(body.clone())))
+        .write(key, now(), |_| Ok::<_, ()>(Change::Put(body.clone().into())))
         .await
         .unwrap()
     {
@@ -79,7 +80,7 @@ async fn put_if_match(
 ) -> WriteOutcome<&'static str> {
     store
         .write(key, now(), |current| match current.resource() {
-            Some(c) if c.etag().strong_eq(expected) => Ok(Change::Put(body.clone())),
+            Some(c) if c.etag().strong_eq(expected) => Ok(Change::Put(body.clone().into())),
             _ => Err("precondition failed"),
         })
         .await
@@ -89,11 +90,11 @@ async fn put_if_match(
 async fn create_with_generated_id_then_get_from_other_node(a: AnyStore, b: AnyStore) {
     let collection = CollectionName::new("notes").unwrap();
     let created = a
-        .create(&collection, json!({"text": "hello"}), now())
+        .create(&collection, json!({"text": "hello"}).into(), now())
         .await
         .unwrap();
     assert_eq!(created.version(), 1);
-    assert_eq!(created.body(), &json!({"text": "hello"}));
+    assert_eq!(value(&created), json!({"text": "hello"}));
     assert_eq!(created.json(), r#"{"text":"hello"}"#);
     assert_eq!(created.modified_at(), now(), "to the microsecond");
     assert_eq!(created.last_modified(date(now())), date(now()));
@@ -106,7 +107,7 @@ async fn create_with_generated_id_then_get_from_other_node(a: AnyStore, b: AnySt
 async fn put_creates_then_replaces(a: AnyStore, b: AnyStore) {
     let k = key("p");
     let first = a
-        .write(&k, now(), |_| Ok::<_, ()>(Change::Put(json!(1))))
+        .write(&k, now(), |_| Ok::<_, ()>(Change::Put(json!(1).into())))
         .await
         .unwrap();
     assert!(
@@ -114,21 +115,21 @@ async fn put_creates_then_replaces(a: AnyStore, b: AnyStore) {
         "{first:?}"
     );
     let second = b
-        .write(&k, now(), |_| Ok::<_, ()>(Change::Put(json!(2))))
+        .write(&k, now(), |_| Ok::<_, ()>(Change::Put(json!(2).into())))
         .await
         .unwrap();
     let WriteOutcome::Replaced(second) = second else {
         panic!("{second:?}")
     };
     assert_eq!(second.version(), 2);
-    assert_eq!(a.get(&k).await.unwrap().unwrap().body(), &json!(2));
+    assert_eq!(value(&a.get(&k).await.unwrap().unwrap()), json!(2));
 }
 
 async fn create_only_conflict(a: AnyStore, b: AnyStore) {
     let k = key("only-once");
     let create_only = |body: Value| {
         move |current: Current<'_>| match current.resource() {
-            None => Ok(Change::Put(body.clone())),
+            None => Ok(Change::Put(body.clone().into())),
             Some(_) => Err("exists"),
         }
     };
@@ -141,8 +142,8 @@ async fn create_only_conflict(a: AnyStore, b: AnyStore) {
     assert_eq!(refusal, "exists");
     let current = current.unwrap();
     assert_eq!(
-        current.body(),
-        &json!("first"),
+        value(&current),
+        json!("first"),
         "the refusal reports the state it saw"
     );
     assert_eq!(b.get(&k).await.unwrap().unwrap(), current, "nothing was written");
@@ -207,7 +208,7 @@ async fn patch_style_read_modify_write(a: AnyStore, b: AnyStore) {
             let Some(current) = current.resource() else {
                 return Err("not found");
             };
-            let mut merged = current.body().clone();
+            let mut merged = value(current);
             let (Value::Object(target), Value::Object(changes)) = (&mut merged, &patch) else {
                 return Err("not an object");
             };
@@ -218,14 +219,14 @@ async fn patch_style_read_modify_write(a: AnyStore, b: AnyStore) {
                     target.insert(name.clone(), value.clone());
                 }
             }
-            Ok(Change::Put(merged))
+            Ok(Change::Put(merged.into()))
         })
         .await
         .unwrap();
     let WriteOutcome::Replaced(patched) = outcome else {
         panic!("{outcome:?}")
     };
-    assert_eq!(patched.body(), &json!({"title": "final", "tags": ["x"]}));
+    assert_eq!(value(&patched), json!({"title": "final", "tags": ["x"]}));
     assert_eq!(a.get(&k).await.unwrap().unwrap(), patched);
 }
 
@@ -260,7 +261,7 @@ async fn last_modified_never_moves_backwards(a: AnyStore, b: AnyStore) {
     let k = key("dated");
     let ahead = later(100_000);
     let v1 = a
-        .write(&k, ahead, |_| Ok::<_, ()>(Change::Put(json!(1))))
+        .write(&k, ahead, |_| Ok::<_, ()>(Change::Put(json!(1).into())))
         .await
         .unwrap();
     let WriteOutcome::Created(v1) = v1 else {
@@ -271,7 +272,7 @@ async fn last_modified_never_moves_backwards(a: AnyStore, b: AnyStore) {
     // A node whose clock lags writes next: the time stays where it was,
     // and the version shares its second with v1.
     let v2 = b
-        .write(&k, now(), |_| Ok::<_, ()>(Change::Put(json!(2))))
+        .write(&k, now(), |_| Ok::<_, ()>(Change::Put(json!(2).into())))
         .await
         .unwrap();
     let WriteOutcome::Replaced(v2) = v2 else {
@@ -281,7 +282,7 @@ async fn last_modified_never_moves_backwards(a: AnyStore, b: AnyStore) {
     assert_eq!(v2.last_modified(date(ahead)), date(ahead));
     assert!(!v2.validators(date(ahead)).last_modified_is_strong(date(ahead)));
     let v3 = b
-        .write(&k, later(105_000), |_| Ok::<_, ()>(Change::Put(json!(3))))
+        .write(&k, later(105_000), |_| Ok::<_, ()>(Change::Put(json!(3).into())))
         .await
         .unwrap();
     let WriteOutcome::Replaced(v3) = v3 else {
@@ -312,7 +313,7 @@ async fn put_with(
     store
         .write(k, at, |current| {
             match preconditions.evaluate(&Method::PUT, &current.validators(today), today) {
-                Outcome::Proceed | Outcome::IgnoreRange => Ok(Change::Put(body.clone())),
+                Outcome::Proceed | Outcome::IgnoreRange => Ok(Change::Put(body.clone().into())),
                 refused => Err(refused),
             }
         })
@@ -370,7 +371,7 @@ async fn if_match_through_core_preconditions(a: AnyStore, b: AnyStore) {
     )
     .await;
     assert!(matches!(fifth, WriteOutcome::Replaced(_)), "{fifth:?}");
-    assert_eq!(b.get(&k).await.unwrap().unwrap().body(), &json!("six"));
+    assert_eq!(value(&b.get(&k).await.unwrap().unwrap()), json!("six"));
 }
 
 /// RFC 9110 §8.8.2.2 / §13.1.4: two writers read v1 (alone in its second,
@@ -424,7 +425,7 @@ async fn two_writers_with_the_same_if_unmodified_since_never_both_win(a: AnyStor
     )
     .await;
     assert!(matches!(retry, WriteOutcome::Replaced(_)), "{retry:?}");
-    assert_eq!(a.get(&k).await.unwrap().unwrap().body(), &json!({"v": "b"}));
+    assert_eq!(value(&a.get(&k).await.unwrap().unwrap()), json!({"v": "b"}));
 }
 
 /// A delete and a re-creation within the second of the version a client
@@ -446,7 +447,7 @@ async fn delete_and_recreate_in_one_second_then_a_stale_if_unmodified_since_is_r
         .write(&k, later(30), |current| {
             assert!(current.resource().is_none());
             assert_eq!(current.removed_at(), Some(later(20)), "the tombstone is seen");
-            Ok::<_, ()>(Change::Put(json!("second life")))
+            Ok::<_, ()>(Change::Put(json!("second life").into()))
         })
         .await
         .unwrap();
@@ -463,7 +464,7 @@ async fn delete_and_recreate_in_one_second_then_a_stale_if_unmodified_since_is_r
         let write = put_with(&b, &k, at, &[("if-unmodified-since", &stale)], json!("lost")).await;
         assert!(refused(&write), "at {:?}: {write:?}", date(at));
     }
-    assert_eq!(a.get(&k).await.unwrap().unwrap().body(), &json!("second life"));
+    assert_eq!(value(&a.get(&k).await.unwrap().unwrap()), json!("second life"));
 }
 
 /// A client read a version, another deleted it: the first client's PUT
@@ -544,7 +545,7 @@ async fn racing_creators_of_one_id_one_wins(a: AnyStore, b: AnyStore) {
                 tokio::spawn(async move {
                     store
                         .write(&k, now(), |current| match current.resource() {
-                            None => Ok(Change::Put(json!(i))),
+                            None => Ok(Change::Put(json!(i).into())),
                             Some(_) => Err(()),
                         })
                         .await
@@ -582,11 +583,11 @@ async fn concurrent_increments_lose_nothing(a: AnyStore, b: AnyStore) {
                 let mut refusals = 0u64;
                 while successes < INCREMENTS {
                     let seen = store.get(&k).await.unwrap().unwrap();
-                    let count = seen.body()["count"].as_u64().unwrap();
+                    let count = value(&seen)["count"].as_u64().unwrap();
                     let outcome = store
                         .write(&k, now(), |current| match current.resource() {
                             Some(c) if c.etag().strong_eq(seen.etag()) => {
-                                Ok(Change::Put(json!({"count": count + 1})))
+                                Ok(Change::Put(json!({"count": count + 1}).into()))
                             }
                             _ => Err(()),
                         })
@@ -609,7 +610,7 @@ async fn concurrent_increments_lose_nothing(a: AnyStore, b: AnyStore) {
     let last = b.get(&k).await.unwrap().unwrap();
     assert_eq!(successes, TASKS * INCREMENTS);
     assert_eq!(
-        last.body()["count"].as_u64().unwrap(),
+        value(&last)["count"].as_u64().unwrap(),
         successes,
         "no update was lost"
     );
@@ -627,8 +628,49 @@ async fn unicode_and_nested_bodies_round_trip(a: AnyStore, b: AnyStore) {
         let k = key(&format!("body-{i}"));
         let written = put(&a, &k, body.clone()).await;
         let read = b.get(&k).await.unwrap().unwrap();
-        assert_eq!(read.body(), &body, "body {i}");
+        assert_eq!(value(&read), body, "body {i}");
         assert_eq!(read.json(), written.json(), "body {i}: same bytes");
         assert_eq!(read.etag(), written.etag(), "body {i}");
+    }
+}
+
+/// RFC 9110 §9.3.4: the store keeps a document's bytes as sent (no parse
+/// and re-serialise), so the tag computed at the write names the bytes the
+/// other node reads back, and is the same there.
+async fn json_text_is_stored_byte_for_byte(a: AnyStore, b: AnyStore) {
+    let texts: [&[u8]; 5] = [
+        b"{ \"b\" : 1.0 ,\n\t\"a\": [ 1e2, -0, 10.50 ] }\n",
+        br#"{"z":1,"a":2,"z2":{"y":null,"b":false}}"#,
+        br#"["\u00e9", "\u00E9", "\ud83d\ude00", "\/", "caf\u00e9"]"#,
+        b"  \"just a string\"  ",
+        br#"{"big":123456789012345678901234567890,"small":1.0000000000000000000001}"#,
+    ];
+    for (i, sent) in texts.into_iter().enumerate() {
+        let k = key(&format!("text-{i}"));
+        let text = JsonText::parse(sent).unwrap();
+        let outcome = a
+            .write(&k, now(), |_| Ok::<_, ()>(Change::Put(text.clone())))
+            .await
+            .unwrap();
+        let WriteOutcome::Created(written) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(
+            written.json().as_bytes(),
+            sent,
+            "text {i}: the write keeps the bytes"
+        );
+        assert_eq!(
+            written.etag(),
+            &revalidate_store::entity_tag_for(1, std::str::from_utf8(sent).unwrap()),
+            "text {i}: the tag is computed from the bytes sent"
+        );
+        let read = b.get(&k).await.unwrap().unwrap();
+        assert_eq!(
+            read.json().as_bytes(),
+            sent,
+            "text {i}: the other node reads the same bytes"
+        );
+        assert_eq!(read.etag(), written.etag(), "text {i}: one tag on both nodes");
     }
 }

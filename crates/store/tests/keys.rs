@@ -142,11 +142,11 @@ async fn generated_ids_are_valid_keys_and_distinct() {
     let store = MemoryStore::new();
     let collection = revalidate_store::CollectionName::new("notes").unwrap();
     let a = store
-        .create(&collection, serde_json::json!(1), crate::support::now())
+        .create(&collection, serde_json::json!(1).into(), crate::support::now())
         .await
         .unwrap();
     let b = store
-        .create(&collection, serde_json::json!(1), crate::support::now())
+        .create(&collection, serde_json::json!(1).into(), crate::support::now())
         .await
         .unwrap();
     assert_ne!(a.key(), b.key());

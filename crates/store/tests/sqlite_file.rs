@@ -3,7 +3,7 @@
 use revalidate_store::{Change, ResourceKey, SqliteStore, Store, WriteOutcome, open};
 use serde_json::json;
 
-use crate::support::now;
+use crate::support::{now, value};
 
 #[tokio::test]
 async fn reopened_sqlite_file_keeps_data_and_etags() {
@@ -13,7 +13,7 @@ async fn reopened_sqlite_file_keeps_data_and_etags() {
     let written = {
         let store = SqliteStore::open_path(&path).await.unwrap();
         let outcome = store
-            .write(&key, now(), |_| Ok::<_, ()>(Change::Put(json!({"a": 1}))))
+            .write(&key, now(), |_| Ok::<_, ()>(Change::Put(json!({"a": 1}).into())))
             .await
             .unwrap();
         let WriteOutcome::Created(written) = outcome else {
@@ -98,7 +98,7 @@ async fn old_row_after_migration(store: &revalidate_store::AnyStore) {
     use revalidate_core::LastModifiedStrength;
     let key = ResourceKey::new("notes", "old").unwrap();
     let read = store.get(&key).await.unwrap().unwrap();
-    assert_eq!(read.body(), &json!({"old": true}));
+    assert_eq!(value(&read), json!({"old": true}));
     assert_eq!(
         read.etag(),
         &revalidate_store::entity_tag_for(3, r#"{"old":true}"#)

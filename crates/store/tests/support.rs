@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use revalidate_core::HttpDate;
-use revalidate_store::{AnyStore, MemoryStore, PostgresStore, SqliteStore};
+use revalidate_store::{AnyStore, MemoryStore, PostgresStore, Resource, SqliteStore};
 
 /// The backends of the conformance suite.
 #[derive(Clone, Copy, Debug)]
@@ -16,6 +16,11 @@ pub(crate) enum Backend {
 }
 
 pub(crate) const PG_URL_VAR: &str = "REVALIDATE_TEST_PG_URL";
+
+/// A record's body parsed as a value.
+pub(crate) fn value(resource: &Resource) -> serde_json::Value {
+    resource.json_text().to_value().unwrap()
+}
 
 /// A fixed "now" for writes, 250 ms into a second; tests add to it.
 pub(crate) fn now() -> SystemTime {

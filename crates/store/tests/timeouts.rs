@@ -29,7 +29,7 @@ fn options() -> StoreOptions {
 async fn write(store: &AnyStore, key: &ResourceKey) -> Result<WriteOutcome<()>, StoreError> {
     tokio::time::timeout(
         HANG,
-        store.write(key, now(), |_| Ok(Change::Put(json!({"n": 1})))),
+        store.write(key, now(), |_| Ok(Change::Put(json!({"n": 1}).into()))),
     )
     .await
     .expect("a write blocked by a lock must fail within the store's timeout, not hang")

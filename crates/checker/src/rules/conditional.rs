@@ -89,7 +89,7 @@ pub(super) fn check_not_modified(
 }
 
 /// A conditional `GET` answered neither 200 nor 304.
-fn odd_status(probe: &ProbeKind, response: &RecordedResponse, out: &mut Findings) {
+pub(super) fn odd_status(probe: &ProbeKind, response: &RecordedResponse, out: &mut Findings) {
     out.push(
         &finding::CONDITIONAL_STATUS,
         format!("{probe} answered {}", response.status),
@@ -181,6 +181,52 @@ pub(super) fn check(recording: &Recording, initial: &RecordedResponse, out: &mut
             _ => odd_status(&before, response, out),
         }
     }
+    let after = ProbeKind::IfModifiedSince(ImsForm::AfterLastModified);
+    if let Some(response) = recording.response(&after) {
+        match response.status {
+            StatusCode::NOT_MODIFIED => check_not_modified(initial, response, &after, out),
+            // §13.1.3: "If the selected representation's last modification
+            // date is earlier or equal to the date provided in the field
+            // value, the condition is false" — earlier here, so 304. Only a
+            // fault of its own when the equal date works (else the plain
+            // `if-modified-since-ignored` says it).
+            status
+                if status.is_success()
+                    && super::answered(
+                        recording,
+                        &ProbeKind::IfModifiedSince(ImsForm::AtLastModified),
+                        304,
+                    ) =>
+            {
+                out.push(
+                    &finding::IMS_LATER_IGNORED,
+                    format!(
+                        "If-Modified-Since: {} (later than Last-Modified {}) answered {status}",
+                        sent_field(recording, &after, "if-modified-since"),
+                        initial.joined("last-modified").unwrap_or_default()
+                    ),
+                );
+            }
+            status if status.is_success() => {}
+            _ => odd_status(&after, response, out),
+        }
+    }
+    let invalid = ProbeKind::IfModifiedSince(ImsForm::Invalid);
+    if let Some(response) = recording.response(&invalid) {
+        match response.status {
+            // §13.1.3: "A recipient MUST ignore the If-Modified-Since header
+            // field if the received field value is not a valid HTTP-date".
+            StatusCode::NOT_MODIFIED => out.push(
+                &finding::IMS_NOT_IGNORED_WITH_INM,
+                format!(
+                    "If-Modified-Since: {} (not a date) answered 304; the field must be ignored",
+                    sent_field(recording, &invalid, "if-modified-since")
+                ),
+            ),
+            status if status.is_success() => {}
+            _ => odd_status(&invalid, response, out),
+        }
+    }
     if let Some(response) = recording.response(&ProbeKind::InmWithIms) {
         // §13.1.3: "A recipient MUST ignore If-Modified-Since if the request
         // contains an If-None-Match header field".
@@ -226,4 +272,13 @@ pub(super) fn check(recording: &Recording, initial: &RecordedResponse, out: &mut
         }
         check_not_modified(initial, raw, &ProbeKind::RawNotModified, out);
     }
+}
+
+/// The value of `field` as the probe of `kind` sent it, for messages.
+pub(super) fn sent_field(recording: &Recording, kind: &ProbeKind, field: &str) -> String {
+    recording
+        .exchange(kind)
+        .and_then(|e| e.request.headers.get(field))
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default()
 }

@@ -11,6 +11,7 @@ mod encoding;
 mod freshness;
 mod headers;
 mod nodes;
+mod preconditions;
 mod requests;
 mod validators;
 mod writes;
@@ -60,6 +61,7 @@ pub fn evaluate(recording: &Recording) -> Vec<Finding> {
     }
     validators::check(recording, initial, &mut out);
     conditional::check(recording, initial, &mut out);
+    preconditions::check(recording, initial, &mut out);
     requests::check(recording, initial, &mut out);
     encoding::check(recording, initial, &mut out);
     headers::check(initial, &mut out);

@@ -106,6 +106,21 @@ pub(super) fn check(recording: &Recording, initial: &RecordedResponse, out: &mut
                 &finding::NO_428_POLICY,
                 format!("a PUT without any precondition answered {}", response.status),
             );
+        } else if matches!(response.status.as_u16(), 304 | 412)
+            && let Some(ims) = recording
+                .exchange(&ProbeKind::Write(WriteStep::Unconditional))
+                .and_then(|e| e.request.headers.get("if-modified-since"))
+        {
+            // §13.1.3: "A recipient MUST ignore the If-Modified-Since header
+            // field if [...] the request method is neither GET nor HEAD."
+            out.push(
+                &finding::IMS_NOT_IGNORED_WITH_INM,
+                format!(
+                    "a PUT whose only condition was If-Modified-Since: {} answered {}; the field applies to GET and HEAD only",
+                    String::from_utf8_lossy(ims.as_bytes()),
+                    response.status
+                ),
+            );
         }
     }
     let (Some(a), Some(b)) = (
