@@ -285,81 +285,107 @@ impl AdminTarget for OriginAdmin {
 
 /// Serves `app` on `listener` (and the admin endpoints on their own
 /// listener, if any) with the default connection limits until `shutdown`
-/// resolves; see [`serve_with`].
+/// resolves; see [`AppServer`] for the rest.
 pub async fn serve(
     listener: TcpListener,
     app: App,
     admin: Option<(TcpListener, OriginAdmin)>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    serve_with(listener, app, admin, ListenerConfig::default(), shutdown).await
+    AppServer::new(listener, app).admin(admin).serve(shutdown).await
 }
 
-/// Serves `app` on `listener` (and the admin endpoints on their own
-/// listener, if any)
-/// through the front door ([`revalidate_listener::FrontDoor`]: header,
-/// idle and send timeouts, the connection cap, lingering close, counted in
-/// `revalidate_connections_*`) until `shutdown` resolves; then stops
-/// accepting, closes idle connections and lets requests in flight finish.
-/// The admin listener's `/healthz` answers `503` from the moment
-/// `shutdown` resolves until then, and the admin listener stops last.
-pub async fn serve_with(
+/// The application's listeners, set up one piece at a time: the public
+/// one (and its front door's limits), a TLS one, the admin one, an access
+/// log. [`AppServer::serve`] serves until shutdown.
+#[must_use = "an AppServer does nothing until served"]
+pub struct AppServer {
     listener: TcpListener,
     app: App,
-    admin: Option<(TcpListener, OriginAdmin)>,
     front_door: ListenerConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    serve_with_tls(listener, None, app, admin, front_door, shutdown).await
-}
-
-/// [`serve_with`], and the same application on `tls` (HTTP/2 and
-/// HTTP/1.1 by ALPN, see [`revalidate_listener::tls`]) when given, under
-/// the same connection cap and counters.
-pub async fn serve_with_tls(
-    listener: TcpListener,
     tls: Option<TlsListener>,
-    app: App,
     admin: Option<(TcpListener, OriginAdmin)>,
-    front_door: ListenerConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    serve_logged(listener, tls, app, admin, front_door, None, shutdown).await
-}
-
-/// [`serve_with_tls`], logging each request of the application's
-/// listeners (not the admin listener's) to `access_log`, which is written
-/// out when serving ends.
-pub async fn serve_logged(
-    listener: TcpListener,
-    tls: Option<TlsListener>,
-    app: App,
-    admin: Option<(TcpListener, OriginAdmin)>,
-    front_door: ListenerConfig,
     access_log: Option<AccessLog>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    let health = Health::new();
-    let admin = admin
-        .map(|(listener, target)| AdminServer::spawn(listener, front_door, Arc::new(target), health.clone()));
-    app.inner.metrics.spawn_upkeep();
-    let counters = app.inner.metrics.connection_metrics();
-    let service = app.into_hyper_service();
-    let mut door = FrontDoor::new(listener, front_door).with_metrics(counters);
-    if let Some(tls) = tls {
-        door = door.with_tls(tls);
+}
+
+impl AppServer {
+    /// `app` on `listener`, with the default front door and nothing else.
+    pub fn new(listener: TcpListener, app: App) -> Self {
+        Self {
+            listener,
+            app,
+            front_door: ListenerConfig::default(),
+            tls: None,
+            admin: None,
+            access_log: None,
+        }
     }
-    if let Some(log) = access_log {
-        door = door.with_access_log(log);
+
+    /// The front door's limits ([`revalidate_listener::FrontDoor`]: header,
+    /// idle and send timeouts, the connection cap, lingering close,
+    /// counted in `revalidate_connections_*`).
+    pub fn front_door(mut self, front_door: ListenerConfig) -> Self {
+        self.front_door = front_door;
+        self
     }
-    let served = door
-        .serve(move |_| service.clone(), health.drain_on(shutdown))
-        .await;
-    // The public listener has drained: the admin listener stops too.
-    if let Some(admin) = admin {
-        admin.stop().await?;
+
+    /// The same application on `tls` too (HTTP/2 and HTTP/1.1 by ALPN, see
+    /// [`revalidate_listener::tls`]), under the same connection cap and
+    /// counters.
+    pub fn tls(mut self, tls: Option<TlsListener>) -> Self {
+        self.tls = tls;
+        self
     }
-    served
+
+    /// The admin endpoints on their own listener: its `/healthz` answers
+    /// `503` from the moment shutdown begins until the public listener has
+    /// drained, and it stops last.
+    pub fn admin(mut self, admin: Option<(TcpListener, OriginAdmin)>) -> Self {
+        self.admin = admin;
+        self
+    }
+
+    /// Each request of the application's listeners (not the admin
+    /// listener's) logged to `access_log`, written out when serving ends.
+    pub fn access_log(mut self, access_log: Option<AccessLog>) -> Self {
+        self.access_log = access_log;
+        self
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, closes idle
+    /// connections and lets requests in flight finish.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let Self {
+            listener,
+            app,
+            front_door,
+            tls,
+            admin,
+            access_log,
+        } = self;
+        let health = Health::new();
+        let admin = admin.map(|(listener, target)| {
+            AdminServer::spawn(listener, front_door, Arc::new(target), health.clone())
+        });
+        app.inner.metrics.spawn_upkeep();
+        let counters = app.inner.metrics.connection_metrics();
+        let service = app.into_hyper_service();
+        let mut door = FrontDoor::new(listener, front_door).with_metrics(counters);
+        if let Some(tls) = tls {
+            door = door.with_tls(tls);
+        }
+        if let Some(log) = access_log {
+            door = door.with_access_log(log);
+        }
+        let served = door
+            .serve(move |_| service.clone(), health.drain_on(shutdown))
+            .await;
+        // The public listener has drained: the admin listener stops too.
+        if let Some(admin) = admin {
+            admin.stop().await?;
+        }
+        served
+    }
 }
 
 /// Binds a listener, with the address in the error message.
@@ -496,16 +522,13 @@ impl Origin {
             (Some(listener), Some(admin)) => Some((listener, admin)),
             _ => None,
         };
-        let served = serve_logged(
-            listener,
-            tls,
-            self.app,
-            admin,
-            self.front_door,
-            self.access_log,
-            shutdown,
-        )
-        .await;
+        let served = AppServer::new(listener, self.app)
+            .front_door(self.front_door)
+            .tls(tls)
+            .admin(admin)
+            .access_log(self.access_log)
+            .serve(shutdown)
+            .await;
         if let Err(e) = self.static_files.persist_index() {
             tracing::warn!(error = %e, "could not save the ETag index");
         }
