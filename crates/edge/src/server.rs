@@ -13,16 +13,19 @@ use std::time::Duration;
 
 use http::Request;
 use revalidate_listener::admin::ChecksFuture;
+use revalidate_listener::reload::{ReloadRequests, spawn_reloader};
 use revalidate_listener::{
     AccessLog, AdminServer, AdminTarget, Check, FrontDoor, Health, ListenerConfig, OperatorSignals, Peer,
     RequestBody, TlsListener,
 };
 use tokio::net::TcpListener;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, EdgeConfig};
 use crate::entry::DecodedEntry;
 use crate::proxy::Edge;
+use crate::sites::Sites;
+use crate::sites::reload::{ConfigReload, ReadConfig};
 use crate::storage::{
     AnyStorage, HybridConfig, HybridStorage, MemoryConfig, MemoryStorage, Storage, StorageError,
 };
@@ -68,19 +71,23 @@ fn object_limit(configured: u64, memory: u64) -> u64 {
     configured.min(memory / 8).max(1)
 }
 
-/// The edge a configuration describes, on the system clock.
-pub async fn open(config: &EdgeConfig) -> Result<Edge, StartError> {
+/// The edge a configuration describes (its sites over one storage), on
+/// the system clock.
+pub async fn open(config: &EdgeConfig) -> Result<Sites, StartError> {
     config.validate()?;
     let storage = open_storage(config).await?;
-    let settings = config.edge_settings()?;
-    Ok(Edge::new(settings, storage, Arc::new(SystemClock)))
+    Ok(crate::sites::config::open(
+        config,
+        storage,
+        Arc::new(SystemClock),
+    )?)
 }
 
 /// Serves `edge` on `listener` with the default connection limits and
 /// `max_header_bytes` until `shutdown` resolves; see [`serve_with`].
 pub async fn serve(
     listener: TcpListener,
-    edge: Edge,
+    edge: impl Into<Sites>,
     max_header_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -99,7 +106,7 @@ pub async fn serve(
 /// request head above `max_header_bytes` gets `431` from hyper.
 pub async fn serve_with(
     listener: TcpListener,
-    edge: Edge,
+    edge: impl Into<Sites>,
     front_door: ListenerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -113,7 +120,7 @@ pub async fn serve_with(
 pub async fn serve_with_tls(
     listener: TcpListener,
     tls: Option<TlsListener>,
-    edge: Edge,
+    edge: impl Into<Sites>,
     front_door: ListenerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -128,7 +135,7 @@ pub async fn serve_with_admin(
     listener: TcpListener,
     tls: Option<TlsListener>,
     admin: Option<TcpListener>,
-    edge: Edge,
+    edge: impl Into<Sites>,
     front_door: ListenerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -142,27 +149,29 @@ pub async fn serve_logged(
     listener: TcpListener,
     tls: Option<TlsListener>,
     admin: Option<TcpListener>,
-    edge: Edge,
+    edge: impl Into<Sites>,
     front_door: ListenerConfig,
     access_log: Option<AccessLog>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let edge = edge.with_upstream_in_responses(access_log.is_some());
+    let sites = edge.into().with_upstream_in_responses(access_log.is_some());
     let health = Health::new();
     let admin = admin.map(|admin| {
-        let target = Arc::new(EdgeAdmin { edge: edge.clone() });
+        let target = Arc::new(EdgeAdmin { sites: sites.clone() });
         AdminServer::spawn(admin, front_door, target, health.clone())
     });
-    edge.metrics().spawn_upkeep();
+    sites.registry().spawn_upkeep();
     let shutdown = health.drain_on(shutdown);
-    let (plain, secure) = (edge.clone(), edge.for_tls());
+    let serving = sites.clone();
     let make_service = move |peer: Peer| {
-        let edge = if peer.tls { secure.clone() } else { plain.clone() };
-        let addr: SocketAddr = peer.addr;
-        hyper::service::service_fn(move |request: Request<RequestBody>| edge.respond(request, Some(addr)))
+        let sites = serving.clone();
+        let (addr, tls): (SocketAddr, bool) = (peer.addr, peer.tls);
+        hyper::service::service_fn(move |request: Request<RequestBody>| {
+            sites.respond(request, Some(addr), tls)
+        })
     };
     let mut door = FrontDoor::new(listener, front_door)
-        .with_metrics(edge.metrics().connection_metrics())
+        .with_metrics(sites.registry().connection_metrics())
         // A client's request may hold a connection to the origin as well.
         .with_fds_per_connection(2);
     if let Some(tls) = tls {
@@ -178,7 +187,7 @@ pub async fn serve_logged(
     {
         tracing::warn!(error = %e, "the admin listener failed");
     }
-    if let Err(e) = edge.storage().close().await {
+    if let Err(e) = sites.storage().close().await {
         tracing::warn!(error = %e, "could not close the cache storage cleanly");
     }
     served
@@ -186,12 +195,12 @@ pub async fn serve_logged(
 
 /// What the edge shows on its admin listener.
 struct EdgeAdmin {
-    edge: Edge,
+    sites: Sites,
 }
 
 impl AdminTarget for EdgeAdmin {
     fn metrics(&self) -> String {
-        self.edge.render_metrics()
+        self.sites.render_metrics()
     }
 
     /// The storage answers (its statistics are read); the origin's last
@@ -200,7 +209,7 @@ impl AdminTarget for EdgeAdmin {
     /// each still serves what it holds).
     fn readiness(&self, _budget: Duration) -> ChecksFuture<'_> {
         Box::pin(async move {
-            let stats = self.edge.storage().stats();
+            let stats = self.sites.storage().stats();
             let storage = Check::ok(
                 "storage",
                 format!(
@@ -208,13 +217,23 @@ impl AdminTarget for EdgeAdmin {
                     stats.memory_entries, stats.memory_bytes
                 ),
             );
-            let origin = match self.edge.metrics().last_origin_contact() {
+            let table = self.sites.table();
+            let contact = |edge: &Edge| match edge.metrics().last_origin_contact() {
                 None => "no request sent yet".to_owned(),
                 Some(contact) => format!(
                     "last answer {} ({} ms ago)",
                     contact.status_class,
                     contact.ago.as_millis()
                 ),
+            };
+            // One check for every site's origin: each check name appears once.
+            let origin = match table.sites() {
+                [site] => contact(site.edge()),
+                sites => sites
+                    .iter()
+                    .map(|site| format!("{}: {}", site.edge().site(), contact(site.edge())))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             };
             vec![storage, Check::ok("origin", origin)]
         })
@@ -234,10 +253,20 @@ pub async fn run(
     config: EdgeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    run_reloadable(config, None, shutdown).await
+}
+
+/// [`run`], and with `read` the configuration is read again with it and
+/// put in force on each `SIGHUP` ([`crate::sites::reload`]).
+pub async fn run_reloadable(
+    config: EdgeConfig,
+    read: Option<ReadConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     config.validate()?;
     // SIGHUP and SIGUSR1 are handled only by a server that has something
     // to reload or reopen; otherwise they keep their default action.
-    let signals = match config.tls.enabled() || config.access_log.enabled() {
+    let signals = match config.tls.enabled() || config.access_log.enabled() || read.is_some() {
         true => Some(OperatorSignals::install()?),
         false => None,
     };
@@ -251,7 +280,18 @@ pub async fn run(
         true => Some(AccessLog::open(&config.access_log, signals.as_ref())?),
         false => None,
     };
-    let edge = open(&config).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sites = crate::sites::config::open(&config, open_storage(&config).await?, Arc::clone(&clock))?;
+    // Answers SIGHUP until serving ends (dropped with this function).
+    let _reloader = match (read, &signals) {
+        (Some(read), Some(signals)) => {
+            let requests =
+                ReloadRequests::install(Some(signals), &[], revalidate_listener::reload::DEBOUNCE)?;
+            let target = Arc::new(ConfigReload::new(sites.clone(), clock, config.clone(), read));
+            Some(spawn_reloader(requests, target))
+        }
+        _ => None,
+    };
     let listener = bind(config.listen).await?;
     let admin = match config.admin.listen.addr() {
         Some(addr) => Some(bind(addr).await?),
@@ -273,12 +313,12 @@ pub async fn run(
         );
     }
     print!("{lines}");
-    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), admin = ?admin.as_ref().and_then(|admin| admin.local_addr().ok()), origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
+    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), admin = ?admin.as_ref().and_then(|admin| admin.local_addr().ok()), sites = config.sites.len().max(1), origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
     serve_logged(
         listener,
         tls,
         admin,
-        edge,
+        sites,
         config.listener(),
         access_log,
         shutdown,

@@ -23,7 +23,7 @@ use super::lookup::{Ask, Found};
 use super::render;
 use super::setup::Edge;
 use crate::body::{BoxError, ChannelBody, EdgeBody, OriginBody, boxed, empty};
-use crate::decide::{Declined, client_plan, declines_to_store, surrogate_tags};
+use crate::decide::{Declined, client_plan, declines_to_store};
 use crate::entry::{DecodedEntry, Meta, ResponseEntry, VaryIndex};
 use crate::flight::{Flight, Landed, Product, land};
 use crate::forward::fill_headers;
@@ -178,7 +178,7 @@ impl Edge {
                     Some(encoded) => {
                         let object = StoredObject::new(
                             ask.key.clone(),
-                            surrogate_tags(&entry.head.headers),
+                            self.site_tags(&entry.head.headers),
                             encoded,
                             found.object.body.clone(),
                         )
@@ -376,7 +376,7 @@ impl Edge {
         };
         let head = ObjectHead {
             url: ask.key.clone(),
-            tags: surrogate_tags(&meta.headers),
+            tags: self.site_tags(&meta.headers),
             meta: Meta::Response(meta.clone()).encode(),
             size_hint,
             purge_generation: Some(purge_generation),
