@@ -59,6 +59,10 @@
 //! [cache_key]                      # optional, one site only (see revalidate_edge::sites::key)
 //! query = "keep"                   # "keep", "sort" or "ignore"
 //! drop = []                        # parameter names (globs) removed: ["utm_*", "fbclid"]
+//! [[ttl]]                          # optional, repeatable, one site only (see revalidate_edge::sites::ttl)
+//! path = "/static/*"               # the first rule whose glob matches the path applies
+//! default_ttl_s = 86400            # lifetime of responses without one (a §4.2.2 heuristic)
+//! override_ttl_s = 600             # DEVIATION(ttl-override): whatever the origin says
 //!
 //! # Several sites instead of `origin` (see revalidate_edge::sites::config):
 //! # [[sites]]
@@ -164,6 +168,8 @@ pub struct EdgeConfig {
     pub admin: revalidate_listener::AdminSettings,
     /// Without `[[sites]]`: what the cache key keeps of the query.
     pub cache_key: crate::sites::KeyConfig,
+    /// Without `[[sites]]`: lifetimes by path ([`crate::sites::ttl`]).
+    pub ttl: Vec<crate::sites::TtlRuleConfig>,
     /// `[[sites]]`: several sites chosen by host ([`crate::sites::config`]);
     /// empty: one site answering every host with `origin`.
     pub sites: Vec<crate::sites::config::SiteConfig>,
@@ -200,6 +206,7 @@ impl Default for EdgeConfig {
                 listen: revalidate_listener::AdminListen::On(DEFAULT_ADMIN_LISTEN),
             },
             cache_key: crate::sites::KeyConfig::default(),
+            ttl: Vec::new(),
             sites: Vec::new(),
         }
     }

@@ -10,7 +10,7 @@
 //! | module | role |
 //! |---|---|
 //! | [`proxy`] | [`Edge`], the state machine: route, look up, follow the core's reuse decision, collapse, serve, revalidate or fetch; it alone counts, writes `Cache-Status` and (with an access log) tells the log its verdict and the origin's status and time (an `Upstream` response extension) (the field name [`revalidate_core::cache::CACHE_STATUS`] and its value [`revalidate_core::cache::CacheStatus`] are the core's). Rooms: `setup` (the edge value), `lookup` (the stored response a request selects; `Ask`, one request, with what its log line will say), `render` (pure response builders), `fill` (fetch, revalidate, store while streaming), `pass` (other methods, §4.4 invalidation) |
-//! | [`sites`] | several sites per edge: [`Sites`] routes each request by host to its site's [`Edge`] (`421` for another host, `400` without a usable `Host`); rooms: `table` (host patterns and the pure lookup), `key` (a site's cache-key rules: query sorted, ignored, parameters dropped), `config` (`[[sites]]`) |
+//! | [`sites`] | several sites per edge: [`Sites`] routes each request by host to its site's [`Edge`] (`421` for another host, `400` without a usable `Host`); rooms: `table` (host patterns and the pure lookup), `key` (a site's cache-key rules: query sorted, ignored, parameters dropped), `ttl` (lifetimes by path), `config` (`[[sites]]`), `reload` (`SIGHUP`: the configuration read again and the table swapped) |
 //! | [`decide`] | the edge's own pure decisions: routing, the cache key, the core's answer plan for a client, what the edge declines to store |
 //! | [`forward`] | the header sets sent to the origin |
 //! | [`entry`] | what a stored object's meta bytes hold (the core's [`StoredHead`](revalidate_core::cache::StoredHead), or a `Vary` index) and what a lookup derives from them once ([`entry::DecodedEntry`], kept in the object's slot in the storage) |
@@ -155,7 +155,10 @@
 //!
 //! # Deviations
 //!
-//! None (`grep -rn DEVIATION crates/edge`).
+//! None of its own (`grep -rn DEVIATION crates/edge`). An operator who
+//! configures `override_ttl_s` ([`sites::ttl`]) turns on the core's
+//! `DEVIATION(ttl-override)`: that path's lifetime is the configured one
+//! whatever the origin says.
 //!
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 //! [RFC 9110 §7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-7.2

@@ -373,7 +373,10 @@ impl Edge {
             Lookup::Miss => return Next::Forward((Forward::UriMiss, None, None)),
         };
         Next::Answer(
-            match found.entry.reuse_decision(&self.inner.cache, &ask.headers, now) {
+            match found
+                .entry
+                .reuse_decision(self.cache_for(ask.uri.path()), &ask.headers, now)
+            {
                 Reuse::Fresh { age } => {
                     let (outcome, label) = match waited_for {
                         None => (Outcome::Hit, Label::Hit),
@@ -623,7 +626,12 @@ impl Edge {
     ) -> Response<EdgeBody> {
         let now = self.now();
         if let Some(found) = found
-            && stale_if_error_allows(&self.inner.cache, &found.entry.head.view(), &ask.headers, now)
+            && stale_if_error_allows(
+                self.cache_for(ask.uri.path()),
+                &found.entry.head.view(),
+                &ask.headers,
+                now,
+            )
         {
             self.count(ask, Outcome::Stale);
             self.inner.metrics.stale(StaleReason::IfError);

@@ -520,3 +520,69 @@ async fn a_reload_under_load_fails_no_request() {
         "site a's new misses reach its new origin"
     );
 }
+
+/// `[[ttl]]` rules by path: a default lifetime for responses without one
+/// (a §4.2.2 heuristic), and an override of the origin's
+/// (DEVIATION(ttl-override)) that still leaves `no-store` alone.
+#[tokio::test]
+async fn ttl_rules_give_paths_a_default_or_an_overriding_lifetime() {
+    let clock = clock();
+    let origin = TestOrigin::start(Arc::clone(&clock), |seen| match seen.path.as_str() {
+        "/static/app.js" | "/plain" => Reply::ok("no lifetime"),
+        "/feed/private" => Reply::ok("secret").header("cache-control", "no-store"),
+        _ => Reply::ok("an hour").header("cache-control", "max-age=3600"),
+    })
+    .await;
+    let text = format!(
+        "origin = \"http://{}\"\n\
+         [[ttl]]\npath = \"/static/*\"\ndefault_ttl_s = 100\n\
+         [[ttl]]\npath = \"/feed*\"\noverride_ttl_s = 5\n",
+        origin.addr
+    );
+    let config = config(&text).unwrap();
+    let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
+    let edge_clock: Arc<dyn Clock> = clock.clone();
+    let sites = revalidate_edge::sites::config::open(&config, storage.into(), edge_clock).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(revalidate_edge::server::serve(
+        listener,
+        sites,
+        16 * 1024,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let http = reqwest::Client::new();
+    let cache_status = |path: &'static str| {
+        let request = http.get(format!("http://{addr}{path}"));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response
+                .headers()
+                .get("cache-status")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            response.text().await.unwrap();
+            status
+        }
+    };
+    for path in ["/static/app.js", "/plain", "/feed", "/feed/private", "/hour"] {
+        cache_status(path).await;
+    }
+    clock.advance(10);
+    let cases = [
+        ("/static/app.js", "hit; ttl=90"),
+        ("/plain", "fwd=stale"),
+        ("/feed", "fwd=stale"),
+        ("/feed/private", "fwd=uri-miss"),
+        ("/hour", "hit; ttl=3590"),
+    ];
+    for (path, want) in cases {
+        let got = cache_status(path).await;
+        assert!(got.contains(want), "{path}: {got} (wanted {want})");
+    }
+}

@@ -17,7 +17,7 @@ use crate::flight::Flights;
 use crate::forward::Forwarding;
 use crate::metrics::{EdgeMetrics, MetricsRegistry};
 use crate::purge::PurgeApi;
-use crate::sites::KeyRules;
+use crate::sites::{KeyRules, TtlRules};
 use crate::storage::{AnyStorage, Storage};
 use crate::upstream::Upstream;
 
@@ -63,6 +63,8 @@ pub struct EdgeSettings {
     pub site: String,
     /// What the cache key keeps of a request's query ([`crate::sites`]).
     pub cache_key: KeyRules,
+    /// Lifetimes by path ([`crate::sites::ttl`]).
+    pub ttl: TtlRules,
     /// The token that purges every site's keys, and the sites' names
     /// (with several sites; see [`crate::sites`]).
     pub purge_all: Option<PurgeAll>,
@@ -97,6 +99,7 @@ impl EdgeSettings {
             trusted_proxies: Vec::new(),
             site: DEFAULT_SITE.to_owned(),
             cache_key: KeyRules::default(),
+            ttl: TtlRules::default(),
             purge_all: None,
         }
     }
@@ -128,6 +131,10 @@ pub(super) struct Inner {
     /// never the client's (see the crate docs on the cache key).
     pub(super) origin_host: Option<HeaderValue>,
     pub(super) cache: CacheConfig,
+    /// Lifetimes by path: which rule a path falls under, and the core's
+    /// configuration for each rule ([`Edge::cache_for`]).
+    pub(super) ttl: TtlRules,
+    pub(super) ttl_configs: Vec<CacheConfig>,
     pub(super) name: String,
     pub(super) via: HeaderValue,
     pub(super) purge_token: Option<String>,
@@ -189,6 +196,8 @@ impl Edge {
                     .origin
                     .authority()
                     .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+                ttl_configs: settings.ttl.configs(&cache),
+                ttl: settings.ttl,
                 cache,
                 name: settings.cache_name,
                 via,
@@ -266,6 +275,30 @@ impl Edge {
     /// the site's rules) arriving on this edge's scheme.
     pub(super) fn primary_key(&self, uri: &Uri) -> String {
         crate::decide::primary_key(self.client_scheme, &self.inner.site, uri)
+    }
+
+    /// The core's configuration for a request's path: its lifetime
+    /// rule's, or the site's ([`crate::sites::ttl`]).
+    pub(super) fn cache_for(&self, path: &str) -> &CacheConfig {
+        if self.inner.ttl.is_empty() {
+            return &self.inner.cache;
+        }
+        self.inner
+            .ttl
+            .rule_for(path)
+            .and_then(|rule| self.inner.ttl_configs.get(rule))
+            .unwrap_or(&self.inner.cache)
+    }
+
+    /// [`Edge::cache_for`] the path of a stored object's key
+    /// (`scheme://site/path?query`).
+    pub(super) fn cache_for_key(&self, key: &str) -> &CacheConfig {
+        if self.inner.ttl.is_empty() {
+            return &self.inner.cache;
+        }
+        let target = key.split_once("://").map_or(key, |(_, rest)| rest);
+        let path = target.find('/').map_or("/", |at| &target[at..]);
+        self.cache_for(path.split_once('?').map_or(path, |(path, _)| path))
     }
 
     /// The site's name.

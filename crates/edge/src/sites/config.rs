@@ -12,6 +12,9 @@
 //! [sites.cache_key]                # optional: see revalidate_edge::sites::key
 //! query = "sort"
 //! drop = ["utm_*"]
+//! [[sites.ttl]]                    # optional, repeatable: see revalidate_edge::sites::ttl
+//! path = "/static/*"
+//! default_ttl_s = 86400
 //!
 //! [[sites]]
 //! name = "static"
@@ -20,7 +23,8 @@
 //! ```
 //!
 //! Without `[[sites]]` the edge is one site, `default`, answering every
-//! host with the top-level `origin`, `purge_token` and `[cache_key]`.
+//! host with the top-level `origin`, `purge_token`, `[cache_key]` and
+//! `[[ttl]]`.
 //! With them, the top-level `origin` must be empty (a catch-all site is
 //! a site with `hosts = ["*"]`), and every other top-level key applies to
 //! every site.
@@ -31,6 +35,7 @@ use serde::Deserialize;
 
 use super::key::{KeyConfig, KeyRules};
 use super::table::{HostPattern, SiteTable};
+use super::ttl::{TtlRuleConfig, TtlRules};
 use super::{SiteEdges, Sites};
 use crate::clock::Clock;
 use crate::config::{ConfigError, EdgeConfig, parse_origin};
@@ -55,6 +60,8 @@ pub struct SiteConfig {
     pub purge_token: Option<String>,
     /// What its cache key keeps of the query.
     pub cache_key: KeyConfig,
+    /// `[[sites.ttl]]`: lifetimes by path ([`crate::sites::ttl`]).
+    pub ttl: Vec<TtlRuleConfig>,
 }
 
 /// A site as the table is built from it, read from either form.
@@ -64,6 +71,7 @@ struct SiteSpec<'a> {
     origin: &'a str,
     purge_token: Option<&'a str>,
     cache_key: &'a KeyConfig,
+    ttl: &'a [TtlRuleConfig],
 }
 
 fn invalid(site: &str, why: impl std::fmt::Display) -> ConfigError {
@@ -80,6 +88,7 @@ fn specs(config: &EdgeConfig) -> Result<Vec<SiteSpec<'_>>, ConfigError> {
             origin: &config.origin,
             purge_token: config.purge_token.as_deref(),
             cache_key: &config.cache_key,
+            ttl: &config.ttl,
         }]);
     }
     if !config.origin.is_empty() {
@@ -90,6 +99,11 @@ fn specs(config: &EdgeConfig) -> Result<Vec<SiteSpec<'_>>, ConfigError> {
     if config.cache_key != KeyConfig::default() {
         return Err(ConfigError::Invalid(
             "[cache_key] is for an edge without [[sites]]: give each site its [sites.cache_key]".into(),
+        ));
+    }
+    if !config.ttl.is_empty() {
+        return Err(ConfigError::Invalid(
+            "[[ttl]] is for an edge without [[sites]]: give each site its [[sites.ttl]]".into(),
         ));
     }
     let mut specs = Vec::with_capacity(config.sites.len());
@@ -125,6 +139,7 @@ fn specs(config: &EdgeConfig) -> Result<Vec<SiteSpec<'_>>, ConfigError> {
             origin: &site.origin,
             purge_token: site.purge_token.as_deref(),
             cache_key: &site.cache_key,
+            ttl: &site.ttl,
         });
     }
     Ok(specs)
@@ -139,6 +154,7 @@ pub fn validate(config: &EdgeConfig) -> Result<(), ConfigError> {
             return Err(invalid(spec.name, "purge_token must be at least 16 characters"));
         }
         KeyRules::new(spec.cache_key).map_err(|e| invalid(spec.name, e))?;
+        TtlRules::new(spec.ttl).map_err(|e| invalid(spec.name, e))?;
     }
     SiteTable::new(
         specs
@@ -175,6 +191,7 @@ pub fn build(
             site: spec.name.to_owned(),
             purge_token: spec.purge_token.map(str::to_owned),
             cache_key: KeyRules::new(spec.cache_key).map_err(|e| invalid(spec.name, e))?,
+            ttl: TtlRules::new(spec.ttl).map_err(|e| invalid(spec.name, e))?,
             purge_all: purge_all.clone(),
             ..base.clone()
         };
@@ -251,6 +268,11 @@ mod tests {
             (SITE.replace("origin = \"http://127.0.0.1:1\"\n", ""), "not a URL"),
             (format!("{SITE}purge_token = \"short\"\n"), "at least 16"),
             (format!("{SITE}[sites.cache_key]\ndrop = [\"utm_[\"]\n"), "utm_["),
+            (
+                format!("[[ttl]]\npath = \"/\"\ndefault_ttl_s = 1\n{SITE}"),
+                "[[sites.ttl]]",
+            ),
+            (format!("{SITE}[[sites.ttl]]\npath = \"/x\"\n"), "default_ttl_s"),
         ];
         for (text, why) in cases {
             let config: EdgeConfig = toml::from_str(&text).unwrap();

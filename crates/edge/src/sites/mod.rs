@@ -28,6 +28,7 @@ pub mod config;
 pub mod key;
 pub mod reload;
 pub mod table;
+pub mod ttl;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ use http_body::Body;
 
 pub use self::key::{KeyConfig, KeyRules, QueryMode};
 pub use self::table::{BadHost, HostPattern, SiteTable, TableError, request_host};
+pub use self::ttl::{TtlRuleConfig, TtlRules};
 use crate::body::BoxError;
 use crate::entry::DecodedEntry;
 use crate::metrics::MetricsRegistry;
