@@ -84,7 +84,8 @@ pub async fn open(config: &EdgeConfig) -> Result<Sites, StartError> {
 }
 
 /// Serves `edge` on `listener` with the default connection limits and
-/// `max_header_bytes` until `shutdown` resolves; see [`serve_with`].
+/// `max_header_bytes` until `shutdown` resolves; see [`EdgeServer`] for
+/// the rest.
 pub async fn serve(
     listener: TcpListener,
     edge: impl Into<Sites>,
@@ -95,102 +96,122 @@ pub async fn serve(
         max_header_bytes,
         ..ListenerConfig::default()
     };
-    serve_with(listener, edge, front_door, shutdown).await
+    EdgeServer::new(listener, edge)
+        .front_door(front_door)
+        .serve(shutdown)
+        .await
 }
 
-/// Serves `edge` on `listener` through the front door
-/// ([`revalidate_listener::FrontDoor`]: header, idle and send timeouts,
-/// the connection cap, lingering close, counted in
-/// `revalidate_edge_connections_*`) until `shutdown` resolves; then stops
-/// accepting, lets requests in flight finish and closes the storage. A
-/// request head above `max_header_bytes` gets `431` from hyper.
-pub async fn serve_with(
+/// The edge's listeners, set up one piece at a time: the public one (and
+/// its front door's limits), a TLS one, the admin one, an access log.
+/// [`EdgeServer::serve`] serves until shutdown.
+#[must_use = "an EdgeServer does nothing until served"]
+pub struct EdgeServer {
     listener: TcpListener,
-    edge: impl Into<Sites>,
+    sites: Sites,
     front_door: ListenerConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    serve_with_tls(listener, None, edge, front_door, shutdown).await
-}
-
-/// [`serve_with`], and the same edge on `tls` (HTTP/2 and HTTP/1.1 by
-/// ALPN, see [`revalidate_listener::tls`]) when given, under the same
-/// connection cap and counters; requests that came over TLS reach the
-/// origin with `X-Forwarded-Proto: https`.
-pub async fn serve_with_tls(
-    listener: TcpListener,
-    tls: Option<TlsListener>,
-    edge: impl Into<Sites>,
-    front_door: ListenerConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    serve_with_admin(listener, tls, None, edge, front_door, shutdown).await
-}
-
-/// [`serve_with_tls`], and the admin endpoints on `admin` when given (with
-/// the front door's limits; see [`revalidate_listener::admin`]): `/healthz`
-/// answers `503` from the moment `shutdown` resolves until the public
-/// listener has drained, then the admin listener stops too.
-pub async fn serve_with_admin(
-    listener: TcpListener,
     tls: Option<TlsListener>,
     admin: Option<TcpListener>,
-    edge: impl Into<Sites>,
-    front_door: ListenerConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    serve_logged(listener, tls, admin, edge, front_door, None, shutdown).await
-}
-
-/// [`serve_with_admin`], logging each request to `access_log` (with the
-/// cache status and the origin's status and time), which is written out
-/// when serving ends.
-pub async fn serve_logged(
-    listener: TcpListener,
-    tls: Option<TlsListener>,
-    admin: Option<TcpListener>,
-    edge: impl Into<Sites>,
-    front_door: ListenerConfig,
     access_log: Option<AccessLog>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    let sites = edge.into().with_upstream_in_responses(access_log.is_some());
-    let health = Health::new();
-    let admin = admin.map(|admin| {
-        let target = Arc::new(EdgeAdmin { sites: sites.clone() });
-        AdminServer::spawn(admin, front_door, target, health.clone())
-    });
-    sites.registry().spawn_upkeep();
-    let shutdown = health.drain_on(shutdown);
-    let serving = sites.clone();
-    let make_service = move |peer: Peer| {
-        let sites = serving.clone();
-        let (addr, tls): (SocketAddr, bool) = (peer.addr, peer.tls);
-        hyper::service::service_fn(move |request: Request<RequestBody>| {
-            sites.respond(request, Some(addr), tls)
-        })
-    };
-    let mut door = FrontDoor::new(listener, front_door)
-        .with_metrics(sites.registry().connection_metrics())
-        // A client's request may hold a connection to the origin as well.
-        .with_fds_per_connection(2);
-    if let Some(tls) = tls {
-        door = door.with_tls(tls);
+}
+
+impl EdgeServer {
+    /// `edge` (one site, or [`Sites`]) on `listener`, with the default
+    /// front door and nothing else.
+    pub fn new(listener: TcpListener, edge: impl Into<Sites>) -> Self {
+        Self {
+            listener,
+            sites: edge.into(),
+            front_door: ListenerConfig::default(),
+            tls: None,
+            admin: None,
+            access_log: None,
+        }
     }
-    if let Some(log) = access_log {
-        door = door.with_access_log(log);
+
+    /// The front door's limits ([`revalidate_listener::FrontDoor`]: header,
+    /// idle and send timeouts, the connection cap, lingering close,
+    /// counted in `revalidate_edge_connections_*`); a request head above
+    /// `max_header_bytes` gets `431` from hyper.
+    pub fn front_door(mut self, front_door: ListenerConfig) -> Self {
+        self.front_door = front_door;
+        self
     }
-    let served = door.serve_peers(make_service, shutdown).await;
-    // The public listener has drained: the admin listener stops too.
-    if let Some(admin) = admin
-        && let Err(e) = admin.stop().await
-    {
-        tracing::warn!(error = %e, "the admin listener failed");
+
+    /// The same sites on `tls` too (HTTP/2 and HTTP/1.1 by ALPN, see
+    /// [`revalidate_listener::tls`]), under the same connection cap and
+    /// counters; requests that came over TLS reach the origin with
+    /// `X-Forwarded-Proto: https`.
+    pub fn tls(mut self, tls: Option<TlsListener>) -> Self {
+        self.tls = tls;
+        self
     }
-    if let Err(e) = sites.storage().close().await {
-        tracing::warn!(error = %e, "could not close the cache storage cleanly");
+
+    /// The admin endpoints on `admin` (with the front door's limits; see
+    /// [`revalidate_listener::admin`]): `/healthz` answers `503` from the
+    /// moment shutdown begins until the public listener has drained, then
+    /// the admin listener stops too.
+    pub fn admin(mut self, admin: Option<TcpListener>) -> Self {
+        self.admin = admin;
+        self
     }
-    served
+
+    /// Each request logged to `access_log` (with the cache status and the
+    /// origin's status and time), written out when serving ends.
+    pub fn access_log(mut self, access_log: Option<AccessLog>) -> Self {
+        self.access_log = access_log;
+        self
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets
+    /// requests in flight finish and closes the storage.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let EdgeServer {
+            listener,
+            sites,
+            front_door,
+            tls,
+            admin,
+            access_log,
+        } = self;
+        let sites = sites.with_upstream_in_responses(access_log.is_some());
+        let health = Health::new();
+        let admin = admin.map(|admin| {
+            let target = Arc::new(EdgeAdmin { sites: sites.clone() });
+            AdminServer::spawn(admin, front_door, target, health.clone())
+        });
+        sites.registry().spawn_upkeep();
+        let shutdown = health.drain_on(shutdown);
+        let serving = sites.clone();
+        let make_service = move |peer: Peer| {
+            let sites = serving.clone();
+            let (addr, tls): (SocketAddr, bool) = (peer.addr, peer.tls);
+            hyper::service::service_fn(move |request: Request<RequestBody>| {
+                sites.respond(request, Some(addr), tls)
+            })
+        };
+        let mut door = FrontDoor::new(listener, front_door)
+            .with_metrics(sites.registry().connection_metrics())
+            // A client's request may hold a connection to the origin as well.
+            .with_fds_per_connection(2);
+        if let Some(tls) = tls {
+            door = door.with_tls(tls);
+        }
+        if let Some(log) = access_log {
+            door = door.with_access_log(log);
+        }
+        let served = door.serve_peers(make_service, shutdown).await;
+        // The public listener has drained: the admin listener stops too.
+        if let Some(admin) = admin
+            && let Err(e) = admin.stop().await
+        {
+            tracing::warn!(error = %e, "the admin listener failed");
+        }
+        if let Err(e) = sites.storage().close().await {
+            tracing::warn!(error = %e, "could not close the cache storage cleanly");
+        }
+        served
+    }
 }
 
 /// What the edge shows on its admin listener.
@@ -314,15 +335,12 @@ pub async fn run_reloadable(
     }
     print!("{lines}");
     tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), admin = ?admin.as_ref().and_then(|admin| admin.local_addr().ok()), sites = config.sites.len().max(1), origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
-    serve_logged(
-        listener,
-        tls,
-        admin,
-        sites,
-        config.listener(),
-        access_log,
-        shutdown,
-    )
-    .await?;
+    EdgeServer::new(listener, sites)
+        .front_door(config.listener())
+        .tls(tls)
+        .admin(admin)
+        .access_log(access_log)
+        .serve(shutdown)
+        .await?;
     Ok(())
 }
