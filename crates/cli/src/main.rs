@@ -81,7 +81,7 @@ enum CheckFormat {
     Json,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 struct EdgeArgs {
     /// The origin to cache, http://host:port.
     #[arg(long, value_name = "URL")]
@@ -121,7 +121,7 @@ fn admin_settings(value: &str) -> anyhow::Result<revalidate_listener::AdminSetti
 
 /// The TLS listener's flags, shared by `serve` and `edge`; each overrides
 /// its key in the config file's `[tls]` section.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 struct TlsArgs {
     /// Also listen for TLS (HTTP/2 and HTTP/1.1 by ALPN) on ADDR [tls.listen].
     #[arg(long, value_name = "ADDR")]
@@ -136,7 +136,7 @@ struct TlsArgs {
 
 /// The access log's flags, shared by `serve` and `edge`; each overrides
 /// its key in the config file's `[access_log]` section.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 struct AccessLogArgs {
     /// Log each request to FILE (appended to; reopened on SIGHUP and SIGUSR1), or - for stdout [access_log.path].
     #[arg(long, value_name = "FILE")]
@@ -209,11 +209,25 @@ impl EdgeArgs {
         if let Some(admin) = &self.admin_listen {
             config.admin = admin_settings(admin)?;
         }
-        if config.origin.is_empty() {
-            anyhow::bail!("an origin is required: --origin http://host:port (or `origin` in --config)");
+        if config.origin.is_empty() && config.sites.is_empty() {
+            anyhow::bail!(
+                "an origin is required: --origin http://host:port (or `origin` or [[sites]] in --config)"
+            );
         }
         config.validate()?;
         Ok(config)
+    }
+
+    /// How the configuration is read again on `SIGHUP`: the file, then the
+    /// same flags over it. `None` without `--config`: nothing can change.
+    fn rereader(&self) -> Option<revalidate_edge::sites::reload::ReadConfig> {
+        self.config.as_ref()?;
+        let args = self.clone();
+        Some(Box::new(move || {
+            args.clone()
+                .into_config()
+                .map_err(|e| format!("{e:#}").replace('\n', " "))
+        }))
     }
 }
 
@@ -284,7 +298,10 @@ fn main() -> ExitCode {
             let workers = args.workers;
             args.into_config().and_then(|config| serve(config, workers))
         }
-        Command::Edge(args) => args.into_config().and_then(edge),
+        Command::Edge(args) => {
+            let reread = args.rereader();
+            args.into_config().and_then(|config| edge(config, reread))
+        }
         Command::Check(args) => return check(args),
     };
     match result {
@@ -318,12 +335,15 @@ fn serve(config: OriginConfig, workers: Option<u16>) -> anyhow::Result<()> {
     })
 }
 
-fn edge(config: EdgeConfig) -> anyhow::Result<()> {
+fn edge(
+    config: EdgeConfig,
+    reread: Option<revalidate_edge::sites::reload::ReadConfig>,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         // Installed before the "listening" line, as for `serve`.
         let shutdown = revalidate_listener::shutdown_signal()?;
-        revalidate_edge::server::run(config, shutdown).await?;
+        revalidate_edge::server::run_reloadable(config, reread, shutdown).await?;
         anyhow::Ok(())
     })
 }

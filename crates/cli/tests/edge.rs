@@ -126,7 +126,7 @@ async fn both_servers_print_their_admin_address_and_serve_metrics_and_health_the
         "{content_type}"
     );
     assert!(
-        body.contains("revalidate_edge_requests_total{outcome=\"miss\"} 1"),
+        body.contains("revalidate_edge_requests_total{site=\"default\",outcome=\"miss\"} 1"),
         "{body}"
     );
     let (status, _, body) = get(edge.url("/metrics")).await;
@@ -330,4 +330,73 @@ fn serve_rejects_a_bad_edge_purge_section_in_one_line() {
         assert_eq!(stderr.lines().count(), 1, "{section}: {stderr}");
         assert!(stderr.contains(message), "{section}: {stderr}");
     }
+}
+
+/// `SIGHUP` reads `--config` again: a site added to the file answers once
+/// the signal is handled, a broken file changes nothing, and the edge keeps
+/// serving throughout.
+#[tokio::test]
+async fn edge_reloads_its_sites_from_the_config_file_on_sighup() {
+    let data = tempfile::tempdir().unwrap();
+    let origin = Server::start(&[
+        "--root",
+        sample_root().to_str().unwrap(),
+        "--data",
+        data.path().to_str().unwrap(),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edge.toml");
+    let site = |name: &str| {
+        format!(
+            "[[sites]]\nname = \"{name}\"\nhosts = [\"{name}.test\"]\norigin = \"{}\"\n",
+            origin.url("")
+        )
+    };
+    std::fs::write(&file, site("a")).unwrap();
+    let edge = Server::spawn(
+        &[
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "off",
+            "--config",
+            file.to_str().unwrap(),
+        ],
+        "revalidate: edge listening on http://",
+    );
+    let client = reqwest::Client::new();
+    let status = |host: &'static str| {
+        let request = client.get(edge.url("/")).header("host", host);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let until_served = |host: &'static str| {
+        let status = &status;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while status(host).await != 200 {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{host} not served after SIGHUP"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    assert_eq!(status("a.test").await, 200);
+    assert_eq!(status("b.test").await, 421);
+
+    std::fs::write(&file, format!("{}{}", site("a"), site("b"))).unwrap();
+    edge.signal("HUP");
+    until_served("b.test").await;
+
+    // A broken file is refused; the next good one is read.
+    std::fs::write(&file, "[[sites]]\nname = \"a\"\n").unwrap();
+    edge.signal("HUP");
+    std::fs::write(&file, format!("{}{}{}", site("a"), site("b"), site("c"))).unwrap();
+    edge.signal("HUP");
+    until_served("c.test").await;
+    assert_eq!(status("a.test").await, 200);
+    assert_eq!(status("b.test").await, 200);
+    assert_eq!(status("d.test").await, 421);
 }

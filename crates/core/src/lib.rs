@@ -86,6 +86,11 @@
 //! Each deviation from the RFC text is marked in the code with a comment
 //! starting `DEVIATION(name)`; `grep -rn DEVIATION crates/core` lists them.
 //!
+//! - `DEVIATION(ttl-override)`: a cache configured with
+//!   [`cache::CacheConfig::lifetime_override`] uses that lifetime instead of
+//!   the one RFC 9111 §4.2.1 derives from `s-maxage`, `max-age` and
+//!   `Expires` (an operator's choice, off unless configured; the edge's
+//!   per-path `override_ttl_s`).
 //! - `DEVIATION(future-ims)`: an `If-Modified-Since` later than the
 //!   server's `now` is ignored. RFC 9110 §13.1.3 would answer 304 to any
 //!   date at or after `Last-Modified`; a future date cannot have come from

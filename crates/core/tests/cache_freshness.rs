@@ -271,3 +271,111 @@ fn dates_are_matched_case_insensitively_by_caches_only() {
         assert!(HttpDate::parse_ignoring_case(bad.as_bytes()).is_err(), "{bad}");
     }
 }
+
+/// An operator's lifetimes: `heuristic_lifetime` is the §4.2.2 heuristic
+/// where one is allowed, `lifetime_override` replaces every lifetime
+/// (DEVIATION(ttl-override)).
+#[test]
+fn configured_lifetimes_table() {
+    let default_ttl = CacheConfig {
+        heuristic_lifetime: Some(600),
+        ..CacheConfig::shared()
+    };
+    let override_ttl = CacheConfig {
+        lifetime_override: Some(60),
+        ..CacheConfig::shared()
+    };
+    let d = |t: u64| date(t);
+    type Case<'a> = (
+        &'a str,
+        &'a CacheConfig,
+        StatusCode,
+        Vec<(&'a str, String)>,
+        u64,
+        LifetimeSource,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "a default applies without any lifetime",
+            &default_ttl,
+            StatusCode::OK,
+            vec![("date", d(NOW))],
+            600,
+            LifetimeSource::Heuristic,
+        ),
+        (
+            "a default replaces the Last-Modified fraction",
+            &default_ttl,
+            StatusCode::OK,
+            vec![("last-modified", d(NOW - 1000)), ("date", d(NOW))],
+            600,
+            LifetimeSource::Heuristic,
+        ),
+        (
+            "§4.2.2: max-age wins over a default",
+            &default_ttl,
+            StatusCode::OK,
+            vec![("cache-control", "max-age=5".into())],
+            5,
+            LifetimeSource::MaxAge,
+        ),
+        (
+            "§4.2.2: an invalid Expires is explicit, so no default",
+            &default_ttl,
+            StatusCode::OK,
+            vec![("expires", "0".into()), ("date", d(NOW))],
+            0,
+            LifetimeSource::Expires,
+        ),
+        (
+            "§4.2.2: a status that is not heuristically cacheable gets no default",
+            &default_ttl,
+            StatusCode::CREATED,
+            vec![("date", d(NOW))],
+            0,
+            LifetimeSource::None,
+        ),
+        (
+            "... unless marked public",
+            &default_ttl,
+            StatusCode::CREATED,
+            vec![("cache-control", "public".into())],
+            600,
+            LifetimeSource::Heuristic,
+        ),
+        (
+            "an override replaces max-age",
+            &override_ttl,
+            StatusCode::OK,
+            vec![("cache-control", "s-maxage=9, max-age=5".into())],
+            60,
+            LifetimeSource::Override,
+        ),
+        (
+            "an override replaces Expires",
+            &override_ttl,
+            StatusCode::OK,
+            vec![("expires", d(NOW + 10_000)), ("date", d(NOW))],
+            60,
+            LifetimeSource::Override,
+        ),
+        (
+            "an override applies without any lifetime",
+            &override_ttl,
+            StatusCode::CREATED,
+            vec![],
+            60,
+            LifetimeSource::Override,
+        ),
+    ];
+    for (name, config, status, pairs, lifetime, source) in cases {
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let map = headers(&pairs);
+        let stored = Stored {
+            status,
+            ..stored(&map)
+        };
+        let f = freshness(config, &stored, secs(NOW));
+        assert_eq!((f.lifetime, f.source), (lifetime, source), "{name}");
+    }
+}

@@ -55,6 +55,23 @@
 //! flush_ms = 1000                  # lines reach the file at most this late
 //! [admin]                          # the admin listener: /metrics, /healthz, /readyz
 //! listen = "127.0.0.1:9081"        # --admin-listen; the default (loopback only); "off" turns it off
+//!
+//! [cache_key]                      # optional, one site only (see revalidate_edge::sites::key)
+//! query = "keep"                   # "keep", "sort" or "ignore"
+//! drop = []                        # parameter names (globs) removed: ["utm_*", "fbclid"]
+//! [[ttl]]                          # optional, repeatable, one site only (see revalidate_edge::sites::ttl)
+//! path = "/static/*"               # the first rule whose glob matches the path applies
+//! default_ttl_s = 86400            # lifetime of responses without one (a §4.2.2 heuristic)
+//! override_ttl_s = 600             # DEVIATION(ttl-override): whatever the origin says
+//!
+//! # Several sites instead of `origin` (see revalidate_edge::sites::config):
+//! # [[sites]]
+//! # name = "www.example.com"
+//! # hosts = ["www.example.com", "example.com"]
+//! # origin = "http://10.0.0.5:8080"
+//! # purge_token = "…"              # this site only; the top-level token purges every site
+//! # [sites.cache_key]
+//! # query = "sort"
 //! ```
 //!
 //! The edge's own metrics, health and readiness are on the admin listener
@@ -67,9 +84,10 @@
 //! so, as Envoy, HAProxy and Traefik do, readiness stays the node's own.
 //!
 //! Requests that came over TLS reach the origin with `X-Forwarded-Proto:
-//! https`. The cache key is still the path (as with a trusted load
-//! balancer's `X-Forwarded-Proto`): an origin whose answers differ by
-//! scheme (a redirect to `https`) must say `Vary: X-Forwarded-Proto`.
+//! https`, and are stored under an `https` key: the scheme is part of the
+//! cache key (as with a trusted load balancer's `X-Forwarded-Proto`), so
+//! an origin whose answers differ by scheme (a redirect to `https`) needs
+//! no `Vary`.
 //!
 //! `collapse_timeout_ms` defaults to nginx's 5 s: long enough for an
 //! ordinary fill to land (so concurrent misses still cost the origin one
@@ -148,6 +166,13 @@ pub struct EdgeConfig {
     pub access_log: revalidate_listener::AccessLogSettings,
     /// The `[admin]` section: where the admin listener listens.
     pub admin: revalidate_listener::AdminSettings,
+    /// Without `[[sites]]`: what the cache key keeps of the query.
+    pub cache_key: crate::sites::KeyConfig,
+    /// Without `[[sites]]`: lifetimes by path ([`crate::sites::ttl`]).
+    pub ttl: Vec<crate::sites::TtlRuleConfig>,
+    /// `[[sites]]`: several sites chosen by host ([`crate::sites::config`]);
+    /// empty: one site answering every host with `origin`.
+    pub sites: Vec<crate::sites::config::SiteConfig>,
 }
 
 /// Where the edge's admin listener listens unless told otherwise:
@@ -180,11 +205,32 @@ impl Default for EdgeConfig {
             admin: revalidate_listener::AdminSettings {
                 listen: revalidate_listener::AdminListen::On(DEFAULT_ADMIN_LISTEN),
             },
+            cache_key: crate::sites::KeyConfig::default(),
+            ttl: Vec::new(),
+            sites: Vec::new(),
         }
     }
 }
 
 pub use revalidate_listener::ConfigError;
+
+/// An origin URL: `http://host:port`, no path or query.
+pub fn parse_origin(origin: &str) -> Result<Uri, ConfigError> {
+    let uri: Uri = origin
+        .parse()
+        .map_err(|e| ConfigError::Invalid(format!("origin {origin:?} is not a URL: {e}")))?;
+    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+        return Err(ConfigError::Invalid(format!(
+            "origin must be an http://host:port URL, got {origin:?}"
+        )));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(ConfigError::Invalid(format!(
+            "origin must not have a path or query, got {origin:?}"
+        )));
+    }
+    Ok(uri)
+}
 
 /// The sizes of a validated configuration, in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,23 +251,7 @@ impl EdgeConfig {
 
     /// The origin as a URI with scheme and authority.
     pub fn origin_uri(&self) -> Result<Uri, ConfigError> {
-        let uri: Uri = self
-            .origin
-            .parse()
-            .map_err(|e| ConfigError::Invalid(format!("origin {:?} is not a URL: {e}", self.origin)))?;
-        if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-            return Err(ConfigError::Invalid(format!(
-                "origin must be an http://host:port URL, got {:?}",
-                self.origin
-            )));
-        }
-        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-            return Err(ConfigError::Invalid(format!(
-                "origin must not have a path or query, got {:?}",
-                self.origin
-            )));
-        }
-        Ok(uri)
+        parse_origin(&self.origin)
     }
 
     /// The sizes, parsed.
@@ -242,7 +272,7 @@ impl EdgeConfig {
 
     /// Checks values that TOML types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.origin_uri()?;
+        crate::sites::config::validate(self)?;
         self.sizes()?;
         if self.cache_name.is_empty() {
             return Err(ConfigError::Invalid("cache_name must not be empty".into()));
@@ -268,7 +298,16 @@ impl EdgeConfig {
 
     /// The [`EdgeSettings`] of the proxy this configuration describes.
     pub fn edge_settings(&self) -> Result<EdgeSettings, ConfigError> {
-        let mut settings = EdgeSettings::new(self.origin_uri()?);
+        let mut settings = self.edge_settings_without_origin()?;
+        settings.origin = self.origin_uri()?;
+        settings.cache_key = crate::sites::KeyRules::new(&self.cache_key).map_err(ConfigError::Invalid)?;
+        Ok(settings)
+    }
+
+    /// The settings every site shares; each site sets its origin, name,
+    /// purge token and key rules ([`crate::sites::config`]).
+    pub(crate) fn edge_settings_without_origin(&self) -> Result<EdgeSettings, ConfigError> {
+        let mut settings = EdgeSettings::new(Uri::from_static("http://origin.invalid"));
         settings.cache_name = self.cache_name.clone();
         settings.cdn_cache_control = self.cdn_cache_control;
         settings.purge_token = self.purge_token.clone();

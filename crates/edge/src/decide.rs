@@ -65,12 +65,33 @@ pub fn route(method: &Method, path: &str, purge_enabled: bool) -> Route {
     }
 }
 
-/// The primary cache key of a request target: its path and query. One
-/// edge fronts one origin, so scheme and authority are the same for every
-/// stored response (see the crate docs on `Host`).
-pub fn primary_key(uri: &http::Uri) -> String {
-    uri.path_and_query()
-        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
+/// The primary cache key of a request target: the scheme it came on, the
+/// site's name and the target's path and query (normalised by the site's
+/// rules before this), as `https://site/path?query`. The scheme is in the
+/// key as in nginx's default `$scheme$proxy_host$request_uri`: the origin
+/// learns it (`X-Forwarded-Proto`) and may answer differently (a redirect
+/// to `https`). The site's name, not the client's `Host`, is the host
+/// part: every host name of a site is answered with the same origin
+/// request (whose `Host` is the origin's), so they share entries, and no
+/// client can grow the cache with made-up host names.
+pub fn primary_key(scheme: &str, site: &str, uri: &http::Uri) -> String {
+    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut key = String::with_capacity(scheme.len() + 3 + site.len() + target.len());
+    key.push_str(scheme);
+    key.push_str("://");
+    key.push_str(site);
+    key.push_str(target);
+    key
+}
+
+/// The schemes a key may carry, for purges and invalidations, which reach
+/// both.
+pub const KEY_SCHEMES: [&str; 2] = ["http", "https"];
+
+/// A surrogate key (tag) as a site stores it: its name, a space (which a
+/// tag cannot hold: tags are split on it) and the tag.
+pub fn site_tag(site: &str, tag: &str) -> String {
+    format!("{site} {tag}")
 }
 
 /// Why the edge declines to store a response the core would store.
@@ -161,6 +182,19 @@ mod tests {
     use revalidate_core::Condition;
 
     use super::*;
+
+    #[test]
+    fn the_primary_key_is_scheme_site_and_target() {
+        let cases = [
+            ("http", "default", "/a?b=1", "http://default/a?b=1"),
+            ("https", "www.example.com", "/", "https://www.example.com/"),
+            ("http", "s", "http://client.example/p", "http://s/p"),
+        ];
+        for (scheme, site, target, key) in cases {
+            assert_eq!(primary_key(scheme, site, &target.parse().unwrap()), key);
+        }
+        assert_eq!(site_tag("a", "t"), "a t");
+    }
 
     fn headers(fields: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -1,5 +1,6 @@
 //! The RFC 9111 shared cache behind `revalidate edge`: a reverse proxy in
-//! front of one origin that stores responses, reuses them while fresh,
+//! front of one origin per site (one site, or several chosen by host) that
+//! stores responses, reuses them while fresh,
 //! revalidates them with conditional requests, answers clients' own
 //! conditional requests from what it holds, and collapses concurrent
 //! requests for one URL into one origin request.
@@ -9,6 +10,7 @@
 //! | module | role |
 //! |---|---|
 //! | [`proxy`] | [`Edge`], the state machine: route, look up, follow the core's reuse decision, collapse, serve, revalidate or fetch; it alone counts, writes `Cache-Status` and (with an access log) tells the log its verdict and the origin's status and time (an `Upstream` response extension) (the field name [`revalidate_core::cache::CACHE_STATUS`] and its value [`revalidate_core::cache::CacheStatus`] are the core's). Rooms: `setup` (the edge value), `lookup` (the stored response a request selects; `Ask`, one request, with what its log line will say), `render` (pure response builders), `fill` (fetch, revalidate, store while streaming), `pass` (other methods, §4.4 invalidation) |
+//! | [`sites`] | several sites per edge: [`Sites`] routes each request by host to its site's [`Edge`] (`421` for another host, `400` without a usable `Host`); rooms: `table` (host patterns and the pure lookup), `key` (a site's cache-key rules: query sorted, ignored, parameters dropped), `ttl` (lifetimes by path), `config` (`[[sites]]`), `reload` (`SIGHUP`: the configuration read again and the table swapped) |
 //! | [`decide`] | the edge's own pure decisions: routing, the cache key, the core's answer plan for a client, what the edge declines to store |
 //! | [`forward`] | the header sets sent to the origin |
 //! | [`entry`] | what a stored object's meta bytes hold (the core's [`StoredHead`](revalidate_core::cache::StoredHead), or a `Vary` index) and what a lookup derives from them once ([`entry::DecodedEntry`], kept in the object's slot in the storage) |
@@ -33,14 +35,20 @@
 //!
 //! # Policies where the RFCs leave a choice
 //!
-//! - **Cache key**: the request target's path and query. One edge fronts
-//!   one origin, so the scheme and authority are the same for every entry.
-//!   Requests reach the origin with `Host` set to the `--origin` URL's
-//!   authority, not the client's (as nginx's `proxy_pass` does by default;
-//!   a gateway is the origin's client, [RFC 9110 §7.2]), so that a client
-//!   cannot make the origin answer for another site under a shared key
-//!   (cache poisoning); an origin that serves several sites by `Host`
-//!   needs one edge per site.
+//! - **Cache key**: the scheme the request came on, the site's name and
+//!   the target's path and query after the site's key rules
+//!   (`https://www.example.com/a?b=1`; [`decide::primary_key`]). The
+//!   site's name stands for every host name of the site: requests reach
+//!   the origin with `Host` set to the site's origin URL's authority, not
+//!   the client's (as nginx's `proxy_pass` does by default; a gateway is
+//!   the origin's client, [RFC 9110 §7.2]), so the answer does not depend
+//!   on which of the site's names the client used, and a client cannot
+//!   make the origin answer for another site under a shared key (cache
+//!   poisoning) nor grow the cache with made-up host names. An origin that
+//!   serves several sites by `Host` gets one `[[sites]]` entry per site.
+//!   Key rules (per site: query sorted, ignored, parameters dropped)
+//!   rewrite the target the origin is asked for too, so a stored response
+//!   always answers its own key.
 //! - **Client conditionals**: a cache fill never forwards the client's
 //!   `If-None-Match`, `If-Modified-Since`, `If-Match`,
 //!   `If-Unmodified-Since`, `If-Range` or `Range`; the edge asks for the
@@ -132,15 +140,25 @@
 //!   listener (on by default on loopback, `127.0.0.1:9081`), whose
 //!   `/readyz` reports the origin's last answer without failing on it
 //!   (see [`config`]).
-//! - **Purge** removes (a later request is a miss and fetches again);
-//!   unsafe methods invalidate the target URI and same-origin `Location`
-//!   and `Content-Location` (§4.4) the same way, with a ban on the URL:
-//!   every `Vary` variant, and also what a fill sent before the write
-//!   returned stores afterwards.
+//! - **Purge** removes (a later request is a miss and fetches again),
+//!   within the site whose host the purge was sent to (every site with
+//!   the top-level token); a URL without a query purges its query
+//!   variants too ([`purge`]). Unsafe methods invalidate the target URI
+//!   and same-origin `Location` and `Content-Location` (§4.4) of their
+//!   site the same way, under both schemes, with a ban on the URL: every
+//!   `Vary` variant, and also what a fill sent before the write returned
+//!   stores afterwards.
+//! - **Hosts** ([`sites`]): a host no site names gets `421 Misdirected
+//!   Request` (RFC 9110 §15.5.20), never another site's content; an
+//!   HTTP/1.1 request without `Host`, with two, or with an invalid one
+//!   gets `400` (RFC 9112 §3.2, for one site too).
 //!
 //! # Deviations
 //!
-//! None (`grep -rn DEVIATION crates/edge`).
+//! None of its own (`grep -rn DEVIATION crates/edge`). An operator who
+//! configures `override_ttl_s` ([`sites::ttl`]) turns on the core's
+//! `DEVIATION(ttl-override)`: that path's lifetime is the configured one
+//! whatever the origin says.
 //!
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 //! [RFC 9110 §7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-7.2
@@ -159,9 +177,11 @@ pub mod problem;
 pub mod proxy;
 pub mod purge;
 pub mod server;
+pub mod sites;
 pub mod storage;
 pub mod surrogate;
 mod upload;
 pub mod upstream;
 
 pub use proxy::{Edge, EdgeSettings, Responding};
+pub use sites::Sites;

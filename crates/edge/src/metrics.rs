@@ -13,6 +13,7 @@
 //! | `revalidate_edge_purges_total{kind}` | purge API calls: `url`, `prefix`, `tag`; and invalidations by unsafe methods: `invalidation` |
 //! | `revalidate_edge_request_duration_seconds{outcome}` | histogram of the time from a request's arrival at the edge (its head parsed, when the edge starts on it) to its response head being ready (for a miss: the origin's head arrived and the edge's head built, before the body streams), by the same `outcome` as `requests_total`; its `_count` equals that counter's |
 //! | `revalidate_edge_origin_duration_seconds{origin, status_class}` | histogram of the time from sending a request to the origin to its response head: `origin` is the origin's authority (`host:port`), `status_class` `1xx`…`5xx`, or `error` (no head: refused, timed out, broken); background refreshes included |
+//! | `revalidate_edge_unrouted_total{reason}` | requests no site answered: `unknown-host` (`421`), `bad-host` (`400`: no `Host` on HTTP/1.1, several, or an invalid one) |
 //! | `revalidate_edge_storage_*` | what the storage holds (gauges, set at scrape time) |
 //! | `revalidate_edge_connections_open` | client connections open now (gauge) |
 //! | `revalidate_edge_connections_accepted_total` | client connections accepted |
@@ -27,8 +28,13 @@
 //! cost is one monotonic clock read at arrival, one at the head, and one
 //! sample pushed (an origin request: two reads and one sample more).
 //!
-//! The recorder is owned by the edge rather than installed globally, so
-//! several edges in one process (the tests) keep separate counts.
+//! Every per-request series carries a `site` label (the site's name;
+//! `default` for an edge without `[[sites]]`). The storage, connection
+//! and `unrouted` series are the process's, without it.
+//!
+//! The recorder ([`MetricsRegistry`]) is owned by the edge rather than
+//! installed globally, so several edges in one process (the tests) keep
+//! separate counts; the sites of one edge share it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -155,14 +161,130 @@ pub enum PurgeKind {
     Invalidation,
 }
 
-/// The edge's metrics registry; cheap to clone.
+/// What every site of one edge shares: the recorder, the storage and
+/// connection series (one storage, one listener), and the exposition;
+/// cheap to clone. Each site's [`EdgeMetrics`] registers its own series,
+/// labelled `site`, into it, so one scrape shows every site and the
+/// text stays one valid exposition (two recorders would repeat each
+/// family's `# TYPE` line).
+#[derive(Clone)]
+pub struct MetricsRegistry {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    memory_bytes: Gauge,
+    memory_entries: Gauge,
+    bans: Gauge,
+    disk_bytes_written: Gauge,
+    connections: ConnectionMetrics,
+    unrouted: [Counter; 2],
+}
+
+impl std::fmt::Debug for MetricsRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsRegistry").finish_non_exhaustive()
+    }
+}
+
+impl Default for MetricsRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MetricsRegistry {
+    /// A new registry with the storage and connection series at zero.
+    pub fn new() -> Self {
+        let builder = [REQUEST_DURATION, ORIGIN_DURATION]
+            .into_iter()
+            .try_fold(PrometheusBuilder::new(), |builder, name| {
+                builder.set_buckets_for_metric(Matcher::Full(name.into()), DURATION_BUCKETS)
+            })
+            // Only fails for an empty bucket list, which this is not.
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder: PrometheusRecorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let (memory_bytes, memory_entries, bans, disk_bytes_written, connections, unrouted) =
+            metrics::with_local_recorder(&recorder, || {
+                describe();
+                (
+                    metrics::gauge!("revalidate_edge_storage_memory_bytes"),
+                    metrics::gauge!("revalidate_edge_storage_memory_entries"),
+                    metrics::gauge!("revalidate_edge_storage_bans"),
+                    metrics::gauge!("revalidate_edge_storage_disk_written_bytes"),
+                    ConnectionMetrics::register("revalidate_edge"),
+                    ["unknown-host", "bad-host"].map(
+                        |reason| metrics::counter!("revalidate_edge_unrouted_total", "reason" => reason),
+                    ),
+                )
+            });
+        Self {
+            shared: Arc::new(Shared {
+                recorder,
+                handle,
+                memory_bytes,
+                memory_entries,
+                bans,
+                disk_bytes_written,
+                connections,
+                unrouted,
+            }),
+        }
+    }
+
+    /// Counts one request no site answered: its host is no site's
+    /// (`421`), or it has no usable `Host` (`400`).
+    pub fn unrouted(&self, unknown_host: bool) {
+        self.shared.unrouted[usize::from(!unknown_host)].increment(1);
+    }
+
+    /// The handles the front door counts client connections into.
+    pub fn connection_metrics(&self) -> ConnectionMetrics {
+        self.shared.connections.clone()
+    }
+
+    /// The Prometheus text exposition, with the storage gauges set from `stats`.
+    pub fn render(&self, stats: &StorageStats) -> String {
+        let shared = &self.shared;
+        shared.memory_bytes.set(stats.memory_bytes as f64);
+        shared.memory_entries.set(stats.memory_entries as f64);
+        shared.bans.set(stats.bans as f64);
+        shared.disk_bytes_written.set(stats.disk_bytes_written as f64);
+        shared.handle.run_upkeep();
+        shared.handle.render()
+    }
+
+    /// Drains recorded histogram samples into their buckets every second
+    /// until the last clone of this registry is dropped: the exporter keeps
+    /// each sample until an upkeep runs, so without a scrape memory would
+    /// grow with every request (as for the origin's histogram).
+    pub fn spawn_upkeep(&self) {
+        revalidate_listener::metrics::spawn_upkeep(
+            Arc::downgrade(&self.shared),
+            |shared| &shared.handle,
+            UPKEEP_EVERY,
+        );
+    }
+
+    /// Runs `register` with this registry's recorder installed, so that the
+    /// `metrics` macros in it register here.
+    pub fn register<T>(&self, register: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(&self.shared.recorder, register)
+    }
+}
+
+/// One site's series (labelled `site`) in a [`MetricsRegistry`]; cheap to
+/// clone.
 #[derive(Clone)]
 pub struct EdgeMetrics {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    handle: PrometheusHandle,
+    registry: MetricsRegistry,
     requests: [Counter; 8],
     revalidations: [Counter; 4],
     not_modified: Counter,
@@ -171,11 +293,6 @@ struct Inner {
     saved_client: Counter,
     origin_errors: [Counter; 3],
     purges: [Counter; 4],
-    memory_bytes: Gauge,
-    memory_entries: Gauge,
-    bans: Gauge,
-    disk_bytes_written: Gauge,
-    connections: ConnectionMetrics,
     request_durations: [Histogram; 8],
     origin_durations: [Histogram; 6],
     /// When these metrics were made: [`Inner::last_contact`] counts from it.
@@ -198,56 +315,44 @@ impl Default for EdgeMetrics {
 }
 
 impl EdgeMetrics {
-    /// A new, empty registry with every series registered (at zero), so a
-    /// scrape shows them before the first event; the origin histogram's
-    /// `origin` label is empty (see [`EdgeMetrics::for_origin`]).
+    /// A new registry of its own with one site, `default`, whose every
+    /// series is registered (at zero), so a scrape shows them before the
+    /// first event; the origin histogram's `origin` label is empty (see
+    /// [`EdgeMetrics::for_site`]).
     pub fn new() -> Self {
-        Self::for_origin("")
+        Self::for_site(&MetricsRegistry::new(), crate::proxy::DEFAULT_SITE, "")
     }
 
-    /// [`EdgeMetrics::new`] for an edge in front of the origin at
-    /// `authority` (`host:port`), the `origin` label of the origin-side
-    /// histogram.
-    pub fn for_origin(authority: &str) -> Self {
-        let builder = [REQUEST_DURATION, ORIGIN_DURATION]
-            .into_iter()
-            .try_fold(PrometheusBuilder::new(), |builder, name| {
-                builder.set_buckets_for_metric(Matcher::Full(name.into()), DURATION_BUCKETS)
-            })
-            // Only fails for an empty bucket list, which this is not.
-            .unwrap_or_else(|_| PrometheusBuilder::new());
-        let recorder: PrometheusRecorder = builder.build_recorder();
-        let handle = recorder.handle();
-        let inner = metrics::with_local_recorder(&recorder, || {
-            describe();
-            Inner {
-                handle: handle.clone(),
-                requests: OUTCOMES.map(|(_, label)| metrics::counter!("revalidate_edge_requests_total", "outcome" => label)),
-                revalidations: ["304", "200", "other", "error"].map(|label| {
-                    metrics::counter!("revalidate_edge_revalidations_total", "origin_status" => label)
-                }),
-                not_modified: metrics::counter!("revalidate_edge_not_modified_total"),
-                stale: ["max-stale", "stale-while-revalidate", "stale-if-error"]
-                    .map(|label| metrics::counter!("revalidate_edge_stale_total", "reason" => label)),
-                saved_origin: metrics::counter!("revalidate_edge_bytes_saved_total", "link" => "origin"),
-                saved_client: metrics::counter!("revalidate_edge_bytes_saved_total", "link" => "client"),
-                origin_errors: ["connect", "timeout", "protocol"]
-                    .map(|label| metrics::counter!("revalidate_edge_origin_errors_total", "kind" => label)),
-                purges: ["url", "prefix", "tag", "invalidation"]
-                    .map(|label| metrics::counter!("revalidate_edge_purges_total", "kind" => label)),
-                memory_bytes: metrics::gauge!("revalidate_edge_storage_memory_bytes"),
-                memory_entries: metrics::gauge!("revalidate_edge_storage_memory_entries"),
-                bans: metrics::gauge!("revalidate_edge_storage_bans"),
-                disk_bytes_written: metrics::gauge!("revalidate_edge_storage_disk_written_bytes"),
-                connections: ConnectionMetrics::register("revalidate_edge"),
-                request_durations: OUTCOMES
-                    .map(|(_, label)| metrics::histogram!(REQUEST_DURATION, "outcome" => label)),
-                origin_durations: STATUS_CLASSES.map(|class| {
-                    metrics::histogram!(ORIGIN_DURATION, "origin" => authority.to_owned(), "status_class" => class)
-                }),
-                born: Instant::now(),
-                last_contact: AtomicU64::new(0),
-            }
+    /// The series of the site `site` in `registry`, whose origin is at
+    /// `authority` (`host:port`, the `origin` label of the origin-side
+    /// histogram).
+    pub fn for_site(registry: &MetricsRegistry, site: &str, authority: &str) -> Self {
+        let site = site.to_owned();
+        let inner = registry.register(|| Inner {
+            registry: registry.clone(),
+            requests: OUTCOMES.map(|(_, label)| {
+                metrics::counter!("revalidate_edge_requests_total", "site" => site.clone(), "outcome" => label)
+            }),
+            revalidations: ["304", "200", "other", "error"].map(|label| {
+                metrics::counter!("revalidate_edge_revalidations_total", "site" => site.clone(), "origin_status" => label)
+            }),
+            not_modified: metrics::counter!("revalidate_edge_not_modified_total", "site" => site.clone()),
+            stale: ["max-stale", "stale-while-revalidate", "stale-if-error"]
+                .map(|label| metrics::counter!("revalidate_edge_stale_total", "site" => site.clone(), "reason" => label)),
+            saved_origin: metrics::counter!("revalidate_edge_bytes_saved_total", "site" => site.clone(), "link" => "origin"),
+            saved_client: metrics::counter!("revalidate_edge_bytes_saved_total", "site" => site.clone(), "link" => "client"),
+            origin_errors: ["connect", "timeout", "protocol"]
+                .map(|label| metrics::counter!("revalidate_edge_origin_errors_total", "site" => site.clone(), "kind" => label)),
+            purges: ["url", "prefix", "tag", "invalidation"]
+                .map(|label| metrics::counter!("revalidate_edge_purges_total", "site" => site.clone(), "kind" => label)),
+            request_durations: OUTCOMES.map(|(_, label)| {
+                metrics::histogram!(REQUEST_DURATION, "site" => site.clone(), "outcome" => label)
+            }),
+            origin_durations: STATUS_CLASSES.map(|class| {
+                metrics::histogram!(ORIGIN_DURATION, "site" => site.clone(), "origin" => authority.to_owned(), "status_class" => class)
+            }),
+            born: Instant::now(),
+            last_contact: AtomicU64::new(0),
         });
         for counter in inner
             .requests
@@ -262,9 +367,14 @@ impl EdgeMetrics {
         }
     }
 
+    /// The registry these series are in.
+    pub fn registry(&self) -> &MetricsRegistry {
+        &self.inner.registry
+    }
+
     /// The handles the front door counts client connections into.
     pub fn connection_metrics(&self) -> ConnectionMetrics {
-        self.inner.connections.clone()
+        self.inner.registry.connection_metrics()
     }
 
     /// Counts one answered request, which arrived at `arrived`: its
@@ -302,16 +412,9 @@ impl EdgeMetrics {
         })
     }
 
-    /// Drains recorded histogram samples into their buckets every second
-    /// until the last clone of these metrics is dropped: the exporter keeps
-    /// each sample until an upkeep runs, so without a scrape memory would
-    /// grow with every request (as for the origin's histogram).
+    /// [`MetricsRegistry::spawn_upkeep`] of the registry these series are in.
     pub fn spawn_upkeep(&self) {
-        revalidate_listener::metrics::spawn_upkeep(
-            Arc::downgrade(&self.inner),
-            |inner| &inner.handle,
-            UPKEEP_EVERY,
-        );
+        self.inner.registry.spawn_upkeep();
     }
 
     /// Counts one revalidation.
@@ -367,15 +470,9 @@ impl EdgeMetrics {
         self.inner.purges[index].increment(1);
     }
 
-    /// The Prometheus text exposition, with the storage gauges set from `stats`.
+    /// [`MetricsRegistry::render`]: every site's series, not only these.
     pub fn render(&self, stats: &StorageStats) -> String {
-        let inner = &self.inner;
-        inner.memory_bytes.set(stats.memory_bytes as f64);
-        inner.memory_entries.set(stats.memory_entries as f64);
-        inner.bans.set(stats.bans as f64);
-        inner.disk_bytes_written.set(stats.disk_bytes_written as f64);
-        inner.handle.run_upkeep();
-        inner.handle.render()
+        self.inner.registry.render(stats)
     }
 }
 
@@ -400,6 +497,10 @@ fn describe() {
     );
     metrics::describe_counter!("revalidate_edge_origin_errors_total", "Origin failures by kind");
     metrics::describe_counter!("revalidate_edge_purges_total", "Purges and invalidations by kind");
+    metrics::describe_counter!(
+        "revalidate_edge_unrouted_total",
+        "Requests no site answered: an unknown host (421) or no usable Host (400)"
+    );
     metrics::describe_histogram!(
         REQUEST_DURATION,
         metrics::Unit::Seconds,

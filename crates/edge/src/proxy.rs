@@ -65,9 +65,9 @@ use self::fill::{Fetched, Streaming, Validated};
 use self::lookup::{Ask, Found, Lookup};
 use self::pass::Passed;
 use self::render::Head;
-pub use self::setup::{Edge, EdgeSettings, PeerAddr};
+pub use self::setup::{DEFAULT_SITE, Edge, EdgeSettings, PeerAddr, PurgeAll};
 use crate::body::{BoxError, EdgeBody};
-use crate::decide::{self, Route, client_plan, primary_key};
+use crate::decide::{self, Route, client_plan};
 use crate::entry::{ResponseEntry, VaryIndex};
 use crate::flight::{Flight, Join, Landed};
 use crate::metrics::{OriginError, Outcome, PurgeKind, Revalidation, StaleReason};
@@ -90,11 +90,11 @@ enum Answering {
 }
 
 impl Responding {
-    fn ready(response: Response<EdgeBody>) -> Self {
+    pub(crate) fn ready(response: Response<EdgeBody>) -> Self {
         Self(Answering::Ready(Some(response)))
     }
 
-    fn waiting(future: impl Future<Output = Response<EdgeBody>> + Send + 'static) -> Self {
+    pub(crate) fn waiting(future: impl Future<Output = Response<EdgeBody>> + Send + 'static) -> Self {
         Self(Answering::Waiting(Box::pin(future)))
     }
 }
@@ -206,17 +206,20 @@ impl Edge {
         let route = decide::route(
             request.method(),
             request.uri().path(),
-            self.inner.purge_token.is_some(),
+            self.inner.purge_token.is_some() || self.inner.purge_all.is_some(),
         );
         if route != Route::Cacheable {
             let edge = self.clone();
             return Responding::waiting(async move { edge.routed(route, request, peer, arrived).await });
         }
         let (parts, _body) = request.into_parts();
+        // The site's key rules rewrite the target itself: the origin is
+        // asked for what the key names.
+        let uri = self.normalised(parts.uri);
         let ask = Ask {
-            key: primary_key(&parts.uri),
+            key: self.primary_key(&uri),
             method: parts.method,
-            uri: parts.uri,
+            uri,
             headers: parts.headers,
             peer,
             arrived_at: self.now(),
@@ -370,7 +373,10 @@ impl Edge {
             Lookup::Miss => return Next::Forward((Forward::UriMiss, None, None)),
         };
         Next::Answer(
-            match found.entry.reuse_decision(&self.inner.cache, &ask.headers, now) {
+            match found
+                .entry
+                .reuse_decision(self.cache_for(ask.uri.path()), &ask.headers, now)
+            {
                 Reuse::Fresh { age } => {
                     let (outcome, label) = match waited_for {
                         None => (Outcome::Hit, Label::Hit),
@@ -620,7 +626,12 @@ impl Edge {
     ) -> Response<EdgeBody> {
         let now = self.now();
         if let Some(found) = found
-            && stale_if_error_allows(&self.inner.cache, &found.entry.head.view(), &ask.headers, now)
+            && stale_if_error_allows(
+                self.cache_for(ask.uri.path()),
+                &found.entry.head.view(),
+                &ask.headers,
+                now,
+            )
         {
             self.count(ask, Outcome::Stale);
             self.inner.metrics.stale(StaleReason::IfError);

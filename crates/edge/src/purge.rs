@@ -4,7 +4,20 @@
 //! `{"urls", "prefixes", "tags"}` body and the `{"purged": ...}` answer) is
 //! the core's, [`revalidate_core::purge`], shared with the origin that
 //! sends it; here are the token check, the body limits, what a URL purge
-//! matches (its path and query) and the storage the purges go to.
+//! matches and the storage the purges go to.
+//!
+//! A purge reaches one site: the one whose host the request was sent to,
+//! with that site's `purge_token`. With several sites, the top-level
+//! `purge_token` reaches every site from any site's host. Within a site:
+//!
+//! - a URL (a path, or an absolute URL of which the path and query count)
+//!   is normalised by the site's key rules and purged under both schemes;
+//!   a URL without a query also purges every query variant of it
+//!   (`/a` purges `/a?page=2`), a URL with one purges that variant;
+//! - a prefix (a path prefix: `/blog/`) purges every key of the site
+//!   under it, both schemes;
+//! - a tag purges the site's objects carrying it (tags are stored per
+//!   site).
 //!
 //! Purges are durable when the answer (`200`, with counts) is sent: they
 //! survive a restart of an edge with a `--cache-dir`. The next request for
@@ -20,9 +33,11 @@ use revalidate_core::purge::{PurgeCounts, PurgeRequest, PurgeResponse};
 use subtle::ConstantTimeEq;
 
 use crate::body::{BoxError, EdgeBody, full};
+use crate::decide::{KEY_SCHEMES, site_tag};
 use crate::entry::DecodedEntry;
 use crate::metrics::{EdgeMetrics, PurgeKind};
 use crate::problem::{IntoEdgeResponse, Problem};
+use crate::sites::KeyRules;
 use crate::storage::{AnyStorage, Storage};
 use crate::upload::ReadError;
 use crate::upstream::Failure;
@@ -33,8 +48,15 @@ use crate::upstream::Failure;
 /// module does not depend on it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PurgeApi<'a> {
-    /// The bearer token; `None` turns the API off (`404`).
+    /// The site's bearer token; `None` (and no `all_sites`) turns the API
+    /// off (`404`).
     pub(crate) token: Option<&'a str>,
+    /// The token that reaches every site, and their names.
+    pub(crate) all_sites: Option<(&'a str, &'a [String])>,
+    /// The site the request came to.
+    pub(crate) site: &'a str,
+    /// Its key rules, which URLs to purge are normalised by.
+    pub(crate) cache_key: &'a KeyRules,
     /// Where purges are recorded.
     pub(crate) storage: &'a AnyStorage<DecodedEntry>,
     /// `revalidate_edge_purges_total`.
@@ -83,16 +105,23 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let Some(token) = api.token else {
+    if api.token.is_none() && api.all_sites.is_none() {
         return Problem::new(StatusCode::NOT_FOUND, "Not Found").into_edge_response();
-    };
+    }
     if request.method() != Method::POST {
         return Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
             .with_detail("Purge with POST and a JSON body.")
             .with_header(ALLOW, HeaderValue::from_static("POST"))
             .into_edge_response();
     }
-    if !authorized(request.headers().get(AUTHORIZATION), token) {
+    let given = request.headers().get(AUTHORIZATION);
+    let one_site = [api.site.to_owned()];
+    let sites: &[String] = match api.all_sites {
+        Some((token, all)) if authorized(given, token) => all,
+        _ if api.token.is_some_and(|token| authorized(given, token)) => &one_site,
+        _ => &[],
+    };
+    if sites.is_empty() {
         return Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized")
             .with_detail("The purge API needs `Authorization: Bearer <purge_token>`.")
             .with_header(
@@ -153,19 +182,46 @@ where
             ))
             .into_edge_response();
     }
-    let PurgeApi { storage, metrics, .. } = api;
+    if let Some(bad) = purge.prefixes.iter().find(|prefix| !prefix.starts_with('/')) {
+        return Problem::new(StatusCode::BAD_REQUEST, "Invalid purge prefix")
+            .with_detail(format!(
+                "A prefix is the start of a path and begins with '/'; {bad:?} does not."
+            ))
+            .into_edge_response();
+    }
+    let PurgeApi {
+        storage,
+        metrics,
+        cache_key,
+        ..
+    } = api;
     let mut result = Ok(());
-    for target in &targets {
-        result = result.and(storage.purge_url(target).await);
-        metrics.purge(PurgeKind::Url);
+    for site in sites {
+        for scheme in KEY_SCHEMES {
+            let key = |target: &str| format!("{scheme}://{site}{target}");
+            for target in &targets {
+                let target = cache_key.normalise(target);
+                result = result.and(match target.contains('?') {
+                    true => storage.purge_url(&key(&target)).await,
+                    false => storage.purge_url_with_queries(&key(&target)).await,
+                });
+            }
+            for prefix in &purge.prefixes {
+                result = result.and(storage.ban_prefix(&key(prefix)).await);
+            }
+        }
+        for tag in &purge.tags {
+            result = result.and(storage.ban_tag(&site_tag(site, tag)).await);
+        }
     }
-    for prefix in &purge.prefixes {
-        result = result.and(storage.ban_prefix(prefix).await);
-        metrics.purge(PurgeKind::Prefix);
-    }
-    for tag in &purge.tags {
-        result = result.and(storage.ban_tag(tag).await);
-        metrics.purge(PurgeKind::Tag);
+    for (kind, count) in [
+        (PurgeKind::Url, targets.len()),
+        (PurgeKind::Prefix, purge.prefixes.len()),
+        (PurgeKind::Tag, purge.tags.len()),
+    ] {
+        for _ in 0..count {
+            metrics.purge(kind);
+        }
     }
     if let Err(e) = result {
         tracing::error!(error = %e, "purge failed");

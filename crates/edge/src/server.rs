@@ -13,16 +13,19 @@ use std::time::Duration;
 
 use http::Request;
 use revalidate_listener::admin::ChecksFuture;
+use revalidate_listener::reload::{ReloadRequests, spawn_reloader};
 use revalidate_listener::{
     AccessLog, AdminServer, AdminTarget, Check, FrontDoor, Health, ListenerConfig, OperatorSignals, Peer,
     RequestBody, TlsListener,
 };
 use tokio::net::TcpListener;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, EdgeConfig};
 use crate::entry::DecodedEntry;
 use crate::proxy::Edge;
+use crate::sites::Sites;
+use crate::sites::reload::{ConfigReload, ReadConfig};
 use crate::storage::{
     AnyStorage, HybridConfig, HybridStorage, MemoryConfig, MemoryStorage, Storage, StorageError,
 };
@@ -68,19 +71,24 @@ fn object_limit(configured: u64, memory: u64) -> u64 {
     configured.min(memory / 8).max(1)
 }
 
-/// The edge a configuration describes, on the system clock.
-pub async fn open(config: &EdgeConfig) -> Result<Edge, StartError> {
+/// The edge a configuration describes (its sites over one storage), on
+/// the system clock.
+pub async fn open(config: &EdgeConfig) -> Result<Sites, StartError> {
     config.validate()?;
     let storage = open_storage(config).await?;
-    let settings = config.edge_settings()?;
-    Ok(Edge::new(settings, storage, Arc::new(SystemClock)))
+    Ok(crate::sites::config::open(
+        config,
+        storage,
+        Arc::new(SystemClock),
+    )?)
 }
 
 /// Serves `edge` on `listener` with the default connection limits and
-/// `max_header_bytes` until `shutdown` resolves; see [`serve_with`].
+/// `max_header_bytes` until `shutdown` resolves; see [`EdgeServer`] for
+/// the rest.
 pub async fn serve(
     listener: TcpListener,
-    edge: Edge,
+    edge: impl Into<Sites>,
     max_header_bytes: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
@@ -88,110 +96,132 @@ pub async fn serve(
         max_header_bytes,
         ..ListenerConfig::default()
     };
-    serve_with(listener, edge, front_door, shutdown).await
+    EdgeServer::new(listener, edge)
+        .front_door(front_door)
+        .serve(shutdown)
+        .await
 }
 
-/// Serves `edge` on `listener` through the front door
-/// ([`revalidate_listener::FrontDoor`]: header, idle and send timeouts,
-/// the connection cap, lingering close, counted in
-/// `revalidate_edge_connections_*`) until `shutdown` resolves; then stops
-/// accepting, lets requests in flight finish and closes the storage. A
-/// request head above `max_header_bytes` gets `431` from hyper.
-pub async fn serve_with(
+/// The edge's listeners, set up one piece at a time: the public one (and
+/// its front door's limits), a TLS one, the admin one, an access log.
+/// [`EdgeServer::serve`] serves until shutdown.
+#[must_use = "an EdgeServer does nothing until served"]
+pub struct EdgeServer {
     listener: TcpListener,
-    edge: Edge,
+    sites: Sites,
     front_door: ListenerConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    serve_with_tls(listener, None, edge, front_door, shutdown).await
-}
-
-/// [`serve_with`], and the same edge on `tls` (HTTP/2 and HTTP/1.1 by
-/// ALPN, see [`revalidate_listener::tls`]) when given, under the same
-/// connection cap and counters; requests that came over TLS reach the
-/// origin with `X-Forwarded-Proto: https`.
-pub async fn serve_with_tls(
-    listener: TcpListener,
-    tls: Option<TlsListener>,
-    edge: Edge,
-    front_door: ListenerConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    serve_with_admin(listener, tls, None, edge, front_door, shutdown).await
-}
-
-/// [`serve_with_tls`], and the admin endpoints on `admin` when given (with
-/// the front door's limits; see [`revalidate_listener::admin`]): `/healthz`
-/// answers `503` from the moment `shutdown` resolves until the public
-/// listener has drained, then the admin listener stops too.
-pub async fn serve_with_admin(
-    listener: TcpListener,
     tls: Option<TlsListener>,
     admin: Option<TcpListener>,
-    edge: Edge,
-    front_door: ListenerConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    serve_logged(listener, tls, admin, edge, front_door, None, shutdown).await
-}
-
-/// [`serve_with_admin`], logging each request to `access_log` (with the
-/// cache status and the origin's status and time), which is written out
-/// when serving ends.
-pub async fn serve_logged(
-    listener: TcpListener,
-    tls: Option<TlsListener>,
-    admin: Option<TcpListener>,
-    edge: Edge,
-    front_door: ListenerConfig,
     access_log: Option<AccessLog>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    let edge = edge.with_upstream_in_responses(access_log.is_some());
-    let health = Health::new();
-    let admin = admin.map(|admin| {
-        let target = Arc::new(EdgeAdmin { edge: edge.clone() });
-        AdminServer::spawn(admin, front_door, target, health.clone())
-    });
-    edge.metrics().spawn_upkeep();
-    let shutdown = health.drain_on(shutdown);
-    let (plain, secure) = (edge.clone(), edge.for_tls());
-    let make_service = move |peer: Peer| {
-        let edge = if peer.tls { secure.clone() } else { plain.clone() };
-        let addr: SocketAddr = peer.addr;
-        hyper::service::service_fn(move |request: Request<RequestBody>| edge.respond(request, Some(addr)))
-    };
-    let mut door = FrontDoor::new(listener, front_door)
-        .with_metrics(edge.metrics().connection_metrics())
-        // A client's request may hold a connection to the origin as well.
-        .with_fds_per_connection(2);
-    if let Some(tls) = tls {
-        door = door.with_tls(tls);
+}
+
+impl EdgeServer {
+    /// `edge` (one site, or [`Sites`]) on `listener`, with the default
+    /// front door and nothing else.
+    pub fn new(listener: TcpListener, edge: impl Into<Sites>) -> Self {
+        Self {
+            listener,
+            sites: edge.into(),
+            front_door: ListenerConfig::default(),
+            tls: None,
+            admin: None,
+            access_log: None,
+        }
     }
-    if let Some(log) = access_log {
-        door = door.with_access_log(log);
+
+    /// The front door's limits ([`revalidate_listener::FrontDoor`]: header,
+    /// idle and send timeouts, the connection cap, lingering close,
+    /// counted in `revalidate_edge_connections_*`); a request head above
+    /// `max_header_bytes` gets `431` from hyper.
+    pub fn front_door(mut self, front_door: ListenerConfig) -> Self {
+        self.front_door = front_door;
+        self
     }
-    let served = door.serve_peers(make_service, shutdown).await;
-    // The public listener has drained: the admin listener stops too.
-    if let Some(admin) = admin
-        && let Err(e) = admin.stop().await
-    {
-        tracing::warn!(error = %e, "the admin listener failed");
+
+    /// The same sites on `tls` too (HTTP/2 and HTTP/1.1 by ALPN, see
+    /// [`revalidate_listener::tls`]), under the same connection cap and
+    /// counters; requests that came over TLS reach the origin with
+    /// `X-Forwarded-Proto: https`.
+    pub fn tls(mut self, tls: Option<TlsListener>) -> Self {
+        self.tls = tls;
+        self
     }
-    if let Err(e) = edge.storage().close().await {
-        tracing::warn!(error = %e, "could not close the cache storage cleanly");
+
+    /// The admin endpoints on `admin` (with the front door's limits; see
+    /// [`revalidate_listener::admin`]): `/healthz` answers `503` from the
+    /// moment shutdown begins until the public listener has drained, then
+    /// the admin listener stops too.
+    pub fn admin(mut self, admin: Option<TcpListener>) -> Self {
+        self.admin = admin;
+        self
     }
-    served
+
+    /// Each request logged to `access_log` (with the cache status and the
+    /// origin's status and time), written out when serving ends.
+    pub fn access_log(mut self, access_log: Option<AccessLog>) -> Self {
+        self.access_log = access_log;
+        self
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, lets
+    /// requests in flight finish and closes the storage.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let EdgeServer {
+            listener,
+            sites,
+            front_door,
+            tls,
+            admin,
+            access_log,
+        } = self;
+        let sites = sites.with_upstream_in_responses(access_log.is_some());
+        let health = Health::new();
+        let admin = admin.map(|admin| {
+            let target = Arc::new(EdgeAdmin { sites: sites.clone() });
+            AdminServer::spawn(admin, front_door, target, health.clone())
+        });
+        sites.registry().spawn_upkeep();
+        let shutdown = health.drain_on(shutdown);
+        let serving = sites.clone();
+        let make_service = move |peer: Peer| {
+            let sites = serving.clone();
+            let (addr, tls): (SocketAddr, bool) = (peer.addr, peer.tls);
+            hyper::service::service_fn(move |request: Request<RequestBody>| {
+                sites.respond(request, Some(addr), tls)
+            })
+        };
+        let mut door = FrontDoor::new(listener, front_door)
+            .with_metrics(sites.registry().connection_metrics())
+            // A client's request may hold a connection to the origin as well.
+            .with_fds_per_connection(2);
+        if let Some(tls) = tls {
+            door = door.with_tls(tls);
+        }
+        if let Some(log) = access_log {
+            door = door.with_access_log(log);
+        }
+        let served = door.serve_peers(make_service, shutdown).await;
+        // The public listener has drained: the admin listener stops too.
+        if let Some(admin) = admin
+            && let Err(e) = admin.stop().await
+        {
+            tracing::warn!(error = %e, "the admin listener failed");
+        }
+        if let Err(e) = sites.storage().close().await {
+            tracing::warn!(error = %e, "could not close the cache storage cleanly");
+        }
+        served
+    }
 }
 
 /// What the edge shows on its admin listener.
 struct EdgeAdmin {
-    edge: Edge,
+    sites: Sites,
 }
 
 impl AdminTarget for EdgeAdmin {
     fn metrics(&self) -> String {
-        self.edge.render_metrics()
+        self.sites.render_metrics()
     }
 
     /// The storage answers (its statistics are read); the origin's last
@@ -200,7 +230,7 @@ impl AdminTarget for EdgeAdmin {
     /// each still serves what it holds).
     fn readiness(&self, _budget: Duration) -> ChecksFuture<'_> {
         Box::pin(async move {
-            let stats = self.edge.storage().stats();
+            let stats = self.sites.storage().stats();
             let storage = Check::ok(
                 "storage",
                 format!(
@@ -208,13 +238,23 @@ impl AdminTarget for EdgeAdmin {
                     stats.memory_entries, stats.memory_bytes
                 ),
             );
-            let origin = match self.edge.metrics().last_origin_contact() {
+            let table = self.sites.table();
+            let contact = |edge: &Edge| match edge.metrics().last_origin_contact() {
                 None => "no request sent yet".to_owned(),
                 Some(contact) => format!(
                     "last answer {} ({} ms ago)",
                     contact.status_class,
                     contact.ago.as_millis()
                 ),
+            };
+            // One check for every site's origin: each check name appears once.
+            let origin = match table.sites() {
+                [site] => contact(site.edge()),
+                sites => sites
+                    .iter()
+                    .map(|site| format!("{}: {}", site.edge().site(), contact(site.edge())))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             };
             vec![storage, Check::ok("origin", origin)]
         })
@@ -234,10 +274,20 @@ pub async fn run(
     config: EdgeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    run_reloadable(config, None, shutdown).await
+}
+
+/// [`run`], and with `read` the configuration is read again with it and
+/// put in force on each `SIGHUP` ([`crate::sites::reload`]).
+pub async fn run_reloadable(
+    config: EdgeConfig,
+    read: Option<ReadConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
     config.validate()?;
     // SIGHUP and SIGUSR1 are handled only by a server that has something
     // to reload or reopen; otherwise they keep their default action.
-    let signals = match config.tls.enabled() || config.access_log.enabled() {
+    let signals = match config.tls.enabled() || config.access_log.enabled() || read.is_some() {
         true => Some(OperatorSignals::install()?),
         false => None,
     };
@@ -251,7 +301,18 @@ pub async fn run(
         true => Some(AccessLog::open(&config.access_log, signals.as_ref())?),
         false => None,
     };
-    let edge = open(&config).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sites = crate::sites::config::open(&config, open_storage(&config).await?, Arc::clone(&clock))?;
+    // Answers SIGHUP until serving ends (dropped with this function).
+    let _reloader = match (read, &signals) {
+        (Some(read), Some(signals)) => {
+            let requests =
+                ReloadRequests::install(Some(signals), &[], revalidate_listener::reload::DEBOUNCE)?;
+            let target = Arc::new(ConfigReload::new(sites.clone(), clock, config.clone(), read));
+            Some(spawn_reloader(requests, target))
+        }
+        _ => None,
+    };
     let listener = bind(config.listen).await?;
     let admin = match config.admin.listen.addr() {
         Some(addr) => Some(bind(addr).await?),
@@ -273,16 +334,13 @@ pub async fn run(
         );
     }
     print!("{lines}");
-    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), admin = ?admin.as_ref().and_then(|admin| admin.local_addr().ok()), origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
-    serve_logged(
-        listener,
-        tls,
-        admin,
-        edge,
-        config.listener(),
-        access_log,
-        shutdown,
-    )
-    .await?;
+    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), admin = ?admin.as_ref().and_then(|admin| admin.local_addr().ok()), sites = config.sites.len().max(1), origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
+    EdgeServer::new(listener, sites)
+        .front_door(config.listener())
+        .tls(tls)
+        .admin(admin)
+        .access_log(access_log)
+        .serve(shutdown)
+        .await?;
     Ok(())
 }

@@ -38,16 +38,14 @@ impl AdminEdge {
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (public, admin_addr) = (listener.local_addr().unwrap(), admin.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let serving = tokio::spawn(revalidate_edge::server::serve_with_admin(
-            listener,
-            None,
-            Some(admin),
-            edge,
-            front_door,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let serving = tokio::spawn(
+            revalidate_edge::server::EdgeServer::new(listener, edge)
+                .front_door(front_door)
+                .admin(Some(admin))
+                .serve(async move {
+                    let _ = stopped.await;
+                }),
+        );
         Self {
             public,
             admin: admin_addr,

@@ -39,16 +39,14 @@ async fn edge(origin: SocketAddr, limits: Limits) -> (Listening, tokio::sync::on
         connections: limits,
         max_header_bytes: 16 * 1024,
     };
-    tokio::spawn(revalidate_edge::server::serve_with_admin(
-        listener,
-        None,
-        Some(admin),
-        edge,
-        config,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    tokio::spawn(
+        revalidate_edge::server::EdgeServer::new(listener, edge)
+            .front_door(config)
+            .admin(Some(admin))
+            .serve(async move {
+                let _ = stopped.await;
+            }),
+    );
     let listening = Listening {
         public: addr,
         admin: admin_addr,

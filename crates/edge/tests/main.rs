@@ -9,6 +9,7 @@ mod end_to_end;
 mod origin_purge;
 mod proxy;
 mod shared_cache;
+mod sites;
 mod storage;
 mod support;
 mod tls;

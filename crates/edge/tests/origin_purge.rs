@@ -221,6 +221,17 @@ async fn without_a_purge_the_edge_keeps_serving_the_old_version() {
     )
     .await;
     assert_eq!(created.status(), 201);
+    // The create's own purge is asynchronous: let it land first, or it
+    // could remove the copy cached below and fail the control for the
+    // wrong reason (seen once on a busy machine).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while origin_metric(&site, "revalidate_edge_purges_sent_total{result=\"ok\"}").await < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the purge after the create was not acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let old_etag = cache_at_the_edge(&edge, "/api/notes/a", "v1").await;
 
     let unpurged = direct(

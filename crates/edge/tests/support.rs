@@ -165,6 +165,16 @@ impl TestOrigin {
             .collect()
     }
 
+    /// How many requests it received for paths starting with `prefix`.
+    pub(crate) fn seen_under(&self, prefix: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path.starts_with(prefix))
+            .count()
+    }
+
     pub(crate) fn count(&self, path: &str) -> usize {
         self.requests(path).len()
     }
@@ -319,12 +329,11 @@ impl TestEdge {
         self.clock.as_ref().expect("a manual clock").advance(seconds);
     }
 
-    /// The value of one series of the edge's metrics.
+    /// The value of one series of the edge's metrics: `name{label="v",…}`
+    /// names the series whose labels include those given (the `site`
+    /// label, say, need not be).
     pub(crate) async fn metric(&self, series: &str) -> f64 {
-        let text = self.edge.render_metrics();
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or(0.0)
+        metric_value(&self.edge.render_metrics(), series)
     }
 }
 
@@ -333,6 +342,37 @@ impl Drop for TestEdge {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// The value in a Prometheus text exposition of the series `name{…}`
+/// whose labels include the given ones (summed over those that match);
+/// 0 when none does.
+pub(crate) fn metric_value(text: &str, series: &str) -> f64 {
+    let (name, wanted) = split_series(series);
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (line_name, labels) = split_series(series);
+            (line_name == name && wanted.iter().all(|label| labels.contains(label)))
+                .then(|| value.trim().parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+fn split_series(series: &str) -> (&str, Vec<&str>) {
+    match series.split_once('{') {
+        None => (series, Vec::new()),
+        Some((name, labels)) => (
+            name,
+            labels
+                .trim_end_matches('}')
+                .split(',')
+                .filter(|label| !label.is_empty())
+                .collect(),
+        ),
     }
 }
 

@@ -13,7 +13,7 @@ use revalidate_edge::storage::{MemoryConfig, MemoryStorage};
 use revalidate_edge::{Edge, EdgeSettings};
 use revalidate_listener::access_log::Format;
 use revalidate_listener::testing::tls::{TestCa, connection_specific_fields, field_names_but_date};
-use revalidate_listener::{AccessLog, AccessLogSettings, ListenerConfig, TlsListener, TlsSettings};
+use revalidate_listener::{AccessLog, AccessLogSettings, TlsListener, TlsSettings};
 
 use crate::support::{Reply, Site, TestOrigin, clock};
 
@@ -55,17 +55,14 @@ async fn edge_logged(origin: SocketAddr, access_log: Option<AccessLog>) -> TlsEd
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let plain = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(revalidate_edge::server::serve_logged(
-        listener,
-        Some(tls),
-        None,
-        edge,
-        ListenerConfig::default(),
-        access_log,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    tokio::spawn(
+        revalidate_edge::server::EdgeServer::new(listener, edge)
+            .tls(Some(tls))
+            .access_log(access_log)
+            .serve(async move {
+                let _ = stopped.await;
+            }),
+    );
     TlsEdge {
         addr,
         plain,

@@ -44,6 +44,7 @@ fn reuse(f: &Freshness) -> String {
             "a heuristic: no explicit lifetime, so caches guess 10 % of the time since Last-Modified"
                 .to_owned()
         }
+        LifetimeSource::Override => "a lifetime the cache's operator configured".to_owned(),
         LifetimeSource::None => {
             return "may store it but must revalidate before every reuse (no explicit lifetime and no Last-Modified to guess from)".to_owned();
         }

@@ -20,7 +20,10 @@
 //!   2^31 is 2^31 (§1.2.2).
 //! - A response from a targeted field (RFC 9213) ignores `Expires`.
 //! - Heuristic freshness is a [`CacheConfig::heuristic_percent`] of the time
-//!   since `Last-Modified`, capped at [`CacheConfig::heuristic_max`].
+//!   since `Last-Modified`, capped at [`CacheConfig::heuristic_max`], or
+//!   the configured [`CacheConfig::heuristic_lifetime`] when there is one.
+//! - [`CacheConfig::lifetime_override`], when configured, is the lifetime
+//!   whatever the response says (`DEVIATION(ttl-override)`).
 //!
 //! [RFC 9111 §4.2]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2
 //! [RFC 9111 §5.1]: https://www.rfc-editor.org/rfc/rfc9111#section-5.1
@@ -41,8 +44,12 @@ pub enum LifetimeSource {
     MaxAge,
     /// `Expires` − `Date`.
     Expires,
-    /// §4.2.2 heuristic from `Last-Modified`.
+    /// §4.2.2 heuristic: from `Last-Modified`, or the configured
+    /// [`CacheConfig::heuristic_lifetime`].
     Heuristic,
+    /// The configured [`CacheConfig::lifetime_override`]
+    /// (`DEVIATION(ttl-override)`).
+    Override,
     /// Nothing: the response is stale from the start.
     None,
 }
@@ -162,6 +169,11 @@ fn lifetime(
     stored: &Stored<'_>,
     directives: &ResponseDirectives,
 ) -> (u64, LifetimeSource) {
+    // DEVIATION(ttl-override): an operator's override replaces §4.2.1's
+    // explicit lifetime (see `CacheConfig::lifetime_override`).
+    if let Some(lifetime) = config.lifetime_override {
+        return (lifetime, LifetimeSource::Override);
+    }
     if config.kind == CacheKind::Shared
         && let Some(s_maxage) = directives.s_maxage
     {
@@ -185,9 +197,11 @@ fn lifetime(
     // returns above), and heuristics are for statuses "defined as
     // heuristically cacheable" or responses "marked explicitly cacheable
     // (e.g., with a public response directive)".
-    if (heuristically_cacheable(stored.status) || directives.public)
-        && let Some(modified) = date_of(stored.headers, LAST_MODIFIED)
-    {
+    let heuristic_allowed = heuristically_cacheable(stored.status) || directives.public;
+    if heuristic_allowed && let Some(lifetime) = config.heuristic_lifetime {
+        return (lifetime, LifetimeSource::Heuristic);
+    }
+    if heuristic_allowed && let Some(modified) = date_of(stored.headers, LAST_MODIFIED) {
         let heuristic = date
             .saturating_sub(modified)
             .saturating_mul(config.heuristic_percent)

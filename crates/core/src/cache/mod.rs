@@ -97,6 +97,24 @@ pub struct CacheConfig {
     pub heuristic_percent: u64,
     /// The longest heuristic lifetime, in seconds.
     pub heuristic_max: u64,
+    /// A heuristic lifetime in seconds that replaces the `Last-Modified`
+    /// fraction (an operator's "default TTL", nginx's `proxy_cache_valid`
+    /// for responses without `Cache-Control` or `Expires`): it applies
+    /// exactly where §4.2.2 allows a heuristic, to responses without an
+    /// explicit expiration time whose status is heuristically cacheable
+    /// or that are marked `public`, with or without `Last-Modified`.
+    /// RFC 9111 §4.2.2 leaves the heuristic to the cache ("a cache MAY
+    /// assign a heuristic expiration time"), so this is no deviation.
+    pub heuristic_lifetime: Option<u64>,
+    /// A lifetime in seconds that replaces every explicit one (`s-maxage`,
+    /// `max-age`, `Expires`) and the heuristic: `DEVIATION(ttl-override)`.
+    /// RFC 9111 §4.2.1 says the lifetime comes from those fields; an
+    /// operator who knows better than the origin (Souin's `ttl`, nginx's
+    /// `proxy_ignore_headers Cache-Control Expires` with
+    /// `proxy_cache_valid`) may override it. Only the lifetime changes:
+    /// what may be stored (`no-store`, `private`) and reused without
+    /// revalidation (`no-cache`, `must-revalidate`) is decided as always.
+    pub lifetime_override: Option<u64>,
     /// A targeted field (RFC 9213) that, when present and holding at least
     /// one directive, replaces `Cache-Control` for this cache's own
     /// decisions, such as `cdn-cache-control`.
@@ -111,6 +129,8 @@ impl CacheConfig {
             kind: CacheKind::Shared,
             heuristic_percent: 10,
             heuristic_max: 24 * 60 * 60,
+            heuristic_lifetime: None,
+            lifetime_override: None,
             targeted_field: Some(CDN_CACHE_CONTROL),
         }
     }
@@ -121,6 +141,8 @@ impl CacheConfig {
             kind: CacheKind::Private,
             heuristic_percent: 10,
             heuristic_max: 24 * 60 * 60,
+            heuristic_lifetime: None,
+            lifetime_override: None,
             targeted_field: None,
         }
     }

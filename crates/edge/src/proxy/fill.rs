@@ -23,7 +23,7 @@ use super::lookup::{Ask, Found};
 use super::render;
 use super::setup::Edge;
 use crate::body::{BoxError, ChannelBody, EdgeBody, OriginBody, boxed, empty};
-use crate::decide::{Declined, client_plan, declines_to_store, surrogate_tags};
+use crate::decide::{Declined, client_plan, declines_to_store};
 use crate::entry::{DecodedEntry, Meta, ResponseEntry, VaryIndex};
 use crate::flight::{Flight, Landed, Product, land};
 use crate::forward::fill_headers;
@@ -160,12 +160,12 @@ impl Edge {
                 }
                 let mut meta = found.entry.head.clone();
                 meta.freshen(&update, sent, received);
-                meta.headers = storable_headers(&self.inner.cache, &meta.headers);
+                meta.headers = storable_headers(self.cache_for(ask.uri.path()), &meta.headers);
                 // §4.3.4: the refreshed headers may forbid storing now (or
                 // the 304 set a cookie the edge does not share).
                 let declined = declines_to_store(&meta.headers, self.inner.cache_set_cookie);
                 let storable = storage_decision(
-                    &self.inner.cache,
+                    self.cache_for(ask.uri.path()),
                     &Method::GET,
                     &ask.headers,
                     meta.status,
@@ -173,12 +173,16 @@ impl Edge {
                 ) == StoreDecision::Store
                     && declined.is_none();
                 let encoded = storable.then(|| Meta::Response(meta.clone()).encode());
-                let entry = Arc::new(ResponseEntry::new(meta, &self.inner.cache, self.inner.id));
+                let entry = Arc::new(ResponseEntry::new(
+                    meta,
+                    self.cache_for(ask.uri.path()),
+                    self.inner.id,
+                ));
                 let landed = match encoded {
                     Some(encoded) => {
                         let object = StoredObject::new(
                             ask.key.clone(),
-                            surrogate_tags(&entry.head.headers),
+                            self.site_tags(&entry.head.headers),
                             encoded,
                             found.object.body.clone(),
                         )
@@ -219,7 +223,7 @@ impl Edge {
             }
             Validation::ServerError
                 if stale_if_error_allows(
-                    &self.inner.cache,
+                    self.cache_for(ask.uri.path()),
                     &found.entry.head.view(),
                     &ask.headers,
                     received,
@@ -271,7 +275,7 @@ impl Edge {
         }
         let status = parts.status;
         let decision = storage_decision(
-            &self.inner.cache,
+            self.cache_for(ask.uri.path()),
             &Method::GET,
             &ask.headers,
             status,
@@ -280,7 +284,7 @@ impl Edge {
         // §3.1 and §5.2.2: what may be kept differs from what this client
         // gets, which is the whole response less its hop-by-hop fields
         // (RFC 9110 §7.6.1).
-        let stored_headers = storable_headers(&self.inner.cache, &parts.headers);
+        let stored_headers = storable_headers(self.cache_for(ask.uri.path()), &parts.headers);
         // What would be kept, not what was sent: a cookie the origin named
         // in `no-cache="Set-Cookie"` or `private="Set-Cookie"` is not kept.
         let declined = match decision {
@@ -305,7 +309,7 @@ impl Edge {
         };
         let stored = writer
             .is_some()
-            .then(|| freshness(&self.inner.cache, &meta.view(), received));
+            .then(|| freshness(self.cache_for(ask.uri.path()), &meta.view(), received));
         let plan = client_plan(
             &ask.method,
             &ask.headers,
@@ -376,7 +380,7 @@ impl Edge {
         };
         let head = ObjectHead {
             url: ask.key.clone(),
-            tags: surrogate_tags(&meta.headers),
+            tags: self.site_tags(&meta.headers),
             meta: Meta::Response(meta.clone()).encode(),
             size_hint,
             purge_generation: Some(purge_generation),

@@ -227,7 +227,7 @@ impl Edge {
     /// storage kept is decoded again for this one, and not kept
     /// ([`crate::entry::EdgeId`]).
     fn entry_of(&self, object: &StoredObject<DecodedEntry>) -> Option<Entry> {
-        let (cache, id) = (&self.inner.cache, self.inner.id);
+        let (cache, id) = (self.cache_for_key(&object.url), self.inner.id);
         match object.derived(|object| Entry::decode(&object.meta, cache, id)) {
             Some(Entry::Response(entry)) if !entry.built_by(id) => Entry::decode(&object.meta, cache, id),
             decoded => decoded.clone(),

@@ -12,7 +12,7 @@ use revalidate_core::cache::{invalidation_targets, strip_hop_by_hop};
 
 use super::setup::Edge;
 use crate::body::{BoxError, EdgeBody, OriginBody, boxed};
-use crate::decide::primary_key;
+use crate::decide::{KEY_SCHEMES, primary_key};
 use crate::forward::forwarded_headers;
 use crate::storage::Storage;
 use crate::upstream::Failure;
@@ -53,7 +53,8 @@ impl Edge {
             Ok(response) => response,
             Err(failure) => return Passed::Failed(failure),
         };
-        let target: Uri = format!("{}://{host}{}", self.inner.origin_scheme, primary_key(&parts.uri))
+        let target_path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let target: Uri = format!("{}://{host}{target_path}", self.inner.origin_scheme)
             .parse()
             .unwrap_or_else(|_| parts.uri.clone());
         // §4.4: "A cache MUST invalidate the target URI ... when it
@@ -62,7 +63,7 @@ impl Edge {
         // same origin, which the core includes.
         let mut invalidated = 0;
         for uri in invalidation_targets(&parts.method, response.status(), &target, response.headers()) {
-            self.invalidate(&primary_key(&uri)).await;
+            self.invalidate(&uri).await;
             invalidated += 1;
         }
         let (mut head, body) = response.into_parts();
@@ -79,10 +80,17 @@ impl Edge {
     /// variant and also a fill that was sent before the write returned and
     /// would store the old version after this (bans cover what was fetched
     /// before them, [`crate::storage`]).
-    async fn invalidate(&self, key: &str) {
-        if let Err(e) = self.inner.storage.purge_url(key).await {
-            tracing::warn!(error = %e, key, "could not record an invalidation; removing the stored copy only");
-            self.remove(key).await;
+    /// The target's key under both schemes goes: a write over `https`
+    /// changes what `http` clients get too. The target is normalised by
+    /// the site's key rules first, as a `GET` of it would be.
+    async fn invalidate(&self, uri: &Uri) {
+        let uri = self.normalised(uri.clone());
+        for scheme in KEY_SCHEMES {
+            let key = primary_key(scheme, &self.inner.site, &uri);
+            if let Err(e) = self.inner.storage.purge_url(&key).await {
+                tracing::warn!(error = %e, key, "could not record an invalidation; removing the stored copy only");
+                self.remove(&key).await;
+            }
         }
     }
 }

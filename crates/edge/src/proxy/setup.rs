@@ -15,8 +15,9 @@ use crate::clock::Clock;
 use crate::entry::{DecodedEntry, EdgeId};
 use crate::flight::Flights;
 use crate::forward::Forwarding;
-use crate::metrics::EdgeMetrics;
+use crate::metrics::{EdgeMetrics, MetricsRegistry};
 use crate::purge::PurgeApi;
+use crate::sites::{KeyRules, TtlRules};
 use crate::storage::{AnyStorage, Storage};
 use crate::upstream::Upstream;
 
@@ -56,7 +57,30 @@ pub struct EdgeSettings {
     /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are passed on
     /// (appended to); every other client's forwarding fields are dropped.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The site this edge serves: its name is the host part of every
+    /// cache key it makes (`https://<site>/path?query`), its purges reach
+    /// only its own keys, and it labels the site's metrics.
+    pub site: String,
+    /// What the cache key keeps of a request's query ([`crate::sites`]).
+    pub cache_key: KeyRules,
+    /// Lifetimes by path ([`crate::sites::ttl`]).
+    pub ttl: TtlRules,
+    /// The token that purges every site's keys, and the sites' names
+    /// (with several sites; see [`crate::sites`]).
+    pub purge_all: Option<PurgeAll>,
 }
+
+/// The purge token that reaches every site, and which sites there are.
+#[derive(Clone, Debug)]
+pub struct PurgeAll {
+    /// The bearer token.
+    pub token: String,
+    /// Every site's name.
+    pub sites: Arc<[String]>,
+}
+
+/// The site name of an edge that serves every host as one site.
+pub const DEFAULT_SITE: &str = "default";
 
 impl EdgeSettings {
     /// Settings for `origin` with the defaults of [`crate::config::EdgeConfig`].
@@ -73,6 +97,10 @@ impl EdgeSettings {
             collapse_timeout: Duration::from_secs(5),
             cache_set_cookie: false,
             trusted_proxies: Vec::new(),
+            site: DEFAULT_SITE.to_owned(),
+            cache_key: KeyRules::default(),
+            ttl: TtlRules::default(),
+            purge_all: None,
         }
     }
 }
@@ -103,6 +131,10 @@ pub(super) struct Inner {
     /// never the client's (see the crate docs on the cache key).
     pub(super) origin_host: Option<HeaderValue>,
     pub(super) cache: CacheConfig,
+    /// Lifetimes by path: which rule a path falls under, and the core's
+    /// configuration for each rule ([`Edge::cache_for`]).
+    pub(super) ttl: TtlRules,
+    pub(super) ttl_configs: Vec<CacheConfig>,
     pub(super) name: String,
     pub(super) via: HeaderValue,
     pub(super) purge_token: Option<String>,
@@ -114,6 +146,11 @@ pub(super) struct Inner {
     pub(super) collapse_timeout: Duration,
     pub(super) cache_set_cookie: bool,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
+    /// The site's name, the host part of its cache keys.
+    pub(super) site: String,
+    /// What the key keeps of the query; applied to the target on arrival.
+    pub(super) cache_key: KeyRules,
+    pub(super) purge_all: Option<PurgeAll>,
     /// Tells the entries this edge derived from stored objects from those
     /// another edge over the same storage derived ([`EdgeId`]).
     pub(super) id: EdgeId,
@@ -123,6 +160,17 @@ impl Edge {
     /// An edge in front of `settings.origin`, storing in `storage`, reading
     /// time from `clock`.
     pub fn new(settings: EdgeSettings, storage: AnyStorage<DecodedEntry>, clock: Arc<dyn Clock>) -> Self {
+        Self::in_registry(settings, storage, clock, &MetricsRegistry::new())
+    }
+
+    /// [`Edge::new`] counting into `registry`, beside the other sites of
+    /// one edge process ([`crate::sites`]).
+    pub fn in_registry(
+        settings: EdgeSettings,
+        storage: AnyStorage<DecodedEntry>,
+        clock: Arc<dyn Clock>,
+        registry: &MetricsRegistry,
+    ) -> Self {
         let mut cache = CacheConfig::shared();
         if !settings.cdn_cache_control {
             cache.targeted_field = None;
@@ -133,7 +181,7 @@ impl Edge {
             .origin
             .authority()
             .map_or_else(String::new, |a| a.as_str().to_owned());
-        let metrics = EdgeMetrics::for_origin(&origin_authority);
+        let metrics = EdgeMetrics::for_site(registry, &settings.site, &origin_authority);
         Self {
             inner: Arc::new(Inner {
                 storage,
@@ -148,6 +196,8 @@ impl Edge {
                     .origin
                     .authority()
                     .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+                ttl_configs: settings.ttl.configs(&cache),
+                ttl: settings.ttl,
                 cache,
                 name: settings.cache_name,
                 via,
@@ -160,6 +210,9 @@ impl Edge {
                 collapse_timeout: settings.collapse_timeout,
                 cache_set_cookie: settings.cache_set_cookie,
                 trusted_proxies: settings.trusted_proxies,
+                site: settings.site,
+                cache_key: settings.cache_key,
+                purge_all: settings.purge_all,
                 id: EdgeId::next(),
             }),
             client_scheme: "http",
@@ -205,10 +258,86 @@ impl Edge {
     pub(super) fn purge_api(&self) -> PurgeApi<'_> {
         PurgeApi {
             token: self.inner.purge_token.as_deref(),
+            all_sites: self
+                .inner
+                .purge_all
+                .as_ref()
+                .map(|all| (all.token.as_str(), &all.sites[..])),
+            site: &self.inner.site,
+            cache_key: &self.inner.cache_key,
             storage: &self.inner.storage,
             metrics: &self.inner.metrics,
             client_body_timeout: self.inner.client_body_timeout,
         }
+    }
+
+    /// The primary cache key of a request target (already normalised by
+    /// the site's rules) arriving on this edge's scheme.
+    pub(super) fn primary_key(&self, uri: &Uri) -> String {
+        crate::decide::primary_key(self.client_scheme, &self.inner.site, uri)
+    }
+
+    /// The core's configuration for a request's path: its lifetime
+    /// rule's, or the site's ([`crate::sites::ttl`]).
+    pub(super) fn cache_for(&self, path: &str) -> &CacheConfig {
+        if self.inner.ttl.is_empty() {
+            return &self.inner.cache;
+        }
+        self.inner
+            .ttl
+            .rule_for(path)
+            .and_then(|rule| self.inner.ttl_configs.get(rule))
+            .unwrap_or(&self.inner.cache)
+    }
+
+    /// [`Edge::cache_for`] the path of a stored object's key
+    /// (`scheme://site/path?query`).
+    pub(super) fn cache_for_key(&self, key: &str) -> &CacheConfig {
+        if self.inner.ttl.is_empty() {
+            return &self.inner.cache;
+        }
+        let target = key.split_once("://").map_or(key, |(_, rest)| rest);
+        let path = target.find('/').map_or("/", |at| &target[at..]);
+        self.cache_for(path.split_once('?').map_or(path, |(path, _)| path))
+    }
+
+    /// The site's name.
+    pub fn site(&self) -> &str {
+        &self.inner.site
+    }
+
+    /// The target with the site's key rules applied ([`crate::sites::KeyRules`]).
+    pub(super) fn normalised(&self, uri: Uri) -> Uri {
+        if self.inner.cache_key.is_identity() {
+            return uri;
+        }
+        let Some(pq) = uri.path_and_query() else {
+            return uri;
+        };
+        match self.inner.cache_key.normalise(pq.as_str()) {
+            std::borrow::Cow::Borrowed(_) => uri,
+            std::borrow::Cow::Owned(target) => {
+                let mut parts = uri.into_parts();
+                match target.parse() {
+                    Ok(pq) => {
+                        parts.path_and_query = Some(pq);
+                        Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/"))
+                    }
+                    // A normalised target is made of the original's bytes,
+                    // so it parses; keep the original if it somehow does not.
+                    Err(_) => Uri::from_parts(parts).unwrap_or_else(|_| Uri::from_static("/")),
+                }
+            }
+        }
+    }
+
+    /// A surrogate key as this site stores it: tags are per site, so that
+    /// one site's tag purge never reaches another's objects.
+    pub(super) fn site_tags(&self, headers: &HeaderMap) -> Vec<String> {
+        crate::decide::surrogate_tags(headers)
+            .into_iter()
+            .map(|tag| crate::decide::site_tag(&self.inner.site, &tag))
+            .collect()
     }
 
     /// The clock's reading.

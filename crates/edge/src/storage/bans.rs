@@ -37,6 +37,10 @@ pub(crate) enum BanKind {
     Prefix(String),
     /// The object carries this tag.
     Tag(String),
+    /// The object's URL equals this, or is this with a query string
+    /// (`url?…`): a URL and every query variant of it. (Last, so that
+    /// the variant numbers of older logs still read.)
+    UrlWithQueries(String),
 }
 
 /// One record of `bans.log`.
@@ -55,13 +59,17 @@ struct BanSet {
     /// Objects with `generation < floor` are dead.
     floor: u64,
     urls: HashMap<String, u64>,
+    /// [`BanKind::UrlWithQueries`]: matched by the URL up to its `?`, one
+    /// map lookup (a prefix ban per purged URL would make every lookup
+    /// scan them all).
+    with_queries: HashMap<String, u64>,
     tags: HashMap<String, u64>,
     prefixes: Vec<(String, u64)>,
 }
 
 impl BanSet {
     fn len(&self) -> usize {
-        self.urls.len() + self.tags.len() + self.prefixes.len()
+        self.urls.len() + self.with_queries.len() + self.tags.len() + self.prefixes.len()
     }
 
     fn apply(&mut self, generation: u64, kind: BanKind) {
@@ -72,6 +80,9 @@ impl BanSet {
             }
             BanKind::Tag(tag) => {
                 self.tags.insert(tag, generation);
+            }
+            BanKind::UrlWithQueries(url) => {
+                self.with_queries.insert(url, generation);
             }
             BanKind::Prefix(prefix) => match self.prefixes.iter_mut().find(|(p, _)| *p == prefix) {
                 Some(existing) => existing.1 = generation,
@@ -91,7 +102,12 @@ impl BanSet {
             return true;
         }
         let newer = |ban: Option<&u64>| ban.is_some_and(|&generation| generation > stored);
+        let without_query = object
+            .url
+            .split_once('?')
+            .map_or(object.url.as_str(), |(url, _)| url);
         newer(self.urls.get(&object.url))
+            || (!self.with_queries.is_empty() && newer(self.with_queries.get(without_query)))
             || object.tags.iter().any(|tag| newer(self.tags.get(tag)))
             || self
                 .prefixes
@@ -108,6 +124,7 @@ impl BanSet {
         let mut generations: Vec<u64> = self
             .urls
             .values()
+            .chain(self.with_queries.values())
             .chain(self.tags.values())
             .chain(self.prefixes.iter().map(|(_, generation)| generation))
             .copied()
@@ -118,6 +135,7 @@ impl BanSet {
         self.floor = self.floor.max(new_floor);
         let floor = self.floor;
         self.urls.retain(|_, generation| *generation > floor);
+        self.with_queries.retain(|_, generation| *generation > floor);
         self.tags.retain(|_, generation| *generation > floor);
         self.prefixes.retain(|(_, generation)| *generation > floor);
         true
@@ -129,12 +147,16 @@ impl BanSet {
             generation: self.generation,
         }];
         let urls = self.urls.iter().map(|(url, &g)| (g, BanKind::Url(url.clone())));
+        let with_queries = self
+            .with_queries
+            .iter()
+            .map(|(url, &g)| (g, BanKind::UrlWithQueries(url.clone())));
         let tags = self.tags.iter().map(|(tag, &g)| (g, BanKind::Tag(tag.clone())));
         let prefixes = self
             .prefixes
             .iter()
             .map(|(prefix, g)| (*g, BanKind::Prefix(prefix.clone())));
-        let mut bans: Vec<(u64, BanKind)> = urls.chain(tags).chain(prefixes).collect();
+        let mut bans: Vec<(u64, BanKind)> = urls.chain(with_queries).chain(tags).chain(prefixes).collect();
         bans.sort_by_key(|(generation, _)| *generation);
         records.extend(
             bans.into_iter()
@@ -208,6 +230,7 @@ impl Bans {
             set.generation = (set.generation + 1).max(epoch_start());
             set.floor = set.generation;
             set.urls.clear();
+            set.with_queries.clear();
             set.tags.clear();
             set.prefixes.clear();
         }
@@ -378,6 +401,8 @@ mod tests {
         bans.add(BanKind::Prefix("http://a/x/".to_owned())).unwrap();
         bans.add(BanKind::Tag("t1".to_owned())).unwrap();
         bans.add(BanKind::Url("http://a/exact".to_owned())).unwrap();
+        bans.add(BanKind::UrlWithQueries("http://a/q".to_owned()))
+            .unwrap();
         let after = bans.current();
         let cases = [
             ("http://a/x/1", &[][..], before, true),
@@ -386,6 +411,13 @@ mod tests {
             ("http://a/y", &["t2"][..], before, false),
             ("http://a/exact", &[][..], before, true),
             ("http://a/exact2", &[][..], before, false),
+            ("http://a/exact?x=1", &[][..], before, false),
+            ("http://a/q", &[][..], before, true),
+            ("http://a/q?x=1&y", &[][..], before, true),
+            ("http://a/q?", &[][..], before, true),
+            ("http://a/q?x=1", &[][..], after, false),
+            ("http://a/qq?x=1", &[][..], before, false),
+            ("http://a/q/r", &[][..], before, false),
             ("http://a/z", &[][..], after + 5, true),
         ];
         for (url, tags, generation, dead) in cases {

@@ -184,6 +184,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Purges every entry (every Vary variant) whose URL equals `url`. Durable when it returns `Ok`.
     fn purge_url(&self, url: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
 
+    /// Purges every entry whose URL equals `url` or is `url` with a query string (`url?…`): a URL and
+    /// every query variant of it. Durable when it returns `Ok`.
+    fn purge_url_with_queries(&self, url: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
+
     /// Purges every entry whose URL starts with `prefix`. Durable when it returns `Ok`.
     fn ban_prefix(&self, prefix: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
 

@@ -319,6 +319,10 @@ macro_rules! delegate_storage {
                 self.core.ban(BanKind::Url(url.to_owned())).await
             }
 
+            async fn purge_url_with_queries(&self, url: &str) -> Result<(), StorageError> {
+                self.core.ban(BanKind::UrlWithQueries(url.to_owned())).await
+            }
+
             async fn ban_prefix(&self, prefix: &str) -> Result<(), StorageError> {
                 self.core.ban(BanKind::Prefix(prefix.to_owned())).await
             }
