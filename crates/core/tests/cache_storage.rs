@@ -161,6 +161,170 @@ fn storage_table() {
     );
 }
 
+/// Which responses carrying `Set-Cookie` each [`SetCookiePolicy`] stores
+/// (fields as they would be kept, the response arriving at `NOW`).
+#[test]
+fn set_cookie_policy_table() {
+    let shared = CacheConfig::shared();
+    let private = CacheConfig::private();
+    let now = date(NOW);
+    let later = date(NOW + 3600);
+    let earlier = date(NOW - 3600);
+    let cookie = ("set-cookie", "session=1");
+    // (name, config, fields, never, explicit, always)
+    #[allow(clippy::type_complexity)]
+    let cases: &[(&str, &CacheConfig, Vec<(&str, &str)>, bool, bool, bool)] = &[
+        (
+            "no Set-Cookie: every policy stores (heuristic freshness)",
+            &shared,
+            vec![("last-modified", &earlier)],
+            true,
+            true,
+            true,
+        ),
+        (
+            "headers-store-Set-Cookie, other-set-cookie: max-age is the origin's declaration",
+            &shared,
+            vec![cookie, ("cache-control", "max-age=3600")],
+            false,
+            true,
+            true,
+        ),
+        (
+            "s-maxage in a shared cache",
+            &shared,
+            vec![cookie, ("cache-control", "s-maxage=60")],
+            false,
+            true,
+            true,
+        ),
+        (
+            "s-maxage is not a lifetime for a private cache, and nothing else is explicit",
+            &private,
+            vec![
+                cookie,
+                ("cache-control", "s-maxage=60"),
+                ("last-modified", &earlier),
+            ],
+            false,
+            false,
+            true,
+        ),
+        (
+            "a future Expires",
+            &shared,
+            vec![cookie, ("date", &now), ("expires", &later)],
+            false,
+            true,
+            true,
+        ),
+        (
+            "the targeted field's lifetime (RFC 9213)",
+            &shared,
+            vec![cookie, ("cdn-cache-control", "max-age=60")],
+            false,
+            true,
+            true,
+        ),
+        (
+            "the targeted field replaces Expires (RFC 9213 §2.2): no explicit lifetime left",
+            &shared,
+            vec![
+                cookie,
+                ("cdn-cache-control", "public"),
+                ("date", &now),
+                ("expires", &later),
+                ("last-modified", &earlier),
+            ],
+            false,
+            false,
+            true,
+        ),
+        (
+            "heuristic freshness alone (§4.2.2) is the cache's guess, not the origin's word",
+            &shared,
+            vec![cookie, ("last-modified", &earlier)],
+            false,
+            false,
+            true,
+        ),
+        (
+            "public alone",
+            &shared,
+            vec![cookie, ("cache-control", "public"), ("last-modified", &earlier)],
+            false,
+            false,
+            true,
+        ),
+        (
+            "max-age=0: stale on arrival, every reuse would follow a validation",
+            &shared,
+            vec![cookie, ("cache-control", "max-age=0, must-revalidate")],
+            false,
+            false,
+            true,
+        ),
+        (
+            "§5.3: an invalid Expires is in the past",
+            &shared,
+            vec![cookie, ("expires", "0"), ("last-modified", &earlier)],
+            false,
+            false,
+            true,
+        ),
+        (
+            "an Expires in the past",
+            &shared,
+            vec![cookie, ("date", &now), ("expires", &earlier)],
+            false,
+            false,
+            true,
+        ),
+        (
+            "an Age beyond max-age: stale on arrival",
+            &shared,
+            vec![cookie, ("cache-control", "max-age=60"), ("age", "120")],
+            false,
+            false,
+            true,
+        ),
+        (
+            "an Age within max-age",
+            &shared,
+            vec![cookie, ("cache-control", "max-age=60"), ("age", "30")],
+            false,
+            true,
+            true,
+        ),
+    ];
+    for (name, config, fields, never, explicit, always) in cases {
+        let map = headers(fields);
+        let stored = Stored {
+            status: StatusCode::OK,
+            headers: &map,
+            request_time: secs(NOW),
+            response_time: secs(NOW),
+        };
+        for (policy, expected) in [
+            (SetCookiePolicy::Never, never),
+            (SetCookiePolicy::Explicit, explicit),
+            (SetCookiePolicy::Always, always),
+        ] {
+            assert_eq!(policy.allows(config, &stored), *expected, "{name}: {policy:?}");
+        }
+    }
+    assert_eq!(SetCookiePolicy::default(), SetCookiePolicy::Explicit);
+    for policy in [
+        SetCookiePolicy::Never,
+        SetCookiePolicy::Explicit,
+        SetCookiePolicy::Always,
+    ] {
+        assert_eq!(policy.name().parse::<SetCookiePolicy>(), Ok(policy));
+    }
+    let error = "Explicit".parse::<SetCookiePolicy>().unwrap_err().to_string();
+    assert!(error.contains("\"never\", \"explicit\" or \"always\""), "{error}");
+}
+
 #[test]
 fn understood_statuses_and_methods() {
     for code in [200, 203, 204, 301, 308, 404, 410, 501, 503] {

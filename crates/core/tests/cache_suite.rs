@@ -1,6 +1,7 @@
 //! The cache-tests.fyi cases (http-cache-tests 0.4.5; the `age-parse` rows as the current suite has them) that the core's
 //! decisions settle on their own, replayed as decisions: store the first
-//! response ([`storage_decision`], [`storable_headers`]), wait 3 s when the
+//! response ([`storage_decision`], [`storable_headers`], and in a shared
+//! cache the default [`SetCookiePolicy`]), wait 3 s when the
 //! test pauses, then ask [`vary_matches`] and [`reuse_decision`] about the
 //! second request. Each row is named by the test id; `kind` is the suite's
 //! (`required`, `optimal` or `check`). Header values written `@N` are HTTP-dates N
@@ -129,6 +130,10 @@ fn replay(case: &Case) -> Seen {
         request_time: secs(T0),
         response_time: secs(T0),
     };
+    // A shared cache's default `Set-Cookie` policy (`other-set-cookie`).
+    if config.is_shared() && !SetCookiePolicy::default().allows(&config, &stored) {
+        return NotCached;
+    }
     let second = materialise(case.second);
     if !vary_matches(&kept, &first, &second) {
         return NotCached;

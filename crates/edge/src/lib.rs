@@ -85,16 +85,24 @@
 //!   before it does. Their `Cache-Status` says they went forward with the
 //!   leader (`fwd=uri-miss` or `fwd=stale`, the leader's `fwd-status`,
 //!   `collapsed`), never `hit` ([RFC 9211 §2.6]).
-//! - **`Set-Cookie`**: a response that would be stored with a `Set-Cookie`
-//!   field is not stored (`Cache-Status` says `detail=set-cookie`, no
-//!   `stored`); the client that caused the fetch gets its cookie, and so
-//!   does every other client, each from the origin. As Varnish's built-in
-//!   VCL, nginx's `proxy_cache`, Fastly and Cloudflare do by default.
-//!   RFC 9111 lets a cache decline to store (§2: caching is "entirely
-//!   OPTIONAL"), so this is not a deviation. A cookie the origin names in
-//!   `no-cache="Set-Cookie"` or `private="Set-Cookie"` is not stored
-//!   anyway, so such responses are. `cache_set_cookie = true` stores them
-//!   as §3.1 says.
+//! - **`Set-Cookie`** (`cache_set_cookie`, the core's
+//!   [`SetCookiePolicy`](revalidate_core::cache::SetCookiePolicy)): by
+//!   default (`"explicit"`) a response carrying `Set-Cookie` is stored,
+//!   whole as RFC 9111 §3.1 says, only when the origin gave it an explicit
+//!   lifetime for this cache (`s-maxage`, `max-age`, `Expires`, or its
+//!   `CDN-Cache-Control`/`Surrogate-Control` one) that has not run out on
+//!   arrival: the origin declared it reusable (§7.3: `Set-Cookie` "does
+//!   not inhibit caching"). On heuristic freshness alone, or stale on
+//!   arrival (`max-age=0`, whose every reuse would follow a validation
+//!   handing the stored cookie to the next client), it is not stored
+//!   (`Cache-Status` says `detail=set-cookie`, no `stored`) and every
+//!   client gets its own cookie from the origin. `"never"` declines them
+//!   all (Varnish's built-in VCL, nginx's `proxy_cache`), `"always"` stores
+//!   them like any other response. RFC 9111 lets a cache decline to store
+//!   (§2: caching is "entirely OPTIONAL"), so none of these is a
+//!   deviation. A cookie the origin names in `no-cache="Set-Cookie"` or
+//!   `private="Set-Cookie"` is never kept, so such responses are stored
+//!   without it under every policy.
 //! - **Forwarding fields**: the client's own `Forwarded`,
 //!   `X-Forwarded-For`, `-Host`, `-Proto`, `-Port`, `-Prefix` and
 //!   `X-Real-IP` are not forwarded (the cache key does not hold them, so

@@ -163,7 +163,8 @@ impl Edge {
                 meta.headers = storable_headers(&self.inner.cache, &meta.headers);
                 // §4.3.4: the refreshed headers may forbid storing now (or
                 // the 304 set a cookie the edge does not share).
-                let declined = declines_to_store(&meta.headers, self.inner.cache_set_cookie);
+                let declined =
+                    declines_to_store(&self.inner.cache, &meta.view(), self.inner.cache_set_cookie);
                 let storable = storage_decision(
                     &self.inner.cache,
                     &Method::GET,
@@ -281,12 +282,6 @@ impl Edge {
         // gets, which is the whole response less its hop-by-hop fields
         // (RFC 9110 §7.6.1).
         let stored_headers = storable_headers(&self.inner.cache, &parts.headers);
-        // What would be kept, not what was sent: a cookie the origin named
-        // in `no-cache="Set-Cookie"` or `private="Set-Cookie"` is not kept.
-        let declined = match decision {
-            StoreDecision::Store => declines_to_store(&stored_headers, self.inner.cache_set_cookie),
-            StoreDecision::DoNotStore(_) => None,
-        };
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
         let content_length = headers
@@ -294,6 +289,14 @@ impl Edge {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let meta = StoredHead::new(status, stored_headers, &ask.headers, sent, received);
+        // What would be kept, not what was sent: a cookie the origin named
+        // in `no-cache="Set-Cookie"` or `private="Set-Cookie"` is not kept.
+        let declined = match decision {
+            StoreDecision::Store => {
+                declines_to_store(&self.inner.cache, &meta.view(), self.inner.cache_set_cookie)
+            }
+            StoreDecision::DoNotStore(_) => None,
+        };
         let writer = if decision == StoreDecision::Store && declined.is_none() {
             self.begin_store(ask, &meta, index, content_length, purge_generation)
                 .await
