@@ -219,6 +219,8 @@ const CASES: &[Case] = &[
     case("freshness-expires-present", Required, &[("expires", "@0"), ("date", "@0")], false, NotCached),
     case("freshness-expires-old-date", Required, &[("expires", "@300"), ("date", "@400")], true, NotCached),
     case("freshness-expires-invalid", Required, &[("expires", "0"), ("date", "@0")], true, NotCached),
+    case("freshness-expires-ansi-c", Optimal, &[("expires", "Thu Aug  8 02:01:18 2050"), ("date", "@0")], true, Cached),
+    case("freshness-expires-wrong-case-weekday", Optimal, &[("expires", "THU, 18 Aug 2050 02:01:18 GMT"), ("date", "@0")], true, Cached),
     case("freshness-expires-invalid-date", Optimal, &[("date", "foo"), ("expires", "@10")], false, Cached),
     case("freshness-expires-age-slow-date", Required, &[("date", "@-10"), ("expires", "@10"), ("age", "25")], false, NotCached),
     case("freshness-expires-age-fast-date", Required, &[("date", "@10"), ("expires", "@20"), ("age", "15")], false, NotCached),
