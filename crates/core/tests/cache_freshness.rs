@@ -260,11 +260,7 @@ fn dates_are_read_leniently_by_caches_only() {
             HttpDate::parse(text.as_bytes()).is_err(),
             "{text} is not an HTTP-date"
         );
-        assert_eq!(
-            HttpDate::parse_lenient(text.as_bytes()),
-            Ok(canonical),
-            "{text}"
-        );
+        assert_eq!(HttpDate::parse_lenient(text.as_bytes()), Ok(canonical), "{text}");
     }
     // freshness-expires-ansi-c: 8 August 2050 is a Monday.
     assert_eq!(

@@ -148,7 +148,8 @@ fn storage_table() {
     for (name, config, status, request, response, expected) in cases {
         assert_eq!(decide(config, *status, request, response), *expected, "{name}");
     }
-    // method-POST (optimal) is not met: POST responses are not stored.
+    // storage_decision itself stores GET responses only; a POST response
+    // goes through post_storage_decision (post_storage_table).
     assert_eq!(
         storage_decision(
             &shared,
@@ -159,6 +160,158 @@ fn storage_table() {
         ),
         DoNotStore(Method)
     );
+}
+
+/// RFC 9110 §9.3.3: a `POST` response is stored (to answer a later `GET`)
+/// only with explicit freshness and a `Content-Location` naming the target.
+#[test]
+fn post_storage_table() {
+    use NotStorable::*;
+    use StoreDecision::{DoNotStore, Store};
+    let shared = CacheConfig::shared();
+    let target: http::Uri = "http://origin.example:8080/items/1?x=1".parse().unwrap();
+    #[allow(clippy::type_complexity)]
+    let cases: &[(&str, u16, &[(&str, &str)], &[(&str, &str)], StoreDecision)] = &[
+        (
+            "method-POST: absolute Content-Location equal to the target, max-age",
+            200,
+            &[],
+            &[
+                ("cache-control", "max-age=3600"),
+                ("content-location", "http://origin.example:8080/items/1?x=1"),
+            ],
+            Store,
+        ),
+        (
+            "an absolute-path reference resolves against the target (§8.7)",
+            200,
+            &[],
+            &[
+                ("cache-control", "max-age=60"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            Store,
+        ),
+        (
+            "a relative reference with dot segments",
+            203,
+            &[],
+            &[
+                ("cache-control", "s-maxage=60"),
+                ("content-location", "../items/./1?x=1"),
+            ],
+            Store,
+        ),
+        (
+            "the host is compared case-insensitively",
+            200,
+            &[],
+            &[
+                ("expires", "Thu, 01 Jan 2099 00:00:00 GMT"),
+                ("content-location", "http://ORIGIN.example:8080/items/1?x=1"),
+            ],
+            Store,
+        ),
+        (
+            "no Content-Location",
+            200,
+            &[],
+            &[("cache-control", "max-age=60")],
+            DoNotStore(Method),
+        ),
+        (
+            "Content-Location names another resource",
+            200,
+            &[],
+            &[("cache-control", "max-age=60"), ("content-location", "/items/2")],
+            DoNotStore(Method),
+        ),
+        (
+            "Content-Location with another query",
+            200,
+            &[],
+            &[("cache-control", "max-age=60"), ("content-location", "/items/1")],
+            DoNotStore(Method),
+        ),
+        (
+            "Content-Location on another origin",
+            200,
+            &[],
+            &[
+                ("cache-control", "max-age=60"),
+                ("content-location", "http://other.example:8080/items/1?x=1"),
+            ],
+            DoNotStore(Method),
+        ),
+        (
+            "two Content-Location lines",
+            200,
+            &[],
+            &[
+                ("cache-control", "max-age=60"),
+                ("content-location", "/items/1?x=1"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            DoNotStore(Method),
+        ),
+        (
+            "§9.3.3: heuristic freshness is not explicit",
+            200,
+            &[],
+            &[
+                ("last-modified", "Thu, 01 Jan 2015 00:00:00 GMT"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            DoNotStore(NoFreshnessInformation),
+        ),
+        (
+            "public alone is not explicit freshness",
+            200,
+            &[],
+            &[("cache-control", "public"), ("content-location", "/items/1?x=1")],
+            DoNotStore(NoFreshnessInformation),
+        ),
+        (
+            "201 Created: its content describes the outcome, not the target",
+            201,
+            &[],
+            &[
+                ("cache-control", "max-age=60"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            DoNotStore(Status),
+        ),
+        (
+            "the other §3 rules hold: no-store",
+            200,
+            &[],
+            &[
+                ("cache-control", "max-age=60, no-store"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            DoNotStore(NoStore),
+        ),
+        (
+            "the other §3 rules hold: Authorization in a shared cache",
+            200,
+            &[("authorization", "Bearer x")],
+            &[
+                ("cache-control", "max-age=60"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            DoNotStore(Authorization),
+        ),
+    ];
+    for (name, status, request, response, expected) in cases {
+        let decision = post_storage_decision(
+            &shared,
+            &headers(request),
+            StatusCode::from_u16(*status).unwrap(),
+            &headers(response),
+            &target,
+        );
+        assert_eq!(decision, *expected, "{name}");
+    }
 }
 
 /// Which responses carrying `Set-Cookie` each [`SetCookiePolicy`] stores

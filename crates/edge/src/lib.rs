@@ -8,7 +8,7 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | [`proxy`] | [`Edge`], the state machine: route, look up, follow the core's reuse decision, collapse, serve, revalidate or fetch; it alone counts, writes `Cache-Status` and (with an access log) tells the log its verdict and the origin's status and time (an `Upstream` response extension) (the field name [`revalidate_core::cache::CACHE_STATUS`] and its value [`revalidate_core::cache::CacheStatus`] are the core's). Rooms: `setup` (the edge value), `lookup` (the stored response a request selects; `Ask`, one request, with what its log line will say), `render` (pure response builders), `fill` (fetch, revalidate, store while streaming), `pass` (other methods, §4.4 invalidation) |
+//! | [`proxy`] | [`Edge`], the state machine: route, look up, follow the core's reuse decision, collapse, serve, revalidate or fetch; it alone counts, writes `Cache-Status` and (with an access log) tells the log its verdict and the origin's status and time (an `Upstream` response extension) (the field name [`revalidate_core::cache::CACHE_STATUS`] and its value [`revalidate_core::cache::CacheStatus`] are the core's). Rooms: `setup` (the edge value), `lookup` (the stored response a request selects; `Ask`, one request, with what its log line will say), `render` (pure response builders), `fill` (fetch, revalidate, store while streaming; a `POST` response RFC 9110 §9.3.3 lets answer a `GET`), `pass` (other methods, §4.4 invalidation) |
 //! | [`decide`] | the edge's own pure decisions: routing, the cache key, the core's answer plan for a client, what the edge declines to store |
 //! | [`forward`] | the header sets sent to the origin |
 //! | [`entry`] | what a stored object's meta bytes hold (the core's [`StoredHead`](revalidate_core::cache::StoredHead), or a `Vary` index) and what a lookup derives from them once ([`entry::DecodedEntry`], kept in the object's slot in the storage) |
@@ -61,6 +61,12 @@
 //!   fill asks for the whole representation.
 //! - **`HEAD`**: answered from a stored `GET`; a `HEAD` miss fills the
 //!   cache with a `GET`.
+//! - **`POST`**: after the §4.4 invalidation, a `200` or `203` response
+//!   with explicit freshness and a `Content-Location` naming the target is
+//!   stored as the target's response and answers later `GET`s and `HEAD`s
+//!   ([RFC 9110 §9.3.3]; the core's
+//!   [`post_storage_decision`](revalidate_core::cache::post_storage_decision)).
+//!   Other `POST` responses are not stored.
 //! - **Unsolicited `304`** (to a request without validators): `502`. A
 //!   `304` whose validator selects no stored response: one unconditional
 //!   retry (§4.3.4 forbids using it).
@@ -152,6 +158,7 @@
 //!
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 //! [RFC 9110 §7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-7.2
+//! [RFC 9110 §9.3.3]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.3
 //! [RFC 9110 §9.3.7]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.7
 //! [RFC 9211 §2.6]: https://www.rfc-editor.org/rfc/rfc9211#section-2.6
 

@@ -2,7 +2,10 @@
 //! answer a request ([RFC 9111 §4]).
 //!
 //! Policies:
-//! - Only `GET` responses are stored. A stored `GET` response also answers
+//! - Only `GET` responses are stored, and `POST` responses that RFC 9110
+//!   §9.3.3 makes reusable for a later `GET` ([`post_storage_decision`]:
+//!   explicit freshness, `Content-Location` naming the target, status `200`
+//!   or `203`). A stored `GET` response also answers
 //!   `HEAD` (RFC 9110 §9.3.2: "The server SHOULD send the same header fields
 //!   in response to a HEAD request as it would have sent if the request
 //!   method had been GET"), without its content: see [`answers_method`].
@@ -31,8 +34,9 @@
 
 use std::str::FromStr;
 
+use http::header::CONTENT_LOCATION;
 use http::header::{AUTHORIZATION, EXPIRES, SET_COOKIE};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode, Uri};
 
 use super::directives::{FieldNames, MaxStale, RequestDirectives};
 use super::freshness::{Freshness, LifetimeSource, freshness, heuristically_cacheable};
@@ -42,7 +46,9 @@ use crate::HttpDate;
 /// Why a response may not be stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NotStorable {
-    /// The method is not `GET` (§3: "the request method is understood by the cache").
+    /// The method is not `GET` (§3: "the request method is understood by
+    /// the cache"), or a `POST` response's `Content-Location` does not name
+    /// the target (RFC 9110 §9.3.3).
     Method,
     /// The status is not final, or is one this cache does not store whole (206, 304).
     Status,
@@ -171,6 +177,58 @@ pub fn storage_decision(
         return DoNotStore(NotStorable::NoFreshnessInformation);
     }
     StoreDecision::Store
+}
+
+/// §3 for a response to `POST` on `target` (an absolute URI), to be stored
+/// as the response to a later `GET` or `HEAD` of `target`.
+///
+/// [RFC 9110 §9.3.3]: "Responses to POST requests are only cacheable when
+/// they include explicit freshness information (see Section 4.2.1 of
+/// [CACHING]) and a Content-Location header field that has the same value
+/// as the POST's target URI (Section 8.7). A cached POST response can be
+/// reused to satisfy a later GET or HEAD request." §8.7: a `Content-Location`
+/// that "refers (after conversion to absolute form) to a URI that is the
+/// same as the target URI" says the content "is a current representation
+/// of that resource". Policy: only `200` and `203`, the statuses whose
+/// content is a representation of the target, and every other §3 rule as
+/// for `GET` ([`storage_decision`]). A `POST` still invalidates the target
+/// first (§4.4, [`super::invalidation_targets`]); this response then
+/// replaces what was stored.
+///
+/// [RFC 9110 §9.3.3]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.3
+pub fn post_storage_decision(
+    config: &CacheConfig,
+    request: &HeaderMap,
+    status: StatusCode,
+    response: &HeaderMap,
+    target: &Uri,
+) -> StoreDecision {
+    use StoreDecision::DoNotStore;
+    if !matches!(status.as_u16(), 200 | 203) {
+        return DoNotStore(NotStorable::Status);
+    }
+    // §9.3.3: "a Content-Location header field that has the same value as
+    // the POST's target URI".
+    let mut lines = response.get_all(CONTENT_LOCATION).iter();
+    let names_target = match (lines.next(), lines.next()) {
+        (Some(line), None) => line
+            .to_str()
+            .ok()
+            .is_some_and(|value| super::invalidate::refers_to(target, value.trim())),
+        _ => false,
+    };
+    if !names_target {
+        return DoNotStore(NotStorable::Method);
+    }
+    // §9.3.3: "explicit freshness information"; `public` or a heuristic
+    // is not.
+    let directives = config.response_directives(response);
+    let explicit = (!directives.targeted && response.contains_key(EXPIRES))
+        || directives.has_explicit_age(config.is_shared());
+    if !explicit {
+        return DoNotStore(NotStorable::NoFreshnessInformation);
+    }
+    storage_decision(config, &Method::GET, request, status, response)
 }
 
 /// Which responses carrying `Set-Cookie` a shared cache stores, of those
