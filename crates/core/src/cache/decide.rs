@@ -184,7 +184,7 @@ pub fn storage_decision(
 ///
 /// [RFC 9110 §9.3.3]: "Responses to POST requests are only cacheable when
 /// they include explicit freshness information (see Section 4.2.1 of
-/// [CACHING]) and a Content-Location header field that has the same value
+/// \[CACHING\]) and a Content-Location header field that has the same value
 /// as the POST's target URI (Section 8.7). A cached POST response can be
 /// reused to satisfy a later GET or HEAD request." §8.7: a `Content-Location`
 /// that "refers (after conversion to absolute form) to a URI that is the
