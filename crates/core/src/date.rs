@@ -159,15 +159,24 @@ impl HttpDate {
         Self::from_system_time(SystemTime::from(parsed))
     }
 
-    /// [`HttpDate::parse`], with day names, month names and `GMT` matched in
-    /// any case, as [RFC 9111 §4.2] asks of caches: "Although all date
-    /// formats are specified to be case-sensitive, a cache recipient SHOULD
-    /// match the field value case-insensitively." (`THU, 18 AUG 2050
-    /// 02:01:18 gMT` is `Thu, 18 Aug 2050 02:01:18 GMT`.) Everything else is
-    /// as strict as [`HttpDate::parse`].
+    /// [`HttpDate::parse`] as a cache reads the dates of a stored response
+    /// ([RFC 9111 §4.2]: "to avoid common problems in date parsing"): day
+    /// names, month names and `GMT` are matched in any case ("Although all
+    /// date formats are specified to be case-sensitive, a cache recipient
+    /// SHOULD match the field value case-insensitively": `THU, 18 AUG 2050
+    /// 02:01:18 gMT` is `Thu, 18 Aug 2050 02:01:18 GMT`), and a day name
+    /// that is not the weekday of the date is not held against it (`Thu
+    /// Aug  8 02:01:18 2050` is 8 August 2050, a Monday). The grammar of
+    /// [RFC 9110 §5.6.7] asks only for a `day-name`, which such a value has;
+    /// the weekday repeats what the date says, and "recipients of timestamp
+    /// values are encouraged to be robust in parsing timestamps". The date
+    /// is what counts, as in Go's `net/http`, nginx and curl. Everything
+    /// else (the form, the zone, a date that does not exist) is as strict
+    /// as [`HttpDate::parse`], which the servers keep for conditionals.
     ///
     /// [RFC 9111 §4.2]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2
-    pub fn parse_ignoring_case(bytes: &[u8]) -> Result<Self, InvalidHttpDate> {
+    /// [RFC 9110 §5.6.7]: https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7
+    pub fn parse_lenient(bytes: &[u8]) -> Result<Self, InvalidHttpDate> {
         // The longest form, an RFC 850 date with "Wednesday", is 33 bytes.
         const LONGEST: usize = 40;
         Self::parse(bytes).or_else(|error| {
@@ -190,7 +199,9 @@ impl HttpDate {
             if let Some(zone) = canonical.strip_suffix(b"Gmt").map(<[u8]>::len) {
                 canonical[zone..].copy_from_slice(b"GMT");
             }
-            Self::parse(canonical).map_err(|_| error)
+            Self::parse(canonical)
+                .or_else(|_| parse_any_weekday(canonical))
+                .map_err(|_| error)
         })
     }
 
@@ -220,6 +231,47 @@ impl HttpDate {
         let text = httpdate::HttpDate::from(self.to_system_time()).to_string();
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
+}
+
+/// `text` (names already in the grammar's case) parsed with its leading
+/// `day-name` replaced by each day name of the same form in turn: the
+/// date fixes the weekday, so at most one parses. The leading word must be
+/// a day name of the form its separator implies (`Thu,` in IMF-fixdate,
+/// `Thursday,` in RFC 850, `Thu ` in asctime).
+fn parse_any_weekday(text: &[u8]) -> Result<HttpDate, InvalidHttpDate> {
+    const SHORT: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const LONG: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    let word = text.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    let (name, rest) = text.split_at(word);
+    let names = match (name.len(), rest.first()) {
+        (3, Some(b',' | b' ')) => SHORT,
+        (6.., Some(b',')) => LONG,
+        _ => return Err(InvalidHttpDate::Syntax),
+    };
+    if !names.iter().any(|n| n.as_bytes() == name) {
+        return Err(InvalidHttpDate::Syntax);
+    }
+    let mut candidate = [0u8; 48];
+    for other in names.iter().filter(|n| n.as_bytes() != name) {
+        let length = other.len() + rest.len();
+        let Some(candidate) = candidate.get_mut(..length) else {
+            return Err(InvalidHttpDate::Syntax);
+        };
+        candidate[..other.len()].copy_from_slice(other.as_bytes());
+        candidate[other.len()..].copy_from_slice(rest);
+        if let Ok(date) = HttpDate::parse(candidate) {
+            return Ok(date);
+        }
+    }
+    Err(InvalidHttpDate::Syntax)
 }
 
 /// Seconds since the epoch of a well-formed, existing IMF-fixdate such as

@@ -64,8 +64,10 @@
 //!   (`Set-Cookie`, application fields) and drops `Last-Modified` when an
 //!   `ETag` is present, as Go does.
 //! - Caching ([`cache`]): a repeated `Cache-Control` directive keeps its
-//!   first occurrence; an invalid `max-age` counts as 0 (stale); `206` and
-//!   `POST` responses are not stored; `Vary: *` responses are not stored;
+//!   first occurrence; an invalid `max-age` counts as 0 (stale); `206`
+//!   responses are not stored, `POST` responses only as RFC 9110 §9.3.3
+//!   allows (explicit freshness, `Content-Location` naming the target,
+//!   `200` or `203`); `Vary: *` responses are not stored;
 //!   `Vary` values of `Accept-Encoding`, `Accept-Language` and
 //!   `Accept-Charset` are compared case- and order-insensitively; a `304`
 //!   never changes `Content-Length`, `Content-Encoding`, `Content-Range`,

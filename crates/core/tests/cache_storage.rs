@@ -148,7 +148,8 @@ fn storage_table() {
     for (name, config, status, request, response, expected) in cases {
         assert_eq!(decide(config, *status, request, response), *expected, "{name}");
     }
-    // method-POST (optimal) is not met: POST responses are not stored.
+    // storage_decision itself stores GET responses only; a POST response
+    // goes through post_storage_decision (post_storage_table).
     assert_eq!(
         storage_decision(
             &shared,
@@ -159,6 +160,322 @@ fn storage_table() {
         ),
         DoNotStore(Method)
     );
+}
+
+/// RFC 9110 §9.3.3: a `POST` response is stored (to answer a later `GET`)
+/// only with explicit freshness and a `Content-Location` naming the target.
+#[test]
+fn post_storage_table() {
+    use NotStorable::*;
+    use StoreDecision::{DoNotStore, Store};
+    let shared = CacheConfig::shared();
+    let target: http::Uri = "http://origin.example:8080/items/1?x=1".parse().unwrap();
+    #[allow(clippy::type_complexity)]
+    let cases: &[(&str, u16, &[(&str, &str)], &[(&str, &str)], StoreDecision)] = &[
+        (
+            "method-POST: absolute Content-Location equal to the target, max-age",
+            200,
+            &[],
+            &[
+                ("cache-control", "max-age=3600"),
+                ("content-location", "http://origin.example:8080/items/1?x=1"),
+            ],
+            Store,
+        ),
+        (
+            "an absolute-path reference resolves against the target (§8.7)",
+            200,
+            &[],
+            &[
+                ("cache-control", "max-age=60"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            Store,
+        ),
+        (
+            "a relative reference with dot segments",
+            203,
+            &[],
+            &[
+                ("cache-control", "s-maxage=60"),
+                ("content-location", "../items/./1?x=1"),
+            ],
+            Store,
+        ),
+        (
+            "the host is compared case-insensitively",
+            200,
+            &[],
+            &[
+                ("expires", "Thu, 01 Jan 2099 00:00:00 GMT"),
+                ("content-location", "http://ORIGIN.example:8080/items/1?x=1"),
+            ],
+            Store,
+        ),
+        (
+            "no Content-Location",
+            200,
+            &[],
+            &[("cache-control", "max-age=60")],
+            DoNotStore(Method),
+        ),
+        (
+            "Content-Location names another resource",
+            200,
+            &[],
+            &[("cache-control", "max-age=60"), ("content-location", "/items/2")],
+            DoNotStore(Method),
+        ),
+        (
+            "Content-Location with another query",
+            200,
+            &[],
+            &[("cache-control", "max-age=60"), ("content-location", "/items/1")],
+            DoNotStore(Method),
+        ),
+        (
+            "Content-Location on another origin",
+            200,
+            &[],
+            &[
+                ("cache-control", "max-age=60"),
+                ("content-location", "http://other.example:8080/items/1?x=1"),
+            ],
+            DoNotStore(Method),
+        ),
+        (
+            "two Content-Location lines",
+            200,
+            &[],
+            &[
+                ("cache-control", "max-age=60"),
+                ("content-location", "/items/1?x=1"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            DoNotStore(Method),
+        ),
+        (
+            "§9.3.3: heuristic freshness is not explicit",
+            200,
+            &[],
+            &[
+                ("last-modified", "Thu, 01 Jan 2015 00:00:00 GMT"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            DoNotStore(NoFreshnessInformation),
+        ),
+        (
+            "public alone is not explicit freshness",
+            200,
+            &[],
+            &[("cache-control", "public"), ("content-location", "/items/1?x=1")],
+            DoNotStore(NoFreshnessInformation),
+        ),
+        (
+            "201 Created: its content describes the outcome, not the target",
+            201,
+            &[],
+            &[
+                ("cache-control", "max-age=60"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            DoNotStore(Status),
+        ),
+        (
+            "the other §3 rules hold: no-store",
+            200,
+            &[],
+            &[
+                ("cache-control", "max-age=60, no-store"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            DoNotStore(NoStore),
+        ),
+        (
+            "the other §3 rules hold: Authorization in a shared cache",
+            200,
+            &[("authorization", "Bearer x")],
+            &[
+                ("cache-control", "max-age=60"),
+                ("content-location", "/items/1?x=1"),
+            ],
+            DoNotStore(Authorization),
+        ),
+    ];
+    for (name, status, request, response, expected) in cases {
+        let decision = post_storage_decision(
+            &shared,
+            &headers(request),
+            StatusCode::from_u16(*status).unwrap(),
+            &headers(response),
+            &target,
+        );
+        assert_eq!(decision, *expected, "{name}");
+    }
+}
+
+/// Which responses carrying `Set-Cookie` each [`SetCookiePolicy`] stores
+/// (fields as they would be kept, the response arriving at `NOW`).
+#[test]
+fn set_cookie_policy_table() {
+    let shared = CacheConfig::shared();
+    let private = CacheConfig::private();
+    let now = date(NOW);
+    let later = date(NOW + 3600);
+    let earlier = date(NOW - 3600);
+    let cookie = ("set-cookie", "session=1");
+    // (name, config, fields, never, explicit, always)
+    #[allow(clippy::type_complexity)]
+    let cases: &[(&str, &CacheConfig, Vec<(&str, &str)>, bool, bool, bool)] = &[
+        (
+            "no Set-Cookie: every policy stores (heuristic freshness)",
+            &shared,
+            vec![("last-modified", &earlier)],
+            true,
+            true,
+            true,
+        ),
+        (
+            "headers-store-Set-Cookie, other-set-cookie: max-age is the origin's declaration",
+            &shared,
+            vec![cookie, ("cache-control", "max-age=3600")],
+            false,
+            true,
+            true,
+        ),
+        (
+            "s-maxage in a shared cache",
+            &shared,
+            vec![cookie, ("cache-control", "s-maxage=60")],
+            false,
+            true,
+            true,
+        ),
+        (
+            "s-maxage is not a lifetime for a private cache, and nothing else is explicit",
+            &private,
+            vec![
+                cookie,
+                ("cache-control", "s-maxage=60"),
+                ("last-modified", &earlier),
+            ],
+            false,
+            false,
+            true,
+        ),
+        (
+            "a future Expires",
+            &shared,
+            vec![cookie, ("date", &now), ("expires", &later)],
+            false,
+            true,
+            true,
+        ),
+        (
+            "the targeted field's lifetime (RFC 9213)",
+            &shared,
+            vec![cookie, ("cdn-cache-control", "max-age=60")],
+            false,
+            true,
+            true,
+        ),
+        (
+            "the targeted field replaces Expires (RFC 9213 §2.2): no explicit lifetime left",
+            &shared,
+            vec![
+                cookie,
+                ("cdn-cache-control", "public"),
+                ("date", &now),
+                ("expires", &later),
+                ("last-modified", &earlier),
+            ],
+            false,
+            false,
+            true,
+        ),
+        (
+            "heuristic freshness alone (§4.2.2) is the cache's guess, not the origin's word",
+            &shared,
+            vec![cookie, ("last-modified", &earlier)],
+            false,
+            false,
+            true,
+        ),
+        (
+            "public alone",
+            &shared,
+            vec![cookie, ("cache-control", "public"), ("last-modified", &earlier)],
+            false,
+            false,
+            true,
+        ),
+        (
+            "max-age=0: stale on arrival, every reuse would follow a validation",
+            &shared,
+            vec![cookie, ("cache-control", "max-age=0, must-revalidate")],
+            false,
+            false,
+            true,
+        ),
+        (
+            "§5.3: an invalid Expires is in the past",
+            &shared,
+            vec![cookie, ("expires", "0"), ("last-modified", &earlier)],
+            false,
+            false,
+            true,
+        ),
+        (
+            "an Expires in the past",
+            &shared,
+            vec![cookie, ("date", &now), ("expires", &earlier)],
+            false,
+            false,
+            true,
+        ),
+        (
+            "an Age beyond max-age: stale on arrival",
+            &shared,
+            vec![cookie, ("cache-control", "max-age=60"), ("age", "120")],
+            false,
+            false,
+            true,
+        ),
+        (
+            "an Age within max-age",
+            &shared,
+            vec![cookie, ("cache-control", "max-age=60"), ("age", "30")],
+            false,
+            true,
+            true,
+        ),
+    ];
+    for (name, config, fields, never, explicit, always) in cases {
+        let map = headers(fields);
+        let stored = Stored {
+            status: StatusCode::OK,
+            headers: &map,
+            request_time: secs(NOW),
+            response_time: secs(NOW),
+        };
+        for (policy, expected) in [
+            (SetCookiePolicy::Never, never),
+            (SetCookiePolicy::Explicit, explicit),
+            (SetCookiePolicy::Always, always),
+        ] {
+            assert_eq!(policy.allows(config, &stored), *expected, "{name}: {policy:?}");
+        }
+    }
+    assert_eq!(SetCookiePolicy::default(), SetCookiePolicy::Explicit);
+    for policy in [
+        SetCookiePolicy::Never,
+        SetCookiePolicy::Explicit,
+        SetCookiePolicy::Always,
+    ] {
+        assert_eq!(policy.name().parse::<SetCookiePolicy>(), Ok(policy));
+    }
+    let error = "Explicit".parse::<SetCookiePolicy>().unwrap_err().to_string();
+    assert!(error.contains("\"never\", \"explicit\" or \"always\""), "{error}");
 }
 
 #[test]

@@ -23,7 +23,9 @@
 //!                                   # body, then abort, store nothing (nginx proxy_read_timeout)
 //! collapse_timeout_ms = 5000        # longest wait for another request's origin fetch,
 //!                                   # then go to the origin (nginx proxy_cache_lock_timeout)
-//! cache_set_cookie = false          # store responses carrying Set-Cookie?
+//! cache_set_cookie = "explicit"     # store responses carrying Set-Cookie: "never",
+//!                                   # "explicit" (only with an explicit lifetime,
+//!                                   # fresh on arrival) or "always" (false, true)
 //! trusted_proxies = []              # CIDRs (or addresses) whose X-Forwarded-For and
 //!                                   # X-Forwarded-Proto are passed on, e.g. ["10.0.0.0/8"]
 //!
@@ -108,6 +110,7 @@ use std::time::Duration;
 
 use http::Uri;
 use ipnet::IpNet;
+use revalidate_core::cache::SetCookiePolicy;
 use serde::Deserialize;
 
 use crate::proxy::EdgeSettings;
@@ -151,8 +154,14 @@ pub struct EdgeConfig {
     pub upstream_body_timeout_ms: u64,
     /// The longest a request waits for another request's origin fetch.
     pub collapse_timeout_ms: u64,
-    /// Whether responses carrying `Set-Cookie` may be stored.
-    pub cache_set_cookie: bool,
+    /// Which responses carrying `Set-Cookie` are stored: `"never"`,
+    /// `"explicit"` (the default: those whose explicit lifetime for this
+    /// cache, `s-maxage`, `max-age`, `Expires` or the `CDN-Cache-Control`
+    /// one, has not run out on arrival) or `"always"`; TOML `false` is
+    /// `"never"` and `true` `"always"` (the older boolean form). See
+    /// [`SetCookiePolicy`].
+    #[serde(deserialize_with = "set_cookie_policy")]
+    pub cache_set_cookie: SetCookiePolicy,
     /// Peers (CIDR ranges or single addresses) whose forwarding fields are
     /// passed on.
     pub trusted_proxies: Vec<String>,
@@ -197,7 +206,7 @@ impl Default for EdgeConfig {
             client_body_timeout_ms: 30_000,
             upstream_body_timeout_ms: 30_000,
             collapse_timeout_ms: 5_000,
-            cache_set_cookie: false,
+            cache_set_cookie: SetCookiePolicy::Explicit,
             trusted_proxies: Vec::new(),
             connections: revalidate_listener::Limits::default(),
             tls: revalidate_listener::TlsSettings::default(),
@@ -230,6 +239,29 @@ pub fn parse_origin(origin: &str) -> Result<Uri, ConfigError> {
         )));
     }
     Ok(uri)
+}
+
+/// `cache_set_cookie`: a policy name, or the older boolean (`false` is
+/// `"never"`, `true` `"always"`).
+fn set_cookie_policy<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<SetCookiePolicy, D::Error> {
+    struct Policy;
+    impl serde::de::Visitor<'_> for Policy {
+        type Value = SetCookiePolicy;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("\"never\", \"explicit\" or \"always\" (or true, false)")
+        }
+        fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<SetCookiePolicy, E> {
+            Ok(if value {
+                SetCookiePolicy::Always
+            } else {
+                SetCookiePolicy::Never
+            })
+        }
+        fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<SetCookiePolicy, E> {
+            value.parse().map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_any(Policy)
 }
 
 /// The sizes of a validated configuration, in bytes.
@@ -448,7 +480,7 @@ mod tests {
             client_body_timeout_ms = 1000
             upstream_body_timeout_ms = 2000
             collapse_timeout_ms = 300
-            cache_set_cookie = true
+            cache_set_cookie = "always"
             trusted_proxies = ["10.1.2.3/8", "192.0.2.7", "::1"]
             [connections]
             header_timeout_ms = 2000
@@ -470,7 +502,7 @@ mod tests {
         assert_eq!(settings.client_body_timeout, Duration::from_secs(1));
         assert_eq!(settings.upstream_body_timeout, Duration::from_secs(2));
         assert_eq!(settings.collapse_timeout, Duration::from_millis(300));
-        assert!(settings.cache_set_cookie);
+        assert_eq!(settings.cache_set_cookie, SetCookiePolicy::Always);
         let ranges: Vec<String> = settings.trusted_proxies.iter().map(ToString::to_string).collect();
         assert_eq!(ranges, ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]);
     }
@@ -485,8 +517,30 @@ mod tests {
         assert_eq!(settings.client_body_timeout, Duration::from_secs(30));
         assert_eq!(settings.upstream_body_timeout, Duration::from_secs(30));
         assert_eq!(settings.collapse_timeout, Duration::from_secs(5));
-        assert!(!settings.cache_set_cookie);
+        assert_eq!(settings.cache_set_cookie, SetCookiePolicy::Explicit);
         assert!(settings.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn cache_set_cookie_takes_a_policy_or_the_older_boolean() {
+        for (text, expected) in [
+            ("", SetCookiePolicy::Explicit),
+            ("cache_set_cookie = \"never\"", SetCookiePolicy::Never),
+            ("cache_set_cookie = \"explicit\"", SetCookiePolicy::Explicit),
+            ("cache_set_cookie = \"always\"", SetCookiePolicy::Always),
+            ("cache_set_cookie = false", SetCookiePolicy::Never),
+            ("cache_set_cookie = true", SetCookiePolicy::Always),
+        ] {
+            let config: EdgeConfig = toml::from_str(text).unwrap();
+            assert_eq!(config.cache_set_cookie, expected, "{text}");
+        }
+        for text in ["cache_set_cookie = \"sometimes\"", "cache_set_cookie = 1"] {
+            let error = toml::from_str::<EdgeConfig>(text).unwrap_err().to_string();
+            assert!(
+                error.contains("\"never\", \"explicit\" or \"always\""),
+                "{text}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -10,9 +10,9 @@
 //! Nothing here does IO or reads a clock; [`crate::proxy`] does, and calls
 //! these.
 
-use http::header::SET_COOKIE;
 use http::{HeaderMap, Method, StatusCode};
 use revalidate_core::answer::{Plan, RangeField, plan};
+use revalidate_core::cache::{CacheConfig, SetCookiePolicy, Stored};
 use revalidate_core::purge::PURGE_PATH;
 use revalidate_core::{HttpDate, Preconditions, Validators};
 
@@ -97,12 +97,12 @@ pub fn site_tag(site: &str, tag: &str) -> String {
 /// Why the edge declines to store a response the core would store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Declined {
-    /// It sets a cookie and `cache_set_cookie` is off: one client's session
-    /// must not be handed to the next. RFC 9111 lets a cache decline to
-    /// store any response (§2: "caching is an entirely OPTIONAL feature of
-    /// HTTP"; §3 lists when a cache MUST NOT store, never when it must), and
-    /// Varnish's built-in VCL, nginx's `proxy_cache`, Fastly and Cloudflare
-    /// all decline these by default, so this is a policy, not a deviation.
+    /// It sets a cookie and the `cache_set_cookie` policy
+    /// ([`SetCookiePolicy`]) does not store it: by default, one without an
+    /// explicit lifetime that is still fresh on arrival. RFC 9111 lets a
+    /// cache decline to store any response (§2: "caching is an entirely
+    /// OPTIONAL feature of HTTP"; §3 lists when a cache MUST NOT store,
+    /// never when it must), so this is a policy, not a deviation.
     SetCookie,
 }
 
@@ -115,10 +115,15 @@ impl Declined {
     }
 }
 
-/// Whether the edge declines to store `response` (fields as they would be
-/// stored, 304 updates applied), which the core's `storage_decision` allows.
-pub fn declines_to_store(response: &HeaderMap, cache_set_cookie: bool) -> Option<Declined> {
-    (!cache_set_cookie && response.contains_key(SET_COOKIE)).then_some(Declined::SetCookie)
+/// Whether the edge declines to store `stored` (fields as they would be
+/// stored, 304 updates applied), which the core's `storage_decision`
+/// allows, under its `Set-Cookie` policy.
+pub fn declines_to_store(
+    cache: &CacheConfig,
+    stored: &Stored<'_>,
+    set_cookie: SetCookiePolicy,
+) -> Option<Declined> {
+    (!set_cookie.allows(cache, stored)).then_some(Declined::SetCookie)
 }
 
 /// The core's plan ([`revalidate_core::answer::plan`]) for answering a
@@ -369,12 +374,38 @@ mod tests {
     }
 
     #[test]
-    fn set_cookie_responses_are_declined_unless_configured() {
-        let cookie = headers(&[("set-cookie", "session=1"), ("cache-control", "max-age=60")]);
+    fn set_cookie_responses_are_declined_by_policy() {
+        let cache = CacheConfig::shared();
+        fn view(map: &HeaderMap) -> Stored<'_> {
+            Stored {
+                status: StatusCode::OK,
+                headers: map,
+                request_time: NOW,
+                response_time: NOW,
+            }
+        }
+        let explicit = headers(&[("set-cookie", "session=1"), ("cache-control", "max-age=60")]);
+        let heuristic = headers(&[
+            ("set-cookie", "session=1"),
+            ("last-modified", "Wed, 01 Jan 2020 00:00:00 GMT"),
+        ]);
         let plain = headers(&[("cache-control", "max-age=60")]);
-        assert_eq!(declines_to_store(&cookie, false), Some(Declined::SetCookie));
-        assert_eq!(declines_to_store(&cookie, true), None);
-        assert_eq!(declines_to_store(&plain, false), None);
+        let declined = Some(Declined::SetCookie);
+        for (fields, policy, expected) in [
+            (&explicit, SetCookiePolicy::Never, declined),
+            (&explicit, SetCookiePolicy::Explicit, None),
+            (&explicit, SetCookiePolicy::Always, None),
+            (&heuristic, SetCookiePolicy::Explicit, declined),
+            (&heuristic, SetCookiePolicy::Always, None),
+            (&plain, SetCookiePolicy::Never, None),
+        ] {
+            assert_eq!(
+                declines_to_store(&cache, &view(fields), policy),
+                expected,
+                "{policy:?} {fields:?}"
+            );
+        }
+        assert_eq!(Declined::SetCookie.token(), "set-cookie");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //!
 //! | module | role |
 //! |---|---|
-//! | [`proxy`] | [`Edge`], the state machine: route, look up, follow the core's reuse decision, collapse, serve, revalidate or fetch; it alone counts, writes `Cache-Status` and (with an access log) tells the log its verdict and the origin's status and time (an `Upstream` response extension) (the field name [`revalidate_core::cache::CACHE_STATUS`] and its value [`revalidate_core::cache::CacheStatus`] are the core's). Rooms: `setup` (the edge value), `lookup` (the stored response a request selects; `Ask`, one request, with what its log line will say), `render` (pure response builders), `fill` (fetch, revalidate, store while streaming), `pass` (other methods, §4.4 invalidation) |
+//! | [`proxy`] | [`Edge`], the state machine: route, look up, follow the core's reuse decision, collapse, serve, revalidate or fetch; it alone counts, writes `Cache-Status` and (with an access log) tells the log its verdict and the origin's status and time (an `Upstream` response extension) (the field name [`revalidate_core::cache::CACHE_STATUS`] and its value [`revalidate_core::cache::CacheStatus`] are the core's). Rooms: `setup` (the edge value), `lookup` (the stored response a request selects; `Ask`, one request, with what its log line will say), `render` (pure response builders), `fill` (fetch, revalidate, store while streaming; a `POST` response RFC 9110 §9.3.3 lets answer a `GET`), `pass` (other methods, §4.4 invalidation) |
 //! | [`sites`] | several sites per edge: [`Sites`] routes each request by host to its site's [`Edge`] (`421` for another host, `400` without a usable `Host`); rooms: `table` (host patterns and the pure lookup), `key` (a site's cache-key rules: query sorted, ignored, parameters dropped), `ttl` (lifetimes by path), `config` (`[[sites]]`), `reload` (`SIGHUP`: the configuration read again and the table swapped) |
 //! | [`decide`] | the edge's own pure decisions: routing, the cache key, the core's answer plan for a client, what the edge declines to store |
 //! | [`forward`] | the header sets sent to the origin |
@@ -69,6 +69,12 @@
 //!   fill asks for the whole representation.
 //! - **`HEAD`**: answered from a stored `GET`; a `HEAD` miss fills the
 //!   cache with a `GET`.
+//! - **`POST`**: after the §4.4 invalidation, a `200` or `203` response
+//!   with explicit freshness and a `Content-Location` naming the target is
+//!   stored as the target's response and answers later `GET`s and `HEAD`s
+//!   ([RFC 9110 §9.3.3]; the core's
+//!   [`post_storage_decision`](revalidate_core::cache::post_storage_decision)).
+//!   Other `POST` responses are not stored.
 //! - **Unsolicited `304`** (to a request without validators): `502`. A
 //!   `304` whose validator selects no stored response: one unconditional
 //!   retry (§4.3.4 forbids using it).
@@ -93,16 +99,24 @@
 //!   before it does. Their `Cache-Status` says they went forward with the
 //!   leader (`fwd=uri-miss` or `fwd=stale`, the leader's `fwd-status`,
 //!   `collapsed`), never `hit` ([RFC 9211 §2.6]).
-//! - **`Set-Cookie`**: a response that would be stored with a `Set-Cookie`
-//!   field is not stored (`Cache-Status` says `detail=set-cookie`, no
-//!   `stored`); the client that caused the fetch gets its cookie, and so
-//!   does every other client, each from the origin. As Varnish's built-in
-//!   VCL, nginx's `proxy_cache`, Fastly and Cloudflare do by default.
-//!   RFC 9111 lets a cache decline to store (§2: caching is "entirely
-//!   OPTIONAL"), so this is not a deviation. A cookie the origin names in
-//!   `no-cache="Set-Cookie"` or `private="Set-Cookie"` is not stored
-//!   anyway, so such responses are. `cache_set_cookie = true` stores them
-//!   as §3.1 says.
+//! - **`Set-Cookie`** (`cache_set_cookie`, the core's
+//!   [`SetCookiePolicy`](revalidate_core::cache::SetCookiePolicy)): by
+//!   default (`"explicit"`) a response carrying `Set-Cookie` is stored,
+//!   whole as RFC 9111 §3.1 says, only when the origin gave it an explicit
+//!   lifetime for this cache (`s-maxage`, `max-age`, `Expires`, or its
+//!   `CDN-Cache-Control`/`Surrogate-Control` one) that has not run out on
+//!   arrival: the origin declared it reusable (§7.3: `Set-Cookie` "does
+//!   not inhibit caching"). On heuristic freshness alone, or stale on
+//!   arrival (`max-age=0`, whose every reuse would follow a validation
+//!   handing the stored cookie to the next client), it is not stored
+//!   (`Cache-Status` says `detail=set-cookie`, no `stored`) and every
+//!   client gets its own cookie from the origin. `"never"` declines them
+//!   all (Varnish's built-in VCL, nginx's `proxy_cache`), `"always"` stores
+//!   them like any other response. RFC 9111 lets a cache decline to store
+//!   (§2: caching is "entirely OPTIONAL"), so none of these is a
+//!   deviation. A cookie the origin names in `no-cache="Set-Cookie"` or
+//!   `private="Set-Cookie"` is never kept, so such responses are stored
+//!   without it under every policy.
 //! - **Forwarding fields**: the client's own `Forwarded`,
 //!   `X-Forwarded-For`, `-Host`, `-Proto`, `-Port`, `-Prefix` and
 //!   `X-Real-IP` are not forwarded (the cache key does not hold them, so
@@ -162,6 +176,7 @@
 //!
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 //! [RFC 9110 §7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-7.2
+//! [RFC 9110 §9.3.3]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.3
 //! [RFC 9110 §9.3.7]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.7
 //! [RFC 9211 §2.6]: https://www.rfc-editor.org/rfc/rfc9211#section-2.6
 

@@ -703,6 +703,7 @@ impl Edge {
             Passed::Answered {
                 mut response,
                 invalidated,
+                stored,
             } => {
                 metrics.request(Outcome::Pass, arrived);
                 let origin_status = response.status().as_u16();
@@ -710,7 +711,7 @@ impl Edge {
                 for _ in 0..invalidated {
                     metrics.purge(PurgeKind::Invalidation);
                 }
-                let status = status.forward_status(response.status());
+                let status = status.forward_status(response.status()).stored(stored);
                 self.leave(response, Exit::Forwarded(status))
             }
             Passed::Failed(failure) => {

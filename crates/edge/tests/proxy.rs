@@ -848,6 +848,67 @@ async fn unsafe_methods_invalidate_target_location_and_content_location() {
     );
 }
 
+/// RFC 9110 §9.3.3: a `POST` response with explicit freshness and a
+/// `Content-Location` naming the target answers later `GET`s of the target
+/// from the cache (cache-tests.fyi `method-POST`), after invalidating what
+/// was stored before (§4.4); one without that `Content-Location`, or with a
+/// heuristic lifetime only, is not stored, and the write still invalidates.
+#[tokio::test]
+async fn a_post_response_naming_its_target_answers_later_gets() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        let version = format!("{} {}", seen.method, seen.number);
+        match (seen.method.as_str(), seen.path.as_str()) {
+            ("GET", _) => Reply::ok(&version).header("cache-control", "max-age=600"),
+            ("POST", "/post/same") => Reply::ok(&version)
+                .header("cache-control", "max-age=600")
+                .header("content-location", "/post/same"),
+            ("POST", "/post/other") => Reply::ok(&version)
+                .header("cache-control", "max-age=600")
+                .header("content-location", "/post/elsewhere"),
+            ("POST", "/post/heuristic") => Reply::ok(&version)
+                .header("last-modified", "Wed, 01 Jan 2020 00:00:00 GMT")
+                .header("content-location", "/post/heuristic"),
+            _ => Reply::status(404),
+        }
+    })
+    .await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    let paths = ["/post/same", "/post/other", "/post/heuristic"];
+    for path in paths {
+        assert_eq!(edge.get(path, &[]).await.body, "GET 1");
+        assert!(edge.get(path, &[]).await.is_hit(), "{path}");
+    }
+    let posted = edge.send(Method::POST, "/post/same", &[], "x=1").await;
+    assert_eq!((posted.status, posted.body.as_str()), (200, "POST 2"));
+    assert!(
+        posted.cache_status().contains("stored"),
+        "{}",
+        posted.cache_status()
+    );
+    let after = edge.get("/post/same", &[]).await;
+    assert!(after.is_hit(), "{}", after.cache_status());
+    assert_eq!(after.body, "POST 2", "the POST response replaced the stored GET");
+    let head = edge.send(Method::HEAD, "/post/same", &[], "").await;
+    assert!(head.is_hit() && head.body.is_empty(), "{}", head.cache_status());
+    for path in ["/post/other", "/post/heuristic"] {
+        let posted = edge.send(Method::POST, path, &[], "x=1").await;
+        assert!(
+            !posted.cache_status().contains("stored"),
+            "{path}: {}",
+            posted.cache_status()
+        );
+        let after = edge.get(path, &[]).await;
+        assert!(
+            !after.is_hit(),
+            "{path}: the write invalidated, {}",
+            after.cache_status()
+        );
+        assert_eq!(after.body, "GET 3", "{path}");
+    }
+    assert_eq!(origin.requests("/post/same").len(), 2);
+}
+
 /// Cache poisoning through `Host`: the key is the path, so a client-chosen
 /// `Host` must never reach the origin, or one client could store another
 /// site's page under a path every client shares.

@@ -7,13 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
+use revalidate_core::HttpDate;
+use revalidate_core::cache::SetCookiePolicy;
 use revalidate_edge::EdgeSettings;
+use revalidate_edge::clock::{Clock, SystemClock};
 use revalidate_edge::storage::{MemoryConfig, MemoryStorage};
 
 use crate::support::{Reply, Seen, TestEdge, TestOrigin, clock};
 
 /// An origin that hands every client a new session cookie on a response
-/// that says `max-age=60`.
+/// that says `max-age=60`: an explicit lifetime.
 fn cookie_origin(seen: &Seen) -> Reply {
     Reply::ok("page").header("cache-control", "max-age=60").header(
         "set-cookie",
@@ -21,18 +24,25 @@ fn cookie_origin(seen: &Seen) -> Reply {
     )
 }
 
-/// Like Varnish's built-in VCL, nginx's `proxy_cache`, Fastly and
-/// Cloudflare, the edge does not store a response that sets a cookie
-/// (RFC 9111 lets a cache decline to store): each client gets its own
-/// cookie from the origin, and `Cache-Status` says nothing was stored. It
-/// used to store it and hand the first client's session to every client.
-#[tokio::test]
-async fn a_set_cookie_response_is_not_stored() {
-    let clock = clock();
-    let origin = TestOrigin::start(clock.clone(), cookie_origin).await;
-    let edge = TestEdge::start(origin.addr, clock).await;
+/// The same cookie on a response whose only freshness is the heuristic
+/// one (a `Last-Modified` ten days back), as most session-setting pages
+/// are.
+fn heuristic_cookie_origin(seen: &Seen) -> Reply {
+    let ten_days_ago = HttpDate::from_unix_seconds(SystemClock.now().unix_seconds() - 10 * 86_400).unwrap();
+    Reply::ok("page")
+        .header("last-modified", &ten_days_ago.to_string())
+        .header(
+            "set-cookie",
+            &format!("session={}; Path=/; HttpOnly", seen.number),
+        )
+}
+
+/// Asks `path` three times as three clients: each must get its own cookie
+/// from the origin, never a stored one, and `Cache-Status` must say why
+/// nothing was stored.
+async fn each_client_gets_its_own_cookie(edge: &TestEdge, origin: &TestOrigin, path: &str) {
     for client in 1..=3 {
-        let answer = edge.get("/account", &[]).await;
+        let answer = edge.get(path, &[]).await;
         assert_eq!(answer.status, 200);
         let cookie = format!("session={client}; Path=/; HttpOnly");
         assert_eq!(
@@ -47,18 +57,67 @@ async fn a_set_cookie_response_is_not_stored() {
             answer.cache_status()
         );
     }
-    assert_eq!(origin.count("/account"), 3);
+    assert_eq!(origin.count(path), 3);
     assert_eq!(edge.metric("revalidate_edge_storage_memory_entries").await, 0.0);
 }
 
-/// Concurrent requests for a response that sets a cookie: the leader's
-/// response is not stored, so the others go to the origin themselves and
-/// each gets its own cookie, never the leader's.
+/// By default (`cache_set_cookie = "explicit"`) a response that sets a
+/// cookie is stored only when the origin gave it an explicit lifetime: on
+/// heuristic freshness alone it is not (RFC 9111 lets a cache decline to
+/// store), so each client gets its own cookie from the origin.
 #[tokio::test]
-async fn requests_waiting_for_a_set_cookie_fill_get_their_own_cookies() {
+async fn by_default_a_set_cookie_response_without_an_explicit_lifetime_is_not_stored() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), heuristic_cookie_origin).await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    each_client_gets_its_own_cookie(&edge, &origin, "/account").await;
+}
+
+/// By default a response that sets a cookie and says `max-age=60` is
+/// stored with its `Set-Cookie` (RFC 9111 §3.1: a cache "MUST include all
+/// received response header fields ... when storing a response"): the
+/// origin declared it reusable, so later clients get the stored response,
+/// cookie included (cache-tests.fyi `headers-store-Set-Cookie`,
+/// `other-set-cookie`).
+#[tokio::test]
+async fn by_default_a_set_cookie_response_with_an_explicit_lifetime_is_stored_whole() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), cookie_origin).await;
+    let edge = TestEdge::start(origin.addr, clock).await;
+    let first = edge.get("/shared", &[]).await;
+    assert!(
+        first.cache_status().contains("stored"),
+        "{}",
+        first.cache_status()
+    );
+    let second = edge.get("/shared", &[]).await;
+    assert!(second.is_hit(), "{}", second.cache_status());
+    assert_eq!(second.header("set-cookie"), Some("session=1; Path=/; HttpOnly"));
+    assert_eq!(origin.count("/shared"), 1);
+}
+
+/// `cache_set_cookie = "never"` (Varnish's built-in VCL, nginx's
+/// `proxy_cache`) declines even a response with an explicit lifetime.
+#[tokio::test]
+async fn with_never_a_set_cookie_response_is_not_stored() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), cookie_origin).await;
+    let edge = TestEdge::start_with(origin.addr, clock, |s| {
+        s.cache_set_cookie = SetCookiePolicy::Never;
+    })
+    .await;
+    each_client_gets_its_own_cookie(&edge, &origin, "/account").await;
+}
+
+/// Concurrent requests for a response that sets a cookie and that the
+/// edge declines to store: the leader's response is not stored, so the
+/// others go to the origin themselves and each gets its own cookie, never
+/// the leader's.
+#[tokio::test]
+async fn requests_waiting_for_a_declined_set_cookie_fill_get_their_own_cookies() {
     let clock = clock();
     let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
-        cookie_origin(seen).delay(Duration::from_millis(200))
+        heuristic_cookie_origin(seen).delay(Duration::from_millis(200))
     })
     .await;
     let edge = Arc::new(TestEdge::start(origin.addr, clock).await);
@@ -79,14 +138,17 @@ async fn requests_waiting_for_a_set_cookie_fill_get_their_own_cookies() {
     assert_eq!(origin.count("/account"), 4);
 }
 
-/// `cache_set_cookie = true` stores such responses as RFC 9111 §3.1 says
-/// (for an origin that marks what must not be shared with `private` or
-/// `no-cache="Set-Cookie"`).
+/// `cache_set_cookie = "always"` stores such responses like any other (RFC
+/// 9111 §3.1), heuristic freshness too, for an origin that marks what must
+/// not be shared with `private` or `no-cache="Set-Cookie"`.
 #[tokio::test]
-async fn with_cache_set_cookie_a_set_cookie_response_is_stored() {
+async fn with_always_a_heuristically_fresh_set_cookie_response_is_stored() {
     let clock = clock();
-    let origin = TestOrigin::start(clock.clone(), cookie_origin).await;
-    let edge = TestEdge::start_with(origin.addr, clock, |s| s.cache_set_cookie = true).await;
+    let origin = TestOrigin::start(clock.clone(), heuristic_cookie_origin).await;
+    let edge = TestEdge::start_with(origin.addr, clock, |s| {
+        s.cache_set_cookie = SetCookiePolicy::Always;
+    })
+    .await;
     let first = edge.get("/shared", &[]).await;
     assert!(
         first.cache_status().contains("stored"),
@@ -96,6 +158,33 @@ async fn with_cache_set_cookie_a_set_cookie_response_is_stored() {
     let second = edge.get("/shared", &[]).await;
     assert!(second.is_hit(), "{}", second.cache_status());
     assert_eq!(origin.count("/shared"), 1);
+}
+
+/// Whatever the policy, a cookie the origin names in
+/// `no-cache="Set-Cookie"` is not kept (RFC 9111 §5.2.2.4), so the
+/// response is stored without it and later clients get no cookie.
+#[tokio::test]
+async fn a_cookie_named_in_no_cache_is_never_stored() {
+    let clock = clock();
+    let origin = TestOrigin::start(clock.clone(), |seen: &Seen| {
+        heuristic_cookie_origin(seen).header("cache-control", "max-age=60, no-cache=\"Set-Cookie\"")
+    })
+    .await;
+    let edge = TestEdge::start_with(origin.addr, clock, |s| {
+        s.cache_set_cookie = SetCookiePolicy::Never;
+    })
+    .await;
+    let first = edge.get("/page", &[]).await;
+    assert_eq!(first.header("set-cookie"), Some("session=1; Path=/; HttpOnly"));
+    assert!(
+        first.cache_status().contains("stored"),
+        "{}",
+        first.cache_status()
+    );
+    let second = edge.get("/page", &[]).await;
+    assert!(second.is_hit(), "{}", second.cache_status());
+    assert_eq!(second.header("set-cookie"), None);
+    assert_eq!(origin.count("/page"), 1);
 }
 
 /// The client-supplied forwarding fields a shared cache must not pass on.

@@ -65,7 +65,8 @@ pub(crate) mod keys {
     pub(crate) const UPSTREAM_BODY_TIMEOUT: Key = top("upstream_body_timeout_ms");
     /// Edge: the longest wait for another request's origin fetch.
     pub(crate) const COLLAPSE_TIMEOUT: Key = top("collapse_timeout_ms");
-    /// Edge: whether responses with `Set-Cookie` are stored.
+    /// Edge: which responses with `Set-Cookie` are stored (`"never"`,
+    /// `"explicit"`, `"always"`).
     pub(crate) const CACHE_SET_COOKIE: Key = top("cache_set_cookie");
     /// Edge: peers whose `X-Forwarded-For`/`-Proto` are passed on.
     pub(crate) const TRUSTED_PROXIES: Key = top("trusted_proxies");

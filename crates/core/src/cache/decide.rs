@@ -2,7 +2,10 @@
 //! answer a request ([RFC 9111 §4]).
 //!
 //! Policies:
-//! - Only `GET` responses are stored. A stored `GET` response also answers
+//! - Only `GET` responses are stored, and `POST` responses that RFC 9110
+//!   §9.3.3 makes reusable for a later `GET` ([`post_storage_decision`]:
+//!   explicit freshness, `Content-Location` naming the target, status `200`
+//!   or `203`). A stored `GET` response also answers
 //!   `HEAD` (RFC 9110 §9.3.2: "The server SHOULD send the same header fields
 //!   in response to a HEAD request as it would have sent if the request
 //!   method had been GET"), without its content: see [`answers_method`].
@@ -21,22 +24,31 @@
 //! - `must-understand` with a status this cache understands (every status
 //!   [`storage_decision`] would otherwise store) overrides `no-store`
 //!   (§5.2.2.3).
+//! - `Set-Cookie`: a shared cache may decline what §3 allows; which
+//!   responses carrying the field it stores is its [`SetCookiePolicy`]
+//!   (by default those with an explicit lifetime, never on heuristic
+//!   freshness alone).
 //!
 //! [RFC 9111 §3]: https://www.rfc-editor.org/rfc/rfc9111#section-3
 //! [RFC 9111 §4]: https://www.rfc-editor.org/rfc/rfc9111#section-4
 
-use http::header::{AUTHORIZATION, EXPIRES};
-use http::{HeaderMap, Method, StatusCode};
+use std::str::FromStr;
+
+use http::header::CONTENT_LOCATION;
+use http::header::{AUTHORIZATION, EXPIRES, SET_COOKIE};
+use http::{HeaderMap, Method, StatusCode, Uri};
 
 use super::directives::{FieldNames, MaxStale, RequestDirectives};
-use super::freshness::{Freshness, freshness, heuristically_cacheable};
+use super::freshness::{Freshness, LifetimeSource, freshness, heuristically_cacheable};
 use super::{CacheConfig, Stored};
 use crate::HttpDate;
 
 /// Why a response may not be stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NotStorable {
-    /// The method is not `GET` (§3: "the request method is understood by the cache").
+    /// The method is not `GET` (§3: "the request method is understood by
+    /// the cache"), or a `POST` response's `Content-Location` does not name
+    /// the target (RFC 9110 §9.3.3).
     Method,
     /// The status is not final, or is one this cache does not store whole (206, 304).
     Status,
@@ -165,6 +177,152 @@ pub fn storage_decision(
         return DoNotStore(NotStorable::NoFreshnessInformation);
     }
     StoreDecision::Store
+}
+
+/// §3 for a response to `POST` on `target` (an absolute URI), to be stored
+/// as the response to a later `GET` or `HEAD` of `target`.
+///
+/// [RFC 9110 §9.3.3]: "Responses to POST requests are only cacheable when
+/// they include explicit freshness information (see Section 4.2.1 of
+/// \[CACHING\]) and a Content-Location header field that has the same value
+/// as the POST's target URI (Section 8.7). A cached POST response can be
+/// reused to satisfy a later GET or HEAD request." §8.7: a `Content-Location`
+/// that "refers (after conversion to absolute form) to a URI that is the
+/// same as the target URI" says the content "is a current representation
+/// of that resource". Policy: only `200` and `203`, the statuses whose
+/// content is a representation of the target, and every other §3 rule as
+/// for `GET` ([`storage_decision`]). A `POST` still invalidates the target
+/// first (§4.4, [`super::invalidation_targets`]); this response then
+/// replaces what was stored.
+///
+/// [RFC 9110 §9.3.3]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.3
+pub fn post_storage_decision(
+    config: &CacheConfig,
+    request: &HeaderMap,
+    status: StatusCode,
+    response: &HeaderMap,
+    target: &Uri,
+) -> StoreDecision {
+    use StoreDecision::DoNotStore;
+    if !matches!(status.as_u16(), 200 | 203) {
+        return DoNotStore(NotStorable::Status);
+    }
+    // §9.3.3: "a Content-Location header field that has the same value as
+    // the POST's target URI".
+    let mut lines = response.get_all(CONTENT_LOCATION).iter();
+    let names_target = match (lines.next(), lines.next()) {
+        (Some(line), None) => line
+            .to_str()
+            .ok()
+            .is_some_and(|value| super::invalidate::refers_to(target, value.trim())),
+        _ => false,
+    };
+    if !names_target {
+        return DoNotStore(NotStorable::Method);
+    }
+    // §9.3.3: "explicit freshness information"; `public` or a heuristic
+    // is not.
+    let directives = config.response_directives(response);
+    let explicit = (!directives.targeted && response.contains_key(EXPIRES))
+        || directives.has_explicit_age(config.is_shared());
+    if !explicit {
+        return DoNotStore(NotStorable::NoFreshnessInformation);
+    }
+    storage_decision(config, &Method::GET, request, status, response)
+}
+
+/// Which responses carrying `Set-Cookie` a shared cache stores, of those
+/// [`storage_decision`] allows.
+///
+/// RFC 9111 §3.1: a cache "MUST include all received response header
+/// fields ... when storing a response", `Set-Cookie` among them; §7.3: "the
+/// Set-Cookie response header field ... does not inhibit caching; a
+/// cacheable response with a Set-Cookie header field can be (and often
+/// is) used to satisfy subsequent requests to caches". §3 lists when a
+/// cache MUST NOT store, never when it must (§2: caching is "an entirely
+/// OPTIONAL feature of HTTP"). So storing such a response whole and
+/// declining to store it are both conformant; storing it without its
+/// `Set-Cookie` is not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SetCookiePolicy {
+    /// Never store a response carrying `Set-Cookie` (Varnish's built-in
+    /// VCL, nginx's `proxy_cache`, most CDNs).
+    Never,
+    /// Store it only when the origin declared it reusable: an explicit
+    /// freshness lifetime for this cache (`s-maxage` in a shared cache,
+    /// `max-age`, `Expires`, or the targeted field's, RFC 9213) that has
+    /// not run out when it arrives ([`SetCookiePolicy::allows`]). Never on
+    /// heuristic freshness (§4.2.2) or `public` alone, and never a response
+    /// that is stale on arrival (`max-age=0`, an `Expires` in the past or
+    /// invalid, §5.3), whose every reuse would follow a validation that
+    /// hands the stored cookie to the next client.
+    #[default]
+    Explicit,
+    /// Store it like any other response (§3.1).
+    Always,
+}
+
+impl SetCookiePolicy {
+    /// Its name in configuration: `never`, `explicit` or `always`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Never => "never",
+            Self::Explicit => "explicit",
+            Self::Always => "always",
+        }
+    }
+
+    /// Whether `stored` (a response [`storage_decision`] allows, its fields
+    /// as they would be kept: [`super::storable_headers`] applied, so a
+    /// cookie named in `no-cache="Set-Cookie"` or `private="Set-Cookie"` is
+    /// already gone) may be stored under this policy. Always true without
+    /// `Set-Cookie`.
+    pub fn allows(self, config: &CacheConfig, stored: &Stored<'_>) -> bool {
+        if !stored.headers.contains_key(SET_COOKIE) {
+            return true;
+        }
+        match self {
+            Self::Never => false,
+            Self::Always => true,
+            Self::Explicit => {
+                // §4.2.1: the explicit lifetimes, in the order a cache reads
+                // them; the heuristic of §4.2.2 is the cache's guess, not
+                // the origin's declaration.
+                let f = freshness(config, stored, stored.response_time);
+                matches!(
+                    f.source,
+                    LifetimeSource::SMaxAge | LifetimeSource::MaxAge | LifetimeSource::Expires
+                ) && f.is_fresh()
+            }
+        }
+    }
+}
+
+/// A [`SetCookiePolicy`] name that is not one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownSetCookiePolicy(pub String);
+
+impl std::fmt::Display for UnknownSetCookiePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "unknown Set-Cookie policy {:?}: expected \"never\", \"explicit\" or \"always\"",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownSetCookiePolicy {}
+
+impl FromStr for SetCookiePolicy {
+    type Err = UnknownSetCookiePolicy;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [Self::Never, Self::Explicit, Self::Always]
+            .into_iter()
+            .find(|policy| policy.name() == text)
+            .ok_or_else(|| UnknownSetCookiePolicy(text.to_owned()))
+    }
 }
 
 /// What to do with a stored response that matches the request (§4).

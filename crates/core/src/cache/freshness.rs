@@ -19,6 +19,12 @@
 //!   comes from `Date` and the response delay alone (§4.2.3). A value past
 //!   2^31 is 2^31 (§1.2.2).
 //! - A response from a targeted field (RFC 9213) ignores `Expires`.
+//! - `Date`, `Expires` and `Last-Modified` are read by
+//!   [`HttpDate::parse_lenient`]: names in any case (§4.2 SHOULD), and a
+//!   day name that is not the date's weekday does not make the date
+//!   invalid (the grammar only asks for a day name; RFC 9110 §5.6.7
+//!   encourages robust parsing), so `Expires: Thu Aug  8 02:01:18 2050` is
+//!   8 August 2050, not "already expired".
 //! - Heuristic freshness is a [`CacheConfig::heuristic_percent`] of the time
 //!   since `Last-Modified`, capped at [`CacheConfig::heuristic_max`], or
 //!   the configured [`CacheConfig::heuristic_lifetime`] when there is one.
@@ -148,8 +154,8 @@ pub fn freshness(config: &CacheConfig, stored: &Stored<'_>, now: HttpDate) -> Fr
 }
 
 /// A date field of the stored response: one line holding an HTTP-date,
-/// matched case-insensitively ([RFC 9111 §4.2] SHOULD, see
-/// [`HttpDate::parse_ignoring_case`]).
+/// matched case-insensitively ([RFC 9111 §4.2] SHOULD) and without holding
+/// a wrong day name against the date (see [`HttpDate::parse_lenient`]).
 ///
 /// [RFC 9111 §4.2]: https://www.rfc-editor.org/rfc/rfc9111#section-4.2
 fn date_of(headers: &HeaderMap, name: http::HeaderName) -> Option<u64> {
@@ -157,7 +163,7 @@ fn date_of(headers: &HeaderMap, name: http::HeaderName) -> Option<u64> {
     let (Some(line), None) = (lines.next(), lines.next()) else {
         return None;
     };
-    HttpDate::parse_ignoring_case(line.as_bytes())
+    HttpDate::parse_lenient(line.as_bytes())
         .ok()
         .map(HttpDate::unix_seconds)
 }

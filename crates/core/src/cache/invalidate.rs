@@ -48,6 +48,15 @@ pub fn invalidation_targets(
     out
 }
 
+/// Whether `reference` (a `Content-Location` value) refers to `target`
+/// once converted to absolute form (RFC 9110 §8.7): same origin, path and
+/// query. An empty reference refers to nothing here.
+pub(crate) fn refers_to(target: &Uri, reference: &str) -> bool {
+    resolve(target, reference).is_some_and(|uri| {
+        same_origin(&uri, target) && uri.path() == target.path() && uri.query() == target.query()
+    })
+}
+
 /// `reference` resolved against `base` (RFC 3986 §5.2.2), without any
 /// fragment.
 fn resolve(base: &Uri, reference: &str) -> Option<Uri> {

@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | [`directives`] | 9111 §5.2, 9213 | `Cache-Control` / `CDN-Cache-Control` parsed once: [`ResponseDirectives`], [`RequestDirectives`] |
 //! | [`mod@freshness`] | 9111 §4.2, §5.1, §5.3 | [`freshness()`]: lifetime (explicit or heuristic) and [`current_age`]; [`age_header_value`]; [`ttl()`] for `Cache-Status` (RFC 9211 §2.4) |
-//! | [`decide`] | 9111 §3, §4 | [`storage_decision`]: may it be stored; [`reuse_decision`]: serve, serve stale, or validate; [`stale_if_error_allows`]; [`answers_method`] (HEAD from a stored GET) |
+//! | [`decide`] | 9111 §3, §4 | [`storage_decision`]: may it be stored ([`post_storage_decision`] for a `POST` response that answers a later `GET`, RFC 9110 §9.3.3); [`SetCookiePolicy`]: which responses carrying `Set-Cookie` a shared cache stores of those; [`reuse_decision`]: serve, serve stale, or validate; [`stale_if_error_allows`]; [`answers_method`] (HEAD from a stored GET) |
 //! | [`validate`] | 9111 §3.1, §3.2, §4.1, §4.3 | [`vary_matches`] / [`secondary_key`]; [`storable_headers`]; [`conditional_request_headers`] / [`revalidation_request_headers`]; [`on_validation_response`]; [`not_modified_selects`]; [`update_stored_headers`]; [`stored_validators`] for client conditionals; [`head_freshens`] |
 //! | [`invalidate`] | 9111 §4.4 | [`invalidation_targets`]: which URIs an unsafe request invalidates |
 //! | [`status`] | 9211 | [`CACHE_STATUS`], the field name; [`CacheStatus`]: the field value |
@@ -39,10 +39,7 @@
 //! - `vary-normalise-lang-select` (optimal): needs the origin's
 //!   negotiation, not a normalisation;
 //! - `partial-store-partial-*` (optimal): `206` responses are not stored
-//!   (no combining of partial content, §3.3–§3.4);
-//! - `method-POST` (optimal): `POST` responses are not stored, although §4
-//!   would let one with `Content-Location` equal to the target answer a
-//!   later `GET`; [`storage_decision`] has no target URI to compare.
+//!   (no combining of partial content, §3.3–§3.4).
 //!
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 
@@ -61,8 +58,9 @@ use http::{HeaderMap, HeaderName};
 pub const CDN_CACHE_CONTROL: HeaderName = HeaderName::from_static("cdn-cache-control");
 
 pub use decide::{
-    NotStorable, Reuse, StoreDecision, answers_method, reuse_decision, reuse_decision_with,
-    stale_if_error_allows, storage_decision, understood_status,
+    NotStorable, Reuse, SetCookiePolicy, StoreDecision, UnknownSetCookiePolicy, answers_method,
+    post_storage_decision, reuse_decision, reuse_decision_with, stale_if_error_allows, storage_decision,
+    understood_status,
 };
 pub use directives::{FieldNames, MaxStale, RequestDirectives, ResponseDirectives};
 pub use freshness::{Freshness, LifetimeSource, age_header_value, current_age, freshness, ttl};

@@ -1,6 +1,8 @@
 //! Going to the origin for a `GET`/`HEAD`: a cache fill (unconditional) or
 //! a revalidation (§4.3), then storing what may be stored while streaming
-//! it to the client, and landing the flight with what was stored. What came
+//! it to the client, and landing the flight with what was stored; and
+//! storing a `POST` response that may answer a later `GET` (RFC 9110
+//! §9.3.3) on its way through. What came
 //! back goes to the state machine as a [`Fetched`] or a [`Validated`]: it
 //! counts and labels; this room neither counts requests nor writes
 //! `Cache-Status`.
@@ -9,14 +11,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use revalidate_core::HttpDate;
 use revalidate_core::answer::Plan;
 use revalidate_core::cache::{
     Freshness, StoreDecision, StoredHead, Validation, freshness, on_validation_response,
-    stale_if_error_allows, storable_headers, storage_decision, stored_validators, strip_hop_by_hop,
+    post_storage_decision, stale_if_error_allows, storable_headers, storage_decision, stored_validators,
+    strip_hop_by_hop,
 };
 
 use super::lookup::{Ask, Found};
@@ -163,7 +166,11 @@ impl Edge {
                 meta.headers = storable_headers(self.cache_for(ask.uri.path()), &meta.headers);
                 // §4.3.4: the refreshed headers may forbid storing now (or
                 // the 304 set a cookie the edge does not share).
-                let declined = declines_to_store(&meta.headers, self.inner.cache_set_cookie);
+                let declined = declines_to_store(
+                    self.cache_for(ask.uri.path()),
+                    &meta.view(),
+                    self.inner.cache_set_cookie,
+                );
                 let storable = storage_decision(
                     self.cache_for(ask.uri.path()),
                     &Method::GET,
@@ -285,12 +292,6 @@ impl Edge {
         // gets, which is the whole response less its hop-by-hop fields
         // (RFC 9110 §7.6.1).
         let stored_headers = storable_headers(self.cache_for(ask.uri.path()), &parts.headers);
-        // What would be kept, not what was sent: a cookie the origin named
-        // in `no-cache="Set-Cookie"` or `private="Set-Cookie"` is not kept.
-        let declined = match decision {
-            StoreDecision::Store => declines_to_store(&stored_headers, self.inner.cache_set_cookie),
-            StoreDecision::DoNotStore(_) => None,
-        };
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
         let content_length = headers
@@ -298,9 +299,25 @@ impl Edge {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let meta = StoredHead::new(status, stored_headers, &ask.headers, sent, received);
+        // What would be kept, not what was sent: a cookie the origin named
+        // in `no-cache="Set-Cookie"` or `private="Set-Cookie"` is not kept.
+        let declined = match decision {
+            StoreDecision::Store => declines_to_store(
+                self.cache_for(ask.uri.path()),
+                &meta.view(),
+                self.inner.cache_set_cookie,
+            ),
+            StoreDecision::DoNotStore(_) => None,
+        };
         let writer = if decision == StoreDecision::Store && declined.is_none() {
-            self.begin_store(ask, &meta, index, content_length, purge_generation)
-                .await
+            self.begin_store(
+                (&ask.key, &ask.headers),
+                &meta,
+                index,
+                content_length,
+                purge_generation,
+            )
+            .await
         } else {
             if let Some(previous) = previous {
                 self.remove(previous).await;
@@ -343,12 +360,67 @@ impl Edge {
         }
     }
 
+    /// A response to a `POST` on `target` that RFC 9110 §9.3.3 lets answer a
+    /// later `GET` (the core's [`post_storage_decision`]) and the edge does
+    /// not decline (`Set-Cookie`): stored under `key` while it streams to the
+    /// client. `head` has its hop-by-hop fields removed already; the
+    /// invalidation of §4.4 has run, and `purge_generation` was read after
+    /// it, so that invalidation does not cover this response. Gives `head`
+    /// and `body` back when the response is not stored.
+    pub(super) async fn store_post_response(
+        &self,
+        (key, request, target): (&str, &HeaderMap, &Uri),
+        mut head: http::response::Parts,
+        body: Incoming,
+        (sent, received, purge_generation): (HttpDate, HttpDate, u64),
+    ) -> Result<Response<EdgeBody>, (http::response::Parts, Incoming)> {
+        if self.inner.cache.targeted_field.is_some() {
+            crate::surrogate::translate(&self.inner.name, &mut head.headers);
+        }
+        let decision = post_storage_decision(
+            self.cache_for(target.path()),
+            request,
+            head.status,
+            &head.headers,
+            target,
+        );
+        if decision != StoreDecision::Store {
+            return Err((head, body));
+        }
+        let stored_headers = storable_headers(self.cache_for(target.path()), &head.headers);
+        let meta = StoredHead::new(head.status, stored_headers, request, sent, received);
+        if declines_to_store(
+            self.cache_for(target.path()),
+            &meta.view(),
+            self.inner.cache_set_cookie,
+        )
+        .is_some()
+        {
+            return Err((head, body));
+        }
+        let content_length = head
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let Some(writer) = self
+            .begin_store((key, request), &meta, None, content_length, purge_generation)
+            .await
+        else {
+            return Err((head, body));
+        };
+        let (tx, client_body) = ChannelBody::new(content_length);
+        let body = OriginBody::new(body, self.inner.upstream_body_timeout, self.inner.metrics.clone());
+        tokio::spawn(tee(body, Some(writer), Some(tx), None));
+        Ok(Response::from_parts(head, boxed(client_body)))
+    }
+
     /// Starts storing a response: under the primary key, or under its
     /// variant key with the `Vary` index at the primary key. Returns the
     /// storage key with the writer.
     async fn begin_store(
         &self,
-        ask: &Ask,
+        (key, request): (&str, &HeaderMap),
         meta: &StoredHead,
         index: Option<VaryIndex>,
         size_hint: Option<u64>,
@@ -362,24 +434,24 @@ impl Edge {
                 _ => {
                     let index = VaryIndex::for_response(&meta.headers);
                     let object = StoredObject::new(
-                        ask.key.clone(),
+                        key.to_owned(),
                         Vec::new(),
                         Meta::Vary(index.clone()).encode(),
                         Bytes::new(),
                     );
-                    if let Err(e) = self.inner.storage.insert(ask.key.clone(), object).await {
-                        tracing::warn!(error = %e, key = ask.key, "could not store a Vary index");
+                    if let Err(e) = self.inner.storage.insert(key.to_owned(), object).await {
+                        tracing::warn!(error = %e, key, "could not store a Vary index");
                         return None;
                     }
                     index
                 }
             };
-            index.variant_key(&ask.key, &ask.headers)?
+            index.variant_key(key, request)?
         } else {
-            ask.key.clone()
+            key.to_owned()
         };
         let head = ObjectHead {
-            url: ask.key.clone(),
+            url: key.to_owned(),
             tags: self.site_tags(&meta.headers),
             meta: Meta::Response(meta.clone()).encode(),
             size_hint,

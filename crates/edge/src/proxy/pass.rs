@@ -1,12 +1,14 @@
 //! Requests the cache does not answer: any method but `GET`/`HEAD` goes to
-//! the origin with the client's body, and a success invalidates (§4.4).
+//! the origin with the client's body, and a success invalidates (§4.4); a
+//! `POST` response that RFC 9110 §9.3.3 lets answer a later `GET` of its
+//! target is then stored.
 //! What came back goes to the state machine as a [`Passed`]: it counts and
 //! labels.
 
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::{Request, Response, Uri};
+use http::{Method, Request, Response, Uri};
 use http_body::Body;
 use revalidate_core::cache::{invalidation_targets, strip_hop_by_hop};
 
@@ -20,10 +22,13 @@ use crate::upstream::Failure;
 /// What a forwarded request brought back.
 pub(super) enum Passed {
     /// The origin's response, hop-by-hop fields removed, its body watched
-    /// ([`OriginBody`]); `invalidated` stored URLs were invalidated.
+    /// ([`OriginBody`]); `invalidated` stored URLs were invalidated;
+    /// `stored`: a `POST` response stored for later `GET`s of its target
+    /// (RFC 9110 §9.3.3).
     Answered {
         response: Response<EdgeBody>,
         invalidated: usize,
+        stored: bool,
     },
     /// No response: the origin's fault or the client's upload's.
     Failed(Failure),
@@ -49,10 +54,15 @@ impl Edge {
         *forward.uri_mut() = self.origin_uri(&parts.uri);
         *forward.headers_mut() = forwarded_headers(&parts.headers, &self.forwarding(peer));
         self.set_origin_host(forward.headers_mut());
+        // Only a `POST` response may be stored (RFC 9110 §9.3.3), which
+        // needs the §4.2.3 clock readings.
+        let post = parts.method == Method::POST;
+        let sent = post.then(|| self.now());
         let response = match self.inner.upstream.send_upload(forward, &upload).await {
             Ok(response) => response,
             Err(failure) => return Passed::Failed(failure),
         };
+        let received = post.then(|| self.now());
         let target_path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let target: Uri = format!("{}://{host}{target_path}", self.inner.origin_scheme)
             .parse()
@@ -68,10 +78,38 @@ impl Edge {
         }
         let (mut head, body) = response.into_parts();
         strip_hop_by_hop(&mut head.headers);
+        let (head, body) = match (sent, received) {
+            (Some(sent), Some(received)) => {
+                // After the invalidation above, so that it does not cover
+                // the response stored now.
+                let generation = self.inner.storage.generation();
+                let key = self.primary_key(&self.normalised(parts.uri.clone()));
+                match self
+                    .store_post_response(
+                        (&key, &parts.headers, &target),
+                        head,
+                        body,
+                        (sent, received, generation),
+                    )
+                    .await
+                {
+                    Ok(response) => {
+                        return Passed::Answered {
+                            response,
+                            invalidated,
+                            stored: true,
+                        };
+                    }
+                    Err(not_stored) => not_stored,
+                }
+            }
+            _ => (head, body),
+        };
         let body = OriginBody::new(body, self.inner.upstream_body_timeout, self.inner.metrics.clone());
         Passed::Answered {
             response: Response::from_parts(head, boxed(body)),
             invalidated,
+            stored: false,
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::header::HeaderValue;
 use http::{HeaderMap, Uri};
 use revalidate_core::HttpDate;
-use revalidate_core::cache::CacheConfig;
+use revalidate_core::cache::{CacheConfig, SetCookiePolicy};
 
 use crate::clock::Clock;
 use crate::entry::{DecodedEntry, EdgeId};
@@ -51,9 +51,9 @@ pub struct EdgeSettings {
     /// The longest a request waits for another request's origin fetch
     /// (nginx `proxy_cache_lock_timeout`) before it goes to the origin itself.
     pub collapse_timeout: Duration,
-    /// Whether responses carrying `Set-Cookie` may be stored (as RFC 9111
-    /// §3.1 allows); off by default, as in Varnish, nginx and most CDNs.
-    pub cache_set_cookie: bool,
+    /// Which responses carrying `Set-Cookie` are stored (the core's
+    /// [`SetCookiePolicy`]); by default those with an explicit lifetime.
+    pub cache_set_cookie: SetCookiePolicy,
     /// Peers whose `X-Forwarded-For` and `X-Forwarded-Proto` are passed on
     /// (appended to); every other client's forwarding fields are dropped.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -95,7 +95,7 @@ impl EdgeSettings {
             client_body_timeout: Duration::from_secs(30),
             upstream_body_timeout: Duration::from_secs(30),
             collapse_timeout: Duration::from_secs(5),
-            cache_set_cookie: false,
+            cache_set_cookie: SetCookiePolicy::Explicit,
             trusted_proxies: Vec::new(),
             site: DEFAULT_SITE.to_owned(),
             cache_key: KeyRules::default(),
@@ -144,7 +144,7 @@ pub(super) struct Inner {
     pub(super) client_body_timeout: Duration,
     pub(super) upstream_body_timeout: Duration,
     pub(super) collapse_timeout: Duration,
-    pub(super) cache_set_cookie: bool,
+    pub(super) cache_set_cookie: SetCookiePolicy,
     pub(super) trusted_proxies: Vec<ipnet::IpNet>,
     /// The site's name, the host part of its cache keys.
     pub(super) site: String,

@@ -1,10 +1,12 @@
 //! Shared-cache safety and request framing through the edge, each against
 //! a fake origin that records what it receives:
 //!
-//! - `set-cookie-not-shared`: a `Cache-Control: max-age=60` response with
-//!   `Set-Cookie` is not stored by default (`cache_set_cookie = false`, as
-//!   Varnish, nginx, Fastly and Cloudflare do): three clients, the first
-//!   one's cookie reaches only it, and the origin sees three requests;
+//! - `set-cookie-not-shared`: with `cache_set_cookie = "never"` (as
+//!   Varnish's and nginx's defaults) a `Cache-Control: max-age=60`
+//!   response with `Set-Cookie` is not stored: three clients, the first
+//!   one's cookie reaches only it, and the origin sees three requests
+//!   (the edge's default, `"explicit"`, would store this one: the origin
+//!   gave it an explicit lifetime);
 //! - `x-forwarded-host-not-forwarded`: a client's `X-Forwarded-Host` (and
 //!   `Forwarded: host=`) never reaches the origin, so an origin that
 //!   reflects it cannot poison the shared entry;
@@ -23,9 +25,10 @@ use crate::process::{ConfigFile, Server, keys, millis, server_notes};
 use crate::report::{Checks, Observation, ms, secs};
 use crate::wire;
 
-pub(crate) const EXPECTED_SET_COOKIE: &str = "an origin answers max-age=60 with Set-Cookie: session=...; of \
-                                              three different clients through the edge only the first gets \
-                                              the first session cookie, and the origin sees 3 requests";
+pub(crate) const EXPECTED_SET_COOKIE: &str = "with cache_set_cookie = \"never\", an origin answers max-age=60 \
+                                              with Set-Cookie: session=...; of three different clients through \
+                                              the edge only the first gets the first session cookie, and the \
+                                              origin sees 3 requests";
 pub(crate) const EXPECTED_FORWARDED_HOST: &str = "a client sends X-Forwarded-Host: evil.example (and Forwarded: \
                                                   host=evil.example) to a URL whose origin reflects them: the \
                                                   origin never sees them, later clients never get evil.example";
@@ -38,7 +41,7 @@ pub(crate) const EXPECTED_GET_WITH_BODY: &str = "a GET with a 10-byte body (Cont
 /// they are the defaults, so the config says what is being relied on.
 fn shared_cache_config() -> ConfigFile {
     ConfigFile::new()
-        .with(keys::CACHE_SET_COOKIE, false)
+        .with(keys::CACHE_SET_COOKIE, "never")
         .with(keys::TRUSTED_PROXIES, toml::Value::Array(Vec::new()))
 }
 
