@@ -155,6 +155,7 @@ pub mod entry;
 mod flight;
 pub mod forward;
 pub mod metrics;
+pub mod pool;
 pub mod problem;
 pub mod proxy;
 pub mod purge;

@@ -154,6 +154,7 @@ pub async fn serve_logged(
         AdminServer::spawn(admin, front_door, target, health.clone())
     });
     edge.metrics().spawn_upkeep();
+    let health_checks = edge.spawn_health_checks();
     let shutdown = health.drain_on(shutdown);
     let (plain, secure) = (edge.clone(), edge.for_tls());
     let make_service = move |peer: Peer| {
@@ -172,6 +173,9 @@ pub async fn serve_logged(
         door = door.with_access_log(log);
     }
     let served = door.serve_peers(make_service, shutdown).await;
+    if let Some(checks) = health_checks {
+        checks.stop().await;
+    }
     // The public listener has drained: the admin listener stops too.
     if let Some(admin) = admin
         && let Err(e) = admin.stop().await
@@ -273,7 +277,7 @@ pub async fn run(
         );
     }
     print!("{lines}");
-    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), admin = ?admin.as_ref().and_then(|admin| admin.local_addr().ok()), origin = %config.origin, disk = config.cache_dir.is_some(), "edge serving");
+    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), admin = ?admin.as_ref().and_then(|admin| admin.local_addr().ok()), origins = ?config.pool().members(), disk = config.cache_dir.is_some(), "edge serving");
     serve_logged(
         listener,
         tls,

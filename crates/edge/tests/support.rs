@@ -319,11 +319,31 @@ impl TestEdge {
         self.clock.as_ref().expect("a manual clock").advance(seconds);
     }
 
-    /// The value of one series of the edge's metrics.
+    /// The value of one series of the edge's metrics: `name` or
+    /// `name{k="v",...}`, whose labels the series must carry (it may carry
+    /// more, such as `origin`).
     pub(crate) async fn metric(&self, series: &str) -> f64 {
         let text = self.edge.render_metrics();
+        let (name, labels) = match series.split_once('{') {
+            Some((name, labels)) => (name, labels.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let wanted: Vec<&str> = labels.split(',').filter(|l| !l.is_empty()).collect();
         text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+            .filter_map(|line| {
+                let (key, value) = line.rsplit_once(' ')?;
+                let rest = key.strip_prefix(name)?;
+                let labels = match rest {
+                    "" => "",
+                    labeled => labeled.strip_prefix('{')?.strip_suffix('}')?,
+                };
+                let carried: Vec<&str> = labels.split(',').collect();
+                wanted
+                    .iter()
+                    .all(|w| carried.contains(w))
+                    .then(|| value.trim().parse().ok())?
+            })
+            .next()
             .unwrap_or(0.0)
     }
 }

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use revalidate_core::HttpDate;
 use revalidate_core::answer::Plan;
 use revalidate_core::cache::{
@@ -27,6 +26,7 @@ use crate::decide::{Declined, client_plan, declines_to_store, surrogate_tags};
 use crate::entry::{DecodedEntry, Meta, ResponseEntry, VaryIndex};
 use crate::flight::{Flight, Landed, Product, land};
 use crate::forward::fill_headers;
+use crate::pool::Reply;
 use crate::storage::{CacheWriter, ObjectHead, ObjectWriter, Storage, StoredObject};
 use crate::upstream::Failure;
 
@@ -40,8 +40,8 @@ pub(super) enum Fetched {
     /// No usable response.
     Failed(Failure),
     /// `304` to a request without validators: nothing to refresh, no body
-    /// to give the client.
-    Unsolicited304,
+    /// to give the client; from this pool member.
+    Unsolicited304(usize),
     /// A response, on its way to the client and, when it may be, into the
     /// storage.
     Streaming(Streaming),
@@ -88,11 +88,12 @@ pub(super) enum Validated {
 }
 
 impl Edge {
+    /// The request a fill sends: the client's path and query (the pool
+    /// sets the member's scheme, authority and `Host`).
     fn fill_request(&self, ask: &Ask, stored: Option<&HeaderMap>) -> Request<EdgeBody> {
         let mut request = Request::new(empty());
-        *request.uri_mut() = self.origin_uri(&ask.uri);
+        *request.uri_mut() = ask.uri.clone();
         *request.headers_mut() = fill_headers(&ask.headers, stored, &self.forwarding(ask.peer));
-        self.set_origin_host(request.headers_mut());
         if self.inner.cache.targeted_field.is_some()
             && let Some(capability) = crate::surrogate::capability(&self.inner.name)
         {
@@ -109,21 +110,21 @@ impl Edge {
         let sent = self.now();
         // A purge from here on must also cover what this fetch stores.
         let purge_generation = self.inner.storage.generation();
-        match self.inner.upstream.send(self.fill_request(ask, None)).await {
+        match self.inner.pool.send(|| self.fill_request(ask, None)).await {
             Err(failure) => {
                 land(flight, || Landed::Failed(failure));
                 Fetched::Failed(failure)
             }
-            Ok(response) if response.status() == StatusCode::NOT_MODIFIED => {
+            Ok(reply) if reply.response.status() == StatusCode::NOT_MODIFIED => {
                 // Unsolicited: the fill carried no validators.
                 land(flight, || Landed::NotStored);
-                Fetched::Unsolicited304
+                Fetched::Unsolicited304(reply.member)
             }
-            Ok(response) => {
+            Ok(reply) => {
                 let received = self.now();
                 let times = (sent, received, purge_generation);
                 Fetched::Streaming(
-                    self.store_and_stream(ask, response, times, index, flight, None)
+                    self.store_and_stream(ask, reply, times, index, flight, None)
                         .await,
                 )
             }
@@ -135,15 +136,16 @@ impl Edge {
     pub(super) async fn validate(&self, ask: &Ask, found: &Found, flight: Option<Flight>) -> Validated {
         let sent = self.now();
         let purge_generation = self.inner.storage.generation();
-        let request = self.fill_request(ask, Some(&found.entry.head.headers));
-        let response = match self.inner.upstream.send(request).await {
-            Ok(response) => response,
+        let stored = Some(&found.entry.head.headers);
+        let reply = match self.inner.pool.send(|| self.fill_request(ask, stored)).await {
+            Ok(reply) => reply,
             Err(failure) => {
                 land(flight, || Landed::Failed(failure));
                 return Validated::Failed(failure);
             }
         };
         let received = self.now();
+        let response = &reply.response;
         match on_validation_response(
             response.status(),
             response.headers(),
@@ -154,7 +156,7 @@ impl Edge {
                 // §4.3.4: "the cache MUST ... update its header fields with
                 // the header fields provided in the 304".
                 let mut update = response.headers().clone();
-                drop(response);
+                drop(reply);
                 if self.inner.cache.targeted_field.is_some() {
                     crate::surrogate::translate(&self.inner.name, &mut update);
                 }
@@ -214,7 +216,7 @@ impl Edge {
             Validation::NotModifiedMismatch => {
                 // §4.3.4: a 304 that selects no stored response cannot be
                 // used; the state machine asks again without validators.
-                drop(response);
+                drop(reply);
                 Validated::Mismatch(flight)
             }
             Validation::ServerError
@@ -226,7 +228,7 @@ impl Edge {
                 ) =>
             {
                 let origin_status = response.status();
-                drop(response);
+                drop(reply);
                 land(flight, || Landed::NotStored);
                 Validated::ServerErrorStale(origin_status)
             }
@@ -235,7 +237,7 @@ impl Edge {
                 Validated::Replaced(
                     self.store_and_stream(
                         ask,
-                        response,
+                        reply,
                         times,
                         found.index.clone(),
                         flight,
@@ -259,12 +261,13 @@ impl Edge {
     async fn store_and_stream(
         &self,
         ask: &Ask,
-        response: Response<Incoming>,
+        reply: Reply,
         (sent, received, purge_generation): (HttpDate, HttpDate, u64),
         index: Option<VaryIndex>,
         flight: Option<Flight>,
         previous: Option<&str>,
     ) -> Streaming {
+        let Reply { response, member } = reply;
         let (mut parts, body) = response.into_parts();
         if self.inner.cache.targeted_field.is_some() {
             crate::surrogate::translate(&self.inner.name, &mut parts.headers);
@@ -327,7 +330,12 @@ impl Edge {
             drop(body);
             land(flight, || Landed::NotStored);
         } else {
-            let body = OriginBody::new(body, self.inner.upstream_body_timeout, self.inner.metrics.clone());
+            let body = OriginBody::new(
+                body,
+                self.inner.upstream_body_timeout,
+                self.inner.metrics.clone(),
+                member,
+            );
             tokio::spawn(tee(body, writer, tx, flight.map(|flight| (flight, status))));
         }
         Streaming {

@@ -1,13 +1,14 @@
 //! The edge value: its settings, what it holds, how it is built, and the
-//! small readings every room makes of it (the clock, the origin's URL,
-//! the forwarding fields, the purge API's share).
+//! small readings every room makes of it (the clock, the forwarding
+//! fields, the purge API's share). The origin's URL and `Host` are the
+//! pool's ([`crate::pool`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::Uri;
 use http::header::HeaderValue;
-use http::{HeaderMap, Uri};
 use revalidate_core::HttpDate;
 use revalidate_core::cache::CacheConfig;
 
@@ -16,9 +17,10 @@ use crate::entry::{DecodedEntry, EdgeId};
 use crate::flight::Flights;
 use crate::forward::Forwarding;
 use crate::metrics::EdgeMetrics;
+use crate::pool::health::HealthChecks;
+use crate::pool::{Pool, PoolSettings};
 use crate::purge::PurgeApi;
 use crate::storage::{AnyStorage, Storage};
-use crate::upstream::Upstream;
 
 /// The client's address, put into request extensions by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,8 +29,10 @@ pub struct PeerAddr(pub SocketAddr);
 /// How the edge behaves; see [`crate::config::EdgeConfig`] for the file form.
 #[derive(Clone, Debug)]
 pub struct EdgeSettings {
-    /// The origin, `http://host:port`.
-    pub origin: Uri,
+    /// The origin pool: its members (`http://host:port`,
+    /// `https://host:port`), balancing, TLS, protocol, health checks and
+    /// ejection.
+    pub pool: PoolSettings,
     /// This cache's name in `Cache-Status` and `Via`.
     pub cache_name: String,
     /// Whether `CDN-Cache-Control` is honoured.
@@ -59,10 +63,16 @@ pub struct EdgeSettings {
 }
 
 impl EdgeSettings {
-    /// Settings for `origin` with the defaults of [`crate::config::EdgeConfig`].
+    /// Settings for a pool of one `origin` with the defaults of
+    /// [`crate::config::EdgeConfig`].
     pub fn new(origin: Uri) -> Self {
+        Self::with_pool(PoolSettings::new(origin))
+    }
+
+    /// Settings for `pool` with the defaults of [`crate::config::EdgeConfig`].
+    pub fn with_pool(pool: PoolSettings) -> Self {
         Self {
-            origin,
+            pool,
             cache_name: "revalidate-edge".into(),
             cdn_cache_control: true,
             purge_token: None,
@@ -96,12 +106,10 @@ pub struct Edge {
 #[derive(Debug)]
 pub(super) struct Inner {
     pub(super) storage: AnyStorage<DecodedEntry>,
-    pub(super) upstream: Upstream,
-    pub(super) origin_scheme: String,
-    pub(super) origin_authority: String,
-    /// `Host` on every request to the origin: the origin's own authority,
-    /// never the client's (see the crate docs on the cache key).
-    pub(super) origin_host: Option<HeaderValue>,
+    /// The origins; it sets each request's URI and `Host` to the member
+    /// it picks, never the client's `Host` (see the crate docs on the
+    /// cache key).
+    pub(super) pool: Arc<Pool>,
     pub(super) cache: CacheConfig,
     pub(super) name: String,
     pub(super) via: HeaderValue,
@@ -120,8 +128,9 @@ pub(super) struct Inner {
 }
 
 impl Edge {
-    /// An edge in front of `settings.origin`, storing in `storage`, reading
-    /// time from `clock`.
+    /// An edge in front of the pool `settings.pool`, storing in `storage`,
+    /// reading time from `clock`. Its health checks, if configured, start
+    /// with [`Edge::spawn_health_checks`] (the server does).
     pub fn new(settings: EdgeSettings, storage: AnyStorage<DecodedEntry>, clock: Arc<dyn Clock>) -> Self {
         let mut cache = CacheConfig::shared();
         if !settings.cdn_cache_control {
@@ -129,25 +138,23 @@ impl Edge {
         }
         let via = HeaderValue::from_str(&format!("1.1 {}", settings.cache_name))
             .unwrap_or_else(|_| HeaderValue::from_static("1.1 revalidate-edge"));
-        let origin_authority = settings
-            .origin
-            .authority()
-            .map_or_else(String::new, |a| a.as_str().to_owned());
-        let metrics = EdgeMetrics::for_origin(&origin_authority);
+        let authorities: Vec<&str> = settings
+            .pool
+            .members
+            .iter()
+            .map(|uri| uri.authority().map_or("", |a| a.as_str()))
+            .collect();
+        let metrics = EdgeMetrics::for_origins(&authorities);
+        let pool = Pool::new(
+            settings.pool,
+            settings.connect_timeout,
+            settings.response_timeout,
+            metrics.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 storage,
-                upstream: Upstream::new(
-                    settings.connect_timeout,
-                    settings.response_timeout,
-                    metrics.clone(),
-                ),
-                origin_scheme: settings.origin.scheme_str().unwrap_or("http").to_owned(),
-                origin_authority,
-                origin_host: settings
-                    .origin
-                    .authority()
-                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+                pool: Arc::new(pool),
                 cache,
                 name: settings.cache_name,
                 via,
@@ -198,7 +205,14 @@ impl Edge {
     /// The Prometheus text exposition of the edge's metrics, the storage
     /// gauges read now (what its admin listener serves at `/metrics`).
     pub fn render_metrics(&self) -> String {
+        self.inner.pool.publish_state();
         self.inner.metrics.render(&self.inner.storage.stats())
+    }
+
+    /// Starts the pool's active health checks, if it has any configured;
+    /// the server starts them and stops them at shutdown.
+    pub fn spawn_health_checks(&self) -> Option<HealthChecks> {
+        HealthChecks::spawn(&self.inner.pool)
     }
 
     /// What the purge API needs of the edge, and no more.
@@ -216,17 +230,6 @@ impl Edge {
         self.inner.clock.now()
     }
 
-    /// The origin's URL for a request target.
-    pub(super) fn origin_uri(&self, uri: &Uri) -> Uri {
-        let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        format!(
-            "{}://{}{pq}",
-            self.inner.origin_scheme, self.inner.origin_authority
-        )
-        .parse()
-        .unwrap_or_else(|_| Uri::from_static("/"))
-    }
-
     /// Who a request to the origin is from, for its forwarding fields.
     pub(super) fn forwarding(&self, peer: Option<IpAddr>) -> Forwarding<'_> {
         let trusted_peer = peer.is_some_and(|peer| {
@@ -241,17 +244,6 @@ impl Edge {
             peer,
             trusted_peer,
             proto: self.client_scheme,
-        }
-    }
-
-    /// The client's `Host` is replaced by the origin's authority, as
-    /// nginx's `proxy_pass` does by default (crate docs, "Cache key"). The cache
-    /// key is the path and query; forwarding a client-chosen `Host` would let
-    /// one client store another site's response (or an error page) under a
-    /// path every client shares: cache poisoning.
-    pub(super) fn set_origin_host(&self, headers: &mut HeaderMap) {
-        if let Some(host) = &self.inner.origin_host {
-            headers.insert(http::header::HOST, HeaderValue::clone(host));
         }
     }
 }
