@@ -3,7 +3,11 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:8081"
-//! origin = "http://127.0.0.1:8080"
+//! origin = "http://127.0.0.1:8080"  # one origin, http:// or https://; or a pool:
+//! # origins = ["http://10.0.0.1:8080", "https://app-2.internal:443"]
+//! # origin_ca = "/etc/revalidate/origin-ca.pem"  # PEM roots for https origins; default: the system's
+//! # balance = "round_robin"         # or "least_connections"
+//! # origin_protocol = "http1"       # or "http2" (h2 by ALPN over https, h2c over http)
 //! cache_dir = "edge-cache"          # optional; default: memory only
 //! memory = "256MiB"
 //! disk = "4GiB"
@@ -55,7 +59,23 @@
 //! flush_ms = 1000                  # lines reach the file at most this late
 //! [admin]                          # the admin listener: /metrics, /healthz, /readyz
 //! listen = "127.0.0.1:9081"        # --admin-listen; the default (loopback only); "off" turns it off
+//!
+//! [health]                         # active health checks of the origins; off without a path
+//! path = "/healthz"                # GET; a 2xx or 3xx in time is healthy
+//! interval_ms = 5000
+//! timeout_ms = 2000
+//! healthy_threshold = 2            # successes in a row that mark a member up
+//! unhealthy_threshold = 3          # failures in a row that mark it down
+//! [ejection]                       # passive: nginx max_fails / fail_timeout, Envoy outlier detection
+//! consecutive_failures = 3         # connect errors, timeouts, broken heads or 5xx in a row; 0: off
+//! cool_down_ms = 10000             # how long an ejected member is left out
 //! ```
+//!
+//! The pool keys (`origin` or `origins`, `origin_ca`, `balance`,
+//! `origin_protocol`, `[health]`, `[ejection]`) are those of
+//! [`PoolConfig`], which other parts of a configuration can embed; see
+//! [`crate::pool`] for what they do. A bad `origin_ca` (unreadable, not
+//! PEM, no certificate) stops the edge at start with a one-line error.
 //!
 //! The edge's own metrics, health and readiness are on the admin listener
 //! ([`revalidate_listener::admin`]), on by default on loopback as

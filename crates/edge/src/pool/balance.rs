@@ -78,10 +78,14 @@ mod tests {
         }
     }
 
+    /// A case: its name, the policy, the members, the cursor, the members
+    /// tried, and the pick.
+    type Case<'a> = (&'a str, Balance, &'a [MemberView], usize, u64, Option<usize>);
+
     #[test]
     fn table() {
         use Balance::{LeastConnections as Least, RoundRobin as Round};
-        let cases: &[(&str, Balance, &[MemberView], usize, u64, Option<usize>)] = &[
+        let cases: &[Case<'_>] = &[
             ("empty pool", Round, &[], 0, 0, None),
             ("one member", Round, &[up(0)], 7, 0, Some(0)),
             ("turn 0", Round, &[up(0), up(0), up(0)], 0, 0, Some(0)),
