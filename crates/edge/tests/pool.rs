@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, Version};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use revalidate_edge::config::PoolConfig;
@@ -30,6 +30,7 @@ struct Seen {
     host: String,
     version: Version,
     sni: Option<String>,
+    method: http::Method,
 }
 
 /// How a test origin is served.
@@ -183,10 +184,12 @@ fn service(
                 .map_or_else(String::new, |h| h.to_str().unwrap().to_owned()),
             version: request.version(),
             sni: sni.clone(),
+            method: request.method().clone(),
         };
         record.lock().unwrap().push(seen);
         let (failing, busy) = (Arc::clone(&failing), Arc::clone(&busy));
         async move {
+            let body = request.into_body().collect().await.unwrap().to_bytes();
             if path == "/healthz" {
                 let status = match failing.load(Ordering::SeqCst) {
                     true => StatusCode::SERVICE_UNAVAILABLE,
@@ -204,7 +207,11 @@ fn service(
             };
             tokio::time::sleep(wait).await;
             busy.fetch_sub(1, Ordering::SeqCst);
-            let mut response = Response::new(Full::new(Bytes::from_static(name.as_bytes())));
+            let answer = match body.is_empty() {
+                true => Bytes::from_static(name.as_bytes()),
+                false => Bytes::from(format!("{name} got {}", String::from_utf8_lossy(&body))),
+            };
+            let mut response = Response::new(Full::new(answer));
             response
                 .headers_mut()
                 .insert("cache-control", http::HeaderValue::from_static("no-store"));
@@ -583,4 +590,50 @@ async fn killing_one_of_two_origins_under_load_gives_clients_no_5xx() {
         metric(&edge, "revalidate_edge_origin_ejections_total", &[&b_label]) >= 1.0,
         "the killed origin was ejected"
     );
+}
+
+#[tokio::test]
+async fn an_upload_goes_to_the_next_origin_when_the_connection_never_came_up() {
+    let live = Origin::start("live", Serving::default()).await;
+    let parked = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = parked.local_addr().unwrap();
+    drop(parked);
+    // Round robin starts at the first member: the dead one.
+    let edge = edge(pool_of(&[format!("http://{dead}"), live.url("http")])).await;
+    let answer = edge.send(http::Method::POST, "/form", &[], "hello").await;
+    assert_eq!((answer.status, answer.body.as_str()), (200, "live got hello"));
+    let seen = live.requests();
+    assert_eq!((seen.len(), &seen[0].method), (1, &http::Method::POST));
+    let connect = &[format!("origin=\"{dead}\""), "kind=\"connect\"".to_owned()];
+    let labels: Vec<&str> = connect.iter().map(String::as_str).collect();
+    assert_eq!(metric(&edge, "revalidate_edge_origin_errors_total", &labels), 1.0);
+}
+
+#[tokio::test]
+async fn an_upload_is_not_sent_again_once_the_origin_may_have_seen_it() {
+    // The only member answers nothing: the request went out, so it is not
+    // repeated elsewhere; the client gets 504 once.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let live = Origin::start("live", Serving::default()).await;
+    let unused: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let pool = pool_of(&[format!("http://{silent_addr}"), live.url("http")]);
+    let edge = TestEdge::start_on(unused, None, move |settings| {
+        settings.pool = pool;
+        settings.response_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let answer = edge.send(http::Method::POST, "/form", &[], "hello").await;
+    assert_eq!(answer.status, 504, "{answer:?}");
+    assert_eq!(live.count(), 0, "a write that may have been seen is not repeated");
+    // GET fills, however, go on to the next member after the timeout: of
+    // two, one is sent to the silent member first (round robin).
+    for path in ["/page-1", "/page-2"] {
+        let answer = edge.get(path, &[]).await;
+        assert_eq!((answer.status, answer.body.as_str()), (200, "live"));
+    }
+    let timeouts = [format!("origin=\"{silent_addr}\""), "kind=\"timeout\"".to_owned()];
+    let labels: Vec<&str> = timeouts.iter().map(String::as_str).collect();
+    assert_eq!(metric(&edge, "revalidate_edge_origin_errors_total", &labels), 2.0);
+    drop(silent);
 }
