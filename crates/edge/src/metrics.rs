@@ -10,7 +10,7 @@
 //! | `revalidate_edge_stale_total{reason}` | stale responses served: `max-stale`, `stale-while-revalidate`, `stale-if-error` |
 //! | `revalidate_edge_bytes_saved_total{link}` | body bytes not transferred: `origin` (a hit or a 304 from the origin instead of a body), `client` (a 304 to the client instead of a body) |
 //! | `revalidate_edge_origin_errors_total{origin, kind}` | origin failures by pool member (`origin`, its `host:port`): `connect`, `timeout` (no head in time, or a body silent for `upstream_body_timeout`), `protocol` (a broken head or body); each attempt counts, so a request that failed over to another member counts one here; never a fault of the client's request |
-//! | `revalidate_edge_origin_up{origin}` | whether a pool member takes requests now (gauge, 1 or 0): neither ejected nor marked down by the health checks; set at scrape time |
+//! | `revalidate_edge_origin_up{origin}` | whether a pool member takes requests now (gauge, 1 or 0): neither ejected nor marked down by the health checks; set at scrape time (a pool whose members are all down still sends to the one down longest) |
 //! | `revalidate_edge_origin_ejections_total{origin}` | times a member was ejected after `[ejection] consecutive_failures` failures in a row |
 //! | `revalidate_edge_purges_total{kind}` | purge API calls: `url`, `prefix`, `tag`; and invalidations by unsafe methods: `invalidation` |
 //! | `revalidate_edge_request_duration_seconds{outcome}` | histogram of the time from a request's arrival at the edge (its head parsed, when the edge starts on it) to its response head being ready (for a miss: the origin's head arrived and the edge's head built, before the body streams), by the same `outcome` as `requests_total`; its `_count` equals that counter's |

@@ -46,14 +46,15 @@ struct Serving {
 
 /// An origin that answers every path with its name (`no-store`, so every
 /// request is a miss), `/healthz` with `200` or (while `failing_health`)
-/// `503`, and paths under `/slow` after three seconds. Killing it closes
-/// its listener and every connection.
+/// `503`, and paths under `/slow` once released (at most ten seconds
+/// later). Killing it closes its listener and every connection.
 struct Origin {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     failing_health: Arc<AtomicBool>,
     /// Ordinary requests received and not answered yet.
     in_flight: Arc<AtomicUsize>,
+    release_slow: watch::Sender<bool>,
     kill: watch::Sender<bool>,
 }
 
@@ -69,6 +70,7 @@ impl Origin {
         let failing_health = Arc::new(AtomicBool::new(false));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let (kill, killed) = watch::channel(false);
+        let (release_slow, released) = watch::channel(false);
         let acceptor = serving.tls.as_ref().map(|cert| tls_acceptor(cert, serving.h2));
         let (record, failing, busy) = (
             Arc::clone(&seen),
@@ -87,6 +89,7 @@ impl Origin {
                 };
                 let (record, failing, busy) = (Arc::clone(&record), Arc::clone(&failing), Arc::clone(&busy));
                 let (acceptor, h2, delay) = (acceptor.clone(), serving.h2, serving.delay);
+                let released = released.clone();
                 let mut connection_killed = killed.clone();
                 tokio::spawn(async move {
                     let serve = async move {
@@ -96,11 +99,11 @@ impl Origin {
                                     return;
                                 };
                                 let sni = stream.get_ref().1.server_name().map(str::to_owned);
-                                let service = service(name, sni, record, failing, busy, delay);
+                                let service = service(name, sni, record, failing, busy, delay, released);
                                 serve_connection(TokioIo::new(stream), service, h2).await;
                             }
                             None => {
-                                let service = service(name, None, record, failing, busy, delay);
+                                let service = service(name, None, record, failing, busy, delay, released);
                                 serve_connection(TokioIo::new(stream), service, h2).await;
                             }
                         }
@@ -117,6 +120,7 @@ impl Origin {
             seen,
             failing_health,
             in_flight,
+            release_slow,
             kill,
         }
     }
@@ -168,6 +172,7 @@ fn service(
     failing: Arc<AtomicBool>,
     busy: Arc<AtomicUsize>,
     delay: Duration,
+    released: watch::Receiver<bool>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Full<Bytes>>,
@@ -187,7 +192,7 @@ fn service(
             method: request.method().clone(),
         };
         record.lock().unwrap().push(seen);
-        let (failing, busy) = (Arc::clone(&failing), Arc::clone(&busy));
+        let (failing, busy, mut released) = (Arc::clone(&failing), Arc::clone(&busy), released.clone());
         async move {
             let body = request.into_body().collect().await.unwrap().to_bytes();
             if path == "/healthz" {
@@ -200,12 +205,11 @@ fn service(
                 return Ok(response);
             }
             busy.fetch_add(1, Ordering::SeqCst);
-            let wait = if path.starts_with("/slow") {
-                Duration::from_secs(3)
+            if path.starts_with("/slow") {
+                let _ = tokio::time::timeout(Duration::from_secs(10), released.wait_for(|r| *r)).await;
             } else {
-                delay
-            };
-            tokio::time::sleep(wait).await;
+                tokio::time::sleep(delay).await;
+            }
             busy.fetch_sub(1, Ordering::SeqCst);
             let answer = match body.is_empty() {
                 true => Bytes::from_static(name.as_bytes()),
@@ -350,6 +354,8 @@ async fn least_connections_prefers_the_idle_origin() {
     }
     assert_eq!(busy.count(), 1, "nothing more while it is busy");
     assert_eq!(idle.count(), 6);
+    let _ = a.release_slow.send(true);
+    let _ = b.release_slow.send(true);
     assert_eq!(slow.await.unwrap(), 200);
     // Both idle again: spread once more.
     for i in 0..4 {
