@@ -173,6 +173,51 @@ async fn both_servers_print_their_admin_address_and_serve_metrics_and_health_the
 }
 
 #[test]
+fn edge_bad_pool_files_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let ca = not_pem.display().to_string();
+    for (case, text, message) in [
+        (
+            "a CA file without certificates",
+            format!("origins = [\"https://127.0.0.1:1\", \"https://127.0.0.1:2\"]\norigin_ca = {ca:?}\n"),
+            "holds no certificate",
+        ),
+        (
+            "origin and origins",
+            "origin = \"http://127.0.0.1:1\"\norigins = [\"http://127.0.0.1:2\"]\n".to_owned(),
+            "origin and origins are both set",
+        ),
+        (
+            "a bad balance",
+            "origins = [\"http://127.0.0.1:1\"]\nbalance = \"random\"\n".to_owned(),
+            "balance",
+        ),
+    ] {
+        let config = dir.path().join("edge.toml");
+        std::fs::write(&config, text).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_revalidate"))
+            .args([
+                "edge",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "off",
+                "--config",
+            ])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(2), "{case}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{case}: {stderr}");
+        assert!(lines[0].contains(message), "{case}: {stderr}");
+    }
+}
+
+#[test]
 fn edge_bad_flags_are_one_line_errors() {
     let cases: [(&str, &[&str], &str); 5] = [
         ("no origin", &["edge"], "an origin is required"),

@@ -142,6 +142,8 @@ pub(crate) struct OriginBody {
     /// (not re-created) when it does again.
     timer: Option<Pin<Box<Sleep>>>,
     metrics: EdgeMetrics,
+    /// The pool member it comes from, for the `origin` label.
+    member: usize,
     failed: bool,
 }
 
@@ -157,13 +159,14 @@ pub(crate) enum OriginBodyError {
 }
 
 impl OriginBody {
-    pub(crate) fn new(inner: Incoming, idle: Duration, metrics: EdgeMetrics) -> Self {
+    pub(crate) fn new(inner: Incoming, idle: Duration, metrics: EdgeMetrics, member: usize) -> Self {
         Self {
             inner,
             idle,
             last_frame: Instant::now(),
             timer: None,
             metrics,
+            member,
             failed: false,
         }
     }
@@ -174,7 +177,7 @@ impl OriginBody {
         error: OriginBodyError,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.failed = true;
-        self.metrics.origin_error(kind);
+        self.metrics.origin_error(self.member, kind);
         Poll::Ready(Some(Err(Box::new(error))))
     }
 }

@@ -3,7 +3,11 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:8081"
-//! origin = "http://127.0.0.1:8080"
+//! origin = "http://127.0.0.1:8080"  # one origin, http:// or https://; or a pool:
+//! # origins = ["http://10.0.0.1:8080", "https://app-2.internal:443"]
+//! # origin_ca = "/etc/revalidate/origin-ca.pem"  # PEM roots for https origins; default: the system's
+//! # balance = "round_robin"         # or "least_connections"
+//! # origin_protocol = "http1"       # or "http2" (h2 by ALPN over https, h2c over http)
 //! cache_dir = "edge-cache"          # optional; default: memory only
 //! memory = "256MiB"
 //! disk = "4GiB"
@@ -58,6 +62,16 @@
 //! [admin]                          # the admin listener: /metrics, /healthz, /readyz
 //! listen = "127.0.0.1:9081"        # --admin-listen; the default (loopback only); "off" turns it off
 //!
+//! [health]                         # active health checks of the origins; off without a path
+//! path = "/healthz"                # GET; a 2xx or 3xx in time is healthy
+//! interval_ms = 5000
+//! timeout_ms = 2000
+//! healthy_threshold = 2            # successes in a row that mark a member up
+//! unhealthy_threshold = 3          # failures in a row that mark it down
+//! [ejection]                       # passive: nginx max_fails / fail_timeout, Envoy outlier detection
+//! consecutive_failures = 3         # connect errors, timeouts, broken heads or 5xx in a row; 0: off
+//! cool_down_ms = 10000             # how long an ejected member is left out
+//!
 //! [cache_key]                      # optional, one site only (see revalidate_edge::sites::key)
 //! query = "keep"                   # "keep", "sort" or "ignore"
 //! drop = []                        # parameter names (globs) removed: ["utm_*", "fbclid"]
@@ -75,6 +89,12 @@
 //! # [sites.cache_key]
 //! # query = "sort"
 //! ```
+//!
+//! The pool keys (`origin` or `origins`, `origin_ca`, `balance`,
+//! `origin_protocol`, `[health]`, `[ejection]`) are those of
+//! [`PoolConfig`], which other parts of a configuration can embed; see
+//! [`crate::pool`] for what they do. A bad `origin_ca` (unreadable, not
+//! PEM, no certificate) stops the edge at start with a one-line error.
 //!
 //! The edge's own metrics, health and readiness are on the admin listener
 //! ([`revalidate_listener::admin`]), on by default on loopback as
@@ -106,6 +126,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Uri;
@@ -113,6 +134,7 @@ use ipnet::IpNet;
 use revalidate_core::cache::SetCookiePolicy;
 use serde::Deserialize;
 
+use crate::pool::{Balance, EjectionSettings, HealthSettings, MAX_MEMBERS, OriginProtocol, PoolSettings};
 use crate::proxy::EdgeSettings;
 use crate::storage::{DEFAULT_MAX_OBJECT_SIZE, parse_size};
 
@@ -122,8 +144,24 @@ use crate::storage::{DEFAULT_MAX_OBJECT_SIZE, parse_size};
 pub struct EdgeConfig {
     /// Address of the HTTP listener.
     pub listen: SocketAddr,
-    /// The origin every request goes to: `http://host:port`, no path.
+    /// The origin every request goes to: `http://host:port` or
+    /// `https://host:port`, no path; or use `origins`.
     pub origin: String,
+    // The origin pool (see [`PoolConfig`]); built into one by
+    // [`EdgeConfig::pool`].
+    /// Several origins, balanced; instead of `origin`.
+    pub origins: Vec<String>,
+    /// A PEM file of the certificate authorities `https` origins are
+    /// verified against, instead of the system's.
+    pub origin_ca: Option<PathBuf>,
+    /// How requests are spread over the origins.
+    pub balance: Balance,
+    /// HTTP/1.1 or HTTP/2 to the origins.
+    pub origin_protocol: OriginProtocol,
+    /// The `[health]` section: active health checks.
+    pub health: HealthConfig,
+    /// The `[ejection]` section: passive ejection.
+    pub ejection: EjectionConfig,
     /// The disk tier's directory; `None` keeps the cache in memory only.
     pub cache_dir: Option<PathBuf>,
     /// Memory tier capacity, such as `256MiB`.
@@ -193,6 +231,12 @@ impl Default for EdgeConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             origin: String::new(),
+            origins: Vec::new(),
+            origin_ca: None,
+            balance: Balance::default(),
+            origin_protocol: OriginProtocol::default(),
+            health: HealthConfig::default(),
+            ejection: EjectionConfig::default(),
             cache_dir: None,
             memory: "256MiB".into(),
             disk: "4GiB".into(),
@@ -222,24 +266,6 @@ impl Default for EdgeConfig {
 }
 
 pub use revalidate_listener::ConfigError;
-
-/// An origin URL: `http://host:port`, no path or query.
-pub fn parse_origin(origin: &str) -> Result<Uri, ConfigError> {
-    let uri: Uri = origin
-        .parse()
-        .map_err(|e| ConfigError::Invalid(format!("origin {origin:?} is not a URL: {e}")))?;
-    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
-        return Err(ConfigError::Invalid(format!(
-            "origin must be an http://host:port URL, got {origin:?}"
-        )));
-    }
-    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-        return Err(ConfigError::Invalid(format!(
-            "origin must not have a path or query, got {origin:?}"
-        )));
-    }
-    Ok(uri)
-}
 
 /// `cache_set_cookie`: a policy name, or the older boolean (`false` is
 /// `"never"`, `true` `"always"`).
@@ -281,9 +307,19 @@ impl EdgeConfig {
         revalidate_listener::read_config_file(path)
     }
 
-    /// The origin as a URI with scheme and authority.
-    pub fn origin_uri(&self) -> Result<Uri, ConfigError> {
-        parse_origin(&self.origin)
+    /// The origin pool the top-level keys (`origin` or `origins`,
+    /// `origin_ca`, `balance`, `origin_protocol`, `[health]`,
+    /// `[ejection]`) describe.
+    pub fn pool(&self) -> PoolConfig {
+        PoolConfig {
+            origin: (!self.origin.is_empty()).then(|| self.origin.clone()),
+            origins: self.origins.clone(),
+            origin_ca: self.origin_ca.clone(),
+            balance: self.balance,
+            origin_protocol: self.origin_protocol,
+            health: self.health.clone(),
+            ejection: self.ejection,
+        }
     }
 
     /// The sizes, parsed.
@@ -331,13 +367,14 @@ impl EdgeConfig {
     /// The [`EdgeSettings`] of the proxy this configuration describes.
     pub fn edge_settings(&self) -> Result<EdgeSettings, ConfigError> {
         let mut settings = self.edge_settings_without_origin()?;
-        settings.origin = self.origin_uri()?;
+        settings.pool = self.pool().settings()?;
         settings.cache_key = crate::sites::KeyRules::new(&self.cache_key).map_err(ConfigError::Invalid)?;
+        settings.ttl = crate::sites::TtlRules::new(&self.ttl).map_err(ConfigError::Invalid)?;
         Ok(settings)
     }
 
     /// The settings every site shares; each site sets its origin, name,
-    /// purge token and key rules ([`crate::sites::config`]).
+    /// pool, purge token, key rules and lifetimes ([`crate::sites::config`]).
     pub(crate) fn edge_settings_without_origin(&self) -> Result<EdgeSettings, ConfigError> {
         let mut settings = EdgeSettings::new(Uri::from_static("http://origin.invalid"));
         settings.cache_name = self.cache_name.clone();
@@ -394,6 +431,276 @@ impl EdgeConfig {
     }
 }
 
+/// An origin pool: one `origin` or several `origins`, and how the edge
+/// treats them. The top level of [`EdgeConfig`] has these keys; another
+/// part of a configuration can embed the same struct.
+///
+/// ```toml
+/// origins = ["http://10.0.0.1:8080", "https://app.internal:443"]
+/// origin_ca = "/etc/revalidate/origin-ca.pem"  # default: the system's roots
+/// balance = "round_robin"          # or "least_connections"
+/// origin_protocol = "http1"        # or "http2" (ALPN h2 over https, h2c over http)
+/// [health]                         # active checks; off without a path
+/// path = "/healthz"
+/// interval_ms = 5000
+/// timeout_ms = 2000
+/// healthy_threshold = 2
+/// unhealthy_threshold = 3
+/// [ejection]                       # passive (nginx max_fails / fail_timeout)
+/// consecutive_failures = 3         # connect errors, timeouts, broken heads, 5xx; 0: off
+/// cool_down_ms = 10000
+/// ```
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// The one origin, `http://host:port` or `https://host:port`.
+    pub origin: Option<String>,
+    /// Several origins (instead of `origin`).
+    pub origins: Vec<String>,
+    /// A PEM file of the authorities `https` origins are verified against.
+    pub origin_ca: Option<PathBuf>,
+    /// How requests are spread.
+    pub balance: Balance,
+    /// HTTP/1.1 or HTTP/2 to the origins.
+    pub origin_protocol: OriginProtocol,
+    /// Active health checks.
+    pub health: HealthConfig,
+    /// Passive ejection.
+    pub ejection: EjectionConfig,
+}
+
+/// `[health]`: active health checks, off while `path` is unset.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthConfig {
+    /// The path probed with `GET` (a `2xx` or `3xx` is healthy).
+    pub path: Option<String>,
+    /// Time between two rounds of probes.
+    pub interval_ms: u64,
+    /// The longest a probe waits for a response head.
+    pub timeout_ms: u64,
+    /// Successes in a row that mark a member up.
+    pub healthy_threshold: u32,
+    /// Failures in a row that mark a member down.
+    pub unhealthy_threshold: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            interval_ms: 5_000,
+            timeout_ms: 2_000,
+            healthy_threshold: 2,
+            unhealthy_threshold: 3,
+        }
+    }
+}
+
+/// `[ejection]`: passive ejection on the answers of real requests.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EjectionConfig {
+    /// Failures in a row that eject a member; 0 turns ejection off.
+    pub consecutive_failures: u32,
+    /// How long an ejected member is left out.
+    pub cool_down_ms: u64,
+}
+
+impl Default for EjectionConfig {
+    fn default() -> Self {
+        let defaults = EjectionSettings::default();
+        Self {
+            consecutive_failures: defaults.consecutive_failures,
+            cool_down_ms: u64::try_from(defaults.cool_down.as_millis()).unwrap_or(10_000),
+        }
+    }
+}
+
+/// The longest interval, timeout or cool-down a pool accepts: an hour.
+const POOL_MAX_MS: u64 = 3_600_000;
+/// The largest threshold a pool accepts.
+const POOL_MAX_THRESHOLD: u32 = 1_000;
+
+impl PoolConfig {
+    /// The members as written, for logs.
+    pub fn members(&self) -> Vec<&str> {
+        self.origin
+            .iter()
+            .chain(&self.origins)
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// The validated pool: members parsed, the CA file read, the numbers
+    /// in range; every error one line.
+    pub fn settings(&self) -> Result<PoolSettings, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid(message);
+        let members = match (&self.origin, self.origins.is_empty()) {
+            (Some(_), false) => {
+                return Err(invalid("origin and origins are both set; use one of them".into()));
+            }
+            (None, true) => {
+                return Err(invalid(
+                    "an origin is required: origin = \"http://host:port\" or origins = [...]".into(),
+                ));
+            }
+            (Some(origin), true) => vec![member_uri("origin", origin)?],
+            (None, false) => self
+                .origins
+                .iter()
+                .enumerate()
+                .map(|(i, text)| member_uri(&format!("origins[{i}]"), text))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        if members.len() > MAX_MEMBERS {
+            return Err(invalid(format!(
+                "origins has {} members; at most {MAX_MEMBERS}",
+                members.len()
+            )));
+        }
+        for (i, uri) in members.iter().enumerate() {
+            if members[..i].contains(uri) {
+                return Err(invalid(format!("origins lists {uri} twice")));
+            }
+        }
+        let mut settings = PoolSettings::of(members);
+        settings.balance = self.balance;
+        settings.protocol = self.origin_protocol;
+        settings.health = self.health.settings()?;
+        settings.ejection = self.ejection.settings()?;
+        settings.origin_ca = match &self.origin_ca {
+            Some(path) => {
+                if !settings.uses_tls() {
+                    return Err(invalid(format!(
+                        "origin_ca {} is set but no origin is https://",
+                        path.display()
+                    )));
+                }
+                Some(Arc::new(read_ca_file(path)?))
+            }
+            None => None,
+        };
+        if let Some(roots) = &settings.origin_ca {
+            crate::pool::tls_client_config(Arc::clone(roots))
+                .map_err(|e| invalid(format!("TLS to the origins: {e}")))?;
+        }
+        Ok(settings)
+    }
+}
+
+/// One member's URL: `http` or `https`, an authority, no path or query.
+fn member_uri(name: &str, text: &str) -> Result<Uri, ConfigError> {
+    let uri: Uri = text
+        .parse()
+        .map_err(|e| ConfigError::Invalid(format!("{name} {text:?} is not a URL: {e}")))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        return Err(ConfigError::Invalid(format!(
+            "{name} must be an http://host:port or https://host:port URL, got {text:?}"
+        )));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(ConfigError::Invalid(format!(
+            "{name} must not have a path or query, got {text:?}"
+        )));
+    }
+    Ok(uri)
+}
+
+/// The certificates of a PEM file, as the roots to verify origins against.
+fn read_ca_file(path: &Path) -> Result<rustls::RootCertStore, ConfigError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let invalid = |why: String| ConfigError::Invalid(format!("origin_ca {}: {why}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| invalid(format!("cannot read it: {e}")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| invalid(format!("not PEM certificates: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| invalid(format!("a certificate rustls cannot use: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(invalid("holds no certificate".into()));
+    }
+    Ok(roots)
+}
+
+/// `value` in `low..=high`, or a one-line error naming `name`.
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    low: T,
+    high: T,
+) -> Result<T, ConfigError> {
+    if value < low || value > high {
+        return Err(ConfigError::Invalid(format!(
+            "{name} must be between {low} and {high}, got {value}"
+        )));
+    }
+    Ok(value)
+}
+
+impl HealthConfig {
+    /// The validated checks; `None` without a `path`.
+    pub fn settings(&self) -> Result<Option<HealthSettings>, ConfigError> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        let parsed = path
+            .starts_with('/')
+            .then(|| path.parse::<http::uri::PathAndQuery>().ok())
+            .flatten()
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "health.path must be a path such as \"/healthz\", got {path:?}"
+                ))
+            })?;
+        Ok(Some(HealthSettings {
+            path: parsed,
+            interval: Duration::from_millis(in_range(
+                "health.interval_ms",
+                self.interval_ms,
+                10,
+                POOL_MAX_MS,
+            )?),
+            timeout: Duration::from_millis(in_range("health.timeout_ms", self.timeout_ms, 1, POOL_MAX_MS)?),
+            healthy_threshold: in_range(
+                "health.healthy_threshold",
+                self.healthy_threshold,
+                1,
+                POOL_MAX_THRESHOLD,
+            )?,
+            unhealthy_threshold: in_range(
+                "health.unhealthy_threshold",
+                self.unhealthy_threshold,
+                1,
+                POOL_MAX_THRESHOLD,
+            )?,
+        }))
+    }
+}
+
+impl EjectionConfig {
+    /// The validated ejection settings.
+    pub fn settings(&self) -> Result<EjectionSettings, ConfigError> {
+        Ok(EjectionSettings {
+            consecutive_failures: in_range(
+                "ejection.consecutive_failures",
+                self.consecutive_failures,
+                0,
+                POOL_MAX_THRESHOLD,
+            )?,
+            cool_down: Duration::from_millis(in_range(
+                "ejection.cool_down_ms",
+                self.cool_down_ms,
+                1,
+                POOL_MAX_MS,
+            )?),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -426,6 +733,11 @@ mod tests {
         assert!(toml::from_str::<EdgeConfig>("orign = \"http://127.0.0.1:1\"").is_err());
         for (text, why) in [
             ("origin = \"ftp://127.0.0.1:1\"", "scheme"),
+            (
+                "origins = [\"http://127.0.0.1:1\", \"ftp://127.0.0.1:2\"]",
+                "a member's scheme",
+            ),
+            ("origins = [\"http://127.0.0.1:1/base\"]", "a member's path"),
             ("origin = \"http://127.0.0.1:1/base\"", "path"),
             ("origin = \"http://127.0.0.1:1\"\nmemory = \"lots\"", "size"),
             (
@@ -493,7 +805,10 @@ mod tests {
         let config: EdgeConfig = toml::from_str(text).unwrap();
         config.validate().unwrap();
         assert_eq!(config.sizes().unwrap().max_object_size, 1 << 20);
-        assert_eq!(config.origin_uri().unwrap().port_u16(), Some(8080));
+        assert_eq!(
+            config.pool().settings().unwrap().members[0].port_u16(),
+            Some(8080)
+        );
         let listener = config.listener();
         assert_eq!(listener.max_header_bytes, 8192);
         assert_eq!(listener.connections.header_timeout_ms, 2000);
@@ -590,6 +905,158 @@ mod tests {
             error.contains("without tls.key") && !error.contains('\n'),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_pool_keys_parse_into_pool_settings() {
+        let text = r#"
+            origins = ["http://127.0.0.1:1", "https://localhost:2"]
+            balance = "least_connections"
+            origin_protocol = "http2"
+            [health]
+            path = "/healthz?deep=1"
+            interval_ms = 250
+            timeout_ms = 100
+            healthy_threshold = 1
+            unhealthy_threshold = 4
+            [ejection]
+            consecutive_failures = 0
+            cool_down_ms = 500
+        "#;
+        let config: EdgeConfig = toml::from_str(text).unwrap();
+        config.validate().unwrap();
+        let pool = config.pool().settings().unwrap();
+        let members: Vec<String> = pool.members.iter().map(ToString::to_string).collect();
+        assert_eq!(members, ["http://127.0.0.1:1/", "https://localhost:2/"]);
+        assert_eq!(pool.balance, Balance::LeastConnections);
+        assert_eq!(pool.protocol, OriginProtocol::Http2);
+        assert!(pool.origin_ca.is_none(), "the system's roots");
+        let health = pool.health.unwrap();
+        assert_eq!(health.path.as_str(), "/healthz?deep=1");
+        assert_eq!(health.interval, Duration::from_millis(250));
+        assert_eq!(health.timeout, Duration::from_millis(100));
+        assert_eq!((health.healthy_threshold, health.unhealthy_threshold), (1, 4));
+        assert_eq!(pool.ejection.consecutive_failures, 0);
+        assert_eq!(pool.ejection.cool_down, Duration::from_millis(500));
+        let settings = config.edge_settings().unwrap();
+        assert_eq!(settings.pool.members.len(), 2);
+    }
+
+    #[test]
+    fn one_origin_keeps_the_pool_defaults() {
+        let config: EdgeConfig = toml::from_str("origin = \"http://127.0.0.1:8080\"").unwrap();
+        let pool = config.pool().settings().unwrap();
+        assert_eq!(pool.members.len(), 1);
+        assert_eq!(pool.balance, Balance::RoundRobin);
+        assert_eq!(pool.protocol, OriginProtocol::Http1);
+        assert!(pool.health.is_none(), "health checks are off without a path");
+        assert_eq!(pool.ejection, EjectionSettings::default());
+        assert_eq!(pool.ejection.consecutive_failures, 3);
+        assert_eq!(pool.ejection.cool_down, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_pool_config_embeds_on_its_own() {
+        let pool: PoolConfig =
+            toml::from_str("origin = \"https://a.example:443\"\n[health]\npath = \"/up\"").unwrap();
+        let settings = pool.settings().unwrap();
+        assert!(settings.uses_tls());
+        assert_eq!(settings.health.unwrap().path.as_str(), "/up");
+        assert!(toml::from_str::<PoolConfig>("origin = \"http://a:1\"\nbalanse = \"round_robin\"").is_err());
+    }
+
+    #[test]
+    fn bad_pool_values_are_one_line_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let missing = dir.path().join("missing.pem");
+        let https = "origins = [\"https://127.0.0.1:1\"]";
+        let ca = |path: &Path| format!("{https}\norigin_ca = {:?}", path.display().to_string());
+        for (text, expected) in [
+            ("".to_owned(), "an origin is required"),
+            (
+                "origin = \"http://a:1\"\norigins = [\"http://b:1\"]".to_owned(),
+                "origin and origins are both set",
+            ),
+            (
+                "origins = [\"ftp://a:1\"]".to_owned(),
+                "origins[0] must be an http://",
+            ),
+            (
+                "origins = [\"http://a:1\", \"/x\"]".to_owned(),
+                "origins[1] must be an http://",
+            ),
+            (
+                "origins = [\"http://a:1?q\"]".to_owned(),
+                "origins[0] must not have a path or query",
+            ),
+            ("origins = [\"http://a:1\", \"http://a:1\"]".to_owned(), "twice"),
+            ("origins = [\"http://a b\"]".to_owned(), "is not a URL"),
+            (ca(&missing), "cannot read it"),
+            (ca(&not_pem), "holds no certificate"),
+            (ca(&broken), "origin_ca"),
+            (
+                format!(
+                    "origin = \"http://a:1\"\norigin_ca = {:?}",
+                    not_pem.display().to_string()
+                ),
+                "no origin is https://",
+            ),
+            (
+                "origin = \"http://a:1\"\n[health]\npath = \"healthz\"".to_owned(),
+                "health.path must be a path",
+            ),
+            (
+                "origin = \"http://a:1\"\n[health]\npath = \"/h\"\ninterval_ms = 0".to_owned(),
+                "health.interval_ms must be between",
+            ),
+            (
+                "origin = \"http://a:1\"\n[health]\npath = \"/h\"\ntimeout_ms = 0".to_owned(),
+                "health.timeout_ms must be between",
+            ),
+            (
+                "origin = \"http://a:1\"\n[health]\npath = \"/h\"\nhealthy_threshold = 0".to_owned(),
+                "health.healthy_threshold must be between",
+            ),
+            (
+                "origin = \"http://a:1\"\n[health]\npath = \"/h\"\nunhealthy_threshold = 5000".to_owned(),
+                "health.unhealthy_threshold must be between",
+            ),
+            (
+                "origin = \"http://a:1\"\n[ejection]\ncool_down_ms = 0".to_owned(),
+                "ejection.cool_down_ms must be between",
+            ),
+            (
+                "origin = \"http://a:1\"\n[ejection]\nconsecutive_failures = 1001".to_owned(),
+                "ejection.consecutive_failures must be between",
+            ),
+        ] {
+            let config: EdgeConfig = toml::from_str(&text).unwrap();
+            let error = config.validate().unwrap_err().to_string();
+            assert!(
+                error.contains(expected) && !error.contains('\n'),
+                "{text}: {error}"
+            );
+        }
+        let many: Vec<String> = (0..65).map(|i| format!("\"http://a:{}\"", i + 1)).collect();
+        let config: EdgeConfig = toml::from_str(&format!("origins = [{}]", many.join(", "))).unwrap();
+        assert!(config.validate().unwrap_err().to_string().contains("at most 64"));
+        for text in [
+            "origin = \"http://a:1\"\nbalance = \"random\"",
+            "origin = \"http://a:1\"\norigin_protocol = \"http3\"",
+            "origin = \"http://a:1\"\n[health]\nevery_ms = 5",
+            "origin = \"http://a:1\"\n[ejection]\nmax_fails = 5",
+            "origin = \"http://a:1\"\n[ejection]\nconsecutive_failures = -1",
+        ] {
+            assert!(toml::from_str::<EdgeConfig>(text).is_err(), "{text}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The RFC 9111 shared cache behind `revalidate edge`: a reverse proxy in
-//! front of one origin per site (one site, or several chosen by host) that
-//! stores responses, reuses them while fresh,
+//! front of one origin pool per site (one site, or several chosen by
+//! host) that stores responses, reuses them while fresh,
 //! revalidates them with conditional requests, answers clients' own
 //! conditional requests from what it holds, and collapses concurrent
 //! requests for one URL into one origin request.
@@ -17,7 +17,8 @@
 //! | `flight` | request collapsing |
 //! | `upload` | the client's request body on its way to the origin |
 //! | [`body`] | response bodies |
-//! | [`upstream`] | the pooled client to the origin, and whose fault a failure is |
+//! | [`pool`] | the origin pool: its members (`http`/`https`), the pick ([`pool::balance`], pure: round robin or least connections), passive ejection, failover, the target URI and `Host` of each origin request, active health checks ([`pool::health`], a task per pool started and stopped by the server) |
+//! | [`upstream`] | the client to the origins (HTTP/1.1 or HTTP/2, TCP or rustls, connections kept), and whose fault a failure is |
 //! | [`surrogate`] | `Surrogate-Control` as `CDN-Cache-Control` |
 //! | [`storage`] | memory and disk tiers, purges; the speed-up cache: each [`storage::StoredObject`] keeps what the proxy decoded from it in a typed slot ([`storage::StoredObject::derived`]; the storage is generic over its type and never looks inside) |
 //! | [`purge`] | the purge API's HTTP handling (token, body limits, storage); its wire format is the core's [`revalidate_core::purge`] |
@@ -39,8 +40,8 @@
 //!   the target's path and query after the site's key rules
 //!   (`https://www.example.com/a?b=1`; [`decide::primary_key`]). The
 //!   site's name stands for every host name of the site: requests reach
-//!   the origin with `Host` set to the site's origin URL's authority, not
-//!   the client's (as nginx's `proxy_pass` does by default; a gateway is
+//!   each member of the site's origin pool with `Host` set to that
+//!   member's authority, not the client's (as nginx's `proxy_pass` does by default; a gateway is
 //!   the origin's client, [RFC 9110 §7.2]), so the answer does not depend
 //!   on which of the site's names the client used, and a client cannot
 //!   make the origin answer for another site under a shared key (cache
@@ -49,6 +50,23 @@
 //!   Key rules (per site: query sorted, ignored, parameters dropped)
 //!   rewrite the target the origin is asked for too, so a stored response
 //!   always answers its own key.
+//! - **Origin pools** (`origins`, [`pool`]): requests are spread round
+//!   robin (or to the member with the fewest requests waiting for a head)
+//!   over the members neither ejected nor marked down; when none is left,
+//!   the one down longest is still tried (as nginx). A member is ejected
+//!   for `[ejection] cool_down_ms` after `consecutive_failures` connect
+//!   errors, timeouts, broken heads or `5xx` in a row (nginx
+//!   `max_fails`/`fail_timeout`, Envoy outlier detection), and marked down
+//!   and up by `[health]` probes. A fill or revalidation (`GET`, which
+//!   [RFC 9110 §9.2.2] lets a client retry) with no response head from a
+//!   member (refused, timed out, connection broken) goes to the next one,
+//!   at most once per member; any other method only when the connection
+//!   never came up and its body was not taken (nginx `proxy_next_upstream
+//!   error timeout`, which also retries only when nothing was sent for
+//!   non-idempotent methods). A `5xx` is an answer, not retried.
+//!   `revalidate_edge_origin_errors_total` counts each failed attempt by
+//!   member, so a request that failed over counts there and still
+//!   succeeds.
 //! - **Client conditionals**: a cache fill never forwards the client's
 //!   `If-None-Match`, `If-Modified-Since`, `If-Match`,
 //!   `If-Unmodified-Since`, `If-Range` or `Range`; the edge asks for the
@@ -177,6 +195,7 @@
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
 //! [RFC 9110 §7.2]: https://www.rfc-editor.org/rfc/rfc9110#section-7.2
 //! [RFC 9110 §9.3.3]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.3
+//! [RFC 9110 §9.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-9.2.2
 //! [RFC 9110 §9.3.7]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.7
 //! [RFC 9211 §2.6]: https://www.rfc-editor.org/rfc/rfc9211#section-2.6
 
@@ -188,6 +207,7 @@ pub mod entry;
 mod flight;
 pub mod forward;
 pub mod metrics;
+pub mod pool;
 pub mod problem;
 pub mod proxy;
 pub mod purge;

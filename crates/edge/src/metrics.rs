@@ -9,10 +9,12 @@
 //! | `revalidate_edge_not_modified_total` | `304 Not Modified` sent to clients from the cache |
 //! | `revalidate_edge_stale_total{reason}` | stale responses served: `max-stale`, `stale-while-revalidate`, `stale-if-error` |
 //! | `revalidate_edge_bytes_saved_total{link}` | body bytes not transferred: `origin` (a hit or a 304 from the origin instead of a body), `client` (a 304 to the client instead of a body) |
-//! | `revalidate_edge_origin_errors_total{kind}` | origin failures: `connect`, `timeout` (no head in time, or a body silent for `upstream_body_timeout`), `protocol` (a broken head or body); never a fault of the client's request |
+//! | `revalidate_edge_origin_errors_total{origin, kind}` | origin failures by pool member (`origin`, its `host:port`): `connect`, `timeout` (no head in time, or a body silent for `upstream_body_timeout`), `protocol` (a broken head or body); each attempt counts, so a request that failed over to another member counts one here; never a fault of the client's request |
+//! | `revalidate_edge_origin_up{origin}` | whether a pool member takes requests now (gauge, 1 or 0): neither ejected nor marked down by the health checks; set at scrape time (a pool whose members are all down still sends to the one down longest) |
+//! | `revalidate_edge_origin_ejections_total{origin}` | times a member was ejected after `[ejection] consecutive_failures` failures in a row |
 //! | `revalidate_edge_purges_total{kind}` | purge API calls: `url`, `prefix`, `tag`; and invalidations by unsafe methods: `invalidation` |
 //! | `revalidate_edge_request_duration_seconds{outcome}` | histogram of the time from a request's arrival at the edge (its head parsed, when the edge starts on it) to its response head being ready (for a miss: the origin's head arrived and the edge's head built, before the body streams), by the same `outcome` as `requests_total`; its `_count` equals that counter's |
-//! | `revalidate_edge_origin_duration_seconds{origin, status_class}` | histogram of the time from sending a request to the origin to its response head: `origin` is the origin's authority (`host:port`), `status_class` `1xx`…`5xx`, or `error` (no head: refused, timed out, broken); background refreshes included |
+//! | `revalidate_edge_origin_duration_seconds{origin, status_class}` | histogram of the time from sending a request to the origin to its response head: `origin` is the pool member's authority (`host:port`), `status_class` `1xx`…`5xx`, or `error` (no head: refused, timed out, broken); background refreshes included |
 //! | `revalidate_edge_unrouted_total{reason}` | requests no site answered: `unknown-host` (`421`), `bad-host` (`400`: no `Host` on HTTP/1.1, several, or an invalid one) |
 //! | `revalidate_edge_storage_*` | what the storage holds (gauges, set at scrape time) |
 //! | `revalidate_edge_connections_open` | client connections open now (gauge) |
@@ -291,15 +293,40 @@ struct Inner {
     stale: [Counter; 3],
     saved_origin: Counter,
     saved_client: Counter,
-    origin_errors: [Counter; 3],
+    /// One set of series per pool member, in the pool's order.
+    origins: Box<[OriginSeries]>,
     purges: [Counter; 4],
     request_durations: [Histogram; 8],
-    origin_durations: [Histogram; 6],
     /// When these metrics were made: [`Inner::last_contact`] counts from it.
     born: Instant,
     /// The last origin answer: milliseconds since `born` plus one, shifted
     /// left by 3, or'ed with the index into [`STATUS_CLASSES`]; 0: none yet.
     last_contact: AtomicU64,
+}
+
+/// One pool member's series.
+struct OriginSeries {
+    durations: [Histogram; 6],
+    errors: [Counter; 3],
+    up: Gauge,
+    ejections: Counter,
+}
+
+impl OriginSeries {
+    fn register(site: &str, authority: &str) -> Self {
+        let site = || site.to_owned();
+        let origin = || authority.to_owned();
+        Self {
+            durations: STATUS_CLASSES.map(|class| {
+                metrics::histogram!(ORIGIN_DURATION, "site" => site(), "origin" => origin(), "status_class" => class)
+            }),
+            errors: ["connect", "timeout", "protocol"].map(|kind| {
+                metrics::counter!("revalidate_edge_origin_errors_total", "site" => site(), "origin" => origin(), "kind" => kind)
+            }),
+            up: metrics::gauge!("revalidate_edge_origin_up", "site" => site(), "origin" => origin()),
+            ejections: metrics::counter!("revalidate_edge_origin_ejections_total", "site" => site(), "origin" => origin()),
+        }
+    }
 }
 
 impl std::fmt::Debug for EdgeMetrics {
@@ -320,13 +347,13 @@ impl EdgeMetrics {
     /// first event; the origin histogram's `origin` label is empty (see
     /// [`EdgeMetrics::for_site`]).
     pub fn new() -> Self {
-        Self::for_site(&MetricsRegistry::new(), crate::proxy::DEFAULT_SITE, "")
+        Self::for_site(&MetricsRegistry::new(), crate::proxy::DEFAULT_SITE, &[""])
     }
 
-    /// The series of the site `site` in `registry`, whose origin is at
-    /// `authority` (`host:port`, the `origin` label of the origin-side
-    /// histogram).
-    pub fn for_site(registry: &MetricsRegistry, site: &str, authority: &str) -> Self {
+    /// The series of the site `site` in `registry`, in front of a pool of
+    /// these members (`host:port` each): member `i` of the pool is
+    /// `origin` label `authorities[i]`.
+    pub fn for_site(registry: &MetricsRegistry, site: &str, authorities: &[&str]) -> Self {
         let site = site.to_owned();
         let inner = registry.register(|| Inner {
             registry: registry.clone(),
@@ -341,15 +368,14 @@ impl EdgeMetrics {
                 .map(|label| metrics::counter!("revalidate_edge_stale_total", "site" => site.clone(), "reason" => label)),
             saved_origin: metrics::counter!("revalidate_edge_bytes_saved_total", "site" => site.clone(), "link" => "origin"),
             saved_client: metrics::counter!("revalidate_edge_bytes_saved_total", "site" => site.clone(), "link" => "client"),
-            origin_errors: ["connect", "timeout", "protocol"]
-                .map(|label| metrics::counter!("revalidate_edge_origin_errors_total", "site" => site.clone(), "kind" => label)),
+            origins: authorities
+                .iter()
+                .map(|authority| OriginSeries::register(&site, authority))
+                .collect(),
             purges: ["url", "prefix", "tag", "invalidation"]
                 .map(|label| metrics::counter!("revalidate_edge_purges_total", "site" => site.clone(), "kind" => label)),
             request_durations: OUTCOMES.map(|(_, label)| {
                 metrics::histogram!(REQUEST_DURATION, "site" => site.clone(), "outcome" => label)
-            }),
-            origin_durations: STATUS_CLASSES.map(|class| {
-                metrics::histogram!(ORIGIN_DURATION, "site" => site.clone(), "origin" => authority.to_owned(), "status_class" => class)
             }),
             born: Instant::now(),
             last_contact: AtomicU64::new(0),
@@ -361,6 +387,10 @@ impl EdgeMetrics {
             .chain(&inner.stale)
         {
             counter.increment(0);
+        }
+        for series in &inner.origins {
+            series.up.set(1.0);
+            series.ejections.increment(0);
         }
         Self {
             inner: Arc::new(inner),
@@ -385,12 +415,14 @@ impl EdgeMetrics {
         self.inner.request_durations[index].record(arrived.elapsed().as_secs_f64());
     }
 
-    /// Records one origin request sent at `sent` whose head (with
-    /// `status`) came now, or that failed (`None`).
-    pub fn origin_response(&self, status: Option<http::StatusCode>, sent: Instant) {
+    /// Records one request to pool member `member`, sent at `sent`, whose
+    /// head (with `status`) came now, or that failed (`None`).
+    pub fn origin_response(&self, member: usize, status: Option<http::StatusCode>, sent: Instant) {
         let now = Instant::now();
         let class = status.map_or(0, |status| usize::from(status.as_u16() / 100).clamp(1, 5));
-        self.inner.origin_durations[class].record(now.duration_since(sent).as_secs_f64());
+        if let Some(series) = self.inner.origins.get(member) {
+            series.durations[class].record(now.duration_since(sent).as_secs_f64());
+        }
         let since_born =
             u64::try_from(now.duration_since(self.inner.born).as_millis()).unwrap_or(u64::MAX >> 4);
         // One relaxed store: the readiness probe reads it, nobody orders by it.
@@ -449,14 +481,30 @@ impl EdgeMetrics {
         self.inner.saved_origin.increment(bytes);
     }
 
-    /// Counts one origin failure.
-    pub fn origin_error(&self, kind: OriginError) {
+    /// Counts one failure of pool member `member`.
+    pub fn origin_error(&self, member: usize, kind: OriginError) {
         let index = match kind {
             OriginError::Connect => 0,
             OriginError::Timeout => 1,
             OriginError::Protocol => 2,
         };
-        self.inner.origin_errors[index].increment(1);
+        if let Some(series) = self.inner.origins.get(member) {
+            series.errors[index].increment(1);
+        }
+    }
+
+    /// Sets whether pool member `member` takes requests now.
+    pub fn origin_up(&self, member: usize, up: bool) {
+        if let Some(series) = self.inner.origins.get(member) {
+            series.up.set(if up { 1.0 } else { 0.0 });
+        }
+    }
+
+    /// Counts one ejection of pool member `member`.
+    pub fn origin_ejected(&self, member: usize) {
+        if let Some(series) = self.inner.origins.get(member) {
+            series.ejections.increment(1);
+        }
     }
 
     /// Counts one purge.
@@ -495,7 +543,18 @@ fn describe() {
         metrics::Unit::Bytes,
         "Body bytes not transferred thanks to the cache, by link"
     );
-    metrics::describe_counter!("revalidate_edge_origin_errors_total", "Origin failures by kind");
+    metrics::describe_counter!(
+        "revalidate_edge_origin_errors_total",
+        "Origin failures by pool member and kind"
+    );
+    metrics::describe_gauge!(
+        "revalidate_edge_origin_up",
+        "Whether a pool member takes requests (1) or is ejected or down (0)"
+    );
+    metrics::describe_counter!(
+        "revalidate_edge_origin_ejections_total",
+        "Pool members ejected after consecutive failures"
+    );
     metrics::describe_counter!("revalidate_edge_purges_total", "Purges and invalidations by kind");
     metrics::describe_counter!(
         "revalidate_edge_unrouted_total",

@@ -510,13 +510,11 @@ impl Edge {
             ask.logged.origin_time(asked.elapsed());
         }
         match fetched {
-            Fetched::Failed(failure) => {
-                self.origin_failed(failure);
-                self.failed(ask, None, failure, why, false)
-            }
-            Fetched::Unsolicited304 => {
+            // The pool counted the failure against the member(s) it tried.
+            Fetched::Failed(failure) => self.failed(ask, None, failure, why, false),
+            Fetched::Unsolicited304(member) => {
                 ask.logged.origin_status(StatusCode::NOT_MODIFIED);
-                self.origin_failed(Failure::Origin(OriginError::Protocol));
+                self.inner.metrics.origin_error(member, OriginError::Protocol);
                 self.count(ask, Outcome::Error);
                 let status = self.status(Some(why)).forward_status(StatusCode::NOT_MODIFIED);
                 self.leave(render::unsolicited_not_modified(), Exit::Forwarded(status))
@@ -535,7 +533,6 @@ impl Edge {
         }
         match validated {
             Validated::Failed(failure) => {
-                self.origin_failed(failure);
                 metrics.revalidation(Revalidation::Failed);
                 self.failed(ask, Some(&found), failure, Forward::Stale, false)
             }
@@ -715,11 +712,9 @@ impl Edge {
                 self.leave(response, Exit::Forwarded(status))
             }
             Passed::Failed(failure) => {
+                // The pool counted an origin's failure against the member.
                 let outcome = match failure.origin_error() {
-                    Some(kind) => {
-                        metrics.origin_error(kind);
-                        Outcome::Error
-                    }
+                    Some(_) => Outcome::Error,
                     None => Outcome::ClientError,
                 };
                 metrics.request(outcome, arrived);
@@ -786,13 +781,6 @@ impl Edge {
         ask.logged.outcome(outcome);
         if !ask.background {
             self.inner.metrics.request(outcome, ask.arrived);
-        }
-    }
-
-    /// Counts an origin failure (a client's fault is not one).
-    fn origin_failed(&self, failure: Failure) {
-        if let Some(kind) = failure.origin_error() {
-            self.inner.metrics.origin_error(kind);
         }
     }
 }

@@ -181,6 +181,9 @@ impl EdgeServer {
             AdminServer::spawn(admin, front_door, target, health.clone())
         });
         sites.registry().spawn_upkeep();
+        // Each site's active health checks (its pool's `[health]`),
+        // restarted with the sites on a reload, stopped below.
+        sites.start_health_checks();
         let shutdown = health.drain_on(shutdown);
         let serving = sites.clone();
         let make_service = move |peer: Peer| {
@@ -201,6 +204,7 @@ impl EdgeServer {
             door = door.with_access_log(log);
         }
         let served = door.serve_peers(make_service, shutdown).await;
+        sites.stop_health_checks().await;
         // The public listener has drained: the admin listener stops too.
         if let Some(admin) = admin
             && let Err(e) = admin.stop().await

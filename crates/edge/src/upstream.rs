@@ -1,23 +1,25 @@
-//! The connection to the origin: a pooled HTTP/1.1 client with a connect
-//! timeout and a response-head timeout, and the classification of its
-//! failures by whose fault they are: the origin's (`502`/`504`, counted in
-//! `revalidate_edge_origin_errors_total`, `stale-if-error` may apply) or
-//! the client's own request (a `4xx`, never counted against the origin).
-//! Each request's time to the origin's head is recorded in
-//! `revalidate_edge_origin_duration_seconds`.
+//! The connection to the origins: a client that keeps connections
+//! (HTTP/1.1, or HTTP/2 with `origin_protocol = "http2"`; over rustls to
+//! `https` members) with a connect timeout and a response-head timeout,
+//! and the classification of its failures by whose fault they are: the
+//! origin's (`502`/`504`, counted in `revalidate_edge_origin_errors_total`
+//! by the pool, `stale-if-error` may apply) or the client's own request (a
+//! `4xx`, never counted against the origin). The pool ([`crate::pool`])
+//! picks the member, times the answer and counts.
 
 use std::error::Error as _;
 use std::pin::pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
 
 use crate::body::EdgeBody;
-use crate::metrics::{EdgeMetrics, OriginError};
+use crate::metrics::OriginError;
 pub use crate::upload::ClientFault;
 use crate::upload::{OriginClock, Upload};
 
@@ -88,52 +90,129 @@ impl Failure {
     }
 }
 
-/// The origin client.
+/// Why an attempt brought no response head, and whether the request
+/// surely never left (the connection did not come up), so that it may go
+/// to another member whatever its method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Missed {
+    /// Whose fault, and what kind.
+    pub failure: Failure,
+    /// The connection never came up.
+    pub unsent: bool,
+}
+
+impl Missed {
+    fn origin(kind: OriginError, unsent: bool) -> Self {
+        Self {
+            failure: Failure::Origin(kind),
+            unsent,
+        }
+    }
+}
+
+/// Which HTTP version the edge speaks to its origins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OriginProtocol {
+    /// HTTP/1.1, connections pooled and reused.
+    #[default]
+    Http1,
+    /// HTTP/2 only: by ALPN over `https`, with prior knowledge (h2c) over
+    /// `http`; one connection per member carries every request.
+    Http2,
+}
+
+/// The client to a pool's origins: HTTP/1.1 or HTTP/2, over TCP or (with
+/// TLS settings, for `https` members) rustls, with a connect timeout and a
+/// response-head timeout. It neither times nor counts; the pool does.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: Client<HttpConnector, EdgeBody>,
+    client: Connector,
     response_timeout: Duration,
-    metrics: EdgeMetrics,
+}
+
+/// One client type per transport, so that a pool without `https` members
+/// sends through the plain connector exactly as before TLS existed.
+#[derive(Clone, Debug)]
+enum Connector {
+    Plain(Client<HttpConnector, EdgeBody>),
+    Tls(Client<HttpsConnector<HttpConnector>, EdgeBody>),
 }
 
 impl Upstream {
-    /// A client with these timeouts, timing the origin's answers into
-    /// `metrics`.
-    pub fn new(connect_timeout: Duration, response_timeout: Duration, metrics: EdgeMetrics) -> Self {
+    /// A plain HTTP/1.1 client with these timeouts.
+    pub fn new(connect_timeout: Duration, response_timeout: Duration) -> Self {
+        Self::with(connect_timeout, response_timeout, OriginProtocol::Http1, None)
+    }
+
+    /// A client speaking `protocol`, and TLS with `tls` (its roots; ALPN is
+    /// set here) to `https` origins when given.
+    pub fn with(
+        connect_timeout: Duration,
+        response_timeout: Duration,
+        protocol: OriginProtocol,
+        tls: Option<rustls::ClientConfig>,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
+        connector.enforce_http(tls.is_none());
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
             // Below the 5 s keep-alive timeout of Node's http server and
             // many others: an idle connection is dropped here before the
             // origin closes it, so a request never races the close.
             .pool_idle_timeout(Duration::from_secs(4))
-            .pool_max_idle_per_host(64)
-            .build(connector);
+            .pool_max_idle_per_host(64);
+        if protocol == OriginProtocol::Http2 {
+            builder.http2_only(true);
+        }
+        let client = match tls {
+            None => Connector::Plain(builder.build(connector)),
+            Some(tls) => {
+                let tls = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+                // ALPN offers only `h2` for HTTP/2 (an origin without it
+                // fails the handshake rather than quietly speaking
+                // HTTP/1.1), and nothing for HTTP/1.1, its default.
+                let https = match protocol {
+                    OriginProtocol::Http1 => tls.enable_http1().wrap_connector(connector),
+                    OriginProtocol::Http2 => tls.enable_http2().wrap_connector(connector),
+                };
+                Connector::Tls(builder.build(https))
+            }
+        };
         Self {
             client,
             response_timeout,
-            metrics,
+        }
+    }
+
+    fn request(&self, request: Request<EdgeBody>) -> ResponseFuture {
+        match &self.client {
+            Connector::Plain(client) => client.request(request),
+            Connector::Tls(client) => client.request(request),
         }
     }
 
     /// Sends `request` (its URI absolute, no body from a client) and waits
     /// for the response head.
-    pub async fn send(&self, request: Request<EdgeBody>) -> Result<Response<Incoming>, Failure> {
-        let sent = Instant::now();
-        let result = self.send_timed(request).await;
-        self.metrics
-            .origin_response(result.as_ref().ok().map(Response::status), sent);
-        result
+    pub async fn send(&self, request: Request<EdgeBody>) -> Result<Response<Incoming>, Missed> {
+        self.send_within(request, self.response_timeout).await
     }
 
-    async fn send_timed(&self, request: Request<EdgeBody>) -> Result<Response<Incoming>, Failure> {
-        match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
-            Err(_) => Err(Failure::Origin(OriginError::Timeout)),
+    /// [`Upstream::send`] with another response-head timeout (the health
+    /// checks').
+    pub async fn send_within(
+        &self,
+        request: Request<EdgeBody>,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, Missed> {
+        match tokio::time::timeout(timeout, self.request(request)).await {
+            Err(_) => Err(Missed::origin(OriginError::Timeout, false)),
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, source = ?e.source(), "origin request failed");
-                Err(Failure::Origin(classify(&e)))
+                Err(Missed::origin(classify(&e), e.is_connect()))
             }
         }
     }
@@ -149,24 +228,8 @@ impl Upstream {
         &self,
         request: Request<EdgeBody>,
         upload: &Upload,
-    ) -> Result<Response<Incoming>, Failure> {
-        let sent = Instant::now();
-        let result = self.send_upload_timed(request, upload).await;
-        // A failure that was the client's (its upload broke or stalled)
-        // says nothing about the origin.
-        if !matches!(result, Err(Failure::Client(_))) {
-            self.metrics
-                .origin_response(result.as_ref().ok().map(Response::status), sent);
-        }
-        result
-    }
-
-    async fn send_upload_timed(
-        &self,
-        request: Request<EdgeBody>,
-        upload: &Upload,
-    ) -> Result<Response<Incoming>, Failure> {
-        let mut response = pin!(self.client.request(request));
+    ) -> Result<Response<Incoming>, Missed> {
+        let mut response = pin!(self.request(request));
         let mut deadline = tokio::time::Instant::now() + self.response_timeout;
         loop {
             tokio::select! {
@@ -176,7 +239,10 @@ impl Upstream {
                         Ok(response) => Ok(response),
                         Err(e) => {
                             tracing::debug!(error = %e, source = ?e.source(), "origin request failed");
-                            Err(upload.fault().map_or_else(|| Failure::Origin(classify(&e)), Failure::Client))
+                            Err(upload.fault().map_or_else(
+                                || Missed::origin(classify(&e), e.is_connect()),
+                                |fault| Missed { failure: Failure::Client(fault), unsent: false },
+                            ))
                         }
                     };
                 }
@@ -190,7 +256,10 @@ impl Upstream {
                         deadline = next;
                         continue;
                     }
-                    return Err(upload.fault().map_or(Failure::Origin(OriginError::Timeout), Failure::Client));
+                    return Err(upload.fault().map_or(Missed::origin(OriginError::Timeout, false), |fault| Missed {
+                        failure: Failure::Client(fault),
+                        unsent: false,
+                    }));
                 }
             }
         }

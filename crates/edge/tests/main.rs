@@ -7,6 +7,7 @@ mod collapse;
 mod connections;
 mod end_to_end;
 mod origin_purge;
+mod pool;
 mod proxy;
 mod shared_cache;
 mod sites;

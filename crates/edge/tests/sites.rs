@@ -586,3 +586,110 @@ async fn ttl_rules_give_paths_a_default_or_an_overriding_lifetime() {
         assert!(got.contains(want), "{path}: {got} (wanted {want})");
     }
 }
+
+/// Two sites, each with a pool of two origins; one origin of site a is
+/// killed while clients of both sites keep fetching new paths (every one
+/// a miss that reaches a pool): no client sees a 5xx, and each site's
+/// answers still come from its own pool.
+#[tokio::test]
+async fn two_sites_with_two_origin_pools_lose_one_origin_under_load_without_a_5xx() {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let clock = clock();
+    let (a1, a2) = (origin(&clock, "A").await, origin(&clock, "A").await);
+    let (b1, b2) = (origin(&clock, "B").await, origin(&clock, "B").await);
+    let pool = |name: &str, host: &str, one: SocketAddr, two: SocketAddr| {
+        format!(
+            "[[sites]]\nname = \"{name}\"\nhosts = [\"{host}\"]\norigins = [\"http://{one}\", \"http://{two}\"]\n"
+        )
+    };
+    let text = format!(
+        "{}{}",
+        pool("a", "a.test", a1.addr, a2.addr),
+        pool("b", "b.test", b1.addr, b2.addr)
+    );
+    let config = config(&text).unwrap();
+    let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
+    let edge_clock: Arc<dyn Clock> = clock;
+    let sites = revalidate_edge::sites::config::open(&config, storage.into(), edge_clock).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(revalidate_edge::server::serve(
+        listener,
+        sites,
+        16 * 1024,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    let running = Arc::new(AtomicBool::new(true));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let wrong = Arc::new(Mutex::new(Vec::new()));
+    let mut clients = Vec::new();
+    for client in 0..4 {
+        let (running, sent, wrong) = (Arc::clone(&running), Arc::clone(&sent), Arc::clone(&wrong));
+        let (host, name) = if client % 2 == 0 {
+            ("a.test", "A")
+        } else {
+            ("b.test", "B")
+        };
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut n = 0;
+            while running.load(Ordering::Relaxed) {
+                n += 1;
+                let path = format!("/c{client}/{n}");
+                let answer = http
+                    .get(format!("http://{addr}{path}"))
+                    .header("host", host)
+                    .send()
+                    .await;
+                let outcome = match answer {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        (status, response.text().await.unwrap_or_default())
+                    }
+                    Err(e) => (0, e.to_string()),
+                };
+                sent.fetch_add(1, Ordering::Relaxed);
+                if outcome != (200, format!("{name} {path}")) {
+                    wrong.lock().unwrap().push(format!("{host}{path}: {outcome:?}"));
+                }
+            }
+        }));
+    }
+    let wait_for = |at_least: usize| {
+        let sent = Arc::clone(&sent);
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while sent.load(Ordering::Relaxed) < at_least {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the clients sent too little"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    wait_for(100).await;
+    a1.stop();
+    let after_kill = sent.load(Ordering::Relaxed);
+    wait_for(after_kill + 300).await;
+    running.store(false, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let wrong = wrong.lock().unwrap();
+    assert!(
+        wrong.is_empty(),
+        "{} of {} answers wrong: {:?}",
+        wrong.len(),
+        sent.load(Ordering::Relaxed),
+        &wrong[..wrong.len().min(10)]
+    );
+    // Both of b's origins and the surviving one of a kept serving.
+    assert!(a2.seen_under("/c") > 0 && b1.seen_under("/c") > 0 && b2.seen_under("/c") > 0);
+}

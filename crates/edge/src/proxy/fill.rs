@@ -30,6 +30,7 @@ use crate::decide::{Declined, client_plan, declines_to_store};
 use crate::entry::{DecodedEntry, Meta, ResponseEntry, VaryIndex};
 use crate::flight::{Flight, Landed, Product, land};
 use crate::forward::fill_headers;
+use crate::pool::Reply;
 use crate::storage::{CacheWriter, ObjectHead, ObjectWriter, Storage, StoredObject};
 use crate::upstream::Failure;
 
@@ -43,8 +44,8 @@ pub(super) enum Fetched {
     /// No usable response.
     Failed(Failure),
     /// `304` to a request without validators: nothing to refresh, no body
-    /// to give the client.
-    Unsolicited304,
+    /// to give the client; from this pool member.
+    Unsolicited304(usize),
     /// A response, on its way to the client and, when it may be, into the
     /// storage.
     Streaming(Streaming),
@@ -91,11 +92,12 @@ pub(super) enum Validated {
 }
 
 impl Edge {
+    /// The request a fill sends: the client's path and query (the pool
+    /// sets the member's scheme, authority and `Host`).
     fn fill_request(&self, ask: &Ask, stored: Option<&HeaderMap>) -> Request<EdgeBody> {
         let mut request = Request::new(empty());
-        *request.uri_mut() = self.origin_uri(&ask.uri);
+        *request.uri_mut() = ask.uri.clone();
         *request.headers_mut() = fill_headers(&ask.headers, stored, &self.forwarding(ask.peer));
-        self.set_origin_host(request.headers_mut());
         if self.inner.cache.targeted_field.is_some()
             && let Some(capability) = crate::surrogate::capability(&self.inner.name)
         {
@@ -112,21 +114,21 @@ impl Edge {
         let sent = self.now();
         // A purge from here on must also cover what this fetch stores.
         let purge_generation = self.inner.storage.generation();
-        match self.inner.upstream.send(self.fill_request(ask, None)).await {
+        match self.inner.pool.send(|| self.fill_request(ask, None)).await {
             Err(failure) => {
                 land(flight, || Landed::Failed(failure));
                 Fetched::Failed(failure)
             }
-            Ok(response) if response.status() == StatusCode::NOT_MODIFIED => {
+            Ok(reply) if reply.response.status() == StatusCode::NOT_MODIFIED => {
                 // Unsolicited: the fill carried no validators.
                 land(flight, || Landed::NotStored);
-                Fetched::Unsolicited304
+                Fetched::Unsolicited304(reply.member)
             }
-            Ok(response) => {
+            Ok(reply) => {
                 let received = self.now();
                 let times = (sent, received, purge_generation);
                 Fetched::Streaming(
-                    self.store_and_stream(ask, response, times, index, flight, None)
+                    self.store_and_stream(ask, reply, times, index, flight, None)
                         .await,
                 )
             }
@@ -138,15 +140,16 @@ impl Edge {
     pub(super) async fn validate(&self, ask: &Ask, found: &Found, flight: Option<Flight>) -> Validated {
         let sent = self.now();
         let purge_generation = self.inner.storage.generation();
-        let request = self.fill_request(ask, Some(&found.entry.head.headers));
-        let response = match self.inner.upstream.send(request).await {
-            Ok(response) => response,
+        let stored = Some(&found.entry.head.headers);
+        let reply = match self.inner.pool.send(|| self.fill_request(ask, stored)).await {
+            Ok(reply) => reply,
             Err(failure) => {
                 land(flight, || Landed::Failed(failure));
                 return Validated::Failed(failure);
             }
         };
         let received = self.now();
+        let response = &reply.response;
         match on_validation_response(
             response.status(),
             response.headers(),
@@ -157,7 +160,7 @@ impl Edge {
                 // §4.3.4: "the cache MUST ... update its header fields with
                 // the header fields provided in the 304".
                 let mut update = response.headers().clone();
-                drop(response);
+                drop(reply);
                 if self.inner.cache.targeted_field.is_some() {
                     crate::surrogate::translate(&self.inner.name, &mut update);
                 }
@@ -225,7 +228,7 @@ impl Edge {
             Validation::NotModifiedMismatch => {
                 // §4.3.4: a 304 that selects no stored response cannot be
                 // used; the state machine asks again without validators.
-                drop(response);
+                drop(reply);
                 Validated::Mismatch(flight)
             }
             Validation::ServerError
@@ -237,7 +240,7 @@ impl Edge {
                 ) =>
             {
                 let origin_status = response.status();
-                drop(response);
+                drop(reply);
                 land(flight, || Landed::NotStored);
                 Validated::ServerErrorStale(origin_status)
             }
@@ -246,7 +249,7 @@ impl Edge {
                 Validated::Replaced(
                     self.store_and_stream(
                         ask,
-                        response,
+                        reply,
                         times,
                         found.index.clone(),
                         flight,
@@ -270,12 +273,13 @@ impl Edge {
     async fn store_and_stream(
         &self,
         ask: &Ask,
-        response: Response<Incoming>,
+        reply: Reply,
         (sent, received, purge_generation): (HttpDate, HttpDate, u64),
         index: Option<VaryIndex>,
         flight: Option<Flight>,
         previous: Option<&str>,
     ) -> Streaming {
+        let Reply { response, member } = reply;
         let (mut parts, body) = response.into_parts();
         if self.inner.cache.targeted_field.is_some() {
             crate::surrogate::translate(&self.inner.name, &mut parts.headers);
@@ -348,7 +352,12 @@ impl Edge {
             drop(body);
             land(flight, || Landed::NotStored);
         } else {
-            let body = OriginBody::new(body, self.inner.upstream_body_timeout, self.inner.metrics.clone());
+            let body = OriginBody::new(
+                body,
+                self.inner.upstream_body_timeout,
+                self.inner.metrics.clone(),
+                member,
+            );
             tokio::spawn(tee(body, writer, tx, flight.map(|flight| (flight, status))));
         }
         Streaming {
@@ -373,6 +382,7 @@ impl Edge {
         mut head: http::response::Parts,
         body: Incoming,
         (sent, received, purge_generation): (HttpDate, HttpDate, u64),
+        member: usize,
     ) -> Result<Response<EdgeBody>, (http::response::Parts, Incoming)> {
         if self.inner.cache.targeted_field.is_some() {
             crate::surrogate::translate(&self.inner.name, &mut head.headers);
@@ -410,7 +420,12 @@ impl Edge {
             return Err((head, body));
         };
         let (tx, client_body) = ChannelBody::new(content_length);
-        let body = OriginBody::new(body, self.inner.upstream_body_timeout, self.inner.metrics.clone());
+        let body = OriginBody::new(
+            body,
+            self.inner.upstream_body_timeout,
+            self.inner.metrics.clone(),
+            member,
+        );
         tokio::spawn(tee(body, Some(writer), Some(tx), None));
         Ok(Response::from_parts(head, boxed(client_body)))
     }

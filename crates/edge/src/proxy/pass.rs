@@ -16,6 +16,7 @@ use super::setup::Edge;
 use crate::body::{BoxError, EdgeBody, OriginBody, boxed};
 use crate::decide::{KEY_SCHEMES, primary_key};
 use crate::forward::forwarded_headers;
+use crate::pool::Reply;
 use crate::storage::Storage;
 use crate::upstream::Failure;
 
@@ -44,27 +45,33 @@ impl Edge {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = request.into_parts();
-        // The origin sees its own authority as `Host` (below), so its
-        // `Location` and `Content-Location` are judged same-origin (§4.4)
-        // against that authority.
-        let host = self.inner.origin_authority.clone();
         let (body, upload) = crate::upload::watch(body, self.inner.client_body_timeout);
-        let mut forward = Request::new(body);
-        *forward.method_mut() = parts.method.clone();
-        *forward.uri_mut() = self.origin_uri(&parts.uri);
-        *forward.headers_mut() = forwarded_headers(&parts.headers, &self.forwarding(peer));
-        self.set_origin_host(forward.headers_mut());
+        let forwarding = self.forwarding(peer);
+        // The client's path and query; the pool sets the member's scheme,
+        // authority and `Host`.
+        let build = |body| {
+            let mut forward = Request::new(body);
+            *forward.method_mut() = parts.method.clone();
+            *forward.uri_mut() = parts.uri.clone();
+            *forward.headers_mut() = forwarded_headers(&parts.headers, &forwarding);
+            forward
+        };
         // Only a `POST` response may be stored (RFC 9110 §9.3.3), which
         // needs the §4.2.3 clock readings.
         let post = parts.method == Method::POST;
         let sent = post.then(|| self.now());
-        let response = match self.inner.upstream.send_upload(forward, &upload).await {
-            Ok(response) => response,
+        let reply = match self.inner.pool.send_upload(body, &upload, build).await {
+            Ok(reply) => reply,
             Err(failure) => return Passed::Failed(failure),
         };
         let received = post.then(|| self.now());
+        let Reply { response, member } = reply;
+        // The member saw its own authority as `Host`, so its `Location`
+        // and `Content-Location` are judged same-origin (§4.4) against
+        // that authority.
+        let (scheme, host) = self.inner.pool.origin_of(member);
         let target_path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let target: Uri = format!("{}://{host}{target_path}", self.inner.origin_scheme)
+        let target: Uri = format!("{scheme}://{host}{target_path}")
             .parse()
             .unwrap_or_else(|_| parts.uri.clone());
         // §4.4: "A cache MUST invalidate the target URI ... when it
@@ -90,6 +97,7 @@ impl Edge {
                         head,
                         body,
                         (sent, received, generation),
+                        member,
                     )
                     .await
                 {
@@ -105,7 +113,12 @@ impl Edge {
             }
             _ => (head, body),
         };
-        let body = OriginBody::new(body, self.inner.upstream_body_timeout, self.inner.metrics.clone());
+        let body = OriginBody::new(
+            body,
+            self.inner.upstream_body_timeout,
+            self.inner.metrics.clone(),
+            member,
+        );
         Passed::Answered {
             response: Response::from_parts(head, boxed(body)),
             invalidated,

@@ -1,6 +1,7 @@
 //! The edge value: its settings, what it holds, how it is built, and the
-//! small readings every room makes of it (the clock, the origin's URL,
-//! the forwarding fields, the purge API's share).
+//! small readings every room makes of it (the clock, the forwarding
+//! fields, the purge API's share). The origin's URL and `Host` are the
+//! pool's ([`crate::pool`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -16,10 +17,11 @@ use crate::entry::{DecodedEntry, EdgeId};
 use crate::flight::Flights;
 use crate::forward::Forwarding;
 use crate::metrics::{EdgeMetrics, MetricsRegistry};
+use crate::pool::health::HealthChecks;
+use crate::pool::{Pool, PoolSettings};
 use crate::purge::PurgeApi;
 use crate::sites::{KeyRules, TtlRules};
 use crate::storage::{AnyStorage, Storage};
-use crate::upstream::Upstream;
 
 /// The client's address, put into request extensions by the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,8 +30,10 @@ pub struct PeerAddr(pub SocketAddr);
 /// How the edge behaves; see [`crate::config::EdgeConfig`] for the file form.
 #[derive(Clone, Debug)]
 pub struct EdgeSettings {
-    /// The origin, `http://host:port`.
-    pub origin: Uri,
+    /// The origin pool: its members (`http://host:port`,
+    /// `https://host:port`), balancing, TLS, protocol, health checks and
+    /// ejection.
+    pub pool: PoolSettings,
     /// This cache's name in `Cache-Status` and `Via`.
     pub cache_name: String,
     /// Whether `CDN-Cache-Control` is honoured.
@@ -83,10 +87,16 @@ pub struct PurgeAll {
 pub const DEFAULT_SITE: &str = "default";
 
 impl EdgeSettings {
-    /// Settings for `origin` with the defaults of [`crate::config::EdgeConfig`].
+    /// Settings for a pool of one `origin` with the defaults of
+    /// [`crate::config::EdgeConfig`].
     pub fn new(origin: Uri) -> Self {
+        Self::with_pool(PoolSettings::new(origin))
+    }
+
+    /// Settings for `pool` with the defaults of [`crate::config::EdgeConfig`].
+    pub fn with_pool(pool: PoolSettings) -> Self {
         Self {
-            origin,
+            pool,
             cache_name: "revalidate-edge".into(),
             cdn_cache_control: true,
             purge_token: None,
@@ -124,12 +134,10 @@ pub struct Edge {
 #[derive(Debug)]
 pub(super) struct Inner {
     pub(super) storage: AnyStorage<DecodedEntry>,
-    pub(super) upstream: Upstream,
-    pub(super) origin_scheme: String,
-    pub(super) origin_authority: String,
-    /// `Host` on every request to the origin: the origin's own authority,
-    /// never the client's (see the crate docs on the cache key).
-    pub(super) origin_host: Option<HeaderValue>,
+    /// The origins; it sets each request's URI and `Host` to the member
+    /// it picks, never the client's `Host` (see the crate docs on the
+    /// cache key).
+    pub(super) pool: Arc<Pool>,
     pub(super) cache: CacheConfig,
     /// Lifetimes by path: which rule a path falls under, and the core's
     /// configuration for each rule ([`Edge::cache_for`]).
@@ -157,8 +165,9 @@ pub(super) struct Inner {
 }
 
 impl Edge {
-    /// An edge in front of `settings.origin`, storing in `storage`, reading
-    /// time from `clock`.
+    /// An edge in front of the pool `settings.pool`, storing in `storage`,
+    /// reading time from `clock`. Its health checks, if configured, start
+    /// with [`Edge::spawn_health_checks`] (the server does).
     pub fn new(settings: EdgeSettings, storage: AnyStorage<DecodedEntry>, clock: Arc<dyn Clock>) -> Self {
         Self::in_registry(settings, storage, clock, &MetricsRegistry::new())
     }
@@ -177,25 +186,23 @@ impl Edge {
         }
         let via = HeaderValue::from_str(&format!("1.1 {}", settings.cache_name))
             .unwrap_or_else(|_| HeaderValue::from_static("1.1 revalidate-edge"));
-        let origin_authority = settings
-            .origin
-            .authority()
-            .map_or_else(String::new, |a| a.as_str().to_owned());
-        let metrics = EdgeMetrics::for_site(registry, &settings.site, &origin_authority);
+        let authorities: Vec<&str> = settings
+            .pool
+            .members
+            .iter()
+            .map(|uri| uri.authority().map_or("", |a| a.as_str()))
+            .collect();
+        let metrics = EdgeMetrics::for_site(registry, &settings.site, &authorities);
+        let pool = Pool::new(
+            settings.pool,
+            settings.connect_timeout,
+            settings.response_timeout,
+            metrics.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 storage,
-                upstream: Upstream::new(
-                    settings.connect_timeout,
-                    settings.response_timeout,
-                    metrics.clone(),
-                ),
-                origin_scheme: settings.origin.scheme_str().unwrap_or("http").to_owned(),
-                origin_authority,
-                origin_host: settings
-                    .origin
-                    .authority()
-                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+                pool: Arc::new(pool),
                 ttl_configs: settings.ttl.configs(&cache),
                 ttl: settings.ttl,
                 cache,
@@ -251,7 +258,20 @@ impl Edge {
     /// The Prometheus text exposition of the edge's metrics, the storage
     /// gauges read now (what its admin listener serves at `/metrics`).
     pub fn render_metrics(&self) -> String {
+        self.publish_pool_state();
         self.inner.metrics.render(&self.inner.storage.stats())
+    }
+
+    /// Sets `revalidate_edge_origin_up` from the pool's members now (at
+    /// scrape time).
+    pub fn publish_pool_state(&self) {
+        self.inner.pool.publish_state();
+    }
+
+    /// Starts the pool's active health checks, if it has any configured;
+    /// the server starts them and stops them at shutdown.
+    pub fn spawn_health_checks(&self) -> Option<HealthChecks> {
+        HealthChecks::spawn(&self.inner.pool)
     }
 
     /// What the purge API needs of the edge, and no more.
@@ -345,17 +365,6 @@ impl Edge {
         self.inner.clock.now()
     }
 
-    /// The origin's URL for a request target.
-    pub(super) fn origin_uri(&self, uri: &Uri) -> Uri {
-        let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        format!(
-            "{}://{}{pq}",
-            self.inner.origin_scheme, self.inner.origin_authority
-        )
-        .parse()
-        .unwrap_or_else(|_| Uri::from_static("/"))
-    }
-
     /// Who a request to the origin is from, for its forwarding fields.
     pub(super) fn forwarding(&self, peer: Option<IpAddr>) -> Forwarding<'_> {
         let trusted_peer = peer.is_some_and(|peer| {
@@ -370,17 +379,6 @@ impl Edge {
             peer,
             trusted_peer,
             proto: self.client_scheme,
-        }
-    }
-
-    /// The client's `Host` is replaced by the origin's authority, as
-    /// nginx's `proxy_pass` does by default (crate docs, "Cache key"). The cache
-    /// key is the path and query; forwarding a client-chosen `Host` would let
-    /// one client store another site's response (or an error page) under a
-    /// path every client shares: cache poisoning.
-    pub(super) fn set_origin_host(&self, headers: &mut HeaderMap) {
-        if let Some(host) = &self.inner.origin_host {
-            headers.insert(http::header::HOST, HeaderValue::clone(host));
         }
     }
 }

@@ -19,7 +19,10 @@
 //! [[sites]]
 //! name = "static"
 //! hosts = ["static.example.com", "*.cdn.example.com"]
-//! origin = "http://10.0.0.6:8080"
+//! origins = ["https://10.0.0.6", "https://10.0.0.7"]   # a pool: the pool keys of revalidate_edge::config::PoolConfig
+//! origin_ca = "/etc/revalidate/origin-ca.pem"
+//! [sites.health]
+//! path = "/healthz"
 //! ```
 //!
 //! Without `[[sites]]` the edge is one site, `default`, answering every
@@ -38,9 +41,10 @@ use super::table::{HostPattern, SiteTable};
 use super::ttl::{TtlRuleConfig, TtlRules};
 use super::{SiteEdges, Sites};
 use crate::clock::Clock;
-use crate::config::{ConfigError, EdgeConfig, parse_origin};
+use crate::config::{ConfigError, EdgeConfig, EjectionConfig, HealthConfig, PoolConfig};
 use crate::entry::DecodedEntry;
 use crate::metrics::MetricsRegistry;
+use crate::pool::{Balance, OriginProtocol};
 use crate::proxy::{DEFAULT_SITE, Edge, EdgeSettings, PurgeAll};
 use crate::storage::AnyStorage;
 
@@ -53,8 +57,22 @@ pub struct SiteConfig {
     pub name: String,
     /// The host names it answers ([`HostPattern`]).
     pub hosts: Vec<String>,
-    /// Its origin, `http://host:port`.
-    pub origin: String,
+    /// Its origin, `http://host:port` or `https://host:port` (or
+    /// `origins`, a pool; the pool keys are those of [`PoolConfig`]).
+    pub origin: Option<String>,
+    /// Its origins, a pool (instead of `origin`).
+    pub origins: Vec<String>,
+    /// A PEM file of the authorities its `https` origins are verified
+    /// against (default: the system's roots).
+    pub origin_ca: Option<std::path::PathBuf>,
+    /// How requests are spread over its origins.
+    pub balance: Balance,
+    /// HTTP/1.1 or HTTP/2 to its origins.
+    pub origin_protocol: OriginProtocol,
+    /// `[sites.health]`: active health checks of its origins.
+    pub health: HealthConfig,
+    /// `[sites.ejection]`: passive ejection of its origins.
+    pub ejection: EjectionConfig,
     /// The token of its own purges; `None`: only the top-level token
     /// purges it.
     pub purge_token: Option<String>,
@@ -68,7 +86,7 @@ pub struct SiteConfig {
 struct SiteSpec<'a> {
     name: &'a str,
     hosts: Vec<HostPattern>,
-    origin: &'a str,
+    pool: PoolConfig,
     purge_token: Option<&'a str>,
     cache_key: &'a KeyConfig,
     ttl: &'a [TtlRuleConfig],
@@ -78,6 +96,14 @@ fn invalid(site: &str, why: impl std::fmt::Display) -> ConfigError {
     ConfigError::Invalid(format!("site {site:?}: {why}"))
 }
 
+/// [`invalid`] for an error of a part's own check, without its prefix.
+fn invalid_part(site: &str, error: ConfigError) -> ConfigError {
+    match error {
+        ConfigError::Invalid(why) => invalid(site, why),
+        other => invalid(site, other),
+    }
+}
+
 /// The sites `config` describes, checked: names, hosts, origins, tokens,
 /// key rules; a host claimed by two sites is an error.
 fn specs(config: &EdgeConfig) -> Result<Vec<SiteSpec<'_>>, ConfigError> {
@@ -85,15 +111,15 @@ fn specs(config: &EdgeConfig) -> Result<Vec<SiteSpec<'_>>, ConfigError> {
         return Ok(vec![SiteSpec {
             name: DEFAULT_SITE,
             hosts: vec![HostPattern::Any],
-            origin: &config.origin,
+            pool: config.pool(),
             purge_token: config.purge_token.as_deref(),
             cache_key: &config.cache_key,
             ttl: &config.ttl,
         }]);
     }
-    if !config.origin.is_empty() {
+    if config.pool() != EdgeConfig::default().pool() {
         return Err(ConfigError::Invalid(
-            "origin and [[sites]] exclude each other: give each site its origin (a site with hosts = [\"*\"] answers every other host)".into(),
+            "origin (and the other pool keys) and [[sites]] exclude each other: give each site its origin (a site with hosts = [\"*\"] answers every other host)".into(),
         ));
     }
     if config.cache_key != KeyConfig::default() {
@@ -136,7 +162,15 @@ fn specs(config: &EdgeConfig) -> Result<Vec<SiteSpec<'_>>, ConfigError> {
         specs.push(SiteSpec {
             name,
             hosts,
-            origin: &site.origin,
+            pool: PoolConfig {
+                origin: site.origin.clone(),
+                origins: site.origins.clone(),
+                origin_ca: site.origin_ca.clone(),
+                balance: site.balance,
+                origin_protocol: site.origin_protocol,
+                health: site.health.clone(),
+                ejection: site.ejection,
+            },
             purge_token: site.purge_token.as_deref(),
             cache_key: &site.cache_key,
             ttl: &site.ttl,
@@ -149,7 +183,7 @@ fn specs(config: &EdgeConfig) -> Result<Vec<SiteSpec<'_>>, ConfigError> {
 pub fn validate(config: &EdgeConfig) -> Result<(), ConfigError> {
     let specs = specs(config)?;
     for spec in &specs {
-        parse_origin(spec.origin).map_err(|e| invalid(spec.name, e))?;
+        spec.pool.settings().map_err(|e| invalid_part(spec.name, e))?;
         if spec.purge_token.is_some_and(|token| token.len() < 16) {
             return Err(invalid(spec.name, "purge_token must be at least 16 characters"));
         }
@@ -187,7 +221,7 @@ pub fn build(
     let mut sites = Vec::with_capacity(specs.len());
     for spec in specs {
         let settings = EdgeSettings {
-            origin: parse_origin(spec.origin).map_err(|e| invalid(spec.name, e))?,
+            pool: spec.pool.settings().map_err(|e| invalid_part(spec.name, e))?,
             site: spec.name.to_owned(),
             purge_token: spec.purge_token.map(str::to_owned),
             cache_key: KeyRules::new(spec.cache_key).map_err(|e| invalid(spec.name, e))?,
@@ -265,7 +299,10 @@ mod tests {
             (SITE.replace("[\"a.test\"]", "[]"), "at least one host"),
             (SITE.replace("a.test", "a.test:8080"), "not a host name"),
             (SITE.replace("http://127.0.0.1:1", "ftp://x"), "http://host:port"),
-            (SITE.replace("origin = \"http://127.0.0.1:1\"\n", ""), "not a URL"),
+            (
+                SITE.replace("origin = \"http://127.0.0.1:1\"\n", ""),
+                "site \"a\": an origin is required",
+            ),
             (format!("{SITE}purge_token = \"short\"\n"), "at least 16"),
             (format!("{SITE}[sites.cache_key]\ndrop = [\"utm_[\"]\n"), "utm_["),
             (

@@ -31,8 +31,8 @@ pub mod table;
 pub mod ttl;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -46,6 +46,7 @@ pub use self::ttl::{TtlRuleConfig, TtlRules};
 use crate::body::BoxError;
 use crate::entry::DecodedEntry;
 use crate::metrics::MetricsRegistry;
+use crate::pool::health::HealthChecks;
 use crate::problem::{IntoEdgeResponse, Problem};
 use crate::proxy::{Edge, Responding};
 use crate::storage::{AnyStorage, Storage};
@@ -91,6 +92,9 @@ pub struct Sites {
     log_upstream: Arc<AtomicBool>,
     storage: AnyStorage<DecodedEntry>,
     registry: MetricsRegistry,
+    /// The sites' active health checks once started
+    /// ([`Sites::start_health_checks`]); `None` before.
+    health_checks: Arc<Mutex<Option<Vec<HealthChecks>>>>,
 }
 
 impl Sites {
@@ -106,6 +110,35 @@ impl Sites {
             storage,
             registry,
             log_upstream: Arc::new(AtomicBool::new(false)),
+            health_checks: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Starts each site's active health checks (the server does; a table
+    /// put in later by [`Sites::replace`] gets its own, and the old ones
+    /// stop). Call it inside the runtime.
+    pub fn start_health_checks(&self) {
+        let table = self.table.load();
+        let checks = table
+            .sites()
+            .iter()
+            .filter_map(|site| site.plain.spawn_health_checks())
+            .collect();
+        let mut running = self.health_checks.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = running.replace(checks) {
+            stop_in_background(old);
+        }
+    }
+
+    /// Stops the health checks (at shutdown).
+    pub async fn stop_health_checks(&self) {
+        let checks = self
+            .health_checks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        for check in checks.into_iter().flatten() {
+            check.stop().await;
         }
     }
 
@@ -125,6 +158,14 @@ impl Sites {
         let on = self.log_upstream.load(Ordering::Relaxed);
         self.table
             .store(Arc::new(table.map(|site| site.with_upstream_in_responses(on))));
+        let started = self
+            .health_checks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        if started {
+            self.start_health_checks();
+        }
     }
 
     /// The table now.
@@ -145,6 +186,9 @@ impl Sites {
     /// Every site's metrics and the shared ones, the storage gauges read
     /// now (what the admin listener serves at `/metrics`).
     pub fn render_metrics(&self) -> String {
+        for site in self.table.load().sites() {
+            site.plain.publish_pool_state();
+        }
         self.registry.render(&self.storage.stats())
     }
 
@@ -185,6 +229,20 @@ impl Sites {
         };
         let edge = if tls { &site.tls } else { &site.plain };
         edge.respond(request, peer)
+    }
+}
+
+/// Stops health checks a reload replaced, without waiting for them.
+fn stop_in_background(checks: Vec<HealthChecks>) {
+    if checks.is_empty() {
+        return;
+    }
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            for check in checks {
+                check.stop().await;
+            }
+        });
     }
 }
 
