@@ -41,7 +41,7 @@ use http::{Request, StatusCode};
 use http_body::Body;
 
 pub use self::key::{KeyConfig, KeyRules, QueryMode};
-pub use self::table::{BadHost, HostPattern, SiteTable, TableError, request_host};
+pub use self::table::{BadHost, HostPattern, SiteTable, TableError, host_of_field, request_host};
 pub use self::ttl::{TtlRuleConfig, TtlRules};
 use crate::body::BoxError;
 use crate::entry::DecodedEntry;
@@ -211,6 +211,8 @@ impl Sites {
                         .into_edge_response(),
                 );
             }
+            // One site for every host: nothing to look up.
+            Ok(_) if let Some(site) = table.only_catch_all() => site,
             Ok(host) => match table.find(host.as_deref()) {
                 Some(site) => site,
                 None => {
