@@ -7,16 +7,28 @@
 //!   of the value, and parses as an `http::uri::Authority` with that host
 //!   when it holds no `%` (the http crate refuses some percent-encoded
 //!   hosts RFC 3986 allows);
-//! - `request_host` on a request with that field agrees with it;
+//! - `request_host` on a request with that field agrees with it, and
+//!   `check_host` accepts exactly what `request_host` does;
 //! - normalising a target twice changes nothing (idempotent), and keeps its
 //!   path, under every query mode.
 #![no_main]
 
 use http::{HeaderMap, HeaderValue, Uri, Version};
 use libfuzzer_sys::fuzz_target;
-use revalidate_edge::sites::{KeyConfig, KeyRules, QueryMode, host_of_field, request_host};
+use revalidate_edge::sites::{KeyConfig, KeyRules, QueryMode, check_host, host_of_field, request_host};
 
 fuzz_target!(|data: &[u8]| {
+    // `check_host` (one site for every host) accepts exactly the values
+    // `request_host` reads a host from.
+    if let Ok(value) = HeaderValue::from_bytes(data) {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::HOST, value);
+        let target = Uri::from_static("/");
+        assert_eq!(
+            check_host(&target, &headers, Version::HTTP_11).is_ok(),
+            request_host(&target, &headers, Version::HTTP_11).is_ok()
+        );
+    }
     if let Some(host) = host_of_field(data) {
         assert!(host.is_ascii());
         assert!(data.starts_with(host.as_bytes()));

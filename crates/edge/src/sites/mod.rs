@@ -41,7 +41,7 @@ use http::{Request, StatusCode};
 use http_body::Body;
 
 pub use self::key::{KeyConfig, KeyRules, QueryMode};
-pub use self::table::{BadHost, HostPattern, SiteTable, TableError, host_of_field, request_host};
+pub use self::table::{BadHost, HostPattern, SiteTable, TableError, check_host, host_of_field, request_host};
 pub use self::ttl::{TtlRuleConfig, TtlRules};
 use crate::body::BoxError;
 use crate::entry::DecodedEntry;
@@ -201,32 +201,30 @@ impl Sites {
         B::Error: Into<BoxError>,
     {
         let table = self.table.load();
-        let site = match request_host(request.uri(), request.headers(), request.version()) {
-            Err(bad) => {
-                self.registry.unrouted(false);
-                return Responding::ready(
-                    Problem::new(StatusCode::BAD_REQUEST, "Bad Request")
-                        .with_detail(bad.detail())
-                        .with_header(CONNECTION, HeaderValue::from_static("close"))
-                        .into_edge_response(),
-                );
-            }
-            // One site for every host: nothing to look up.
-            Ok(_) if let Some(site) = table.only_catch_all() => site,
-            Ok(host) => match table.find(host.as_deref()) {
-                Some(site) => site,
-                None => {
-                    self.registry.unrouted(true);
-                    let detail = match host {
-                        Some(host) => format!("This server does not serve the host {host:?}."),
-                        None => "This server serves no site for requests without a host.".to_owned(),
-                    };
-                    return Responding::ready(
-                        Problem::new(StatusCode::MISDIRECTED_REQUEST, "Misdirected Request")
-                            .with_detail(detail)
-                            .into_edge_response(),
-                    );
-                }
+        let (uri, headers, version) = (request.uri(), request.headers(), request.version());
+        let site = match table.only_catch_all() {
+            // One site for every host: the host is only checked.
+            Some(site) => match check_host(uri, headers, version) {
+                Ok(()) => site,
+                Err(bad) => return self.bad_host(bad),
+            },
+            None => match request_host(uri, headers, version) {
+                Err(bad) => return self.bad_host(bad),
+                Ok(host) => match table.find(host.as_deref()) {
+                    Some(site) => site,
+                    None => {
+                        self.registry.unrouted(true);
+                        let detail = match host {
+                            Some(host) => format!("This server does not serve the host {host:?}."),
+                            None => "This server serves no site for requests without a host.".to_owned(),
+                        };
+                        return Responding::ready(
+                            Problem::new(StatusCode::MISDIRECTED_REQUEST, "Misdirected Request")
+                                .with_detail(detail)
+                                .into_edge_response(),
+                        );
+                    }
+                },
             },
         };
         let edge = if tls { &site.tls } else { &site.plain };
@@ -245,6 +243,19 @@ fn stop_in_background(checks: Vec<HealthChecks>) {
                 check.stop().await;
             }
         });
+    }
+}
+
+impl Sites {
+    /// `400` for a request without one valid `Host` (RFC 9112 §3.2).
+    fn bad_host(&self, bad: BadHost) -> Responding {
+        self.registry.unrouted(false);
+        Responding::ready(
+            Problem::new(StatusCode::BAD_REQUEST, "Bad Request")
+                .with_detail(bad.detail())
+                .with_header(CONNECTION, HeaderValue::from_static("close"))
+                .into_edge_response(),
+        )
     }
 }
 
