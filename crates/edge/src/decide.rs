@@ -65,8 +65,9 @@ pub fn route(method: &Method, path: &str, purge_enabled: bool) -> Route {
     }
 }
 
-/// The primary cache key of a request target: the scheme it came on, the
-/// site's name and the target's path and query (normalised by the site's
+/// The primary cache key of a request target (its path and query): the
+/// scheme it came on and the site's name (`prefix`, [`key_prefix`]), then
+/// the target (normalised by the site's
 /// rules before this), as `https://site/path?query`. The scheme is in the
 /// key as in nginx's default `$scheme$proxy_host$request_uri`: the origin
 /// learns it (`X-Forwarded-Proto`) and may answer differently (a redirect
@@ -74,14 +75,17 @@ pub fn route(method: &Method, path: &str, purge_enabled: bool) -> Route {
 /// part: every host name of a site is answered with the same origin
 /// request (whose `Host` is the origin's), so they share entries, and no
 /// client can grow the cache with made-up host names.
-pub fn primary_key(scheme: &str, site: &str, uri: &http::Uri) -> String {
-    let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut key = String::with_capacity(scheme.len() + 3 + site.len() + target.len());
-    key.push_str(scheme);
-    key.push_str("://");
-    key.push_str(site);
+pub fn primary_key(prefix: &str, target: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + target.len());
+    key.push_str(prefix);
     key.push_str(target);
     key
+}
+
+/// The start of every key of `site` under `scheme` ([`primary_key`]'s
+/// `prefix`): `https://site`. An edge makes its two once.
+pub fn key_prefix(scheme: &str, site: &str) -> String {
+    format!("{scheme}://{site}")
 }
 
 /// The schemes a key may carry, for purges and invalidations, which reach
@@ -196,7 +200,9 @@ mod tests {
             ("http", "s", "http://client.example/p", "http://s/p"),
         ];
         for (scheme, site, target, key) in cases {
-            assert_eq!(primary_key(scheme, site, &target.parse().unwrap()), key);
+            let uri: http::Uri = target.parse().unwrap();
+            let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+            assert_eq!(primary_key(&key_prefix(scheme, site), target), key);
         }
         assert_eq!(site_tag("a", "t"), "a t");
     }

@@ -33,7 +33,7 @@ use revalidate_core::purge::{PurgeCounts, PurgeRequest, PurgeResponse};
 use subtle::ConstantTimeEq;
 
 use crate::body::{BoxError, EdgeBody, full};
-use crate::decide::{KEY_SCHEMES, site_tag};
+use crate::decide::{KEY_SCHEMES, key_prefix, primary_key, site_tag};
 use crate::entry::DecodedEntry;
 use crate::metrics::{EdgeMetrics, PurgeKind};
 use crate::problem::{IntoEdgeResponse, Problem};
@@ -198,7 +198,8 @@ where
     let mut result = Ok(());
     for site in sites {
         for scheme in KEY_SCHEMES {
-            let key = |target: &str| format!("{scheme}://{site}{target}");
+            let prefix = key_prefix(scheme, site);
+            let key = |target: &str| primary_key(&prefix, target);
             for target in &targets {
                 let target = cache_key.normalise(target);
                 result = result.and(match target.contains('?') {

@@ -29,7 +29,7 @@ struct TwoSites {
     addr: SocketAddr,
     sites: Sites,
     client: reqwest::Client,
-    _stop: oneshot::Sender<()>,
+    _served: Served,
 }
 
 async fn origin(clock: &Arc<ManualClock>, name: &'static str) -> TestOrigin {
@@ -39,6 +39,35 @@ async fn origin(clock: &Arc<ManualClock>, name: &'static str) -> TestOrigin {
             .header("cache-tag", "t")
     })
     .await
+}
+
+/// An edge serving the sites of `config` on 127.0.0.1:0, over memory
+/// storage, on `clock`; it serves until dropped.
+struct Served {
+    addr: SocketAddr,
+    sites: Sites,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn serve_config(config: &EdgeConfig, clock: Arc<dyn Clock>) -> Served {
+    let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
+    let sites = revalidate_edge::sites::config::open(config, storage.into(), clock).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(revalidate_edge::server::serve(
+        listener,
+        sites.clone(),
+        16 * 1024,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Served {
+        addr,
+        sites,
+        _stop: stop,
+    }
 }
 
 impl TwoSites {
@@ -67,27 +96,14 @@ impl TwoSites {
         );
         let config: EdgeConfig = toml::from_str(&text).unwrap();
         config.validate().unwrap();
-        let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
-        let edge_clock: Arc<dyn Clock> = clock;
-        let sites = revalidate_edge::sites::config::open(&config, storage.into(), edge_clock).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(revalidate_edge::server::serve(
-            listener,
-            sites.clone(),
-            16 * 1024,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let served = serve_config(&config, clock).await;
         Self {
             a,
             b,
-            addr,
-            sites,
+            addr: served.addr,
+            sites: served.sites.clone(),
             client: reqwest::Client::new(),
-            _stop: stop,
+            _served: served,
         }
     }
 
@@ -390,27 +406,15 @@ async fn a_reload_under_load_fails_no_request() {
     );
     let text = Arc::new(Mutex::new(site("a", "a.test", a.addr)));
     let first = config(&text.lock().unwrap()).unwrap();
-    let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
     let edge_clock: Arc<dyn Clock> = clock;
-    let sites =
-        revalidate_edge::sites::config::open(&first, storage.into(), Arc::clone(&edge_clock)).unwrap();
+    let served = serve_config(&first, Arc::clone(&edge_clock)).await;
+    let addr = served.addr;
     let read_text = Arc::clone(&text);
     let reload = Arc::new(ConfigReload::new(
-        sites.clone(),
+        served.sites.clone(),
         edge_clock,
         first,
         Box::new(move || config(&read_text.lock().unwrap())),
-    ));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(revalidate_edge::server::serve(
-        listener,
-        sites,
-        16 * 1024,
-        async move {
-            let _ = stopped.await;
-        },
     ));
 
     // Eight clients, each alternating a new path (a miss) and a path
@@ -540,20 +544,8 @@ async fn ttl_rules_give_paths_a_default_or_an_overriding_lifetime() {
         origin.addr
     );
     let config = config(&text).unwrap();
-    let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
-    let edge_clock: Arc<dyn Clock> = clock.clone();
-    let sites = revalidate_edge::sites::config::open(&config, storage.into(), edge_clock).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(revalidate_edge::server::serve(
-        listener,
-        sites,
-        16 * 1024,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let served = serve_config(&config, clock.clone()).await;
+    let addr = served.addr;
     let http = reqwest::Client::new();
     let cache_status = |path: &'static str| {
         let request = http.get(format!("http://{addr}{path}"));
@@ -610,20 +602,8 @@ async fn two_sites_with_two_origin_pools_lose_one_origin_under_load_without_a_5x
         pool("b", "b.test", b1.addr, b2.addr)
     );
     let config = config(&text).unwrap();
-    let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
-    let edge_clock: Arc<dyn Clock> = clock;
-    let sites = revalidate_edge::sites::config::open(&config, storage.into(), edge_clock).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (_stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(revalidate_edge::server::serve(
-        listener,
-        sites,
-        16 * 1024,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let served = serve_config(&config, clock).await;
+    let addr = served.addr;
 
     let running = Arc::new(AtomicBool::new(true));
     let sent = Arc::new(AtomicUsize::new(0));

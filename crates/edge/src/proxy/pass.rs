@@ -14,7 +14,7 @@ use revalidate_core::cache::{invalidation_targets, strip_hop_by_hop};
 
 use super::setup::Edge;
 use crate::body::{BoxError, EdgeBody, OriginBody, boxed};
-use crate::decide::{KEY_SCHEMES, primary_key};
+use crate::decide::primary_key;
 use crate::forward::forwarded_headers;
 use crate::pool::Reply;
 use crate::storage::Storage;
@@ -131,13 +131,15 @@ impl Edge {
     /// variant and also a fill that was sent before the write returned and
     /// would store the old version after this (bans cover what was fetched
     /// before them, [`crate::storage`]).
+    ///
     /// The target's key under both schemes goes: a write over `https`
     /// changes what `http` clients get too. The target is normalised by
     /// the site's key rules first, as a `GET` of it would be.
     async fn invalidate(&self, uri: &Uri) {
         let uri = self.normalised(uri.clone());
-        for scheme in KEY_SCHEMES {
-            let key = primary_key(scheme, &self.inner.site, &uri);
+        let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        for prefix in &self.inner.key_prefixes {
+            let key = primary_key(prefix, target);
             if let Err(e) = self.inner.storage.purge_url(&key).await {
                 tracing::warn!(error = %e, key, "could not record an invalidation; removing the stored copy only");
                 self.remove(&key).await;

@@ -220,7 +220,7 @@ impl Edge {
                 cache_set_cookie: settings.cache_set_cookie,
                 trusted_proxies: settings.trusted_proxies,
                 key_prefixes: crate::decide::KEY_SCHEMES
-                    .map(|scheme| format!("{scheme}://{}", settings.site)),
+                    .map(|scheme| crate::decide::key_prefix(scheme, &settings.site)),
                 site: settings.site,
                 cache_key: settings.cache_key,
                 purge_all: settings.purge_all,
@@ -298,13 +298,8 @@ impl Edge {
     /// The primary cache key of a request target (already normalised by
     /// the site's rules) arriving on this edge's scheme.
     pub(super) fn primary_key(&self, uri: &Uri) -> String {
-        // What `decide::primary_key` makes, from the prefix made once.
         let prefix = &self.inner.key_prefixes[usize::from(self.client_scheme == "https")];
-        let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let mut key = String::with_capacity(prefix.len() + target.len());
-        key.push_str(prefix);
-        key.push_str(target);
-        key
+        crate::decide::primary_key(prefix, uri.path_and_query().map_or("/", |pq| pq.as_str()))
     }
 
     /// The core's configuration for a request's path: its lifetime

@@ -218,17 +218,26 @@ impl BadHost {
 /// HTTP/1.1 without an authority in the target (RFC 9112 §3.2), without
 /// reading the host out.
 pub fn check_host(uri: &Uri, headers: &HeaderMap, version: Version) -> Result<(), BadHost> {
+    match host_field(headers)? {
+        Some(value) => host_len(value.as_bytes()).map(drop).ok_or(BadHost::Invalid),
+        None if uri.authority().is_some() || may_lack_host(version) => Ok(()),
+        None => Err(BadHost::Missing),
+    }
+}
+
+/// The one `Host` field line, if any; two are `400` (RFC 9112 §3.2).
+fn host_field(headers: &HeaderMap) -> Result<Option<&http::HeaderValue>, BadHost> {
     let mut fields = headers.get_all(HOST).iter();
     match (fields.next(), fields.next()) {
         (_, Some(_)) => Err(BadHost::Repeated),
-        (Some(value), None) => host_len(value.as_bytes()).map(drop).ok_or(BadHost::Invalid),
-        (None, None)
-            if uri.authority().is_none() && version != Version::HTTP_10 && version != Version::HTTP_09 =>
-        {
-            Err(BadHost::Missing)
-        }
-        (None, None) => Ok(()),
+        (field, None) => Ok(field),
     }
+}
+
+/// Whether a request of `version` may come without `Host` (before
+/// HTTP/1.1; RFC 9112 §3.2 asks it of HTTP/1.1 requests).
+fn may_lack_host(version: Version) -> bool {
+    version == Version::HTTP_10 || version == Version::HTTP_09
 }
 
 /// The host a request is for, lowercase, without port or trailing dot;
@@ -244,12 +253,7 @@ pub fn request_host<'a>(
     headers: &'a HeaderMap,
     version: Version,
 ) -> Result<Option<Cow<'a, str>>, BadHost> {
-    let mut fields = headers.get_all(HOST).iter();
-    let field = fields.next();
-    if fields.next().is_some() {
-        return Err(BadHost::Repeated);
-    }
-    let from_field = match field {
+    let from_field = match host_field(headers)? {
         None => None,
         Some(value) => Some(host_of_field(value.as_bytes()).ok_or(BadHost::Invalid)?),
     };
@@ -258,7 +262,7 @@ pub fn request_host<'a>(
     }
     match from_field {
         Some(host) => Ok(Some(normalise(host))),
-        None if version == Version::HTTP_10 || version == Version::HTTP_09 => Ok(None),
+        None if may_lack_host(version) => Ok(None),
         None => Err(BadHost::Missing),
     }
 }
