@@ -233,7 +233,7 @@ impl EdgeArgs {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
@@ -290,6 +290,18 @@ impl ServeArgs {
         config.validate()?;
         Ok(config)
     }
+
+    /// How the configuration is read again on `SIGHUP`: the file, then the
+    /// same flags over it. `None` without `--config`: nothing can change.
+    fn rereader(&self) -> Option<revalidate_origin::reload::ReadConfig> {
+        self.config.as_ref()?;
+        let args = self.clone();
+        Some(Box::new(move || {
+            args.clone()
+                .into_config()
+                .map_err(|e| format!("{e:#}").replace('\n', " "))
+        }))
+    }
 }
 
 fn main() -> ExitCode {
@@ -298,7 +310,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => {
             let workers = args.workers;
-            args.into_config().and_then(|config| serve(config, workers))
+            let reread = args.rereader();
+            args.into_config()
+                .and_then(|config| serve(config, workers, reread))
         }
         Command::Edge(args) => {
             let reread = args.rereader();
@@ -316,7 +330,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: OriginConfig, workers: Option<u16>) -> anyhow::Result<()> {
+fn serve(
+    config: OriginConfig,
+    workers: Option<u16>,
+    reread: Option<revalidate_origin::reload::ReadConfig>,
+) -> anyhow::Result<()> {
     let runtime = match workers {
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -332,7 +350,7 @@ fn serve(config: OriginConfig, workers: Option<u16>) -> anyhow::Result<()> {
         // listens: a SIGTERM sent the moment that line is read shuts down
         // gracefully rather than killing the process.
         let shutdown = revalidate_listener::shutdown_signal()?;
-        revalidate_origin::server::run(config, shutdown).await?;
+        revalidate_origin::server::run_reloadable(config, reread, shutdown).await?;
         anyhow::Ok(())
     })
 }

@@ -8,6 +8,7 @@ mod access_log;
 mod check;
 mod edge;
 mod errors;
+mod reload;
 mod signals;
 mod tls;
 mod two_nodes;

@@ -1,17 +1,18 @@
 //! Reloading while serving: what asks for a reload ([`ReloadRequests`]:
 //! `SIGHUP`, and changes to watched files, debounced) and what answers
-//! ([`Reload`], today the TLS certificates of [`crate::tls::CertStore`]),
-//! joined by [`spawn_reloader`]. The seam is the trait: a later reload
-//! of the whole configuration implements [`Reload`] (or listens to its
-//! own [`ReloadRequests`]; every `SIGHUP` reaches each of them) without
+//! ([`Reload`]: the TLS certificates of [`crate::tls::CertStore`], and
+//! each server's whole configuration, `revalidate_edge::sites::reload`
+//! and `revalidate_origin::reload`), joined by [`spawn_reloader`]. The
+//! seam is the trait: each implements [`Reload`] with its own
+//! [`ReloadRequests`] (every `SIGHUP` reaches each of them) without
 //! touching the signal or file plumbing here.
 //!
 //! `SIGHUP` comes from the server's one set of operator signal handlers
 //! ([`crate::signals::OperatorSignals`], installed before the server says
 //! where it listens, so that a `SIGHUP` sent the moment it is up reloads
 //! rather than kills it); [`ReloadRequests`] subscribes to it. A server
-//! with neither a TLS listener nor an access log installs none, and
-//! `SIGHUP` keeps its default action.
+//! with no TLS listener, no access log and no configuration file installs
+//! none, and `SIGHUP` keeps its default action.
 
 use std::collections::BTreeSet;
 use std::io;

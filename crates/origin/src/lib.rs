@@ -14,6 +14,7 @@
 //! | [`problem`] | RFC 9457 problem details for every error response |
 //! | [`metrics`] | Prometheus counters and the latency histogram, and the middleware that records them |
 //! | [`config`] | the TOML configuration of `revalidate serve` |
+//! | [`reload`] | [`ConfigReload`](reload::ConfigReload): the configuration read again on `SIGHUP`, validated, and new routes (API settings, static `Cache-Control` rules, the edge purger) put in force over the same store, tree and metrics; keys that need a restart keep their running values |
 //! | [`server`] | [`Origin`](server::Origin): opens the store and the tree, assembles the routes, serves (with `[admin]`, an admin listener: `/metrics`, `/healthz`, `/readyz` pinging the database; [`OriginAdmin`](server::OriginAdmin)) through the front door of `revalidate-listener` (header, idle and send timeouts, connection cap, lingering close, graceful shutdown; with `[tls]`, a TLS listener speaking HTTP/2 and HTTP/1.1 by ALPN with certificates reloaded on `SIGHUP` and on change; with `[access_log]`, a line per request, reopened on `SIGHUP` and `SIGUSR1`) |
 //!
 //! The decisions (which validators, 304 or 412, which headers a 304
@@ -32,5 +33,6 @@ pub mod config;
 pub mod edge_purge;
 pub mod metrics;
 pub mod problem;
+pub mod reload;
 pub mod server;
 pub mod static_files;

@@ -15,10 +15,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use http::{Method, Request, StatusCode};
 use revalidate_listener::admin::ChecksFuture;
+use revalidate_listener::reload::{ReloadRequests, spawn_reloader};
 use revalidate_listener::{
     AccessLog, AdminServer, AdminTarget, Check, FrontDoor, Health, ListenerConfig, OperatorSignals,
     RequestBody, TlsListener,
@@ -41,14 +43,9 @@ pub fn app(
     metrics: &Metrics,
     metrics_inline: bool,
 ) -> App {
-    // `nest` takes the prefix without its trailing slash and serves both
-    // `/api` and `/api/…` from the nested router.
-    let prefix = api_prefix.trim_end_matches('/');
     App {
         inner: Arc::new(AppInner {
-            api: Router::new().nest(prefix, api),
-            prefix: prefix.into(),
-            static_files,
+            routes: ArcSwap::from_pointee(Routes::new(api, api_prefix, static_files)),
             metrics: metrics.clone(),
             metrics_inline,
         }),
@@ -61,6 +58,10 @@ pub fn app(
 /// static file answered from the index (the bulk of the traffic) goes from
 /// hyper to [`StaticFiles::respond_now`] without a boxed future, a router
 /// lookup or a body conversion. The API keeps its axum router.
+///
+/// The routes (the API, its prefix, the static files) can be replaced
+/// while serving ([`App::reroute`], a configuration reload): each request
+/// takes the routes in force when it arrives and finishes on them.
 #[derive(Clone, Debug)]
 pub struct App {
     inner: Arc<AppInner>,
@@ -68,18 +69,45 @@ pub struct App {
 
 #[derive(Debug)]
 struct AppInner {
-    api: Router,
-    prefix: Box<str>,
-    static_files: Option<StaticFiles>,
+    routes: ArcSwap<Routes>,
     metrics: Metrics,
     metrics_inline: bool,
 }
 
-impl App {
+/// What a configuration reload can change of the application.
+#[derive(Debug)]
+struct Routes {
+    api: Router,
+    prefix: Box<str>,
+    static_files: Option<StaticFiles>,
+}
+
+impl Routes {
+    fn new(api: Router, api_prefix: &str, static_files: Option<StaticFiles>) -> Self {
+        // `nest` takes the prefix without its trailing slash and serves both
+        // `/api` and `/api/…` from the nested router.
+        let prefix = api_prefix.trim_end_matches('/');
+        Self {
+            api: Router::new().nest(prefix, api),
+            prefix: prefix.into(),
+            static_files,
+        }
+    }
+
     fn is_api(&self, path: &str) -> bool {
-        let prefix = &*self.inner.prefix;
-        path.strip_prefix(prefix)
+        path.strip_prefix(&*self.prefix)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+impl App {
+    /// Puts new routes in force (as [`app`] takes them): requests that
+    /// arrive from now on take them; requests already running finish on
+    /// the old ones.
+    pub fn reroute(&self, api: Router, api_prefix: &str, static_files: Option<StaticFiles>) {
+        self.inner
+            .routes
+            .store(Arc::new(Routes::new(api, api_prefix, static_files)));
     }
 
     /// Answers one request (the service without the request counting of
@@ -90,8 +118,9 @@ impl App {
         B::Error: Into<axum::BoxError>,
     {
         let path = request.uri().path();
-        if self.is_api(path) {
-            let api = self.inner.api.clone();
+        let routes = self.inner.routes.load();
+        if routes.is_api(path) {
+            let api = routes.api.clone();
             return AppFuture::api(Box::pin(api.oneshot(request.map(axum::body::Body::new))));
         }
         if self.inner.metrics_inline && path == "/metrics" {
@@ -104,7 +133,7 @@ impl App {
             };
             return AppFuture::ready(response);
         }
-        let Some(static_files) = &self.inner.static_files else {
+        let Some(static_files) = &routes.static_files else {
             return AppFuture::ready(
                 Problem::new(StatusCode::NOT_FOUND, "Not Found")
                     .with_detail("Nothing is served at this path.")
@@ -422,9 +451,42 @@ pub struct Origin {
     app: App,
     admin: Option<OriginAdmin>,
     front_door: ListenerConfig,
-    store: revalidate_store::AnyStore,
-    static_files: crate::static_files::StaticFiles,
+    parts: crate::reload::Parts,
+    /// The configuration it was opened with, and its edge purger: what a
+    /// reload starts from.
+    config: crate::config::OriginConfig,
+    edge_purge: Option<crate::edge_purge::EdgePurger>,
     access_log: Option<AccessLog>,
+}
+
+/// The API's routes as `config` sets them, over the store and clock of
+/// `parts`, purging through `edge_purge`: at start and at each reload.
+pub(crate) fn api_router(
+    config: &crate::config::OriginConfig,
+    parts: &crate::reload::Parts,
+    edge_purge: Option<crate::edge_purge::EdgePurger>,
+) -> Router {
+    let settings = crate::api::ApiSettings {
+        prefix: config.api.prefix.clone(),
+        body_limit: config.api.body_limit,
+        require_preconditions: config.api.require_preconditions.clone(),
+        body_read_timeout: Duration::from_millis(config.api.body_read_timeout_ms),
+        clock: Arc::clone(&parts.clock),
+    };
+    crate::api::router_with_edge_purge(parts.store.clone(), settings, edge_purge)
+}
+
+/// The edge purger of `config`'s `[edge_purge]`, started (`None` without
+/// one).
+pub(crate) fn start_edge_purge(
+    config: &crate::config::OriginConfig,
+    metrics: &Metrics,
+) -> Result<Option<crate::edge_purge::EdgePurger>, crate::config::ConfigError> {
+    config
+        .edge_purge
+        .as_ref()
+        .map(|edges| crate::edge_purge::EdgePurger::start(edges, &config.api.prefix, metrics))
+        .transpose()
 }
 
 impl Origin {
@@ -451,39 +513,45 @@ impl Origin {
             "static tree indexed"
         );
         let metrics = Metrics::new();
-        let settings = crate::api::ApiSettings {
-            prefix: config.api.prefix.clone(),
-            body_limit: config.api.body_limit,
-            require_preconditions: config.api.require_preconditions.clone(),
-            body_read_timeout: std::time::Duration::from_millis(config.api.body_read_timeout_ms),
+        let parts = crate::reload::Parts {
+            store,
+            static_files,
+            metrics,
             clock: crate::clock::system_clock(),
         };
-        let edge_purge = match &config.edge_purge {
-            Some(edges) => Some(crate::edge_purge::EdgePurger::start(
-                edges,
-                &config.api.prefix,
-                &metrics,
-            )?),
-            None => None,
-        };
+        let edge_purge = start_edge_purge(config, &parts.metrics)?;
         let app = app(
-            crate::api::router_with_edge_purge(store.clone(), settings, edge_purge),
+            api_router(config, &parts, edge_purge.clone()),
             &config.api.prefix,
-            Some(static_files.clone()),
-            &metrics,
+            Some(parts.static_files.clone()),
+            &parts.metrics,
             config.admin_listen().is_none(),
         );
         let admin = config
             .admin_listen()
-            .map(|_| OriginAdmin::new(&metrics, Some(store.clone())));
+            .map(|_| OriginAdmin::new(&parts.metrics, Some(parts.store.clone())));
         Ok(Self {
             app,
             admin,
             front_door: config.listener(),
-            store,
-            static_files,
+            parts,
+            config: config.clone(),
+            edge_purge,
             access_log: None,
         })
+    }
+
+    /// The reload of its configuration, reading the new one with `read`
+    /// ([`crate::reload`]), for
+    /// [`spawn_reloader`].
+    pub fn reloader(&self, read: crate::reload::ReadConfig) -> crate::reload::ConfigReload {
+        crate::reload::ConfigReload::new(
+            self.app.clone(),
+            self.parts.clone(),
+            self.config.clone(),
+            self.edge_purge.clone(),
+            read,
+        )
     }
 
     /// Logs the requests it serves to `log`.
@@ -529,10 +597,10 @@ impl Origin {
             .access_log(self.access_log)
             .serve(shutdown)
             .await;
-        if let Err(e) = self.static_files.persist_index() {
+        if let Err(e) = self.parts.static_files.persist_index() {
             tracing::warn!(error = %e, "could not save the ETag index");
         }
-        self.store.close().await;
+        self.parts.store.close().await;
         served
     }
 }
@@ -543,9 +611,20 @@ pub async fn run(
     config: crate::config::OriginConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    run_reloadable(config, None, shutdown).await
+}
+
+/// [`run`], and with `read` the configuration is read again with it and
+/// put in force on each `SIGHUP` ([`crate::reload`]).
+pub async fn run_reloadable(
+    config: crate::config::OriginConfig,
+    read: Option<crate::reload::ReadConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    config.validate()?;
     // SIGHUP and SIGUSR1 are handled only by a server that has something
     // to reload or reopen; otherwise they keep their default action.
-    let signals = match config.tls.enabled() || config.access_log.enabled() {
+    let signals = match config.tls.enabled() || config.access_log.enabled() || read.is_some() {
         true => Some(OperatorSignals::install()?),
         false => None,
     };
@@ -563,6 +642,15 @@ pub async fn run(
     if let Some(log) = access_log {
         origin = origin.with_access_log(log);
     }
+    // Answers SIGHUP until serving ends (dropped with this function).
+    let _reloader = match (read, &signals) {
+        (Some(read), Some(signals)) => {
+            let requests =
+                ReloadRequests::install(Some(signals), &[], revalidate_listener::reload::DEBOUNCE)?;
+            Some(spawn_reloader(requests, Arc::new(origin.reloader(read))))
+        }
+        _ => None,
+    };
     let listener = bind(config.listen).await?;
     let admin_listener = match config.admin_listen() {
         Some(addr) => Some(bind(addr).await?),
@@ -582,7 +670,7 @@ pub async fn run(
         );
     }
     print!("{lines}");
-    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), admin = ?admin_listener.as_ref().and_then(|admin| admin.local_addr().ok()), store = origin.store.backend(), "serving");
+    tracing::info!(%addr, tls = ?tls.as_ref().and_then(|tls| tls.local_addr().ok()), admin = ?admin_listener.as_ref().and_then(|admin| admin.local_addr().ok()), store = origin.parts.store.backend(), "serving");
     origin.serve_tls(listener, tls, admin_listener, shutdown).await?;
     Ok(())
 }

@@ -10,6 +10,8 @@
 //!   what GET serves (RFC 9110 §9.3.4); PUT and PATCH against the RFC table
 //! - `racing_writers`: two writers that read one version never both win,
 //!   on SQLite and on two nodes sharing PostgreSQL (`REVALIDATE_RACE_ROUNDS`)
+//! - `reload`: the configuration reloaded under load with no failed
+//!   request; a broken file and restart-only keys change nothing
 //! - `shutdown`, `static_files`: the server and the static tree
 //! - `tls`: the same answers over HTTP/2 and HTTP/1.1 on the TLS listener
 #![allow(clippy::unwrap_used)]
@@ -22,6 +24,7 @@ mod connections;
 mod json_numbers;
 mod put_bytes;
 mod racing_writers;
+mod reload;
 mod shutdown;
 mod static_files;
 mod tls;

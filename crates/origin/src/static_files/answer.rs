@@ -98,6 +98,33 @@ impl Inner {
         })
     }
 
+    /// A server over the same tree, index, compressions and small-file
+    /// memo as this one, with `config`'s listing, symlink and
+    /// `Cache-Control` settings, for a configuration reload. Its answer
+    /// templates start empty, since they hold the `Cache-Control` value.
+    /// The root and the data directory stay this server's: they change
+    /// only with a restart.
+    pub(super) fn reconfigured(&self, config: &StaticConfig) -> Result<Self, StaticError> {
+        let cache_control = CacheControlPolicy::new(&config.cache_control)?;
+        let root = self.confinement.root().to_path_buf();
+        let data_dir = self.confinement.data_dir().to_path_buf();
+        Ok(Self {
+            confinement: Confinement::new(root, data_dir, config.follow_symlinks_outside_root),
+            index: Arc::clone(&self.index),
+            variants: Variants {
+                index: Arc::clone(&self.index),
+                compressions: Arc::clone(&self.variants.compressions),
+                compress_on_the_fly: config.compress_on_the_fly,
+            },
+            directory_listing: config.directory_listing,
+            cache_control,
+            media_types: MediaTypes::default(),
+            templates: Templates::new(),
+            small_files: Arc::clone(&self.small_files),
+            clock: Arc::clone(&self.clock),
+        })
+    }
+
     /// Everything from resolving the path to building the response.
     /// Blocking unless `request.inline`.
     pub(super) fn answer(&self, request: &StaticRequest) -> Result<Response, NeedsBlocking> {

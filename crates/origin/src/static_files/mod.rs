@@ -152,6 +152,21 @@ impl StaticFiles {
         })
     }
 
+    /// This server with `config`'s directory listing, symlink and
+    /// `Cache-Control` settings, sharing the tree's ETag index,
+    /// compressions and watcher with it (a configuration reload). Requests
+    /// already answering keep the settings they started with. The root
+    /// and the data directory are not changed: they need a restart.
+    ///
+    /// # Errors
+    ///
+    /// A `Cache-Control` rule is invalid.
+    pub fn reconfigured(&self, config: &StaticConfig) -> Result<Self, StaticError> {
+        Ok(Self {
+            inner: Arc::new(self.inner.reconfigured(config)?),
+        })
+    }
+
     /// The canonical root.
     pub fn root(&self) -> &Path {
         self.inner.confinement.root()
