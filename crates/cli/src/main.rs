@@ -190,9 +190,11 @@ impl EdgeArgs {
             None => EdgeConfig::default(),
         };
         if let Some(origin) = self.origin {
-            // The flag names the one origin: it replaces a pool as well.
+            // The flag names the one origin: it replaces a pool (or a
+            // shield tier) as well.
             config.origin = origin;
             config.origins.clear();
+            config.shields.clear();
         }
         if let Some(listen) = self.listen {
             config.listen = listen;
@@ -211,9 +213,13 @@ impl EdgeArgs {
         if let Some(admin) = &self.admin_listen {
             config.admin = admin_settings(admin)?;
         }
-        if config.origin.is_empty() && config.origins.is_empty() && config.sites.is_empty() {
+        if config.origin.is_empty()
+            && config.origins.is_empty()
+            && config.shields.is_empty()
+            && config.sites.is_empty()
+        {
             anyhow::bail!(
-                "an origin is required: --origin http://host:port (or `origin`, `origins` or [[sites]] in --config)"
+                "an origin is required: --origin http://host:port (or `origin`, `origins`, `shields` or [[sites]] in --config)"
             );
         }
         config.validate()?;

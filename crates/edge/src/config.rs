@@ -5,6 +5,7 @@
 //! listen = "127.0.0.1:8081"
 //! origin = "http://127.0.0.1:8080"  # one origin, http:// or https://; or a pool:
 //! # origins = ["http://10.0.0.1:8080", "https://app-2.internal:443"]
+//! # shields = ["http://10.0.1.1:8081"]  # instead of the origin: a parent tier of edges
 //! # origin_ca = "/etc/revalidate/origin-ca.pem"  # PEM roots for https origins; default: the system's
 //! # balance = "round_robin"         # or "least_connections"
 //! # origin_protocol = "http1"       # or "http2" (h2 by ALPN over https, h2c over http)
@@ -151,6 +152,9 @@ pub struct EdgeConfig {
     // [`EdgeConfig::pool`].
     /// Several origins, balanced; instead of `origin`.
     pub origins: Vec<String>,
+    /// Shield edges (a parent tier) to fetch from instead of the origin
+    /// ([`PoolConfig::shields`]).
+    pub shields: Vec<String>,
     /// A PEM file of the certificate authorities `https` origins are
     /// verified against, instead of the system's.
     pub origin_ca: Option<PathBuf>,
@@ -232,6 +236,7 @@ impl Default for EdgeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             origin: String::new(),
             origins: Vec::new(),
+            shields: Vec::new(),
             origin_ca: None,
             balance: Balance::default(),
             origin_protocol: OriginProtocol::default(),
@@ -314,6 +319,7 @@ impl EdgeConfig {
         PoolConfig {
             origin: (!self.origin.is_empty()).then(|| self.origin.clone()),
             origins: self.origins.clone(),
+            shields: self.shields.clone(),
             origin_ca: self.origin_ca.clone(),
             balance: self.balance,
             origin_protocol: self.origin_protocol,
@@ -457,6 +463,14 @@ pub struct PoolConfig {
     pub origin: Option<String>,
     /// Several origins (instead of `origin`).
     pub origins: Vec<String>,
+    /// Shield edges: other `revalidate edge` instances, a parent tier,
+    /// to send misses and revalidations to instead of the origin
+    /// (`http://host:port` or `https://host:port`, balanced, checked and
+    /// ejected like origins). Each request keeps its `Host`, so that the
+    /// shield routes it to the same site; a shield collapses the misses of
+    /// all its leaves and answers their conditional requests from its own
+    /// store. Instead of `origin` and `origins`.
+    pub shields: Vec<String>,
     /// A PEM file of the authorities `https` origins are verified against.
     pub origin_ca: Option<PathBuf>,
     /// How requests are spread.
@@ -528,6 +542,7 @@ impl PoolConfig {
         self.origin
             .iter()
             .chain(&self.origins)
+            .chain(&self.shields)
             .map(String::as_str)
             .collect()
     }
@@ -537,6 +552,19 @@ impl PoolConfig {
     pub fn settings(&self) -> Result<PoolSettings, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid(message);
         let members = match (&self.origin, self.origins.is_empty()) {
+            _ if !self.shields.is_empty() => {
+                if self.origin.is_some() || !self.origins.is_empty() {
+                    return Err(invalid(
+                        "shields and origin(s) are both set; a shielded edge fetches only from its shields"
+                            .into(),
+                    ));
+                }
+                self.shields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, text)| member_uri(&format!("shields[{i}]"), text))
+                    .collect::<Result<Vec<_>, _>>()?
+            }
             (Some(_), false) => {
                 return Err(invalid("origin and origins are both set; use one of them".into()));
             }
@@ -567,6 +595,7 @@ impl PoolConfig {
         let mut settings = PoolSettings::of(members);
         settings.balance = self.balance;
         settings.protocol = self.origin_protocol;
+        settings.pass_host = !self.shields.is_empty();
         settings.health = self.health.settings()?;
         settings.ejection = self.ejection.settings()?;
         settings.origin_ca = match &self.origin_ca {

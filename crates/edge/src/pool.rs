@@ -106,6 +106,9 @@ pub struct PoolSettings {
     pub health: Option<HealthSettings>,
     /// Passive ejection.
     pub ejection: EjectionSettings,
+    /// Whether requests keep their own `Host` (the members are shield
+    /// edges, which route by it) rather than get the member's authority.
+    pub pass_host: bool,
 }
 
 impl PoolSettings {
@@ -123,6 +126,7 @@ impl PoolSettings {
             protocol: OriginProtocol::default(),
             health: None,
             ejection: EjectionSettings::default(),
+            pass_host: false,
         }
     }
 
@@ -184,6 +188,8 @@ pub(crate) struct Pool {
     balance: Balance,
     ejection: EjectionSettings,
     health: Option<HealthSettings>,
+    /// [`PoolSettings::pass_host`].
+    pass_host: bool,
     cursor: AtomicUsize,
     /// Whether some member has ever been ejected or marked down: until
     /// then no pick reads the clock or the members' states.
@@ -252,6 +258,7 @@ impl Pool {
             balance: settings.balance,
             ejection: settings.ejection,
             health: settings.health,
+            pass_host: settings.pass_host,
             cursor: AtomicUsize::new(0),
             troubled: AtomicBool::new(false),
             epoch: Instant::now(),
@@ -389,26 +396,43 @@ impl Pool {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
 
-    /// Sets `request`'s absolute URI and `Host` to `member`'s.
+    /// Sets `request`'s absolute URI and `Host` to `member`'s (a shield
+    /// keeps the request's `Host`).
     fn aim(&self, member: usize, request: &mut Request<EdgeBody>) {
         let Some(member) = self.members.get(member) else {
             return;
         };
         let mut parts = std::mem::take(request.uri_mut()).into_parts();
+        // A shield routes by `Host` as this edge did: the site's host,
+        // which this edge checked (RFC 9112 §3.2). An HTTP/2 client sent
+        // it as `:authority`, in the URI.
+        let routed_host = match self.pass_host && !request.headers().contains_key(HOST) {
+            true => parts
+                .authority
+                .as_ref()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+            false => None,
+        };
         parts.scheme = Some(member.scheme.clone());
         parts.authority = Some(member.authority.clone());
         if parts.path_and_query.is_none() {
             parts.path_and_query = Some(PathAndQuery::from_static("/"));
         }
-        // Cannot fail: scheme, authority and path are all set. `Host` is
-        // the member's own authority, never the client's: the cache key is
-        // the path and query, and a client-chosen `Host` would let one
-        // client store another site's response (or an error page) under a
-        // path every client shares (cache poisoning; nginx's `proxy_pass`
-        // does the same by default).
+        // Cannot fail: scheme, authority and path are all set.
         if let Ok(uri) = Uri::from_parts(parts) {
             *request.uri_mut() = uri;
         }
+        if self.pass_host {
+            if let Some(host) = routed_host {
+                request.headers_mut().insert(HOST, host);
+            }
+            return;
+        }
+        // `Host` is the member's own authority, never the client's: the
+        // cache key is the path and query, and a client-chosen `Host` would
+        // let one client store another site's response (or an error page)
+        // under a path every client shares (cache poisoning; nginx's
+        // `proxy_pass` does the same by default).
         request.headers_mut().insert(HOST, member.host.clone());
     }
 

@@ -10,6 +10,7 @@ mod origin_purge;
 mod pool;
 mod proxy;
 mod shared_cache;
+mod shield;
 mod sites;
 mod storage;
 mod support;

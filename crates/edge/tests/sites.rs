@@ -10,11 +10,8 @@ use std::time::Duration;
 use revalidate_edge::Sites;
 use revalidate_edge::clock::{Clock, ManualClock};
 use revalidate_edge::config::EdgeConfig;
-use revalidate_edge::storage::{MemoryConfig, MemoryStorage};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
-use crate::support::{Reply, TestOrigin, clock, metric_value, raw_exchange};
+use crate::support::{Reply, Served, TestOrigin, clock, metric_value, raw_exchange, serve_config};
 
 const SITE_A_TOKEN: &str = "site-a-token-0123456789";
 const SITE_B_TOKEN: &str = "site-b-token-0123456789";
@@ -39,35 +36,6 @@ async fn origin(clock: &Arc<ManualClock>, name: &'static str) -> TestOrigin {
             .header("cache-tag", "t")
     })
     .await
-}
-
-/// An edge serving the sites of `config` on 127.0.0.1:0, over memory
-/// storage, on `clock`; it serves until dropped.
-struct Served {
-    addr: SocketAddr,
-    sites: Sites,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn serve_config(config: &EdgeConfig, clock: Arc<dyn Clock>) -> Served {
-    let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
-    let sites = revalidate_edge::sites::config::open(config, storage.into(), clock).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(revalidate_edge::server::serve(
-        listener,
-        sites.clone(),
-        16 * 1024,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    Served {
-        addr,
-        sites,
-        _stop: stop,
-    }
 }
 
 impl TwoSites {

@@ -13,9 +13,10 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use revalidate_edge::clock::{Clock, ManualClock};
+use revalidate_edge::config::EdgeConfig;
 use revalidate_edge::entry::DecodedEntry;
 use revalidate_edge::storage::{AnyStorage, MemoryConfig, MemoryStorage};
-use revalidate_edge::{Edge, EdgeSettings};
+use revalidate_edge::{Edge, EdgeSettings, Sites};
 use revalidate_origin::config::{CacheControlRule, OriginConfig};
 use revalidate_origin::server::Origin;
 use tokio::net::TcpListener;
@@ -572,5 +573,34 @@ pub(crate) async fn raw_exchange(addr: SocketAddr, request: &[u8], deadline: Dur
     RawAnswer {
         text: String::from_utf8_lossy(&received).into_owned(),
         closed: read.is_ok(),
+    }
+}
+
+/// An edge serving the sites of `config` on 127.0.0.1:0, over memory
+/// storage, on `clock`; it serves until dropped.
+pub(crate) struct Served {
+    pub(crate) addr: SocketAddr,
+    pub(crate) sites: Sites,
+    _stop: oneshot::Sender<()>,
+}
+
+pub(crate) async fn serve_config(config: &EdgeConfig, clock: Arc<dyn Clock>) -> Served {
+    let storage = MemoryStorage::new(MemoryConfig::new(16 << 20)).unwrap();
+    let sites = revalidate_edge::sites::config::open(config, storage.into(), clock).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(revalidate_edge::server::serve(
+        listener,
+        sites.clone(),
+        16 * 1024,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Served {
+        addr,
+        sites,
+        _stop: stop,
     }
 }

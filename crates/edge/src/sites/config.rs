@@ -62,6 +62,8 @@ pub struct SiteConfig {
     pub origin: Option<String>,
     /// Its origins, a pool (instead of `origin`).
     pub origins: Vec<String>,
+    /// Its shield edges, instead of origins ([`PoolConfig::shields`]).
+    pub shields: Vec<String>,
     /// A PEM file of the authorities its `https` origins are verified
     /// against (default: the system's roots).
     pub origin_ca: Option<std::path::PathBuf>,
@@ -165,6 +167,7 @@ fn specs(config: &EdgeConfig) -> Result<Vec<SiteSpec<'_>>, ConfigError> {
             pool: PoolConfig {
                 origin: site.origin.clone(),
                 origins: site.origins.clone(),
+                shields: site.shields.clone(),
                 origin_ca: site.origin_ca.clone(),
                 balance: site.balance,
                 origin_protocol: site.origin_protocol,
