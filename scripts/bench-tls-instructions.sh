@@ -10,7 +10,11 @@
 #   varnish  Varnish (malloc, one thread pool, the harness's VCL: every object
 #            cached for an hour, `feature=+http2`, a PROXY listener) behind
 #            Hitch (OpenSSL, ALPN h2 and http/1.1, PROXY v2 to Varnish, one
-#            worker): both processes are counted, summed per response.
+#            worker): both processes are counted, summed per response;
+#   origin   `revalidate serve --listen-tls` serving the fixtures itself
+#            (pinned to one core, one worker), the origin's own figure;
+#   files    nginx `listen ssl http2` serving the same files from disk, one
+#            process, the origin's peer.
 #
 # All three use one certificate made in the run (ECDSA P-256, `localhost`)
 # and sit in front of the same nginx origin (not under callgrind) serving
@@ -32,11 +36,12 @@
 #
 #   scripts/bench-tls-instructions.sh                # all three fronts
 #   ONLY="edge nginx" scripts/bench-tls-instructions.sh
+#   ONLY="origin files" scripts/bench-tls-instructions.sh  # the origin's rows
 #   KEEP=/tmp/cg scripts/bench-tls-instructions.sh   # keep the N_LARGE callgrind
 #                                                    # files (NAME-ROW.out)
 #
-# Builds the release binary into $CARGO_TARGET_DIR (default target/).
-# Needs valgrind, h2load, openssl, curl, nginx, varnishd and hitch.
+# Builds the release binary into $CARGO_TARGET_DIR (default target/), or
+# runs REVALIDATE_BIN. Needs valgrind, h2load, openssl, curl, nginx, varnishd and hitch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bench=${BENCH_TOOLS:-../shared/tools/bench}
@@ -47,6 +52,9 @@ edge_plain_port=${EDGE_PLAIN_PORT:-19082}
 front_nginx_port=${FRONT_NGINX_PORT:-19083}
 hitch_port=${HITCH_PORT:-19084}
 varnish_port=${VARNISH_PORT:-19085}
+serve_port=${SERVE_PORT:-19086}
+serve_plain_port=${SERVE_PLAIN_PORT:-19087}
+files_port=${FILES_PORT:-19088}
 n_small=${N_SMALL:-2000}
 n_large=${N_LARGE:-12000}
 c_small=${C_SMALL:-20}
@@ -66,8 +74,12 @@ die() { echo "bench-tls-instructions: $*" >&2; exit 1; }
 for tool in valgrind h2load openssl curl nginx varnishd hitch; do
   command -v "$tool" >/dev/null || die "needs $tool"
 done
-cargo build -q --release -p revalidate
-bin=${CARGO_TARGET_DIR:-target}/release/revalidate
+if [[ -n ${REVALIDATE_BIN:-} ]]; then # another build, for an A/B comparison
+  bin=$REVALIDATE_BIN
+else
+  cargo build -q --release -p revalidate
+  bin=${CARGO_TARGET_DIR:-target}/release/revalidate
+fi
 "$bench/fixtures.sh" "$root" >/dev/null
 
 # One certificate for all three fronts; Hitch wants key and chain in one file.
@@ -143,6 +155,40 @@ http {
 EOF
 }
 
+# The files front: TLS + h2, the fixtures from disk, one process.
+files_nginx_conf() {
+  mkdir -p "$work/files-tmp"
+  cat <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $work/files-nginx.pid;
+error_log $work/files-nginx.error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    types { application/octet-stream bin; }
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_timeout 65;
+    keepalive_requests 100000000;
+    client_body_temp_path $work/files-tmp;
+    proxy_temp_path $work/files-tmp;
+    fastcgi_temp_path $work/files-tmp;
+    uwsgi_temp_path $work/files-tmp;
+    scgi_temp_path $work/files-tmp;
+    server {
+        listen 127.0.0.1:$files_port ssl http2;
+        server_name localhost;
+        ssl_certificate $work/cert.pem;
+        ssl_certificate_key $work/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        root $root;
+    }
+}
+EOF
+}
+
 # start FRONT: sets $port and $targets (the processes to count).
 start() {
   local front=$1 prefix
@@ -156,6 +202,25 @@ start() {
         --admin-listen off --memory 1GiB >"$work/edge.log" 2>&1 &
       pids+=($!)
       wait_for https "$port" edge
+      targets=${pids[-1]};;
+    origin)
+      port=$serve_port
+      mapfile -t prefix < <(counted origin origin)
+      RUST_LOG=warn taskset -c 0 "${prefix[@]}" \
+        "$bin" serve --workers 1 --root "$root" --data "$work/serve-data" --listen "127.0.0.1:$serve_plain_port" \
+        --listen-tls "127.0.0.1:$port" --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" \
+        >"$work/origin.log" 2>&1 &
+      pids+=($!)
+      wait_for https "$port" origin
+      targets=${pids[-1]};;
+    files)
+      port=$files_port
+      files_nginx_conf >"$work/files-nginx.conf"
+      mapfile -t prefix < <(counted files nginx)
+      "${prefix[@]}" nginx -p "$work/" -e "$work/files-nginx.error.log" -c "$work/files-nginx.conf" \
+        >"$work/files.log" 2>&1 &
+      pids+=($!)
+      wait_for https "$port" files
       targets=${pids[-1]};;
     nginx)
       port=$front_nginx_port
@@ -307,11 +372,17 @@ for front in $fronts; do
   unset 'pids[-1]'
 done
 
-# Ratios: the edge's count over each other front's (below 1: the edge does less).
+# Ratios: the edge's count over each other cache's, the origin's over
+# nginx serving files (below 1: ours does less).
 for other in nginx varnish; do
   for name in hit-1k 304-inm handshake; do
     [[ -n ${result[edge,$name]:-} && -n ${result[$other,$name]:-} ]] || continue
     awk -v e="${result[edge,$name]}" -v o="${result[$other,$name]}" -v n="$name" -v f="$other" \
       'BEGIN {printf "ratio edge/%-8s %-10s %.2f\n", f, n, e / o}'
   done
+done
+for name in hit-1k 304-inm handshake; do
+  [[ -n ${result[origin,$name]:-} && -n ${result[files,$name]:-} ]] || continue
+  awk -v e="${result[origin,$name]}" -v o="${result[files,$name]}" -v n="$name" \
+    'BEGIN {printf "ratio origin/files    %-10s %.2f\n", n, e / o}'
 done
