@@ -8,6 +8,7 @@
 mod cdn;
 mod conditional;
 mod encoding;
+pub mod evidence;
 mod freshness;
 mod headers;
 mod nodes;
