@@ -106,7 +106,7 @@ pub fn render_html(reports: &[UrlReport], fail_on: FailOn) -> String {
                         }
                     }
                     @for (index, report) in reports.iter().enumerate() {
-                        (url_section(index + 1, report))
+                        (url_section(index + 1, report, reports))
                     }
                 }
             }
@@ -136,7 +136,13 @@ fn count_of(checked: &Checked, severity: Severity, one: &str, many: &str) -> Str
     )
 }
 
-fn url_section(number: usize, report: &UrlReport) -> Markup {
+fn url_section(number: usize, report: &UrlReport, all: &[UrlReport]) -> Markup {
+    // A linked asset points back to its page's section.
+    let page_number = report
+        .linked_from
+        .as_ref()
+        .and_then(|page| all.iter().position(|r| r.linked_from.is_none() && &r.url == page))
+        .map(|index| index + 1);
     html! {
         section.url id={ "url-" (number) } {
             h2 {
@@ -156,7 +162,12 @@ fn url_section(number: usize, report: &UrlReport) -> Markup {
                     p.meta.muted {
                         (checked.status) ", " (count(checked.requests, "request", "requests"))
                         @if let Some(page) = &report.linked_from {
-                            ", linked from " (page)
+                            ", linked from "
+                            @if let Some(page_number) = page_number {
+                                a href={ "#url-" (page_number) } { (page) }
+                            } @else {
+                                (page)
+                            }
                         }
                     }
                     @if checked.findings.is_empty() {

@@ -154,6 +154,8 @@ pub(crate) fn assets_sentence(assets: &LinkedAssets) -> String {
         }
     } else if assets.found == 0 {
         "no assets linked".to_owned()
+    } else if assets.found == 1 {
+        "1 asset linked, checked below".to_owned()
     } else {
         format!("{linked} linked, each checked below")
     }

@@ -114,6 +114,11 @@ fn html_report() {
 }
 
 #[test]
+fn html_report_with_assets() {
+    insta::assert_snapshot!(render_html(&reports_with_assets(), FailOn::Error).replace("><", ">\n<"));
+}
+
+#[test]
 fn text_and_json_with_assets() {
     let reports = reports_with_assets();
     insta::assert_snapshot!(format!(
