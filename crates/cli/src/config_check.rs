@@ -118,17 +118,22 @@ pub(crate) fn run(command: ConfigCommand) -> ExitCode {
                 println!("ok: {} is a valid {} config", file.display(), kind.name());
                 return ExitCode::SUCCESS;
             }
-            Err(reason) => reasons.push((kind.name(), reason)),
+            Err(reason) => reasons.push((*kind, reason)),
         }
     }
     let message = match reasons.as_slice() {
         [(_, reason)] => reason.clone(),
         _ => reasons
             .iter()
-            .map(|(kind, reason)| format!("as a {kind} config: {reason}"))
+            .map(|(kind, reason)| match kind {
+                Kind::Serve => format!("as a serve config: {reason}"),
+                Kind::Edge => format!("as an edge config: {reason}"),
+            })
             .collect::<Vec<_>>()
             .join("; "),
     };
-    eprintln!("revalidate: error: {}", message.trim_end());
+    // TOML's messages point at the line over several lines; one line here.
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    eprintln!("revalidate: error: {message}");
     ExitCode::from(2)
 }
