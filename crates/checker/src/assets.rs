@@ -43,10 +43,7 @@ pub fn is_html(response: &RecordedResponse) -> bool {
     let coded = response
         .get("content-encoding")
         .is_some_and(|c| !c.trim().eq_ignore_ascii_case("identity"));
-    matches!(
-        media_type.as_deref(),
-        Some("text/html" | "application/xhtml+xml")
-    ) && !coded
+    matches!(media_type.as_deref(), Some("text/html" | "application/xhtml+xml")) && !coded
 }
 
 /// The `script[src]`, `link[rel~=stylesheet][href]` and `img[src]` URLs of
@@ -75,9 +72,10 @@ pub fn linked_assets(page: &Url, html: &str) -> LinkedAssets {
         let value = element.value();
         let reference = match value.name() {
             "link" => {
-                let stylesheet = value
-                    .attr("rel")
-                    .is_some_and(|rel| rel.split_ascii_whitespace().any(|t| t.eq_ignore_ascii_case("stylesheet")));
+                let stylesheet = value.attr("rel").is_some_and(|rel| {
+                    rel.split_ascii_whitespace()
+                        .any(|t| t.eq_ignore_ascii_case("stylesheet"))
+                });
                 if !stylesheet {
                     continue;
                 }
@@ -182,7 +180,9 @@ mod tests {
         let html = RecordedResponse::new(200).header("content-type", "text/html; charset=utf-8");
         assert!(is_html(&html));
         assert!(!is_html(&html.clone().header("content-encoding", "gzip")));
-        assert!(!is_html(&RecordedResponse::new(200).header("content-type", "text/css")));
+        assert!(!is_html(
+            &RecordedResponse::new(200).header("content-type", "text/css")
+        ));
         assert!(!is_html(&RecordedResponse::new(200)));
     }
 }

@@ -121,7 +121,10 @@ fn outcome_badge(report: &UrlReport) -> Markup {
         Err(_) => ("failed", "not checked".to_owned()),
         Ok(checked) => match checked.findings.iter().map(Finding::severity).min() {
             Some(Severity::Error) => ("error", count_of(checked, Severity::Error, "error", "errors")),
-            Some(Severity::Warning) => ("warning", count_of(checked, Severity::Warning, "warning", "warnings")),
+            Some(Severity::Warning) => (
+                "warning",
+                count_of(checked, Severity::Warning, "warning", "warnings"),
+            ),
             Some(Severity::Info) | None => ("ok", "ok".to_owned()),
         },
     };
@@ -130,7 +133,11 @@ fn outcome_badge(report: &UrlReport) -> Markup {
 
 fn count_of(checked: &Checked, severity: Severity, one: &str, many: &str) -> String {
     count(
-        checked.findings.iter().filter(|f| f.severity() == severity).count(),
+        checked
+            .findings
+            .iter()
+            .filter(|f| f.severity() == severity)
+            .count(),
         one,
         many,
     )
@@ -201,10 +208,7 @@ fn is_web_url(url: &str) -> bool {
 fn finding_block(finding: &Finding, exchanges: &[Exchange]) -> Markup {
     let rule = finding.rule;
     let severity = rule.severity.as_str();
-    let behind: Vec<&Exchange> = exchanges
-        .iter()
-        .filter(|e| evidence::supports(rule, e))
-        .collect();
+    let behind: Vec<&Exchange> = exchanges.iter().filter(|e| evidence::supports(rule, e)).collect();
     html! {
         article class={ "finding " (severity) } {
             p {

@@ -178,11 +178,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use finding::{Finding, Rule, Severity};
+pub use html::render_html;
 pub use model::{CheckOptions, Exchange, ProbeKind, RecordedResponse, Recording};
 pub use probe::CheckError;
-pub use html::render_html;
 pub use report::{
-    Checked, FailOn, UrlReport, exit_code, exit_code_failing_on, render_json, render_json_failing_on, render_text,
+    Checked, FailOn, UrlReport, exit_code, exit_code_failing_on, render_json, render_json_failing_on,
+    render_text,
 };
 
 /// What `revalidate check` was asked.
@@ -301,7 +302,13 @@ pub async fn check_all(urls: &[String], settings: &Settings) -> Vec<UrlReport> {
             .as_ref()
             .ok()
             .and_then(|c| c.assets.as_ref())
-            .map(|a| a.urls.iter().filter(|u| seen.insert((*u).clone())).cloned().collect())
+            .map(|a| {
+                a.urls
+                    .iter()
+                    .filter(|u| seen.insert((*u).clone()))
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default();
         reports.push(report);
         let assets: Vec<UrlReport> = futures_util::stream::iter(linked)

@@ -119,8 +119,9 @@ pub fn parse_header_field(text: &str) -> Result<(HeaderName, HeaderValue), Strin
     };
     let name = HeaderName::from_bytes(name.trim().as_bytes())
         .map_err(|_| format!("--header {text:?}: {:?} is not a valid field name", name.trim()))?;
-    let value = HeaderValue::from_str(value.trim())
-        .map_err(|_| format!("--header {text:?}: the value has a control character or a byte that is not visible ASCII"))?;
+    let value = HeaderValue::from_str(value.trim()).map_err(|_| {
+        format!("--header {text:?}: the value has a control character or a byte that is not visible ASCII")
+    })?;
     if PROBE_OWNED.contains(&name.as_str()) {
         return Err(format!(
             "--header {text:?}: {name} is set by the probes themselves (conditional requests, ranges, framing) and cannot be given"
@@ -588,7 +589,10 @@ mod tests {
     #[test]
     fn a_header_needs_a_colon_a_valid_name_and_value_and_not_a_probe_field() {
         let (name, value) = parse_header_field("Authorization:  Bearer abc ").unwrap();
-        assert_eq!((name.as_str(), value.to_str().unwrap()), ("authorization", "Bearer abc"));
+        assert_eq!(
+            (name.as_str(), value.to_str().unwrap()),
+            ("authorization", "Bearer abc")
+        );
         let (name, value) = parse_header_field("Cookie: a=1; b=2").unwrap();
         assert_eq!((name.as_str(), value.to_str().unwrap()), ("cookie", "a=1; b=2"));
         for (bad, says) in [

@@ -46,7 +46,10 @@ async fn header_fields_go_with_every_probe_and_never_replace_the_probes_own() {
         .iter()
         .filter_map(|(_, f)| f.get("accept-encoding")?.to_str().ok())
         .collect();
-    assert!(codings.contains(&"gzip") && codings.contains(&"identity"), "{codings:?}");
+    assert!(
+        codings.contains(&"gzip") && codings.contains(&"identity"),
+        "{codings:?}"
+    );
     // The report keeps the value for the heads it shows, marked sensitive.
     let initial = checked
         .exchanges
@@ -66,9 +69,15 @@ async fn without_the_header_a_guarded_resource_is_not_checked_past_its_401() {
     })
     .await;
     let without = check(&server.url(), |_| {}).await;
-    assert_eq!(problems(&without), ["unexpected-status"], "{}", describe(&without));
+    assert_eq!(
+        problems(&without),
+        ["unexpected-status"],
+        "{}",
+        describe(&without)
+    );
     let with = check(&server.url(), |s| {
-        s.headers.insert("cookie", HeaderValue::from_static("session=abc"));
+        s.headers
+            .insert("cookie", HeaderValue::from_static("session=abc"));
     })
     .await;
     assert_eq!(problems(&with), Vec::<&str>::new(), "{}", describe(&with));
@@ -148,14 +157,31 @@ async fn assets_of_a_page_are_checked_same_origin_and_cross_origin() {
     let page_report = reports[0].outcome.as_ref().unwrap();
     let assets = page_report.assets.as_ref().unwrap();
     assert_eq!((assets.found, assets.urls.len()), (4, 4));
-    assert!(reports[1..].iter().all(|r| r.linked_from.as_deref() == Some(page.as_str())));
+    assert!(
+        reports[1..]
+            .iter()
+            .all(|r| r.linked_from.as_deref() == Some(page.as_str()))
+    );
     // Each asset got the full set of probes, and its own findings.
     for report in &reports[..2] {
-        assert!(report.outcome.as_ref().unwrap().requests > 20, "{}", describe(report));
+        assert!(
+            report.outcome.as_ref().unwrap().requests > 20,
+            "{}",
+            describe(report)
+        );
         assert_eq!(problems(report), Vec::<&str>::new(), "{}", describe(report));
     }
-    assert!(problems(&reports[2]).contains(&"no-validators"), "{}", describe(&reports[2]));
-    assert_eq!(problems(&reports[3]), ["unexpected-status"], "{}", describe(&reports[3]));
+    assert!(
+        problems(&reports[2]).contains(&"no-validators"),
+        "{}",
+        describe(&reports[2])
+    );
+    assert_eq!(
+        problems(&reports[3]),
+        ["unexpected-status"],
+        "{}",
+        describe(&reports[3])
+    );
     assert!(!other.received.lock().unwrap().is_empty());
 
     // Without --assets only the page is checked.

@@ -155,7 +155,10 @@ fn html_is_self_contained_and_escapes_what_servers_send() {
     assert!(!page.contains("<script>alert"), "{page}");
     assert!(page.contains("/&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
     assert!(!page.contains("<img"), "{page}");
-    assert!(page.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"), "{page}");
+    assert!(
+        page.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;"),
+        "{page}"
+    );
     assert!(page.contains("http://example.test/x?&lt;b&gt;"), "{page}");
     // Fields given with --header (sensitive) are not written out.
     assert!(!page.contains("secret"), "{page}");

@@ -212,11 +212,7 @@ pub(crate) async fn serve(breakage: Breakage) -> TestServer {
             });
         }
     });
-    TestServer {
-        addr,
-        received,
-        task,
-    }
+    TestServer { addr, received, task }
 }
 
 fn tag_for(breakage: &Breakage, body: &[u8], suffix: &str, served: u64) -> EntityTag {

@@ -67,7 +67,11 @@ impl Kind {
         let one_line = |e: anyhow::Error| format!("{e:#}").replace('\n', " ");
         let clap_line = |e: clap::Error| {
             let text = e.to_string();
-            text.lines().next().unwrap_or_default().trim_start_matches("error: ").to_owned()
+            text.lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_owned()
         };
         let tls = match self {
             Self::Serve => {

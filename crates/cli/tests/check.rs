@@ -150,7 +150,10 @@ fn fail_on_sets_which_findings_fail_the_run() {
     assert!(!severities.contains(&"error".to_owned()), "{severities:?}");
     // Warnings fail by default and with --fail-on warning, not with --fail-on error.
     assert_eq!(check(&[&warnings_only]).status.code(), Some(1));
-    assert_eq!(check(&["--fail-on", "warning", &warnings_only]).status.code(), Some(1));
+    assert_eq!(
+        check(&["--fail-on", "warning", &warnings_only]).status.code(),
+        Some(1)
+    );
     let passing = check(&["--fail-on", "error", "--format", "json", &warnings_only]);
     assert_eq!(passing.status.code(), Some(0), "{}", text(&passing.stdout));
     assert!(text(&passing.stdout).contains("\"exit_code\":0"));
@@ -163,7 +166,10 @@ fn fail_on_sets_which_findings_fail_the_run() {
     // A URL that cannot be checked is 2 either way.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let unreachable = format!("http://{closed}/");
-    assert_eq!(check(&["--fail-on", "error", &unreachable]).status.code(), Some(2));
+    assert_eq!(
+        check(&["--fail-on", "error", &unreachable]).status.code(),
+        Some(2)
+    );
 
     // Anything else is a usage error.
     let bad = check(&["--fail-on", "info", &broken]);
@@ -178,7 +184,10 @@ fn header_reaches_the_server_and_a_bad_one_is_a_one_line_error() {
     let with = check(&["--format", "json", "--header", "Cookie: session=ok", &guarded]);
     let stdout = text(&with.stdout);
     assert!(!stdout.contains("unexpected-status"), "{stdout}");
-    assert!(stdout.contains("\"id\":\"not-modified-for-changed-content\""), "{stdout}");
+    assert!(
+        stdout.contains("\"id\":\"not-modified-for-changed-content\""),
+        "{stdout}"
+    );
 
     for (header, says) in [
         ("Cookie session=ok", "colon"),

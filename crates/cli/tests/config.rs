@@ -67,10 +67,16 @@ fn config_check_says_ok_or_why_not_in_one_line() {
         );
     }
 
-    let bad_value = write("bad-value.toml", "origin = \"http://127.0.0.1:8080\"\nmemory = \"0\"\n");
+    let bad_value = write(
+        "bad-value.toml",
+        "origin = \"http://127.0.0.1:8080\"\nmemory = \"0\"\n",
+    );
     let bad_prefix = write("bad-prefix.toml", "[api]\nprefix = \"api\"\n");
     let typo = write("typo.toml", "lisen = \"127.0.0.1:8080\"\n");
-    let no_origin = write("no-origin.toml", "memory = \"64MiB\"\nmax_object_size = \"1MiB\"\n");
+    let no_origin = write(
+        "no-origin.toml",
+        "memory = \"64MiB\"\nmax_object_size = \"1MiB\"\n",
+    );
     let tls = write(
         "tls.toml",
         "root = \"/srv/www\"\n[tls]\nlisten = \"127.0.0.1:8443\"\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
@@ -79,10 +85,20 @@ fn config_check_says_ok_or_why_not_in_one_line() {
     for (name, file, kind, says) in [
         ("a value out of range", &bad_value, None, "memory"),
         ("a serve value", &bad_prefix, None, "api.prefix"),
-        ("an edge file read as serve", &edge, Some("serve"), "unknown field"),
+        (
+            "an edge file read as serve",
+            &edge,
+            Some("serve"),
+            "unknown field",
+        ),
         ("a serve file read as edge", &serve, Some("edge"), "unknown field"),
         ("a typo", &typo, None, "lisen"),
-        ("an edge without an origin", &no_origin, Some("edge"), "an origin is required"),
+        (
+            "an edge without an origin",
+            &no_origin,
+            Some("edge"),
+            "an origin is required",
+        ),
         ("certificates that do not load", &tls, None, "[tls]"),
         ("a missing file", &missing, None, "cannot read config file"),
     ] {
