@@ -156,7 +156,9 @@
 //! - `--assets` parses each checked page that is uncoded HTML and checks
 //!   the scripts, stylesheets and images it links to (same-origin or not,
 //!   each once per run, at most [`assets::MAX_ASSETS`] per page, the cut
-//!   reported), with the same probes and settings, four URLs at a time.
+//!   reported), with the same probes and settings, four URLs at a time;
+//!   an asset on another origin than its page gets no `--header` fields
+//!   (they often carry credentials).
 //! - The §13.2.1 probes `GET` the checked path with
 //!   [`model::MISSING_SUFFIX`] appended, a sibling that should not exist.
 //! - Default nodes are every A/AAAA record of the host, when there are at
@@ -290,7 +292,8 @@ const ASSETS_IN_FLIGHT: usize = 4;
 
 /// Checks each URL in turn; with [`Settings::assets`], each page's linked
 /// assets follow its report, checked a few at a time, each asset once per
-/// run (not again when another page links it or it was given itself).
+/// run (not again when another page links it or it was given itself), and
+/// without the `--header` fields when on another origin than the page.
 pub async fn check_all(urls: &[String], settings: &Settings) -> Vec<UrlReport> {
     use futures_util::StreamExt as _;
     let mut reports = Vec::with_capacity(urls.len());
@@ -311,12 +314,24 @@ pub async fn check_all(urls: &[String], settings: &Settings) -> Vec<UrlReport> {
             })
             .unwrap_or_default();
         reports.push(report);
+        // `--header` fields often carry credentials: like curl on a
+        // redirect to another host, they are not sent to another origin.
+        let page_origin = probe::parse_url(url).map(|u| u.origin()).ok();
+        let without_fields = Settings {
+            headers: http::HeaderMap::new(),
+            ..settings.clone()
+        };
         let assets: Vec<UrlReport> = futures_util::stream::iter(linked)
-            .map(|asset| async move {
-                // An asset's own links are not followed: one level, as REDbot.
-                let mut report = check_one(&asset, settings, false).await;
-                report.linked_from = Some(url.clone());
-                report
+            .map(|asset| {
+                let same_origin =
+                    page_origin.is_some() && probe::parse_url(&asset).map(|u| u.origin()).ok() == page_origin;
+                let settings = if same_origin { settings } else { &without_fields };
+                async move {
+                    // An asset's own links are not followed: one level, as REDbot.
+                    let mut report = check_one(&asset, settings, false).await;
+                    report.linked_from = Some(url.clone());
+                    report
+                }
             })
             .buffered(ASSETS_IN_FLIGHT)
             .collect()

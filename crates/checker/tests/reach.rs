@@ -136,11 +136,14 @@ async fn assets_of_a_page_are_checked_same_origin_and_cross_origin() {
     .await;
     let (addr, _dirs) = site_with_assets(&other.url()).await;
     let page = format!("http://{addr}/");
-    let settings = Settings {
+    let mut settings = Settings {
         assets: true,
         timeout: std::time::Duration::from_secs(5),
         ..Settings::default()
     };
+    settings
+        .headers
+        .insert("cookie", HeaderValue::from_static("session=abc"));
     let reports = check_all(std::slice::from_ref(&page), &settings).await;
     let urls: Vec<&str> = reports.iter().map(|r| r.url.as_str()).collect();
     assert_eq!(
@@ -182,7 +185,18 @@ async fn assets_of_a_page_are_checked_same_origin_and_cross_origin() {
         "{}",
         describe(&reports[3])
     );
-    assert!(!other.received.lock().unwrap().is_empty());
+    // --header fields go to the page's origin, never to another one.
+    let sent_cookie = |report: &revalidate_checker::UrlReport| {
+        let exchanges = &report.outcome.as_ref().unwrap().exchanges;
+        exchanges.iter().all(|e| e.request.headers.contains_key("cookie"))
+    };
+    assert!(sent_cookie(&reports[0]) && sent_cookie(&reports[1]) && sent_cookie(&reports[4]));
+    let received = other.received.lock().unwrap().clone();
+    assert!(!received.is_empty());
+    assert!(
+        received.iter().all(|(_, fields)| !fields.contains_key("cookie")),
+        "{received:?}"
+    );
 
     // Without --assets only the page is checked.
     let alone = check_all(std::slice::from_ref(&page), &Settings::default()).await;

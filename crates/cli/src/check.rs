@@ -33,7 +33,7 @@ pub(crate) struct CheckArgs {
     unsafe_writes: bool,
     /// A request field sent with every probe (credentials, cookies); repeatable. A probe's own
     /// fields win (Accept-Encoding, a node's Host); conditional fields, Range and framing cannot be
-    /// given. Reports redact the values.
+    /// given. Not sent to --assets on another origin; reports redact the values.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
     /// Also check the scripts, stylesheets and images each HTML page links to (at most 50 a page).
