@@ -22,7 +22,9 @@
 //! | [`probe`] | **yes** | [`probe::Transport`] (real sockets: reqwest with redirects and decompression off, a raw HTTP/1.1 connection for bytes after a 304), [`probe::record`] runs the plan |
 //! | [`rules`] | no | [`rules::evaluate`]: pure functions from a recording to [`Finding`]s, every judgement through `revalidate-core` |
 //! | [`finding`] | no | [`Severity`], [`finding::Rule`] (stable id, RFC section, fix), [`finding::RULES`] |
-//! | [`report`] | no | human text (colour through anstyle/anstream) and JSON lines; [`report::exit_code`] |
+//! | [`report`] | no | human text (colour through anstyle/anstream) and JSON lines; [`report::exit_code_failing_on`] (`--fail-on`) |
+//! | [`html`] | no | the self-contained HTML report (maud): findings by URL, RFC links, fixes, the exchanges behind each ([`rules::evidence`]) |
+//! | [`assets`] | no | `--assets`: the scripts, stylesheets and images an HTML page links to (scraper), at most [`assets::MAX_ASSETS`] |
 //!
 //! A check is `record` (IO) then `evaluate` (pure) then `render` (pure):
 //! rules are tested on hand-built recordings without a network.
@@ -146,6 +148,17 @@
 //!   `http://` only) reads the bytes after the 304's header section.
 //! - Bodies are kept up to [`model::BODY_CAP`] and hashed whole.
 //! - `--origin` without a path takes the checked URL's path and query.
+//! - `--header 'Name: value'` fields go with every probe, conditional
+//!   follow-ups included, but never replace a field the probe sets itself
+//!   (its preconditions, `Range`, `Accept-Encoding`, a node's `Host`);
+//!   the preconditions, `Range` and the framing fields cannot be given at
+//!   all ([`probe::parse_header_field`]). Reports redact their values.
+//! - `--assets` parses each checked page that is uncoded HTML and checks
+//!   the scripts, stylesheets and images it links to (same-origin or not,
+//!   each once per run, at most [`assets::MAX_ASSETS`] per page, the cut
+//!   reported), with the same probes and settings, four URLs at a time;
+//!   an asset on another origin than its page gets no `--header` fields
+//!   (they often carry credentials).
 //! - The §13.2.1 probes `GET` the checked path with
 //!   [`model::MISSING_SUFFIX`] appended, a sibling that should not exist.
 //! - Default nodes are every A/AAAA record of the host, when there are at
@@ -154,7 +167,9 @@
 //!   writes first, then two racing writers, then restore the original bytes
 //!   with `If-Match`.
 
+pub mod assets;
 pub mod finding;
+pub mod html;
 pub mod model;
 pub mod plan;
 pub mod probe;
@@ -165,9 +180,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use finding::{Finding, Rule, Severity};
+pub use html::render_html;
 pub use model::{CheckOptions, Exchange, ProbeKind, RecordedResponse, Recording};
 pub use probe::CheckError;
-pub use report::{Checked, UrlReport, exit_code, render_json, render_text};
+pub use report::{
+    Checked, FailOn, UrlReport, exit_code, exit_code_failing_on, render_json, render_json_failing_on,
+    render_text,
+};
 
 /// What `revalidate check` was asked.
 #[derive(Clone, Debug)]
@@ -180,6 +199,11 @@ pub struct Settings {
     pub unsafe_writes: bool,
     /// The timeout per request.
     pub timeout: Duration,
+    /// Fields sent with every probe (`--header`), unless the probe sets
+    /// the same field itself.
+    pub headers: http::HeaderMap,
+    /// Whether to check the assets each HTML page links to (`--assets`).
+    pub assets: bool,
 }
 
 impl Default for Settings {
@@ -189,12 +213,20 @@ impl Default for Settings {
             origin: None,
             unsafe_writes: false,
             timeout: Duration::from_secs(10),
+            headers: http::HeaderMap::new(),
+            assets: false,
         }
     }
 }
 
-/// Checks one URL over the network.
+/// Checks one URL over the network; with [`Settings::assets`], lists the
+/// assets it links to when it is an HTML page (checking them is
+/// [`check_all`]'s work).
 pub async fn check_url(url: &str, settings: &Settings) -> UrlReport {
+    check_one(url, settings, settings.assets).await
+}
+
+async fn check_one(url: &str, settings: &Settings, find_assets: bool) -> UrlReport {
     let outcome = async {
         let parsed = probe::parse_url(url)?;
         let backends = probe::nodes_of(&parsed, &settings.backends).await;
@@ -203,38 +235,108 @@ pub async fn check_url(url: &str, settings: &Settings) -> UrlReport {
             .as_deref()
             .map(|o| probe::origin_for(o, &parsed))
             .transpose()?;
-        let transport = probe::HttpTransport::new(&parsed, &backends, settings.timeout)?;
+        let transport = probe::HttpTransport::new(&parsed, &backends, settings.timeout)?
+            .with_headers(settings.headers.clone());
         let options = CheckOptions {
             backends,
             origin,
             unsafe_writes: settings.unsafe_writes,
         };
         let recording = probe::record(&transport, &parsed, options).await?;
-        Ok(checked(&recording))
+        let mut result = checked(&recording);
+        if find_assets
+            && let Some(initial) = recording.initial()
+            && initial.status.is_success()
+            && assets::is_html(initial)
+        {
+            let html = String::from_utf8_lossy(&initial.body);
+            result.assets = Some(assets::linked_assets(&parsed, &html));
+        }
+        Ok(result)
     }
     .await;
     UrlReport {
         url: url.to_owned(),
         outcome,
+        linked_from: None,
     }
 }
 
-/// The findings of a recording, with its first status and request count.
+/// The findings of a recording, with its first status, request count and
+/// the exchanges' heads.
 pub fn checked(recording: &Recording) -> Checked {
+    let exchanges = recording
+        .exchanges
+        .iter()
+        .map(|exchange| {
+            let mut head = exchange.clone();
+            if let Ok(response) = &mut head.response {
+                response.body = bytes::Bytes::new();
+            }
+            head
+        })
+        .collect();
     Checked {
         status: recording
             .initial()
             .map_or(http::StatusCode::INTERNAL_SERVER_ERROR, |r| r.status),
         requests: recording.exchanges.len(),
         findings: rules::evaluate(recording),
+        exchanges,
+        assets: None,
     }
 }
 
-/// Checks each URL in turn.
+/// How many linked assets are checked at once (`--assets`).
+const ASSETS_IN_FLIGHT: usize = 4;
+
+/// Checks each URL in turn; with [`Settings::assets`], each page's linked
+/// assets follow its report, checked a few at a time, each asset once per
+/// run (not again when another page links it or it was given itself), and
+/// without the `--header` fields when on another origin than the page.
 pub async fn check_all(urls: &[String], settings: &Settings) -> Vec<UrlReport> {
+    use futures_util::StreamExt as _;
     let mut reports = Vec::with_capacity(urls.len());
+    let mut seen: std::collections::HashSet<String> = urls.iter().cloned().collect();
     for url in urls {
-        reports.push(check_url(url, settings).await);
+        let report = check_url(url, settings).await;
+        let linked: Vec<String> = report
+            .outcome
+            .as_ref()
+            .ok()
+            .and_then(|c| c.assets.as_ref())
+            .map(|a| {
+                a.urls
+                    .iter()
+                    .filter(|u| seen.insert((*u).clone()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        reports.push(report);
+        // `--header` fields often carry credentials: like curl on a
+        // redirect to another host, they are not sent to another origin.
+        let page_origin = probe::parse_url(url).map(|u| u.origin()).ok();
+        let without_fields = Settings {
+            headers: http::HeaderMap::new(),
+            ..settings.clone()
+        };
+        let assets: Vec<UrlReport> = futures_util::stream::iter(linked)
+            .map(|asset| {
+                let same_origin =
+                    page_origin.is_some() && probe::parse_url(&asset).map(|u| u.origin()).ok() == page_origin;
+                let settings = if same_origin { settings } else { &without_fields };
+                async move {
+                    // An asset's own links are not followed: one level, as REDbot.
+                    let mut report = check_one(&asset, settings, false).await;
+                    report.linked_from = Some(url.clone());
+                    report
+                }
+            })
+            .buffered(ASSETS_IN_FLIGHT)
+            .collect()
+            .await;
+        reports.extend(assets);
     }
     reports
 }

@@ -92,6 +92,61 @@ pub struct HttpTransport {
     timeout: Duration,
     client: reqwest::Client,
     nodes: HashMap<SocketAddr, reqwest::Client>,
+    extra: HeaderMap,
+}
+
+/// Fields `--header` may not set: the probes' own questions (a fixed
+/// `If-None-Match` or `Range` would change every answer the rules read)
+/// and the framing the HTTP client writes.
+const PROBE_OWNED: [&str; 9] = [
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "if-range",
+    "range",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+];
+
+/// Parses one `--header 'Name: value'`: a field name, a colon, a value
+/// (surrounding whitespace dropped). Refuses what is not a valid field and
+/// the fields the probes set themselves; the message is one line.
+pub fn parse_header_field(text: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let Some((name, value)) = text.split_once(':') else {
+        return Err(format!("--header {text:?}: expected 'Name: value' with a colon"));
+    };
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("--header {text:?}: {:?} is not a valid field name", name.trim()))?;
+    let value = HeaderValue::from_str(value.trim()).map_err(|_| {
+        format!("--header {text:?}: the value has a control character or a byte that is not visible ASCII")
+    })?;
+    if PROBE_OWNED.contains(&name.as_str()) {
+        return Err(format!(
+            "--header {text:?}: {name} is set by the probes themselves (conditional requests, ranges, framing) and cannot be given"
+        ));
+    }
+    Ok((name, value))
+}
+
+/// The fields one probe sends: its own, then each `extra` (`--header`)
+/// field whose name the probe does not set itself, so a probe's
+/// conditional fields, `Range` or `Accept-Encoding` always win. The extra
+/// values are marked sensitive: reports show them redacted.
+pub fn with_extra_fields(own: &HeaderMap, extra: &HeaderMap) -> HeaderMap {
+    let mut fields = own.clone();
+    for name in extra.keys() {
+        if own.contains_key(name) {
+            continue;
+        }
+        for value in extra.get_all(name) {
+            let mut value = value.clone();
+            value.set_sensitive(true);
+            fields.append(name.clone(), value);
+        }
+    }
+    fields
 }
 
 fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
@@ -129,7 +184,15 @@ impl HttpTransport {
             timeout,
             client,
             nodes: clients,
+            extra: HeaderMap::new(),
         })
+    }
+
+    /// Sends `fields` (`--header`) with every probe, under the rule of
+    /// [`with_extra_fields`].
+    pub fn with_headers(mut self, fields: HeaderMap) -> Self {
+        self.extra = fields;
+        self
     }
 }
 
@@ -241,7 +304,7 @@ impl Transport for HttpTransport {
         probe: &ProbeSpec,
     ) -> Result<(RecordedRequest, RecordedResponse), CheckError> {
         let (to, host) = destination(url, &probe.target)?;
-        let mut headers = probe.headers.clone();
+        let mut headers = with_extra_fields(&probe.headers, &self.extra);
         if let Some(host) = host {
             headers.insert(HOST, host);
         }
@@ -517,4 +580,49 @@ pub async fn record<T: Transport>(
         }
     }
     Ok(recording)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_needs_a_colon_a_valid_name_and_value_and_not_a_probe_field() {
+        let (name, value) = parse_header_field("Authorization:  Bearer abc ").unwrap();
+        assert_eq!(
+            (name.as_str(), value.to_str().unwrap()),
+            ("authorization", "Bearer abc")
+        );
+        let (name, value) = parse_header_field("Cookie: a=1; b=2").unwrap();
+        assert_eq!((name.as_str(), value.to_str().unwrap()), ("cookie", "a=1; b=2"));
+        for (bad, says) in [
+            ("Authorization Bearer", "colon"),
+            ("Bad Name: x", "not a valid field name"),
+            (": x", "not a valid field name"),
+            ("X-Ok: a\u{7f}b", "control character"),
+            ("If-None-Match: \"v1\"", "set by the probes"),
+            ("range: bytes=0-1", "set by the probes"),
+        ] {
+            let error = parse_header_field(bad).unwrap_err();
+            assert!(error.contains(says), "{bad}: {error}");
+            assert!(!error.contains('\n'), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_probes_own_fields_win_and_extra_values_are_sensitive() {
+        let mut own = HeaderMap::new();
+        own.insert("accept-encoding", HeaderValue::from_static("gzip"));
+        let mut extra = HeaderMap::new();
+        extra.insert("accept-encoding", HeaderValue::from_static("br"));
+        extra.append("cookie", HeaderValue::from_static("a=1"));
+        extra.append("cookie", HeaderValue::from_static("b=2"));
+        let fields = with_extra_fields(&own, &extra);
+        assert_eq!(fields.get_all("accept-encoding").iter().count(), 1);
+        assert_eq!(fields["accept-encoding"], "gzip");
+        assert!(!fields["accept-encoding"].is_sensitive());
+        let cookies: Vec<_> = fields.get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert!(cookies.iter().all(|v| v.is_sensitive()));
+    }
 }

@@ -10,5 +10,6 @@ mod broken;
 mod nginx;
 mod own;
 mod plan;
+mod reach;
 mod rules;
 mod snapshots;

@@ -78,6 +78,9 @@ pub(crate) struct Breakage {
     pub(crate) extra: Vec<(&'static str, &'static str)>,
     /// Replaces `Cache-Control`.
     pub(crate) cache_control: Option<&'static str>,
+    /// A field every request must carry with this value, else 401 (a
+    /// resource behind a cookie or a token).
+    pub(crate) require: Option<(&'static str, &'static str)>,
 }
 
 struct State {
@@ -90,6 +93,8 @@ struct State {
 /// A running test server; it stops when dropped.
 pub(crate) struct TestServer {
     pub(crate) addr: SocketAddr,
+    /// The header section of every request received, in order.
+    pub(crate) received: Arc<std::sync::Mutex<Vec<(Method, HeaderMap)>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -186,23 +191,28 @@ pub(crate) async fn serve(breakage: Breakage) -> TestServer {
         served: 0,
     }));
     let breakage = Arc::new(breakage);
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = received.clone();
     let task = tokio::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
                 return;
             };
-            let (state, breakage) = (state.clone(), breakage.clone());
+            let (state, breakage, log) = (state.clone(), breakage.clone(), log.clone());
             tokio::spawn(async move {
                 let Some(request) = read_request(&mut stream).await else {
                     return;
                 };
+                log.lock()
+                    .unwrap()
+                    .push((request.method.clone(), request.headers.clone()));
                 let response = respond(&state, &breakage, request).await;
                 let _ = stream.write_all(&response).await;
                 let _ = stream.shutdown().await;
             });
         }
     });
-    TestServer { addr, task }
+    TestServer { addr, received, task }
 }
 
 fn tag_for(breakage: &Breakage, body: &[u8], suffix: &str, served: u64) -> EntityTag {
@@ -225,7 +235,16 @@ struct Reply {
 }
 
 async fn respond(state: &tokio::sync::Mutex<State>, breakage: &Breakage, request: Request) -> Vec<u8> {
-    let reply = if request.method == Method::PUT {
+    let authorised = breakage
+        .require
+        .is_none_or(|(name, value)| request.headers.get(name).is_some_and(|v| v == value));
+    let reply = if !authorised {
+        Reply {
+            status: 401,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    } else if request.method == Method::PUT {
         write(state, breakage, &request).await
     } else {
         read(state, breakage, &request).await

@@ -5,6 +5,9 @@
 //! as one line and mapped to exit codes (0 success, 1 findings, 2 usage or
 //! runtime error), as ripgrep and cargo do.
 
+mod check;
+mod config_check;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,38 +50,11 @@ enum Command {
     /// Run an RFC 9111 edge cache in front of an origin.
     Edge(EdgeArgs),
     /// Audit URLs: validators, conditional requests, ranges, codings, caching, nodes and CDN.
-    /// Exit status 0 clean, 1 findings, 2 error.
-    Check(CheckArgs),
-}
-
-#[derive(Debug, Args)]
-struct CheckArgs {
-    /// The URLs to check.
-    #[arg(required = true, value_name = "URL")]
-    urls: Vec<String>,
-    /// A node to send the same requests to, with the URL's Host; repeatable
-    /// [default: every A/AAAA record of the host].
-    #[arg(long = "backend", value_name = "ADDR")]
-    backends: Vec<SocketAddr>,
-    /// The origin behind the CDN at URL, to compare validators; without a path it takes URL's path.
-    #[arg(long, value_name = "URL")]
-    origin: Option<String>,
-    /// Also test conditional writes (PUT) and racing writers. Only on a URL you own.
-    #[arg(long = "unsafe")]
-    unsafe_writes: bool,
-    /// Output: human text, or JSON lines for CI.
-    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
-    format: CheckFormat,
-    /// Seconds to wait for each response.
-    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    timeout: u64,
-}
-
-/// How `check` writes its report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum CheckFormat {
-    Text,
-    Json,
+    /// Exit status 0 clean, 1 findings (see --fail-on), 2 error.
+    Check(check::CheckArgs),
+    /// Check a `serve` or `edge` config file before a start or reload.
+    #[command(subcommand)]
+    Config(config_check::ConfigCommand),
 }
 
 #[derive(Clone, Debug, Args)]
@@ -324,7 +300,8 @@ fn main() -> ExitCode {
             let reread = args.rereader();
             args.into_config().and_then(|config| edge(config, reread))
         }
-        Command::Check(args) => return check(args),
+        Command::Check(args) => return check::run(args),
+        Command::Config(command) => return config_check::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -372,29 +349,6 @@ fn edge(
         revalidate_edge::server::run_reloadable(config, reread, shutdown).await?;
         anyhow::Ok(())
     })
-}
-
-/// `revalidate check`: its exit code is the report's (0, 1 or 2).
-fn check(args: CheckArgs) -> ExitCode {
-    let settings = revalidate_checker::Settings {
-        backends: args.backends,
-        origin: args.origin,
-        unsafe_writes: args.unsafe_writes,
-        timeout: std::time::Duration::from_secs(args.timeout),
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("revalidate: error: cannot start the runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let reports = runtime.block_on(revalidate_checker::check_all(&args.urls, &settings));
-    let format = match args.format {
-        CheckFormat::Text => revalidate_checker::report::Format::Text,
-        CheckFormat::Json => revalidate_checker::report::Format::Json,
-    };
-    ExitCode::from(revalidate_checker::report::print(&reports, format))
 }
 
 fn init_tracing(format: LogFormat) {

@@ -6,6 +6,7 @@ mod support;
 
 mod access_log;
 mod check;
+mod config;
 mod edge;
 mod errors;
 mod reload;

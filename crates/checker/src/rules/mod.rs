@@ -3,11 +3,13 @@
 //! Each submodule covers one part of the issue and pushes at most one
 //! finding per rule and URL (several occurrences go into one message).
 //! Every judgement about entity-tags, dates, `Cache-Control`, freshness,
-//! `Vary` and the 304 header set comes from `revalidate-core`.
+//! `Vary` and the 304 header set comes from `revalidate-core`. [`evidence`]
+//! says which exchanges stand behind a finding of each rule, for reports.
 
 mod cdn;
 mod conditional;
 mod encoding;
+pub mod evidence;
 mod freshness;
 mod headers;
 mod nodes;
