@@ -493,6 +493,60 @@ impl Pool {
 
     /// Sets `revalidate_edge_origin_up` from each member's state now (at
     /// scrape time).
+    /// Whether the members are shields, a parent tier of edges: a purge
+    /// reaches them before this edge applies it ([`Pool::purge_members`]).
+    pub(crate) fn is_shield_tier(&self) -> bool {
+        self.pass_host
+    }
+
+    /// Sends the purge `body` (`POST` to the purge API, with the client's
+    /// `authorization` and the site's `host`) to every member at once,
+    /// each within the pool's timeouts; says which did not acknowledge it
+    /// (a `2xx`).
+    pub(crate) async fn purge_members(
+        &self,
+        authorization: Option<&HeaderValue>,
+        host: Option<&HeaderValue>,
+        body: &Bytes,
+    ) -> Vec<String> {
+        let mut sends = tokio::task::JoinSet::new();
+        for member in &self.members {
+            let mut parts = http::uri::Parts::default();
+            parts.scheme = Some(member.scheme.clone());
+            parts.authority = Some(member.authority.clone());
+            parts.path_and_query = Some(PathAndQuery::from_static(revalidate_core::purge::PURGE_PATH));
+            let Ok(uri) = Uri::from_parts(parts) else { continue };
+            let mut request = Request::new(crate::body::full(body.clone()));
+            *request.method_mut() = http::Method::POST;
+            *request.uri_mut() = uri;
+            let headers = request.headers_mut();
+            headers.insert(HOST, host.cloned().unwrap_or_else(|| member.host.clone()));
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if let Some(authorization) = authorization {
+                headers.insert(http::header::AUTHORIZATION, authorization.clone());
+            }
+            let upstream = self.upstream.clone();
+            let authority = member.authority.clone();
+            sends.spawn(async move {
+                match upstream.send(request).await {
+                    Ok(response) if response.status().is_success() => None,
+                    Ok(response) => Some(format!("{authority} answered {}", response.status().as_u16())),
+                    Err(_) => Some(format!("{authority} did not answer")),
+                }
+            });
+        }
+        let mut failed = Vec::new();
+        while let Some(sent) = sends.join_next().await {
+            if let Ok(Some(why)) = sent {
+                failed.push(why);
+            }
+        }
+        failed
+    }
+
     pub(crate) fn publish_state(&self) {
         let now = self.now_mark();
         for (index, member) in self.members.iter().enumerate() {

@@ -22,6 +22,15 @@
 //! Purges are durable when the answer (`200`, with counts) is sent: they
 //! survive a restart of an edge with a `--cache-dir`. The next request for
 //! a purged response goes to the origin.
+//!
+//! **Through the tiers**: on a leaf whose site fetches from shields, a
+//! valid purge is first sent on to every shield (same body, same
+//! `Authorization`, the site's `Host`) and applied here only after they
+//! answered, so that the leaf's next fetch cannot bring back from a shield
+//! the version the purge is about (whatever order the origin's purges
+//! arrive in). A shield that did not acknowledge it makes the answer `502`
+//! (the purge is applied here all the same); the origin's purger retries a
+//! `5xx`, and purges are idempotent.
 
 use std::time::Duration;
 
@@ -36,6 +45,7 @@ use crate::body::{BoxError, EdgeBody, full};
 use crate::decide::{KEY_SCHEMES, key_prefix, primary_key, site_tag};
 use crate::entry::DecodedEntry;
 use crate::metrics::{EdgeMetrics, PurgeKind};
+use crate::pool::Pool;
 use crate::problem::{IntoEdgeResponse, Problem};
 use crate::sites::KeyRules;
 use crate::storage::{AnyStorage, Storage};
@@ -63,6 +73,9 @@ pub(crate) struct PurgeApi<'a> {
     pub(crate) metrics: &'a EdgeMetrics,
     /// The longest silence allowed between two chunks of the request body.
     pub(crate) client_body_timeout: Duration,
+    /// The site's upstream pool: when its members are shields, a purge
+    /// goes to them before it is applied here.
+    pub(crate) upstream: &'a Pool,
 }
 
 /// The largest purge request body.
@@ -114,7 +127,15 @@ where
             .with_header(ALLOW, HeaderValue::from_static("POST"))
             .into_edge_response();
     }
-    let given = request.headers().get(AUTHORIZATION);
+    let given = request.headers().get(AUTHORIZATION).cloned();
+    let given = given.as_ref();
+    // The shields route the purge by the site's host, as this edge did.
+    let host = request.headers().get(http::header::HOST).cloned().or_else(|| {
+        request
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
     let one_site = [api.site.to_owned()];
     let sites: &[String] = match api.all_sites {
         Some((token, all)) if authorized(given, token) => all,
@@ -193,8 +214,13 @@ where
         storage,
         metrics,
         cache_key,
+        upstream,
         ..
     } = api;
+    let unacknowledged = match upstream.is_shield_tier() {
+        true => upstream.purge_members(given, host.as_ref(), &body).await,
+        false => Vec::new(),
+    };
     let mut result = Ok(());
     for site in sites {
         for scheme in KEY_SCHEMES {
@@ -228,6 +254,18 @@ where
         tracing::error!(error = %e, "purge failed");
         return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Purge not recorded")
             .with_detail(format!("The cache could not record the purge durably: {e}"))
+            .into_edge_response();
+    }
+    if !unacknowledged.is_empty() {
+        tracing::warn!(
+            shields = unacknowledged.join("; "),
+            "a purge did not reach every shield"
+        );
+        return Problem::new(StatusCode::BAD_GATEWAY, "Purge not acknowledged by every shield")
+            .with_detail(format!(
+                "Purged here, but not acknowledged upstream ({}); send it again.",
+                unacknowledged.join("; ")
+            ))
             .into_edge_response();
     }
     let answer = PurgeResponse {

@@ -173,3 +173,64 @@ fn shields_and_origins_together_are_refused() {
     let error = config.validate().unwrap_err().to_string();
     assert!(error.contains("shields and origin(s) are both set"), "{error}");
 }
+
+/// A purge sent to a leaf alone reaches its shield first: the leaf's next
+/// fetch cannot bring the purged version back from the shield, whatever
+/// order the origin's purges arrive in. With the shield gone, the leaf
+/// still purges itself and answers `502`, so that the sender retries.
+#[tokio::test]
+async fn a_purge_at_a_leaf_reaches_its_shield_before_it_is_applied() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let clock = clock();
+    let version = Arc::new(AtomicU64::new(1));
+    let current = Arc::clone(&version);
+    let origin = TestOrigin::start(Arc::clone(&clock), move |_| {
+        Reply::ok(&format!("v{}", current.load(Ordering::SeqCst))).header("cache-control", "max-age=3600")
+    })
+    .await;
+    const TOKEN: &str = "tier-purge-token-0123456789";
+    let site = |upstream: String| {
+        format!("[[sites]]\nname = \"s\"\nhosts = [\"s.test\"]\npurge_token = \"{TOKEN}\"\n{upstream}\n")
+    };
+    let shield = edge(&site(format!("origin = \"http://{}\"", origin.addr)), &clock).await;
+    let leaf = edge(&site(format!("shields = [\"http://{}\"]", shield.addr)), &clock).await;
+    let client = reqwest::Client::new();
+    let purge = |edge: SocketAddr| {
+        client
+            .post(format!("http://{edge}{}", revalidate_core::purge::PURGE_PATH))
+            .header("host", "s.test")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
+            .body(r#"{"urls": ["/x"]}"#)
+            .send()
+    };
+    assert_eq!(get(&client, leaf.addr, "s.test", "/x").await, (200, "v1".into()));
+    version.store(2, Ordering::SeqCst);
+    assert_eq!(
+        get(&client, leaf.addr, "s.test", "/x").await,
+        (200, "v1".into()),
+        "stored on both tiers"
+    );
+
+    assert_eq!(purge(leaf.addr).await.unwrap().status(), 200);
+    assert_eq!(
+        get(&client, leaf.addr, "s.test", "/x").await,
+        (200, "v2".into()),
+        "the shield was purged before the leaf fetched again"
+    );
+    assert_eq!(
+        get(&client, shield.addr, "s.test", "/x").await,
+        (200, "v2".into())
+    );
+
+    version.store(3, Ordering::SeqCst);
+    drop(shield);
+    let answer = purge(leaf.addr).await.unwrap();
+    assert_eq!(answer.status(), 502, "the shield did not acknowledge it");
+    assert!(answer.text().await.unwrap().contains("did not answer"));
+    assert_eq!(
+        get(&client, leaf.addr, "s.test", "/x").await.0,
+        502,
+        "purged here: no stale copy served"
+    );
+}

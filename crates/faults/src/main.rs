@@ -12,6 +12,7 @@
 //!
 //! ```text
 //! revalidate-faults [--case NAME]... [--list] [--revalidate PATH] [--rounds N] [--postgres URL]
+//! revalidate-faults --cluster SECONDS [--revalidate PATH] [--postgres URL]
 //! ```
 //!
 //! Under `CI` a case that cannot run (no PostgreSQL) is a failure;
@@ -27,6 +28,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`cases`] | the cases, one module per theme, and the settings given to the servers |
+//! | [`cluster`] | the cluster run (`--cluster SECONDS`): two origin nodes, a shield and two leaves under load, kills and restarts, the one-line verdict |
 //! | [`process`] | starting `revalidate serve` / `revalidate edge` with a config file in a temp dir, waiting for "listening on", RSS, killing on drop |
 //! | [`fake_origin`] | a scriptable origin that records what it receives and can stall mid-body |
 //! | [`wire`] | raw HTTP/1.1 over `TcpStream`: byte-exact requests, responses read with a deadline and their body's ending |
@@ -44,6 +46,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 mod cases;
+mod cluster;
 mod fake_origin;
 mod load;
 mod process;
@@ -80,6 +83,11 @@ struct Args {
     /// write to; its resources are named after the run).
     #[arg(long, value_name = "URL", env = "REVALIDATE_TEST_PG_URL")]
     postgres: Option<String>,
+    /// Instead of the cases, the cluster run ([`cluster`]) for this many
+    /// seconds: two origin nodes, a shield and two leaves under writers
+    /// and readers, one origin and one leaf killed and restarted.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(6..=3600))]
+    cluster: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -132,6 +140,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(seconds) = args.cluster {
+        return runtime.block_on(run_cluster(ctx, Duration::from_secs(seconds)));
+    }
     let Some(rows) = runtime.block_on(run_all(selected, ctx)) else {
         eprintln!("revalidate-faults: interrupted");
         return ExitCode::from(130);
@@ -141,6 +152,50 @@ fn main() -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The cluster run: its figures on stderr, its line last on stdout;
+/// exit 1 when a figure fails, 2 when it cannot run.
+async fn run_cluster(ctx: Arc<cases::Context>, duration: Duration) -> ExitCode {
+    let Some(postgres) = ctx.postgres.clone() else {
+        eprintln!(
+            "revalidate-faults: the cluster run needs PostgreSQL (--postgres URL or REVALIDATE_TEST_PG_URL)"
+        );
+        return ExitCode::from(2);
+    };
+    let run = tokio::select! {
+        run = cluster::run(Arc::clone(&ctx), &postgres, duration) => run,
+        () = interrupted() => {
+            eprintln!("revalidate-faults: interrupted");
+            return ExitCode::from(130);
+        }
+    };
+    match run {
+        Ok(figures) => {
+            eprintln!(
+                "revalidate-faults: cluster: {} reads, purge lag p99 {} ms over {} samples, {} 5xx in flight at kills, {} requests unanswered by killed processes",
+                figures.reads,
+                figures.p99_purge_lag.as_millis(),
+                figures.lag_samples,
+                figures.server_errors_at_kills,
+                figures.unavailable
+            );
+            let failures = figures.failures();
+            if !failures.is_empty() {
+                eprintln!("revalidate-faults: cluster run FAILED: {}", failures.join("; "));
+            }
+            println!("{}", figures.line());
+            if failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("revalidate-faults: the cluster run could not run: {error:#}");
+            ExitCode::from(2)
+        }
     }
 }
 

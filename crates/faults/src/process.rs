@@ -148,6 +148,17 @@ impl Server {
     /// Starts `revalidate serve` with `config` (listen, root and data are
     /// filled in: a small static tree and a data directory of its own).
     pub(crate) async fn origin(ctx: &Context, label: &str, config: ConfigFile) -> anyhow::Result<Self> {
+        Self::origin_on(ctx, label, config, "127.0.0.1:0").await
+    }
+
+    /// [`Server::origin`] listening on `listen` (a fixed port, so that a
+    /// restarted node is found where it was).
+    pub(crate) async fn origin_on(
+        ctx: &Context,
+        label: &str,
+        config: ConfigFile,
+        listen: &str,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("revalidate-faults-")
             .tempdir()
@@ -156,7 +167,7 @@ impl Server {
         std::fs::create_dir_all(&root)?;
         std::fs::write(root.join("index.html"), INDEX_HTML)?;
         let data = dir.path().join("data");
-        let mut config = config.set("listen", "127.0.0.1:0");
+        let mut config = config.set("listen", listen);
         if !config.has("root") {
             config = config.set("root", path_value(&root));
         }
@@ -205,6 +216,44 @@ impl Server {
             dir,
         )
         .await
+    }
+
+    /// Starts `revalidate edge` on `listen` with `config` as it is (its
+    /// upstream included: `origin`, `origins` or `shields`), with an admin
+    /// listener of its own.
+    pub(crate) async fn edge_on(
+        ctx: &Context,
+        label: &str,
+        config: ConfigFile,
+        listen: &str,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("revalidate-faults-")
+            .tempdir()
+            .context("cannot create a temporary directory")?;
+        let config = config
+            .set("listen", listen)
+            .set_in("admin", "listen", "127.0.0.1:0");
+        spawn(
+            ctx,
+            label,
+            "edge",
+            (
+                "revalidate: edge listening on http://",
+                Some("revalidate: edge admin listening on http://"),
+            ),
+            config,
+            dir,
+        )
+        .await
+    }
+
+    /// Kills the process at once (`SIGKILL`: no graceful shutdown, as a
+    /// crash or a lost machine) and waits for it to be gone.
+    pub(crate) async fn kill(self) {
+        let mut child = self.child.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let _ = child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     }
 
     /// `http://ADDR` followed by `path`.

@@ -292,6 +292,7 @@ impl Edge {
             storage: &self.inner.storage,
             metrics: &self.inner.metrics,
             client_body_timeout: self.inner.client_body_timeout,
+            upstream: &self.inner.pool,
         }
     }
 
