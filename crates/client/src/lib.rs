@@ -56,6 +56,9 @@ pub mod client;
 pub mod clock;
 #[cfg(feature = "disk")]
 pub mod disk;
+mod engine;
+pub mod middleware;
+pub mod mode;
 mod policy;
 pub mod problem;
 pub mod storage;
@@ -63,10 +66,12 @@ pub mod transport;
 pub mod update;
 
 pub use client::{CachedResponse, CachingClient, ClientError, Source};
+pub use middleware::CacheMiddleware;
+pub use mode::{CacheMode, CacheOptions};
 pub use clock::{Clock, ManualClock, SystemClock};
 #[cfg(feature = "disk")]
 pub use disk::DiskCache;
 pub use problem::Problem;
 pub use storage::{CacheStorage, MemoryCache, StoredResponse};
-pub use transport::{InMemoryTransport, ReqwestTransport, Transport, TransportError};
+pub use transport::{InMemoryTransport, ReqwestTransport, Timeouts, Transport, TransportError};
 pub use update::{RetryPolicy, Update, UpdateError, Updated, Updater, Written};
