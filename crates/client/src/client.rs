@@ -86,6 +86,7 @@ pub enum ClientError {
 pub struct CachingClient<X = ReqwestTransport, S = MemoryCache, C = SystemClock> {
     transport: Arc<X>,
     engine: Engine<S, C>,
+    update_queues: Arc<UpdateQueues>,
 }
 
 impl<X, S, C> Clone for CachingClient<X, S, C> {
@@ -93,7 +94,36 @@ impl<X, S, C> Clone for CachingClient<X, S, C> {
         Self {
             transport: self.transport.clone(),
             engine: self.engine.clone(),
+            update_queues: self.update_queues.clone(),
         }
+    }
+}
+
+/// How many queues the updates of one client are spread over.
+const UPDATE_QUEUES: usize = 64;
+
+/// The optimistic updates made through one client queue up per URL (a
+/// fixed table of FIFO locks, indexed by a hash of the URL, so it never
+/// grows): updaters in one process that change the same resource take
+/// turns instead of racing each other into `412`s, and none waits behind
+/// later arrivals. Updates from other processes still race, and the retry
+/// loop handles those.
+pub(crate) struct UpdateQueues {
+    queues: [tokio::sync::Mutex<()>; UPDATE_QUEUES],
+}
+
+impl UpdateQueues {
+    fn new() -> Self {
+        Self {
+            queues: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// The queue of `url`'s updates.
+    pub(crate) fn queue(&self, url: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(url);
+        &self.queues[(hash % UPDATE_QUEUES as u64) as usize]
     }
 }
 
@@ -136,6 +166,7 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
                 clock: Arc::new(clock),
                 options: CacheOptions::default(),
             },
+            update_queues: Arc::new(UpdateQueues::new()),
         }
     }
 
@@ -148,6 +179,7 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
                 clock: self.engine.clock,
                 options: self.engine.options,
             },
+            update_queues: self.update_queues,
         }
     }
 
@@ -160,6 +192,7 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
                 clock: Arc::new(clock),
                 options: self.engine.options,
             },
+            update_queues: self.update_queues,
         }
     }
 
@@ -199,6 +232,10 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
     /// share the connection pool as well.
     pub fn middleware(&self) -> CacheMiddleware<S, C> {
         CacheMiddleware::from_engine(self.engine.clone())
+    }
+
+    pub(crate) fn update_queue(&self, url: &str) -> &tokio::sync::Mutex<()> {
+        self.update_queues.queue(url)
     }
 
     /// `GET url` through the cache.

@@ -41,7 +41,8 @@
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder, RetryableWithContext};
+use backon::RetryableWithContext;
+use rand::Rng;
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
@@ -64,23 +65,20 @@ pub struct RetryPolicy {
     /// No new attempt starts once its wait would end later than this after
     /// the update began.
     pub max_elapsed: Duration,
-    /// The wait after the first conflict is drawn from `[base_delay,
-    /// 2·base_delay)`; the lower bound doubles per conflict.
+    /// The shortest wait, and the first wait's upper end is three times it.
     pub base_delay: Duration,
-    /// The lower bound of the wait never grows beyond this (so no wait is
-    /// longer than twice this).
+    /// The longest wait.
     pub max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 64 attempts within 10 s, waits from 1 ms doubling up to 16 ms (each
-    /// drawn from `[d, 2d)`).
+    /// 100 attempts within 30 s, waits of 1 ms to 250 ms.
     fn default() -> Self {
         Self {
-            max_attempts: 64,
-            max_elapsed: Duration::from_secs(10),
+            max_attempts: 100,
+            max_elapsed: Duration::from_secs(30),
             base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(16),
+            max_delay: Duration::from_millis(250),
         }
     }
 }
@@ -90,25 +88,34 @@ impl RetryPolicy {
     /// at most `max_attempts - 1` of them, none that would end past
     /// `started + max_elapsed`.
     pub fn delays(&self, started: Instant) -> Delays {
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.base_delay)
-            .with_max_delay(self.max_delay)
-            .with_factor(2.0)
-            .with_jitter()
-            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
-            .build();
         Delays {
-            backoff,
+            previous: self.base_delay,
+            base: self.base_delay,
+            cap: self.max_delay.max(self.base_delay),
+            left: self.max_attempts.saturating_sub(1),
+            earliest_end: started,
             deadline: started.checked_add(self.max_elapsed),
         }
     }
 }
 
-/// The waits of [`RetryPolicy::delays`]: [`backon`]'s jittered exponential
-/// backoff, cut off at the policy's deadline.
+/// The waits of [`RetryPolicy::delays`]: "decorrelated jitter", each wait
+/// drawn uniformly from `[base_delay, 3 × the previous wait]` and capped
+/// at `max_delay`, cut off after the attempts or at the deadline. Unlike a
+/// doubling cap, the lower end stays at `base_delay`, so a writer that
+/// already collided may come back as soon as a newcomer — it is not pushed
+/// behind every writer that arrives after it — while the upper end still
+/// spreads a crowd out.
 #[derive(Debug)]
 pub struct Delays {
-    backoff: ExponentialBackoff,
+    previous: Duration,
+    base: Duration,
+    cap: Duration,
+    left: u32,
+    /// When the waits handed out so far end at the earliest: the start
+    /// plus their sum (the attempts between them take time too, which
+    /// `Instant::now()` catches).
+    earliest_end: Instant,
     /// `None`: beyond what an `Instant` can hold, so no deadline.
     deadline: Option<Instant>,
 }
@@ -117,11 +124,17 @@ impl Iterator for Delays {
     type Item = Duration;
 
     fn next(&mut self) -> Option<Duration> {
-        let wait = self.backoff.next()?;
-        match self.deadline {
-            Some(deadline) if Instant::now() + wait > deadline => None,
-            _ => Some(wait),
+        self.left = self.left.checked_sub(1)?;
+        let upper = self.previous.saturating_mul(3).min(self.cap).max(self.base);
+        let wait = rand::rng().random_range(self.base..=upper);
+        let end = self.earliest_end.max(Instant::now()).checked_add(wait)?;
+        if self.deadline.is_some_and(|deadline| end > deadline) {
+            self.left = 0;
+            return None;
         }
+        self.previous = wait;
+        self.earliest_end = end;
+        Some(wait)
     }
 }
 
@@ -190,7 +203,8 @@ pub enum UpdateError<E> {
         method: Method,
         /// The resource.
         url: String,
-        /// How many rounds were tried.
+        /// How many rounds were tried (0: the time ran out while this
+        /// client's earlier updates of the URL were still going on).
         attempts: u32,
         /// How long the update ran.
         elapsed: Duration,
@@ -411,6 +425,17 @@ impl<X: Transport, S: CacheStorage, C: Clock> Updater<X, S, C> {
         F: FnMut(Option<T>) -> Result<Update<T>, E>,
     {
         let started = Instant::now();
+        // This client's other updates of the URL go first (FIFO), within
+        // the same time budget.
+        let queue = self.client.update_queue(url);
+        let Ok(_turn) = tokio::time::timeout(self.policy.max_elapsed, queue.lock()).await else {
+            return Err(UpdateError::AttemptsExhausted {
+                method: Method::PUT,
+                url: url.to_owned(),
+                attempts: 0,
+                elapsed: started.elapsed(),
+            });
+        };
         let attempt = move |(mut apply, tried): (F, u32)| async move {
             let tried = tried + 1;
             let outcome = self.attempt(url, &mut apply, tried).await;

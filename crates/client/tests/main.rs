@@ -4,6 +4,9 @@
 //!   transport and a manual clock.
 //! - `disk` (feature `disk`): `DiskCache` survives reopening; a corrupt
 //!   file is a miss.
+//! - `limits`: timeouts against servers that stall, 64-way contention on
+//!   one counter with the default retry policy, one cache shared by reads
+//!   and updates.
 //! - `live`: the caching client against `revalidate serve` over real
 //!   sockets (a static file and a JSON resource, 200 then 304).
 //! - `update`: the optimistic-update loop against `revalidate serve`
@@ -15,6 +18,7 @@
 mod cache;
 #[cfg(feature = "disk")]
 mod disk;
+mod limits;
 mod live;
 mod support;
 mod update;
