@@ -9,6 +9,8 @@
 //!   and updates.
 //! - `live`: the caching client against `revalidate serve` over real
 //!   sockets (a static file and a JSON resource, 200 then 304).
+//! - `middleware`: `CacheMiddleware` in a `reqwest_middleware` client,
+//!   each `CacheMode` as a table row, stale-if-error and offline use.
 //! - `update`: the optimistic-update loop against `revalidate serve`
 //!   (concurrent counters, create-only) and tiny axum servers that
 //!   misbehave (always 412, no ETags).
@@ -20,5 +22,6 @@ mod cache;
 mod disk;
 mod limits;
 mod live;
+mod middleware;
 mod support;
 mod update;
