@@ -7,7 +7,12 @@
 //! that is truncated, has a wrong checksum, does not decode or holds
 //! another key is a miss and is deleted: a cache may always forget, never
 //! serve garbage. Files are written to a temporary name and renamed into
-//! place, so a crash mid-write leaves the old entry or none.
+//! place, so a crash mid-write leaves the old entry or none; a temporary
+//! file left by a crash is deleted when the directory is opened again.
+//! Writes are not synced to the disk (a revalidated response rewrites its
+//! entry, and a sync per request would cost more than the cache saves): a
+//! crash of the machine can lose the latest entries or tear them, and the
+//! checksum turns a torn entry into a miss.
 //!
 //! The storage does blocking file IO on the calling thread; entries are small
 //! and the OS page cache absorbs most reads. It is not bounded: clear the
@@ -27,6 +32,8 @@ use crate::storage::{CacheStorage, StoredResponse};
 /// files of version 1 are misses, deleted when read.
 const MAGIC: &[u8; 8] = b"RVCLNT02";
 const CHECKSUM_LEN: usize = 32;
+/// Entries are written under this prefix, then renamed.
+const TEMP_PREFIX: &str = ".tmp-";
 
 /// A [`CacheStorage`] keeping each key's responses in a checksummed file.
 #[derive(Debug)]
@@ -70,6 +77,7 @@ impl DiskCache {
     pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
+        remove_leftover_temporaries(&dir);
         Ok(Self {
             dir,
             temp_counter: AtomicU64::new(0),
@@ -121,11 +129,26 @@ impl DiskCache {
         bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
         bytes.extend_from_slice(&payload);
         let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
-        let temp = self.dir.join(format!(".tmp-{}-{n}", std::process::id()));
+        let temp = self.dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
         std::fs::write(&temp, &bytes)?;
         std::fs::rename(&temp, path).inspect_err(|_| {
             let _ = std::fs::remove_file(&temp);
         })
+    }
+}
+
+/// Deletes the temporary files a crash left between write and rename.
+/// They are never read (only `*.entry` files are), so this only reclaims
+/// space; a file another process is still writing is lost, which a cache
+/// may always do.
+fn remove_leftover_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -1,0 +1,140 @@
+//! `revalidate-client-bench`: the cost per request of a private cache in a
+//! `reqwest_middleware` client, `revalidate-client`'s [`CacheMiddleware`]
+//! against `http-cache-reqwest`'s `Cache`, both with an in-memory store
+//! (our `MemoryCache`, its `MokaManager`).
+//!
+//! ```text
+//! revalidate-client-bench serve
+//!     prints `http://127.0.0.1:PORT` and serves until killed:
+//!     /cached       200, Cache-Control: max-age=31536000, ETag "c", 1 KiB
+//!     /revalidated  200, Cache-Control: no-cache, ETag "r", 1 KiB; 304 to If-None-Match: "r"
+//! revalidate-client-bench run IMPL KIND N BASE [--count-allocations]
+//!     IMPL revalidate | http-cache; KIND cached | revalidated
+//!     one priming GET, then N GETs of BASE/KIND; checks each answer;
+//!     with --count-allocations prints `allocations_per_request=X`
+//! ```
+//!
+//! Instructions per request come from two runs under callgrind with
+//! different N (scripts/bench-client-instructions.sh): the difference
+//! cancels start-up. The server runs in another process, so only the
+//! client's work is counted.
+//!
+//! [`CacheMiddleware`]: revalidate_client::CacheMiddleware
+
+use std::process::ExitCode;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use reqwest_middleware::ClientWithMiddleware;
+
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
+const BODY: &str = include_str!("body.txt");
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match args.as_slice() {
+        ["serve"] => runtime.block_on(serve()),
+        ["run", implementation, kind, n, base, rest @ ..] => match n.parse::<u64>() {
+            Ok(n) => runtime.block_on(run(implementation, kind, n, base, rest == ["--count-allocations"])),
+            Err(_) => Err(format!("N must be a whole number, got {n}")),
+        },
+        _ => Err("usage: revalidate-client-bench serve | run IMPL KIND N BASE [--count-allocations]".to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("revalidate-client-bench: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve() -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("http://{addr}");
+    let router = Router::new()
+        .route(
+            "/cached",
+            get(|| async { ([("cache-control", "max-age=31536000"), ("etag", "\"c\"")], BODY) }),
+        )
+        .route(
+            "/revalidated",
+            get(|request: HeaderMap| async move {
+                let headers = [("cache-control", "no-cache"), ("etag", "\"r\"")];
+                if request.get("if-none-match").is_some_and(|v| v == "\"r\"") {
+                    return (StatusCode::NOT_MODIFIED, headers).into_response();
+                }
+                (headers, BODY).into_response()
+            }),
+        );
+    axum::serve(listener, router).await.map_err(|e| e.to_string())
+}
+
+fn client(implementation: &str) -> Result<ClientWithMiddleware, String> {
+    let reqwest = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let builder = reqwest_middleware::ClientBuilder::new(reqwest);
+    Ok(match implementation {
+        "revalidate" => builder.with(revalidate_client::CacheMiddleware::new()).build(),
+        "http-cache" => builder
+            .with(http_cache_reqwest::Cache(http_cache_reqwest::HttpCache {
+                mode: http_cache_reqwest::CacheMode::Default,
+                manager: http_cache_reqwest::MokaManager::default(),
+                options: http_cache_reqwest::HttpCacheOptions::default(),
+            }))
+            .build(),
+        other => return Err(format!("IMPL is revalidate or http-cache, got {other}")),
+    })
+}
+
+async fn run(implementation: &str, kind: &str, n: u64, base: &str, count: bool) -> Result<(), String> {
+    if !matches!(kind, "cached" | "revalidated") {
+        return Err(format!("KIND is cached or revalidated, got {kind}"));
+    }
+    let client = client(implementation)?;
+    let url = format!("{base}/{kind}");
+    get_once(&client, &url).await?;
+    let profiler = count.then(|| dhat::Profiler::builder().testing().build());
+    let before = profiler.as_ref().map(|_| dhat::HeapStats::get().total_blocks);
+    for _ in 0..n {
+        get_once(&client, &url).await?;
+    }
+    if let Some(before) = before {
+        let allocations = dhat::HeapStats::get().total_blocks - before;
+        println!(
+            "allocations_per_request={:.1}",
+            allocations as f64 / n.max(1) as f64
+        );
+    }
+    drop(profiler);
+    Ok(())
+}
+
+async fn get_once(client: &ClientWithMiddleware, url: &str) -> Result<(), String> {
+    let response = client.get(url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+    if response.status() != StatusCode::OK {
+        return Err(format!("GET {url}: status {}", response.status()));
+    }
+    let body = response.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
+    if body.len() != BODY.len() {
+        return Err(format!("GET {url}: {} bytes, expected {}", body.len(), BODY.len()));
+    }
+    Ok(())
+}
