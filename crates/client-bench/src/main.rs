@@ -47,10 +47,18 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["serve"] => runtime.block_on(serve()),
         ["run", implementation, kind, n, base, rest @ ..] => match n.parse::<u64>() {
-            Ok(n) => runtime.block_on(run(implementation, kind, n, base, rest == ["--count-allocations"])),
+            Ok(n) => runtime.block_on(run(
+                implementation,
+                kind,
+                n,
+                base,
+                rest == ["--count-allocations"],
+            )),
             Err(_) => Err(format!("N must be a whole number, got {n}")),
         },
-        _ => Err("usage: revalidate-client-bench serve | run IMPL KIND N BASE [--count-allocations]".to_owned()),
+        _ => Err(
+            "usage: revalidate-client-bench serve | run IMPL KIND N BASE [--count-allocations]".to_owned(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,13 +136,21 @@ async fn run(implementation: &str, kind: &str, n: u64, base: &str, count: bool) 
 }
 
 async fn get_once(client: &ClientWithMiddleware, url: &str) -> Result<(), String> {
-    let response = client.get(url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
     if response.status() != StatusCode::OK {
         return Err(format!("GET {url}: status {}", response.status()));
     }
     let body = response.bytes().await.map_err(|e| format!("GET {url}: {e}"))?;
     if body.len() != BODY.len() {
-        return Err(format!("GET {url}: {} bytes, expected {}", body.len(), BODY.len()));
+        return Err(format!(
+            "GET {url}: {} bytes, expected {}",
+            body.len(),
+            BODY.len()
+        ));
     }
     Ok(())
 }

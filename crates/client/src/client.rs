@@ -264,7 +264,11 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
     }
 
     /// [`send`](Self::send) in `mode`, whatever the request's extensions say.
-    pub async fn send_in(&self, request: Request<Bytes>, mode: CacheMode) -> Result<CachedResponse, ClientError> {
+    pub async fn send_in(
+        &self,
+        request: Request<Bytes>,
+        mode: CacheMode,
+    ) -> Result<CachedResponse, ClientError> {
         Ok(self
             .engine
             .send(&mut Via(&*self.transport), request, mode)

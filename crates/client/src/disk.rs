@@ -146,7 +146,11 @@ fn remove_leftover_temporaries(dir: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        if entry.file_name().as_encoded_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+        if entry
+            .file_name()
+            .as_encoded_bytes()
+            .starts_with(TEMP_PREFIX.as_bytes())
+        {
             let _ = std::fs::remove_file(entry.path());
         }
     }

@@ -176,7 +176,8 @@ impl<S: CacheStorage, C: Clock> Engine<S, C> {
                 return Ok(network(response));
             }
         }
-        let Some(index) = index.filter(|_| !conditional.is_empty() && status == StatusCode::NOT_MODIFIED) else {
+        let Some(index) = index.filter(|_| !conditional.is_empty() && status == StatusCode::NOT_MODIFIED)
+        else {
             return Ok(self.store_response(key, stored, &request, response, request_time, response_time));
         };
         if !policy::not_modified_selects(&stored[index].head.headers, response.headers()) {

@@ -190,11 +190,9 @@ impl<S: CacheStorage, C: Clock> Middleware for CacheMiddleware<S, C> {
         };
         let mut converted = Request::new(body);
         *converted.method_mut() = request.method().clone();
-        *converted.uri_mut() = request
-            .url()
-            .as_str()
-            .parse()
-            .map_err(|e| reqwest_middleware::Error::middleware(TransportError::with_source("invalid URL", e)))?;
+        *converted.uri_mut() = request.url().as_str().parse().map_err(|e| {
+            reqwest_middleware::Error::middleware(TransportError::with_source("invalid URL", e))
+        })?;
         *converted.version_mut() = request.version();
         *converted.headers_mut() = std::mem::take(request.headers_mut());
         let mut net = ViaNext {

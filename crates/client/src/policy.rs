@@ -87,9 +87,16 @@ pub(crate) fn stale_if_error_allows(request: &HeaderMap, stored: &StoredResponse
 /// prohibited by an explicit in-protocol directive". The core's
 /// stale-if-error rule checks exactly those prohibitions, so it is asked
 /// with an unbounded window (delta-seconds cap at 2^31, §1.2.2).
-pub(crate) fn stale_if_disconnected_allows(request: &HeaderMap, stored: &StoredResponse, now: HttpDate) -> bool {
+pub(crate) fn stale_if_disconnected_allows(
+    request: &HeaderMap,
+    stored: &StoredResponse,
+    now: HttpDate,
+) -> bool {
     let mut request = request.clone();
-    request.append(CACHE_CONTROL, HeaderValue::from_static("stale-if-error=2147483648"));
+    request.append(
+        CACHE_CONTROL,
+        HeaderValue::from_static("stale-if-error=2147483648"),
+    );
     cache::stale_if_error_allows(&config(), &stored.head.view(), &request, now)
 }
 

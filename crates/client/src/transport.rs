@@ -66,7 +66,12 @@ impl TransportError {
     }
 
     /// Reads a [`reqwest::Error`] for the request `method url`.
-    pub(crate) fn from_reqwest(method: &Method, url: &str, limits: Option<Timeouts>, error: reqwest::Error) -> Self {
+    pub(crate) fn from_reqwest(
+        method: &Method,
+        url: &str,
+        limits: Option<Timeouts>,
+        error: reqwest::Error,
+    ) -> Self {
         if error.is_timeout() {
             let limit = limits.map(|t| if error.is_connect() { t.connect } else { t.response });
             let mut timeout = Self::timeout(method, url, limit);
@@ -175,7 +180,10 @@ impl ReqwestTransport {
     /// and set timeouts: [`Timeouts::client_builder`] starts from the
     /// defaults.
     pub fn from_client(client: reqwest::Client) -> Self {
-        Self { client, timeouts: None }
+        Self {
+            client,
+            timeouts: None,
+        }
     }
 
     /// The underlying client (and its connection pool), e.g. to build a

@@ -15,15 +15,20 @@
 //!    and no longer than [`RetryPolicy::max_elapsed`], then fail with
 //!    [`UpdateError::AttemptsExhausted`], which names the request.
 //!
-//! The waits come from [`backon`]'s exponential backoff with jitter: the
-//! n-th wait is drawn from `[d, 2d)` with `d = min(base_delay · 2^(n-1),
-//! max_delay)`. The cap is low (16 ms by default) on purpose: under
-//! contention the writers that already collided must not sleep far longer
-//! than newcomers (the old full-jitter backoff with a 1 s cap let them
-//! starve, p99 of 0.2–1.1 s per update under 64-way contention while the
-//! median was under a millisecond), and the attempt budget (64) is large
-//! enough that every writer of a 64-way race gets through. Each request is
-//! also bounded by the transport's [`Timeouts`](crate::Timeouts).
+//! Contention is handled twice. Updates of one URL made through one
+//! [`CachingClient`] (and every [`Updater`] made from it) take turns, first
+//! come first served, so writers in one process never race each other into
+//! `412`s (64 updaters of one counter through one client: one attempt each).
+//! Writers in other processes still race; [`backon`] runs that retry loop,
+//! with waits from [`RetryPolicy::delays`]: "decorrelated jitter", each wait
+//! uniform in `[base_delay, 3 × the previous wait]` capped at `max_delay`
+//! (1 ms and 250 ms by default). The lower end never grows, so a writer
+//! that already collided is not pushed behind every later arrival (the old
+//! full-jitter backoff with a doubling 1 s cap let those starve: p99 of
+//! 0.2–1.1 s per update under 64-way contention while the median was under
+//! a millisecond), and the budget — 100 attempts, 30 s — is large enough
+//! for a 64-way race between processes to converge. Each request is also
+//! bounded by the transport's [`Timeouts`](crate::Timeouts).
 //!
 //! An [`Updater`] made with [`CachingClient::updater`] shares that client's
 //! cache and connection pool: its reads validate the stored response
@@ -42,10 +47,10 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use backon::RetryableWithContext;
-use rand::Rng;
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use rand::Rng;
 use revalidate_core::EntityTag;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -117,7 +117,11 @@ async fn crash_leftovers_and_torn_entries_are_dropped() {
     let clock = ManualClock::new(start());
     let fresh = [("cache-control", "max-age=60"), ("etag", "\"a\"")];
     let transport = scripted(&clock, vec![reply(200, &fresh, "v1"), reply(200, &fresh, "v2")]);
-    let client = CachingClient::from_parts(transport.clone(), DiskCache::open(dir.path()).unwrap(), clock.clone());
+    let client = CachingClient::from_parts(
+        transport.clone(),
+        DiskCache::open(dir.path()).unwrap(),
+        clock.clone(),
+    );
     client.get(URL).await.unwrap();
     let path = client.storage().path_for(URL);
     let leftover = dir.path().join(".tmp-99999-0");
@@ -127,11 +131,21 @@ async fn crash_leftovers_and_torn_entries_are_dropped() {
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     drop(client);
 
-    let reopened = CachingClient::from_parts(transport.clone(), DiskCache::open(dir.path()).unwrap(), clock.clone());
+    let reopened = CachingClient::from_parts(
+        transport.clone(),
+        DiskCache::open(dir.path()).unwrap(),
+        clock.clone(),
+    );
     assert!(!leftover.exists(), "the temporary file is removed on open");
     let again = reopened.get(URL).await.unwrap();
-    assert_eq!((again.source, again.body.as_ref()), (Source::Network, b"v2".as_slice()));
+    assert_eq!(
+        (again.source, again.body.as_ref()),
+        (Source::Network, b"v2".as_slice())
+    );
     let cached = reopened.get(URL).await.unwrap();
-    assert_eq!((cached.source, cached.body.as_ref()), (Source::Cache, b"v2".as_slice()));
+    assert_eq!(
+        (cached.source, cached.body.as_ref()),
+        (Source::Cache, b"v2".as_slice())
+    );
     assert_eq!(transport.request_count(), 2);
 }

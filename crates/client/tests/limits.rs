@@ -4,8 +4,7 @@
 use std::time::{Duration, Instant};
 
 use revalidate_client::{
-    CacheMiddleware, CacheStorage, CachingClient, ClientError, Source, Timeouts, Update, UpdateError,
-    Written,
+    CacheMiddleware, CacheStorage, CachingClient, ClientError, Source, Timeouts, Update, UpdateError, Written,
 };
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,7 +72,9 @@ async fn stalled_server_fails_within_the_timeout() {
         let started = Instant::now();
         let error = client
             .updater()
-            .update(&url, |_: Option<Value>| Ok::<_, std::convert::Infallible>(Update::Keep))
+            .update(&url, |_: Option<Value>| {
+                Ok::<_, std::convert::Infallible>(Update::Keep)
+            })
             .await
             .unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(5), "{case}: update");
@@ -81,7 +82,10 @@ async fn stalled_server_fails_within_the_timeout() {
             panic!("{case}: expected a transport error, got {error}");
         };
         assert!(transport.is_timeout(), "{case}: {error}");
-        assert!(error.to_string().contains(&format!("GET {url}")), "{case}: {error}");
+        assert!(
+            error.to_string().contains(&format!("GET {url}")),
+            "{case}: {error}"
+        );
 
         // The middleware bounds a request on a client that has no timeout.
         let plain = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
@@ -108,7 +112,12 @@ async fn refused_connection_names_the_request() {
     let url = format!("http://{}/gone", listener.local_addr().unwrap());
     drop(listener);
     let error = CachingClient::new().unwrap().get(&url).await.unwrap_err();
-    assert!(error.to_string().starts_with(&format!("GET {url}: cannot connect")), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("GET {url}: cannot connect")),
+        "{error}"
+    );
 }
 
 /// 64 updaters of one counter on a real `revalidate serve` (SQLite) with
@@ -120,7 +129,11 @@ async fn sixty_four_updaters(clients: usize, each: usize) {
     let origin = Served::start(&[]).await;
     let url = origin.url("/api/counters/contended");
     let clients: Vec<CachingClient> = (0..clients).map(|_| CachingClient::new().unwrap()).collect();
-    let created = clients[0].updater().create(&url, json!({ "n": 0 })).await.unwrap();
+    let created = clients[0]
+        .updater()
+        .create(&url, json!({ "n": 0 }))
+        .await
+        .unwrap();
     assert_eq!(created.written, Written::Created);
 
     let started = Instant::now();
@@ -151,7 +164,11 @@ async fn sixty_four_updaters(clients: usize, each: usize) {
     }
     let total = started.elapsed();
     let final_value: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
-    assert_eq!(final_value["n"].as_u64().unwrap(), (UPDATERS * each) as u64, "lost updates");
+    assert_eq!(
+        final_value["n"].as_u64().unwrap(),
+        (UPDATERS * each) as u64,
+        "lost updates"
+    );
 
     runs.sort();
     let latency = |q: f64| runs[((runs.len() - 1) as f64 * q) as usize].0;
@@ -206,7 +223,9 @@ async fn reads_and_updates_share_one_cache() {
     assert_eq!(client.storage().load(&url).len(), 1);
 
     let updated = updater
-        .update(&url, |_: Option<Value>| Ok::<_, std::convert::Infallible>(Update::Replace(json!({ "v": 2 }))))
+        .update(&url, |_: Option<Value>| {
+            Ok::<_, std::convert::Infallible>(Update::Replace(json!({ "v": 2 })))
+        })
         .await
         .unwrap();
     assert!(
@@ -215,12 +234,17 @@ async fn reads_and_updates_share_one_cache() {
     );
     let after = client.get(&url).await.unwrap();
     assert_eq!(after.source, Source::Network);
-    assert_eq!(serde_json::from_slice::<Value>(&after.body).unwrap(), json!({ "v": 2 }));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&after.body).unwrap(),
+        json!({ "v": 2 })
+    );
     assert_eq!(after.headers["etag"], updated.etag.unwrap().to_string());
 
     // Keep reads through the cache: the stored response is validated (304).
     let kept = updater
-        .update(&url, |_: Option<Value>| Ok::<_, std::convert::Infallible>(Update::Keep))
+        .update(&url, |_: Option<Value>| {
+            Ok::<_, std::convert::Infallible>(Update::Keep)
+        })
         .await
         .unwrap();
     assert_eq!(kept.value, Some(json!({ "v": 2 })));

@@ -108,14 +108,22 @@ async fn each_mode_uses_the_store_as_specified() {
         let http = client(middleware);
         if !matches!(stored, Nothing) {
             let primed = http.get(&url).send().await.unwrap();
-            assert_eq!(primed.extensions().get::<Source>(), Some(&Source::Network), "{case}");
+            assert_eq!(
+                primed.extensions().get::<Source>(),
+                Some(&Source::Network),
+                "{case}"
+            );
         }
         let before = (
             origin.hits.load(Ordering::SeqCst),
             origin.conditional_hits.load(Ordering::SeqCst),
         );
         let response = http.get(&url).with_extension(mode).send().await.unwrap();
-        assert_eq!(response.extensions().get::<Source>(), Some(&source), "{case}: source");
+        assert_eq!(
+            response.extensions().get::<Source>(),
+            Some(&source),
+            "{case}: source"
+        );
         assert_eq!(response.status().as_u16(), status, "{case}: status");
         if status == 200 {
             assert_eq!(response.headers()["etag"], "\"v1\"", "{case}");
@@ -154,7 +162,14 @@ async fn default_mode_from_the_options() {
 
 /// (case, stored Cache-Control, mode, server failure, stale if
 /// disconnected, expected source: `None` for an error)
-type StaleCase = (&'static str, &'static str, CacheMode, u8, bool, Option<(Source, u16)>);
+type StaleCase = (
+    &'static str,
+    &'static str,
+    CacheMode,
+    u8,
+    bool,
+    Option<(Source, u16)>,
+);
 
 /// The server fails while a stale response is stored: it is served only
 /// as `stale-if-error` (RFC 5861) or the offline option allows, never
@@ -163,16 +178,86 @@ type StaleCase = (&'static str, &'static str, CacheMode, u8, bool, Option<(Sourc
 async fn stale_if_error_and_offline_use() {
     use CacheMode::*;
     let cases: [StaleCase; 10] = [
-        ("503, stale-if-error", "max-age=0, stale-if-error=600", Default, UNAVAILABLE, false, Some((Source::Stale, 200))),
-        ("503, no stale-if-error", "max-age=0", Default, UNAVAILABLE, false, Some((Source::Network, 503))),
-        ("503, offline option only covers no response", "max-age=0", Default, UNAVAILABLE, true, Some((Source::Network, 503))),
-        ("timeout, stale-if-error", "max-age=0, stale-if-error=600", Default, HANG, false, Some((Source::Stale, 200))),
-        ("timeout, offline option", "max-age=0", Default, HANG, true, Some((Source::Stale, 200))),
-        ("timeout, nothing allows stale", "max-age=0", Default, HANG, false, None),
-        ("timeout, must-revalidate beats the offline option", "max-age=0, must-revalidate", Default, HANG, true, None),
-        ("503, no-cache mode wants the server", "max-age=0, stale-if-error=600", NoCache, UNAVAILABLE, false, Some((Source::Network, 503))),
-        ("503, reload mode wants the server", "max-age=0, stale-if-error=600", Reload, UNAVAILABLE, false, Some((Source::Network, 503))),
-        ("timeout, only-if-cached never asks", "max-age=0", OnlyIfCached, HANG, false, Some((Source::Cache, 200))),
+        (
+            "503, stale-if-error",
+            "max-age=0, stale-if-error=600",
+            Default,
+            UNAVAILABLE,
+            false,
+            Some((Source::Stale, 200)),
+        ),
+        (
+            "503, no stale-if-error",
+            "max-age=0",
+            Default,
+            UNAVAILABLE,
+            false,
+            Some((Source::Network, 503)),
+        ),
+        (
+            "503, offline option only covers no response",
+            "max-age=0",
+            Default,
+            UNAVAILABLE,
+            true,
+            Some((Source::Network, 503)),
+        ),
+        (
+            "timeout, stale-if-error",
+            "max-age=0, stale-if-error=600",
+            Default,
+            HANG,
+            false,
+            Some((Source::Stale, 200)),
+        ),
+        (
+            "timeout, offline option",
+            "max-age=0",
+            Default,
+            HANG,
+            true,
+            Some((Source::Stale, 200)),
+        ),
+        (
+            "timeout, nothing allows stale",
+            "max-age=0",
+            Default,
+            HANG,
+            false,
+            None,
+        ),
+        (
+            "timeout, must-revalidate beats the offline option",
+            "max-age=0, must-revalidate",
+            Default,
+            HANG,
+            true,
+            None,
+        ),
+        (
+            "503, no-cache mode wants the server",
+            "max-age=0, stale-if-error=600",
+            NoCache,
+            UNAVAILABLE,
+            false,
+            Some((Source::Network, 503)),
+        ),
+        (
+            "503, reload mode wants the server",
+            "max-age=0, stale-if-error=600",
+            Reload,
+            UNAVAILABLE,
+            false,
+            Some((Source::Network, 503)),
+        ),
+        (
+            "timeout, only-if-cached never asks",
+            "max-age=0",
+            OnlyIfCached,
+            HANG,
+            false,
+            Some((Source::Cache, 200)),
+        ),
     ];
     for (case, cache_control, mode, failure, offline, expected) in cases {
         let (origin, url) = start(cache_control).await;
@@ -189,7 +274,11 @@ async fn stale_if_error_and_offline_use() {
         let result = http.get(&url).with_extension(mode).send().await;
         match (result, expected) {
             (Ok(response), Some((source, status))) => {
-                assert_eq!(response.extensions().get::<Source>(), Some(&source), "{case}: source");
+                assert_eq!(
+                    response.extensions().get::<Source>(),
+                    Some(&source),
+                    "{case}: source"
+                );
                 assert_eq!(response.status().as_u16(), status, "{case}: status");
                 if status == 200 {
                     assert_eq!(response.text().await.unwrap(), "body v1", "{case}");

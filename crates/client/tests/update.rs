@@ -109,7 +109,10 @@ fn delays_are_jittered_doubling_and_capped() {
         assert_eq!(waits.len(), 7, "one wait between each two of 8 attempts");
         for (n, (wait, floor)) in waits.iter().zip([10u64, 20, 40, 40, 40, 40, 40]).enumerate() {
             let floor = Duration::from_millis(floor);
-            assert!(*wait >= floor && *wait <= floor * 2, "wait {n}: {wait:?} outside [{floor:?}, 2·{floor:?}]");
+            assert!(
+                *wait >= floor && *wait <= floor * 2,
+                "wait {n}: {wait:?} outside [{floor:?}, 2·{floor:?}]"
+            );
         }
     }
     // Jitter: two runs do not wait the same.
@@ -134,7 +137,10 @@ fn delays_stop_at_the_time_bound() {
     let long_ago = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
     assert_eq!(policy.delays(long_ago).count(), 0);
     // max_attempts of 0 or 1: no retry.
-    let once = RetryPolicy { max_attempts: 0, ..policy };
+    let once = RetryPolicy {
+        max_attempts: 0,
+        ..policy
+    };
     assert_eq!(once.delays(Instant::now()).count(), 0);
 }
 
@@ -297,7 +303,10 @@ async fn attempts_exhausted_when_the_server_always_answers_412() {
         "{error}"
     );
     let message = error.to_string();
-    assert!(message.starts_with(&format!("PUT {url}: gave up after 3 attempts in ")), "{message}");
+    assert!(
+        message.starts_with(&format!("PUT {url}: gave up after 3 attempts in ")),
+        "{message}"
+    );
     assert_eq!(puts.load(Ordering::SeqCst), 3);
 
     // One attempt is "1 attempt"; the time bound stops retries too.
@@ -306,7 +315,10 @@ async fn attempts_exhausted_when_the_server_always_answers_412() {
         ..RetryPolicy::default()
     });
     let error = once.update(&url, increment).await.unwrap_err();
-    assert!(error.to_string().contains("gave up after 1 attempt in "), "{error}");
+    assert!(
+        error.to_string().contains("gave up after 1 attempt in "),
+        "{error}"
+    );
     let timed = Updater::new().unwrap().with_policy(RetryPolicy {
         max_attempts: 1_000_000,
         max_elapsed: Duration::from_millis(300),
@@ -315,7 +327,10 @@ async fn attempts_exhausted_when_the_server_always_answers_412() {
     });
     let started = Instant::now();
     let error = timed.update(&url, increment).await.unwrap_err();
-    let UpdateError::AttemptsExhausted { attempts, elapsed, .. } = error else {
+    let UpdateError::AttemptsExhausted {
+        attempts, elapsed, ..
+    } = error
+    else {
         panic!("expected AttemptsExhausted, got {error}");
     };
     assert!(attempts > 1 && attempts < 1_000, "{attempts} attempts");
