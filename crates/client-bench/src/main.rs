@@ -8,6 +8,11 @@
 //!     prints `http://127.0.0.1:PORT` and serves until killed:
 //!     /cached       200, Cache-Control: max-age=31536000, ETag "c", 1 KiB
 //!     /revalidated  200, Cache-Control: no-cache, ETag "r", 1 KiB; 304 to If-None-Match: "r"
+//! revalidate-client-bench proxy IMPL PORT ORIGIN
+//!     listens on 127.0.0.1:PORT and sends every request through IMPL's
+//!     cache to ORIGIN (the HTTP cache test suite's origin), so the suite
+//!     can test a client-side cache as it tests a proxy
+//!     (scripts/client-cache-tests.sh)
 //! revalidate-client-bench run IMPL KIND N BASE [--count-allocations]
 //!     IMPL revalidate | http-cache; KIND cached | revalidated
 //!     one priming GET, then N GETs of BASE/KIND; checks each answer;
@@ -46,6 +51,10 @@ fn main() -> ExitCode {
     };
     let result = match args.as_slice() {
         ["serve"] => runtime.block_on(serve()),
+        ["proxy", implementation, port, origin] => match port.parse::<u16>() {
+            Ok(port) => runtime.block_on(proxy(implementation, port, origin)),
+            Err(_) => Err(format!("PORT must be a port number, got {port}")),
+        },
         ["run", implementation, kind, n, base, rest @ ..] => match n.parse::<u64>() {
             Ok(n) => runtime.block_on(run(
                 implementation,
@@ -91,6 +100,52 @@ async fn serve() -> Result<(), String> {
             }),
         );
     axum::serve(listener, router).await.map_err(|e| e.to_string())
+}
+
+/// Every request through `implementation`'s cache to `origin`; the answer
+/// as the cache gave it. 502 with the error when there was none.
+async fn proxy(implementation: &str, port: u16, origin: &str) -> Result<(), String> {
+    let client = std::sync::Arc::new(client(implementation)?);
+    let origin = origin.trim_end_matches('/').to_owned();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let router = Router::new().fallback(move |request: axum::extract::Request| {
+        let (client, origin) = (client.clone(), origin.clone());
+        async move { forward(&client, &origin, request).await }
+    });
+    axum::serve(listener, router).await.map_err(|e| e.to_string())
+}
+
+async fn forward(client: &ClientWithMiddleware, origin: &str, request: axum::extract::Request) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 16 << 20).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body over 16 MiB").into_response();
+    };
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut headers = parts.headers;
+    for name in ["host", "connection", "transfer-encoding", "content-length"] {
+        headers.remove(name);
+    }
+    let sent = client
+        .request(parts.method, format!("{origin}{target}"))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(error) => return (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
+    };
+    let status = response.status();
+    let mut headers = response.headers().clone();
+    for name in ["connection", "transfer-encoding", "content-length"] {
+        headers.remove(name);
+    }
+    match response.bytes().await {
+        Ok(body) => (status, headers, body).into_response(),
+        Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
+    }
 }
 
 fn client(implementation: &str) -> Result<ClientWithMiddleware, String> {
