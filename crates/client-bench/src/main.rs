@@ -117,7 +117,11 @@ async fn proxy(implementation: &str, port: u16, origin: &str) -> Result<(), Stri
     axum::serve(listener, router).await.map_err(|e| e.to_string())
 }
 
-async fn forward(client: &ClientWithMiddleware, origin: &str, request: axum::extract::Request) -> axum::response::Response {
+async fn forward(
+    client: &ClientWithMiddleware,
+    origin: &str,
+    request: axum::extract::Request,
+) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, 16 << 20).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body over 16 MiB").into_response();
