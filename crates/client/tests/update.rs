@@ -96,29 +96,35 @@ fn write_verdicts() {
     }
 }
 
+/// Decorrelated jitter: each wait lies in `[base, min(cap, 3 × the
+/// previous)]`, so the lower end never grows, and runs differ.
 #[test]
-fn delays_are_jittered_doubling_and_capped() {
+fn delays_are_decorrelated_jitter_within_base_and_cap() {
     let policy = RetryPolicy {
         max_attempts: 8,
-        max_elapsed: Duration::from_secs(60),
+        max_elapsed: Duration::from_secs(600),
         base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(40),
+        max_delay: Duration::from_millis(100),
     };
-    for _ in 0..50 {
+    let mut short_after_long = false;
+    for _ in 0..200 {
         let waits: Vec<Duration> = policy.delays(Instant::now()).collect();
         assert_eq!(waits.len(), 7, "one wait between each two of 8 attempts");
-        for (n, (wait, floor)) in waits.iter().zip([10u64, 20, 40, 40, 40, 40, 40]).enumerate() {
-            let floor = Duration::from_millis(floor);
+        let mut previous = policy.base_delay;
+        for (n, wait) in waits.iter().enumerate() {
+            let upper = (previous * 3).min(policy.max_delay);
             assert!(
-                *wait >= floor && *wait <= floor * 2,
-                "wait {n}: {wait:?} outside [{floor:?}, 2·{floor:?}]"
+                *wait >= policy.base_delay && *wait <= upper,
+                "wait {n}: {wait:?} outside [10ms, {upper:?}]"
             );
+            short_after_long |= previous >= Duration::from_millis(60) && *wait < Duration::from_millis(20);
+            previous = *wait;
         }
     }
-    // Jitter: two runs do not wait the same.
+    assert!(short_after_long, "a long wait may be followed by a short one");
     let a: Vec<Duration> = policy.delays(Instant::now()).collect();
     let b: Vec<Duration> = policy.delays(Instant::now()).collect();
-    assert_ne!(a, b);
+    assert_ne!(a, b, "jitter");
 }
 
 #[test]
