@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Cost per request of a private cache in a reqwest_middleware client:
-# revalidate-client's CacheMiddleware (MemoryCache) against
-# http-cache-reqwest's Cache (MokaManager), both in memory, both over the
-# same reqwest client settings, against one local server in another
-# process (not counted):
+# revalidate-client's CacheMiddleware against http-cache-reqwest's Cache
+# with the same kind of store, both over the same reqwest client settings,
+# against one local server in another process (not counted):
+#
+#   revalidate / http-cache            in memory: MemoryCache / MokaManager
+#   revalidate-disk / http-cache-redb  on disk (a temporary directory):
+#                                      DiskCache / RedbManager
+#
+# and two kinds of request:
 #
 #   cached       a GET answered from the cache (max-age=31536000, 1 KiB)
 #   revalidated  a GET whose stored response is validated each time
@@ -53,13 +58,13 @@ instructions() { # IMPL KIND N -> total instructions of one run
   awk '/^summary:/ {print $2}' "$out"
 }
 
-printf '%-12s %-12s %14s %14s\n' impl kind instr/request allocs/request
+printf '%-16s %-12s %14s %14s\n' impl kind instr/request allocs/request
 for kind in cached revalidated; do
-  for impl in revalidate http-cache; do
+  for impl in revalidate http-cache revalidate-disk http-cache-redb; do
     small=$(instructions "$impl" "$kind" "$n_small")
     large=$(instructions "$impl" "$kind" "$n_large")
     per=$(( (large - small) / (n_large - n_small) ))
     allocs=$("$bin" run "$impl" "$kind" "$n_large" "$base" --count-allocations | sed -n 's/^allocations_per_request=//p')
-    printf '%-12s %-12s %14d %14s\n' "$impl" "$kind" "$per" "$allocs"
+    printf '%-16s %-12s %14d %14s\n' "$impl" "$kind" "$per" "$allocs"
   done
 done

@@ -1,7 +1,10 @@
 //! `revalidate-client-bench`: the cost per request of a private cache in a
 //! `reqwest_middleware` client, `revalidate-client`'s [`CacheMiddleware`]
-//! against `http-cache-reqwest`'s `Cache`, both with an in-memory store
-//! (our `MemoryCache`, its `MokaManager`).
+//! against `http-cache-reqwest`'s `Cache`, with the same kind of store:
+//! in memory (`revalidate`: our `MemoryCache`; `http-cache`: its
+//! `MokaManager`) or on disk (`revalidate-disk`: our `DiskCache`, a file per
+//! URL; `http-cache-redb`: its `RedbManager`, one redb file; neither syncs
+//! each write), the disk stores in a temporary directory.
 //!
 //! ```text
 //! revalidate-client-bench serve
@@ -14,7 +17,8 @@
 //!     can test a client-side cache as it tests a proxy
 //!     (scripts/client-cache-tests.sh)
 //! revalidate-client-bench run IMPL KIND N BASE [--count-allocations]
-//!     IMPL revalidate | http-cache; KIND cached | revalidated
+//!     IMPL revalidate | http-cache | revalidate-disk | http-cache-redb;
+//!     KIND cached | revalidated
 //!     one priming GET, then N GETs of BASE/KIND; checks each answer;
 //!     with --count-allocations prints `allocations_per_request=X`
 //! ```
@@ -105,7 +109,8 @@ async fn serve() -> Result<(), String> {
 /// Every request through `implementation`'s cache to `origin`; the answer
 /// as the cache gave it. 502 with the error when there was none.
 async fn proxy(implementation: &str, port: u16, origin: &str) -> Result<(), String> {
-    let client = std::sync::Arc::new(client(implementation)?);
+    let (client, _store_dir) = client(implementation)?;
+    let client = std::sync::Arc::new(client);
     let origin = origin.trim_end_matches('/').to_owned();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -152,22 +157,60 @@ async fn forward(
     }
 }
 
-fn client(implementation: &str) -> Result<ClientWithMiddleware, String> {
+/// The client for `implementation`, and the temporary directory of its
+/// disk store (removed when dropped).
+fn client(implementation: &str) -> Result<(ClientWithMiddleware, Option<tempfile::TempDir>), String> {
     let reqwest = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| e.to_string())?;
     let builder = reqwest_middleware::ClientBuilder::new(reqwest);
+    let temp = || tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"));
+    let http_cache = |manager| http_cache_reqwest::HttpCache {
+        mode: http_cache_reqwest::CacheMode::Default,
+        manager,
+        options: http_cache_reqwest::HttpCacheOptions::default(),
+    };
     Ok(match implementation {
-        "revalidate" => builder.with(revalidate_client::CacheMiddleware::new()).build(),
-        "http-cache" => builder
-            .with(http_cache_reqwest::Cache(http_cache_reqwest::HttpCache {
-                mode: http_cache_reqwest::CacheMode::Default,
-                manager: http_cache_reqwest::MokaManager::default(),
-                options: http_cache_reqwest::HttpCacheOptions::default(),
-            }))
-            .build(),
-        other => return Err(format!("IMPL is revalidate or http-cache, got {other}")),
+        "revalidate" => (
+            builder.with(revalidate_client::CacheMiddleware::new()).build(),
+            None,
+        ),
+        "revalidate-disk" => {
+            let dir = temp()?;
+            let store = revalidate_client::DiskCache::open(dir.path()).map_err(|e| e.to_string())?;
+            let middleware =
+                revalidate_client::CacheMiddleware::from_parts(store, revalidate_client::SystemClock);
+            (builder.with(middleware).build(), Some(dir))
+        }
+        "http-cache" => (
+            builder
+                .with(http_cache_reqwest::Cache(http_cache(
+                    http_cache_reqwest::MokaManager::default(),
+                )))
+                .build(),
+            None,
+        ),
+        "http-cache-redb" => {
+            let dir = temp()?;
+            let manager = http_cache_reqwest::RedbManager::new(dir.path().join("cache.redb"))
+                .map_err(|e| e.to_string())?;
+            (
+                builder
+                    .with(http_cache_reqwest::Cache(http_cache_reqwest::HttpCache {
+                        mode: http_cache_reqwest::CacheMode::Default,
+                        manager,
+                        options: http_cache_reqwest::HttpCacheOptions::default(),
+                    }))
+                    .build(),
+                Some(dir),
+            )
+        }
+        other => {
+            return Err(format!(
+                "IMPL is revalidate, http-cache, revalidate-disk or http-cache-redb, got {other}"
+            ));
+        }
     })
 }
 
@@ -175,7 +218,7 @@ async fn run(implementation: &str, kind: &str, n: u64, base: &str, count: bool) 
     if !matches!(kind, "cached" | "revalidated") {
         return Err(format!("KIND is cached or revalidated, got {kind}"));
     }
-    let client = client(implementation)?;
+    let (client, _store_dir) = client(implementation)?;
     let url = format!("{base}/{kind}");
     get_once(&client, &url).await?;
     let profiler = count.then(|| dhat::Profiler::builder().testing().build());
