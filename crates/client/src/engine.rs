@@ -108,6 +108,12 @@ impl<S: CacheStorage, C: Clock> Engine<S, C> {
         let now = self.clock.date();
         match mode {
             CacheMode::Reload => self.fetch(net, &key, stored, None, request, mode).await,
+            // DEVIATION(force-cache): RFC 9111 §4.2.4 "A cache MUST NOT
+            // generate a stale response if it is prohibited by an explicit
+            // in-protocol directive" (must-revalidate, no-cache). These two
+            // modes are the caller's explicit request for whatever is
+            // stored (the Fetch standard's `force-cache` and
+            // `only-if-cached`), so they serve it anyway.
             CacheMode::ForceCache | CacheMode::OnlyIfCached => Ok(from_cache(
                 &stored[index],
                 policy::current_age(&stored[index], now),

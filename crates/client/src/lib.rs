@@ -65,7 +65,13 @@
 //!
 //! # Deviations
 //!
-//! None so far (`grep -rn DEVIATION crates/client`).
+//! `grep -rn DEVIATION crates/client`:
+//!
+//! - `force-cache`: [`CacheMode::ForceCache`] and [`CacheMode::OnlyIfCached`]
+//!   serve a stored response however stale, even one whose
+//!   `must-revalidate` or `no-cache` forbids that (RFC 9111 §4.2.4): the
+//!   caller asked for the store's content explicitly, as with the Fetch
+//!   standard's modes of the same names. [`CacheMode::Default`] never does.
 
 pub mod client;
 pub mod clock;

@@ -28,9 +28,10 @@ pub enum CacheMode {
     /// before it is used, fresh or not; the response is stored if it may
     /// be. Never stale-if-error: the caller asked for the server's word.
     NoCache,
-    /// Any stored response for the request is used, however stale,
-    /// without contacting the server; without one, the request goes to
-    /// the server and the response is stored if it may be.
+    /// Any stored response for the request is used, however stale (even
+    /// against `must-revalidate`: `DEVIATION(force-cache)` in the crate
+    /// docs), without contacting the server; without one, the request goes
+    /// to the server and the response is stored if it may be.
     ForceCache,
     /// Any stored response for the request is used, however stale; without
     /// one the cache answers `504 Gateway Timeout` itself and nothing goes
