@@ -23,6 +23,7 @@
 #
 #   scripts/bench-client-instructions.sh
 #   N_SMALL=200 N_LARGE=1200 scripts/bench-client-instructions.sh
+#   IMPLS="revalidate-disk http-cache-redb" scripts/bench-client-instructions.sh
 #
 # Builds the release bench binary (crates/client-bench) into
 # $CARGO_TARGET_DIR (default target/). Needs valgrind.
@@ -30,6 +31,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n_small=${N_SMALL:-500}
 n_large=${N_LARGE:-2500}
+impls=${IMPLS:-revalidate http-cache revalidate-disk http-cache-redb}
 target=${CARGO_TARGET_DIR:-target}
 cargo build --release --locked -p revalidate-client-bench >&2
 bin=$target/release/revalidate-client-bench
@@ -60,7 +62,7 @@ instructions() { # IMPL KIND N -> total instructions of one run
 
 printf '%-16s %-12s %14s %14s\n' impl kind instr/request allocs/request
 for kind in cached revalidated; do
-  for impl in revalidate http-cache revalidate-disk http-cache-redb; do
+  for impl in $impls; do
     small=$(instructions "$impl" "$kind" "$n_small")
     large=$(instructions "$impl" "$kind" "$n_large")
     per=$(( (large - small) / (n_large - n_small) ))

@@ -56,14 +56,23 @@ struct FileResponse {
     body: Vec<u8>,
 }
 
-impl FileResponse {
-    fn from_stored(stored: &StoredResponse) -> Self {
-        Self {
-            head: stored.head.clone(),
-            body: stored.body.to_vec(),
-        }
-    }
+/// [`FileEntry`] as it is written: borrowed from the stored responses, so
+/// writing copies nothing but the bytes of the file. Serde writes a
+/// `&str`, a slice and a `&[u8]` exactly as a `String`, a `Vec` and a
+/// `Vec<u8>`, so the file reads back as a [`FileEntry`].
+#[derive(Serialize)]
+struct FileEntryRef<'a> {
+    key: &'a str,
+    responses: Vec<FileResponseRef<'a>>,
+}
 
+#[derive(Serialize)]
+struct FileResponseRef<'a> {
+    head: &'a StoredHead,
+    body: &'a [u8],
+}
+
+impl FileResponse {
     fn into_stored(self) -> StoredResponse {
         StoredResponse {
             head: self.head,
@@ -119,15 +128,24 @@ impl DiskCache {
     }
 
     fn write(&self, key: &str, path: &Path, responses: &[StoredResponse]) -> io::Result<()> {
-        let entry = FileEntry {
-            key: key.to_owned(),
-            responses: responses.iter().map(FileResponse::from_stored).collect(),
+        let entry = FileEntryRef {
+            key,
+            responses: responses
+                .iter()
+                .map(|stored| FileResponseRef {
+                    head: &stored.head,
+                    body: &stored.body,
+                })
+                .collect(),
         };
-        let payload = postcard::to_allocvec(&entry).map_err(io::Error::other)?;
-        let mut bytes = Vec::with_capacity(MAGIC.len() + CHECKSUM_LEN + payload.len());
+        // MAGIC, a checksum filled in below, then the payload, in one buffer.
+        let body_bytes: usize = responses.iter().map(|r| r.body.len()).sum();
+        let mut bytes = Vec::with_capacity(MAGIC.len() + CHECKSUM_LEN + body_bytes + 1024);
         bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
-        bytes.extend_from_slice(&payload);
+        bytes.extend_from_slice(&[0; CHECKSUM_LEN]);
+        let mut bytes = postcard::to_extend(&entry, bytes).map_err(io::Error::other)?;
+        let (head, payload) = bytes.split_at_mut(MAGIC.len() + CHECKSUM_LEN);
+        head[MAGIC.len()..].copy_from_slice(blake3::hash(payload).as_bytes());
         let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
         let temp = self.dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
         std::fs::write(&temp, &bytes)?;
