@@ -1,23 +1,25 @@
-//! [`CachingClient`]: the IO shell around the private-cache rules.
+//! [`CachingClient`]: the private cache over a [`Transport`].
 //!
-//! For each request it loads the stored responses for the URL, picks the
-//! one the request selects (Vary), and asks the rules what to do:
-//! serve it ([`Source::Cache`]), validate it with a conditional request and
-//! refresh it on `304` ([`Source::Revalidated`]), or go to the network and
-//! store what comes back when allowed ([`Source::Network`]).
+//! For each request the cache serves a stored response
+//! ([`Source::Cache`]), validates it with a conditional request and
+//! refreshes it on `304` ([`Source::Revalidated`]), or goes to the network
+//! and stores what comes back when allowed ([`Source::Network`]), as the
+//! rules and the request's [`CacheMode`] say. Clones share one store and
+//! one connection pool, and so do the [`Updater`] and the
+//! [`CacheMiddleware`] made from it.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{AGE, HeaderValue};
-use http::{HeaderMap, Method, Request, Response, StatusCode};
-use revalidate_core::HttpDate;
-use revalidate_core::cache::StoredHead;
+use http::{HeaderMap, Request, StatusCode};
 
 use crate::clock::{Clock, SystemClock};
-use crate::policy::{self, Reuse};
-use crate::storage::{CacheStorage, MemoryCache, StoredResponse};
-use crate::transport::{ReqwestTransport, Transport, TransportError};
+use crate::engine::{Engine, Via};
+use crate::middleware::CacheMiddleware;
+use crate::mode::{CacheMode, CacheOptions};
+use crate::storage::{CacheStorage, MemoryCache};
+use crate::transport::{ReqwestTransport, Timeouts, Transport, TransportError};
+use crate::update::Updater;
 
 /// Where a response came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +35,15 @@ pub enum Source {
     /// The response came over the network in full (no stored response, or
     /// the server sent a new representation).
     Network,
+    /// A stale stored response, sent because the server failed (no
+    /// response, or a 500, 502, 503 or 504) and `stale-if-error` (RFC 5861
+    /// §4) or [`CacheOptions::stale_if_disconnected`] allowed it.
+    Stale,
+    /// Nothing usable was stored and the request could not go to the
+    /// network (`only-if-cached`, [`CacheMode::OnlyIfCached`]): the cache
+    /// answered `504 Gateway Timeout` itself
+    /// ([RFC 9111 §5.2.1.7](https://www.rfc-editor.org/rfc/rfc9111#section-5.2.1.7)).
+    Unavailable,
 }
 
 /// A response and where it came from.
@@ -40,8 +51,8 @@ pub enum Source {
 pub struct CachedResponse {
     /// Where it came from.
     pub source: Source,
-    /// The status code (of the stored response for [`Source::Cache`] and
-    /// [`Source::Revalidated`]).
+    /// The status code (of the stored response for [`Source::Cache`],
+    /// [`Source::Revalidated`] and [`Source::Stale`]).
     pub status: StatusCode,
     /// The header fields; a response served from the cache carries an
     /// `Age` field ([RFC 9111 §5.1](https://www.rfc-editor.org/rfc/rfc9111#section-5.1)).
@@ -66,25 +77,79 @@ pub enum ClientError {
     Transport(#[from] TransportError),
 }
 
-/// How many Vary variants are kept per URL; the oldest goes first.
-const MAX_VARIANTS: usize = 8;
-
 /// An HTTP client with a private cache
 /// ([RFC 9111](https://www.rfc-editor.org/rfc/rfc9111)): it keeps
 /// responses and their validators, serves fresh ones without a request,
 /// and revalidates stale ones with `If-None-Match` / `If-Modified-Since`.
-#[derive(Debug)]
+/// Clones are cheap and share the store, the clock and the transport
+/// (with [`ReqwestTransport`], one connection pool).
 pub struct CachingClient<X = ReqwestTransport, S = MemoryCache, C = SystemClock> {
-    transport: X,
-    storage: S,
-    clock: C,
+    transport: Arc<X>,
+    engine: Engine<S, C>,
+    update_queues: Arc<UpdateQueues>,
+}
+
+impl<X, S, C> Clone for CachingClient<X, S, C> {
+    fn clone(&self) -> Self {
+        Self {
+            transport: self.transport.clone(),
+            engine: self.engine.clone(),
+            update_queues: self.update_queues.clone(),
+        }
+    }
+}
+
+/// How many queues the updates of one client are spread over.
+const UPDATE_QUEUES: usize = 64;
+
+/// The optimistic updates made through one client queue up per URL (a
+/// fixed table of FIFO locks, indexed by a hash of the URL, so it never
+/// grows): updaters in one process that change the same resource take
+/// turns instead of racing each other into `412`s, and none waits behind
+/// later arrivals. Updates from other processes still race, and the retry
+/// loop handles those.
+pub(crate) struct UpdateQueues {
+    queues: [tokio::sync::Mutex<()>; UPDATE_QUEUES],
+}
+
+impl UpdateQueues {
+    fn new() -> Self {
+        Self {
+            queues: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// The queue of `url`'s updates.
+    pub(crate) fn queue(&self, url: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(url);
+        &self.queues[(hash % UPDATE_QUEUES as u64) as usize]
+    }
+}
+
+impl<X: std::fmt::Debug, S: std::fmt::Debug, C: std::fmt::Debug> std::fmt::Debug for CachingClient<X, S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachingClient")
+            .field("transport", &self.transport)
+            .field("storage", &self.engine.storage)
+            .field("clock", &self.engine.clock)
+            .field("options", &self.engine.options)
+            .finish()
+    }
 }
 
 impl CachingClient {
-    /// Real HTTP, the default bounded [`MemoryCache`] and the system clock.
+    /// Real HTTP with the default [`Timeouts`] (connect 10 s, response
+    /// 30 s), the default bounded [`MemoryCache`] and the system clock.
     pub fn new() -> Result<Self, TransportError> {
+        Self::with_timeouts(Timeouts::default())
+    }
+
+    /// Real HTTP with these timeouts, the default bounded [`MemoryCache`]
+    /// and the system clock.
+    pub fn with_timeouts(timeouts: Timeouts) -> Result<Self, TransportError> {
         Ok(Self::from_parts(
-            ReqwestTransport::new()?,
+            ReqwestTransport::with_timeouts(timeouts)?,
             MemoryCache::default(),
             SystemClock,
         ))
@@ -92,33 +157,85 @@ impl CachingClient {
 }
 
 impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
-    /// A client from its three parts.
+    /// A client from its three parts, with the default [`CacheOptions`].
     pub fn from_parts(transport: X, storage: S, clock: C) -> Self {
         Self {
-            transport,
-            storage,
-            clock,
+            transport: Arc::new(transport),
+            engine: Engine {
+                storage: Arc::new(storage),
+                clock: Arc::new(clock),
+                options: CacheOptions::default(),
+            },
+            update_queues: Arc::new(UpdateQueues::new()),
         }
     }
 
     /// The same client with another cache storage.
     pub fn with_storage<S2: CacheStorage>(self, storage: S2) -> CachingClient<X, S2, C> {
-        CachingClient::from_parts(self.transport, storage, self.clock)
+        CachingClient {
+            transport: self.transport,
+            engine: Engine {
+                storage: Arc::new(storage),
+                clock: self.engine.clock,
+                options: self.engine.options,
+            },
+            update_queues: self.update_queues,
+        }
     }
 
     /// The same client with another clock.
     pub fn with_clock<C2: Clock>(self, clock: C2) -> CachingClient<X, S, C2> {
-        CachingClient::from_parts(self.transport, self.storage, clock)
+        CachingClient {
+            transport: self.transport,
+            engine: Engine {
+                storage: self.engine.storage,
+                clock: Arc::new(clock),
+                options: self.engine.options,
+            },
+            update_queues: self.update_queues,
+        }
+    }
+
+    /// The same client with other [`CacheOptions`] (default mode, stale
+    /// when disconnected).
+    pub fn with_options(mut self, options: CacheOptions) -> Self {
+        self.engine.options = options;
+        self
     }
 
     /// Where the cached responses live.
     pub fn storage(&self) -> &S {
-        &self.storage
+        &self.engine.storage
     }
 
     /// The transport.
     pub fn transport(&self) -> &X {
         &self.transport
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> CacheOptions {
+        self.engine.options
+    }
+
+    /// An optimistic-update helper over this client: the same transport
+    /// (connection pool) and the same cache. Its reads validate the stored
+    /// response ([`CacheMode::NoCache`]), so an unchanged resource comes
+    /// back as a `304`; its writes invalidate the URL (RFC 9111 §4.4).
+    pub fn updater(&self) -> Updater<X, S, C> {
+        Updater::from_client(self.clone())
+    }
+
+    /// A [`reqwest_middleware::Middleware`] over this client's cache (the
+    /// same store, clock and options). Build the middleware client on the
+    /// same [`reqwest::Client`] ([`ReqwestTransport::reqwest_client`]) to
+    /// share the connection pool as well.
+    pub fn middleware(&self) -> CacheMiddleware<S, C> {
+        CacheMiddleware::from_engine(self.engine.clone())
+    }
+
+    pub(crate) fn update_queue(&self, url: &str) -> &tokio::sync::Mutex<()> {
+        self.update_queues.queue(url)
     }
 
     /// `GET url` through the cache.
@@ -132,215 +249,29 @@ impl<X: Transport, S: CacheStorage, C: Clock> CachingClient<X, S, C> {
         self.send(request).await
     }
 
-    /// Sends `request` through the cache. Only `GET` is answered from or
-    /// stored in the cache; a request that carries its own conditional
-    /// header fields goes to the server untouched (its answer is for the
-    /// caller's validators, not the cache's).
+    /// Sends `request` through the cache, in the [`CacheMode`] found in
+    /// its extensions (the options' default mode without one). Only `GET`
+    /// is answered from or stored in the cache; a request that carries its
+    /// own conditional header fields goes to the server untouched (its
+    /// answer is for the caller's validators, not the cache's).
     pub async fn send(&self, request: Request<Bytes>) -> Result<CachedResponse, ClientError> {
-        let key = request.uri().to_string();
-        if request.method() != Method::GET {
-            return self.send_unsafe(&key, request).await;
-        }
-        if is_conditional(request.headers()) {
-            let (response, _, _) = self.exchange(request).await?;
-            return Ok(network(response));
-        }
-        let mut stored = self.storage.load(&key);
-        // The most recent matching response is the one to use (§4.1: "the
-        // most recent response (as determined by the Date header field)"
-        // — here by receipt time; within one second the order stored,
-        // newest first, stands: the sort is stable).
-        stored.sort_by_key(|s| std::cmp::Reverse(s.head.response_time));
-        let selected = stored
-            .iter()
-            .position(|s| policy::vary_matches(s, request.headers()));
-        let Some(index) = selected else {
-            return self.fetch_and_store(&key, stored, request).await;
-        };
-        match policy::reuse(request.headers(), &stored[index], self.clock.date()) {
-            Reuse::Fresh { age } => Ok(from_cache(&stored[index], age)),
-            Reuse::Revalidate => self.revalidate(&key, stored, index, request).await,
-        }
+        let mode = request
+            .extensions()
+            .get::<CacheMode>()
+            .copied()
+            .unwrap_or(self.engine.options.default_mode);
+        self.send_in(request, mode).await
     }
 
-    async fn revalidate(
-        &self,
-        key: &str,
-        mut stored: Vec<StoredResponse>,
-        index: usize,
-        request: Request<Bytes>,
-    ) -> Result<CachedResponse, ClientError> {
-        let conditional = policy::conditional_headers(&stored[index].head.headers);
-        if conditional.is_empty() {
-            // Nothing to validate with: an ordinary request.
-            return self.fetch_and_store(key, stored, request).await;
-        }
-        let mut validation = copy_request(&request);
-        for (name, value) in &conditional {
-            validation.headers_mut().insert(name.clone(), value.clone());
-        }
-        let (response, request_time, response_time) = self.exchange(validation).await?;
-        if response.status().is_server_error() {
-            // §4.3.3: on a 5xx "the cache can send the 5xx response ... or
-            // act as if the server failed to respond"; the stored response
-            // is kept for the next validation.
-            return Ok(network(response));
-        }
-        if response.status() != StatusCode::NOT_MODIFIED {
-            return self.store_response(key, stored, &request, response, request_time, response_time);
-        }
-        if !policy::not_modified_selects(&stored[index].head.headers, response.headers()) {
-            // The 304 is about another representation than the one we hold:
-            // ask again without validators.
-            stored.remove(index);
-            return self.fetch_and_store(key, stored, request).await;
-        }
-        let entry = &mut stored[index];
-        entry
-            .head
-            .freshen(response.headers(), request_time, response_time);
-        let served = CachedResponse {
-            source: Source::Revalidated,
-            status: entry.head.status,
-            headers: entry.head.headers.clone(),
-            body: entry.body.clone(),
-        };
-        if policy::may_store(
-            &Method::GET,
-            request.headers(),
-            entry.head.status,
-            &entry.head.headers,
-        ) {
-            self.storage.save(key, stored);
-        } else {
-            stored.remove(index);
-            self.storage.save(key, stored);
-        }
-        Ok(served)
-    }
-
-    async fn fetch_and_store(
-        &self,
-        key: &str,
-        stored: Vec<StoredResponse>,
-        request: Request<Bytes>,
-    ) -> Result<CachedResponse, ClientError> {
-        let (response, request_time, response_time) = self.exchange(copy_request(&request)).await?;
-        self.store_response(key, stored, &request, response, request_time, response_time)
-    }
-
-    fn store_response(
-        &self,
-        key: &str,
-        mut stored: Vec<StoredResponse>,
-        request: &Request<Bytes>,
-        response: Response<Bytes>,
-        request_time: HttpDate,
-        response_time: HttpDate,
-    ) -> Result<CachedResponse, ClientError> {
-        // Whatever happens, the variant this request selected is replaced
-        // (or dropped if the new response may not be stored).
-        stored.retain(|s| !policy::vary_matches(s, request.headers()));
-        if policy::may_store(
-            request.method(),
-            request.headers(),
-            response.status(),
-            response.headers(),
-        ) {
-            let (parts, body) = response.into_parts();
-            let headers = policy::storable_headers(parts.headers.clone());
-            stored.insert(
-                0,
-                StoredResponse {
-                    head: StoredHead::new(
-                        parts.status,
-                        headers,
-                        request.headers(),
-                        request_time,
-                        response_time,
-                    ),
-                    body: body.clone(),
-                },
-            );
-            stored.truncate(MAX_VARIANTS);
-            self.storage.save(key, stored);
-            return Ok(CachedResponse {
-                source: Source::Network,
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            });
-        }
-        self.storage.save(key, stored);
-        Ok(network(response))
-    }
-
-    /// Unsafe methods go to the server; a non-error answer invalidates the
-    /// stored responses for the URL
-    /// ([RFC 9111 §4.4](https://www.rfc-editor.org/rfc/rfc9111#section-4.4)):
-    /// "A cache MUST invalidate the target URI ... when it receives a
-    /// non-error status code in response to an unsafe request method".
-    async fn send_unsafe(&self, key: &str, request: Request<Bytes>) -> Result<CachedResponse, ClientError> {
-        let unsafe_method = !request.method().is_safe();
-        let (response, _, _) = self.exchange(request).await?;
-        let status = response.status();
-        if unsafe_method && (status.is_success() || status.is_redirection()) {
-            self.storage.save(key, Vec::new());
-        }
-        Ok(network(response))
-    }
-
-    async fn exchange(
+    /// [`send`](Self::send) in `mode`, whatever the request's extensions say.
+    pub async fn send_in(
         &self,
         request: Request<Bytes>,
-    ) -> Result<(Response<Bytes>, HttpDate, HttpDate), ClientError> {
-        let request_time = self.clock.date();
-        let response = self.transport.send(request).await?;
-        let response_time = self.clock.date();
-        Ok((response, request_time, response_time))
-    }
-}
-
-fn is_conditional(headers: &HeaderMap) -> bool {
-    [
-        "if-match",
-        "if-none-match",
-        "if-modified-since",
-        "if-unmodified-since",
-        "if-range",
-    ]
-    .iter()
-    .any(|name| headers.contains_key(*name))
-}
-
-fn copy_request(request: &Request<Bytes>) -> Request<Bytes> {
-    let mut copy = Request::new(request.body().clone());
-    *copy.method_mut() = request.method().clone();
-    *copy.uri_mut() = request.uri().clone();
-    *copy.version_mut() = request.version();
-    *copy.headers_mut() = request.headers().clone();
-    copy
-}
-
-fn network(response: Response<Bytes>) -> CachedResponse {
-    let (parts, body) = response.into_parts();
-    CachedResponse {
-        source: Source::Network,
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
-}
-
-fn from_cache(stored: &StoredResponse, age: Duration) -> CachedResponse {
-    let mut headers = stored.head.headers.clone();
-    // §5.1: the Age field says how long ago the server generated or
-    // validated the response; a cache sends it with a stored response.
-    headers.insert(AGE, HeaderValue::from(age.as_secs()));
-    CachedResponse {
-        source: Source::Cache,
-        status: stored.head.status,
-        headers,
-        body: stored.body.clone(),
+        mode: CacheMode,
+    ) -> Result<CachedResponse, ClientError> {
+        Ok(self
+            .engine
+            .send(&mut Via(&*self.transport), request, mode)
+            .await?)
     }
 }

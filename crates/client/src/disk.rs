@@ -7,7 +7,12 @@
 //! that is truncated, has a wrong checksum, does not decode or holds
 //! another key is a miss and is deleted: a cache may always forget, never
 //! serve garbage. Files are written to a temporary name and renamed into
-//! place, so a crash mid-write leaves the old entry or none.
+//! place, so a crash mid-write leaves the old entry or none; a temporary
+//! file left by a crash is deleted when the directory is opened again.
+//! Writes are not synced to the disk (a revalidated response rewrites its
+//! entry, and a sync per request would cost more than the cache saves): a
+//! crash of the machine can lose the latest entries or tear them, and the
+//! checksum turns a torn entry into a miss.
 //!
 //! The storage does blocking file IO on the calling thread; entries are small
 //! and the OS page cache absorbs most reads. It is not bounded: clear the
@@ -27,6 +32,8 @@ use crate::storage::{CacheStorage, StoredResponse};
 /// files of version 1 are misses, deleted when read.
 const MAGIC: &[u8; 8] = b"RVCLNT02";
 const CHECKSUM_LEN: usize = 32;
+/// Entries are written under this prefix, then renamed.
+const TEMP_PREFIX: &str = ".tmp-";
 
 /// A [`CacheStorage`] keeping each key's responses in a checksummed file.
 #[derive(Debug)]
@@ -49,14 +56,23 @@ struct FileResponse {
     body: Vec<u8>,
 }
 
-impl FileResponse {
-    fn from_stored(stored: &StoredResponse) -> Self {
-        Self {
-            head: stored.head.clone(),
-            body: stored.body.to_vec(),
-        }
-    }
+/// [`FileEntry`] as it is written: borrowed from the stored responses, so
+/// writing copies nothing but the bytes of the file. Serde writes a
+/// `&str`, a slice and a `&[u8]` exactly as a `String`, a `Vec` and a
+/// `Vec<u8>`, so the file reads back as a [`FileEntry`].
+#[derive(Serialize)]
+struct FileEntryRef<'a> {
+    key: &'a str,
+    responses: Vec<FileResponseRef<'a>>,
+}
 
+#[derive(Serialize)]
+struct FileResponseRef<'a> {
+    head: &'a StoredHead,
+    body: &'a [u8],
+}
+
+impl FileResponse {
     fn into_stored(self) -> StoredResponse {
         StoredResponse {
             head: self.head,
@@ -70,6 +86,7 @@ impl DiskCache {
     pub fn open(dir: impl Into<PathBuf>) -> io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;
+        remove_leftover_temporaries(&dir);
         Ok(Self {
             dir,
             temp_counter: AtomicU64::new(0),
@@ -111,21 +128,49 @@ impl DiskCache {
     }
 
     fn write(&self, key: &str, path: &Path, responses: &[StoredResponse]) -> io::Result<()> {
-        let entry = FileEntry {
-            key: key.to_owned(),
-            responses: responses.iter().map(FileResponse::from_stored).collect(),
+        let entry = FileEntryRef {
+            key,
+            responses: responses
+                .iter()
+                .map(|stored| FileResponseRef {
+                    head: &stored.head,
+                    body: &stored.body,
+                })
+                .collect(),
         };
-        let payload = postcard::to_allocvec(&entry).map_err(io::Error::other)?;
-        let mut bytes = Vec::with_capacity(MAGIC.len() + CHECKSUM_LEN + payload.len());
+        // MAGIC, a checksum filled in below, then the payload, in one buffer.
+        let body_bytes: usize = responses.iter().map(|r| r.body.len()).sum();
+        let mut bytes = Vec::with_capacity(MAGIC.len() + CHECKSUM_LEN + body_bytes + 1024);
         bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(blake3::hash(&payload).as_bytes());
-        bytes.extend_from_slice(&payload);
+        bytes.extend_from_slice(&[0; CHECKSUM_LEN]);
+        let mut bytes = postcard::to_extend(&entry, bytes).map_err(io::Error::other)?;
+        let (head, payload) = bytes.split_at_mut(MAGIC.len() + CHECKSUM_LEN);
+        head[MAGIC.len()..].copy_from_slice(blake3::hash(payload).as_bytes());
         let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
-        let temp = self.dir.join(format!(".tmp-{}-{n}", std::process::id()));
+        let temp = self.dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
         std::fs::write(&temp, &bytes)?;
         std::fs::rename(&temp, path).inspect_err(|_| {
             let _ = std::fs::remove_file(&temp);
         })
+    }
+}
+
+/// Deletes the temporary files a crash left between write and rename.
+/// They are never read (only `*.entry` files are), so this only reclaims
+/// space; a file another process is still writing is lost, which a cache
+/// may always do.
+fn remove_leftover_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .as_encoded_bytes()
+            .starts_with(TEMP_PREFIX.as_bytes())
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -8,16 +8,19 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 
 /// Why a request got no HTTP response at all (connection refused, reset,
-/// timeout, TLS failure, an unreadable body).
+/// timeout, TLS failure, an unreadable body). The message names the
+/// request (`GET http://…`) and what went wrong.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct TransportError {
     message: String,
+    timed_out: bool,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -27,6 +30,7 @@ impl TransportError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            timed_out: false,
             source: None,
         }
     }
@@ -38,8 +42,86 @@ impl TransportError {
     ) -> Self {
         Self {
             message: message.into(),
+            timed_out: false,
             source: Some(Box::new(source)),
         }
+    }
+
+    /// The request got no (complete) response within its time limit.
+    pub fn timeout(method: &Method, url: &str, limit: Option<Duration>) -> Self {
+        let message = match limit {
+            Some(limit) => format!("{method} {url} timed out: no complete response within {limit:?}"),
+            None => format!("{method} {url} timed out"),
+        };
+        Self {
+            message,
+            timed_out: true,
+            source: None,
+        }
+    }
+
+    /// Whether the request ran out of time (connect or response timeout).
+    pub fn is_timeout(&self) -> bool {
+        self.timed_out
+    }
+
+    /// Reads a [`reqwest::Error`] for the request `method url`.
+    pub(crate) fn from_reqwest(
+        method: &Method,
+        url: &str,
+        limits: Option<Timeouts>,
+        error: reqwest::Error,
+    ) -> Self {
+        if error.is_timeout() {
+            let limit = limits.map(|t| if error.is_connect() { t.connect } else { t.response });
+            let mut timeout = Self::timeout(method, url, limit);
+            timeout.source = Some(Box::new(error));
+            return timeout;
+        }
+        let what = if error.is_connect() {
+            "cannot connect"
+        } else if error.is_body() || error.is_decode() {
+            "the response body could not be read"
+        } else {
+            "failed"
+        };
+        Self::with_source(format!("{method} {url}: {what}"), error)
+    }
+}
+
+/// How long a request may take. Every wait has a bound: a server that
+/// accepts a connection and never answers makes the call fail after
+/// [`response`](Self::response) instead of hanging the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing the connection (TCP and TLS): 10 s by default.
+    pub connect: Duration,
+    /// The whole exchange, from sending the request to the last byte of
+    /// the response body: 30 s by default.
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            response: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Timeouts {
+    /// A [`reqwest::ClientBuilder`] as this crate wants it: these
+    /// timeouts, redirects off (the caller sees the server's status and
+    /// the cache stores what the server said about this URL) and no
+    /// transparent decompression (the default features have none). Use it
+    /// for the [`reqwest_middleware`] client that carries
+    /// [`CacheMiddleware`](crate::CacheMiddleware).
+    pub fn client_builder(self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.connect)
+            .timeout(self.response)
     }
 }
 
@@ -67,25 +149,47 @@ impl<T: Transport> Transport for Arc<T> {
 /// Real HTTP through [`reqwest`] (rustls, HTTP/1.1 and HTTP/2), with
 /// redirects switched off and no transparent decompression, so that the
 /// status, `ETag` and `Content-Encoding` the caller sees are the server's.
+/// Clones share one connection pool.
 #[derive(Clone, Debug)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
+    timeouts: Option<Timeouts>,
 }
 
 impl ReqwestTransport {
-    /// A transport with a fresh connection pool.
+    /// A transport with a fresh connection pool and the default
+    /// [`Timeouts`] (connect 10 s, response 30 s).
     pub fn new() -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        Self::with_timeouts(Timeouts::default())
+    }
+
+    /// A transport with a fresh connection pool and these timeouts.
+    pub fn with_timeouts(timeouts: Timeouts) -> Result<Self, TransportError> {
+        let client = timeouts
+            .client_builder()
             .build()
             .map_err(|e| TransportError::with_source("cannot build the HTTP client", e))?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            timeouts: Some(timeouts),
+        })
     }
 
     /// A transport over a client you configured yourself (timeouts, proxy,
-    /// root certificates). Keep redirects off and decompression disabled.
+    /// root certificates). Keep redirects off and decompression disabled,
+    /// and set timeouts: [`Timeouts::client_builder`] starts from the
+    /// defaults.
     pub fn from_client(client: reqwest::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            timeouts: None,
+        }
+    }
+
+    /// The underlying client (and its connection pool), e.g. to build a
+    /// [`reqwest_middleware::ClientWithMiddleware`] that shares the pool.
+    pub fn reqwest_client(&self) -> &reqwest::Client {
+        &self.client
     }
 }
 
@@ -93,27 +197,26 @@ impl Transport for ReqwestTransport {
     async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, TransportError> {
         let (parts, body) = request.into_parts();
         let url = parts.uri.to_string();
+        let method = parts.method;
+        let fail = |e| TransportError::from_reqwest(&method, &url, self.timeouts, e);
         let response = self
             .client
-            .request(parts.method, &url)
+            .request(method.clone(), &url)
             .headers(parts.headers)
             .body(body)
             .send()
             .await
-            .map_err(|e| TransportError::with_source(format!("request to {url} failed"), e))?;
+            .map_err(fail)?;
         let mut builder = Response::builder()
             .status(response.status())
             .version(response.version());
         if let Some(headers) = builder.headers_mut() {
             *headers = response.headers().clone();
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| TransportError::with_source(format!("reading the body from {url} failed"), e))?;
+        let body = response.bytes().await.map_err(fail)?;
         builder
             .body(body)
-            .map_err(|e| TransportError::with_source("invalid response", e))
+            .map_err(|e| TransportError::with_source(format!("{method} {url}: invalid response"), e))
     }
 }
 

@@ -106,3 +106,46 @@ fn another_keys_file_under_the_same_name_is_a_miss() {
     assert!(store.load(URL).is_empty());
     assert_eq!(store.load(other).len(), 0, "moved away");
 }
+
+/// A crash between writing and renaming leaves a temporary file: it is
+/// never read and is removed on the next open. A crash that tore the entry
+/// itself (the machine lost the tail of the file) is a miss, and the next
+/// response replaces it.
+#[tokio::test]
+async fn crash_leftovers_and_torn_entries_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(start());
+    let fresh = [("cache-control", "max-age=60"), ("etag", "\"a\"")];
+    let transport = scripted(&clock, vec![reply(200, &fresh, "v1"), reply(200, &fresh, "v2")]);
+    let client = CachingClient::from_parts(
+        transport.clone(),
+        DiskCache::open(dir.path()).unwrap(),
+        clock.clone(),
+    );
+    client.get(URL).await.unwrap();
+    let path = client.storage().path_for(URL);
+    let leftover = dir.path().join(".tmp-99999-0");
+    std::fs::write(&leftover, b"half an entry").unwrap();
+    // The machine died mid-write: only the first half of the entry made it.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    drop(client);
+
+    let reopened = CachingClient::from_parts(
+        transport.clone(),
+        DiskCache::open(dir.path()).unwrap(),
+        clock.clone(),
+    );
+    assert!(!leftover.exists(), "the temporary file is removed on open");
+    let again = reopened.get(URL).await.unwrap();
+    assert_eq!(
+        (again.source, again.body.as_ref()),
+        (Source::Network, b"v2".as_slice())
+    );
+    let cached = reopened.get(URL).await.unwrap();
+    assert_eq!(
+        (cached.source, cached.body.as_ref()),
+        (Source::Cache, b"v2".as_slice())
+    );
+    assert_eq!(transport.request_count(), 2);
+}

@@ -124,3 +124,40 @@ async fn revalidation_request_on_the_wire() {
         heads[1]
     );
 }
+
+/// The cache as reqwest middleware in front of `revalidate serve`: a
+/// static file comes over the network, then as 304s; one request with
+/// `CacheMode::NoStore` takes the full response and leaves the store alone.
+#[tokio::test]
+async fn middleware_round_trip_against_the_origin() {
+    use revalidate_client::{CacheMode, Timeouts};
+
+    let origin = Served::start(&[("site/app.js", b"console.log(1)")]).await;
+    let url = origin.url("/site/app.js");
+    let client = CachingClient::new().unwrap();
+    let http = reqwest_middleware::ClientBuilder::new(Timeouts::default().client_builder().build().unwrap())
+        .with(client.middleware())
+        .build();
+    let source = |response: &reqwest::Response| response.extensions().get::<Source>().copied();
+
+    let first = http.get(&url).send().await.unwrap();
+    assert_eq!(source(&first), Some(Source::Network));
+    let etag = first.headers()["etag"].clone();
+    assert_eq!(first.text().await.unwrap(), "console.log(1)");
+
+    let again = http.get(&url).send().await.unwrap();
+    assert_eq!(source(&again), Some(Source::Revalidated), "a 304 came back");
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["etag"], etag);
+    assert_eq!(again.text().await.unwrap(), "console.log(1)");
+
+    let bypass = http
+        .get(&url)
+        .with_extension(CacheMode::NoStore)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(source(&bypass), Some(Source::Network));
+    assert_eq!(bypass.text().await.unwrap(), "console.log(1)");
+    assert_eq!(client.storage().len(), 1, "the store is the client's");
+}

@@ -4,8 +4,13 @@
 //!   transport and a manual clock.
 //! - `disk` (feature `disk`): `DiskCache` survives reopening; a corrupt
 //!   file is a miss.
+//! - `limits`: timeouts against servers that stall, 64-way contention on
+//!   one counter with the default retry policy, one cache shared by reads
+//!   and updates.
 //! - `live`: the caching client against `revalidate serve` over real
 //!   sockets (a static file and a JSON resource, 200 then 304).
+//! - `middleware`: `CacheMiddleware` in a `reqwest_middleware` client,
+//!   each `CacheMode` as a table row, stale-if-error and offline use.
 //! - `update`: the optimistic-update loop against `revalidate serve`
 //!   (concurrent counters, create-only) and tiny axum servers that
 //!   misbehave (always 412, no ETags).
@@ -15,6 +20,8 @@
 mod cache;
 #[cfg(feature = "disk")]
 mod disk;
+mod limits;
 mod live;
+mod middleware;
 mod support;
 mod update;

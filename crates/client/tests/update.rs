@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -18,11 +18,7 @@ use serde_json::{Value, json};
 use crate::support::{Served, serve_router};
 
 fn updater() -> Updater {
-    Updater::new().unwrap().with_policy(RetryPolicy {
-        max_attempts: 200,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(40),
-    })
+    Updater::new().unwrap()
 }
 
 fn increment(current: Option<Value>) -> Result<Update<Value>, &'static str> {
@@ -100,23 +96,58 @@ fn write_verdicts() {
     }
 }
 
+/// Decorrelated jitter: each wait lies in `[base, min(cap, 3 × the
+/// previous)]`, so the lower end never grows, and runs differ.
 #[test]
-fn backoff_is_full_jitter_under_a_doubling_cap() {
+fn delays_are_decorrelated_jitter_within_base_and_cap() {
     let policy = RetryPolicy {
         max_attempts: 8,
+        max_elapsed: Duration::from_secs(600),
         base_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(100),
     };
-    let caps: Vec<u64> = (1..=6)
-        .map(|n| policy.backoff_cap(n).as_millis() as u64)
-        .collect();
-    assert_eq!(caps, [10, 20, 40, 80, 100, 100]);
-    let mut rng = rand::rng();
-    let waits: Vec<Duration> = (0..200).map(|_| policy.backoff(3, &mut rng)).collect();
-    assert!(waits.iter().all(|w| *w <= Duration::from_millis(40)));
-    // Jitter: not all equal (200 draws from 40 001 values).
-    assert!(waits.iter().any(|w| *w != waits[0]));
-    assert_eq!(policy.backoff_cap(u32::MAX), Duration::from_millis(100));
+    let mut short_after_long = false;
+    for _ in 0..200 {
+        let waits: Vec<Duration> = policy.delays(Instant::now()).collect();
+        assert_eq!(waits.len(), 7, "one wait between each two of 8 attempts");
+        let mut previous = policy.base_delay;
+        for (n, wait) in waits.iter().enumerate() {
+            let upper = (previous * 3).min(policy.max_delay);
+            assert!(
+                *wait >= policy.base_delay && *wait <= upper,
+                "wait {n}: {wait:?} outside [10ms, {upper:?}]"
+            );
+            short_after_long |= previous >= Duration::from_millis(60) && *wait < Duration::from_millis(20);
+            previous = *wait;
+        }
+    }
+    assert!(short_after_long, "a long wait may be followed by a short one");
+    let a: Vec<Duration> = policy.delays(Instant::now()).collect();
+    let b: Vec<Duration> = policy.delays(Instant::now()).collect();
+    assert_ne!(a, b, "jitter");
+}
+
+#[test]
+fn delays_stop_at_the_time_bound() {
+    let policy = RetryPolicy {
+        max_attempts: 1000,
+        max_elapsed: Duration::from_millis(200),
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(40),
+    };
+    let waits: Vec<Duration> = policy.delays(Instant::now()).collect();
+    let total: Duration = waits.iter().sum();
+    assert!(total <= Duration::from_millis(200), "{total:?}");
+    assert!(waits.len() < 20, "{} waits", waits.len());
+    // An update that began long ago gets no wait at all.
+    let long_ago = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
+    assert_eq!(policy.delays(long_ago).count(), 0);
+    // max_attempts of 0 or 1: no retry.
+    let once = RetryPolicy {
+        max_attempts: 0,
+        ..policy
+    };
+    assert_eq!(once.delays(Instant::now()).count(), 0);
 }
 
 /// 16 updaters each add 1 ten times to the same counter on a real
@@ -266,18 +297,51 @@ async fn attempts_exhausted_when_the_server_always_answers_412() {
     let base = serve_router(router).await;
     let updater = Updater::new().unwrap().with_policy(RetryPolicy {
         max_attempts: 3,
+        max_elapsed: Duration::from_secs(10),
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
     });
-    let error = updater
-        .update(&format!("{base}/thing"), increment)
-        .await
-        .unwrap_err();
+    let url = format!("{base}/thing");
+    let error = updater.update(&url, increment).await.unwrap_err();
     assert!(
-        matches!(error, UpdateError::AttemptsExhausted { attempts: 3 }),
+        matches!(&error, UpdateError::AttemptsExhausted { attempts: 3, method, url: named, .. }
+            if *method == http::Method::PUT && *named == url),
         "{error}"
     );
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("PUT {url}: gave up after 3 attempts in ")),
+        "{message}"
+    );
     assert_eq!(puts.load(Ordering::SeqCst), 3);
+
+    // One attempt is "1 attempt"; the time bound stops retries too.
+    let once = Updater::new().unwrap().with_policy(RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    });
+    let error = once.update(&url, increment).await.unwrap_err();
+    assert!(
+        error.to_string().contains("gave up after 1 attempt in "),
+        "{error}"
+    );
+    let timed = Updater::new().unwrap().with_policy(RetryPolicy {
+        max_attempts: 1_000_000,
+        max_elapsed: Duration::from_millis(300),
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+    });
+    let started = Instant::now();
+    let error = timed.update(&url, increment).await.unwrap_err();
+    let UpdateError::AttemptsExhausted {
+        attempts, elapsed, ..
+    } = error
+    else {
+        panic!("expected AttemptsExhausted, got {error}");
+    };
+    assert!(attempts > 1 && attempts < 1_000, "{attempts} attempts");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]
