@@ -49,6 +49,9 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    /// The backend cannot do this (the purge outbox of `memory:`).
+    #[error("not supported: {0}")]
+    Unsupported(String),
     /// Schema migrations failed.
     #[error("schema migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

@@ -16,6 +16,7 @@
 //! | `sqlite` | [`SqliteStore`]: the embedded default, a real file (WAL, `BEGIN IMMEDIATE`) |
 //! | `postgres` | [`PostgresStore`]: several nodes on one database (`SELECT … FOR UPDATE`, `INSERT … ON CONFLICT DO NOTHING`) |
 //! | `sql` | what both SQL backends share: read the row or tombstone, decide, plan, run the statements, check the rows they touched, commit (`SqlDialect` says the statements) |
+//! | `outbox` | the purge outbox: [`AnyStore::with_purge_outbox`] (writes record the purge of their URL in their own transaction), [`AnyStore::enqueue_purges`], [`AnyStore::claim_purges`] → [`PurgeClaim`] (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a lease on SQLite), [`PurgeNotifications`] (`LISTEN`); one row per purge and edge, bounded per edge |
 //! | `retry` | bounded re-runs of a write transaction that lost a race |
 //! | `error` | [`StoreError`], classified for the HTTP layer ([`StoreError::is_transient`] → 503) |
 //!
@@ -131,6 +132,7 @@ mod json_text;
 mod key;
 mod limits;
 mod memory;
+mod outbox;
 mod postgres;
 mod resource;
 mod retry;
@@ -145,6 +147,7 @@ pub use json_text::{InvalidJson, JsonText};
 pub use key::{CollectionName, InvalidKey, KeyPart, MAX_COLLECTION_LEN, MAX_ID_LEN, ResourceKey};
 pub use limits::StoreOptions;
 pub use memory::MemoryStore;
+pub use outbox::{ClaimLimits, PURGE_CHANNEL, PendingPurge, PurgeClaim, PurgeNotifications};
 pub use postgres::PostgresStore;
 pub use resource::{Change, Current, Resource, WriteOutcome, entity_tag_for};
 pub use sqlite::SqliteStore;

@@ -22,6 +22,7 @@
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use sqlx::migrate::Migrator;
@@ -71,8 +72,11 @@ const PRUNE_TOMBSTONES: &str = "DELETE FROM resource_tombstones WHERE (collectio
 /// A [`Store`] in a PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
-    pool: PgPool,
-    options: StoreOptions,
+    pub(crate) pool: PgPool,
+    pub(crate) options: StoreOptions,
+    /// The URL prefix of the API whose writes record purges in the outbox
+    /// (`crate::outbox`); `None`: writes record none.
+    pub(crate) purge_prefix: Option<Arc<str>>,
 }
 
 impl PostgresStore {
@@ -153,7 +157,11 @@ impl PostgresStore {
         // sqlx takes an advisory lock while migrating, so nodes starting
         // together apply each migration once; applied ones are skipped.
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, options })
+        Ok(Self {
+            pool,
+            options,
+            purge_prefix: None,
+        })
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
@@ -172,7 +180,16 @@ impl PostgresStore {
     {
         let mut tx: Transaction<'_, Postgres> = self.pool.begin().await.map_err(attempt_error)?;
         let state = read_state::<Self>(&mut tx, key).await?;
-        decide_and_write::<Self, R, F>(tx, key, state, now, self.options.retention_seconds(), decide).await
+        decide_and_write::<Self, R, F>(
+            tx,
+            key,
+            state,
+            now,
+            self.options.retention_seconds(),
+            self.purge_prefix.as_deref(),
+            decide,
+        )
+        .await
     }
 }
 
@@ -186,6 +203,7 @@ impl SqlDialect for PostgresStore {
     const UPSERT_TOMBSTONE: &'static str = UPSERT_TOMBSTONE;
     const DELETE_TOMBSTONE: &'static str = DELETE_TOMBSTONE;
     const PRUNE_TOMBSTONES: &'static str = PRUNE_TOMBSTONES;
+    const INSERT_PURGE: &'static str = crate::outbox::postgres::INSERT_PURGE;
 
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
@@ -297,4 +315,9 @@ fn attempt_error(error: sqlx::Error) -> AttemptError {
         ErrorClass::Retry => AttemptError::LostRace(error.to_string()),
         class => AttemptError::Failed(class.into_error(error)),
     }
+}
+
+/// A driver error as the store's error (no retry: the caller decides).
+pub(crate) fn classify_error(error: sqlx::Error) -> StoreError {
+    classify(&error).into_error(error)
 }

@@ -44,6 +44,9 @@ pub(crate) trait SqlDialect {
     /// Deletes at most parameter 2 tombstones whose `deleted_at` is before
     /// parameter 1, without waiting for any another transaction holds.
     const PRUNE_TOMBSTONES: &'static str;
+    /// Records the purge of URL parameter 1, written at parameter 2
+    /// (microseconds), for every active edge (the outbox, `crate::outbox`).
+    const INSERT_PURGE: &'static str;
 
     /// How many rows a statement touched.
     fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
@@ -100,7 +103,10 @@ where
 /// Decides with `decide` against the state read in `tx` (which holds the
 /// lock on it), writes what was decided and commits; a refusal rolls back.
 /// `now` is the writer's clock in microseconds; tombstones older than
-/// `retention_seconds` are pruned a batch at a time by deletes. A statement
+/// `retention_seconds` are pruned a batch at a time by deletes. With
+/// `purge_prefix`, a committed change also records the purge of the
+/// resource's URL (`{purge_prefix}{collection}/{id}`) in the outbox, in the
+/// same transaction. A statement
 /// that does not touch the rows it must is a lost race: `tx` is dropped
 /// (rolled back) and the caller runs the attempt again.
 pub(crate) async fn decide_and_write<D, R, F>(
@@ -109,6 +115,7 @@ pub(crate) async fn decide_and_write<D, R, F>(
     (current, removed): (Option<Resource>, Option<Stamp>),
     now: i64,
     retention_seconds: i64,
+    purge_prefix: Option<&str>,
     decide: &mut F,
 ) -> Result<WriteOutcome<R>, AttemptError>
 where
@@ -217,6 +224,16 @@ where
                 .map_err(D::attempt_error)?;
         }
         Plan::Nothing => {}
+    }
+    if let Some(prefix) = purge_prefix
+        && !matches!(plan, Plan::Nothing)
+    {
+        sqlx::query::<D::Db>(D::INSERT_PURGE)
+            .bind(format!("{prefix}{collection}/{id}"))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(D::attempt_error)?;
     }
     tx.commit().await.map_err(D::attempt_error)?;
     Ok(plan.into_outcome())

@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sqlx::migrate::Migrator;
@@ -65,8 +66,11 @@ const PRUNE_TOMBSTONES: &str = "DELETE FROM resource_tombstones WHERE rowid IN \
 /// A [`Store`] in a SQLite database file.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    options: StoreOptions,
+    pub(crate) pool: SqlitePool,
+    pub(crate) options: StoreOptions,
+    /// The URL prefix of the API whose writes record purges in the outbox
+    /// (`crate::outbox`); `None`: writes record none.
+    pub(crate) purge_prefix: Option<Arc<str>>,
 }
 
 impl SqliteStore {
@@ -119,7 +123,11 @@ impl SqliteStore {
         // sqlx records applied migrations in `_sqlx_migrations`, so running
         // this on every start is a no-op once the schema is current.
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, options })
+        Ok(Self {
+            pool,
+            options,
+            purge_prefix: None,
+        })
     }
 
     /// Closes the pool, waiting for connections in use to be returned.
@@ -144,7 +152,16 @@ impl SqliteStore {
             .await
             .map_err(attempt_error)?;
         let state = read_state::<Self>(&mut tx, key).await?;
-        decide_and_write::<Self, R, F>(tx, key, state, now, self.options.retention_seconds(), decide).await
+        decide_and_write::<Self, R, F>(
+            tx,
+            key,
+            state,
+            now,
+            self.options.retention_seconds(),
+            self.purge_prefix.as_deref(),
+            decide,
+        )
+        .await
     }
 }
 
@@ -159,6 +176,7 @@ impl SqlDialect for SqliteStore {
     const UPSERT_TOMBSTONE: &'static str = UPSERT_TOMBSTONE;
     const DELETE_TOMBSTONE: &'static str = DELETE_TOMBSTONE;
     const PRUNE_TOMBSTONES: &'static str = PRUNE_TOMBSTONES;
+    const INSERT_PURGE: &'static str = crate::outbox::sqlite::INSERT_PURGE;
 
     fn rows_affected(result: &SqliteQueryResult) -> u64 {
         result.rows_affected()
@@ -262,4 +280,9 @@ fn attempt_error(error: sqlx::Error) -> AttemptError {
         ErrorClass::Retry => AttemptError::LostRace(error.to_string()),
         class => AttemptError::Failed(class.into_error(error)),
     }
+}
+
+/// A driver error as the store's error (no retry: the caller decides).
+pub(crate) fn classify_error(error: sqlx::Error) -> StoreError {
+    classify(&error).into_error(error)
 }

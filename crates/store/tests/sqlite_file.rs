@@ -47,7 +47,7 @@ async fn migrations_run_idempotently_on_sqlite() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(applied, 2);
+    assert_eq!(applied, 3);
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&pool)
         .await
@@ -76,7 +76,7 @@ async fn migrations_run_idempotently_on_postgres() {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(applied, 2);
+    assert_eq!(applied, 3);
     pool.close().await;
     crate::support::drop_schema(&url, &schema).await;
 }
