@@ -59,8 +59,11 @@
 //! `application/merge-patch+json` (`DEVIATION(patch-json)`), since many
 //! clients send the former for merge patches.
 //!
-//! After each successful write the [`EdgePurger`], if configured, purges
-//! the resource's URL on the edges ([`crate::edge_purge`]).
+//! With `[edge_purge]`, each successful write records the purge of the
+//! resource's URL in the store's outbox, in the write's own transaction
+//! (the store given to [`router_with_edge_purge`] was opened with
+//! [`AnyStore::with_purge_outbox`]), and wakes the [`EdgePurger`], which
+//! delivers it to the edges ([`crate::edge_purge`]).
 //!
 //! [RFC 7396]: https://www.rfc-editor.org/rfc/rfc7396
 //! [RFC 9110 §9.3.4]: https://www.rfc-editor.org/rfc/rfc9110#section-9.3.4
@@ -126,10 +129,12 @@ struct Api {
 }
 
 impl Api {
-    /// A write of `key` succeeded: the edges forget their copies.
-    fn written(&self, key: &ResourceKey) {
+    /// A write of `key` committed, and with it the purge of its URL (the
+    /// store records it in the write's transaction): wakes this node's
+    /// deliverer.
+    fn written(&self, _key: &ResourceKey) {
         if let Some(purger) = &self.edge_purge {
-            purger.after_write(key);
+            purger.wake();
         }
     }
 
@@ -147,8 +152,10 @@ pub fn router(store: AnyStore, settings: ApiSettings) -> Router {
     router_with_edge_purge(store, settings, None)
 }
 
-/// [`router`] that purges the edges after each successful write, and
-/// gives reads the edges' `CDN-Cache-Control` (see [`crate::edge_purge`]).
+/// [`router`] that wakes `edge_purge` after each successful write (pass
+/// the store [`EdgePurger::start`] returned: its writes record their
+/// purges), and gives reads the edges' `CDN-Cache-Control` (see
+/// [`crate::edge_purge`]).
 pub fn router_with_edge_purge(
     store: AnyStore,
     settings: ApiSettings,

@@ -1,8 +1,16 @@
 //! Prometheus metrics for the origin: requests by method and status, 304s
 //! and 412s, bytes saved by 304s, a latency histogram, and the purges sent
 //! to edges after writes (`revalidate_edge_purges_sent_total{result}`, one
-//! per write and edge: `ok` once the edge acknowledged it, `failed` when it
-//! gave up after its retries or its queue was full), and the client
+//! per purge and edge: `ok` once the edge acknowledged it, `failed` for
+//! each delivery attempt that failed and will be retried), the outbox's
+//! state per edge (`revalidate_edge_purge_backlog{edge}`, purges not yet
+//! acknowledged; `revalidate_edge_purge_oldest_age_seconds{edge}`, the age
+//! of the oldest of them, as last seen by this node),
+//! `revalidate_edge_purge_lag_seconds` (a histogram: from the write's
+//! commit to the edge's acknowledgement) and
+//! `revalidate_edge_purges_dropped_total{edge}` (purges dropped past the
+//! backlog bound, replaced by a purge of everything; see
+//! [`crate::edge_purge`]), and the client
 //! connections of the front door (`revalidate_connections_open`,
 //! `revalidate_connections_accepted_total`,
 //! `revalidate_connections_closed_total{reason}` with reasons `finished`,
@@ -65,6 +73,13 @@ struct Handles {
 }
 
 const EDGE_PURGES: &str = "revalidate_edge_purges_sent_total";
+const EDGE_PURGE_BACKLOG: &str = "revalidate_edge_purge_backlog";
+const EDGE_PURGE_OLDEST_AGE: &str = "revalidate_edge_purge_oldest_age_seconds";
+const EDGE_PURGE_LAG: &str = "revalidate_edge_purge_lag_seconds";
+const EDGE_PURGES_DROPPED: &str = "revalidate_edge_purges_dropped_total";
+const EDGE_PURGE_LAG_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
 
 const METHOD_LABELS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER",
@@ -99,6 +114,7 @@ impl Metrics {
         // Only fails for an empty bucket list, which this is not.
         let builder = builder
             .set_buckets_for_metric(Matcher::Full(LATENCY.into()), LATENCY_BUCKETS)
+            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(EDGE_PURGE_LAG.into()), EDGE_PURGE_LAG_BUCKETS))
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -147,6 +163,24 @@ impl Metrics {
                 EDGE_PURGES,
                 "Purges of written API URLs sent to edges, one per write and edge, by result"
             );
+            metrics::describe_gauge!(
+                EDGE_PURGE_BACKLOG,
+                "Purges recorded for this edge and not yet acknowledged, as last seen by this node"
+            );
+            metrics::describe_gauge!(
+                EDGE_PURGE_OLDEST_AGE,
+                metrics::Unit::Seconds,
+                "Age of the oldest purge not yet acknowledged by this edge, as last seen by this node"
+            );
+            metrics::describe_histogram!(
+                EDGE_PURGE_LAG,
+                metrics::Unit::Seconds,
+                "Time from a write's commit (its purge recorded) to the edge's acknowledgement"
+            );
+            metrics::describe_counter!(
+                EDGE_PURGES_DROPPED,
+                "Purges dropped past the backlog bound; the edge gets a purge of everything instead"
+            );
             metrics::describe_histogram!(
                 LATENCY,
                 metrics::Unit::Seconds,
@@ -193,7 +227,7 @@ impl Metrics {
     }
 
     /// Counts `writes` purges sent to one edge: acknowledged (`ok`) or
-    /// given up (`failed`).
+    /// in a failed attempt (`failed`).
     pub fn record_edge_purges(&self, ok: bool, writes: u64) {
         let (slot, result) = if ok { (0, "ok") } else { (1, "failed") };
         self.inner.handles.edge_purges[slot]
@@ -204,6 +238,33 @@ impl Metrics {
                 )
             })
             .increment(writes);
+    }
+
+    /// The outbox's state for `edge`: purges owed, and the age of the
+    /// oldest (zero when none).
+    pub fn set_edge_purge_backlog(&self, edge: &str, pending: u64, oldest_age_seconds: f64) {
+        metrics::with_local_recorder(&self.inner.recorder, || {
+            #[allow(clippy::cast_precision_loss)] // a count far below 2^52
+            metrics::gauge!(EDGE_PURGE_BACKLOG, "edge" => edge.to_owned()).set(pending as f64);
+            metrics::gauge!(EDGE_PURGE_OLDEST_AGE, "edge" => edge.to_owned()).set(oldest_age_seconds);
+        });
+    }
+
+    /// Records the lag of acknowledged purges, in seconds each.
+    pub fn record_edge_purge_lags(&self, lags: impl IntoIterator<Item = f64>) {
+        metrics::with_local_recorder(&self.inner.recorder, || {
+            let histogram = metrics::histogram!(EDGE_PURGE_LAG);
+            for lag in lags {
+                histogram.record(lag);
+            }
+        });
+    }
+
+    /// Counts purges for `edge` dropped past the backlog bound.
+    pub fn record_edge_purges_dropped(&self, edge: &str, dropped: u64) {
+        metrics::with_local_recorder(&self.inner.recorder, || {
+            metrics::counter!(EDGE_PURGES_DROPPED, "edge" => edge.to_owned()).increment(dropped);
+        });
     }
 
     /// The handles the front door counts client connections into.

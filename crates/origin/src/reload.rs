@@ -12,8 +12,10 @@
 //! section (`cache_control` rules, `directory_listing`,
 //! `follow_symlinks`: the static files' answer templates, which hold the
 //! `Cache-Control` value, start again empty; the ETag index is kept) and
-//! `[edge_purge]` (the edges, their token, timeout and `cdn_max_age`: a
-//! new purger starts, and purges the old one had queued are still sent).
+//! `[edge_purge]` (the edges, their token, timeout and `cdn_max_age`: the
+//! running deliverer takes them, `EdgePurger::replace`; the purges
+//! recorded in the outbox are kept; static files are watched for purges
+//! only when `[edge_purge]` was there at start).
 //! What needs a restart, as the sockets, the database and the tree are
 //! opened once: `listen`, `root`, `data`, `database`,
 //! `database_timeout_ms`, `metrics_listen`, `[admin]`,
@@ -144,13 +146,26 @@ impl Reload for ConfigReload {
             .static_files
             .reconfigured(&StaticConfig::from_origin_config(&new))
             .map_err(|e| e.to_string())?;
-        // The purger's queues and connections are kept unless what it
-        // sends, or where, changed.
+        // The purger is kept unless what it sends, or where, changed; then
+        // the same deliverer takes the new edges (`EdgePurger::replace`).
+        // A reload runs on a blocking thread: it may wait for the database.
         let edge_purge =
             if new.edge_purge == running.config.edge_purge && new.api.prefix == running.config.api.prefix {
                 running.edge_purge.clone()
             } else {
-                crate::server::start_edge_purge(&new, &self.parts.metrics).map_err(|e| e.to_string())?
+                let runtime = tokio::runtime::Handle::current();
+                let changed = match (&running.edge_purge, &new.edge_purge) {
+                    (Some(purger), Some(edges)) => runtime
+                        .block_on(purger.replace(edges, &new.api.prefix))
+                        .map(Some),
+                    (Some(purger), None) => runtime.block_on(purger.retire()).map(|()| None),
+                    (None, _) => runtime.block_on(crate::server::start_edge_purge(
+                        &new,
+                        &self.parts.metrics,
+                        &self.parts.store,
+                    )),
+                };
+                changed.map_err(|e| e.to_string())?
             };
         let api = crate::server::api_router(&new, &self.parts, edge_purge.clone());
         self.app.reroute(api, &new.api.prefix, Some(static_files));

@@ -457,6 +457,8 @@ pub struct Origin {
     config: crate::config::OriginConfig,
     edge_purge: Option<crate::edge_purge::EdgePurger>,
     access_log: Option<AccessLog>,
+    /// With `[edge_purge]`: the watch that purges changed static files.
+    _static_watch: Option<crate::static_files::StaticWatcher>,
 }
 
 /// The API's routes as `config` sets them, over the store and clock of
@@ -473,20 +475,26 @@ pub(crate) fn api_router(
         body_read_timeout: Duration::from_millis(config.api.body_read_timeout_ms),
         clock: Arc::clone(&parts.clock),
     };
-    crate::api::router_with_edge_purge(parts.store.clone(), settings, edge_purge)
+    // With edge purges, the writes record theirs in the store's outbox.
+    let store = edge_purge
+        .as_ref()
+        .map_or_else(|| parts.store.clone(), crate::edge_purge::EdgePurger::writing_store);
+    crate::api::router_with_edge_purge(store, settings, edge_purge)
 }
 
-/// The edge purger of `config`'s `[edge_purge]`, started (`None` without
-/// one).
-pub(crate) fn start_edge_purge(
+/// The edge purger of `config`'s `[edge_purge]`, started over `store`
+/// (`None` without one).
+pub(crate) async fn start_edge_purge(
     config: &crate::config::OriginConfig,
     metrics: &Metrics,
-) -> Result<Option<crate::edge_purge::EdgePurger>, crate::config::ConfigError> {
-    config
-        .edge_purge
-        .as_ref()
-        .map(|edges| crate::edge_purge::EdgePurger::start(edges, &config.api.prefix, metrics))
-        .transpose()
+    store: &revalidate_store::AnyStore,
+) -> Result<Option<crate::edge_purge::EdgePurger>, crate::edge_purge::StartPurgeError> {
+    match &config.edge_purge {
+        Some(edges) => Ok(Some(
+            crate::edge_purge::EdgePurger::start(edges, &config.api.prefix, metrics, store).await?,
+        )),
+        None => Ok(None),
+    }
 }
 
 impl Origin {
@@ -519,7 +527,12 @@ impl Origin {
             metrics,
             clock: crate::clock::system_clock(),
         };
-        let edge_purge = start_edge_purge(config, &parts.metrics)?;
+        let edge_purge = start_edge_purge(config, &parts.metrics, &parts.store).await?;
+        // Changed static files are purged at the edges too.
+        let static_watch = match &edge_purge {
+            Some(purger) => Some(crate::edge_purge::watch_static_files(&parts.static_files, purger)?),
+            None => None,
+        };
         let app = app(
             api_router(config, &parts, edge_purge.clone()),
             &config.api.prefix,
@@ -538,6 +551,7 @@ impl Origin {
             config: config.clone(),
             edge_purge,
             access_log: None,
+            _static_watch: static_watch,
         })
     }
 

@@ -21,7 +21,7 @@
 //! | `media_type` | extension → `Content-Type`, memoised | `compress` |
 //! | `config` | [`StaticConfig`], [`StaticError`], [`IndexSummary`] | `cache_control` |
 //! | `walk` | IO: [`StaticFiles::index_all`], the whole tree into the index | `config`, `confine`, `index`, `request_path` |
-//! | `watch` | IO: optional pre-warming of the index from file system events ([`StaticFiles::watch`]) | `index`, `request_path` |
+//! | `watch` | IO: optional pre-warming of the index from file system events ([`StaticFiles::watch`]), and the URLs of changed files for the edge purges ([`StaticFiles::watch_with_purges`]) | `index`, `request_path` |
 //! | `compress` | IO: on-the-fly compression, done once per content and coding, cached in the data dir | `index`, `encoding`, `failure` |
 //! | `index` | IO: (device, inode) + (size, mtime ns, ctime ns) → BLAKE3, in memory and saved in the data dir | — |
 //! | `listing` | IO: the optional directory listing | `request_path` |
@@ -214,6 +214,24 @@ impl StaticFiles {
             confinement.root(),
             confinement.data_dir(),
             Arc::downgrade(&self.inner.index),
+            None,
+        )
+    }
+
+    /// [`StaticFiles::watch`], also calling `on_change` with the URLs of
+    /// the files that changed (created, modified, renamed or removed) in
+    /// each burst of events, once it settled: each file's path, and `/dir/`
+    /// for a `dir/index.html` (see `watch`). From the watcher's thread.
+    pub fn watch_with_purges(
+        &self,
+        on_change: impl Fn(Vec<String>) + Send + 'static,
+    ) -> notify::Result<StaticWatcher> {
+        let confinement = &self.inner.confinement;
+        watch::watch(
+            confinement.root(),
+            confinement.data_dir(),
+            Arc::downgrade(&self.inner.index),
+            Some(Box::new(on_change)),
         )
     }
 
