@@ -21,6 +21,7 @@ mod api;
 mod api_support;
 mod api_writes;
 mod connections;
+mod edge_purge;
 mod json_numbers;
 mod put_bytes;
 mod racing_writers;
