@@ -465,7 +465,9 @@ impl EdgePurger {
                     let received = notifications.next().await;
                     let Some(inner) = weak.upgrade() else { return };
                     match received {
-                        Ok(()) => inner.wake.send_modify(|n| *n = n.wrapping_add(1)),
+                        Ok(true) => inner.wake.send_modify(|n| *n = n.wrapping_add(1)),
+                        // The server is stopping.
+                        Ok(false) => return,
                         Err(e) => {
                             tracing::warn!(error = %e, "edge purge: lost the database's notifications; polling meanwhile");
                             drop(inner);
@@ -646,6 +648,7 @@ async fn supervise(weak: std::sync::Weak<PurgerInner>) {
                     }
                 }
             }
+            Err(e) if e.is_closed() => break,
             Err(e) => tracing::warn!(error = %e, "edge purge: cannot read the edges"),
         }
         let poll = inner.settings().policy.poll;
@@ -664,8 +667,10 @@ enum Round {
     More,
     /// Nothing (more) to send, or another node is sending.
     Idle,
-    /// The attempt failed; pause this long at least.
+    /// The attempt failed; pause before the next.
     Failed { refused: bool },
+    /// The store was closed: the server is stopping.
+    Closed,
 }
 
 /// One edge's task: delivers until the purger is gone or the edge is
@@ -693,6 +698,7 @@ async fn deliver_to(weak: std::sync::Weak<PurgerInner>, edge: String) {
                 // Woken by a write, or the poll.
                 let _ = tokio::time::timeout(settings.policy.poll, woken.changed()).await;
             }
+            Round::Closed => return,
             Round::Failed { refused } => {
                 failing = true;
                 let pause = if refused {
@@ -716,6 +722,7 @@ async fn deliver_once(inner: &PurgerInner, settings: &Settings, edge: &str, fail
     let claim = match inner.store.claim_purges(edge, policy.claim_limits(), SystemTime::now()).await {
         Ok(Some(claim)) => claim,
         Ok(None) => return Round::Idle,
+        Err(e) if e.is_closed() => return Round::Closed,
         Err(e) => {
             tracing::warn!(edge, error = %e, "edge purge: cannot read the outbox");
             return Round::Failed { refused: false };

@@ -66,6 +66,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the store was closed ([`AnyStore::close`](crate::AnyStore::close)):
+    /// nothing will succeed any more.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Unavailable(sqlx::Error::PoolClosed))
+    }
+
     /// Whether trying again later may succeed (HTTP 503 rather than 500).
     pub fn is_transient(&self) -> bool {
         matches!(

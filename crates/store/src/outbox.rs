@@ -113,6 +113,8 @@ pub struct PurgeClaim {
 
 #[derive(Debug)]
 enum Hold {
+    /// Nothing was owed: nothing taken, nothing to give back.
+    Nothing,
     Sqlite { store: SqliteStore, owner: String },
     Postgres { store: PostgresStore, tx: Transaction<'static, Postgres> },
 }
@@ -155,6 +157,7 @@ impl PurgeClaim {
     pub async fn acknowledge(self) -> Result<(), StoreError> {
         let seqs: Vec<i64> = self.purges.iter().map(|p| p.seq).collect();
         match self.hold {
+            Hold::Nothing => Ok(()),
             Hold::Sqlite { store, owner } => {
                 bounded(store.options.timeout, async {
                     let mut tx = store
@@ -206,6 +209,7 @@ impl PurgeClaim {
     /// node or another) and releases the edge.
     pub async fn release(self) -> Result<(), StoreError> {
         match self.hold {
+            Hold::Nothing => Ok(()),
             Hold::Sqlite { store, owner } => {
                 bounded(store.options.timeout, async {
                     sqlx::query(sqlite::RELEASE)
@@ -230,18 +234,25 @@ impl PurgeClaim {
 }
 
 /// Wake-ups of the PostgreSQL backend: one after each transaction that
-/// recorded purges, on any node.
+/// recorded purges, on any node. Holds one of the store's connections:
+/// closing the store ends a wait in [`next`](Self::next), but a listener
+/// kept without waiting must be dropped before the store is closed.
 #[derive(Debug)]
 pub struct PurgeNotifications {
     listener: PgListener,
 }
 
 impl PurgeNotifications {
-    /// Waits for the next wake-up. An error means the connection was lost
+    /// Waits for the next wake-up: `Ok(true)`. `Ok(false)`: the store was
+    /// closed, there will be none. An error means the connection was lost
     /// and could not be made again (the listener tries once); wait a
     /// little and call again.
-    pub async fn next(&mut self) -> Result<(), StoreError> {
-        self.listener.recv().await.map(|_| ()).map_err(postgres::error)
+    pub async fn next(&mut self) -> Result<bool, StoreError> {
+        match self.listener.recv().await {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::PoolClosed) => Ok(false),
+            Err(e) => Err(postgres::error(e)),
+        }
     }
 }
 
@@ -405,7 +416,9 @@ impl AnyStore {
 
     /// Takes the oldest purges owed to `edge` (at most
     /// [`ClaimLimits::batch`]) for this node to deliver; `None` when another
-    /// node is delivering to it or it is not an active edge. Drops the
+    /// node is delivering to it or it is not an active edge. When nothing
+    /// is owed, an empty claim that holds nothing (a plain read: idle polls
+    /// lock nothing). Drops the
     /// oldest purges beyond [`ClaimLimits::max_backlog`] first (see the
     /// module docs). `now` is for the SQLite lease.
     pub async fn claim_purges(
@@ -444,6 +457,19 @@ impl AnyStore {
     }
 }
 
+/// What a claim of an edge that is owed nothing comes to (found by a
+/// plain read: an idle node's polls take no lock).
+fn nothing_owed(edge: &str) -> PurgeClaim {
+    PurgeClaim {
+        edge: edge.to_owned(),
+        purges: Vec::new(),
+        purge_all: false,
+        backlog: 0,
+        dropped: 0,
+        hold: Hold::Nothing,
+    }
+}
+
 /// How many purges to drop of `count` owed, to keep `max_backlog`.
 fn excess(count: i64, max_backlog: u64) -> i64 {
     (count - i64::try_from(max_backlog).unwrap_or(i64::MAX)).max(0)
@@ -463,6 +489,8 @@ pub(crate) mod sqlite {
     pub(super) const RETIRE_EDGE: &str = "UPDATE purge_edges SET active = 0, purge_all = 0 WHERE edge = ?1";
     pub(super) const DELETE_EDGE_PURGES: &str = "DELETE FROM purge_outbox WHERE edge = ?1";
     pub(super) const ACTIVE_EDGES: &str = "SELECT edge FROM purge_edges WHERE active = 1 ORDER BY edge";
+    const OWED: &str = "SELECT purge_all OR EXISTS (SELECT 1 FROM purge_outbox WHERE edge = ?1) \
+                        FROM purge_edges WHERE edge = ?1 AND active = 1";
     const TAKE_LEASE: &str = "UPDATE purge_edges SET lease_until = ?2, lease_owner = ?3 \
                               WHERE edge = ?1 AND active = 1 AND lease_until < ?4 RETURNING purge_all";
     const COUNT: &str = "SELECT COUNT(*) FROM purge_outbox WHERE edge = ?1";
@@ -486,6 +514,16 @@ pub(crate) mod sqlite {
         limits: ClaimLimits,
         now: SystemTime,
     ) -> Result<Option<PurgeClaim>, StoreError> {
+        match sqlx::query_scalar::<_, bool>(OWED)
+            .bind(edge)
+            .fetch_optional(&store.pool)
+            .await
+            .map_err(error)?
+        {
+            None => return Ok(None),
+            Some(false) => return Ok(Some(nothing_owed(edge))),
+            Some(true) => {}
+        }
         let now = micros_since_epoch(now);
         let lease_until =
             now.saturating_add(i64::try_from(limits.lease.as_micros()).unwrap_or(i64::MAX));
@@ -568,6 +606,8 @@ pub(crate) mod postgres {
     pub(super) const RETIRE_EDGE: &str = "UPDATE purge_edges SET active = FALSE, purge_all = FALSE WHERE edge = $1";
     pub(super) const DELETE_EDGE_PURGES: &str = "DELETE FROM purge_outbox WHERE edge = $1";
     pub(super) const ACTIVE_EDGES: &str = "SELECT edge FROM purge_edges WHERE active ORDER BY edge";
+    const OWED: &str = "SELECT purge_all OR EXISTS (SELECT 1 FROM purge_outbox WHERE edge = $1) \
+                        FROM purge_edges WHERE edge = $1 AND active";
     const LOCK_EDGE: &str = "SELECT purge_all FROM purge_edges WHERE edge = $1 AND active FOR UPDATE SKIP LOCKED";
     const COUNT: &str = "SELECT COUNT(*) FROM purge_outbox WHERE edge = $1";
     const DROP_OLDEST: &str = "DELETE FROM purge_outbox WHERE seq IN \
@@ -586,6 +626,16 @@ pub(crate) mod postgres {
         edge: &str,
         limits: ClaimLimits,
     ) -> Result<Option<PurgeClaim>, StoreError> {
+        match sqlx::query_scalar::<_, bool>(OWED)
+            .bind(edge)
+            .fetch_optional(&store.pool)
+            .await
+            .map_err(error)?
+        {
+            None => return Ok(None),
+            Some(false) => return Ok(Some(nothing_owed(edge))),
+            Some(true) => {}
+        }
         let mut tx: Transaction<'static, Postgres> = store.pool.begin().await.map_err(error)?;
         let Some(mut purge_all) = sqlx::query_scalar::<_, bool>(LOCK_EDGE)
             .bind(edge)

@@ -5,6 +5,8 @@
 //!   PostgreSQL ones need `REVALIDATE_TEST_PG_URL` (see scripts/test-postgres.sh).
 //! - `conformance`: the cases every backend must pass.
 //! - `keys`: the name grammar.
+//! - `outbox`: the purge outbox: writes record purges, exclusive claims, the backlog bound,
+//!   edges taken out and back, a late commit on PostgreSQL, `LISTEN` wake-ups.
 //! - `sqlite_file`: durability of the SQLite file across reopening; migrations of both
 //!   backends, from an empty database and from one written before the latest migration.
 //! - `timeouts`: a lock held too long elsewhere makes reads and writes fail as transient.
@@ -12,6 +14,7 @@
 
 mod conformance;
 mod keys;
+mod outbox;
 mod sqlite_file;
 mod support;
 mod timeouts;
