@@ -546,3 +546,72 @@ async fn purge_lag_with_every_process_up() {
         }
     }
 }
+
+/// A reload's new edges: the deliverer keeps running, the edge taken out
+/// gets nothing more, the new one gets the writes from then on; listed
+/// again, the first one is purged of everything first (it missed purges).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_edge_set_takes_effect_and_an_edge_listed_again_is_purged_of_everything() {
+    use revalidate_store::{Change, JsonText, ResourceKey, Store};
+    let first = FakeEdge::start("127.0.0.1:0".parse().unwrap(), Duration::ZERO, Arc::default());
+    let second = FakeEdge::start("127.0.0.1:0".parse().unwrap(), Duration::ZERO, Arc::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = revalidate_store::open(&sqlite_url(&dir)).await.unwrap();
+    let metrics = revalidate_origin::metrics::Metrics::new();
+    let purger = revalidate_origin::edge_purge::EdgePurger::start(
+        &edge_purge(vec![first.url()]),
+        "/api/",
+        &metrics,
+        &store,
+    )
+    .await
+    .unwrap();
+    let write = |purger: &revalidate_origin::edge_purge::EdgePurger, id: &'static str| {
+        let store = purger.writing_store();
+        let purger = purger.clone();
+        async move {
+            store
+                .write(&ResourceKey::new("notes", id).unwrap(), std::time::SystemTime::now(), |_| {
+                    Ok::<_, ()>(Change::Put(JsonText::parse(b"{}").unwrap()))
+                })
+                .await
+                .unwrap();
+            purger.wake();
+        }
+    };
+    write(&purger, "one").await;
+    within(Duration::from_secs(1), "the first edge got /api/notes/one", || {
+        first.urls() == ["/api/notes/one"]
+    })
+    .await;
+
+    let purger = purger
+        .replace(&edge_purge(vec![second.url()]), "/v2/")
+        .await
+        .unwrap();
+    write(&purger, "two").await;
+    within(Duration::from_secs(1), "the second edge got /v2/notes/two", || {
+        second.urls() == ["/v2/notes/two"]
+    })
+    .await;
+
+    let purger = purger
+        .replace(&edge_purge(vec![first.url(), second.url()]), "/v2/")
+        .await
+        .unwrap();
+    write(&purger, "three").await;
+    within(Duration::from_secs(1), "both edges got /v2/notes/three", || {
+        first.urls().contains(&"/v2/notes/three".to_owned())
+            && second.urls().contains(&"/v2/notes/three".to_owned())
+    })
+    .await;
+    assert!(
+        !first.urls().contains(&"/v2/notes/two".to_owned()),
+        "taken out, it got nothing"
+    );
+    let seen = first.seen.lock().unwrap();
+    assert!(
+        seen.purges[1..].iter().any(|(_, p)| p.prefixes == ["/"]),
+        "listed again after missing /v2/notes/two: everything is purged"
+    );
+}
