@@ -260,7 +260,12 @@ fn edge_names(config: &EdgePurgeConfig) -> Result<Vec<String>, ConfigError> {
     Ok(config
         .edge_uris()?
         .iter()
-        .map(|uri| format!("http://{}", uri.authority().map_or("", http::uri::Authority::as_str)))
+        .map(|uri| {
+            format!(
+                "http://{}",
+                uri.authority().map_or("", http::uri::Authority::as_str)
+            )
+        })
         .collect())
 }
 
@@ -540,11 +545,18 @@ impl EdgePurger {
             .filter(|edge| !configured.contains(edge))
             .cloned()
             .collect();
-        self.inner.store.register_purge_edges(&configured, &removed).await?;
+        self.inner
+            .store
+            .register_purge_edges(&configured, &removed)
+            .await?;
         for edge in &removed {
             self.inner.metrics.set_edge_purge_backlog(edge, 0, 0.0);
         }
-        *self.inner.settings.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Settings {
+        *self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(Settings {
             policy,
             transport: Arc::new(transport),
             configured,
@@ -566,7 +578,9 @@ impl EdgePurger {
         for edge in &configured {
             self.inner.metrics.set_edge_purge_backlog(edge, 0, 0.0);
         }
-        self.inner.retired.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .retired
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.inner.edges_changed.notify_one();
         Ok(())
     }
@@ -642,10 +656,10 @@ async fn supervise(weak: std::sync::Weak<PurgerInner>) {
                     keep
                 });
                 for edge in edges {
-                    if !tasks.contains_key(&edge) {
-                        let task = tokio::spawn(deliver_to(Arc::downgrade(&inner), edge.clone()));
-                        tasks.insert(edge, task);
-                    }
+                    let weak = Arc::downgrade(&inner);
+                    tasks
+                        .entry(edge.clone())
+                        .or_insert_with(|| tokio::spawn(deliver_to(weak, edge)));
                 }
             }
             Err(e) if e.is_closed() => break,
@@ -719,7 +733,11 @@ async fn deliver_to(weak: std::sync::Weak<PurgerInner>, edge: String) {
 /// releases them.
 async fn deliver_once(inner: &PurgerInner, settings: &Settings, edge: &str, failing: bool) -> Round {
     let policy = &settings.policy;
-    let claim = match inner.store.claim_purges(edge, policy.claim_limits(), SystemTime::now()).await {
+    let claim = match inner
+        .store
+        .claim_purges(edge, policy.claim_limits(), SystemTime::now())
+        .await
+    {
         Ok(Some(claim)) => claim,
         Ok(None) => return Round::Idle,
         Err(e) if e.is_closed() => return Round::Closed,
@@ -739,7 +757,9 @@ async fn deliver_once(inner: &PurgerInner, settings: &Settings, edge: &str, fail
     let now = SystemTime::now();
     let age = |time: SystemTime| now.duration_since(time).unwrap_or_default().as_secs_f64();
     let oldest = claim.purges().first().map_or(0.0, |p| age(p.created_at));
-    inner.metrics.set_edge_purge_backlog(edge, claim.backlog(), oldest);
+    inner
+        .metrics
+        .set_edge_purge_backlog(edge, claim.backlog(), oldest);
     if claim.is_empty() {
         release(claim).await;
         return Round::Idle;
@@ -755,22 +775,18 @@ async fn deliver_once(inner: &PurgerInner, settings: &Settings, edge: &str, fail
     let body = purge_for_claim(claim.purges().iter().map(|p| p.url.as_str()), claim.purge_all());
     let json = Bytes::from(body.to_json());
     let sent = claim.purges().len() as u64;
-    let (result, why) = match tokio::time::timeout(
-        policy.timeout,
-        settings.transport.post_boxed(&endpoint, json),
-    )
-    .await
-    {
-        Ok(Ok(answer)) => (
-            Attempt::Answered(answer.status),
-            format!("{}: {}", answer.status, answer.detail),
-        ),
-        Ok(Err(error)) => (Attempt::NoAnswer, error.to_string()),
-        Err(_) => (
-            Attempt::NoAnswer,
-            format!("no answer within {} ms", policy.timeout.as_millis()),
-        ),
-    };
+    let (result, why) =
+        match tokio::time::timeout(policy.timeout, settings.transport.post_boxed(&endpoint, json)).await {
+            Ok(Ok(answer)) => (
+                Attempt::Answered(answer.status),
+                format!("{}: {}", answer.status, answer.detail),
+            ),
+            Ok(Err(error)) => (Attempt::NoAnswer, error.to_string()),
+            Err(_) => (
+                Attempt::NoAnswer,
+                format!("no answer within {} ms", policy.timeout.as_millis()),
+            ),
+        };
     match verdict(result) {
         Verdict::Acknowledged => {
             let created: Vec<SystemTime> = claim.purges().iter().map(|p| p.created_at).collect();
@@ -785,11 +801,12 @@ async fn deliver_once(inner: &PurgerInner, settings: &Settings, edge: &str, fail
             }
             let acknowledged = SystemTime::now();
             inner.metrics.record_edge_purges(true, sent);
-            inner.metrics.record_edge_purge_lags(
-                created
-                    .iter()
-                    .map(|time| acknowledged.duration_since(*time).unwrap_or_default().as_secs_f64()),
-            );
+            inner.metrics.record_edge_purge_lags(created.iter().map(|time| {
+                acknowledged
+                    .duration_since(*time)
+                    .unwrap_or_default()
+                    .as_secs_f64()
+            }));
             let left = backlog.saturating_sub(sent);
             if left > 0 {
                 Round::More
@@ -1051,7 +1068,11 @@ mod tests {
                 &[Err("refused"), Err("refused"), Ok(200)],
                 3,
             ),
-            ("busy, then acknowledged", &[Ok(503), Ok(503), Ok(503), Ok(204)], 4),
+            (
+                "busy, then acknowledged",
+                &[Ok(503), Ok(503), Ok(503), Ok(204)],
+                4,
+            ),
             ("wrong token, then fixed", &[Ok(401), Ok(200)], 2),
         ];
         for (case, script, attempts) in cases {

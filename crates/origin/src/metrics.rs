@@ -114,7 +114,9 @@ impl Metrics {
         // Only fails for an empty bucket list, which this is not.
         let builder = builder
             .set_buckets_for_metric(Matcher::Full(LATENCY.into()), LATENCY_BUCKETS)
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full(EDGE_PURGE_LAG.into()), EDGE_PURGE_LAG_BUCKETS))
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(EDGE_PURGE_LAG.into()), EDGE_PURGE_LAG_BUCKETS)
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
         let handle = recorder.handle();

@@ -155,9 +155,9 @@ impl Reload for ConfigReload {
             } else {
                 let runtime = tokio::runtime::Handle::current();
                 let changed = match (&running.edge_purge, &new.edge_purge) {
-                    (Some(purger), Some(edges)) => runtime
-                        .block_on(purger.replace(edges, &new.api.prefix))
-                        .map(Some),
+                    (Some(purger), Some(edges)) => {
+                        runtime.block_on(purger.replace(edges, &new.api.prefix)).map(Some)
+                    }
                     (Some(purger), None) => runtime.block_on(purger.retire()).map(|()| None),
                     (None, _) => runtime.block_on(crate::server::start_edge_purge(
                         &new,

@@ -476,9 +476,10 @@ pub(crate) fn api_router(
         clock: Arc::clone(&parts.clock),
     };
     // With edge purges, the writes record theirs in the store's outbox.
-    let store = edge_purge
-        .as_ref()
-        .map_or_else(|| parts.store.clone(), crate::edge_purge::EdgePurger::writing_store);
+    let store = edge_purge.as_ref().map_or_else(
+        || parts.store.clone(),
+        crate::edge_purge::EdgePurger::writing_store,
+    );
     crate::api::router_with_edge_purge(store, settings, edge_purge)
 }
 
@@ -530,7 +531,10 @@ impl Origin {
         let edge_purge = start_edge_purge(config, &parts.metrics, &parts.store).await?;
         // Changed static files are purged at the edges too.
         let static_watch = match &edge_purge {
-            Some(purger) => Some(crate::edge_purge::watch_static_files(&parts.static_files, purger)?),
+            Some(purger) => Some(crate::edge_purge::watch_static_files(
+                &parts.static_files,
+                purger,
+            )?),
             None => None,
         };
         let app = app(

@@ -291,17 +291,23 @@ async fn a_static_file_changed_on_disk_is_purged_at_the_edge() {
     let changed = Instant::now();
     std::fs::write(node.root.join("docs/index.html"), "v2").unwrap();
     std::fs::write(node.root.join("docs/new file.css"), "a {}").unwrap();
-    within(Duration::from_secs(5), "the changed files' URLs were purged", || {
-        ["/docs/index.html", "/docs/", "/docs/new%20file.css"]
-            .iter()
-            .all(|url| edge.purged_after(url, changed).is_some())
-    })
+    within(
+        Duration::from_secs(5),
+        "the changed files' URLs were purged",
+        || {
+            ["/docs/index.html", "/docs/", "/docs/new%20file.css"]
+                .iter()
+                .all(|url| edge.purged_after(url, changed).is_some())
+        },
+    )
     .await;
     std::fs::remove_file(node.root.join("docs/new file.css")).unwrap();
     let removed = Instant::now();
-    within(Duration::from_secs(5), "the removed file's URL was purged", || {
-        edge.purged_after("/docs/new%20file.css", removed).is_some()
-    })
+    within(
+        Duration::from_secs(5),
+        "the removed file's URL was purged",
+        || edge.purged_after("/docs/new%20file.css", removed).is_some(),
+    )
     .await;
 }
 
@@ -465,16 +471,18 @@ fn a_node_gone_after_its_commit_loses_no_purge_on_postgres() {
             ));
             addr
         });
-        let (_, returned) = runtime.block_on(async {
-            put(&reqwest::Client::new(), node_a, "killed", &format!("v{round}")).await
-        });
+        let (_, returned) = runtime
+            .block_on(async { put(&reqwest::Client::new(), node_a, "killed", &format!("v{round}")).await });
         // Node A is gone, right after the commit.
         node_a_runtime.shutdown_background();
         let deadline = returned + Duration::from_secs(1);
         runtime.block_on(within(
             Duration::from_secs(1),
             "node B delivered node A's purge",
-            || edge.purged_after("/api/notes/killed", returned - Duration::from_millis(500)).is_some(),
+            || {
+                edge.purged_after("/api/notes/killed", returned - Duration::from_millis(500))
+                    .is_some()
+            },
         ));
         let at = edge
             .purged_after("/api/notes/killed", returned - Duration::from_millis(500))
@@ -571,18 +579,22 @@ async fn a_replaced_edge_set_takes_effect_and_an_edge_listed_again_is_purged_of_
         let purger = purger.clone();
         async move {
             store
-                .write(&ResourceKey::new("notes", id).unwrap(), std::time::SystemTime::now(), |_| {
-                    Ok::<_, ()>(Change::Put(JsonText::parse(b"{}").unwrap()))
-                })
+                .write(
+                    &ResourceKey::new("notes", id).unwrap(),
+                    std::time::SystemTime::now(),
+                    |_| Ok::<_, ()>(Change::Put(JsonText::parse(b"{}").unwrap())),
+                )
                 .await
                 .unwrap();
             purger.wake();
         }
     };
     write(&purger, "one").await;
-    within(Duration::from_secs(1), "the first edge got /api/notes/one", || {
-        first.urls() == ["/api/notes/one"]
-    })
+    within(
+        Duration::from_secs(1),
+        "the first edge got /api/notes/one",
+        || first.urls() == ["/api/notes/one"],
+    )
     .await;
 
     let purger = purger
@@ -590,9 +602,11 @@ async fn a_replaced_edge_set_takes_effect_and_an_edge_listed_again_is_purged_of_
         .await
         .unwrap();
     write(&purger, "two").await;
-    within(Duration::from_secs(1), "the second edge got /v2/notes/two", || {
-        second.urls() == ["/v2/notes/two"]
-    })
+    within(
+        Duration::from_secs(1),
+        "the second edge got /v2/notes/two",
+        || second.urls() == ["/v2/notes/two"],
+    )
     .await;
 
     let purger = purger

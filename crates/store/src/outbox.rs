@@ -55,8 +55,8 @@
 //! thing: the writing process wakes its own deliverer, and every process
 //! polls.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::PgListener;
@@ -115,8 +115,14 @@ pub struct PurgeClaim {
 enum Hold {
     /// Nothing was owed: nothing taken, nothing to give back.
     Nothing,
-    Sqlite { store: SqliteStore, owner: String },
-    Postgres { store: PostgresStore, tx: Transaction<'static, Postgres> },
+    Sqlite {
+        store: SqliteStore,
+        owner: String,
+    },
+    Postgres {
+        store: PostgresStore,
+        tx: Transaction<'static, Postgres>,
+    },
 }
 
 impl PurgeClaim {
@@ -432,7 +438,9 @@ impl AnyStore {
             Self::Sqlite(store) => {
                 bounded(store.options.timeout, sqlite::claim(store, edge, limits, now)).await
             }
-            Self::Postgres(store) => bounded(store.options.timeout, postgres::claim(store, edge, limits)).await,
+            Self::Postgres(store) => {
+                bounded(store.options.timeout, postgres::claim(store, edge, limits)).await
+            }
         }
     }
 
@@ -497,7 +505,8 @@ pub(crate) mod sqlite {
     const DROP_OLDEST: &str = "DELETE FROM purge_outbox WHERE seq IN \
                                (SELECT seq FROM purge_outbox WHERE edge = ?1 ORDER BY seq LIMIT ?2)";
     const SET_PURGE_ALL: &str = "UPDATE purge_edges SET purge_all = 1 WHERE edge = ?1";
-    const OLDEST: &str = "SELECT seq, url, created_at_us FROM purge_outbox WHERE edge = ?1 ORDER BY seq LIMIT ?2";
+    const OLDEST: &str =
+        "SELECT seq, url, created_at_us FROM purge_outbox WHERE edge = ?1 ORDER BY seq LIMIT ?2";
     pub(super) const DELETE_SENT: &str =
         "DELETE FROM purge_outbox WHERE edge = ?1 AND seq IN (SELECT value FROM json_each(?2))";
     pub(super) const RELEASE: &str = "UPDATE purge_edges SET lease_until = 0, \
@@ -525,18 +534,14 @@ pub(crate) mod sqlite {
             Some(true) => {}
         }
         let now = micros_since_epoch(now);
-        let lease_until =
-            now.saturating_add(i64::try_from(limits.lease.as_micros()).unwrap_or(i64::MAX));
+        let lease_until = now.saturating_add(i64::try_from(limits.lease.as_micros()).unwrap_or(i64::MAX));
         let owner = format!(
             "{}:{}",
             std::process::id(),
             NEXT_OWNER.fetch_add(1, Ordering::Relaxed)
         );
-        let mut tx: Transaction<'_, Sqlite> = store
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(error)?;
+        let mut tx: Transaction<'_, Sqlite> =
+            store.pool.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
         let Some(mut purge_all) = sqlx::query_scalar::<_, bool>(TAKE_LEASE)
             .bind(edge)
             .bind(lease_until)
@@ -603,18 +608,21 @@ pub(crate) mod postgres {
                                            SELECT edge, $1, $2 FROM purge_edges WHERE active";
     pub(super) const ADD_EDGE: &str = "INSERT INTO purge_edges (edge) VALUES ($1) ON CONFLICT (edge) DO UPDATE \
                                        SET purge_all = purge_edges.purge_all OR NOT purge_edges.active, active = TRUE";
-    pub(super) const RETIRE_EDGE: &str = "UPDATE purge_edges SET active = FALSE, purge_all = FALSE WHERE edge = $1";
+    pub(super) const RETIRE_EDGE: &str =
+        "UPDATE purge_edges SET active = FALSE, purge_all = FALSE WHERE edge = $1";
     pub(super) const DELETE_EDGE_PURGES: &str = "DELETE FROM purge_outbox WHERE edge = $1";
     pub(super) const ACTIVE_EDGES: &str = "SELECT edge FROM purge_edges WHERE active ORDER BY edge";
     const OWED: &str = "SELECT purge_all OR EXISTS (SELECT 1 FROM purge_outbox WHERE edge = $1) \
                         FROM purge_edges WHERE edge = $1 AND active";
-    const LOCK_EDGE: &str = "SELECT purge_all FROM purge_edges WHERE edge = $1 AND active FOR UPDATE SKIP LOCKED";
+    const LOCK_EDGE: &str =
+        "SELECT purge_all FROM purge_edges WHERE edge = $1 AND active FOR UPDATE SKIP LOCKED";
     const COUNT: &str = "SELECT COUNT(*) FROM purge_outbox WHERE edge = $1";
     const DROP_OLDEST: &str = "DELETE FROM purge_outbox WHERE seq IN \
                                (SELECT seq FROM purge_outbox WHERE edge = $1 ORDER BY seq LIMIT $2)";
     const SET_PURGE_ALL: &str = "UPDATE purge_edges SET purge_all = TRUE WHERE edge = $1";
     pub(super) const CLEAR_PURGE_ALL: &str = "UPDATE purge_edges SET purge_all = FALSE WHERE edge = $1";
-    const OLDEST: &str = "SELECT seq, url, created_at_us FROM purge_outbox WHERE edge = $1 ORDER BY seq LIMIT $2";
+    const OLDEST: &str =
+        "SELECT seq, url, created_at_us FROM purge_outbox WHERE edge = $1 ORDER BY seq LIMIT $2";
     pub(super) const DELETE_SENT: &str = "DELETE FROM purge_outbox WHERE edge = $1 AND seq = ANY($2)";
 
     pub(super) fn error(error: sqlx::Error) -> StoreError {

@@ -65,14 +65,19 @@ async fn writes_record_their_purge_only_through_the_outbox(a: AnyStore, b: AnySt
     a.register_purge_edges(&edges(&["http://e1:1", "http://e2:2"]), &[])
         .await
         .unwrap();
-    assert_eq!(b.purge_edges().await.unwrap(), edges(&["http://e1:1", "http://e2:2"]));
+    assert_eq!(
+        b.purge_edges().await.unwrap(),
+        edges(&["http://e1:1", "http://e2:2"])
+    );
     put(&b, "plain").await;
     let recording = b.clone().with_purge_outbox("/api/").unwrap();
     put(&recording, "a").await;
     put(&recording, "b").await;
     // A refused write records nothing.
     let refused = recording
-        .write(&ResourceKey::new("notes", "a").unwrap(), now(), |_| Err::<Change, _>(()))
+        .write(&ResourceKey::new("notes", "a").unwrap(), now(), |_| {
+            Err::<Change, _>(())
+        })
         .await
         .unwrap();
     assert!(matches!(refused, revalidate_store::WriteOutcome::Refused { .. }));
@@ -97,7 +102,9 @@ async fn claim_is_empty(store: &AnyStore, edge: &str) -> bool {
 }
 
 async fn a_claim_is_exclusive_until_acknowledged_or_released(a: AnyStore, b: AnyStore) {
-    a.register_purge_edges(&edges(&["http://e:1"]), &[]).await.unwrap();
+    a.register_purge_edges(&edges(&["http://e:1"]), &[])
+        .await
+        .unwrap();
     let recording = a.clone().with_purge_outbox("/api/").unwrap();
     put(&recording, "x").await;
     let held = claim(&a, "http://e:1", LIMITS).await.unwrap();
@@ -110,14 +117,20 @@ async fn a_claim_is_exclusive_until_acknowledged_or_released(a: AnyStore, b: Any
     put(&recording, "y").await;
     held.release().await.unwrap();
     let second = claim(&b, "http://e:1", LIMITS).await.unwrap();
-    assert_eq!(urls(&second), ["/api/notes/x", "/api/notes/y"], "released: kept, in order");
+    assert_eq!(
+        urls(&second),
+        ["/api/notes/x", "/api/notes/y"],
+        "released: kept, in order"
+    );
     second.acknowledge().await.unwrap();
     assert!(claim_is_empty(&a, "http://e:1").await);
     assert!(claim(&a, "http://unknown:1", LIMITS).await.is_none());
 }
 
 async fn past_the_backlog_bound_the_oldest_are_dropped_and_everything_is_purged(a: AnyStore, b: AnyStore) {
-    a.register_purge_edges(&edges(&["http://e:1"]), &[]).await.unwrap();
+    a.register_purge_edges(&edges(&["http://e:1"]), &[])
+        .await
+        .unwrap();
     let written = edges(&["/1", "/2", "/3", "/4", "/5"]);
     a.enqueue_purges(&written, now()).await.unwrap();
     let limits = ClaimLimits {
@@ -142,19 +155,25 @@ async fn an_edge_taken_out_and_listed_again_is_purged_of_everything(a: AnyStore,
         .await
         .unwrap();
     a.enqueue_purges(&edges(&["/x"]), now()).await.unwrap();
-    b.register_purge_edges(&[], &edges(&["http://e:1"])).await.unwrap();
+    b.register_purge_edges(&[], &edges(&["http://e:1"]))
+        .await
+        .unwrap();
     assert_eq!(a.purge_edges().await.unwrap(), edges(&["http://f:1"]));
     assert!(claim(&a, "http://e:1", LIMITS).await.is_none(), "taken out");
     // While out, it misses purges.
     a.enqueue_purges(&edges(&["/y"]), now()).await.unwrap();
-    b.register_purge_edges(&edges(&["http://e:1"]), &[]).await.unwrap();
+    b.register_purge_edges(&edges(&["http://e:1"]), &[])
+        .await
+        .unwrap();
     let back = claim(&a, "http://e:1", LIMITS).await.unwrap();
     assert!(back.purge_all());
     assert!(back.purges().is_empty());
     back.acknowledge().await.unwrap();
     assert!(claim_is_empty(&a, "http://e:1").await);
     // Registering an edge that is listed already changes nothing.
-    b.register_purge_edges(&edges(&["http://f:1"]), &[]).await.unwrap();
+    b.register_purge_edges(&edges(&["http://f:1"]), &[])
+        .await
+        .unwrap();
     let f = claim(&a, "http://f:1", LIMITS).await.unwrap();
     assert!(!f.purge_all());
     assert_eq!(urls(&f), ["/x", "/y"]);
@@ -179,7 +198,10 @@ async fn a_purge_committed_late_is_not_skipped_on_postgres() {
             .await
             .unwrap(),
     );
-    store.register_purge_edges(&edges(&["http://e:1"]), &[]).await.unwrap();
+    store
+        .register_purge_edges(&edges(&["http://e:1"]), &[])
+        .await
+        .unwrap();
     let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
     let raw = sqlx::PgPool::connect_with(options.options([("search_path", schema.as_str())]))
         .await
@@ -219,8 +241,14 @@ async fn recorded_purges_wake_the_listeners_on_postgres() {
             .await
             .unwrap(),
     );
-    a.register_purge_edges(&edges(&["http://e:1"]), &[]).await.unwrap();
-    let mut woken = b.purge_notifications().await.unwrap().expect("PostgreSQL notifies");
+    a.register_purge_edges(&edges(&["http://e:1"]), &[])
+        .await
+        .unwrap();
+    let mut woken = b
+        .purge_notifications()
+        .await
+        .unwrap()
+        .expect("PostgreSQL notifies");
     put(&a.clone().with_purge_outbox("/api/").unwrap(), "n").await;
     assert!(
         tokio::time::timeout(Duration::from_secs(5), woken.next())

@@ -197,7 +197,10 @@ mod tests {
             ("index.html", &["/index.html", "/"]),
             ("docs/index.html", &["/docs/index.html", "/docs/"]),
             ("css/site.css.br", &["/css/site.css.br", "/css/site.css"]),
-            ("docs/index.html.gz", &["/docs/index.html.gz", "/docs/index.html", "/docs/"]),
+            (
+                "docs/index.html.gz",
+                &["/docs/index.html.gz", "/docs/index.html", "/docs/"],
+            ),
         ];
         for (path, expected) in cases {
             assert_eq!(urls_of(Path::new(path)), expected, "{path}");
