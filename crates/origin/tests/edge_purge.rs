@@ -488,6 +488,10 @@ fn a_node_gone_after_its_commit_loses_no_purge_on_postgres() {
             .purged_after("/api/notes/killed", returned - Duration::from_millis(500))
             .unwrap();
         assert!(at <= deadline, "round {round}: delivered too late");
+        println!(
+            "node A gone after its commit, round {round}: node B delivered {:?} after the write returned",
+            at.saturating_duration_since(returned)
+        );
         let _ = &node_b;
     }
     runtime.block_on(drop_schema(&url, &schema));
