@@ -121,7 +121,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use revalidate_core::purge::{PURGE_PATH, PurgeRequest};
 use revalidate_store::{AnyStore, ClaimLimits, PurgeClaim, ResourceKey};
 use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, EdgePurgeConfig};
 use crate::metrics::Metrics;
@@ -640,7 +640,9 @@ pub fn watch_static_files(
 /// Keeps one delivery task per registered edge: reads the edges every
 /// poll interval (others may have registered some) and when told.
 async fn supervise(weak: std::sync::Weak<PurgerInner>) {
-    let mut tasks: HashMap<String, JoinHandle<()>> = HashMap::new();
+    // A task taken out is told to stop rather than aborted, so that it
+    // never stops between a claim and its release.
+    let mut tasks: HashMap<String, CancellationToken> = HashMap::new();
     loop {
         let Some(inner) = weak.upgrade() else { break };
         if inner.retired.load(std::sync::atomic::Ordering::Relaxed) {
@@ -648,18 +650,20 @@ async fn supervise(weak: std::sync::Weak<PurgerInner>) {
         }
         match inner.store.purge_edges().await {
             Ok(edges) => {
-                tasks.retain(|edge, task| {
+                tasks.retain(|edge, stop| {
                     let keep = edges.contains(edge);
                     if !keep {
-                        task.abort();
+                        stop.cancel();
                     }
                     keep
                 });
                 for edge in edges {
                     let weak = Arc::downgrade(&inner);
-                    tasks
-                        .entry(edge.clone())
-                        .or_insert_with(|| tokio::spawn(deliver_to(weak, edge)));
+                    tasks.entry(edge.clone()).or_insert_with(|| {
+                        let stop = CancellationToken::new();
+                        tokio::spawn(deliver_to(weak, edge, stop.clone()));
+                        stop
+                    });
                 }
             }
             Err(e) if e.is_closed() => break,
@@ -670,8 +674,8 @@ async fn supervise(weak: std::sync::Weak<PurgerInner>) {
         drop(inner);
         let _ = tokio::time::timeout(poll, edges_changed.notified()).await;
     }
-    for task in tasks.into_values() {
-        task.abort();
+    for stop in tasks.into_values() {
+        stop.cancel();
     }
 }
 
@@ -689,13 +693,16 @@ enum Round {
 
 /// One edge's task: delivers until the purger is gone or the edge is
 /// taken out.
-async fn deliver_to(weak: std::sync::Weak<PurgerInner>, edge: String) {
+async fn deliver_to(weak: std::sync::Weak<PurgerInner>, edge: String, stop: CancellationToken) {
     let Some(mut woken) = weak.upgrade().map(|inner| inner.wake.subscribe()) else {
         return;
     };
     let mut pauses: Option<Box<dyn Iterator<Item = Duration> + Send>> = None;
     let mut failing = false;
     loop {
+        if stop.is_cancelled() {
+            return;
+        }
         let Some(inner) = weak.upgrade() else { return };
         woken.borrow_and_update();
         let settings = inner.settings();
@@ -710,7 +717,10 @@ async fn deliver_to(weak: std::sync::Weak<PurgerInner>, edge: String) {
                 pauses = None;
                 failing = false;
                 // Woken by a write, or the poll.
-                let _ = tokio::time::timeout(settings.policy.poll, woken.changed()).await;
+                tokio::select! {
+                    _ = tokio::time::timeout(settings.policy.poll, woken.changed()) => {}
+                    () = stop.cancelled() => return,
+                }
             }
             Round::Closed => return,
             Round::Failed { refused } => {
@@ -723,7 +733,10 @@ async fn deliver_to(weak: std::sync::Weak<PurgerInner>, edge: String) {
                         .next()
                         .unwrap_or(settings.policy.max_backoff)
                 };
-                tokio::time::sleep(pause).await;
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = stop.cancelled() => return,
+                }
             }
         }
     }

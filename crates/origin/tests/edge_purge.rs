@@ -618,7 +618,7 @@ async fn a_replaced_edge_set_takes_effect_and_an_edge_listed_again_is_purged_of_
         .await
         .unwrap();
     write(&purger, "three").await;
-    within(Duration::from_secs(1), "both edges got /v2/notes/three", || {
+    within(Duration::from_secs(5), "both edges got /v2/notes/three", || {
         first.urls().contains(&"/v2/notes/three".to_owned())
             && second.urls().contains(&"/v2/notes/three".to_owned())
     })

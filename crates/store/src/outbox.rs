@@ -493,7 +493,8 @@ pub(crate) mod sqlite {
     pub(crate) const INSERT_PURGE: &str = "INSERT INTO purge_outbox (edge, url, created_at_us) \
                                            SELECT edge, ?1, ?2 FROM purge_edges WHERE active = 1";
     pub(super) const ADD_EDGE: &str = "INSERT INTO purge_edges (edge) VALUES (?1) ON CONFLICT (edge) DO UPDATE \
-                                       SET purge_all = CASE WHEN active = 0 THEN 1 ELSE purge_all END, active = 1";
+                                       SET purge_all = CASE WHEN active = 0 THEN 1 ELSE purge_all END, \
+                                       lease_until = CASE WHEN active = 0 THEN 0 ELSE lease_until END, active = 1";
     pub(super) const RETIRE_EDGE: &str = "UPDATE purge_edges SET active = 0, purge_all = 0 WHERE edge = ?1";
     pub(super) const DELETE_EDGE_PURGES: &str = "DELETE FROM purge_outbox WHERE edge = ?1";
     pub(super) const ACTIVE_EDGES: &str = "SELECT edge FROM purge_edges WHERE active = 1 ORDER BY edge";
