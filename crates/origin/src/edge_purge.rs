@@ -89,6 +89,11 @@
 //! Failures are logged (`warn`) when an edge starts failing and when it
 //! recovers.
 //!
+//! Shutdown does not wait for purges: they stay in the outbox for the next
+//! start or another node. On PostgreSQL it may wait for one request in
+//! flight (at most `timeout_ms`), whose claim holds a pooled connection
+//! the store's close waits for.
+//!
 //! `memory:` databases have no outbox: `[edge_purge]` needs SQLite or
 //! PostgreSQL.
 //!

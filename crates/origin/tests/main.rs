@@ -6,6 +6,12 @@
 //! - `api_writes`: which preconditions guard a write (428), same-second
 //!   `If-Unmodified-Since`, a stalled body (408), a database lock (503)
 //! - `api_support`: the API on a real SQLite file, and shared helpers
+//! - `edge_purge`: durable purges at a fake edge (a real server on its
+//!   own runtime): a write's purge within the deadline, an edge down then
+//!   back gets what it missed in order, a changed static file, two
+//!   delivering nodes on SQLite and PostgreSQL, a PostgreSQL node gone
+//!   right after its commit, a replaced edge set, the purge lag
+//!   (`REVALIDATE_PURGE_LAG_WRITES`)
 //! - `put_bytes`: a PUT is stored byte for byte and its validators name
 //!   what GET serves (RFC 9110 §9.3.4); PUT and PATCH against the RFC table
 //! - `racing_writers`: two writers that read one version never both win,
