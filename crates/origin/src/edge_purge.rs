@@ -33,7 +33,8 @@
 //! database (by any node), which claims the edge's oldest purges (up to a
 //! batch; PostgreSQL: the edge's row `FOR UPDATE SKIP LOCKED`, held while
 //! sending, so one node at a time delivers to an edge and a node that dies
-//! drops its lock with its connection; SQLite: a lease), sends them in one
+//! drops its lock with its connection; SQLite: a lease; a node that finds
+//! the edge taken looks again 25 ms later), sends them in one
 //! request, and deletes them once the edge answered `2xx`. A failed
 //! attempt keeps them; the task waits (exponential backoff with jitter,
 //! from 100 ms up to 5 s, through `backon`) and tries again, forever: the
@@ -684,12 +685,17 @@ async fn supervise(weak: std::sync::Weak<PurgerInner>) {
     }
 }
 
+/// How soon a node looks again at an edge another node is delivering to.
+const BUSY_RECHECK: Duration = Duration::from_millis(25);
+
 /// What one round of delivery to an edge came to.
 enum Round {
     /// Delivered, and more are waiting.
     More,
-    /// Nothing (more) to send, or another node is sending.
+    /// Nothing (more) to send.
     Idle,
+    /// Another node is delivering to the edge (or it was taken out).
+    Busy,
     /// The attempt failed; pause before the next.
     Failed { refused: bool },
     /// The store was closed: the server is stopping.
@@ -727,6 +733,15 @@ async fn deliver_to(weak: std::sync::Weak<PurgerInner>, edge: String, stop: Canc
                     () = stop.cancelled() => return,
                 }
             }
+            Round::Busy => {
+                // Its delivery may not include what this node's writes
+                // recorded meanwhile, and on SQLite it is not woken by
+                // them: look again soon.
+                tokio::select! {
+                    () = tokio::time::sleep(BUSY_RECHECK) => {}
+                    () = stop.cancelled() => return,
+                }
+            }
             Round::Closed => return,
             Round::Failed { refused } => {
                 failing = true;
@@ -757,7 +772,7 @@ async fn deliver_once(inner: &PurgerInner, settings: &Settings, edge: &str, fail
         .await
     {
         Ok(Some(claim)) => claim,
-        Ok(None) => return Round::Idle,
+        Ok(None) => return Round::Busy,
         Err(e) if e.is_closed() => return Round::Closed,
         Err(e) => {
             tracing::warn!(edge, error = %e, "edge purge: cannot read the outbox");
