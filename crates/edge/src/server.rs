@@ -25,7 +25,7 @@ use crate::config::{ConfigError, EdgeConfig};
 use crate::entry::DecodedEntry;
 use crate::proxy::Edge;
 use crate::sites::Sites;
-use crate::sites::reload::{ConfigReload, ReadConfig};
+use crate::sites::reload::{ConfigReload, NewSites, ReadConfig};
 use crate::storage::{
     AnyStorage, HybridConfig, HybridStorage, MemoryConfig, MemoryStorage, Storage, StorageError,
 };
@@ -312,7 +312,11 @@ pub async fn run_reloadable(
         (Some(read), Some(signals)) => {
             let requests =
                 ReloadRequests::install(Some(signals), &[], revalidate_listener::reload::DEBOUNCE)?;
-            let target = Arc::new(ConfigReload::new(sites.clone(), clock, config.clone(), read));
+            let target = Arc::new(ConfigReload::new(
+                config.clone(),
+                read,
+                NewSites::new(sites.clone(), clock),
+            ));
             Some(spawn_reloader(requests, target))
         }
         _ => None,

@@ -361,7 +361,7 @@ fn site(name: &str, host: &str, origin: SocketAddr) -> String {
 /// changes nothing.
 #[tokio::test]
 async fn a_reload_under_load_fails_no_request() {
-    use revalidate_edge::sites::reload::ConfigReload;
+    use revalidate_edge::sites::reload::{ConfigReload, NewSites};
     use revalidate_listener::reload::Reload;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -379,10 +379,9 @@ async fn a_reload_under_load_fails_no_request() {
     let addr = served.addr;
     let read_text = Arc::clone(&text);
     let reload = Arc::new(ConfigReload::new(
-        served.sites.clone(),
-        edge_clock,
         first,
         Box::new(move || config(&read_text.lock().unwrap())),
+        NewSites::new(served.sites.clone(), edge_clock),
     ));
 
     // Eight clients, each alternating a new path (a miss) and a path

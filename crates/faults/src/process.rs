@@ -193,29 +193,7 @@ impl Server {
         origin: &str,
         config: ConfigFile,
     ) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix("revalidate-faults-")
-            .tempdir()
-            .context("cannot create a temporary directory")?;
-        // Several edges run at once: each admin listener on a port of its
-        // own rather than the default 9081.
-        let config = config.set("listen", "127.0.0.1:0").set("origin", origin).set_in(
-            "admin",
-            "listen",
-            "127.0.0.1:0",
-        );
-        spawn(
-            ctx,
-            label,
-            "edge",
-            (
-                "revalidate: edge listening on http://",
-                Some("revalidate: edge admin listening on http://"),
-            ),
-            config,
-            dir,
-        )
-        .await
+        Self::edge_on(ctx, label, config.set("origin", origin), "127.0.0.1:0").await
     }
 
     /// Starts `revalidate edge` on `listen` with `config` as it is (its
@@ -231,6 +209,8 @@ impl Server {
             .prefix("revalidate-faults-")
             .tempdir()
             .context("cannot create a temporary directory")?;
+        // Several edges run at once: each admin listener on a port of its
+        // own rather than the default 9081.
         let config = config
             .set("listen", listen)
             .set_in("admin", "listen", "127.0.0.1:0");

@@ -53,6 +53,113 @@ pub trait Reload: Send + Sync + 'static {
     fn reload(&self) -> Result<bool, String>;
 }
 
+/// Reads a server's configuration as at start (the file, then the
+/// command line's flags over it); an error is one line.
+pub type ReadConfig<C> = Box<dyn Fn() -> Result<C, String> + Send + Sync>;
+
+/// What a configuration reload needs of a server's configuration type.
+pub trait ReloadableConfig: Clone + PartialEq + Send + 'static {
+    /// Checks it as the server does at start.
+    ///
+    /// # Errors
+    ///
+    /// Why it cannot be used, in one line.
+    fn validate_for_reload(&self) -> Result<(), String>;
+
+    /// The keys that differ between `running` and `new` but change only
+    /// with a restart (sockets, storage opened once); `new` gets their
+    /// running values. See [`keep_restart_only!`](crate::keep_restart_only).
+    fn keep_restart_only(running: &Self, new: &mut Self) -> Vec<&'static str>;
+}
+
+/// Puts a new configuration in force (new routes, a new site table):
+/// what differs between servers in a reload.
+pub trait ApplyConfig<C>: Send + Sync + 'static {
+    /// Builds what `new` describes and swaps it in for what `running`
+    /// built.
+    ///
+    /// # Errors
+    ///
+    /// It cannot be built; nothing changed.
+    fn apply(&self, running: &C, new: &C) -> Result<(), String>;
+}
+
+/// The reload of a whole configuration ([`Reload`]), one flow for both
+/// servers: read the file again (with the same flags over it), validate
+/// it, keep the running values of keys that need a restart (and say which
+/// in a warning), and, if anything else changed, let `A` put it in force.
+/// A bad file changes nothing: the error is the one-line reason.
+pub struct ConfigReload<C, A> {
+    read: ReadConfig<C>,
+    apply: A,
+    /// What is in force.
+    running: std::sync::Mutex<C>,
+}
+
+impl<C, A> std::fmt::Debug for ConfigReload<C, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigReload").finish_non_exhaustive()
+    }
+}
+
+impl<C: ReloadableConfig, A: ApplyConfig<C>> ConfigReload<C, A> {
+    /// Reloads what `running` started, reading the new configuration with
+    /// `read` and putting it in force with `apply`.
+    pub fn new(running: C, read: ReadConfig<C>, apply: A) -> Self {
+        Self {
+            read,
+            apply,
+            running: std::sync::Mutex::new(running),
+        }
+    }
+}
+
+impl<C: ReloadableConfig, A: ApplyConfig<C>> Reload for ConfigReload<C, A> {
+    fn what(&self) -> &'static str {
+        "configuration"
+    }
+
+    fn reload(&self) -> Result<bool, String> {
+        let mut new = (self.read)()?;
+        new.validate_for_reload()?;
+        let mut running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept = C::keep_restart_only(&running, &mut new);
+        if !kept.is_empty() {
+            tracing::warn!(
+                keys = kept.join(", "),
+                "these keys change only with a restart; their running values stay"
+            );
+        }
+        if new == *running {
+            return Ok(false);
+        }
+        self.apply.apply(&running, &new)?;
+        *running = new;
+        Ok(true)
+    }
+}
+
+/// The body of [`ReloadableConfig::keep_restart_only`]: for each named
+/// field of `$running` and `$new` that differs, `$new` gets the running
+/// value and the field's name is listed.
+#[macro_export]
+macro_rules! keep_restart_only {
+    ($running:expr, $new:expr, [$($field:ident),* $(,)?]) => {{
+        let (running, new) = ($running, $new);
+        let mut kept: Vec<&'static str> = Vec::new();
+        $(
+            if running.$field != new.$field {
+                new.$field = running.$field.clone();
+                kept.push(stringify!($field));
+            }
+        )*
+        kept
+    }};
+}
+
 /// The reload requests of one reloadable thing: `SIGHUP` and changes in
 /// the directories of its files.
 #[derive(Debug)]

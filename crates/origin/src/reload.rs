@@ -27,7 +27,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use revalidate_listener::reload::Reload;
+use revalidate_listener::reload::{ApplyConfig, ReloadableConfig};
 use revalidate_store::AnyStore;
 
 use crate::clock::SharedClock;
@@ -39,16 +39,11 @@ use crate::static_files::{StaticConfig, StaticFiles};
 
 /// Reads the configuration as at start (the file, then the command
 /// line's flags over it).
-pub type ReadConfig = Box<dyn Fn() -> Result<OriginConfig, String> + Send + Sync>;
+pub type ReadConfig = revalidate_listener::reload::ReadConfig<OriginConfig>;
 
-/// The configuration's reload: [`Reload`] for
-/// [`revalidate_listener::reload::spawn_reloader`].
-pub struct ConfigReload {
-    app: App,
-    parts: Parts,
-    read: ReadConfig,
-    running: Mutex<Running>,
-}
+/// The configuration's reload: [`Reload`](revalidate_listener::reload::Reload)
+/// for [`revalidate_listener::reload::spawn_reloader`].
+pub type ConfigReload = revalidate_listener::reload::ConfigReload<OriginConfig, NewRoutes>;
 
 /// What the routes are built over, opened once at start and kept by a
 /// reload.
@@ -62,125 +57,98 @@ pub(crate) struct Parts {
     pub(crate) clock: SharedClock,
 }
 
-/// What is in force.
-struct Running {
-    config: OriginConfig,
-    edge_purge: Option<EdgePurger>,
+/// Puts a reloaded configuration in force: new routes over the same
+/// [`Parts`].
+pub struct NewRoutes {
+    app: App,
+    parts: Parts,
+    /// The purger in force.
+    edge_purge: Mutex<Option<EdgePurger>>,
 }
 
-impl std::fmt::Debug for ConfigReload {
+impl std::fmt::Debug for NewRoutes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfigReload").finish_non_exhaustive()
+        f.debug_struct("NewRoutes").finish_non_exhaustive()
     }
 }
 
-impl ConfigReload {
-    pub(crate) fn new(
-        app: App,
-        parts: Parts,
-        running: OriginConfig,
-        edge_purge: Option<EdgePurger>,
-        read: ReadConfig,
-    ) -> Self {
+impl NewRoutes {
+    pub(crate) fn new(app: App, parts: Parts, edge_purge: Option<EdgePurger>) -> Self {
         Self {
             app,
             parts,
-            read,
-            running: Mutex::new(Running {
-                config: running,
-                edge_purge,
-            }),
+            edge_purge: Mutex::new(edge_purge),
         }
     }
 }
 
-/// The keys that differ between `running` and `new` but only change with
-/// a restart; `new` gets the running values of them.
-fn keep_restart_only(running: &OriginConfig, new: &mut OriginConfig) -> Vec<&'static str> {
-    let mut kept = Vec::new();
-    macro_rules! keep {
-        ($($field:ident),*) => {$(
-            if running.$field != new.$field {
-                new.$field = running.$field.clone();
-                kept.push(stringify!($field));
-            }
-        )*};
+impl ReloadableConfig for OriginConfig {
+    fn validate_for_reload(&self) -> Result<(), String> {
+        self.validate().map_err(|e| e.to_string())
     }
-    keep!(
-        listen,
-        root,
-        data,
-        database,
-        database_timeout_ms,
-        metrics_listen,
-        admin,
-        max_header_bytes,
-        connections,
-        tls,
-        access_log
-    );
-    kept
+
+    fn keep_restart_only(running: &Self, new: &mut Self) -> Vec<&'static str> {
+        revalidate_listener::keep_restart_only!(
+            running,
+            new,
+            [
+                listen,
+                root,
+                data,
+                database,
+                database_timeout_ms,
+                metrics_listen,
+                admin,
+                max_header_bytes,
+                connections,
+                tls,
+                access_log
+            ]
+        )
+    }
 }
 
-impl Reload for ConfigReload {
-    fn what(&self) -> &'static str {
-        "configuration"
-    }
-
-    fn reload(&self) -> Result<bool, String> {
-        let mut new = (self.read)()?;
-        new.validate().map_err(|e| e.to_string())?;
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        let kept = keep_restart_only(&running.config, &mut new);
-        if !kept.is_empty() {
-            tracing::warn!(
-                keys = kept.join(", "),
-                "these keys change only with a restart; their running values stay"
-            );
-        }
-        if new == running.config {
-            return Ok(false);
-        }
+impl ApplyConfig<OriginConfig> for NewRoutes {
+    fn apply(&self, running: &OriginConfig, new: &OriginConfig) -> Result<(), String> {
         let static_files = self
             .parts
             .static_files
-            .reconfigured(&StaticConfig::from_origin_config(&new))
+            .reconfigured(&StaticConfig::from_origin_config(new))
             .map_err(|e| e.to_string())?;
+        let mut edge_purge = self.edge_purge.lock().unwrap_or_else(PoisonError::into_inner);
         // The purger is kept unless what it sends, or where, changed; then
         // the same deliverer takes the new edges (`EdgePurger::replace`).
         // A reload runs on a blocking thread: it may wait for the database.
-        let edge_purge =
-            if new.edge_purge == running.config.edge_purge && new.api.prefix == running.config.api.prefix {
-                running.edge_purge.clone()
-            } else {
-                let runtime = tokio::runtime::Handle::current();
-                let changed = match (&running.edge_purge, &new.edge_purge) {
-                    (Some(purger), Some(edges)) => {
-                        runtime.block_on(purger.replace(edges, &new.api.prefix)).map(Some)
-                    }
-                    (Some(purger), None) => runtime.block_on(purger.retire()).map(|()| None),
-                    (None, _) => runtime.block_on(crate::server::start_edge_purge(
-                        &new,
-                        &self.parts.metrics,
-                        &self.parts.store,
-                    )),
-                };
-                changed.map_err(|e| e.to_string())?
+        let purger = if new.edge_purge == running.edge_purge && new.api.prefix == running.api.prefix {
+            edge_purge.clone()
+        } else {
+            let runtime = tokio::runtime::Handle::current();
+            let changed = match (&*edge_purge, &new.edge_purge) {
+                (Some(purger), Some(edges)) => {
+                    runtime.block_on(purger.replace(edges, &new.api.prefix)).map(Some)
+                }
+                (Some(purger), None) => runtime.block_on(purger.retire()).map(|()| None),
+                (None, _) => runtime.block_on(crate::server::start_edge_purge(
+                    new,
+                    &self.parts.metrics,
+                    &self.parts.store,
+                )),
             };
-        let api = crate::server::api_router(&new, &self.parts, edge_purge.clone());
-        self.app.reroute(api, &new.api.prefix, Some(static_files));
-        *running = Running {
-            config: new,
-            edge_purge,
+            changed.map_err(|e| e.to_string())?
         };
-        Ok(true)
+        let api = crate::server::api_router(new, &self.parts, purger.clone());
+        self.app.reroute(api, &new.api.prefix, Some(static_files));
+        *edge_purge = purger;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::*;
+    use revalidate_listener::reload::ReloadableConfig;
+
+    use crate::config::OriginConfig;
 
     #[test]
     fn restart_only_keys_keep_their_running_values_and_are_named() {
@@ -189,7 +157,10 @@ mod tests {
             "root = \"elsewhere\"\n[api]\nbody_limit = 10\n[connections]\nmax_connections = 7",
         )
         .unwrap();
-        assert_eq!(keep_restart_only(&running, &mut new), ["root", "connections"]);
+        assert_eq!(
+            OriginConfig::keep_restart_only(&running, &mut new),
+            ["root", "connections"]
+        );
         assert_eq!(new.root, running.root);
         assert_eq!(new.connections, running.connections);
         assert_eq!(new.api.body_limit, 10, "[api] reloads");

@@ -564,11 +564,9 @@ impl Origin {
     /// [`spawn_reloader`].
     pub fn reloader(&self, read: crate::reload::ReadConfig) -> crate::reload::ConfigReload {
         crate::reload::ConfigReload::new(
-            self.app.clone(),
-            self.parts.clone(),
             self.config.clone(),
-            self.edge_purge.clone(),
             read,
+            crate::reload::NewRoutes::new(self.app.clone(), self.parts.clone(), self.edge_purge.clone()),
         )
     }
 

@@ -17,9 +17,9 @@
 //! themselves are read again on every `SIGHUP` by the TLS listener, and
 //! the access log file is reopened, both without a restart.)
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
-use revalidate_listener::reload::Reload;
+use revalidate_listener::reload::{ApplyConfig, ReloadableConfig};
 
 use super::Sites;
 use crate::clock::Clock;
@@ -27,95 +27,72 @@ use crate::config::EdgeConfig;
 
 /// Reads the configuration as at start (the file, then the command
 /// line's flags over it).
-pub type ReadConfig = Box<dyn Fn() -> Result<EdgeConfig, String> + Send + Sync>;
+pub type ReadConfig = revalidate_listener::reload::ReadConfig<EdgeConfig>;
 
-/// The configuration's reload: [`Reload`] for
-/// [`revalidate_listener::reload::spawn_reloader`].
-pub struct ConfigReload {
+/// The configuration's reload: [`Reload`](revalidate_listener::reload::Reload)
+/// for [`revalidate_listener::reload::spawn_reloader`].
+pub type ConfigReload = revalidate_listener::reload::ConfigReload<EdgeConfig, NewSites>;
+
+/// Puts a reloaded configuration in force: a new site table over the same
+/// storage and metrics registry, on the same clock.
+pub struct NewSites {
     sites: Sites,
     clock: Arc<dyn Clock>,
-    read: ReadConfig,
-    /// What is in force.
-    running: Mutex<EdgeConfig>,
 }
 
-impl std::fmt::Debug for ConfigReload {
+impl std::fmt::Debug for NewSites {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfigReload").finish_non_exhaustive()
+        f.debug_struct("NewSites").finish_non_exhaustive()
     }
 }
 
-impl ConfigReload {
-    /// Reloads into `sites`, which `running` built on `clock`, reading the
-    /// configuration with `read`.
-    pub fn new(sites: Sites, clock: Arc<dyn Clock>, running: EdgeConfig, read: ReadConfig) -> Self {
-        Self {
-            sites,
-            clock,
-            read,
-            running: Mutex::new(running),
-        }
+impl NewSites {
+    /// New tables for `sites`, built on `clock`.
+    pub fn new(sites: Sites, clock: Arc<dyn Clock>) -> Self {
+        Self { sites, clock }
     }
 }
 
-/// The keys that differ between `running` and `new` but only change with
-/// a restart; `new` gets the running values of them.
-fn keep_restart_only(running: &EdgeConfig, new: &mut EdgeConfig) -> Vec<&'static str> {
-    let mut kept = Vec::new();
-    macro_rules! keep {
-        ($($field:ident),*) => {$(
-            if running.$field != new.$field {
-                new.$field = running.$field.clone();
-                kept.push(stringify!($field));
-            }
-        )*};
+impl ReloadableConfig for EdgeConfig {
+    fn validate_for_reload(&self) -> Result<(), String> {
+        self.validate().map_err(|e| e.to_string())
     }
-    keep!(
-        listen,
-        cache_dir,
-        memory,
-        disk,
-        max_object_size,
-        max_header_bytes,
-        connections,
-        tls,
-        access_log,
-        admin
-    );
-    kept
+
+    fn keep_restart_only(running: &Self, new: &mut Self) -> Vec<&'static str> {
+        revalidate_listener::keep_restart_only!(
+            running,
+            new,
+            [
+                listen,
+                cache_dir,
+                memory,
+                disk,
+                max_object_size,
+                max_header_bytes,
+                connections,
+                tls,
+                access_log,
+                admin
+            ]
+        )
+    }
 }
 
-impl Reload for ConfigReload {
-    fn what(&self) -> &'static str {
-        "configuration"
-    }
-
-    fn reload(&self) -> Result<bool, String> {
-        let mut new = (self.read)()?;
-        new.validate().map_err(|e| e.to_string())?;
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        let kept = keep_restart_only(&running, &mut new);
-        if !kept.is_empty() {
-            tracing::warn!(
-                keys = kept.join(", "),
-                "these keys change only with a restart; their running values stay"
-            );
-        }
-        if new == *running {
-            return Ok(false);
-        }
-        let table = super::config::build(&new, self.sites.storage(), &self.clock, self.sites.registry())
+impl ApplyConfig<EdgeConfig> for NewSites {
+    fn apply(&self, _running: &EdgeConfig, new: &EdgeConfig) -> Result<(), String> {
+        let table = super::config::build(new, self.sites.storage(), &self.clock, self.sites.registry())
             .map_err(|e| e.to_string())?;
         self.sites.replace(table);
-        *running = new;
-        Ok(true)
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::*;
+    use revalidate_listener::reload::ReloadableConfig;
+
+    use crate::config::EdgeConfig;
 
     #[test]
     fn restart_only_keys_keep_their_running_values_and_are_named() {
@@ -123,7 +100,10 @@ mod tests {
         let mut new: EdgeConfig =
             toml::from_str("origin = \"http://127.0.0.1:2\"\nlisten = \"127.0.0.1:1\"\nmemory = \"1MiB\"")
                 .unwrap();
-        assert_eq!(keep_restart_only(&running, &mut new), ["listen", "memory"]);
+        assert_eq!(
+            EdgeConfig::keep_restart_only(&running, &mut new),
+            ["listen", "memory"]
+        );
         assert_eq!((new.listen, &new.memory), (running.listen, &running.memory));
         assert_eq!(new.origin, "http://127.0.0.1:2", "origin reloads");
     }
