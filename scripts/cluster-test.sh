@@ -7,8 +7,8 @@
 #   writes=N lost_updates=N stale_reads_after_deadline=N max_purge_lag_ms=N 5xx=N
 #
 # and exits 1 unless lost updates, stale reads after the 1 s deadline and 5xx (outside requests in
-# flight to a killed process) are all 0 and the purge lag's p99 with every process up is under
-# 250 ms. See crates/faults/src/cluster.rs.
+# flight to a killed process) are all 0. The purge lag (p50/p99/max with every process up) is reported
+# against the 250 ms target as a figure, not a verdict. See crates/faults/src/cluster.rs.
 #
 # Settings (environment): CLUSTER_SECONDS (default 30), FAULTS_PROFILE (dev or release, default
 # dev: reuses the test command's build), REVALIDATE_PG_PORT (default 55452), REVALIDATE_PG_DIR
