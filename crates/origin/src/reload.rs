@@ -58,7 +58,7 @@ pub(crate) struct Parts {
 }
 
 /// Puts a reloaded configuration in force: new routes over the same
-/// [`Parts`].
+/// store, static tree, metrics and clock.
 pub struct NewRoutes {
     app: App,
     parts: Parts,
