@@ -167,6 +167,11 @@
 //!   writes first, then two racing writers, then restore the original bytes
 //!   with `If-Match`.
 
+/// The README's example, run as a doctest (not part of the API).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod assets;
 pub mod finding;
 pub mod html;

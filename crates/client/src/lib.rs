@@ -73,6 +73,11 @@
 //!   caller asked for the store's content explicitly, as with the Fetch
 //!   standard's modes of the same names. [`CacheMode::Default`] never does.
 
+/// The README's example, run as a doctest (not part of the API).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod client;
 pub mod clock;
 #[cfg(feature = "disk")]
