@@ -72,6 +72,10 @@
 //!   `must-revalidate` or `no-cache` forbids that (RFC 9111 §4.2.4): the
 //!   caller asked for the store's content explicitly, as with the Fetch
 //!   standard's modes of the same names. [`CacheMode::Default`] never does.
+//!
+//! # Features
+//!
+#![doc = document_features::document_features!()]
 
 /// The README's example, run as a doctest (not part of the API).
 #[cfg(doctest)]

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use parse_size::{ByteSuffix, Config};
+use ::parse_size::{ByteSuffix, Config};
 
 /// Why a size such as `64MiB` could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,7 +48,7 @@ const WITH_BYTE_SUFFIX: Config = Config::new().with_decimal().with_byte_suffix(B
 /// Units: none or `B` (bytes); `K`, `KiB`, `M`, `MiB`, `G`, `GiB`, `T`, `TiB` (powers of 1024, as in
 /// Varnish's `-s malloc,256m`); `KB`, `MB`, `GB`, `TB` (powers of 1000, as the SI prefixes say).
 /// `P` and `E` (and their `iB` and `B` forms) work the same way, and `Ki`, `Mi`, … mean `KiB`,
-/// `MiB`, …. The arithmetic is [`parse_size`](parse_size::Config::parse_size)'s; this function
+/// `MiB`, …. The arithmetic is parse-size's ([`Config::parse_size`]); this function
 /// adds the rule that the number is whole (no `1.5G`, exponents or digit separators), so that
 /// a size in a config file means exactly the bytes it spells.
 ///
@@ -85,7 +85,7 @@ pub fn parse_size(input: &str) -> Result<u64, SizeError> {
         &WITHOUT_BYTE_SUFFIX
     };
     config.parse_size(trimmed).map_err(|error| match error {
-        parse_size::Error::PosOverflow => fail(SizeErrorReason::Overflow),
+        ::parse_size::Error::PosOverflow => fail(SizeErrorReason::Overflow),
         _ => fail(SizeErrorReason::UnknownUnit),
     })
 }
