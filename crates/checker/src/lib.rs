@@ -172,7 +172,7 @@
 //! Types of these crates appear in this crate's API on purpose; each is
 //! re-exported, so a caller can name the same version:
 //!
-//! - [`http`] 1.x: the recorded methods, status codes and header fields,
+//! - [`http`](https://docs.rs/http/1) 1.x: the recorded methods, status codes and header fields,
 //!   [`Settings::headers`].
 //! - [`bytes`] 1.x: recorded bodies.
 //! - [`revalidate_core`] (same version): the recorded times

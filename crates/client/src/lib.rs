@@ -82,7 +82,7 @@
 //! Types of these crates appear in this crate's API on purpose; each is
 //! re-exported, so a caller can name the same version:
 //!
-//! - [`http`] 1.x and [`bytes`] 1.x: requests, responses, status codes and
+//! - [`http`](https://docs.rs/http/1) 1.x and [`bytes`] 1.x: requests, responses, status codes and
 //!   header fields, bodies as [`Bytes`](bytes::Bytes).
 //! - [`reqwest`] 0.13: [`ReqwestTransport`] wraps a `reqwest::Client`,
 //!   [`Timeouts::client_builder`] returns a `reqwest::ClientBuilder`.

@@ -123,7 +123,7 @@
 //! Types of these crates appear in this crate's API on purpose; each is
 //! re-exported, so a caller can name the same version:
 //!
-//! - [`http`] 1.x: header maps, names and values, methods, status codes,
+//! - [`http`](https://docs.rs/http/1) 1.x: header maps, names and values, methods, status codes,
 //!   URIs and responses are the vocabulary of every decision.
 //! - [`serde_json`] 1.x: the extension members of a [`problem::Problem`]
 //!   ([`serde_json::Value`]) and its parse error.

@@ -204,7 +204,7 @@
 //! - [`revalidate_core`] (same version): the [`Validators`](revalidate_core::Validators)
 //!   of [`KnownValidators`] and [`Current`], the [`HttpDate`](revalidate_core::HttpDate)
 //!   a [`Clock`] returns. Re-exported.
-//! - [`http`] 1.x: requests, responses and their parts, header names and
+//! - [`http`](https://docs.rs/http/1) 1.x: requests, responses and their parts, header names and
 //!   values. Re-exported.
 //! - [`http_body`] 1.x and [`bytes`] 1.x: [`ConditionalBody`] and
 //!   [`DeferredBody`] are `http_body::Body<Data = Bytes>`. Re-exported.
