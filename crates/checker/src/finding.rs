@@ -334,6 +334,15 @@ rules! {
 }
 
 /// The rule with this id.
+///
+/// ```
+/// use revalidate_checker::{Severity, finding::rule};
+///
+/// let ignored = rule("if-none-match-ignored").unwrap();
+/// assert_eq!(ignored.severity, Severity::Warning);
+/// assert_eq!(ignored.section.link(), "https://www.rfc-editor.org/rfc/rfc9110#section-13.1.2");
+/// assert!(rule("no-such-rule").is_none());
+/// ```
 pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().copied().find(|r| r.id == id)
 }

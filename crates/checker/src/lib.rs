@@ -166,6 +166,26 @@
 //! - Writes (`--unsafe`) send back the bytes the server sent, refused
 //!   writes first, then two racing writers, then restore the original bytes
 //!   with `If-Match`.
+//!
+//! # Public dependencies
+//!
+//! Types of these crates appear in this crate's API on purpose; each is
+//! re-exported, so a caller can name the same version:
+//!
+//! - [`http`](https://docs.rs/http/1) 1.x: the recorded methods, status codes and header fields,
+//!   [`Settings::headers`].
+//! - [`bytes`] 1.x: recorded bodies.
+//! - [`revalidate_core`] (same version): the recorded times
+//!   ([`HttpDate`](revalidate_core::HttpDate)) and validators.
+//! - [`Url`]: reqwest's re-export of `url::Url` (url 2.x), the URL a
+//!   [`probe::Transport`] is sent and [`probe::record`] checks.
+//!
+//! [`Severity`] implements [`serde`] 1.x `Serialize` (its JSON name).
+
+/// The README's example, run as a doctest (not part of the API).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 pub mod assets;
 pub mod finding;
@@ -178,6 +198,11 @@ pub mod rules;
 
 use std::net::SocketAddr;
 use std::time::Duration;
+
+pub use bytes;
+pub use http;
+pub use reqwest::Url;
+pub use revalidate_core;
 
 pub use finding::{Finding, Rule, Severity};
 pub use html::render_html;
@@ -294,6 +319,17 @@ const ASSETS_IN_FLIGHT: usize = 4;
 /// assets follow its report, checked a few at a time, each asset once per
 /// run (not again when another page links it or it was given itself), and
 /// without the `--header` fields when on another origin than the page.
+///
+/// ```no_run
+/// use revalidate_checker::{FailOn, Settings, check_all, exit_code_failing_on, render_text};
+///
+/// # async fn run() {
+/// let urls = vec!["https://example.com/".to_owned(), "https://example.com/app.css".to_owned()];
+/// let reports = check_all(&urls, &Settings { assets: true, ..Settings::default() }).await;
+/// print!("{}", render_text(&reports, false));
+/// std::process::exit(exit_code_failing_on(&reports, FailOn::Error).into());
+/// # }
+/// ```
 pub async fn check_all(urls: &[String], settings: &Settings) -> Vec<UrlReport> {
     use futures_util::StreamExt as _;
     let mut reports = Vec::with_capacity(urls.len());

@@ -113,6 +113,15 @@ const PROBE_OWNED: [&str; 9] = [
 /// Parses one `--header 'Name: value'`: a field name, a colon, a value
 /// (surrounding whitespace dropped). Refuses what is not a valid field and
 /// the fields the probes set themselves; the message is one line.
+///
+/// ```
+/// use revalidate_checker::probe::parse_header_field;
+///
+/// let (name, value) = parse_header_field("Authorization: Bearer abc").unwrap();
+/// assert_eq!((name.as_str(), value.to_str().unwrap()), ("authorization", "Bearer abc"));
+/// assert!(parse_header_field("If-None-Match: \"x\"").is_err()); // the probes' own field
+/// assert!(parse_header_field("no colon").is_err());
+/// ```
 pub fn parse_header_field(text: &str) -> Result<(HeaderName, HeaderValue), String> {
     let Some((name, value)) = text.split_once(':') else {
         return Err(format!("--header {text:?}: expected 'Name: value' with a colon"));
@@ -241,7 +250,7 @@ fn now() -> HttpDate {
 }
 
 /// Sorts a client error into the kinds a user can act on.
-pub fn classify(url: &str, timeout: Duration, error: &reqwest::Error) -> CheckError {
+pub(crate) fn classify(url: &str, timeout: Duration, error: &reqwest::Error) -> CheckError {
     let url = url.to_owned();
     if error.is_timeout() {
         return CheckError::Timeout {
@@ -354,6 +363,8 @@ impl Transport for HttpTransport {
     }
 }
 
+/// Hand-written on purpose: no HTTP client hands over the bytes a server sends after a 304.
+///
 /// One request over a fresh plain-TCP HTTP/1.1 connection: the header
 /// section parsed by httparse, and every byte after it kept, whatever the
 /// status. hyper (rightly) never reads content after a 304, so this is the

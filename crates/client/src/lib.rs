@@ -72,6 +72,41 @@
 //!   `must-revalidate` or `no-cache` forbids that (RFC 9111 §4.2.4): the
 //!   caller asked for the store's content explicitly, as with the Fetch
 //!   standard's modes of the same names. [`CacheMode::Default`] never does.
+//!
+//! # Features
+//!
+#![doc = document_features::document_features!()]
+//!
+//! # Public dependencies
+//!
+//! Types of these crates appear in this crate's API on purpose; each is
+//! re-exported, so a caller can name the same version:
+//!
+//! - [`http`](https://docs.rs/http/1) 1.x and [`bytes`] 1.x: requests, responses, status codes and
+//!   header fields, bodies as [`Bytes`](bytes::Bytes).
+//! - [`reqwest`] 0.13: [`ReqwestTransport`] wraps a `reqwest::Client`,
+//!   [`Timeouts::client_builder`] returns a `reqwest::ClientBuilder`.
+//! - [`reqwest_middleware`] 0.5: [`CacheMiddleware`] implements its
+//!   `Middleware` trait.
+//! - [`revalidate_core`] (same version): the stored head
+//!   ([`StoredHead`](revalidate_core::cache::StoredHead)) of a
+//!   [`StoredResponse`], the entity-tag of an [`Updated`].
+//! - [`serde_json`] 1.x: the extension members of a [`Problem`].
+//!
+//! The values [`Updater`] reads and writes implement [`serde`] 1.x
+//! `Serialize` and `DeserializeOwned`.
+
+/// The README's example, run as a doctest (not part of the API).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+pub use bytes;
+pub use http;
+pub use reqwest;
+pub use reqwest_middleware;
+pub use revalidate_core;
+pub use serde_json;
 
 pub mod client;
 pub mod clock;

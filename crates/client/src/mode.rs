@@ -11,6 +11,20 @@
 ///
 /// The modes only change what this client does with its own store; the
 /// request goes out unchanged (no `Cache-Control` is added).
+///
+/// ```no_run
+/// use bytes::Bytes;
+/// use revalidate_client::{CacheMode, CachingClient};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = CachingClient::new()?;
+/// // Offline: whatever the store holds, however stale, or a 504 made by the cache.
+/// let mut request = http::Request::get("https://example.com/app.css").body(Bytes::new())?;
+/// request.extensions_mut().insert(CacheMode::OnlyIfCached);
+/// let response = client.send(request).await?;
+/// # let _ = response;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CacheMode {
     /// RFC 9111: a fresh stored response is used, a stale one is

@@ -31,6 +31,19 @@ impl Problem {
     /// Reads a problem from a response whose `Content-Type` is
     /// `application/problem+json`; `None` for any other response or for a
     /// body that is not a JSON object.
+    ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, header::CONTENT_TYPE};
+    /// use revalidate_client::Problem;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    /// let body = br#"{"title": "Precondition Failed", "status": 412, "current_etag": "\"v2\""}"#;
+    /// let problem = Problem::from_response(&headers, body).unwrap();
+    /// assert_eq!(problem.status, Some(412));
+    /// assert_eq!(problem.extensions["current_etag"], "\"v2\"");
+    /// assert!(Problem::from_response(&HeaderMap::new(), body).is_none());
+    /// ```
     pub fn from_response(headers: &HeaderMap, body: &[u8]) -> Option<Self> {
         let content_type = headers.get(CONTENT_TYPE)?.to_str().ok()?;
         let essence = content_type.split(';').next()?.trim();

@@ -92,6 +92,17 @@ impl TransportError {
 /// How long a request may take. Every wait has a bound: a server that
 /// accepts a connection and never answers makes the call fail after
 /// [`response`](Self::response) instead of hanging the caller.
+///
+/// ```
+/// use std::time::Duration;
+/// use revalidate_client::{CachingClient, Timeouts};
+///
+/// let timeouts = Timeouts { response: Duration::from_secs(5), ..Timeouts::default() };
+/// assert_eq!(timeouts.connect, Duration::from_secs(10));
+/// let client = CachingClient::with_timeouts(timeouts)?;
+/// # let _ = client;
+/// # Ok::<(), revalidate_client::TransportError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     /// Establishing the connection (TCP and TLS): 10 s by default.

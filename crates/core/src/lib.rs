@@ -116,7 +116,21 @@
 //!
 //! # Features
 //!
-//! - `serde`: [`EntityTag`] and [`HttpDate`] serialize as their header text.
+#![doc = document_features::document_features!()]
+//!
+//! # Public dependencies
+//!
+//! Types of these crates appear in this crate's API on purpose; each is
+//! re-exported, so a caller can name the same version:
+//!
+//! - [`http`](https://docs.rs/http/1) 1.x: header maps, names and values, methods, status codes,
+//!   URIs and responses are the vocabulary of every decision.
+//! - [`serde_json`] 1.x: the extension members of a [`problem::Problem`]
+//!   ([`serde_json::Value`]) and its parse error.
+//!
+//! [`serde`] 1.x traits are implemented for the purge wire format
+//! ([`purge`]) and, with the `serde` feature, for [`EntityTag`] and
+//! [`HttpDate`].
 //!
 //! [RFC 9110 §8.8.3]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3
 //! [RFC 9110 §5.6.7]: https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7
@@ -124,6 +138,14 @@
 //! [RFC 9110 §13]: https://www.rfc-editor.org/rfc/rfc9110#section-13
 //! [RFC 9110 §15.4.5]: https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5
 //! [RFC 9111]: https://www.rfc-editor.org/rfc/rfc9111
+
+/// The README's example, run as a doctest (not part of the API).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+pub use http;
+pub use serde_json;
 
 pub mod accept_encoding;
 pub mod answer;

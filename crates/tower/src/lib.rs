@@ -196,6 +196,21 @@
 //!   304 naming that variant; a cache then reuses the variant it holds,
 //!   which the client can decode ([RFC 9111 §4.3.4]).
 //!
+//! # Public dependencies
+//!
+//! Types of these crates appear in this crate's API on purpose; those a
+//! caller builds values of are re-exported, so it can name the same version:
+//!
+//! - [`revalidate_core`] (same version): the [`Validators`](revalidate_core::Validators)
+//!   of [`KnownValidators`] and [`Current`], the [`HttpDate`](revalidate_core::HttpDate)
+//!   a [`Clock`] returns. Re-exported.
+//! - [`http`](https://docs.rs/http/1) 1.x: requests, responses and their parts, header names and
+//!   values. Re-exported.
+//! - [`http_body`] 1.x and [`bytes`] 1.x: [`ConditionalBody`] and
+//!   [`DeferredBody`] are `http_body::Body<Data = Bytes>`. Re-exported.
+//! - `tower-layer` and `tower-service` 0.3: the layers and services
+//!   implement their traits (the ones `tower` re-exports).
+//!
 //! [RFC 9110 §13.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-13.2.2
 //! [RFC 9110 §15.4.5]: https://www.rfc-editor.org/rfc/rfc9110#section-15.4.5
 //! [RFC 9110 §14.2]: https://www.rfc-editor.org/rfc/rfc9110#section-14.2
@@ -204,6 +219,16 @@
 //! [RFC 9110 §13.1.1]: https://www.rfc-editor.org/rfc/rfc9110#section-13.1.1
 //! [RFC 9110 §8.8.3.3]: https://www.rfc-editor.org/rfc/rfc9110#section-8.8.3.3
 //! [RFC 9111 §4.3.4]: https://www.rfc-editor.org/rfc/rfc9111#section-4.3.4
+
+/// The README's example, run as a doctest (not part of the API).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+pub use bytes;
+pub use http;
+pub use http_body;
+pub use revalidate_core;
 
 mod body;
 mod clock;

@@ -1,5 +1,8 @@
 //! Purges by URL, prefix and tag, as Varnish-style bans.
 //!
+//! Hand-written on purpose: no crate keeps bans over a cache it cannot enumerate (foyer), and the
+//! log's own record format is what lets a damaged log be detected and the disk tier cleared.
+//!
 //! foyer cannot enumerate its entries, so a purge cannot visit what it covers. Instead every purge is a
 //! *ban* with a generation number, and every stored object remembers the generation current when it
 //! was stored. An object is dead when a matching ban is newer than the object (`ban.generation >

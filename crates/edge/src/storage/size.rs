@@ -1,6 +1,9 @@
-//! Human-readable sizes for `--memory SIZE` and `--disk SIZE`.
+//! Human-readable sizes for `--memory SIZE` and `--disk SIZE`: the parse-size crate does the
+//! parsing; this module picks its unit system and keeps sizes whole.
 
 use std::fmt;
+
+use ::parse_size::{ByteSuffix, Config};
 
 /// Why a size such as `64MiB` could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,18 +35,31 @@ impl fmt::Display for SizeErrorReason {
     }
 }
 
+/// `K`, `M`, `G`, `T` without a `B` are powers of 1024, as in Varnish's `-s malloc,256m`.
+const WITHOUT_BYTE_SUFFIX: Config = Config::new().with_binary().with_byte_suffix(ByteSuffix::Deny);
+
+/// With a `B`: `KB`, `MB`, `GB`, `TB` are powers of 1000, as the SI prefixes say; `KiB`,
+/// `MiB`, … stay powers of 1024 (parse-size reads the `i`).
+const WITH_BYTE_SUFFIX: Config = Config::new().with_decimal().with_byte_suffix(ByteSuffix::Require);
+
 /// Parses a byte size: a whole number followed by an optional unit, case-insensitive, with optional
 /// spaces between them.
 ///
 /// Units: none or `B` (bytes); `K`, `KiB`, `M`, `MiB`, `G`, `GiB`, `T`, `TiB` (powers of 1024, as in
 /// Varnish's `-s malloc,256m`); `KB`, `MB`, `GB`, `TB` (powers of 1000, as the SI prefixes say).
+/// `P` and `E` (and their `iB` and `B` forms) work the same way, and `Ki`, `Mi`, … mean `KiB`,
+/// `MiB`, …. The arithmetic is parse-size's ([`Config::parse_size`]); this function
+/// adds the rule that the number is whole (no `1.5G`, exponents or digit separators), so that
+/// a size in a config file means exactly the bytes it spells.
 ///
 /// ```
 /// use revalidate_edge::storage::parse_size;
 /// assert_eq!(parse_size("64MiB"), Ok(64 * 1024 * 1024));
 /// assert_eq!(parse_size("2g"), Ok(2 << 30));
+/// assert_eq!(parse_size("10MB"), Ok(10_000_000));
 /// assert_eq!(parse_size("1500"), Ok(1500));
 /// assert!(parse_size("12 parsecs").is_err());
+/// assert!(parse_size("1.5G").is_err());
 /// ```
 pub fn parse_size(input: &str) -> Result<u64, SizeError> {
     let fail = |reason| SizeError {
@@ -54,29 +70,22 @@ pub fn parse_size(input: &str) -> Result<u64, SizeError> {
     if trimmed.is_empty() {
         return Err(fail(SizeErrorReason::Empty));
     }
-    let digits_end = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
-    if digits_end == 0 {
+    if !trimmed.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(fail(SizeErrorReason::NoDigits));
     }
-    let number: u64 = trimmed[..digits_end]
-        .parse()
-        .map_err(|_| fail(SizeErrorReason::Overflow))?;
-    let unit = trimmed[digits_end..].trim_start().to_ascii_lowercase();
-    let multiplier: u64 = match unit.as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "t" | "tib" => 1 << 40,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "tb" => 1_000_000_000_000,
-        _ => return Err(fail(SizeErrorReason::UnknownUnit)),
+    // Whole numbers only: digits, then a unit of letters (parse-size would also take
+    // fractions, exponents and `_` or spaces between digits).
+    let unit = trimmed.trim_start_matches(|c: char| c.is_ascii_digit());
+    if !unit.trim_start().chars().all(|c| c.is_ascii_alphabetic()) {
+        return Err(fail(SizeErrorReason::UnknownUnit));
+    }
+    let config = if unit.ends_with(['b', 'B']) {
+        &WITH_BYTE_SUFFIX
+    } else {
+        &WITHOUT_BYTE_SUFFIX
     };
-    number
-        .checked_mul(multiplier)
-        .ok_or_else(|| fail(SizeErrorReason::Overflow))
+    config.parse_size(trimmed).map_err(|error| match error {
+        ::parse_size::Error::PosOverflow => fail(SizeErrorReason::Overflow),
+        _ => fail(SizeErrorReason::UnknownUnit),
+    })
 }

@@ -1,5 +1,8 @@
 //! Static files with content-hash entity-tags.
 //!
+//! Hand-written on purpose: tower-http's `ServeDir` tags files by mtime and size (different on
+//! each node, not a content hash) and keeps its precondition logic private to itself.
+//!
 //! # Map
 //!
 //! Each room holds one role. The "uses" column is the whole import graph
