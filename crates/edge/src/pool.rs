@@ -510,15 +510,10 @@ impl Pool {
         body: &Bytes,
     ) -> Vec<String> {
         let mut sends = tokio::task::JoinSet::new();
-        for member in &self.members {
-            let mut parts = http::uri::Parts::default();
-            parts.scheme = Some(member.scheme.clone());
-            parts.authority = Some(member.authority.clone());
-            parts.path_and_query = Some(PathAndQuery::from_static(revalidate_core::purge::PURGE_PATH));
-            let Ok(uri) = Uri::from_parts(parts) else { continue };
+        for (index, member) in self.members.iter().enumerate() {
             let mut request = Request::new(crate::body::full(body.clone()));
             *request.method_mut() = http::Method::POST;
-            *request.uri_mut() = uri;
+            *request.uri_mut() = Uri::from_static(revalidate_core::purge::PURGE_PATH);
             let headers = request.headers_mut();
             headers.insert(HOST, host.cloned().unwrap_or_else(|| member.host.clone()));
             headers.insert(
@@ -528,6 +523,9 @@ impl Pool {
             if let Some(authorization) = authorization {
                 headers.insert(http::header::AUTHORIZATION, authorization.clone());
             }
+            // The member's scheme and authority; a shield keeps the `Host`
+            // set above.
+            self.aim(index, &mut request);
             let upstream = self.upstream.clone();
             let authority = member.authority.clone();
             sends.spawn(async move {

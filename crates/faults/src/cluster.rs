@@ -177,13 +177,9 @@ fn free_ports<const N: usize>() -> anyhow::Result<[String; N]> {
 }
 
 fn origin_config(postgres: &str, edges: &[String]) -> ConfigFile {
-    let edges: Vec<toml::Value> = edges
-        .iter()
-        .map(|addr| toml::Value::String(format!("http://{addr}")))
-        .collect();
     ConfigFile::new()
         .set("database", postgres)
-        .set_in("edge_purge", "edges", edges)
+        .set_in("edge_purge", "edges", list(edges))
         .set_in("edge_purge", "token", TOKEN)
         .set_in("edge_purge", "timeout_ms", 1000)
         .set_in("edge_purge", "cdn_max_age", 60)
