@@ -7,8 +7,9 @@
 //! the caller get [`StoreError::Contention`] (HTTP 503).
 
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::time::Duration;
+
+use backon::{ExponentialBuilder, RetryableWithContext};
 
 use crate::StoreError;
 use crate::key::ResourceKey;
@@ -41,25 +42,35 @@ pub(crate) async fn write_with_retries<S, R, F>(
     store: &S,
     key: &ResourceKey,
     now: i64,
-    mut decide: F,
+    decide: F,
 ) -> Result<WriteOutcome<R>, StoreError>
 where
     S: Transactional,
     R: Send,
     F: FnMut(Current<'_>) -> Result<Change, R> + Send,
 {
-    for attempt in 1..=MAX_WRITE_ATTEMPTS {
-        match store.attempt(key, now, &mut decide).await {
-            Ok(outcome) => return Ok(outcome),
-            Err(AttemptError::Failed(error)) => return Err(error),
-            Err(AttemptError::LostRace(why)) => {
-                tracing::debug!(%key, attempt, %why, backend = S::BACKEND, "write lost a race; retrying");
-                pause_before_retry(attempt).await;
-            }
+    let mut retries = 0_u32;
+    let (_, outcome) = {
+        |mut decide: F| async move {
+            let outcome = store.attempt(key, now, &mut decide).await;
+            (decide, outcome)
         }
     }
-    Err(StoreError::Contention {
-        attempts: MAX_WRITE_ATTEMPTS,
+    .retry(write_backoff())
+    .context(decide)
+    .when(|error| matches!(error, AttemptError::LostRace(_)))
+    .notify(|error, pause| {
+        retries += 1;
+        if let AttemptError::LostRace(why) = error {
+            tracing::debug!(%key, retries, %why, ?pause, backend = S::BACKEND, "write lost a race; retrying");
+        }
+    })
+    .await;
+    outcome.map_err(|error| match error {
+        AttemptError::Failed(error) => error,
+        AttemptError::LostRace(_) => StoreError::Contention {
+            attempts: MAX_WRITE_ATTEMPTS,
+        },
     })
 }
 
@@ -81,12 +92,15 @@ impl From<StoreError> for AttemptError {
     }
 }
 
-/// Waits a little before attempt `attempt + 1`: a few milliseconds, growing
-/// with the attempt number, with jitter so that racing writers spread out.
-pub(crate) async fn pause_before_retry(attempt: u32) {
-    // `RandomState::new()` is seeded randomly per thread and bumped per
-    // call: cheap jitter without a random-number crate.
-    let jitter = std::collections::hash_map::RandomState::new().hash_one(attempt) % 4;
-    let millis = u64::from(attempt.min(8)) * 2 + jitter;
-    tokio::time::sleep(Duration::from_millis(millis)).await;
+/// The pauses between runs of a write transaction that lost a race: a few
+/// milliseconds, doubling from 2 ms up to 16 ms, each with jitter so that
+/// writers that collided spread out, and at most [`MAX_WRITE_ATTEMPTS`]
+/// runs in all.
+pub(crate) fn write_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(2))
+        .with_max_delay(Duration::from_millis(16))
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(MAX_WRITE_ATTEMPTS as usize - 1)
 }
