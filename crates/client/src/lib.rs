@@ -11,7 +11,7 @@
 //! | [`mode`] | [`CacheMode`] (per request, through extensions) and [`CacheOptions`] (default mode, stale when disconnected) |
 //! | `policy` (private) | the RFC 9111 decisions from `revalidate_core::cache` (private-cache configuration), adapted to the stored type |
 //! | [`storage`] | the [`CacheStorage`] trait and the bounded [`MemoryCache`] (default) |
-//! | `disk` (feature `disk`) | `DiskCache`: one checksummed postcard file per URL; a torn or corrupt file is a miss and is deleted |
+//! | `disk` (feature `disk`) | `DiskCache`: one checksummed postcard file per URL; a torn or corrupt file is a miss and is deleted; bounded in bytes, evicting by CLOCK-Pro |
 //! | [`update`] | [`Updater`]: read, apply, write with `If-Match`; re-fetch, merge and retry on `412` (backon, decorrelated jitter, bounded by attempts and time); updates of one URL through one client take turns; create-only with `If-None-Match: *` |
 //! | [`transport`] | the IO seam: [`Transport`], [`ReqwestTransport`] (real HTTP, default [`Timeouts`]) and [`InMemoryTransport`] (tests) |
 //! | [`clock`] | [`Clock`]: freshness is computed against a clock you pass in ([`SystemClock`], [`ManualClock`]) |
