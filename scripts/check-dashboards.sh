@@ -42,19 +42,47 @@ address() {
 
 mkdir -p "$work/www" "$work/data"
 printf 'hello, dashboards\n' > "$work/www/index.html"
+token=dashboards-purge-token-0123456789
+# The origin purges the edge after writes (its purge series exist only
+# then). The edge's port is known only once it runs, so the origin starts
+# with a placeholder edge and is pointed at the real one by a reload.
+origin_config() {
+  printf '[edge_purge]\nedges = ["%s"]\ntoken = "%s"\ntimeout_ms = 500\n' "$1" "$token" \
+    > "$work/origin.toml"
+}
+origin_config "http://127.0.0.1:9"
 RUST_LOG=warn "$bin" serve --root "$work/www" --data "$work/data" --listen 127.0.0.1:0 \
-  --admin-listen 127.0.0.1:0 > "$work/origin.log" 2>&1 &
-pids+=($!)
+  --admin-listen 127.0.0.1:0 --config "$work/origin.toml" > "$work/origin.log" 2>&1 &
+origin_pid=$!
+pids+=("$origin_pid")
 origin=$(address "$work/origin.log" "revalidate: listening on")
 origin_admin=$(address "$work/origin.log" "revalidate: origin admin listening on")
-RUST_LOG=warn "$bin" edge --origin "http://$origin" --listen 127.0.0.1:0 \
+printf 'origin = "http://%s"\npurge_token = "%s"\n' "$origin" "$token" > "$work/edge.toml"
+RUST_LOG=warn "$bin" edge --config "$work/edge.toml" --listen 127.0.0.1:0 \
   --admin-listen 127.0.0.1:0 > "$work/edge.log" 2>&1 &
 pids+=($!)
 edge=$(address "$work/edge.log" "revalidate: edge listening on")
 edge_admin=$(address "$work/edge.log" "revalidate: edge admin listening on")
+origin_config "http://$edge"
+kill -HUP "$origin_pid"
+
+# Writes at the origin until one's purge reached the edge (the reload
+# above is in force): the purge metrics then have every series.
+purged=
+for ((i = 0; i < 100; i++)); do
+  curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' \
+    -d "{\"text\":\"$i\"}" "http://$origin/api/notes/purged"
+  if curl -sf "http://$origin_admin/metrics" | grep -q '^revalidate_edge_purges_sent_total{result="ok"'; then
+    purged=1
+    break
+  fi
+  sleep 0.2
+done
+[[ -n $purged ]] || { cat "$work/origin.log" >&2; die "no purge reached the edge"; }
 
 # Traffic: misses, revalidations and 304s through the edge, a 404, a
-# conditional request and a refused write at the origin.
+# conditional request and a refused write at the origin (and the writes
+# above, purged at the edge).
 for _ in 1 2 3; do
   curl -s -o /dev/null "http://$edge/index.html"
   curl -s -o /dev/null "http://$edge/missing"
