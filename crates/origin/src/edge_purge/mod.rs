@@ -110,145 +110,37 @@
 //! have answered it with the old version) is not kept past the purge:
 //! `revalidate edge` stores a response as of when its fetch was sent, so
 //! the purge covers it.
+//!
+//! # Rooms
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | here | [`EdgePurger`]: registering the edges, recording purges, reloads, the static-file watch |
+//! | `policy` | the pure parts: what a write or a claim purges, the verdict on an attempt, the pauses |
+//! | `transport` | the IO seam: [`PurgeTransport`] and the HTTP/1.1 [`HttpTransport`] |
+//! | `deliver` | one task per registered edge: claim, send, release |
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
+mod deliver;
+mod policy;
+mod transport;
+
+pub use policy::{Attempt, PurgePolicy, Verdict, purge_for_claim, purge_for_write, verdict};
+pub use transport::{HttpTransport, PurgeAnswer, PurgeError, PurgeTransport};
+
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
-use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use revalidate_core::purge::{PURGE_PATH, PurgeRequest};
-use revalidate_store::{AnyStore, ClaimLimits, PurgeClaim, ResourceKey};
+use http::Uri;
+use http::header::HeaderValue;
+use revalidate_core::purge::PURGE_PATH;
+use revalidate_store::AnyStore;
 use tokio::sync::{Notify, watch};
-use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, EdgePurgeConfig};
 use crate::metrics::Metrics;
 
-// ----- pure parts ------------------------------------------------------------
-
-/// What a successful write of `key`, under the API mounted at `api_prefix`
-/// (such as `/api/`), makes stale at the edges: the resource's URL.
-pub fn purge_for_write(api_prefix: &str, key: &ResourceKey) -> PurgeRequest {
-    PurgeRequest::urls([resource_url(api_prefix, key)])
-}
-
-/// The URL a resource is read at: `{prefix}{collection}/{id}` (the store's
-/// outbox records the same).
-fn resource_url(api_prefix: &str, key: &ResourceKey) -> String {
-    format!("{api_prefix}{}/{}", key.collection().as_str(), key.id())
-}
-
-/// The request that delivers a claim: its URLs, each once, in order, after
-/// a purge of everything when the edge missed purges.
-pub fn purge_for_claim<'a>(urls: impl IntoIterator<Item = &'a str>, purge_all: bool) -> PurgeRequest {
-    let mut request = PurgeRequest::urls(urls.into_iter().map(str::to_owned));
-    if purge_all {
-        request.prefixes = vec!["/".to_owned()];
-    }
-    request
-}
-
-/// What became of one attempt to send a purge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Attempt {
-    /// The edge answered with this status.
-    Answered(StatusCode),
-    /// No answer: refused, reset, or timed out.
-    NoAnswer,
-}
-
-/// What an attempt means for the purges it carried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Acknowledged: delete them.
-    Acknowledged,
-    /// Not delivered (no answer, `408`, `429`, `5xx`): keep them and retry
-    /// after a growing pause.
-    Retry,
-    /// Refused in a way a retry cannot fix (`401`, `404`, `400`): keep
-    /// them, log, and retry at the longest pause (a reload may fix it).
-    Refused,
-}
-
-/// Judges one attempt.
-pub fn verdict(result: Attempt) -> Verdict {
-    match result {
-        Attempt::Answered(status) if status.is_success() => Verdict::Acknowledged,
-        Attempt::Answered(status)
-            if status.is_server_error()
-                || status == StatusCode::REQUEST_TIMEOUT
-                || status == StatusCode::TOO_MANY_REQUESTS =>
-        {
-            Verdict::Retry
-        }
-        Attempt::Answered(_) => Verdict::Refused,
-        Attempt::NoAnswer => Verdict::Retry,
-    }
-}
-
-/// Timeouts, pauses and bounds of the delivery.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PurgePolicy {
-    /// How long one request may take.
-    pub timeout: Duration,
-    /// The pause after a first failed attempt; it grows (doubling, with
-    /// jitter) up to [`max_backoff`](Self::max_backoff).
-    pub first_backoff: Duration,
-    /// The longest pause between attempts.
-    pub max_backoff: Duration,
-    /// How often an idle node looks for purges without being woken (and
-    /// for edges other nodes registered).
-    pub poll: Duration,
-    /// Most purges in one request (the edge reads at most 64 KiB of body).
-    pub batch: u32,
-    /// Most purges kept per edge (see the module docs).
-    pub max_backlog: u64,
-}
-
-impl PurgePolicy {
-    /// The policy of `[edge_purge]`: its timeout, pauses from 100 ms to
-    /// 5 s, a poll every second, 100 purges per request, 100 000 per edge.
-    pub fn from_config(config: &EdgePurgeConfig) -> Self {
-        Self {
-            timeout: Duration::from_millis(config.timeout_ms),
-            first_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            poll: Duration::from_secs(1),
-            batch: 100,
-            max_backlog: 100_000,
-        }
-    }
-
-    /// The pauses between failed attempts, with jitter.
-    fn backoff(&self) -> impl Iterator<Item = Duration> + Send + use<> {
-        let longest = self.max_backoff;
-        ExponentialBuilder::default()
-            .with_min_delay(self.first_backoff)
-            .with_max_delay(longest)
-            .with_jitter()
-            .without_max_times()
-            .build()
-            // The jitter adds up to the delay again: keep the bound.
-            .map(move |pause| pause.min(longest))
-    }
-
-    fn claim_limits(&self) -> ClaimLimits {
-        ClaimLimits {
-            batch: self.batch.max(1),
-            max_backlog: self.max_backlog.max(1),
-            // A claim covers one attempt, and a little for the database.
-            lease: self.timeout + Duration::from_secs(1),
-        }
-    }
-}
+use deliver::supervise;
+use transport::DynTransport;
 
 /// The edge's purge endpoint, from its base URL (`http://host:port`).
 fn endpoint(edge: &str) -> Result<Uri, String> {
@@ -274,110 +166,6 @@ fn edge_names(config: &EdgePurgeConfig) -> Result<Vec<String>, ConfigError> {
         })
         .collect())
 }
-
-// ----- the IO seam -----------------------------------------------------------
-
-/// An edge's answer to a purge request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PurgeAnswer {
-    /// Its status.
-    pub status: StatusCode,
-    /// The start of its body, for the log when it refused.
-    pub detail: String,
-}
-
-/// Why a purge request got no answer.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PurgeError(pub String);
-
-/// Sends one purge request to one edge.
-pub trait PurgeTransport: Send + Sync + 'static {
-    /// `POST`s `body` to `endpoint` (the edge's [`PURGE_PATH`]).
-    fn post(
-        &self,
-        endpoint: &Uri,
-        body: Bytes,
-    ) -> impl Future<Output = Result<PurgeAnswer, PurgeError>> + Send;
-}
-
-/// A [`PurgeTransport`] behind a pointer, so that a reload can swap it.
-trait DynTransport: Send + Sync {
-    fn post_boxed<'a>(
-        &'a self,
-        endpoint: &'a Uri,
-        body: Bytes,
-    ) -> Pin<Box<dyn Future<Output = Result<PurgeAnswer, PurgeError>> + Send + 'a>>;
-}
-
-impl<T: PurgeTransport> DynTransport for T {
-    fn post_boxed<'a>(
-        &'a self,
-        endpoint: &'a Uri,
-        body: Bytes,
-    ) -> Pin<Box<dyn Future<Output = Result<PurgeAnswer, PurgeError>> + Send + 'a>> {
-        Box::pin(self.post(endpoint, body))
-    }
-}
-
-/// The HTTP/1.1 transport: a pooled hyper client with the bearer token.
-#[derive(Clone, Debug)]
-pub struct HttpTransport {
-    client: Client<HttpConnector, Full<Bytes>>,
-    authorization: HeaderValue,
-}
-
-impl HttpTransport {
-    /// A client that connects within `timeout` and sends `token`.
-    pub fn new(token: &str, timeout: Duration) -> Result<Self, ConfigError> {
-        let mut authorization = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
-            ConfigError::Invalid("edge_purge.token must be printable ASCII without spaces".into())
-        })?;
-        authorization.set_sensitive(true);
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
-        Ok(Self {
-            client,
-            authorization,
-        })
-    }
-}
-
-impl PurgeTransport for HttpTransport {
-    async fn post(&self, endpoint: &Uri, body: Bytes) -> Result<PurgeAnswer, PurgeError> {
-        let request = Request::post(endpoint.clone())
-            .header(AUTHORIZATION, self.authorization.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(Full::new(body))
-            .map_err(|e| PurgeError(e.to_string()))?;
-        let response = self.client.request(request).await.map_err(|e| {
-            let mut message = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                message = format!("{message}: {cause}");
-                source = cause.source();
-            }
-            PurgeError(message)
-        })?;
-        let status = response.status();
-        // Read the (small) answer so the connection can be reused, and keep
-        // its start for the log.
-        let body = Limited::new(response.into_body(), 4096)
-            .collect()
-            .await
-            .map(http_body_util::Collected::to_bytes)
-            .unwrap_or_default();
-        let detail: String = String::from_utf8_lossy(&body).chars().take(300).collect();
-        Ok(PurgeAnswer { status, detail })
-    }
-}
-
-// ----- the purger ------------------------------------------------------------
 
 /// Delivers the outbox's purges to the edges from this node, and wakes
 /// when a write recorded some; cheap to clone. Its tasks end when the
@@ -643,244 +431,15 @@ pub fn watch_static_files(
         .map_err(|e| std::io::Error::other(format!("cannot watch the static tree for edge purges: {e}")))
 }
 
-/// Keeps one delivery task per registered edge: reads the edges every
-/// poll interval (others may have registered some) and when told.
-async fn supervise(weak: std::sync::Weak<PurgerInner>) {
-    // A task taken out is told to stop rather than aborted, so that it
-    // never stops between a claim and its release.
-    let mut tasks: HashMap<String, CancellationToken> = HashMap::new();
-    loop {
-        let Some(inner) = weak.upgrade() else { break };
-        if inner.retired.load(std::sync::atomic::Ordering::Relaxed) {
-            break;
-        }
-        match inner.store.purge_edges().await {
-            Ok(edges) => {
-                tasks.retain(|edge, stop| {
-                    let keep = edges.contains(edge);
-                    if !keep {
-                        stop.cancel();
-                    }
-                    keep
-                });
-                for edge in edges {
-                    let weak = Arc::downgrade(&inner);
-                    tasks.entry(edge.clone()).or_insert_with(|| {
-                        let stop = CancellationToken::new();
-                        tokio::spawn(deliver_to(weak, edge, stop.clone()));
-                        stop
-                    });
-                }
-            }
-            Err(e) if e.is_closed() => break,
-            Err(e) => tracing::warn!(error = %e, "edge purge: cannot read the edges"),
-        }
-        let poll = inner.settings().policy.poll;
-        let edges_changed = Arc::clone(&inner.edges_changed);
-        drop(inner);
-        let _ = tokio::time::timeout(poll, edges_changed.notified()).await;
-    }
-    for stop in tasks.into_values() {
-        stop.cancel();
-    }
-}
-
-/// How soon a node looks again at an edge another node is delivering to.
-const BUSY_RECHECK: Duration = Duration::from_millis(25);
-
-/// What one round of delivery to an edge came to.
-enum Round {
-    /// Delivered, and more are waiting.
-    More,
-    /// Nothing (more) to send.
-    Idle,
-    /// Another node is delivering to the edge (or it was taken out).
-    Busy,
-    /// The attempt failed; pause before the next.
-    Failed { refused: bool },
-    /// The store was closed: the server is stopping.
-    Closed,
-}
-
-/// One edge's task: delivers until the purger is gone or the edge is
-/// taken out.
-async fn deliver_to(weak: std::sync::Weak<PurgerInner>, edge: String, stop: CancellationToken) {
-    let Some(mut woken) = weak.upgrade().map(|inner| inner.wake.subscribe()) else {
-        return;
-    };
-    let mut pauses: Option<Box<dyn Iterator<Item = Duration> + Send>> = None;
-    let mut failing = false;
-    loop {
-        if stop.is_cancelled() {
-            return;
-        }
-        let Some(inner) = weak.upgrade() else { return };
-        woken.borrow_and_update();
-        let settings = inner.settings();
-        let round = deliver_once(&inner, &settings, &edge, failing).await;
-        drop(inner);
-        match round {
-            Round::More => {
-                pauses = None;
-                failing = false;
-            }
-            Round::Idle => {
-                pauses = None;
-                failing = false;
-                // Woken by a write, or the poll.
-                tokio::select! {
-                    _ = tokio::time::timeout(settings.policy.poll, woken.changed()) => {}
-                    () = stop.cancelled() => return,
-                }
-            }
-            Round::Busy => {
-                // Its delivery may not include what this node's writes
-                // recorded meanwhile, and on SQLite it is not woken by
-                // them: look again soon.
-                tokio::select! {
-                    () = tokio::time::sleep(BUSY_RECHECK) => {}
-                    () = stop.cancelled() => return,
-                }
-            }
-            Round::Closed => return,
-            Round::Failed { refused } => {
-                failing = true;
-                let pause = if refused {
-                    settings.policy.max_backoff
-                } else {
-                    pauses
-                        .get_or_insert_with(|| Box::new(settings.policy.backoff()))
-                        .next()
-                        .unwrap_or(settings.policy.max_backoff)
-                };
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = stop.cancelled() => return,
-                }
-            }
-        }
-    }
-}
-
-/// Claims the edge's oldest purges, sends them, and acknowledges or
-/// releases them.
-async fn deliver_once(inner: &PurgerInner, settings: &Settings, edge: &str, failing: bool) -> Round {
-    let policy = &settings.policy;
-    let claim = match inner
-        .store
-        .claim_purges(edge, policy.claim_limits(), SystemTime::now())
-        .await
-    {
-        Ok(Some(claim)) => claim,
-        Ok(None) => return Round::Busy,
-        Err(e) if e.is_closed() => return Round::Closed,
-        Err(e) => {
-            tracing::warn!(edge, error = %e, "edge purge: cannot read the outbox");
-            return Round::Failed { refused: false };
-        }
-    };
-    if claim.dropped() > 0 {
-        tracing::warn!(
-            edge,
-            dropped = claim.dropped(),
-            "edge purge: purges dropped past the backlog bound; the edge will be purged of everything"
-        );
-        inner.metrics.record_edge_purges_dropped(edge, claim.dropped());
-    }
-    let now = SystemTime::now();
-    let age = |time: SystemTime| now.duration_since(time).unwrap_or_default().as_secs_f64();
-    let oldest = claim.purges().first().map_or(0.0, |p| age(p.created_at));
-    inner
-        .metrics
-        .set_edge_purge_backlog(edge, claim.backlog(), oldest);
-    if claim.is_empty() {
-        release(claim).await;
-        return Round::Idle;
-    }
-    let endpoint = match endpoint(edge) {
-        Ok(endpoint) => endpoint,
-        Err(why) => {
-            tracing::warn!(edge, reason = why, "edge purge: not an edge URL");
-            release(claim).await;
-            return Round::Failed { refused: true };
-        }
-    };
-    let body = purge_for_claim(claim.purges().iter().map(|p| p.url.as_str()), claim.purge_all());
-    let json = Bytes::from(body.to_json());
-    let sent = claim.purges().len() as u64;
-    let (result, why) =
-        match tokio::time::timeout(policy.timeout, settings.transport.post_boxed(&endpoint, json)).await {
-            Ok(Ok(answer)) => (
-                Attempt::Answered(answer.status),
-                format!("{}: {}", answer.status, answer.detail),
-            ),
-            Ok(Err(error)) => (Attempt::NoAnswer, error.to_string()),
-            Err(_) => (
-                Attempt::NoAnswer,
-                format!("no answer within {} ms", policy.timeout.as_millis()),
-            ),
-        };
-    match verdict(result) {
-        Verdict::Acknowledged => {
-            let created: Vec<SystemTime> = claim.purges().iter().map(|p| p.created_at).collect();
-            let backlog = claim.backlog();
-            if let Err(e) = claim.acknowledge().await {
-                // Delivered, not recorded as such: sent again later.
-                tracing::warn!(edge, error = %e, "edge purge: delivered, but cannot record it");
-                return Round::Failed { refused: false };
-            }
-            if failing {
-                tracing::info!(edge, "edge purge: the edge acknowledges purges again");
-            }
-            let acknowledged = SystemTime::now();
-            inner.metrics.record_edge_purges(true, sent);
-            inner.metrics.record_edge_purge_lags(created.iter().map(|time| {
-                acknowledged
-                    .duration_since(*time)
-                    .unwrap_or_default()
-                    .as_secs_f64()
-            }));
-            let left = backlog.saturating_sub(sent);
-            if left > 0 {
-                Round::More
-            } else {
-                inner.metrics.set_edge_purge_backlog(edge, 0, 0.0);
-                Round::Idle
-            }
-        }
-        verdict => {
-            release(claim).await;
-            inner.metrics.record_edge_purges(false, sent);
-            let refused = verdict == Verdict::Refused;
-            if failing {
-                tracing::debug!(edge, reason = %why, "edge purge failed again; retrying");
-            } else {
-                tracing::warn!(
-                    edge,
-                    reason = %why,
-                    refused,
-                    "edge purge failed; kept and retried until the edge acknowledges"
-                );
-            }
-            Round::Failed { refused }
-        }
-    }
-}
-
-async fn release(claim: PurgeClaim) {
-    let edge = claim.edge().to_owned();
-    if let Err(e) = claim.release().await {
-        tracing::debug!(edge, error = %e, "edge purge: cannot release the claim (it expires)");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use std::sync::Mutex;
 
-    use revalidate_store::{Change, Store};
+    use bytes::Bytes;
+    use http::StatusCode;
+    use revalidate_store::{Change, ResourceKey, Store};
 
     use super::*;
 
@@ -902,72 +461,6 @@ mod tests {
             batch: 100,
             max_backlog: 1000,
         }
-    }
-
-    #[test]
-    fn purge_body_for_a_write_names_the_resource_url() {
-        let cases = [
-            ("/api/", "notes", "a", r#"{"urls":["/api/notes/a"]}"#),
-            (
-                "/v1/",
-                "orders",
-                "2024-01.x~y",
-                r#"{"urls":["/v1/orders/2024-01.x~y"]}"#,
-            ),
-        ];
-        for (prefix, collection, id, json) in cases {
-            let key = ResourceKey::new(collection, id).unwrap();
-            let body = purge_for_write(prefix, &key);
-            assert_eq!(body.to_json(), json, "{prefix}{collection}/{id}");
-        }
-    }
-
-    #[test]
-    fn a_claim_names_each_url_once_in_order_after_a_purge_of_everything() {
-        let urls = ["/api/n/b", "/api/n/a", "/api/n/b", "/api/n/c", "/api/n/a"];
-        assert_eq!(
-            purge_for_claim(urls, false).to_json(),
-            r#"{"urls":["/api/n/b","/api/n/a","/api/n/c"]}"#
-        );
-        assert_eq!(
-            purge_for_claim(["/api/n/a"], true).to_json(),
-            r#"{"urls":["/api/n/a"],"prefixes":["/"]}"#
-        );
-        assert_eq!(purge_for_claim([], true).to_json(), r#"{"prefixes":["/"]}"#);
-    }
-
-    #[test]
-    fn the_verdict_on_each_kind_of_attempt() {
-        let answered = |code: u16| Attempt::Answered(StatusCode::from_u16(code).unwrap());
-        let cases = [
-            ("acknowledged", answered(200), Verdict::Acknowledged),
-            ("acknowledged without body", answered(204), Verdict::Acknowledged),
-            ("edge storage busy", answered(503), Verdict::Retry),
-            ("edge failed", answered(500), Verdict::Retry),
-            ("refused connection", Attempt::NoAnswer, Verdict::Retry),
-            ("rate limited", answered(429), Verdict::Retry),
-            ("request timeout", answered(408), Verdict::Retry),
-            ("wrong token", answered(401), Verdict::Refused),
-            ("purge API off", answered(404), Verdict::Refused),
-            ("body refused", answered(400), Verdict::Refused),
-        ];
-        for (case, result, expected) in cases {
-            assert_eq!(verdict(result), expected, "{case}");
-        }
-    }
-
-    #[test]
-    fn the_pauses_grow_to_the_longest_and_go_on() {
-        let policy = PurgePolicy {
-            first_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            ..fast_policy()
-        };
-        let pauses: Vec<Duration> = policy.backoff().take(20).collect();
-        assert_eq!(pauses.len(), 20, "never gives up");
-        assert!(pauses[0] >= Duration::from_millis(100), "{pauses:?}");
-        assert!(pauses.iter().all(|p| *p <= Duration::from_secs(5)), "{pauses:?}");
-        assert_eq!(pauses[19], Duration::from_secs(5), "{pauses:?}");
     }
 
     /// What a transport answers, call by call: a status, or no answer.
