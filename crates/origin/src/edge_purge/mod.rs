@@ -12,7 +12,7 @@
 //! successful `PUT`, `PATCH`, `DELETE` and `POST` (create) makes each edge
 //! receive a purge request naming the written resource's URL (`{"urls":
 //! ["/api/notes/1"]}`): the edge's purge API, whose wire format is
-//! [`revalidate_core::purge`] (the same [`PurgeRequest`] type the edge
+//! [`revalidate_core::purge`] (the same [`PurgeRequest`](revalidate_core::purge::PurgeRequest) type the edge
 //! reads), with the configured bearer token. So does a static file that
 //! changes on disk (its URL, and `/dir/` for a `dir/index.html`).
 //!

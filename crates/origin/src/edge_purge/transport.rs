@@ -30,7 +30,7 @@ pub struct PurgeError(pub String);
 
 /// Sends one purge request to one edge.
 pub trait PurgeTransport: Send + Sync + 'static {
-    /// `POST`s `body` to `endpoint` (the edge's [`PURGE_PATH`]).
+    /// `POST`s `body` to `endpoint` (the edge's [`PURGE_PATH`](revalidate_core::purge::PURGE_PATH)).
     fn post(
         &self,
         endpoint: &Uri,
