@@ -17,7 +17,7 @@
 //! | `flight` | request collapsing |
 //! | `upload` | the client's request body on its way to the origin |
 //! | [`body`] | response bodies |
-//! | [`pool`] | the origin pool: its members (`http`/`https`), the pick ([`pool::balance`], pure: round robin or least connections), passive ejection, failover, the target URI and `Host` of each origin request, active health checks ([`pool::health`], a task per pool started and stopped by the server) |
+//! | [`pool`] | the origin pool: its members (`http`/`https`), the pick ([`pool::balance`], pure: round robin or least connections), passive ejection, failover, the target URI and `Host` of each origin request, active health checks ([`pool::health`], a task per pool started and stopped by the server); the configuration's pool keys ([`PoolConfig`](pool::PoolConfig)) |
 //! | [`upstream`] | the client to the origins (HTTP/1.1 or HTTP/2, TCP or rustls, connections kept), and whose fault a failure is |
 //! | [`surrogate`] | `Surrogate-Control` as `CDN-Cache-Control` |
 //! | [`storage`] | memory and disk tiers, purges; the speed-up cache: each [`storage::StoredObject`] keeps what the proxy decoded from it in a typed slot ([`storage::StoredObject::derived`]; the storage is generic over its type and never looks inside) |

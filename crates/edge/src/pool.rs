@@ -40,7 +40,10 @@
 //! [RFC 9110 §9.2.2]: https://www.rfc-editor.org/rfc/rfc9110#section-9.2.2
 
 pub mod balance;
+mod config;
 pub mod health;
+
+pub use config::{EjectionConfig, HealthConfig, PoolConfig};
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
