@@ -29,7 +29,8 @@
 # scripts/bench-edge-vs-varnish.sh; Varnish runs with one thread pool, malloc
 # storage and the harness's VCL (every object cached for an hour), in the
 # foreground without a jail so that valgrind follows its cache process.
-# Builds the release binary into $CARGO_TARGET_DIR (default target/).
+# Builds the release binary into $CARGO_TARGET_DIR (default target/), or
+# runs REVALIDATE_BIN (an A/B comparison).
 # Needs valgrind, nginx, varnish and curl (and strace for SYSCALLS=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,8 +52,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-cargo build -q --release -p revalidate
-bin=${CARGO_TARGET_DIR:-target}/release/revalidate
+if [[ -n ${REVALIDATE_BIN:-} ]]; then # another build, for an A/B comparison
+  bin=$REVALIDATE_BIN
+else
+  cargo build -q --release -p revalidate
+  bin=${CARGO_TARGET_DIR:-target}/release/revalidate
+fi
 "$bench/fixtures.sh" "$root" >/dev/null
 
 # The origin: one nginx worker, outside valgrind.

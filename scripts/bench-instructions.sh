@@ -12,7 +12,8 @@
 #   KEEP=/tmp/cg scripts/bench-instructions.sh      # keep the callgrind files
 #                                                   # (NAME-SCENARIO.out) for callgrind_annotate
 #
-# Builds the release binary into $CARGO_TARGET_DIR (default target/); for
+# Builds the release binary into $CARGO_TARGET_DIR (default target/), or
+# runs REVALIDATE_BIN (an A/B comparison); for
 # annotated profiles add CARGO_PROFILE_RELEASE_DEBUG=true.
 #
 # Needs valgrind, nginx and wrk (apt-get install valgrind nginx-light wrk).
@@ -22,8 +23,12 @@ bench=${BENCH_TOOLS:-../shared/tools/bench}
 root=${BENCH_ROOT:-/tmp/bench-fixtures}
 work=$(mktemp -d)
 trap 'pkill -INT -f "callgrind-out-file=$work" 2>/dev/null || true; rm -rf "$work"' EXIT
-cargo build -q --release -p revalidate
-bin=${CARGO_TARGET_DIR:-target}/release/revalidate
+if [[ -n ${REVALIDATE_BIN:-} ]]; then # another build, for an A/B comparison
+  bin=$REVALIDATE_BIN
+else
+  cargo build -q --release -p revalidate
+  bin=${CARGO_TARGET_DIR:-target}/release/revalidate
+fi
 "$bench/fixtures.sh" "$root" >/dev/null
 
 # start_server NAME PORT: under callgrind, waits until it answers.
