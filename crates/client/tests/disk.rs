@@ -214,18 +214,7 @@ fn another_keys_file_under_the_same_name_is_a_miss() {
     let dir = tempfile::tempdir().unwrap();
     let store = DiskCache::open(dir.path()).unwrap();
     let other = "http://origin.test/other";
-    let at = revalidate_core::HttpDate::saturating_from_system_time(start());
-    let entry = revalidate_client::StoredResponse {
-        head: revalidate_core::cache::StoredHead::new(
-            http::StatusCode::OK,
-            http::HeaderMap::new(),
-            &http::HeaderMap::new(),
-            at,
-            at,
-        ),
-        body: bytes::Bytes::from_static(b"x"),
-    };
-    store.save(other, vec![entry]);
+    store.save(other, vec![stored(1)]);
     std::fs::rename(store.path_for(other), store.path_for(URL)).unwrap();
     // Opened again, the cache indexes the file under URL's name and reads it.
     let store = DiskCache::open(dir.path()).unwrap();
