@@ -15,9 +15,9 @@
 //! | `memory` | [`MemoryStore`]: a `HashMap` behind a mutex, for tests of other crates |
 //! | `sqlite` | [`SqliteStore`]: the embedded default, a real file (WAL, `BEGIN IMMEDIATE`) |
 //! | `postgres` | [`PostgresStore`]: several nodes on one database (`SELECT … FOR UPDATE`, `INSERT … ON CONFLICT DO NOTHING`) |
-//! | `sql` | what both SQL backends share: read the row or tombstone, decide, plan, run the statements, check the rows they touched, commit (`SqlDialect` says the statements) |
+//! | `sql` | what both SQL backends share: read the row or tombstone, decide, plan, run the statements, check the rows they touched, commit (`SqlDialect` says the statements), and the `Store` impl both expand (`sql_store!`) |
 //! | `outbox` | the purge outbox: [`AnyStore::with_purge_outbox`] (writes record the purge of their URL in their own transaction), [`AnyStore::enqueue_purges`], [`AnyStore::claim_purges`] → [`PurgeClaim`] (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a lease on SQLite), [`PurgeNotifications`] (`LISTEN`); one row per purge and edge, bounded per edge |
-//! | `retry` | bounded re-runs of a write transaction that lost a race |
+//! | `retry` | bounded re-runs of a write transaction that lost a race (backon, exponential with jitter) |
 //! | `error` | [`StoreError`], classified for the HTTP layer ([`StoreError::is_transient`] → 503) |
 //!
 //! # How a conditional write stays atomic

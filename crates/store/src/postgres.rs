@@ -35,7 +35,7 @@ use crate::key::ResourceKey;
 use crate::limits::{StoreOptions, bounded};
 use crate::resource::{Change, Current, Resource, WriteOutcome};
 use crate::retry::{AttemptError, Transactional, write_with_retries};
-use crate::sql::{SqlDialect, decide_and_write, read_row, read_state};
+use crate::sql::{SqlDialect, decide_and_write, read_row, read_state, sql_store};
 use crate::stamp::micros_since_epoch;
 use crate::store::Store;
 
@@ -169,27 +169,10 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
-    async fn attempt_write<R, F>(
-        &self,
-        key: &ResourceKey,
-        now: i64,
-        decide: &mut F,
-    ) -> Result<WriteOutcome<R>, AttemptError>
-    where
-        F: FnMut(Current<'_>) -> Result<Change, R>,
-    {
-        let mut tx: Transaction<'_, Postgres> = self.pool.begin().await.map_err(attempt_error)?;
-        let state = read_state::<Self>(&mut tx, key).await?;
-        decide_and_write::<Self, R, F>(
-            tx,
-            key,
-            state,
-            now,
-            self.options.retention_seconds(),
-            self.purge_prefix.as_deref(),
-            decide,
-        )
-        .await
+    /// Opens a write transaction (READ COMMITTED; the state is locked by
+    /// the `FOR UPDATE` reads).
+    async fn begin_write(&self) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+        self.pool.begin().await
     }
 }
 
@@ -222,65 +205,7 @@ impl SqlDialect for PostgresStore {
     }
 }
 
-impl Transactional for PostgresStore {
-    const BACKEND: &'static str = "postgres";
-
-    fn attempt<R, F>(
-        &self,
-        key: &ResourceKey,
-        now: i64,
-        decide: &mut F,
-    ) -> impl Future<Output = Result<WriteOutcome<R>, AttemptError>> + Send
-    where
-        R: Send,
-        F: FnMut(Current<'_>) -> Result<Change, R> + Send,
-    {
-        self.attempt_write(key, now, decide)
-    }
-}
-
-impl Store for PostgresStore {
-    async fn get(&self, key: &ResourceKey) -> Result<Option<Resource>, StoreError> {
-        bounded(self.options.timeout, async {
-            let mut connection = self
-                .pool
-                .acquire()
-                .await
-                .map_err(|e| classify(&e).into_error(e))?;
-            read_row::<Postgres>(&mut connection, SELECT, key)
-                .await
-                .map_err(|e| classify(&e).into_error(e))?
-                .map(|row| Resource::from_row(key.clone(), row))
-                .transpose()
-        })
-        .await
-    }
-
-    async fn write<R, F>(
-        &self,
-        key: &ResourceKey,
-        now: SystemTime,
-        decide: F,
-    ) -> Result<WriteOutcome<R>, StoreError>
-    where
-        R: Send,
-        F: FnMut(Current<'_>) -> Result<Change, R> + Send,
-    {
-        let now = micros_since_epoch(now);
-        bounded(self.options.timeout, write_with_retries(self, key, now, decide)).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        bounded(self.options.timeout, async {
-            sqlx::query("SELECT 1")
-                .execute(&self.pool)
-                .await
-                .map_err(|e| classify(&e).into_error(e))?;
-            Ok(())
-        })
-        .await
-    }
-}
+sql_store!(PostgresStore, Postgres, "postgres");
 
 fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
     PgConnectOptions::from_str(url)

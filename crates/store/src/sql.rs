@@ -271,3 +271,111 @@ where
         },
     ))
 }
+
+/// The parts of a SQL backend that are the same text for each database:
+/// one write attempt (the backend's `begin_write`, then [`read_state`] and
+/// [`decide_and_write`]), its [`Transactional`](crate::retry::Transactional)
+/// impl, and its [`Store`](crate::Store) impl (reads, bounded writes with
+/// retries, pings). A macro rather than a generic impl: generic code over
+/// sqlx's databases carries the higher-ranked executor bounds of
+/// [`read_state`] on every method, and these impls must also be `Send`
+/// for each; expanded once per concrete database, they need none. The
+/// backend provides the
+/// fields `pool`, `options` and `purge_prefix`, `begin_write`, a
+/// [`SqlDialect`] impl, the statement `SELECT` and `classify`.
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $backend:literal) => {
+        impl $store {
+            async fn attempt_write<R, F>(
+                &self,
+                key: &ResourceKey,
+                now: i64,
+                decide: &mut F,
+            ) -> Result<WriteOutcome<R>, AttemptError>
+            where
+                F: FnMut(Current<'_>) -> Result<Change, R>,
+            {
+                let mut tx = self
+                    .begin_write()
+                    .await
+                    .map_err(<Self as SqlDialect>::attempt_error)?;
+                let state = read_state::<Self>(&mut tx, key).await?;
+                decide_and_write::<Self, R, F>(
+                    tx,
+                    key,
+                    state,
+                    now,
+                    self.options.retention_seconds(),
+                    self.purge_prefix.as_deref(),
+                    decide,
+                )
+                .await
+            }
+        }
+
+        impl Transactional for $store {
+            const BACKEND: &'static str = $backend;
+
+            fn attempt<R, F>(
+                &self,
+                key: &ResourceKey,
+                now: i64,
+                decide: &mut F,
+            ) -> impl Future<Output = Result<WriteOutcome<R>, AttemptError>> + Send
+            where
+                R: Send,
+                F: FnMut(Current<'_>) -> Result<Change, R> + Send,
+            {
+                self.attempt_write(key, now, decide)
+            }
+        }
+
+        impl Store for $store {
+            async fn get(&self, key: &ResourceKey) -> Result<Option<Resource>, StoreError> {
+                bounded(self.options.timeout, async {
+                    let mut connection = self
+                        .pool
+                        .acquire()
+                        .await
+                        .map_err(|e| classify(&e).into_error(e))?;
+                    read_row::<$db>(&mut connection, SELECT, key)
+                        .await
+                        .map_err(|e| classify(&e).into_error(e))?
+                        .map(|row| Resource::from_row(key.clone(), row))
+                        .transpose()
+                })
+                .await
+            }
+
+            async fn write<R, F>(
+                &self,
+                key: &ResourceKey,
+                now: SystemTime,
+                decide: F,
+            ) -> Result<WriteOutcome<R>, StoreError>
+            where
+                R: Send,
+                F: FnMut(Current<'_>) -> Result<Change, R> + Send,
+            {
+                let now = micros_since_epoch(now);
+                bounded(
+                    self.options.timeout,
+                    write_with_retries(self, key, now, decide),
+                )
+                .await
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                bounded(self.options.timeout, async {
+                    sqlx::query("SELECT 1")
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| classify(&e).into_error(e))?;
+                    Ok(())
+                })
+                .await
+            }
+        }
+    };
+}
+pub(crate) use sql_store;
