@@ -44,6 +44,7 @@
 # runs REVALIDATE_BIN. Needs valgrind, h2load, openssl, curl, nginx, varnishd and hitch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/tls-fronts.sh
 bench=${BENCH_TOOLS:-../shared/tools/bench}
 root=${BENCH_ROOT:-/tmp/bench-fixtures}
 origin_port=${NGINX_PORT:-19080}
@@ -82,11 +83,8 @@ else
 fi
 "$bench/fixtures.sh" "$root" >/dev/null
 
-# One certificate for all three fronts; Hitch wants key and chain in one file.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
-  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-cat "$work/key.pem" "$work/cert.pem" >"$work/hitch.pem"
+# One certificate for all the fronts.
+tls_certificate "$work"
 
 # The origin: one nginx worker, outside valgrind.
 mkdir -p "$work/nginx-tmp"
@@ -116,79 +114,6 @@ mkdir -p "$work/cg"
 chmod 755 "$work"
 chmod 1777 "$work/cg"
 
-# The nginx front: TLS + h2, proxy_cache of the origin, one process.
-front_nginx_conf() {
-  mkdir -p "$work/front-tmp" "$work/front-cache"
-  cat <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/front-nginx.pid;
-error_log $work/front-nginx.error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_timeout 65;
-    keepalive_requests 100000000;   # the default (1000) ends an h2 connection and stalls h2load
-    client_body_temp_path $work/front-tmp;
-    proxy_temp_path $work/front-tmp;
-    fastcgi_temp_path $work/front-tmp;
-    uwsgi_temp_path $work/front-tmp;
-    scgi_temp_path $work/front-tmp;
-    proxy_cache_path $work/front-cache levels=1:2 keys_zone=front:10m max_size=1g inactive=1h use_temp_path=off;
-    upstream origin { server 127.0.0.1:$origin_port; keepalive 16; }
-    server {
-        listen 127.0.0.1:$front_nginx_port ssl http2;
-        server_name localhost;
-        ssl_certificate $work/cert.pem;
-        ssl_certificate_key $work/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;   # 1.22's default has no TLSv1.3; the others negotiate it
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_cache front;
-            proxy_cache_valid 200 1h;   # like the harness VCL's hour: every object cached
-        }
-    }
-}
-EOF
-}
-
-# The files front: TLS + h2, the fixtures from disk, one process.
-files_nginx_conf() {
-  mkdir -p "$work/files-tmp"
-  cat <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/files-nginx.pid;
-error_log $work/files-nginx.error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    types { application/octet-stream bin; }
-    default_type application/octet-stream;
-    sendfile on;
-    keepalive_timeout 65;
-    keepalive_requests 100000000;
-    client_body_temp_path $work/files-tmp;
-    proxy_temp_path $work/files-tmp;
-    fastcgi_temp_path $work/files-tmp;
-    uwsgi_temp_path $work/files-tmp;
-    scgi_temp_path $work/files-tmp;
-    server {
-        listen 127.0.0.1:$files_port ssl http2;
-        server_name localhost;
-        ssl_certificate $work/cert.pem;
-        ssl_certificate_key $work/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        root $root;
-    }
-}
-EOF
-}
-
 # start FRONT: sets $port and $targets (the processes to count).
 start() {
   local front=$1 prefix
@@ -215,7 +140,7 @@ start() {
       targets=${pids[-1]};;
     files)
       port=$files_port
-      files_nginx_conf >"$work/files-nginx.conf"
+      nginx_tls_conf "$work" files-nginx "$port" "root $root;" >"$work/files-nginx.conf"
       mapfile -t prefix < <(counted files nginx)
       "${prefix[@]}" nginx -p "$work/" -e "$work/files-nginx.error.log" -c "$work/files-nginx.conf" \
         >"$work/files.log" 2>&1 &
@@ -224,7 +149,9 @@ start() {
       targets=${pids[-1]};;
     nginx)
       port=$front_nginx_port
-      front_nginx_conf >"$work/front-nginx.conf"
+      # The nginx front: proxy_cache of the origin.
+      nginx_tls_conf "$work" front-nginx "$port" "$(nginx_cache_body front)" \
+        "$(nginx_cache_http "$work" front "$origin_port")" >"$work/front-nginx.conf"
       mapfile -t prefix < <(counted nginx nginx)
       "${prefix[@]}" nginx -p "$work/" -e "$work/front-nginx.error.log" -c "$work/front-nginx.conf" \
         >"$work/nginx.log" 2>&1 &
@@ -235,25 +162,11 @@ start() {
       port=$hitch_port
       sed "s|@BACKEND_PORT@|$origin_port|g" "$bench/conf/varnish.vcl" >"$work/varnish.vcl"
       mapfile -t prefix < <(counted varnish varnishd)
-      "${prefix[@]}" varnishd -F -j none -n "$work/varnish" -a "127.0.0.1:$varnish_port,PROXY" \
-        -f "$work/varnish.vcl" -s malloc,256m -T none -p thread_pools=1 -p thread_pool_min=50 \
-        -p thread_pool_max=500 -p cli_timeout=600 -p feature=+http2 >"$work/varnish.log" 2>&1 &
+      mapfile -t args < <(varnishd_args "$work" "$varnish_port" "$work/varnish.vcl")
+      "${prefix[@]}" varnishd "${args[@]}" >"$work/varnish.log" 2>&1 &
       pids+=($!)
       local varnish_manager=${pids[-1]}
-      mkdir -p "$work/hitch-ocsp"
-      cat >"$work/hitch.conf" <<EOF
-frontend = "[127.0.0.1]:$port"
-backend = "[127.0.0.1]:$varnish_port"
-pem-file = "$work/hitch.pem"
-workers = 1
-daemon = off
-write-proxy-v2 = on
-alpn-protos = "h2, http/1.1"
-ocsp-dir = "$work/hitch-ocsp"
-EOF
-      # Hitch refuses to run its workers as root: they drop to its user,
-      # and callgrind then writes their counts as that user.
-      [[ $EUID == 0 ]] && echo "user = \"${HITCH_USER:-_hitch}\"" >>"$work/hitch.conf"
+      hitch_conf "$work" "$port" "$varnish_port" >"$work/hitch.conf"
       start_hitch
       # Varnish's cache process (the manager's child), under valgrind too.
       targets=$(pgrep -P "$varnish_manager" | head -1);;

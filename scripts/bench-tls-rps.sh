@@ -36,6 +36,7 @@
 # and taskset (varnishd and hitch for PAIRS=varnish), and two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/tls-fronts.sh
 bench=${BENCH_TOOLS:-../shared/tools/bench}
 root=${BENCH_ROOT:-/tmp/bench-fixtures}
 pairs=${PAIRS:-"origin edge"}
@@ -63,45 +64,7 @@ else
   bin=${CARGO_TARGET_DIR:-target}/release/revalidate
 fi
 "$bench/fixtures.sh" "$root" >/dev/null
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
-  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-cat "$work/key.pem" "$work/cert.pem" >"$work/hitch.pem"
-
-# nginx_conf NAME PORT LOCATION: one worker, TLS + h2 on PORT, LOCATION's body.
-nginx_conf() {
-  mkdir -p "$work/$1-tmp" "$work/$1-cache"
-  cat <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $work/$1.pid;
-error_log $work/$1.error.log warn;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    types { application/octet-stream bin; }
-    default_type application/octet-stream;
-    keepalive_timeout 65;
-    keepalive_requests 100000000;   # the default (1000) ends an h2 connection and stalls h2load
-    client_body_temp_path $work/$1-tmp;
-    proxy_temp_path $work/$1-tmp;
-    fastcgi_temp_path $work/$1-tmp;
-    uwsgi_temp_path $work/$1-tmp;
-    scgi_temp_path $work/$1-tmp;
-    proxy_cache_path $work/$1-cache levels=1:2 keys_zone=$1:10m max_size=1g inactive=1h use_temp_path=off;
-    upstream origin { server 127.0.0.1:$origin_port; keepalive 16; }
-    server {
-        listen 127.0.0.1:$2 ssl http2;
-        server_name localhost;
-        ssl_certificate $work/cert.pem;
-        ssl_certificate_key $work/key.pem;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        $3
-    }
-}
-EOF
-}
+tls_certificate "$work"
 
 wait_for() {
   for _ in $(seq 1 300); do
@@ -128,7 +91,7 @@ start() {
         --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" >"$work/origin.log" 2>&1 &
       pids+=($!); wait_for https "$serve_port" origin;;
     files)
-      nginx_conf files "$files_port" "root $root;" >"$work/files.conf"
+      nginx_tls_conf "$work" files "$files_port" "root $root;" >"$work/files.conf"
       taskset -c 0 nginx -p "$work/" -e "$work/files.error.log" -c "$work/files.conf" >"$work/files.log" 2>&1 &
       pids+=($!); wait_for https "$files_port" files;;
     edge)
@@ -137,28 +100,16 @@ start() {
         --admin-listen off --memory 1GiB >"$work/edge.log" 2>&1 &
       pids+=($!); wait_for https "$edge_port" edge;;
     nginx)
-      nginx_conf front "$front_port" "location / { proxy_pass http://origin; proxy_http_version 1.1;
-            proxy_set_header Connection \"\"; proxy_cache front; proxy_cache_valid 200 1h; }" >"$work/front.conf"
+      nginx_tls_conf "$work" front "$front_port" "$(nginx_cache_body front)" \
+        "$(nginx_cache_http "$work" front "$origin_port")" >"$work/front.conf"
       taskset -c 0 nginx -p "$work/" -e "$work/front.error.log" -c "$work/front.conf" >"$work/nginx.log" 2>&1 &
       pids+=($!); wait_for https "$front_port" nginx;;
     varnish)
       sed "s|@BACKEND_PORT@|$origin_port|g" "$bench/conf/varnish.vcl" >"$work/varnish.vcl"
-      taskset -c 0 varnishd -F -j none -n "$work/varnish" -a "127.0.0.1:$varnish_port,PROXY" \
-        -f "$work/varnish.vcl" -s malloc,256m -T none -p thread_pools=1 -p thread_pool_min=50 \
-        -p thread_pool_max=500 -p feature=+http2 >"$work/varnish.log" 2>&1 &
+      mapfile -t args < <(varnishd_args "$work" "$varnish_port" "$work/varnish.vcl")
+      taskset -c 0 varnishd "${args[@]}" >"$work/varnish.log" 2>&1 &
       pids+=($!)
-      mkdir -p "$work/hitch-ocsp"
-      cat >"$work/hitch.conf" <<EOF
-frontend = "[127.0.0.1]:$hitch_port"
-backend = "[127.0.0.1]:$varnish_port"
-pem-file = "$work/hitch.pem"
-workers = 1
-daemon = off
-write-proxy-v2 = on
-alpn-protos = "h2, http/1.1"
-ocsp-dir = "$work/hitch-ocsp"
-EOF
-      [[ $EUID == 0 ]] && echo "user = \"${HITCH_USER:-_hitch}\"" >>"$work/hitch.conf"
+      hitch_conf "$work" "$hitch_port" "$varnish_port" >"$work/hitch.conf"
       taskset -c 0 hitch --config="$work/hitch.conf" >"$work/hitch.log" 2>&1 &
       pids+=($!); wait_for https "$hitch_port" hitch;;
   esac
