@@ -52,12 +52,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-if [[ -n ${REVALIDATE_BIN:-} ]]; then # another build, for an A/B comparison
-  bin=$REVALIDATE_BIN
-else
-  cargo build -q --release -p revalidate
-  bin=${CARGO_TARGET_DIR:-target}/release/revalidate
-fi
+. scripts/lib/revalidate-bin.sh
 "$bench/fixtures.sh" "$root" >/dev/null
 
 # The origin: one nginx worker, outside valgrind.

@@ -23,12 +23,7 @@ bench=${BENCH_TOOLS:-../shared/tools/bench}
 root=${BENCH_ROOT:-/tmp/bench-fixtures}
 work=$(mktemp -d)
 trap 'pkill -INT -f "callgrind-out-file=$work" 2>/dev/null || true; rm -rf "$work"' EXIT
-if [[ -n ${REVALIDATE_BIN:-} ]]; then # another build, for an A/B comparison
-  bin=$REVALIDATE_BIN
-else
-  cargo build -q --release -p revalidate
-  bin=${CARGO_TARGET_DIR:-target}/release/revalidate
-fi
+. scripts/lib/revalidate-bin.sh
 "$bench/fixtures.sh" "$root" >/dev/null
 
 # start_server NAME PORT: under callgrind, waits until it answers.

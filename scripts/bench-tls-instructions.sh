@@ -75,12 +75,7 @@ die() { echo "bench-tls-instructions: $*" >&2; exit 1; }
 for tool in valgrind h2load openssl curl nginx varnishd hitch; do
   command -v "$tool" >/dev/null || die "needs $tool"
 done
-if [[ -n ${REVALIDATE_BIN:-} ]]; then # another build, for an A/B comparison
-  bin=$REVALIDATE_BIN
-else
-  cargo build -q --release -p revalidate
-  bin=${CARGO_TARGET_DIR:-target}/release/revalidate
-fi
+. scripts/lib/revalidate-bin.sh
 "$bench/fixtures.sh" "$root" >/dev/null
 
 # One certificate for all the fronts.

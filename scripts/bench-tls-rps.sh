@@ -57,12 +57,7 @@ die() { echo "bench-tls-rps: $*" >&2; exit 1; }
 for tool in h2load openssl curl nginx taskset; do
   command -v "$tool" >/dev/null || die "needs $tool"
 done
-if [[ -n ${REVALIDATE_BIN:-} ]]; then
-  bin=$REVALIDATE_BIN
-else
-  cargo build -q --release -p revalidate
-  bin=${CARGO_TARGET_DIR:-target}/release/revalidate
-fi
+. scripts/lib/revalidate-bin.sh
 "$bench/fixtures.sh" "$root" >/dev/null
 tls_certificate "$work"
 
