@@ -487,6 +487,93 @@ fn excess(count: i64, max_backlog: u64) -> i64 {
 /// by the process id.
 static NEXT_OWNER: AtomicU64 = AtomicU64::new(0);
 
+/// What a claim found in the outbox for its edge: the oldest purges (at
+/// most a batch), how many were owed, and how many of the oldest were
+/// dropped for going past the backlog's bound.
+struct Backlog {
+    rows: Vec<(i64, String, i64)>,
+    count: i64,
+    dropped: i64,
+}
+
+impl PurgeClaim {
+    /// A claim of `backlog`, held by `hold`; it purges everything when the
+    /// edge was owed that or purges were dropped.
+    fn taken(edge: &str, backlog: Backlog, purge_all: bool, hold: Hold) -> Self {
+        Self {
+            edge: edge.to_owned(),
+            purges: backlog
+                .rows
+                .into_iter()
+                .map(|(seq, url, created)| PendingPurge {
+                    seq,
+                    url,
+                    created_at: created_at(created),
+                })
+                .collect(),
+            purge_all: purge_all || backlog.dropped > 0,
+            backlog: u64::try_from(backlog.count - backlog.dropped).unwrap_or(0),
+            dropped: u64::try_from(backlog.dropped).unwrap_or(0),
+            hold,
+        }
+    }
+}
+
+/// The start of a claim, the same text for both databases (expanded in
+/// each backend's module, with its own `OWED` and `error`): `Some` of the
+/// answer when there is nothing to take (an unknown or retired edge:
+/// `None`; nothing owed: an empty claim), else `None`.
+macro_rules! nothing_to_claim {
+    ($store:expr, $edge:expr) => {
+        match sqlx::query_scalar::<_, bool>(OWED)
+            .bind($edge)
+            .fetch_optional(&$store.pool)
+            .await
+            .map_err(error)?
+        {
+            None => Some(None),
+            Some(false) => Some(Some(nothing_owed($edge))),
+            Some(true) => None,
+        }
+    };
+}
+
+/// Inside a claim's transaction `$tx`, which holds the edge: counts the
+/// edge's purges, drops the oldest past the backlog's bound (and marks the
+/// edge to be purged of everything, in the same transaction), and reads
+/// the oldest batch; a [`Backlog`]. The same text for both databases,
+/// expanded in each backend's module with its own statements.
+macro_rules! take_backlog {
+    ($tx:ident, $edge:expr, $limits:expr) => {{
+        let count: i64 = sqlx::query_scalar(COUNT)
+            .bind($edge)
+            .fetch_one(&mut *$tx)
+            .await
+            .map_err(error)?;
+        let dropped = excess(count, $limits.max_backlog);
+        if dropped > 0 {
+            sqlx::query(DROP_OLDEST)
+                .bind($edge)
+                .bind(dropped)
+                .execute(&mut *$tx)
+                .await
+                .map_err(error)?;
+            sqlx::query(SET_PURGE_ALL)
+                .bind($edge)
+                .execute(&mut *$tx)
+                .await
+                .map_err(error)?;
+        }
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(OLDEST)
+            .bind($edge)
+            .bind(i64::from($limits.batch))
+            .fetch_all(&mut *$tx)
+            .await
+            .map_err(error)?;
+        Backlog { rows, count, dropped }
+    }};
+}
+
 pub(crate) mod sqlite {
     use super::*;
 
@@ -524,15 +611,8 @@ pub(crate) mod sqlite {
         limits: ClaimLimits,
         now: SystemTime,
     ) -> Result<Option<PurgeClaim>, StoreError> {
-        match sqlx::query_scalar::<_, bool>(OWED)
-            .bind(edge)
-            .fetch_optional(&store.pool)
-            .await
-            .map_err(error)?
-        {
-            None => return Ok(None),
-            Some(false) => return Ok(Some(nothing_owed(edge))),
-            Some(true) => {}
+        if let Some(answer) = nothing_to_claim!(store, edge) {
+            return Ok(answer);
         }
         let now = micros_since_epoch(now);
         let lease_until = now.saturating_add(i64::try_from(limits.lease.as_micros()).unwrap_or(i64::MAX));
@@ -543,7 +623,7 @@ pub(crate) mod sqlite {
         );
         let mut tx: Transaction<'_, Sqlite> =
             store.pool.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
-        let Some(mut purge_all) = sqlx::query_scalar::<_, bool>(TAKE_LEASE)
+        let Some(purge_all) = sqlx::query_scalar::<_, bool>(TAKE_LEASE)
             .bind(edge)
             .bind(lease_until)
             .bind(&owner)
@@ -554,51 +634,17 @@ pub(crate) mod sqlite {
         else {
             return Ok(None);
         };
-        let count: i64 = sqlx::query_scalar(COUNT)
-            .bind(edge)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(error)?;
-        let dropped = excess(count, limits.max_backlog);
-        if dropped > 0 {
-            sqlx::query(DROP_OLDEST)
-                .bind(edge)
-                .bind(dropped)
-                .execute(&mut *tx)
-                .await
-                .map_err(error)?;
-            sqlx::query(SET_PURGE_ALL)
-                .bind(edge)
-                .execute(&mut *tx)
-                .await
-                .map_err(error)?;
-            purge_all = true;
-        }
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(OLDEST)
-            .bind(edge)
-            .bind(i64::from(limits.batch))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(error)?;
+        let backlog = take_backlog!(tx, edge, limits);
         tx.commit().await.map_err(error)?;
-        Ok(Some(PurgeClaim {
-            edge: edge.to_owned(),
-            purges: rows
-                .into_iter()
-                .map(|(seq, url, created)| PendingPurge {
-                    seq,
-                    url,
-                    created_at: created_at(created),
-                })
-                .collect(),
+        Ok(Some(PurgeClaim::taken(
+            edge,
+            backlog,
             purge_all,
-            backlog: u64::try_from(count - dropped).unwrap_or(0),
-            dropped: u64::try_from(dropped).unwrap_or(0),
-            hold: Hold::Sqlite {
+            Hold::Sqlite {
                 store: store.clone(),
                 owner,
             },
-        }))
+        )))
     }
 }
 
@@ -635,18 +681,11 @@ pub(crate) mod postgres {
         edge: &str,
         limits: ClaimLimits,
     ) -> Result<Option<PurgeClaim>, StoreError> {
-        match sqlx::query_scalar::<_, bool>(OWED)
-            .bind(edge)
-            .fetch_optional(&store.pool)
-            .await
-            .map_err(error)?
-        {
-            None => return Ok(None),
-            Some(false) => return Ok(Some(nothing_owed(edge))),
-            Some(true) => {}
+        if let Some(answer) = nothing_to_claim!(store, edge) {
+            return Ok(answer);
         }
         let mut tx: Transaction<'static, Postgres> = store.pool.begin().await.map_err(error)?;
-        let Some(mut purge_all) = sqlx::query_scalar::<_, bool>(LOCK_EDGE)
+        let Some(purge_all) = sqlx::query_scalar::<_, bool>(LOCK_EDGE)
             .bind(edge)
             .fetch_optional(&mut *tx)
             .await
@@ -655,49 +694,15 @@ pub(crate) mod postgres {
             tx.rollback().await.map_err(error)?;
             return Ok(None);
         };
-        let count: i64 = sqlx::query_scalar(COUNT)
-            .bind(edge)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(error)?;
-        let dropped = excess(count, limits.max_backlog);
-        if dropped > 0 {
-            sqlx::query(DROP_OLDEST)
-                .bind(edge)
-                .bind(dropped)
-                .execute(&mut *tx)
-                .await
-                .map_err(error)?;
-            sqlx::query(SET_PURGE_ALL)
-                .bind(edge)
-                .execute(&mut *tx)
-                .await
-                .map_err(error)?;
-            purge_all = true;
-        }
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(OLDEST)
-            .bind(edge)
-            .bind(i64::from(limits.batch))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(error)?;
-        Ok(Some(PurgeClaim {
-            edge: edge.to_owned(),
-            purges: rows
-                .into_iter()
-                .map(|(seq, url, created)| PendingPurge {
-                    seq,
-                    url,
-                    created_at: created_at(created),
-                })
-                .collect(),
+        let backlog = take_backlog!(tx, edge, limits);
+        Ok(Some(PurgeClaim::taken(
+            edge,
+            backlog,
             purge_all,
-            backlog: u64::try_from(count - dropped).unwrap_or(0),
-            dropped: u64::try_from(dropped).unwrap_or(0),
-            hold: Hold::Postgres {
+            Hold::Postgres {
                 store: store.clone(),
                 tx,
             },
-        }))
+        )))
     }
 }
