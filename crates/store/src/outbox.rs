@@ -60,7 +60,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::postgres::PgListener;
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Postgres, Transaction};
 
 use crate::StoreError;
 use crate::any::AnyStore;
@@ -166,11 +166,7 @@ impl PurgeClaim {
             Hold::Nothing => Ok(()),
             Hold::Sqlite { store, owner } => {
                 bounded(store.options.timeout, async {
-                    let mut tx = store
-                        .pool
-                        .begin_with("BEGIN IMMEDIATE")
-                        .await
-                        .map_err(sqlite::error)?;
+                    let mut tx = store.begin_write().await.map_err(sqlite::error)?;
                     let list = serde_json::to_string(&seqs).unwrap_or_else(|_| "[]".to_owned());
                     sqlx::query(sqlite::DELETE_SENT)
                         .bind(&self.edge)
@@ -299,53 +295,13 @@ impl AnyStore {
         match self {
             Self::Memory(_) => Err(unsupported()),
             Self::Sqlite(store) => {
-                bounded(store.options.timeout, async {
-                    let mut tx = store
-                        .pool
-                        .begin_with("BEGIN IMMEDIATE")
-                        .await
-                        .map_err(sqlite::error)?;
-                    for edge in add {
-                        sqlx::query(sqlite::ADD_EDGE)
-                            .bind(edge)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(sqlite::error)?;
-                    }
-                    for edge in remove {
-                        for statement in [sqlite::RETIRE_EDGE, sqlite::DELETE_EDGE_PURGES] {
-                            sqlx::query(statement)
-                                .bind(edge)
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(sqlite::error)?;
-                        }
-                    }
-                    tx.commit().await.map_err(sqlite::error)
-                })
-                .await
+                bounded(store.options.timeout, sqlite::register_edges(store, add, remove)).await
             }
             Self::Postgres(store) => {
-                bounded(store.options.timeout, async {
-                    let mut tx = store.pool.begin().await.map_err(postgres::error)?;
-                    for edge in add {
-                        sqlx::query(postgres::ADD_EDGE)
-                            .bind(edge)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(postgres::error)?;
-                    }
-                    for edge in remove {
-                        for statement in [postgres::RETIRE_EDGE, postgres::DELETE_EDGE_PURGES] {
-                            sqlx::query(statement)
-                                .bind(edge)
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(postgres::error)?;
-                        }
-                    }
-                    tx.commit().await.map_err(postgres::error)
-                })
+                bounded(
+                    store.options.timeout,
+                    postgres::register_edges(store, add, remove),
+                )
                 .await
             }
         }
@@ -355,24 +311,8 @@ impl AnyStore {
     pub async fn purge_edges(&self) -> Result<Vec<String>, StoreError> {
         match self {
             Self::Memory(_) => Err(unsupported()),
-            Self::Sqlite(store) => {
-                bounded(store.options.timeout, async {
-                    sqlx::query_scalar(sqlite::ACTIVE_EDGES)
-                        .fetch_all(&store.pool)
-                        .await
-                        .map_err(sqlite::error)
-                })
-                .await
-            }
-            Self::Postgres(store) => {
-                bounded(store.options.timeout, async {
-                    sqlx::query_scalar(postgres::ACTIVE_EDGES)
-                        .fetch_all(&store.pool)
-                        .await
-                        .map_err(postgres::error)
-                })
-                .await
-            }
+            Self::Sqlite(store) => bounded(store.options.timeout, sqlite::active_edges(store)).await,
+            Self::Postgres(store) => bounded(store.options.timeout, postgres::active_edges(store)).await,
         }
     }
 
@@ -383,39 +323,9 @@ impl AnyStore {
         let now = micros_since_epoch(now);
         match self {
             Self::Memory(_) => Err(unsupported()),
-            Self::Sqlite(store) => {
-                bounded(store.options.timeout, async {
-                    let mut tx = store
-                        .pool
-                        .begin_with("BEGIN IMMEDIATE")
-                        .await
-                        .map_err(sqlite::error)?;
-                    for url in urls {
-                        sqlx::query(sqlite::INSERT_PURGE)
-                            .bind(url)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(sqlite::error)?;
-                    }
-                    tx.commit().await.map_err(sqlite::error)
-                })
-                .await
-            }
+            Self::Sqlite(store) => bounded(store.options.timeout, sqlite::enqueue(store, urls, now)).await,
             Self::Postgres(store) => {
-                bounded(store.options.timeout, async {
-                    let mut tx = store.pool.begin().await.map_err(postgres::error)?;
-                    for url in urls {
-                        sqlx::query(postgres::INSERT_PURGE)
-                            .bind(url)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(postgres::error)?;
-                    }
-                    tx.commit().await.map_err(postgres::error)
-                })
-                .await
+                bounded(store.options.timeout, postgres::enqueue(store, urls, now)).await
             }
         }
     }
@@ -574,8 +484,65 @@ macro_rules! take_backlog {
     }};
 }
 
+/// The outbox's writes and reads outside a claim, the same text for both
+/// databases (expanded in each backend's module, with its statements and
+/// `error`; the transaction is the backend's write transaction):
+/// registering and taking out edges, listing the active ones, and
+/// recording purges made outside the database.
+macro_rules! outbox_statements {
+    ($store:ty) => {
+        pub(super) async fn register_edges(
+            store: &$store,
+            add: &[String],
+            remove: &[String],
+        ) -> Result<(), StoreError> {
+            let mut tx = store.begin_write().await.map_err(error)?;
+            for edge in add {
+                sqlx::query(ADD_EDGE)
+                    .bind(edge)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error)?;
+            }
+            for edge in remove {
+                for statement in [RETIRE_EDGE, DELETE_EDGE_PURGES] {
+                    sqlx::query(statement)
+                        .bind(edge)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(error)?;
+                }
+            }
+            tx.commit().await.map_err(error)
+        }
+
+        pub(super) async fn active_edges(store: &$store) -> Result<Vec<String>, StoreError> {
+            sqlx::query_scalar(ACTIVE_EDGES)
+                .fetch_all(&store.pool)
+                .await
+                .map_err(error)
+        }
+
+        /// `now` in microseconds since the Unix epoch.
+        pub(super) async fn enqueue(store: &$store, urls: &[String], now: i64) -> Result<(), StoreError> {
+            let mut tx = store.begin_write().await.map_err(error)?;
+            for url in urls {
+                sqlx::query(INSERT_PURGE)
+                    .bind(url)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(error)?;
+            }
+            tx.commit().await.map_err(error)
+        }
+    };
+}
+
 pub(crate) mod sqlite {
     use super::*;
+
+    outbox_statements!(SqliteStore);
 
     pub(crate) const INSERT_PURGE: &str = "INSERT INTO purge_outbox (edge, url, created_at_us) \
                                            SELECT edge, ?1, ?2 FROM purge_edges WHERE active = 1";
@@ -621,8 +588,7 @@ pub(crate) mod sqlite {
             std::process::id(),
             NEXT_OWNER.fetch_add(1, Ordering::Relaxed)
         );
-        let mut tx: Transaction<'_, Sqlite> =
-            store.pool.begin_with("BEGIN IMMEDIATE").await.map_err(error)?;
+        let mut tx = store.begin_write().await.map_err(error)?;
         let Some(purge_all) = sqlx::query_scalar::<_, bool>(TAKE_LEASE)
             .bind(edge)
             .bind(lease_until)
@@ -650,6 +616,8 @@ pub(crate) mod sqlite {
 
 pub(crate) mod postgres {
     use super::*;
+
+    outbox_statements!(PostgresStore);
 
     pub(crate) const INSERT_PURGE: &str = "INSERT INTO purge_outbox (edge, url, created_at_us) \
                                            SELECT edge, $1, $2 FROM purge_edges WHERE active";
@@ -684,7 +652,7 @@ pub(crate) mod postgres {
         if let Some(answer) = nothing_to_claim!(store, edge) {
             return Ok(answer);
         }
-        let mut tx: Transaction<'static, Postgres> = store.pool.begin().await.map_err(error)?;
+        let mut tx = store.begin_write().await.map_err(error)?;
         let Some(purge_all) = sqlx::query_scalar::<_, bool>(LOCK_EDGE)
             .bind(edge)
             .fetch_optional(&mut *tx)

@@ -171,7 +171,7 @@ impl PostgresStore {
 
     /// Opens a write transaction (READ COMMITTED; the state is locked by
     /// the `FOR UPDATE` reads).
-    async fn begin_write(&self) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
 }

@@ -138,7 +138,7 @@ impl SqliteStore {
     /// Opens a write transaction. IMMEDIATE takes the write lock now,
     /// before the state is read, so no other writer can slip in between
     /// the read and the write.
-    async fn begin_write(&self) -> Result<Transaction<'_, Sqlite>, sqlx::Error> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 }
