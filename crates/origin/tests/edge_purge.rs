@@ -15,6 +15,8 @@ use revalidate_origin::config::{EdgePurgeConfig, OriginConfig};
 use revalidate_origin::server::Origin;
 use tokio::net::TcpListener;
 
+use crate::racing_writers::pg_url;
+
 const TOKEN: &str = "edge-purge-test-token";
 
 /// What the fake edge saw: each purge request, when it arrived.
@@ -364,25 +366,6 @@ async fn concurrent_writes_are_all_purged(edge: &FakeEdge, nodes: [SocketAddr; 2
 
 // ----- PostgreSQL --------------------------------------------------------------
 
-const PG_URL_VAR: &str = "REVALIDATE_TEST_PG_URL";
-
-/// The PostgreSQL URL, or `None` after printing why the test is skipped;
-/// under CI a missing URL fails the test (as in revalidate-store's tests).
-fn pg_url() -> Option<String> {
-    match std::env::var(PG_URL_VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but {PG_URL_VAR} is not: the PostgreSQL tests must run in CI \
-                 (start a server with scripts/test-postgres.sh start)"
-            );
-            println!("SKIPPED: PostgreSQL tests (set {PG_URL_VAR}; see scripts/test-postgres.sh)");
-            None
-        }
-    }
-}
-
 /// A fresh schema, and the URL whose connections use it.
 async fn pg_schema(url: &str) -> (String, String) {
     static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -421,7 +404,9 @@ async fn drop_schema(url: &str, schema: &str) {
 /// return.
 #[test]
 fn a_node_gone_after_its_commit_loses_no_purge_on_postgres() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = pg_url("a_node_gone_after_its_commit_loses_no_purge_on_postgres") else {
+        return;
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -501,7 +486,9 @@ fn a_node_gone_after_its_commit_loses_no_purge_on_postgres() {
 /// arrives, one delivery at a time per edge.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_delivering_nodes_on_postgres_lose_and_reorder_nothing() {
-    let Some(url) = pg_url() else { return };
+    let Some(url) = pg_url("two_delivering_nodes_on_postgres_lose_and_reorder_nothing") else {
+        return;
+    };
     let (database, schema) = pg_schema(&url).await;
     let edge = FakeEdge::start(
         "127.0.0.1:0".parse().unwrap(),
@@ -525,7 +512,7 @@ async fn purge_lag_with_every_process_up() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(50);
     let mut backends = vec![("sqlite", None, None)];
-    if let Some(url) = pg_url() {
+    if let Some(url) = pg_url("purge_lag_with_every_process_up") {
         let (database, schema) = pg_schema(&url).await;
         backends.push(("postgres", Some(database), Some((url, schema))));
     }

@@ -544,13 +544,22 @@ mod tests {
             .unwrap();
     }
 
-    #[tokio::test]
-    async fn a_write_purges_its_url_on_every_edge() {
+    /// A purger on a fresh SQLite store delivering to `edges` through a
+    /// transport answering `script`.
+    struct Scripted {
+        store: AnyStore,
+        metrics: Metrics,
+        transport: ScriptedTransport,
+        purger: EdgePurger,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn scripted(edges: &[&str], script: &[Result<u16, &'static str>]) -> Scripted {
         let (store, _dir) = sqlite().await;
         let metrics = Metrics::new();
-        let transport = ScriptedTransport::answering(&[Ok(200)]);
+        let transport = ScriptedTransport::answering(script);
         let purger = EdgePurger::start_with(
-            &config(&["http://127.0.0.1:1", "http://edge-2:8081/"]),
+            &config(edges),
             "/api/",
             &metrics,
             &store,
@@ -559,6 +568,24 @@ mod tests {
         )
         .await
         .unwrap();
+        Scripted {
+            store,
+            metrics,
+            transport,
+            purger,
+            _dir,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_purges_its_url_on_every_edge() {
+        let Scripted {
+            store,
+            metrics,
+            transport,
+            purger,
+            _dir,
+        } = scripted(&["http://127.0.0.1:1", "http://edge-2:8081/"], &[Ok(200)]).await;
         put(&purger.writing_store(), "a").await;
         purger.wake();
         until("both edges acknowledged", || series(&metrics, "ok") == 2).await;
@@ -602,19 +629,13 @@ mod tests {
             ("wrong token, then fixed", &[Ok(401), Ok(200)], 2),
         ];
         for (case, script, attempts) in cases {
-            let (store, _dir) = sqlite().await;
-            let metrics = Metrics::new();
-            let transport = ScriptedTransport::answering(script);
-            let purger = EdgePurger::start_with(
-                &config(&["http://127.0.0.1:1"]),
-                "/api/",
-                &metrics,
-                &store,
-                fast_policy(),
-                transport.clone(),
-            )
-            .await
-            .unwrap();
+            let Scripted {
+                metrics,
+                transport,
+                purger,
+                _dir,
+                ..
+            } = scripted(&["http://127.0.0.1:1"], script).await;
             put(&purger.writing_store(), "a").await;
             purger.wake();
             until(case, || series(&metrics, "ok") == 1).await;
