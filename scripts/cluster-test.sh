@@ -21,14 +21,7 @@ export REVALIDATE_PG_PORT="${REVALIDATE_PG_PORT:-55452}"
 export REVALIDATE_PG_DIR="${REVALIDATE_PG_DIR:-/tmp/pg-cluster}"
 seconds="${CLUSTER_SECONDS:-30}"
 
-profile="${FAULTS_PROFILE:-dev}"
-case "$profile" in
-  dev) out=debug ;;
-  release) out=release ;;
-  *) echo "cluster-test.sh: FAULTS_PROFILE must be dev or release, not $profile" >&2; exit 2 ;;
-esac
-cargo build --profile "$profile" --locked -p revalidate -p revalidate-faults
-bin_dir="$(realpath "${CARGO_TARGET_DIR:-target}")/$out"
+. scripts/lib/faults-build.sh
 
 pg_url="${REVALIDATE_CLUSTER_PG_URL:-}"
 if [ -z "$pg_url" ]; then

@@ -22,14 +22,7 @@ cd "$(dirname "$0")/.."
 export REVALIDATE_PG_PORT="${REVALIDATE_PG_PORT:-55442}"
 export REVALIDATE_PG_DIR="${REVALIDATE_PG_DIR:-/tmp/pg-faults}"
 
-profile="${FAULTS_PROFILE:-dev}"
-case "$profile" in
-  dev) out=debug ;;
-  release) out=release ;;
-  *) echo "faults.sh: FAULTS_PROFILE must be dev or release, not $profile" >&2; exit 2 ;;
-esac
-cargo build --profile "$profile" --locked -p revalidate -p revalidate-faults
-bin_dir="$(realpath "${CARGO_TARGET_DIR:-target}")/$out"
+. scripts/lib/faults-build.sh
 
 pg_url="${REVALIDATE_FAULTS_PG_URL:-}"
 if [ -z "$pg_url" ]; then
