@@ -206,12 +206,7 @@ impl EdgeArgs {
     /// same flags over it. `None` without `--config`: nothing can change.
     fn rereader(&self) -> Option<revalidate_edge::sites::reload::ReadConfig> {
         self.config.as_ref()?;
-        let args = self.clone();
-        Some(Box::new(move || {
-            args.clone()
-                .into_config()
-                .map_err(|e| format!("{e:#}").replace('\n', " "))
-        }))
+        Some(rereader(self.clone(), Self::into_config))
     }
 }
 
@@ -277,13 +272,22 @@ impl ServeArgs {
     /// same flags over it. `None` without `--config`: nothing can change.
     fn rereader(&self) -> Option<revalidate_origin::reload::ReadConfig> {
         self.config.as_ref()?;
-        let args = self.clone();
-        Some(Box::new(move || {
-            args.clone()
-                .into_config()
-                .map_err(|e| format!("{e:#}").replace('\n', " "))
-        }))
+        Some(rereader(self.clone(), Self::into_config))
     }
+}
+
+/// Reads the configuration again as at start: `args` (the file named by
+/// `--config`, then the same flags over it) made into a configuration,
+/// with a failure as one line.
+fn rereader<A, C>(
+    args: A,
+    into_config: fn(A) -> anyhow::Result<C>,
+) -> revalidate_listener::reload::ReadConfig<C>
+where
+    A: Clone + Send + Sync + 'static,
+    C: 'static,
+{
+    Box::new(move || into_config(args.clone()).map_err(|e| format!("{e:#}").replace('\n', " ")))
 }
 
 fn main() -> ExitCode {
