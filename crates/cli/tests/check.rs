@@ -22,21 +22,28 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
-/// Answers every request with a 200 that has no validators, until the test ends.
-fn server_without_validators() -> String {
+/// Answers every request (one per connection) with what `respond` makes of
+/// its head, lowercased, until the test ends; returns its URL.
+fn server_answering(respond: impl Fn(&str) -> &'static [u8] + Send + 'static) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
-            let mut buffer = [0u8; 4096];
-            let _ = stream.read(&mut buffer);
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncache-control: max-age=60\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
-            );
+            let mut buffer = [0u8; 8192];
+            let n = stream.read(&mut buffer).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buffer[..n]).to_ascii_lowercase();
+            let _ = stream.write_all(respond(&head));
         }
     });
     format!("http://{addr}/")
+}
+
+/// Answers every request with a 200 that has no validators, until the test ends.
+fn server_without_validators() -> String {
+    server_answering(|_| {
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncache-control: max-age=60\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"
+    })
 }
 
 #[test]
@@ -97,43 +104,23 @@ fn check_exit_codes_and_output() {
 /// sent) and 200 with an ETag otherwise; 401 unless the request carries
 /// `cookie: session=ok` when `guarded`.
 fn server_with_an_error(guarded: bool) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut buffer = [0u8; 8192];
-            let n = stream.read(&mut buffer).unwrap_or(0);
-            let head = String::from_utf8_lossy(&buffer[..n]).to_ascii_lowercase();
-            let response: &[u8] = if guarded && !head.contains("\r\ncookie: session=ok\r\n") {
-                b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-            } else if head.contains("\r\nif-none-match:") {
-                b"HTTP/1.1 304 Not Modified\r\netag: \"v1\"\r\ncache-control: max-age=60\r\nconnection: close\r\n\r\n"
-            } else {
-                b"HTTP/1.1 200 OK\r\netag: \"v1\"\r\ncontent-type: text/plain\r\ncache-control: max-age=60\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"
-            };
-            let _ = stream.write_all(response);
+    server_answering(move |head| {
+        if guarded && !head.contains("\r\ncookie: session=ok\r\n") {
+            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        } else if head.contains("\r\nif-none-match:") {
+            b"HTTP/1.1 304 Not Modified\r\netag: \"v1\"\r\ncache-control: max-age=60\r\nconnection: close\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\netag: \"v1\"\r\ncontent-type: text/plain\r\ncache-control: max-age=60\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello"
         }
-    });
-    format!("http://{addr}/")
+    })
 }
 
 /// Answers every request with a permanent redirect: one warning
 /// (`redirect-not-followed`) and nothing else.
 fn server_that_redirects() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut buffer = [0u8; 4096];
-            let _ = stream.read(&mut buffer);
-            let _ = stream.write_all(
-                b"HTTP/1.1 308 Permanent Redirect\r\nlocation: /new\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-            );
-        }
-    });
-    format!("http://{addr}/")
+    server_answering(|_| {
+        b"HTTP/1.1 308 Permanent Redirect\r\nlocation: /new\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    })
 }
 
 #[test]
