@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use revalidate_edge::storage::{MemoryConfig, MemoryStorage};
 use revalidate_edge::{Edge, EdgeSettings};
-use revalidate_origin::config::OriginConfig;
-use revalidate_origin::server::Origin;
 
 use crate::support::{check, describe, problems};
 
@@ -40,15 +38,7 @@ async fn origin() -> Site {
         "the quick brown fox jumps over the lazy dog\n".repeat(500),
     )
     .unwrap();
-    let config = OriginConfig {
-        root: root.path().into(),
-        data: data.path().into(),
-        ..OriginConfig::default()
-    };
-    let origin = Origin::open(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(origin.serve(listener, None, std::future::pending()));
+    let addr = crate::support::serve_origin(root.path(), data.path()).await;
     let created = reqwest::Client::new()
         .put(format!("http://{addr}/api/notes/check"))
         .header("if-none-match", "*")

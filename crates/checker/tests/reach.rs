@@ -6,8 +6,6 @@
 use http::{HeaderMap, HeaderValue, Method};
 use revalidate_checker::model::ProbeKind;
 use revalidate_checker::{Settings, check_all};
-use revalidate_origin::config::OriginConfig;
-use revalidate_origin::server::Origin;
 
 use crate::support::{Breakage, check, describe, problems, serve};
 
@@ -115,15 +113,7 @@ async fn site_with_assets(other: &str) -> (std::net::SocketAddr, [tempfile::Temp
         "<svg xmlns=\"http://www.w3.org/2000/svg\"/>\n",
     )
     .unwrap();
-    let config = OriginConfig {
-        root: root.path().into(),
-        data: data.path().into(),
-        ..OriginConfig::default()
-    };
-    let origin = Origin::open(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(origin.serve(listener, None, std::future::pending()));
+    let addr = crate::support::serve_origin(root.path(), data.path()).await;
     (addr, [root, data])
 }
 

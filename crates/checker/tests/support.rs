@@ -567,3 +567,18 @@ pub(crate) fn describe(report: &UrlReport) -> String {
         Ok(_) => revalidate_checker::render_text(std::slice::from_ref(report), false),
     }
 }
+
+/// `revalidate serve` over `root` with its data in `data`, on a loopback
+/// port, until the test's runtime ends.
+pub(crate) async fn serve_origin(root: &std::path::Path, data: &std::path::Path) -> SocketAddr {
+    let config = revalidate_origin::config::OriginConfig {
+        root: root.into(),
+        data: data.into(),
+        ..revalidate_origin::config::OriginConfig::default()
+    };
+    let origin = revalidate_origin::server::Origin::open(&config).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(origin.serve(listener, None, std::future::pending()));
+    addr
+}
