@@ -271,8 +271,9 @@ impl DiskCache {
         entry_path(&self.dir, &entry_name(key))
     }
 
-    fn read(&self, key: &str, path: &Path) -> Option<Vec<StoredResponse>> {
-        let bytes = std::fs::read(path).ok()?;
+    /// `key`'s responses in a file's `bytes`; `None` when the file is
+    /// torn, damaged, of another version or of another key.
+    fn decode(key: &str, bytes: &[u8]) -> Option<Vec<StoredResponse>> {
         let payload = bytes.strip_prefix(MAGIC.as_slice())?;
         if payload.len() < CHECKSUM_LEN {
             return None;
@@ -383,13 +384,16 @@ impl CacheStorage for DiskCache {
             return Vec::new();
         }
         let path = entry_path(&self.dir, &name);
-        if !path.exists() {
-            // Deleted behind the index's back (by hand, or an eviction that
-            // raced a rewrite of the same entry): forget it.
-            self.index.remove(&name);
-            return Vec::new();
-        }
-        match self.read(key, &path) {
+        let bytes = match std::fs::read(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Deleted behind the index's back (by hand, or an eviction
+                // that raced a rewrite of the same entry): forget it.
+                self.index.remove(&name);
+                return Vec::new();
+            }
+            read => read.ok(),
+        };
+        match bytes.and_then(|bytes| Self::decode(key, &bytes)) {
             Some(responses) => responses,
             None => {
                 tracing::warn!(path = %path.display(), "unreadable cache file; treating it as a miss");
